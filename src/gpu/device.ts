@@ -1,0 +1,116 @@
+/**
+ * The WebGPU device: one adapter, every limit the adapter allows, and the optional features that
+ * make kernels faster (shader-f16, subgroups, timestamp-query). GPU errors become exceptions.
+ */
+import { create, globals } from 'webgpu';
+import { CsattnError } from '../errors.js';
+
+Object.assign(globalThis, globals);
+
+export interface GpuOptions {
+  /** Use the packed-u32 f16 path even when the adapter has shader-f16 (tests both paths). */
+  packedF16?: boolean;
+  /** Skip subgroup kernels even when the adapter offers them. */
+  noSubgroups?: boolean;
+}
+
+export interface Gpu {
+  device: GPUDevice;
+  adapterName: string;
+  /** Kernels may use native f16 (`enable f16`); otherwise f16 is handled packed in u32. */
+  f16: boolean;
+  subgroups: boolean;
+  timestamps: boolean;
+  /** Largest single storage binding, in bytes. */
+  maxBinding: number;
+  maxBufferSize: number;
+  /** Set once the device is lost or an uncaptured error occurs; checked at every read-back. */
+  failure: Error | null;
+}
+
+const NO_ADAPTER =
+  'no WebGPU adapter found: install a GPU driver with Vulkan support, or Mesa\'s software Vulkan ' +
+  '(lavapipe; on Debian 12: `bash scripts/install-lavapipe.sh`)';
+
+let instance: ReturnType<typeof create> | null = null;
+
+export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
+  // f16 on NVIDIA is behind a Dawn toggle; subgroup-matrix (tensor cores) behind allow_unsafe_apis.
+  instance ??= create([
+    'enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis,use_vulkan_memory_model',
+    'disable-dawn-features=timestamp_quantization',
+  ]);
+  const adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new CsattnError(NO_ADAPTER, 'no-adapter');
+  const wanted: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
+  const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredFeatures,
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    },
+  });
+  const info = adapter.info;
+  const gpu: Gpu = {
+    device,
+    adapterName: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown',
+    f16: device.features.has('shader-f16') && !opts.packedF16,
+    subgroups: device.features.has('subgroups') && !opts.noSubgroups,
+    timestamps: device.features.has('timestamp-query'),
+    maxBinding: device.limits.maxStorageBufferBindingSize,
+    maxBufferSize: device.limits.maxBufferSize,
+    failure: null,
+  };
+  device.lost.then((lost) => {
+    if (lost.reason !== 'destroyed') gpu.failure ??= new CsattnError(`GPU device lost: ${lost.message || lost.reason}`, 'device-lost');
+  });
+  device.onuncapturederror = (ev) => {
+    gpu.failure ??= new CsattnError(`GPU error: ${firstLine(ev.error.message)}`, 'gpu');
+  };
+  return gpu;
+}
+
+export function firstLine(s: string): string {
+  return s.split('\n').find((x) => x.trim())?.trim() ?? s;
+}
+
+/** Throws the first recorded GPU failure, if any. */
+export function checkGpu(gpu: Gpu): void {
+  if (gpu.failure) throw gpu.failure;
+}
+
+/**
+ * Allocates a storage buffer, turning an out-of-memory into a CsattnError that says how much was
+ * asked for. `what` names the buffer for the message ("KV cache of layer 3").
+ */
+export async function allocate(gpu: Gpu, size: number, what: string, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC): Promise<GPUBuffer> {
+  if (size > gpu.maxBufferSize) throw new CsattnError(`${what} needs a ${fmtBytes(size)} buffer; this GPU allows at most ${fmtBytes(gpu.maxBufferSize)}`, 'oom');
+  gpu.device.pushErrorScope('out-of-memory');
+  gpu.device.pushErrorScope('validation');
+  const buffer = gpu.device.createBuffer({ size: align(size, 16), usage, label: what });
+  const invalid = await gpu.device.popErrorScope();
+  const oom = await gpu.device.popErrorScope();
+  if (oom || invalid) {
+    buffer.destroy();
+    throw new CsattnError(`not enough GPU memory for ${what} (${fmtBytes(size)}): ${firstLine((oom ?? invalid)!.message)}`, 'oom');
+  }
+  return buffer;
+}
+
+export function align(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+export function fmtBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}

@@ -1,0 +1,219 @@
+/**
+ * Kernels: WGSL files in wgsl/ (one kernel each), compiled on first use and cached.
+ *
+ * A kernel source may use a tiny preprocessor (lines starting with `#if NAME`, `#else`, `#endif`,
+ * no nesting) and always gets a prelude that gives it f16 storage helpers:
+ *   unpack_h2(u32) -> vec2<f32>   two f16 values packed in one u32
+ *   pack_h2(vec2<f32>) -> u32
+ * With shader-f16 the prelude enables f16 (define F16) and kernels may use f16 math in `#if F16`
+ * sections; without it, f16 stays packed in u32 and is converted with unpack2x16float.
+ * SUBGROUPS is defined when the device has subgroups. Numbers that shape a kernel (workgroup
+ * size, tile sizes) are WGSL `override` constants, set per pipeline.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { CsattnError } from '../errors.js';
+import { align, checkGpu, firstLine, type Gpu } from './device.js';
+
+const WGSL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wgsl');
+
+export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+export type Grid = number | [number, number?, number?];
+
+export interface KernelOptions {
+  /** Extra preprocessor names to define. */
+  defines?: string[];
+  /** Values of the kernel's `override` constants. */
+  constants?: Record<string, number>;
+}
+
+export class Kernel {
+  constructor(readonly gpu: Gpu, readonly name: string, readonly pipeline: GPUComputePipeline) {}
+
+  /** A bind group over `bindings`, in @binding order 0, 1, 2, … of @group(0). */
+  bind(bindings: Binding[]): GPUBindGroup {
+    return this.gpu.device.createBindGroup({
+      layout: this.pipeline.getBindGroupLayout(0),
+      entries: bindings.map((b, i) => ({ binding: i, resource: b instanceof GPUBuffer ? { buffer: b } : b })),
+    });
+  }
+
+  /** Records one dispatch into `pass`. */
+  dispatch(pass: GPUComputePassEncoder, group: GPUBindGroup, grid: Grid): void {
+    const [x, y = 1, z = 1] = typeof grid === 'number' ? [grid] : grid;
+    pass.setPipeline(this.pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(x, y, z);
+  }
+}
+
+export class Kernels {
+  private cache = new Map<string, Kernel>();
+  constructor(readonly gpu: Gpu) {}
+
+  get(name: string, opts: KernelOptions = {}): Kernel {
+    const key = `${name}|${(opts.defines ?? []).join(',')}|${JSON.stringify(opts.constants ?? {})}`;
+    let k = this.cache.get(key);
+    if (!k) {
+      k = new Kernel(this.gpu, name, this.compile(name, opts));
+      this.cache.set(key, k);
+    }
+    return k;
+  }
+
+  private compile(name: string, opts: KernelOptions): GPUComputePipeline {
+    const defines = new Set(opts.defines ?? []);
+    if (this.gpu.f16) defines.add('F16');
+    if (this.gpu.subgroups) defines.add('SUBGROUPS');
+    const code = preprocess(prelude(defines) + loadSource(name), defines, name);
+    const device = this.gpu.device;
+    device.pushErrorScope('validation');
+    const module = device.createShaderModule({ code, label: name });
+    const pipeline = device.createComputePipeline({
+      layout: 'auto',
+      compute: { module, entryPoint: 'main', constants: opts.constants },
+      label: name,
+    });
+    // Validation errors surface asynchronously; record them so the next read-back throws.
+    device.popErrorScope().then((err) => {
+      if (err) this.gpu.failure ??= new CsattnError(`kernel ${name} failed to compile: ${firstLine(err.message)}`, 'gpu');
+    });
+    return pipeline;
+  }
+}
+
+function loadSource(name: string): string {
+  try {
+    return readFileSync(join(WGSL_DIR, `${name}.wgsl`), 'utf8');
+  } catch {
+    throw new CsattnError(`missing kernel wgsl/${name}.wgsl`);
+  }
+}
+
+function prelude(defines: Set<string>): string {
+  const lines: string[] = [];
+  if (defines.has('F16')) lines.push('enable f16;');
+  if (defines.has('SUBGROUPS')) lines.push('enable subgroups;');
+  if (defines.has('F16')) {
+    lines.push(
+      'fn unpack_h2(x: u32) -> vec2<f32> { return vec2<f32>(bitcast<vec2<f16>>(x)); }',
+      'fn pack_h2(v: vec2<f32>) -> u32 { return bitcast<u32>(vec2<f16>(v)); }',
+    );
+  } else {
+    lines.push(
+      'fn unpack_h2(x: u32) -> vec2<f32> { return unpack2x16float(x); }',
+      'fn pack_h2(v: vec2<f32>) -> u32 { return pack2x16float(v); }',
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** `#if NAME` / `#if !NAME` / `#else` / `#endif`, one level deep. */
+export function preprocess(src: string, defines: Set<string>, name = 'kernel'): string {
+  const out: string[] = [];
+  let state: 'none' | 'keep' | 'skip' = 'none';
+  let taken = false;
+  for (const line of src.split('\n')) {
+    const t = line.trim();
+    const m = /^#if\s+(!?)(\w+)$/.exec(t);
+    if (m) {
+      if (state !== 'none') throw new CsattnError(`wgsl/${name}.wgsl: nested #if`);
+      taken = defines.has(m[2]) !== (m[1] === '!');
+      state = taken ? 'keep' : 'skip';
+    } else if (t === '#else') {
+      state = taken ? 'skip' : 'keep';
+    } else if (t === '#endif') {
+      state = 'none';
+    } else if (state !== 'skip') {
+      out.push(line);
+    }
+  }
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Buffers and small helpers shared by every module that talks to the GPU.
+
+export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+
+/** A storage buffer holding `data` (padded to 16 bytes). */
+export function upload(gpu: Gpu, data: ArrayBufferView, label?: string, usage = STORAGE): GPUBuffer {
+  const size = align(Math.max(data.byteLength, 16), 16);
+  const buffer = gpu.device.createBuffer({ size, usage, label, mappedAtCreation: true });
+  new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  buffer.unmap();
+  return buffer;
+}
+
+export function storage(gpu: Gpu, size: number, label?: string): GPUBuffer {
+  return gpu.device.createBuffer({ size: align(Math.max(size, 16), 16), usage: STORAGE, label });
+}
+
+/**
+ * A uniform buffer from a list of fields, each 4 bytes: numbers are written as u32 unless
+ * wrapped as {f32: x} or {i32: x}. Field order must match the kernel's params struct.
+ */
+export type Field = number | { f32: number } | { i32: number };
+export function uniform(gpu: Gpu, fields: Field[], label?: string): GPUBuffer {
+  const data = packFields(fields);
+  return upload(gpu, data, label, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+}
+
+export function packFields(fields: Field[]): Uint32Array {
+  const n = align(Math.max(fields.length, 4), 4);
+  const view = new DataView(new ArrayBuffer(n * 4));
+  fields.forEach((f, i) => {
+    if (typeof f === 'number') view.setUint32(i * 4, f, true);
+    else if ('f32' in f) view.setFloat32(i * 4, f.f32, true);
+    else view.setInt32(i * 4, f.i32, true);
+  });
+  return new Uint32Array(view.buffer);
+}
+
+/** Copies `size` bytes of `src` back to the CPU. Throws any recorded GPU failure. */
+export async function readBuffer(gpu: Gpu, src: GPUBuffer, size = src.size, offset = 0): Promise<ArrayBuffer> {
+  const staging = gpu.device.createBuffer({ size: align(size, 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = gpu.device.createCommandEncoder();
+  enc.copyBufferToBuffer(src, offset, staging, 0, align(size, 4));
+  gpu.device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  checkGpu(gpu);
+  const out = staging.getMappedRange().slice(0, size);
+  staging.destroy();
+  return out;
+}
+
+/** Records `record` into one compute pass and submits it. */
+export function submit(gpu: Gpu, record: (pass: GPUComputePassEncoder) => void): void {
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  record(pass);
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+}
+
+/** Runs one kernel once: the common case in tests and one-off passes. */
+export function run(kernel: Kernel, bindings: Binding[], grid: Grid): void {
+  const group = kernel.bind(bindings);
+  submit(kernel.gpu, (pass) => kernel.dispatch(pass, group, grid));
+}
+
+export function ceilDiv(a: number, b: number): number {
+  return Math.ceil(a / b);
+}
+
+/** One recorded kernel launch: built once, replayed every step. */
+export interface Dispatch {
+  kernel: Kernel;
+  group: GPUBindGroup;
+  grid: Grid;
+}
+
+export function dispatchOf(kernel: Kernel, bindings: Binding[], grid: Grid): Dispatch {
+  return { kernel, group: kernel.bind(bindings), grid };
+}
+
+export function record(pass: GPUComputePassEncoder, dispatches: Dispatch[]): void {
+  for (const d of dispatches) d.kernel.dispatch(pass, d.group, d.grid);
+}
