@@ -26,6 +26,8 @@ export interface Gpu {
   maxBufferSize: number;
   /** Set once the device is lost or an uncaptured error occurs; checked at every read-back. */
   failure: Error | null;
+  /** Bytes in buffers made through allocate() and their high-water mark. */
+  memory: { current: number; peak: number };
 }
 
 const NO_ADAPTER =
@@ -67,6 +69,7 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     maxBinding: device.limits.maxStorageBufferBindingSize,
     maxBufferSize: device.limits.maxBufferSize,
     failure: null,
+    memory: { current: 0, peak: 0 },
   };
   device.lost.then((lost) => {
     if (lost.reason !== 'destroyed') gpu.failure ??= new CsattnError(`GPU device lost: ${lost.message || lost.reason}`, 'device-lost');
@@ -99,9 +102,17 @@ export async function allocate(gpu: Gpu, size: number, what: string, usage = GPU
   const oom = await gpu.device.popErrorScope();
   if (oom || invalid) {
     buffer.destroy();
-    throw new CsattnError(`not enough GPU memory for ${what} (${fmtBytes(size)}): ${firstLine((oom ?? invalid)!.message)}`, 'oom');
+    throw new CsattnError(`not enough GPU memory for ${what} (${fmtBytes(size)}, with ${fmtBytes(gpu.memory.current)} already in use): ${firstLine((oom ?? invalid)!.message)}`, 'oom');
   }
+  gpu.memory.current += buffer.size;
+  gpu.memory.peak = Math.max(gpu.memory.peak, gpu.memory.current);
   return buffer;
+}
+
+/** Destroys a buffer made by allocate(). */
+export function release(gpu: Gpu, buffer: GPUBuffer): void {
+  gpu.memory.current -= buffer.size;
+  buffer.destroy();
 }
 
 export function align(n: number, a: number): number {

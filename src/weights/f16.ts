@@ -6,7 +6,11 @@ const u32 = new Uint32Array(f32.buffer);
 /** Round-to-nearest-even f32 -> f16 bits. */
 export function toF16Bits(x: number): number {
   f32[0] = x;
-  const b = u32[0];
+  return f16FromF32Bits(u32[0]);
+}
+
+/** toF16Bits on the raw bit pattern of an f32: lets bulk loops skip the scratch round trip. */
+export function f16FromF32Bits(b: number): number {
   const sign = (b >>> 16) & 0x8000;
   const exp = (b >>> 23) & 0xff;
   let mant = b & 0x7fffff;
@@ -42,6 +46,7 @@ export function fromF16Bits(h: number): number {
 }
 
 export function f32ToF16(src: ArrayLike<number>): Uint16Array {
+  if (src instanceof Float32Array) return f32BitsToF16(new Uint32Array(src.buffer, src.byteOffset, src.length));
   const out = new Uint16Array(src.length);
   for (let i = 0; i < src.length; i++) out[i] = toF16Bits(src[i]);
   return out;
@@ -50,6 +55,33 @@ export function f32ToF16(src: ArrayLike<number>): Uint16Array {
 export function f16ToF32(src: Uint16Array): Float32Array {
   const out = new Float32Array(src.length);
   for (let i = 0; i < src.length; i++) out[i] = fromF16Bits(src[i]);
+  return out;
+}
+
+/** f32 bit patterns -> f16 bits (the fast path for large arrays). */
+export function f32BitsToF16(bits: Uint32Array): Uint16Array {
+  const out = new Uint16Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = f16FromF32Bits(bits[i]);
+  return out;
+}
+
+/** Round-to-nearest-even f32 bits -> bf16 bits (NaN stays NaN). */
+export function bf16FromF32Bits(b: number): number {
+  if ((b & 0x7fffffff) > 0x7f800000) return (b >>> 16) | 0x40;
+  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+export function f32ToBF16(src: Float32Array): Uint16Array {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = bf16FromF32Bits(bits[i]);
+  return out;
+}
+
+/** bf16 -> f16 bits, rounding once (bf16 widens to f32 exactly). */
+export function bf16ToF16(src: Uint16Array): Uint16Array {
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = f16FromF32Bits(src[i] << 16);
   return out;
 }
 

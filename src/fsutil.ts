@@ -1,0 +1,27 @@
+/** Writing files so that a crash, a full disk or Ctrl-C never leaves a partial file behind. */
+import { open, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { CsattnError } from './errors.js';
+
+/** A temp path next to `path`, so the final rename stays on one file system. */
+export function tempPathFor(path: string): string {
+  return `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Writes the chunks to a temp file, fsyncs, then renames over `path`. */
+export async function writeFileAtomic(path: string, chunks: Uint8Array[]): Promise<void> {
+  const tmp = tempPathFor(path);
+  let fh;
+  try {
+    fh = await open(tmp, 'w');
+    for (const c of chunks) await fh.write(c);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await rename(tmp, path);
+  } catch (e) {
+    await fh?.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw new CsattnError(`cannot write ${path}: ${(e as Error).message}`, 'io');
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Token generation: prefill the prompt, then replay the decode step until a stop condition.
+ *
+ * The GPU never waits for the CPU: the sampler writes each token into the buffer the next step
+ * embeds, the CPU encodes step n+1 while step n runs, and tokens are read back in small batches
+ * (a few steps may run past an end-of-sequence token; their output is dropped).
+ */
+import { check } from './errors.js';
+import { readBuffer, storage, type Dispatch } from './gpu/kernels.js';
+import { Model, type DecodeAttention } from './model/model.js';
+import * as ops from './ops/dense.js';
+
+export interface SamplingOptions {
+  maxTokens: number;
+  /** 0 = greedy. */
+  temperature: number;
+  topP: number;
+  seed: number;
+  stopIds: number[];
+  /** Generation stops once the decoded text contains one of these (the stop string is cut). */
+  stopStrings?: string[];
+}
+
+export interface Timings {
+  prefillMs: number;
+  firstTokenMs: number;
+  decodeMs: number;
+  generated: number;
+  msPerToken: number;
+  tokensPerSecond: number;
+}
+
+export interface Generation {
+  ids: number[];
+  stopReason: 'eos' | 'stop-string' | 'max-tokens';
+  timings: Timings;
+}
+
+/** How many decode steps may be queued before the CPU reads tokens back. */
+const LOOKAHEAD = 8;
+
+export class Generator {
+  private history: GPUBuffer;
+  private cachedOps = new Map<string, ReturnType<Model['decodeOps']>>();
+
+  constructor(readonly model: Model) {
+    this.history = storage(model.gpu, (model.capacity + 1) * 4, 'token history');
+  }
+
+  private sampler(o: SamplingOptions): (logits: GPUBuffer) => Dispatch {
+    const m = this.model;
+    const common = { next: m.nextToken, history: this.history, step: m.step, V: m.cfg.vocab };
+    return (logits) =>
+      o.temperature > 0
+        ? ops.sample(m.kernels, { logits, ...common, temperature: o.temperature, topP: o.topP, seed: o.seed })
+        : ops.argmax(m.kernels, { logits, ...common });
+  }
+
+  /**
+   * Generates after `promptIds` (appended to whatever the cache holds). `attention` chooses the
+   * decode attention (full by default); `key` names it for caching its recorded step.
+   * `onToken` receives every kept token as soon as it is read back.
+   */
+  async generate(promptIds: number[], o: SamplingOptions, onToken?: (id: number) => boolean | void,
+    attention: DecodeAttention = this.model.fullAttention, key = 'full'): Promise<Generation> {
+    const m = this.model;
+    check(o.maxTokens >= 1, '--max-tokens must be at least 1');
+    const need = m.length + promptIds.length + o.maxTokens;
+    check(need <= m.capacity, `the prompt and ${o.maxTokens} new tokens need ${need} positions; the KV cache holds ${m.capacity}`, 'too-long');
+    const sample = this.sampler(o);
+    const t0 = performance.now();
+    await m.prefill(promptIds, { logits: 'keep' });
+    const first = m.length - 1;
+    m.setStep(first);
+    m.execute([sample(m.scratchFor(1).logits)]);
+    await m.sync();
+    const t1 = performance.now();
+    const opsKey = `${key}|${o.temperature}|${o.topP}|${o.seed}`;
+    let step = this.cachedOps.get(opsKey);
+    if (!step) this.cachedOps.set(opsKey, (step = m.decodeOps(attention, sample)));
+
+    const ids: number[] = [];
+    let stopReason: Generation['stopReason'] = 'max-tokens';
+    let firstTokenMs = 0;
+    let submitted = 1; // tokens whose sampling has been submitted
+    let read = 0;
+    while (read < o.maxTokens) {
+      // Keep up to LOOKAHEAD steps in flight, then read back what is done.
+      while (submitted < o.maxTokens && submitted - read < LOOKAHEAD) {
+        m.setStep(first + submitted);
+        m.execute(step);
+        submitted++;
+      }
+      const batch = new Uint32Array(await readBuffer(m.gpu, this.history, (submitted - read) * 4, (first + 1 + read) * 4));
+      if (read === 0) firstTokenMs = performance.now() - t0;
+      let done = false;
+      for (const id of batch) {
+        read++;
+        if (o.stopIds.includes(id)) { stopReason = 'eos'; done = true; break; }
+        ids.push(id);
+        if (onToken?.(id) === true) { stopReason = 'stop-string'; done = true; break; }
+      }
+      if (done) break;
+    }
+    await m.sync();
+    const t2 = performance.now();
+    // Valid cache: the prompt plus every kept token that a decode step fed back.
+    m.length = first + 1 + Math.min(ids.length, submitted - 1);
+    const decodeSteps = Math.max(submitted - 1, 1);
+    return {
+      ids,
+      stopReason,
+      timings: {
+        prefillMs: t1 - t0,
+        firstTokenMs,
+        decodeMs: t2 - t1,
+        generated: ids.length,
+        msPerToken: (t2 - t1) / decodeSteps,
+        tokensPerSecond: (decodeSteps * 1000) / (t2 - t1),
+      },
+    };
+  }
+}

@@ -1,0 +1,384 @@
+/**
+ * The transformer on the GPU: weights, KV cache, and the forward pass, top to bottom.
+ *
+ *   x = embed(tokens)
+ *   for each layer:
+ *     h = rmsnorm(x)                      ; input_layernorm
+ *     q, k, v = h·Wqᵀ, h·Wkᵀ, h·Wvᵀ (+b)  ; Qwen2 has biases
+ *     q, k = rope(norm?(q)), rope(norm?(k)); Qwen3 normalises heads first; k, v → cache
+ *     x += attention(q, cache) · Woᵀ
+ *     h = rmsnorm(x)                      ; post_attention_layernorm
+ *     x += (silu(h·Wgᵀ) ⊙ h·Wuᵀ) · Wdᵀ     ; SwiGLU MLP
+ *   logits = rmsnorm(x) · Wlmᵀ            ; tied models reuse the embedding
+ *
+ * Prefill runs layer-major over chunks of the prompt: all chunks through layer 0, then layer 1, …
+ * so that one layer's queries can be handed to the CSAttention table builder before the next
+ * layer overwrites them, and peak memory stays one layer of queries plus the hidden states.
+ * Decode replays one recorded list of dispatches per token; only the `step` uniform (the position)
+ * changes, and the sampled token goes straight from the sampler to the next embedding on the GPU.
+ */
+import { check } from '../errors.js';
+import { allocate, fmtBytes, release, type Gpu } from '../gpu/device.js';
+import { Kernels, record, storage, upload, readBuffer, type Dispatch } from '../gpu/kernels.js';
+import { SafetensorsModel, toF16, type TensorInfo } from '../weights/safetensors.js';
+import { type ModelConfig, expectedTensors, loadConfig, ropeInvFreq } from './config.js';
+import * as ops from '../ops/dense.js';
+import { attentionDecode, attentionPrefill } from '../ops/attention.js';
+
+interface LayerWeights {
+  ln1: GPUBuffer; ln2: GPUBuffer;
+  wq: GPUBuffer; wk: GPUBuffer; wv: GPUBuffer; wo: GPUBuffer;
+  bq?: GPUBuffer; bk?: GPUBuffer; bv?: GPUBuffer;
+  qNorm?: GPUBuffer; kNorm?: GPUBuffer;
+  gate: GPUBuffer; up: GPUBuffer; down: GPUBuffer;
+}
+
+/** Per-chunk scratch activations, sized for T tokens. */
+interface Scratch {
+  T: number;
+  x: GPUBuffer; h: GPUBuffer; q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; att: GPUBuffer; mlp: GPUBuffer;
+  ids: GPUBuffer; logits: GPUBuffer;
+}
+
+/** A copy between buffers, recorded between compute passes. */
+export interface Copy { src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }
+export type Op = Dispatch | { copy: Copy };
+
+/** Attention of one layer for a decode step: reads q [Hq, d], writes out [Hq, d]. */
+export type DecodeAttention = (layer: number, q: GPUBuffer, out: GPUBuffer) => Op[];
+
+export interface PrefillOptions {
+  /** Called after each layer with that layer's post-RoPE queries f32 [n, Hq, d] (only if keepQueries). */
+  onLayer?: (layer: number, queries: GPUBuffer) => Promise<void>;
+  keepQueries?: boolean;
+  /** 'last': logits of the last token; 'all': every position; 'keep': the last token's left on the GPU in scratchFor(1).logits; 'none'. */
+  logits?: 'last' | 'all' | 'keep' | 'none';
+  onProgress?: (doneTokenLayers: number, totalTokenLayers: number) => void;
+}
+
+export class Model {
+  readonly invFreq: GPUBuffer;
+  readonly kCache: GPUBuffer[] = [];
+  readonly vCache: GPUBuffer[] = [];
+  /** Current position: tokens [0, length) are in the KV cache. */
+  length = 0;
+  /** The position uniform every position-dependent kernel reads. */
+  readonly step: GPUBuffer;
+  private scratch = new Map<number, Scratch>();
+  private layerOps = new Map<string, Op[]>();
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly kernels: Kernels,
+    readonly cfg: ModelConfig,
+    readonly layers: LayerWeights[],
+    readonly embed: GPUBuffer,
+    readonly lmHead: GPUBuffer,
+    readonly norm: GPUBuffer,
+    readonly capacity: number,
+    readonly chunkSize: number,
+  ) {
+    this.invFreq = upload(gpu, ropeInvFreq(cfg), 'rope inv_freq');
+    this.step = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'step' });
+  }
+
+  /** Loads a Hugging Face model folder onto the GPU with a KV cache of `capacity` tokens. */
+  static async load(gpu: Gpu, dir: string, opts: { capacity: number; chunkSize?: number; onProgress?: (done: number, total: number) => void }): Promise<Model> {
+    const cfg = loadConfig(dir);
+    check(opts.capacity <= cfg.maxPositions, `a context of ${opts.capacity} tokens exceeds the model's max_position_embeddings (${cfg.maxPositions})`, 'too-long');
+    check(!cfg.slidingWindow || opts.capacity <= cfg.slidingWindow, `a context of ${opts.capacity} tokens exceeds the model's sliding window (${cfg.slidingWindow}), which csattn does not implement`, 'too-long');
+    const st = await SafetensorsModel.open(dir);
+    try {
+      const expected = expectedTensors(cfg);
+      for (const [name, shape] of expected) {
+        const t = st.tensors.get(name);
+        check(t, `${dir}: tensor ${name} is missing (config.json says ${cfg.architecture} with ${cfg.layers} layers)`, 'shape');
+        check(sameShape(t.shape, shape), `${dir}: tensor ${name} has shape [${t.shape}] but config.json implies [${shape}]`, 'shape');
+      }
+      const total = [...expected.keys()].reduce((s, n) => s + st.tensors.get(n)!.shape.reduce((a, b) => a * b, 1) * 2, 0);
+      let done = 0;
+      const load = async (name: string): Promise<GPUBuffer> => {
+        const buf = await uploadTensor(gpu, st, st.tensors.get(name)!);
+        done += buf.size;
+        opts.onProgress?.(Math.min(done, total), total);
+        return buf;
+      };
+      const layers: LayerWeights[] = [];
+      for (let l = 0; l < cfg.layers; l++) {
+        const p = `model.layers.${l}.`;
+        const opt = (n: string) => (expected.has(p + n) ? load(p + n) : Promise.resolve(undefined));
+        layers.push({
+          ln1: await load(p + 'input_layernorm.weight'),
+          ln2: await load(p + 'post_attention_layernorm.weight'),
+          wq: await load(p + 'self_attn.q_proj.weight'),
+          wk: await load(p + 'self_attn.k_proj.weight'),
+          wv: await load(p + 'self_attn.v_proj.weight'),
+          wo: await load(p + 'self_attn.o_proj.weight'),
+          bq: await opt('self_attn.q_proj.bias'),
+          bk: await opt('self_attn.k_proj.bias'),
+          bv: await opt('self_attn.v_proj.bias'),
+          qNorm: await opt('self_attn.q_norm.weight'),
+          kNorm: await opt('self_attn.k_norm.weight'),
+          gate: await load(p + 'mlp.gate_proj.weight'),
+          up: await load(p + 'mlp.up_proj.weight'),
+          down: await load(p + 'mlp.down_proj.weight'),
+        });
+      }
+      const embed = await load('model.embed_tokens.weight');
+      const lmHead = cfg.tiedEmbeddings ? embed : await load('lm_head.weight');
+      const norm = await load('model.norm.weight');
+      const model = new Model(gpu, new Kernels(gpu), cfg, layers, embed, lmHead, norm, opts.capacity, opts.chunkSize ?? 256);
+      await model.allocateCache();
+      return model;
+    } finally {
+      await st.close();
+    }
+  }
+
+  private async allocateCache(): Promise<void> {
+    const { layers, kvHeads, headDim } = this.cfg;
+    const bytes = kvHeads * this.capacity * headDim * 2;
+    check(bytes <= this.gpu.maxBinding, () => `a KV cache of ${this.capacity} tokens needs ${fmtBytes(bytes)} per layer and tensor; this GPU binds at most ${fmtBytes(this.gpu.maxBinding)}: lower the context length`, 'oom');
+    for (let l = 0; l < layers; l++) {
+      this.kCache.push(await allocate(this.gpu, bytes, `K cache of layer ${l} (${this.capacity} tokens)`));
+      this.vCache.push(await allocate(this.gpu, bytes, `V cache of layer ${l} (${this.capacity} tokens)`));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Prefill
+
+  /**
+   * Runs `ids` at positions [length, length + n) through the model, layer-major in chunks, and
+   * appends their keys and values to the cache. Returns the requested logits (f32, [rows, vocab]).
+   */
+  async prefill(ids: number[], opts: PrefillOptions = {}): Promise<Float32Array | null> {
+    const n = ids.length;
+    check(n > 0, 'nothing to prefill: the prompt has no tokens');
+    const pos0 = this.length;
+    check(pos0 + n <= this.capacity, `the prompt needs ${pos0 + n} positions but the KV cache holds ${this.capacity}`, 'too-long');
+    const { hidden: H, heads, headDim: d } = this.cfg;
+    const chunks: { start: number; T: number; x: GPUBuffer }[] = [];
+    for (let start = 0; start < n; start += this.chunkSize) {
+      const T = Math.min(this.chunkSize, n - start);
+      chunks.push({ start, T, x: await allocate(this.gpu, T * H * 4, `hidden states of tokens ${start}..${start + T}`) });
+    }
+    const queries = opts.keepQueries ? await allocate(this.gpu, n * heads * d * 4, `queries of ${n} tokens`) : null;
+    const total = n * this.cfg.layers;
+    try {
+      for (const c of chunks) {
+        const s = this.scratchFor(c.T);
+        this.gpu.device.queue.writeBuffer(s.ids, 0, Uint32Array.from(ids.slice(c.start, c.start + c.T)));
+        this.execute([this.embedOps(s, c.x)]);
+      }
+      for (let l = 0; l < this.cfg.layers; l++) {
+        for (const c of chunks) {
+          const s = this.scratchFor(c.T);
+          this.setStep(pos0 + c.start);
+          const keep: Op[] = queries ? [{ copy: { src: s.q, srcOffset: 0, dst: queries, dstOffset: c.start * heads * d * 4, size: c.T * heads * d * 4 } }] : [];
+          this.execute([copy(c.x, s.x, c.T * H * 4), ...this.layerPrefillOps(l, c.T), ...keep, copy(s.x, c.x, c.T * H * 4)]);
+          opts.onProgress?.(l * n + c.start + c.T, total);
+        }
+        await this.sync();
+        if (queries && opts.onLayer) await opts.onLayer(l, queries);
+      }
+      this.length = pos0 + n;
+      return await this.prefillLogits(chunks, opts.logits ?? 'last');
+    } finally {
+      for (const c of chunks) release(this.gpu, c.x);
+      if (queries) release(this.gpu, queries);
+    }
+  }
+
+  private async prefillLogits(chunks: { start: number; T: number; x: GPUBuffer }[], which: PrefillOptions['logits']): Promise<Float32Array | null> {
+    if (which === 'none') return null;
+    const V = this.cfg.vocab;
+    const H = this.cfg.hidden;
+    if (which !== 'all') {
+      const c = chunks[chunks.length - 1];
+      const s = this.scratchFor(1);
+      this.execute([copy(c.x, s.x, H * 4, (c.T - 1) * H * 4), ...this.headOps(s)]);
+      return which === 'keep' ? null : new Float32Array(await readBuffer(this.gpu, s.logits, V * 4));
+    }
+    const out = new Float32Array(chunks.reduce((a, c) => a + c.T, 0) * V);
+    for (const c of chunks) {
+      const s = this.scratchFor(c.T);
+      this.execute([copy(c.x, s.x, c.T * H * 4), ...this.headOps(s)]);
+      out.set(new Float32Array(await readBuffer(this.gpu, s.logits, c.T * V * 4)), c.start * V);
+    }
+    return out;
+  }
+
+  /** One layer over a chunk of T tokens held in scratch.x, with full causal attention. */
+  private layerPrefillOps(l: number, T: number): Op[] {
+    return this.cached(`prefill:${l}:${T}`, () => {
+      const s = this.scratchFor(T);
+      const { heads, kvHeads, headDim: d } = this.cfg;
+      const attention = attentionPrefill(this.kernels, {
+        q: s.q, kCache: this.kCache[l], vCache: this.vCache[l], out: s.att, step: this.step,
+        T, Hq: heads, Hkv: kvHeads, d, capacity: this.capacity, scale: 1 / Math.sqrt(d),
+      });
+      return this.layerOps_(l, s, [attention]);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Decode
+
+  /**
+   * The dispatches of one decode step: embed next[0] at position `step.pos`, run every layer with
+   * `attention`, and write the chosen token to next[0] and history[pos + 1].
+   */
+  decodeOps(attention: DecodeAttention, sampler: (logits: GPUBuffer) => Dispatch): Op[] {
+    const s = this.scratchFor(1);
+    const ops: Op[] = [this.embedOps(s, s.x)];
+    for (let l = 0; l < this.cfg.layers; l++) ops.push(...this.layerOps_(l, s, attention(l, s.q, s.att)));
+    ops.push(...this.headOps(s), sampler(s.logits));
+    return ops;
+  }
+
+  /** Dense split-K flash-decoding over the whole cache. */
+  readonly fullAttention: DecodeAttention = (l, q, out) => {
+    const { heads, kvHeads, headDim: d } = this.cfg;
+    return attentionDecode(this.kernels, {
+      q, kCache: this.kCache[l], vCache: this.vCache[l], out, step: this.step,
+      Hq: heads, Hkv: kvHeads, d, capacity: this.capacity, scale: 1 / Math.sqrt(d),
+    });
+  };
+
+  /** The token buffer the decode step embeds (next[0]); seed it with the last prompt token's successor. */
+  get nextToken(): GPUBuffer {
+    return this.scratchFor(1).ids;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Shared pieces
+
+  /** The body of layer l, with `attention` (reading s.q, writing s.att) in the middle. */
+  private layerOps_(l: number, s: Scratch, attention: Op[]): Op[] {
+    const w = this.layers[l];
+    const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, eps } = this.cfg;
+    const k = this.kernels;
+    const T = s.T;
+    return [
+      ops.rmsnorm(k, { x: s.x, weight: w.ln1, out: s.h, rows: T, n: H, eps }),
+      ...ops.matmul(k, { x: s.h, w: w.wq, bias: w.bq, y: s.q, T, K: H, N: heads * d }),
+      ...ops.matmul(k, { x: s.h, w: w.wk, bias: w.bk, y: s.k, T, K: H, N: kvHeads * d }),
+      ...ops.matmul(k, { x: s.h, w: w.wv, bias: w.bv, y: s.v, T, K: H, N: kvHeads * d }),
+      ops.ropeKv(k, {
+        q: s.q, kIn: s.k, vIn: s.v, kCache: this.kCache[l], vCache: this.vCache[l], invFreq: this.invFreq,
+        step: this.step, T, Hq: heads, Hkv: kvHeads, d, capacity: this.capacity,
+        qkNorm: w.qNorm && w.kNorm ? { q: w.qNorm, k: w.kNorm, eps } : undefined,
+      }),
+      ...attention,
+      ...ops.matmul(k, { x: s.att, w: w.wo, y: s.x, T, K: heads * d, N: H, accumulate: true }),
+      ops.rmsnorm(k, { x: s.x, weight: w.ln2, out: s.h, rows: T, n: H, eps }),
+      ...ops.matmul(k, { x: s.h, w: w.gate, w2: w.up, y: s.mlp, T, K: H, N: I, swiglu: true }),
+      ...ops.matmul(k, { x: s.mlp, w: w.down, y: s.x, T, K: I, N: H, accumulate: true }),
+    ];
+  }
+
+  /** Embeds s.ids (T tokens) into `out`. */
+  private embedOps(s: Scratch, out: GPUBuffer): Dispatch {
+    return ops.embedding(this.kernels, { ids: s.ids, table: this.embed, out, T: s.T, H: this.cfg.hidden });
+  }
+
+  /** Final norm and LM head over every row of s.x into s.logits. */
+  private headOps(s: Scratch): Op[] {
+    return this.cached(`head:${s.T}`, () => {
+      const { hidden: H, vocab: V, eps } = this.cfg;
+      return [
+        ops.rmsnorm(this.kernels, { x: s.x, weight: this.norm, out: s.h, rows: s.T, n: H, eps }),
+        ...ops.matmul(this.kernels, { x: s.h, w: this.lmHead, y: s.logits, T: s.T, K: H, N: V }),
+      ];
+    });
+  }
+
+  scratchFor(T: number): Scratch {
+    let s = this.scratch.get(T);
+    if (!s) {
+      const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, vocab: V } = this.cfg;
+      const f32 = (n: number, what: string) => storage(this.gpu, n * 4, `${what} [${T}]`);
+      s = {
+        T,
+        x: f32(T * H, 'x'), h: f32(T * H, 'h'), q: f32(T * heads * d, 'q'), k: f32(T * kvHeads * d, 'k'),
+        v: f32(T * kvHeads * d, 'v'), att: f32(T * heads * d, 'att'), mlp: f32(T * I, 'mlp'),
+        ids: storage(this.gpu, T * 4, 'ids'), logits: f32(T * V, 'logits'),
+      };
+      check(T * V * 4 <= this.gpu.maxBinding, `logits of ${T} tokens exceed the GPU's binding size: use a smaller chunk`, 'oom');
+      this.scratch.set(T, s);
+    }
+    return s;
+  }
+
+  private cached(key: string, build: () => Op[]): Op[] {
+    let o = this.layerOps.get(key);
+    if (!o) this.layerOps.set(key, (o = build()));
+    return o;
+  }
+
+  setStep(pos: number): void {
+    this.gpu.device.queue.writeBuffer(this.step, 0, Uint32Array.of(pos, 0, 0, 0));
+  }
+
+  /** Encodes ops (compute passes split at copies) and submits them. */
+  execute(list: Op[]): void {
+    const enc = this.gpu.device.createCommandEncoder();
+    let pass: GPUComputePassEncoder | null = null;
+    for (const op of list) {
+      if ('copy' in op) {
+        pass?.end();
+        pass = null;
+        const c = op.copy;
+        enc.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
+      } else {
+        pass ??= enc.beginComputePass();
+        record(pass, [op]);
+      }
+    }
+    pass?.end();
+    this.gpu.device.queue.submit([enc.finish()]);
+  }
+
+  /** Waits for all submitted work; throws a recorded GPU failure. */
+  async sync(): Promise<void> {
+    await this.gpu.device.queue.onSubmittedWorkDone();
+    if (this.gpu.failure) throw this.gpu.failure;
+  }
+
+  /** Bytes the decode step reads from weights (for bandwidth figures). */
+  weightBytesPerToken(): number {
+    const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, vocab: V, layers } = this.cfg;
+    return 2 * (layers * (H * (heads + 2 * kvHeads) * d + heads * d * H + 3 * H * I) + V * H);
+  }
+
+  destroy(): void {
+    this.gpu.device.destroy();
+  }
+}
+
+function copy(src: GPUBuffer, dst: GPUBuffer, size: number, srcOffset = 0): Op {
+  return { copy: { src, srcOffset, dst, dstOffset: 0, size } };
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Streams one tensor into a new f16 GPU buffer, in slices so a 1 GB tensor never sits in memory. */
+async function uploadTensor(gpu: Gpu, st: SafetensorsModel, info: TensorInfo): Promise<GPUBuffer> {
+  const elems = info.shape.reduce((a, b) => a * b, 1);
+  const buf = await allocate(gpu, elems * 2, `weight ${info.name}`);
+  const elemBytes = info.byteLength / Math.max(elems, 1);
+  const slice = (16 << 20) * elemBytes; // 16M elements per read
+  for (let off = 0; off < info.byteLength; off += slice) {
+    const len = Math.min(slice, info.byteLength - off);
+    const bytes = await st.readRange(info.name, off, len);
+    const half = toF16({ ...info, byteLength: len }, bytes);
+    // writeBuffer wants whole u32 words: pad an odd element count with one zero.
+    const words = half.length % 2 ? Uint16Array.from([...half, 0]) : half;
+    gpu.device.queue.writeBuffer(buf, (off / elemBytes) * 2, words.buffer, words.byteOffset, words.byteLength);
+  }
+  return buf;
+}
+
