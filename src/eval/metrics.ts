@@ -70,8 +70,8 @@ type Scorer = (prediction: string, groundTruth: string, allClasses?: string[] | 
 const SCORERS: Record<MetricName, Scorer> = {
   qa_f1: (p, g) => tokenF1(pySplit(normalizeAnswer(p)), pySplit(normalizeAnswer(g))),
   qa_f1_zh: (p, g) => tokenF1(zhTokens(p), zhTokens(g)),
-  rouge: rougeL,
-  rouge_zh: (p, g) => rougeL(segmentZh(p).join(' '), segmentZh(g).join(' ')),
+  rouge: (p, g) => rougeL(p, g, PY_FRAME_LIMIT - ROUGE_FRAMES),
+  rouge_zh: (p, g) => rougeL(segmentZh(p).join(' '), segmentZh(g).join(' '), PY_FRAME_LIMIT - ROUGE_FRAMES - 1),
   classification: classificationScore,
   retrieval: (p, g) => numberHitRate(p, paragraphId(g, /Paragraph (\p{Nd}+)/u)),
   retrieval_zh: (p, g) => numberHitRate(p, paragraphId(g, /段落(\p{Nd}+)/u)),
@@ -153,28 +153,32 @@ function tokenF1(prediction: string[], truth: string[]): number {
 // ---- ROUGE-L (the `rouge` package, 1.0.1, as Rouge().get_scores(..., avg=True)['rouge-l']['f']) ----
 
 /**
- * rouge's _recon recurses once per step of the LCS walk; past CPython's 1000-frame limit it raises
- * RecursionError and LongBench's bare except scores 0. Nine frames sit under the first call in
- * eval.py's rouge path (ten for rouge_zh, one less headroom again on Python <= 3.10), so the walk
- * fails beyond about 990 nested calls; long sentences (and Chinese text, which '.' never splits)
- * hit this.
+ * rouge's _recon recurses once per step of its LCS walk, and CPython allows 1000 Python frames
+ * (measured on 3.11). eval.py's rouge path has 9 frames under the first _recon call (module, scorer,
+ * rouge_score, get_scores, _get_avg_scores, the metric lambda, rouge_l_summary_level, _union_lcs,
+ * _recon_lcs), rouge_zh's one more. A longer walk raises RecursionError, which LongBench's bare
+ * except scores 0: long sentences hit this, and Chinese text, which '.' never splits, often does.
  */
-const RECON_DEPTH_LIMIT = 990;
+const PY_FRAME_LIMIT = 1000;
+const ROUGE_FRAMES = 9;
 
 /** rouge's sentences: split on '.', drop empty pieces *before* collapsing whitespace ("x. " keeps a sentence ""). */
 function rougeSentences(text: string): string[][] {
   return text.split('.').filter((s) => s.length > 0).map((s) => pySplit(s).join(' ').split(' '));
 }
 
-/** rouge_l_summary_level's F: the union of per-sentence-pair LCS word sets against distinct-word counts. */
-function rougeL(prediction: string, groundTruth: string): number {
+/**
+ * rouge_l_summary_level's F: the union of per-sentence-pair LCS word sets against distinct-word
+ * counts; 0 where rouge would raise, as LongBench's try/except does.
+ */
+function rougeL(prediction: string, groundTruth: string, maxDepth: number): number {
   const hyp = rougeSentences(prediction);
   const ref = rougeSentences(groundTruth);
   if (hyp.length === 0 || ref.length === 0) return 0; // rouge raises "Hypothesis is empty."
   const union = new Set<string>();
   for (const r of ref) {
     for (const h of hyp) {
-      const lcs = reconLcs(r, h);
+      const lcs = reconLcs(r, h, maxDepth);
       if (lcs === undefined) return 0;
       for (const w of lcs) union.add(w);
     }
@@ -186,10 +190,10 @@ function rougeL(prediction: string, groundTruth: string): number {
 
 /**
  * The words of x on the LCS that rouge's _recon_lcs(x, y) walks back (ties step along y), or
- * undefined where that walk would overflow Python's stack.
+ * undefined where that walk nests more than maxDepth calls.
  */
-function reconLcs(x: string[], y: string[]): string[] | undefined {
-  if (Math.min(x.length, y.length) >= RECON_DEPTH_LIMIT) return undefined; // every walk is that long: spare the table
+function reconLcs(x: string[], y: string[], maxDepth: number): string[] | undefined {
+  if (Math.min(x.length, y.length) >= maxDepth) return undefined; // every walk is that long: spare the table
   const w = y.length + 1;
   const table = new Int32Array((x.length + 1) * w);
   for (let i = 1; i <= x.length; i++) {
@@ -209,7 +213,7 @@ function reconLcs(x: string[], y: string[]): string[] | undefined {
     } else if (table[(i - 1) * w + j] > table[i * w + j - 1]) i--;
     else j--;
   }
-  return depth > RECON_DEPTH_LIMIT ? undefined : words;
+  return depth > maxDepth ? undefined : words;
 }
 
 // ---- classification, retrieval, count ----

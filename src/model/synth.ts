@@ -8,7 +8,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CsattnError, check } from '../errors.js';
 import { f32ToBF16, f32ToF16 } from '../weights/f16.js';
-import { DTYPE_SIZE, writeSafetensors, type TensorEntry } from '../weights/safetensors.js';
+import { DTYPE_SIZE, entryBytes, writeSafetensors, type TensorEntry } from '../weights/safetensors.js';
 
 export interface SynthPreset { name: string; config: Record<string, unknown> /* a real HF config.json */ }
 
@@ -240,10 +240,6 @@ export function synthTensors(config: Record<string, unknown>, dtype: SynthDtype 
   return tensors;
 }
 
-export function tensorBytes(t: TensorEntry): number {
-  return t.shape.reduce((a, b) => a * b, DTYPE_SIZE[t.dtype]);
-}
-
 /** transformers' default max_shard_size ("5GB", decimal). */
 const MAX_SHARD_BYTES = 5e9;
 
@@ -252,7 +248,7 @@ export function planShards<T extends TensorEntry>(tensors: T[], maxBytes = MAX_S
   const shards: T[][] = [];
   let size = Infinity;
   for (const t of tensors) {
-    const bytes = tensorBytes(t);
+    const bytes = entryBytes(t);
     if (size + bytes > maxBytes) {
       shards.push([]);
       size = 0;
@@ -290,7 +286,7 @@ function encode(values: Float32Array, dtype: SynthDtype): Uint8Array {
 
 async function* generate(t: SynthTensor, seed: number, onBytes: (n: number) => void): AsyncIterable<Uint8Array> {
   const random = mulberry32(streamSeed(seed, t.name));
-  const count = tensorBytes(t) / DTYPE_SIZE[t.dtype];
+  const count = entryBytes(t) / DTYPE_SIZE[t.dtype];
   for (let done = 0; done < count; done += CHUNK_ELEMENTS) {
     const values = new Float32Array(Math.min(CHUNK_ELEMENTS, count - done));
     for (let i = 0; i < values.length; i++) values[i] = t.center + t.halfWidth * (2 * random() - 1);
@@ -436,7 +432,7 @@ export async function writeSynthModel(dir: string, preset: string,
   check(dtype in TORCH_DTYPE, `unsupported synthetic dtype ${dtype}`);
   const config: Record<string, unknown> = { ...p.config, torch_dtype: TORCH_DTYPE[dtype] };
   const tensors = synthTensors(config, dtype);
-  const totalBytes = tensors.reduce((a, t) => a + tensorBytes(t), 0);
+  const totalBytes = tensors.reduce((a, t) => a + entryBytes(t), 0);
 
   await mkdir(dir, { recursive: true });
   await removeOldWeights(dir);

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { CsattnError } from '../errors.js';
 import { bf16ToF16, bf16ToF32, f16ToF32, f32ToF16 } from './f16.js';
 
@@ -61,6 +61,11 @@ function tensorBytes(dtype: Dtype, shape: unknown, fail: (problem: string) => Cs
     bytes *= d;
   }
   return bytes;
+}
+
+/** Bytes of a tensor entry (dtype × shape). */
+export function entryBytes(e: TensorEntry): number {
+  return tensorBytes(e.dtype, e.shape, (problem) => new CsattnError(`tensor ${e.name}: ${problem}`, 'format'));
 }
 
 function checkMetadata(meta: unknown, fail: (problem: string) => CsattnError): Record<string, string> {
@@ -194,11 +199,11 @@ export class SafetensorsFile {
     return info;
   }
 
-  read(name: string): Promise<Uint8Array> {
+  async read(name: string): Promise<Uint8Array> {
     return this.readRange(name, 0, this.info(name).byteLength);
   }
 
-  readRange(name: string, byteOffset: number, byteLength: number): Promise<Uint8Array> {
+  async readRange(name: string, byteOffset: number, byteLength: number): Promise<Uint8Array> {
     const info = this.info(name);
     checkRange(info, byteOffset, byteLength);
     return readExact(this.fh, this.path, info.offset + byteOffset, byteLength);
@@ -265,18 +270,17 @@ export class SafetensorsModel {
     const indexPath = join(dir, INDEX_NAME);
     if (!(await exists(indexPath))) throw new CsattnError(`no ${SINGLE_NAME} or ${INDEX_NAME} in ${dir}`, 'format');
     const weightMap = await readIndex(indexPath);
-    const shardPaths = [...new Set(weightMap.values())].map((f) => join(dir, f));
-    const files = new Map((await openAll(shardPaths)).map((f) => [basename(f.path), f]));
-    const tensors = new Map<string, TensorInfo>();
+    const shards = await openAll([...new Set(weightMap.values())].map((f) => join(dir, f)));
+    const model = new SafetensorsModel(new Map(shards.map((f) => [f.path, f])), new Map());
     for (const [name, shard] of weightMap) {
-      const info = files.get(shard)!.tensors.get(name);
+      const info = model.files.get(join(dir, shard))!.tensors.get(name);
       if (!info) {
-        await Promise.all([...files.values()].map((f) => f.close()));
+        await model.close();
         throw formatError(indexPath, `tensor ${name} is not in its shard ${shard}`);
       }
-      tensors.set(name, info);
+      model.tensors.set(name, info);
     }
-    return new SafetensorsModel(new Map([...files.values()].map((f) => [f.path, f])), tensors);
+    return model;
   }
 
   private fileOf(name: string): SafetensorsFile {
@@ -285,11 +289,11 @@ export class SafetensorsModel {
     return this.files.get(info.file)!;
   }
 
-  read(name: string): Promise<Uint8Array> {
+  async read(name: string): Promise<Uint8Array> {
     return this.fileOf(name).read(name);
   }
 
-  readRange(name: string, byteOffset: number, byteLength: number): Promise<Uint8Array> {
+  async readRange(name: string, byteOffset: number, byteLength: number): Promise<Uint8Array> {
     return this.fileOf(name).readRange(name, byteOffset, byteLength);
   }
 
@@ -345,7 +349,7 @@ export function toF32(info: TensorInfo, bytes: Uint8Array): Float32Array {
 /** The header bytes, padded with spaces to a multiple of 8 like the reference writer, and each entry's size. */
 function buildHeader(path: string, entries: TensorEntry[], metadata: Record<string, string>): { header: Uint8Array; sizes: number[] } {
   const fail = (problem: string) => formatError(path, problem);
-  const json: Record<string, unknown> = {};
+  const json: Record<string, unknown> = Object.create(null); // so a tensor named __proto__ is just a name
   if (Object.keys(checkMetadata(metadata, fail)).length) json.__metadata__ = metadata;
   const sizes: number[] = [];
   let offset = 0;
