@@ -1,0 +1,167 @@
+#!/usr/bin/env node
+/**
+ * Builds a LongBench-format JSONL of fact-retrieval records for tinylm (the bundled model was
+ * trained on this task: see fixtures/models/tinylm/README.md). Each context is held-out text, which
+ * the model never saw, with 1–8 facts spliced in at line boundaries, each on its own line as
+ *
+ *     \n{Name}'s {attribute} is {value}.\n
+ *
+ * and the question asks for one of them, placed at a chosen depth of the context. With the prompt
+ * in fixtures/facts.templates.json ("{context}\n\nQuestion: {input}\nAnswer:") this is the trained
+ * format, so full attention answers it and a method that drops the fact's line cannot.
+ *
+ * Deterministic for a seed. The fixtures come from:
+ *   node scripts/make-facts.mjs --seed 0 --n 60 --out fixtures/facts.jsonl
+ *   node scripts/make-facts.mjs --seed 1 --n 4 --lengths 600,800,1000,1200 --out fixtures/facts.tiny.jsonl
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+/** Characters per token of tinylm's tokenizer on its corpus (model card); lengths are estimates from it. */
+const CHARS_PER_TOKEN = 3.47;
+/** Depths (fractions of the context) of the asked fact, taken in turn. */
+const DEPTHS = [0.1, 0.3, 0.5, 0.7, 0.9];
+
+// The generators of the training script (train.py), so names and values look like the trained ones.
+const SYLLABLES = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'ta', 'vo', 'zi', 'be', 'da', 'fe', 'gu', 'ha', 'jo', 'ki', 'la', 'ma', 'no', 'pe', 'ri', 'so', 'tu', 've', 'wa', 'xi', 'yo', 'ze', 'bran', 'dor', 'fen', 'gil', 'hal', 'kor', 'lun', 'mar', 'nor', 'pel', 'quin', 'ros', 'sel', 'tor', 'ul', 'var', 'wen', 'yar'];
+const ATTRIBUTES = ['passcode', 'favourite colour', 'home town', 'lucky number', 'locker number', 'middle name', "pet's name", 'office room', 'licence plate', 'secret word', 'birth year', 'boat name'];
+const WORDS = ['amber', 'basil', 'cobalt', 'dune', 'ember', 'fjord', 'garnet', 'harbor', 'indigo', 'juniper', 'kestrel', 'lantern', 'meadow', 'nutmeg', 'orchid', 'pebble', 'quartz', 'raven', 'saffron', 'thistle', 'umber', 'velvet', 'willow', 'yarrow', 'zephyr', 'beacon', 'cinder', 'delta', 'falcon', 'glacier', 'hazel', 'iris', 'jasper', 'kelp', 'lotus', 'maple', 'nova', 'onyx', 'pine', 'quill', 'ridge', 'sable', 'tundra', 'vale', 'wren'];
+const PLATE_LETTERS = 'ABCDEFGHJKLMNPRSTUVWXYZ';
+const NUMBER_ATTRIBUTES = new Set(['passcode', 'lucky number', 'locker number', 'office room', 'birth year']);
+const NAME_ATTRIBUTES = new Set(['middle name', "pet's name", 'home town', 'boat name']);
+
+/** mulberry32: a small seeded generator, the same stream on every platform. */
+function rng(seed) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)); // inclusive, like Python's randint
+  return { next, int, choice: (xs) => xs[int(0, xs.length - 1)] };
+}
+
+function name(r) {
+  const s = Array.from({ length: r.int(2, 3) }, () => r.choice(SYLLABLES)).join('');
+  return s[0].toUpperCase() + s.slice(1);
+}
+
+function value(r, attribute) {
+  if (NUMBER_ATTRIBUTES.has(attribute)) return String(r.int(10, 99999));
+  if (attribute === 'licence plate') return `${Array.from({ length: 3 }, () => r.choice(PLATE_LETTERS)).join('')}-${r.int(100, 999)}`;
+  if (NAME_ATTRIBUTES.has(attribute)) return name(r);
+  return r.choice(WORDS);
+}
+
+/** 1–8 facts with distinct (name, attribute), so every question has one answer. */
+function facts(r) {
+  const count = r.int(1, 8);
+  const out = [];
+  const seen = new Set();
+  while (out.length < count) {
+    const who = name(r);
+    const attribute = r.choice(ATTRIBUTES);
+    if (seen.has(`${who}'s ${attribute}`)) continue;
+    seen.add(`${who}'s ${attribute}`);
+    out.push({ name: who, attribute, value: value(r, attribute) });
+  }
+  return out;
+}
+
+const factLine = (f) => `\n${f.name}'s ${f.attribute} is ${f.value}.\n`;
+
+function documents(path) {
+  const docs = [];
+  let lines = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (line === '<|doc|>') {
+      docs.push(lines.join('\n').trim());
+      lines = [];
+    } else lines.push(line);
+  }
+  docs.push(lines.join('\n').trim());
+  return docs.filter((d) => d.length > 0);
+}
+
+/** Whole documents from a random one on (wrapping), cut at the last line end within `chars`. */
+function filler(r, docs, chars) {
+  let text = '';
+  for (let i = r.int(0, docs.length - 1); text.length < chars; i = (i + 1) % docs.length) {
+    text += (text === '' ? '' : '\n\n') + docs[i];
+  }
+  const cut = text.lastIndexOf('\n', chars);
+  return cut > 0 ? text.slice(0, cut) : text.slice(0, chars);
+}
+
+/** Positions of the line breaks in `text`: where a fact line can go (it replaces the break). */
+function lineBreaks(text) {
+  const out = [];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) out.push(i);
+  return out;
+}
+
+/** The break nearest to `depth` of the text for the asked fact, random others for the rest. */
+function placements(r, breaks, textLength, count, depth) {
+  if (breaks.length < count) throw new Error(`a filler with ${breaks.length} line breaks cannot hold ${count} facts`);
+  const target = depth * textLength;
+  const asked = breaks.reduce((best, b) => (Math.abs(b - target) < Math.abs(best - target) ? b : best));
+  const chosen = new Set([asked]);
+  while (chosen.size < count) chosen.add(r.choice(breaks));
+  return [asked, ...[...chosen].slice(1)];
+}
+
+function record(r, docs, i, seed, targetTokens, depth) {
+  const all = facts(r);
+  const askedIndex = r.int(0, all.length - 1);
+  const ordered = [all[askedIndex], ...all.filter((_, k) => k !== askedIndex)];
+  const factChars = ordered.reduce((n, f) => n + factLine(f).length - 1, 0); // each replaces one '\n'
+  const text = filler(r, docs, Math.round(targetTokens * CHARS_PER_TOKEN) - factChars);
+  const at = placements(r, lineBreaks(text), text.length, ordered.length, depth);
+  // splice from the end so earlier positions stay valid
+  const splices = ordered.map((f, k) => ({ at: at[k], line: factLine(f) })).sort((a, b) => b.at - a.at);
+  const context = splices.reduce((s, { at: p, line }) => s.slice(0, p) + line + s.slice(p + 1), text);
+  const asked = ordered[0];
+  return {
+    _id: `facts-s${seed}-${String(i).padStart(3, '0')}`,
+    dataset: 'facts',
+    language: 'en',
+    length: Math.round(context.length / CHARS_PER_TOKEN),
+    depth: Number((context.indexOf(factLine(asked)) / context.length).toFixed(4)),
+    facts: ordered.length,
+    input: `What is ${asked.name}'s ${asked.attribute}?`,
+    answers: [asked.value],
+    outputs: [asked.value],
+    context,
+  };
+}
+
+function main() {
+  const { values } = parseArgs({
+    options: {
+      seed: { type: 'string', default: '0' },
+      n: { type: 'string', default: '60' },
+      lengths: { type: 'string', default: '2000,4000,6000,8000' },
+      heldout: { type: 'string', default: new URL('../fixtures/heldout/heldout-a.txt', import.meta.url).pathname },
+      out: { type: 'string' },
+    },
+  });
+  const usage = 'usage: make-facts.mjs --out <file.jsonl> [--seed 0] [--n 60] [--lengths 2000,4000,6000,8000] [--heldout <text>]';
+  const seed = Number(values.seed);
+  const n = Number(values.n);
+  const lengths = values.lengths.split(',').map(Number);
+  if (!values.out || !Number.isSafeInteger(seed) || !(Number.isInteger(n) && n > 0)
+      || !lengths.every((l) => Number.isInteger(l) && l >= 100)) {
+    console.error(usage);
+    process.exit(2);
+  }
+  const r = rng(seed);
+  const docs = documents(values.heldout);
+  // lengths and depths taken in turn: every length meets every depth when their counts are coprime
+  const lines = Array.from({ length: n }, (_, i) =>
+    JSON.stringify(record(r, docs, i, seed, lengths[i % lengths.length], DEPTHS[i % DEPTHS.length])));
+  writeFileSync(values.out, lines.join('\n') + '\n');
+}
+
+main();

@@ -1,0 +1,467 @@
+/**
+ * CSAttention (centroid-scoring sparse attention) on the GPU.
+ *
+ * Offline, per layer (buildTables). A table group is a KV head (the prefill queries of its g query
+ * heads pooled) or a single query head. Each group's queries are split into m sub-vectors; cosine
+ * k-means gives C unit centroids per subspace; each centroid keeps the L = ceil(αN) context keys with
+ * the largest partial score <centroid, key sub-vector>, sorted by score descending, then by key index.
+ *
+ * Each decode step (selectDispatches), all on the GPU: every query head's sub-vectors pick their
+ * nearest centroid; the chosen lists' scores (times ||q^(j)|| for 'qnorm') are summed per key in
+ * fixed point; the sinks, the recent window and the generated keys are always taken, and the rest of
+ * the budget K = round((1 - sparsity) N) goes to the top-scoring context keys (ties: lower index).
+ *
+ * After each new key (insertDispatches) it joins every list whose minimum it beats (paper Sec. 3.3).
+ *
+ * Conventions: list scores are stored as f32 on the GPU but rounded to f16 when computed, so that
+ * the bundle stores them exactly as f16 (downloadTables/uploadTables convert losslessly), and every
+ * comparison in the build, the insert and a reloaded table sees the same values. Lists hold room for
+ * maxNewTokens inserts (Lcap = L + maxNewTokens). 'pre' RoPE un-rotates with the HF rotate-half
+ * layout (element i pairs with i + d/2) and angle f32(pos) * invFreq[i mod d/2].
+ */
+import { check } from '../errors.js';
+import { allocate, checkGpu, fmtBytes, type Gpu } from '../gpu/device.js';
+import { ceilDiv, dispatchOf, readBuffer, storage, upload, uniform, type Dispatch, type Kernels } from '../gpu/kernels.js';
+import { f16ToF32, f32ToF16 } from '../weights/f16.js';
+
+export interface CsaParams {
+  /** m: the head dim splits into m equal parts (d % m == 0). */
+  subspaces: number;
+  /** C: centroids per subspace. */
+  centroids: number;
+  /** α: list length L = ceil(α N), clamped to [1, N]. */
+  listFraction: number;
+  kmeansIters: number;
+  seed: number;
+  /** Tables per KV head (the g query heads pooled; at decode their scores are summed) or per query head. */
+  granularity: 'kv-head' | 'query-head';
+  /** Cluster and score post-RoPE q, k (as attention sees them) or pre-RoPE (rotated back by -pos). */
+  rope: 'post' | 'pre';
+  /** Multiply each subspace's fetched partial scores by ||q^(j)||. */
+  scoreScale: 'none' | 'qnorm';
+}
+
+/** Provisional defaults (for d = 64: 8 dims per subspace); the evaluation measures them. */
+export const DEFAULT_CSA: CsaParams = {
+  subspaces: 8, centroids: 64, listFraction: 0.1, kmeansIters: 10, seed: 0,
+  granularity: 'kv-head', rope: 'post', scoreScale: 'qnorm',
+};
+
+export interface LayerTables {
+  /** Hkv ('kv-head') or Hq ('query-head'). */
+  groups: number;
+  /** Context length the tables were built over. */
+  N: number;
+  m: number;
+  C: number;
+  /** Dims per subspace, d / m. */
+  ds: number;
+  L: number;
+  /** List capacity: L + room for the streaming inserts. */
+  Lcap: number;
+  /** f32 [groups, m, C, ds], unit rows. */
+  centroids: GPUBuffer;
+  /** u32 [groups, m, C, Lcap]: key positions, sorted by score descending, then by position. */
+  listIdx: GPUBuffer;
+  /** f32 [groups, m, C, Lcap], values exact in f16. */
+  listScore: GPUBuffer;
+  /** u32 [groups, m, C]. */
+  listLen: GPUBuffer;
+}
+
+/** The SparseSelection contract of src/ops/attention.ts: sel u32 [lists, kmax], counts u32 [lists]. */
+export interface Selection { sel: GPUBuffer; counts: GPUBuffer; kmax: number; perQueryHead: boolean }
+
+export interface SelectOptions { sparsity: number; sink: number; window: number; N: number; maxNewTokens: number }
+
+/** Workgroup sizes of the kernels, as in their WGSL defaults. */
+const WG_SMALL = 64;
+const WG_GATHER = 256;
+/** Keys per workgroup of csa_topk (256 threads x 4). */
+const TOPK_CHUNK = 1024;
+/** Most points csa_kmeans_sum adds per workgroup: its fixed point (2^18) stays below 2^30. */
+const MAX_KMEANS_CHUNK = 4096;
+
+// ---------------------------------------------------------------------------------------------
+// Shapes and budgets
+
+interface Shape {
+  Hq: number; Hkv: number; d: number;
+  /** Table groups, and query heads per group. */
+  G: number; perGroup: number;
+  m: number; C: number; ds: number;
+}
+
+function shapeOf(p: CsaParams, Hq: number, Hkv: number, d: number): Shape {
+  const { subspaces: m, centroids: C } = p;
+  check(Number.isInteger(m) && m >= 1 && d % m === 0, `csa: head dim ${d} does not split into ${m} subspaces`);
+  const ds = d / m;
+  check(ds % 4 === 0 && ds <= 64, `csa: a subspace must have a multiple of 4 dims, at most 64 (head dim ${d} / ${m} subspaces = ${ds})`);
+  check(Number.isInteger(C) && C >= 1, `csa: centroids must be a positive integer, not ${C}`);
+  check(Hkv >= 1 && Hq % Hkv === 0, `csa: ${Hq} query heads do not split into ${Hkv} KV heads`);
+  const kv = p.granularity === 'kv-head';
+  const perGroup = kv ? Hq / Hkv : 1;
+  check(perGroup * m <= 256, `csa: query heads per KV head x subspaces must be at most 256 (${perGroup} x ${m})`);
+  return { Hq, Hkv, d, G: kv ? Hkv : Hq, perGroup, m, C, ds };
+}
+
+export function listLength(alpha: number, N: number): number {
+  check(alpha > 0 && alpha <= 1, `csa: listFraction must be in (0, 1], not ${alpha}`);
+  return Math.min(N, Math.max(1, Math.ceil(alpha * N)));
+}
+
+export interface Budget {
+  /** Total over the context: sinks and window inside it. */
+  K: number;
+  sinkEnd: number;
+  winStart: number;
+  /** Keys picked by score among [sinkEnd, winStart). */
+  R: number;
+  /** Context keys selected: sinks + window + R (K, unless sinks and window alone exceed it). */
+  kctx: number;
+  kmax: number;
+}
+
+export function contextBudget(o: SelectOptions): Budget {
+  check(o.sparsity >= 0 && o.sparsity <= 1, `csa: sparsity must be in [0, 1], not ${o.sparsity}`);
+  check(Number.isInteger(o.sink) && o.sink >= 0 && Number.isInteger(o.window) && o.window >= 0, 'csa: sink and window must be non-negative integers');
+  const K = Math.round((1 - o.sparsity) * o.N);
+  const sinkEnd = Math.min(o.sink, o.N);
+  const winStart = Math.max(sinkEnd, o.N - o.window);
+  const forced = sinkEnd + o.N - winStart;
+  const R = Math.max(0, K - forced);
+  return { K, sinkEnd, winStart, R, kctx: forced + R, kmax: forced + R + o.maxNewTokens };
+}
+
+/**
+ * The k-means init of one (group, subspace): C distinct point indices in [0, points), from a PRNG
+ * seeded by (seed, group, subspace) (a partial Fisher-Yates shuffle).
+ */
+export function initialPicks(seed: number, group: number, subspace: number, points: number, C: number): Uint32Array {
+  check(C <= points, `csa: ${C} centroids need at least ${C} query sub-vectors to cluster, not ${points}`);
+  const rand = mulberry32(mix(mix(mix(0x9e3779b9, seed), group), subspace));
+  const moved = new Map<number, number>();
+  const out = new Uint32Array(C);
+  for (let i = 0; i < C; i++) {
+    const r = i + Math.floor(rand() * (points - i));
+    out[i] = moved.get(r) ?? r;
+    moved.set(r, moved.get(i) ?? i);
+  }
+  return out;
+}
+
+function mix(h: number, v: number): number {
+  h = Math.imul(h ^ (v >>> 0), 0x85ebca6b);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function fitBinding(gpu: Gpu, bytes: number, what: string): number {
+  check(bytes <= gpu.maxBinding, `csa: ${what} needs ${fmtBytes(bytes)}, more than one GPU binding allows (${fmtBytes(gpu.maxBinding)})`, 'oom');
+  return bytes;
+}
+
+function ropeBuffer(gpu: Gpu, p: CsaParams, invFreq?: GPUBuffer): GPUBuffer {
+  if (p.rope === 'post') return storage(gpu, 16, 'csa unused inv_freq');
+  check(invFreq, "csa: rope 'pre' needs the model's RoPE inv_freq buffer");
+  return invFreq;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sub-vectors (csa_rows)
+
+interface Rows {
+  src: GPUBuffer;
+  /** The source is the f16 KV cache (read at the row's position); else f32 [tokens, srcHeads, d]. */
+  keys: boolean;
+  tokens: number; heads: number; head0: number; srcHeads: number; capacity: number;
+  /** Positions start at step.pos (decode, insert) instead of 0. */
+  useStep: boolean;
+  normalize: boolean;
+  out: GPUBuffer; norms: GPUBuffer;
+}
+
+function rowsDispatch(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuffer, step: GPUBuffer, r: Rows): Dispatch {
+  const kernel = k.get('csa_rows', { defines: r.keys ? ['KEYS'] : [] });
+  const params = uniform(k.gpu, [r.tokens, r.heads, r.head0, r.srcHeads, r.capacity, s.d, s.m,
+    +r.useStep, +(p.rope === 'pre'), +r.normalize]);
+  return dispatchOf(kernel, [r.src, invFreq, r.out, r.norms, step, params], [ceilDiv(r.tokens * r.heads, WG_SMALL), s.m]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table build
+
+export interface BuildArgs {
+  queries: GPUBuffer; kCache: GPUBuffer;
+  N: number; Hq: number; Hkv: number; d: number; capacity: number;
+  invFreq?: GPUBuffer; params: CsaParams; maxNewTokens: number;
+  /** Points per k-means summing workgroup (at most 4096); tests shrink it to cover several chunks. */
+  kmeansChunk?: number;
+}
+
+/** Builds one layer's tables on the GPU. */
+export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables> {
+  const gpu = k.gpu;
+  const p = a.params;
+  const s = shapeOf(p, a.Hq, a.Hkv, a.d);
+  const { N } = a;
+  check(N >= 1 && N <= a.capacity, `csa: context of ${N} tokens does not fit the KV cache (${a.capacity})`);
+  check(Number.isInteger(p.kmeansIters) && p.kmeansIters >= 0, `csa: kmeansIters must be a non-negative integer, not ${p.kmeansIters}`);
+  const chunk = a.kmeansChunk ?? MAX_KMEANS_CHUNK;
+  check(chunk >= 1 && chunk <= MAX_KMEANS_CHUNK, `csa: k-means chunk must be in [1, ${MAX_KMEANS_CHUNK}]`);
+  check(s.C * s.ds * 4 <= gpu.device.limits.maxComputeWorkgroupStorageSize,
+    `csa: centroids x subspace dims (${s.C} x ${s.ds}) exceed the GPU's workgroup memory for k-means`);
+  const L = listLength(p.listFraction, N);
+  const t = await allocateTables(gpu, s, N, L, L + a.maxNewTokens);
+  const P = s.perGroup * N;
+  check(ceilDiv(P, WG_SMALL) <= gpu.device.limits.maxComputeWorkgroupsPerDimension, `csa: ${P} query rows per table group are too many for one dispatch`);
+  const words = ceilDiv(N, 2);
+  const chunks = ceilDiv(P, chunk);
+  const scratch = {
+    points: await allocate(gpu, fitBinding(gpu, P * s.d * 4, 'the k-means points'), 'csa k-means points'),
+    pointNorms: storage(gpu, s.m * P * 4),
+    keys: await allocate(gpu, fitBinding(gpu, N * s.d * 4, 'the key sub-vectors'), 'csa key sub-vectors'),
+    keyNorms: storage(gpu, s.m * N * 4),
+    assign: await allocate(gpu, fitBinding(gpu, s.m * P * 4, 'the k-means assignment'), 'csa k-means assignment'),
+    part: await allocate(gpu, fitBinding(gpu, s.m * chunks * s.C * s.ds * 4, 'the k-means partial sums'), 'csa k-means sums'),
+    scores: await allocate(gpu, fitBinding(gpu, s.m * s.C * words * 4, 'the partial scores'), 'csa partial scores'),
+    sort: await allocate(gpu, fitBinding(gpu, 2 * s.m * s.C * L * 8, 'the list sort'), 'csa list sort'),
+  };
+  const invFreq = ropeBuffer(gpu, p, a.invFreq);
+  const step = uniform(gpu, [0]);
+  for (let g = 0; g < s.G; g++) {
+    const enc = gpu.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    for (const d of groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq, step })) {
+      d.kernel.dispatch(pass, d.group, d.grid);
+    }
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+  }
+  await gpu.device.queue.onSubmittedWorkDone();
+  checkGpu(gpu);
+  for (const b of Object.values(scratch)) b.destroy();
+  return t;
+}
+
+async function allocateTables(gpu: Gpu, s: Shape, N: number, L: number, Lcap: number): Promise<LayerTables> {
+  const lists = s.G * s.m * s.C;
+  const entries = fitBinding(gpu, lists * Lcap * 4, 'a lookup-list table');
+  return {
+    groups: s.G, N, m: s.m, C: s.C, ds: s.ds, L, Lcap,
+    centroids: await allocate(gpu, lists * s.ds * 4, 'csa centroids'),
+    listIdx: await allocate(gpu, entries, 'csa list indices'),
+    listScore: await allocate(gpu, entries, 'csa list scores'),
+    listLen: await allocate(gpu, lists * 4, 'csa list lengths'),
+  };
+}
+
+interface BuildScratch {
+  points: GPUBuffer; pointNorms: GPUBuffer; keys: GPUBuffer; keyNorms: GPUBuffer;
+  assign: GPUBuffer; part: GPUBuffer; scores: GPUBuffer; sort: GPUBuffer;
+}
+
+interface GroupJob { g: number; P: number; words: number; chunk: number; chunks: number; invFreq: GPUBuffer; step: GPUBuffer }
+
+/** The dispatches that build the tables of group g: sub-vectors, k-means, partial scores, top-L. */
+function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTables, x: BuildScratch, j: GroupJob): Dispatch[] {
+  const gpu = k.gpu;
+  const { g, P } = j;
+  const ds4 = s.ds / 4;
+  const kvHead = p.granularity === 'kv-head' ? g : Math.floor(g / (s.Hq / s.Hkv));
+  const picks = new Uint32Array(s.m * s.C);
+  for (let sub = 0; sub < s.m; sub++) picks.set(initialPicks(p.seed, g, sub, P, s.C), sub * s.C);
+  const queries = rowsDispatch(k, s, p, j.invFreq, j.step, {
+    src: a.queries, keys: false, tokens: a.N, heads: s.perGroup, head0: g * s.perGroup, srcHeads: s.Hq,
+    capacity: a.capacity, useStep: false, normalize: true, out: x.points, norms: x.pointNorms,
+  });
+  const keys = rowsDispatch(k, s, p, j.invFreq, j.step, {
+    src: a.kCache, keys: true, tokens: a.N, heads: 1, head0: kvHead, srcHeads: s.Hkv,
+    capacity: a.capacity, useStep: false, normalize: false, out: x.keys, norms: x.keyNorms,
+  });
+  const init = dispatchOf(k.get('csa_kmeans_init'), [x.points, upload(gpu, picks), t.centroids,
+    uniform(gpu, [P, s.C, s.ds, g, s.m])], [ceilDiv(s.C * s.ds, WG_SMALL), s.m]);
+  const assign = dispatchOf(k.get('csa_kmeans_assign'), [x.points, t.centroids, x.assign,
+    uniform(gpu, [P, s.C, ds4, g, s.m])], [ceilDiv(P, WG_SMALL), s.m]);
+  const sum = dispatchOf(k.get('csa_kmeans_sum', { constants: { CAP: s.C * s.ds } }), [x.points, x.assign, x.part,
+    uniform(gpu, [P, s.C, s.ds, j.chunk, j.chunks])], [j.chunks, s.m]);
+  const update = dispatchOf(k.get('csa_kmeans_update'), [x.part, t.centroids,
+    uniform(gpu, [s.C, ds4, j.chunks, g, s.m])], [ceilDiv(s.C, WG_SMALL), s.m]);
+  const scores = dispatchOf(k.get('csa_partial_scores'), [x.keys, t.centroids, x.scores,
+    uniform(gpu, [a.N, j.words, s.C, ds4, g, s.m])], [ceilDiv(j.words, WG_SMALL), s.C, s.m]);
+  const topl = dispatchOf(k.get('csa_topl'), [x.scores, x.sort, t.listIdx, t.listScore, t.listLen,
+    uniform(gpu, [a.N, j.words, t.L, t.Lcap, s.m * s.C, g * s.m * s.C])], [s.m * s.C]);
+  const kmeans = Array.from({ length: p.kmeansIters }, () => [assign, sum, update]).flat();
+  return [queries, keys, init, ...kmeans, scores, topl];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decode: selection and streaming insert
+
+export interface SelectArgs {
+  q: GPUBuffer; tables: LayerTables; step: GPUBuffer;
+  Hq: number; Hkv: number; d: number; invFreq?: GPUBuffer; params: CsaParams; opts: SelectOptions;
+}
+
+export interface SelectPlan {
+  /** Recorded once, replayed every step: scoring then topK. */
+  dispatches: Dispatch[];
+  selection: Selection;
+  /** The two halves of `dispatches`, and what passes between them (for tests and profiling). */
+  scoring: Dispatch[];
+  topK: Dispatch[];
+  /** vec4<u32> [groups, perGroup * m]: chosen list, its length, fixed-point multiplier (f32 bits). */
+  choice: GPUBuffer;
+  /** i32 [groups, N]: summed fixed-point scores; topK clears them for the next step. */
+  scores: GPUBuffer;
+}
+
+/**
+ * Per decode step, all on the GPU: (1) each query head's sub-vectors → nearest centroid (cosine);
+ * (2) gather-and-sum the chosen lists into per-key scores over [0, N); (3) select the sinks, the
+ * window, the generated keys [N, step.pos] and the top-R of the rest (see contextBudget).
+ */
+export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
+  const gpu = k.gpu;
+  const p = a.params;
+  const s = shapeOf(p, a.Hq, a.Hkv, a.d);
+  const t = a.tables;
+  checkTables(t, s);
+  check(a.opts.N === t.N, `csa: selection over ${a.opts.N} context keys, but the tables were built over ${t.N}`);
+  const perGroup = s.perGroup * s.m;
+  const qsub = storage(gpu, s.m * s.Hq * s.ds * 4, 'csa query sub-vectors');
+  const qnorms = storage(gpu, s.m * s.Hq * 4, 'csa query sub-vector norms');
+  const rows = rowsDispatch(k, s, p, ropeBuffer(gpu, p, a.invFreq), a.step, {
+    src: a.q, keys: false, tokens: 1, heads: s.Hq, head0: 0, srcHeads: s.Hq, capacity: 0,
+    useStep: true, normalize: true, out: qsub, norms: qnorms,
+  });
+  const choice = storage(gpu, s.G * perGroup * 16, 'csa chosen lists');
+  const assign = dispatchOf(k.get('csa_centroid_assign'), [qsub, qnorms, t.centroids, t.listScore, t.listLen, choice,
+    uniform(gpu, [s.Hq, s.perGroup, s.m, s.C, s.ds / 4, t.Lcap, +(p.scoreScale === 'qnorm')])], [s.G]);
+  const scores = storage(gpu, fitBinding(gpu, s.G * t.N * 4, 'the per-key scores'), 'csa per-key scores');
+  const gather = dispatchOf(k.get('csa_gather_sum'), [choice, t.listIdx, t.listScore, scores,
+    uniform(gpu, [t.N, t.Lcap, perGroup])], [ceilDiv(t.Lcap, WG_GATHER), perGroup, s.G]);
+  const top = topKDispatches(k, { scores, lists: s.G, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
+  const scoring = [rows, assign, gather];
+  return { dispatches: [...scoring, ...top.dispatches], selection: top.selection, scoring, topK: top.dispatches, choice, scores };
+}
+
+export interface TopKArgs {
+  /** i32 [lists, N] fixed-point scores, |score| < 2^21; cleared by the last dispatch. */
+  scores: GPUBuffer;
+  lists: number; step: GPUBuffer; opts: SelectOptions; perQueryHead: boolean;
+}
+
+/** The four csa_topk stages over `scores`: the selection of each list, in ascending key order. */
+export function topKDispatches(k: Kernels, a: TopKArgs): { dispatches: Dispatch[]; selection: Selection } {
+  const gpu = k.gpu;
+  const b = contextBudget(a.opts);
+  const { N, maxNewTokens } = a.opts;
+  const chunks = ceilDiv(N, TOPK_CHUNK);
+  const hist = storage(gpu, a.lists * 2 * 2048 * 4, 'csa top-k histograms');
+  const state = storage(gpu, a.lists * 8, 'csa top-k thresholds');
+  const chunkCounts = storage(gpu, a.lists * chunks * 8, 'csa top-k chunk counts');
+  const sel = storage(gpu, fitBinding(gpu, a.lists * b.kmax * 4, 'the selection'), 'csa selection');
+  const counts = storage(gpu, a.lists * 4, 'csa selection counts');
+  const kernel = k.get('csa_topk');
+  const dispatches = [0, 1, 2, 3].map((stage) => dispatchOf(kernel, [a.scores, hist, state, chunkCounts, sel, counts, a.step,
+    uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, stage])], [chunks, a.lists]));
+  return { dispatches, selection: { sel, counts, kmax: b.kmax, perQueryHead: a.perQueryHead } };
+}
+
+export interface InsertArgs {
+  kCache: GPUBuffer; tables: LayerTables; step: GPUBuffer;
+  Hq: number; Hkv: number; d: number; capacity: number; invFreq?: GPUBuffer; params: CsaParams;
+}
+
+/**
+ * Streaming update (paper Sec. 3.3, step 5): once the key at step.pos is in the cache, it joins
+ * every list whose minimum it beats, at its sorted place (lists stay sorted descending; the tail
+ * moves down; nothing is evicted since Lcap = L + maxNewTokens). Run once per new position.
+ */
+export function insertDispatches(k: Kernels, a: InsertArgs): Dispatch[] {
+  const gpu = k.gpu;
+  const p = a.params;
+  const s = shapeOf(p, a.Hq, a.Hkv, a.d);
+  const t = a.tables;
+  checkTables(t, s);
+  const ksub = storage(gpu, s.m * s.Hkv * s.ds * 4, 'csa new key sub-vectors');
+  const rows = rowsDispatch(k, s, p, ropeBuffer(gpu, p, a.invFreq), a.step, {
+    src: a.kCache, keys: true, tokens: 1, heads: s.Hkv, head0: 0, srcHeads: s.Hkv, capacity: a.capacity,
+    useStep: true, normalize: false, out: ksub, norms: storage(gpu, s.m * s.Hkv * 4),
+  });
+  const perKv = p.granularity === 'kv-head' ? 1 : s.Hq / s.Hkv;
+  const insert = dispatchOf(k.get('csa_insert'), [ksub, t.centroids, t.listIdx, t.listScore, t.listLen, a.step,
+    uniform(gpu, [s.m, s.C, s.ds / 4, t.Lcap, s.Hkv, perKv])], [s.m * s.C, s.G]);
+  return [rows, insert];
+}
+
+function checkTables(t: LayerTables, s: Shape): void {
+  check(t.groups === s.G && t.m === s.m && t.C === s.C && t.ds === s.ds,
+    `csa: tables of ${t.groups} groups x ${t.m} subspaces x ${t.C} centroids do not match the CSA settings (${s.G} x ${s.m} x ${s.C})`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transfer (bundles)
+
+/** Tables on the CPU: lists cut to `width` = the longest list; scores as f16 bits (lossless). */
+export interface TableData {
+  groups: number; N: number; m: number; C: number; ds: number; L: number; width: number;
+  /** f32 [groups, m, C, ds] */
+  centroids: Float32Array;
+  /** u32 [groups, m, C, width], zero past each list's length */
+  listIdx: Uint32Array;
+  /** f16 bits [groups, m, C, width] */
+  listScore: Uint16Array;
+  /** u32 [groups, m, C] */
+  listLen: Uint32Array;
+}
+
+export async function downloadTables(gpu: Gpu, t: LayerTables): Promise<TableData> {
+  const lists = t.groups * t.m * t.C;
+  const listLen = new Uint32Array(await readBuffer(gpu, t.listLen, lists * 4));
+  const width = listLen.reduce((a, b) => Math.max(a, b), 0);
+  const idx = new Uint32Array(await readBuffer(gpu, t.listIdx, lists * t.Lcap * 4));
+  const score = new Float32Array(await readBuffer(gpu, t.listScore, lists * t.Lcap * 4));
+  const listIdx = new Uint32Array(lists * width);
+  const scores = new Float32Array(lists * width);
+  for (let l = 0; l < lists; l++) {
+    listIdx.set(idx.subarray(l * t.Lcap, l * t.Lcap + listLen[l]), l * width);
+    scores.set(score.subarray(l * t.Lcap, l * t.Lcap + listLen[l]), l * width);
+  }
+  return {
+    groups: t.groups, N: t.N, m: t.m, C: t.C, ds: t.ds, L: t.L, width,
+    centroids: new Float32Array(await readBuffer(gpu, t.centroids, lists * t.ds * 4)),
+    listIdx, listScore: f32ToF16(scores), listLen,
+  };
+}
+
+/** Uploads tables read by downloadTables, with room for maxNewTokens streaming inserts. */
+export function uploadTables(gpu: Gpu, data: TableData, maxNewTokens: number): LayerTables {
+  const lists = data.groups * data.m * data.C;
+  const Lcap = data.width + maxNewTokens;
+  const idx = new Uint32Array(lists * Lcap);
+  const score = new Float32Array(lists * Lcap);
+  const scores = f16ToF32(data.listScore);
+  for (let l = 0; l < lists; l++) {
+    idx.set(data.listIdx.subarray(l * data.width, (l + 1) * data.width), l * Lcap);
+    score.set(scores.subarray(l * data.width, (l + 1) * data.width), l * Lcap);
+  }
+  fitBinding(gpu, idx.byteLength, 'a lookup-list table');
+  return {
+    groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, Lcap,
+    centroids: upload(gpu, data.centroids, 'csa centroids'),
+    listIdx: upload(gpu, idx, 'csa list indices'),
+    listScore: upload(gpu, score, 'csa list scores'),
+    listLen: upload(gpu, data.listLen, 'csa list lengths'),
+  };
+}

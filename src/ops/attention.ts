@@ -1,0 +1,108 @@
+/**
+ * Attention over the f16 KV cache: causal flash-attention for a prefill chunk, and split-K
+ * flash-decoding for one token, over all cached keys or over a sparse selection of them.
+ * Kernels: wgsl/attention_prefill.wgsl, wgsl/attention_decode.wgsl (+ SPARSE), wgsl/attention_reduce.wgsl.
+ *
+ * Both read `step` (`struct Step { pos: u32 }`, rewritten by the caller every step) on the GPU, so
+ * the recorded dispatches stay valid as the context grows.
+ */
+import { check } from '../errors.js';
+import { ceilDiv, dispatchOf, storage, uniform, type Dispatch, type Kernels } from '../gpu/kernels.js';
+
+/** Largest number of query heads one workgroup serves (the kernels' per-thread arrays). */
+const MAX_HEADS_PER_WORKGROUP = 8;
+/** Query rows (queries × heads) of a prefill workgroup: ROWS in attention_prefill.wgsl. */
+const PREFILL_ROWS = 16;
+/** Threads of a decode workgroup, also the keys of a tile: a split is a whole number of tiles. */
+const DECODE_WG = 128;
+/** Enough workgroups to keep a big GPU's memory system busy: 4 per SM of an H100. */
+const DECODE_TARGET_WORKGROUPS = 4 * 132;
+
+export interface AttentionShape {
+  q: GPUBuffer;
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+  out: GPUBuffer;
+  step: GPUBuffer;
+  Hq: number;
+  Hkv: number;
+  d: number;
+  capacity: number;
+  scale: number;
+}
+
+export interface SparseSelection {
+  /** u32 [lists, kmax]: key positions to attend (any order, each < step.pos+1). */
+  sel: GPUBuffer;
+  /** u32 [lists]: how many entries of each list are valid (<= kmax; read on the GPU, never by the CPU). */
+  counts: GPUBuffer;
+  kmax: number;
+  /** true: one list per query head (lists = Hq); false: one list per KV head shared by its query heads (lists = Hkv). */
+  perQueryHead: boolean;
+}
+
+/**
+ * Causal attention for a prefill chunk of T queries at positions step.pos .. step.pos+T-1 over
+ * cache keys [0, step.pos+t]. Tiled flash-attention with online softmax (no T×N score matrix),
+ * f32 accumulation; all query heads of a KV group processed by the same workgroup where that saves
+ * K/V reads.
+ */
+export function attentionPrefill(k: Kernels, a: AttentionShape & { T: number }): Dispatch {
+  checkShape(a);
+  check(Number.isInteger(a.T) && a.T >= 1, `attention prefill needs at least one query, got T=${a.T}`);
+  const hpw = headsPerWorkgroup(a.Hq / a.Hkv);
+  const kernel = k.get('attention_prefill', { constants: { HPW: hpw, D: a.d, BK: a.d > 128 ? 16 : 32 } });
+  const params = uniform(k.gpu, [a.T, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }], 'attention prefill params');
+  const queriesPerWorkgroup = Math.floor(PREFILL_ROWS / hpw);
+  return dispatchOf(kernel, [a.q, a.kCache, a.vCache, a.out, a.step, params], [ceilDiv(a.T, queriesPerWorkgroup), a.Hq / hpw]);
+}
+
+/**
+ * One query token (T = 1). Split-K flash-decoding: the keys (or the selected list) are divided
+ * among `splits` workgroups per group of query heads, each keeps (max, sum, acc) online and writes
+ * partials; attention_reduce merges them. Each K/V row is read once for all query heads of its KV
+ * group (dense, and sparse with perQueryHead=false). The number of keys comes from step.pos (or
+ * counts) on the GPU. Returns [decode, reduce]; allocates its partials buffers.
+ */
+export function attentionDecode(k: Kernels, a: AttentionShape & { sparse?: SparseSelection }): Dispatch[] {
+  checkShape(a);
+  const sp = a.sparse;
+  if (sp) check(Number.isInteger(sp.kmax) && sp.kmax >= 1, `sparse attention needs kmax >= 1, got ${sp.kmax}`);
+  const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv);
+  const groups = a.Hq / hpw;
+  const splits = decodeSplits(sp ? sp.kmax : a.capacity, groups);
+  const defines = [...(a.d % 8 === 0 ? ['VEC4'] : []), ...(sp ? ['SPARSE'] : [])];
+  const decode = k.get('attention_decode', { defines, constants: { WG: DECODE_WG, HPW: hpw, D: a.d } });
+  const reduce = k.get('attention_reduce', { constants: { D: a.d } });
+
+  const partAcc = storage(k.gpu, a.Hq * splits * a.d * 4, 'attention partial acc');
+  const partMl = storage(k.gpu, a.Hq * splits * 8, 'attention partial max/sum');
+  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0, sp?.perQueryHead ? 1 : 0], 'attention decode params');
+  const lists = sp ? [sp.sel, sp.counts] : [];
+  return [
+    dispatchOf(decode, [a.q, a.kCache, a.vCache, ...lists, partAcc, partMl, a.step, params], [splits, groups]),
+    dispatchOf(reduce, [partAcc, partMl, a.out, uniform(k.gpu, [splits], 'attention reduce params')], a.Hq),
+  ];
+}
+
+/**
+ * Splits per group of query heads: enough workgroups to fill the GPU, but never so many that a
+ * split of a full cache (or list) gets less than one tile of keys.
+ */
+function decodeSplits(maxKeys: number, groups: number): number {
+  return Math.max(1, Math.min(ceilDiv(DECODE_TARGET_WORKGROUPS, groups), ceilDiv(maxKeys, DECODE_WG)));
+}
+
+/** The largest divisor of the GQA group size that fits one workgroup. */
+function headsPerWorkgroup(group: number): number {
+  let h = Math.min(group, MAX_HEADS_PER_WORKGROUP);
+  while (group % h !== 0) h--;
+  return h;
+}
+
+function checkShape(a: AttentionShape): void {
+  const { Hq, Hkv, d, capacity } = a;
+  check([Hq, Hkv, capacity].every((n) => Number.isInteger(n) && n >= 1), `attention needs positive integer head counts and capacity, got Hq=${Hq} Hkv=${Hkv} capacity=${capacity}`);
+  check(Hq % Hkv === 0, `attention needs query heads to be a multiple of KV heads, got Hq=${Hq} Hkv=${Hkv}`);
+  check(Number.isInteger(d) && d >= 2 && d <= 256 && d % 2 === 0, `attention supports even head dims up to 256, got ${d}`);
+}

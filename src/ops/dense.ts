@@ -1,0 +1,229 @@
+/**
+ * Typed builders for the dense (non-attention) kernels of the forward pass: embedding, RMSNorm,
+ * matmul (matvec for decode, tiled for prefill; bias, accumulate, SwiGLU), RoPE + KV-cache write,
+ * argmax and top-p sampling. Each builds its uniforms and bind groups once and returns dispatches
+ * that are replayed every step; values that change per step come from the `step` buffer.
+ */
+import { check } from '../errors.js';
+import type { Gpu } from '../gpu/device.js';
+import { fmtBytes } from '../gpu/device.js';
+import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
+
+/**
+ * Chunks of at most this many tokens use the matvec kernel (weights streamed once, as in decode);
+ * longer ones the tiled matmul. On lavapipe the matvec is faster up to T = 8 (K = 1024, N = 1024:
+ * 4.4 ms vs 12.9 ms at T = 1, 10.3 vs 13.9 ms at T = 8; 32.7 vs 17.9 ms at T = 16).
+ */
+export const MATVEC_MAX_T = 8;
+/** Tokens and rows of y per workgroup of matmul.wgsl. */
+const TILE = 64;
+/** Workgroup size of the single-workgroup kernels (argmax, sample). */
+const SELECT_WG = 1024;
+
+export interface EmbeddingArgs {
+  ids: GPUBuffer; // u32 [T]
+  table: GPUBuffer; // f16 [vocab, H]
+  out: GPUBuffer; // f32 [T, H]
+  T: number;
+  H: number;
+}
+
+/**
+ * out[t] = table[ids[t]]. A table larger than one binding is split by rows, one dispatch per part
+ * (each fills the tokens whose id falls in its rows), hence the array.
+ */
+export function embedding(k: Kernels, a: EmbeddingArgs): Dispatch[] {
+  check(a.H % 2 === 0, `embedding: hidden size ${a.H} is odd`);
+  const vocab = Math.floor(a.table.size / (a.H * 2));
+  const kernel = k.get('embedding');
+  return rowParts(k.gpu, vocab, a.H * 2, 'embedding table').map((part) =>
+    dispatchOf(kernel, [a.ids, partOf(a.table, part), a.out, uniform(k.gpu, [a.H, part.row0, part.rows])], [ceilDiv(a.H / 2, 256), a.T]),
+  );
+}
+
+export interface RmsnormArgs {
+  x: GPUBuffer; // f32 [rows, n]
+  weight: GPUBuffer; // f16 [n]
+  out: GPUBuffer; // f32 [rows, n], not x
+  rows: number;
+  n: number;
+  eps: number;
+}
+
+export function rmsnorm(k: Kernels, a: RmsnormArgs): Dispatch {
+  check(a.n % 2 === 0, `rmsnorm: width ${a.n} is odd`);
+  check(a.rows <= maxGroups(k.gpu), `rmsnorm: ${a.rows} rows exceed one dispatch`);
+  return dispatchOf(k.get('rmsnorm'), [a.x, a.weight, a.out, uniform(k.gpu, [a.n, { f32: a.eps }])], a.rows);
+}
+
+export interface MatmulArgs {
+  x: GPUBuffer; // f32 [T, K]
+  w: GPUBuffer; // f16 [N, K]
+  w2?: GPUBuffer; // f16 [N, K], the up projection with swiglu
+  bias?: GPUBuffer; // f16 [N]
+  y: GPUBuffer; // f32 [T, N]
+  T: number;
+  K: number;
+  N: number;
+  accumulate?: boolean;
+  swiglu?: boolean;
+}
+
+/**
+ * y (=, or += with accumulate) x · Wᵀ (+ bias); with swiglu, y = silu(x · Gᵀ) ⊙ (x · Uᵀ) for
+ * G = w, U = w2. K must be a multiple of 8. One dispatch per row range of W that fits a binding.
+ */
+export function matmul(k: Kernels, a: MatmulArgs): Dispatch[] {
+  check(a.K % 8 === 0, `matmul: K = ${a.K} is not a multiple of 8`);
+  check(a.T >= 1, 'matmul: no tokens');
+  check(!a.swiglu || a.w2, 'matmul: swiglu needs w2 (the up projection)');
+  check(!(a.swiglu && a.bias), 'matmul: bias with swiglu is not supported');
+  const defines = [
+    a.swiglu && 'SWIGLU',
+    a.bias && 'BIAS',
+    (a.swiglu || a.bias) && 'EXTRA', // one more binding before y
+    a.accumulate && 'ACCUMULATE',
+  ].filter((d): d is string => !!d);
+  return rowParts(k.gpu, a.N, a.K * 2, 'matmul weight').map((part) => {
+    const extra = a.swiglu ? [partOf(a.w2!, part)] : a.bias ? [a.bias] : [];
+    const bindings = [a.x, partOf(a.w, part), ...extra, a.y];
+    return a.T <= MATVEC_MAX_T ? matvecPart(k, a, part, defines, bindings) : tiledPart(k, a, part, defines, bindings);
+  });
+}
+
+function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], bindings: Binding[]): Dispatch {
+  const rows = Math.min(4, Math.floor(16 / a.T)); // rows per workgroup: ≤ 16 sums per thread
+  const kernel = k.get('matvec', { defines, constants: { TOKENS: a.T, ROWS: rows } });
+  const params = uniform(k.gpu, [a.K / 8, a.N, part.row0, part.rows]);
+  return dispatchOf(kernel, [...bindings, params], flatGrid(k.gpu, ceilDiv(part.rows, rows)));
+}
+
+function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], bindings: Binding[]): Dispatch {
+  const grid: Grid = [ceilDiv(part.rows, TILE), ceilDiv(a.T, TILE)];
+  check(Math.max(grid[0], grid[1]!) <= maxGroups(k.gpu), `matmul: ${a.T} x ${part.rows} exceeds one dispatch`);
+  const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows]);
+  return dispatchOf(k.get('matmul', { defines }), [...bindings, params], grid);
+}
+
+export interface RopeKvArgs {
+  q: GPUBuffer; // f32 [T, Hq, d], rotated in place
+  kIn: GPUBuffer; // f32 [T, Hkv, d]
+  vIn: GPUBuffer; // f32 [T, Hkv, d]
+  kCache: GPUBuffer; // f16 [Hkv, capacity, d]
+  vCache: GPUBuffer; // f16 [Hkv, capacity, d]
+  invFreq: GPUBuffer; // f32 [d/2]
+  step: GPUBuffer; // uniform { pos }
+  T: number;
+  Hq: number;
+  Hkv: number;
+  d: number;
+  capacity: number;
+  /** Qwen3: RMSNorm of each q / k head vector (weights f16 [d]) before rotating. */
+  qkNorm?: { q: GPUBuffer; k: GPUBuffer; eps: number };
+}
+
+/**
+ * RoPE (HF rotate_half: element i pairs with i + d/2, angle pos · invFreq[i]) in place on q; k
+ * rotated, and v, written as f16 into the caches at positions step.pos + t.
+ */
+export function ropeKv(k: Kernels, a: RopeKvArgs): Dispatch {
+  check(a.d % 2 === 0 && a.d <= 512, `rope: head dimension ${a.d} must be even and at most 512`);
+  const norm = a.qkNorm ? [a.qkNorm.q, a.qkNorm.k] : [];
+  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.d, a.capacity, { f32: a.qkNorm?.eps ?? 0 }]);
+  const kernel = k.get('rope_kv', { defines: a.qkNorm ? ['QK_NORM'] : [] });
+  const bindings = [a.q, a.kIn, a.vIn, a.kCache, a.vCache, a.invFreq, a.step, ...norm, params];
+  return dispatchOf(kernel, bindings, [a.Hq + a.Hkv, a.T]);
+}
+
+export interface ArgmaxArgs {
+  logits: GPUBuffer; // f32 [V]
+  next: GPUBuffer; // u32 [1]
+  history: GPUBuffer; // u32 [capacity + 1]
+  step: GPUBuffer; // uniform { pos }
+  V: number;
+}
+
+/** Greedy: next[0] = history[step.pos + 1] = argmax(logits), the lowest index on ties. */
+export function argmax(k: Kernels, a: ArgmaxArgs): Dispatch {
+  const kernel = k.get('argmax', { constants: { WG: selectWorkgroup(k.gpu) } });
+  return dispatchOf(kernel, [a.logits, a.next, a.history, a.step, uniform(k.gpu, [a.V])], 1);
+}
+
+export interface SampleArgs extends ArgmaxArgs {
+  temperature: number;
+  topP: number;
+  seed: number;
+}
+
+/**
+ * Temperature + top-p sampling: keep the smallest set of most probable tokens whose probability
+ * reaches topP (all tokens tied at the threshold included), renormalise, and draw with the uniform
+ * sampleUniform(seed, step.pos) on the cumulative sum in token order. Output as argmax.
+ */
+export function sample(k: Kernels, a: SampleArgs): Dispatch {
+  check(a.temperature > 0, `sampling temperature must be positive (got ${a.temperature}); use greedy decoding for 0`);
+  check(a.topP > 0 && a.topP <= 1, `top-p must be in (0, 1] (got ${a.topP})`);
+  const kernel = k.get('sample', { constants: { WG: selectWorkgroup(k.gpu) } });
+  const params = uniform(k.gpu, [a.V, { f32: 1 / a.temperature }, { f32: a.topP }, a.seed >>> 0]);
+  return dispatchOf(kernel, [a.logits, a.next, a.history, a.step, params], 1);
+}
+
+/** The uniform in [0, 1) that sample.wgsl draws at (seed, pos): 24 bits of a PCG hash. */
+export function sampleUniform(seed: number, pos: number): number {
+  return (pcg((pcg(seed >>> 0) + pos) >>> 0) >>> 8) / 2 ** 24;
+}
+
+function pcg(v: number): number {
+  const state = (Math.imul(v, 747796405) + 2891336453) >>> 0;
+  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
+  return ((word >>> 22) ^ word) >>> 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** A range of rows of a row-major tensor, as a binding window of its buffer. */
+export interface RowPart {
+  row0: number;
+  rows: number;
+  offset: number;
+  size: number;
+}
+
+/**
+ * Splits a row-major tensor of `rows` rows of `rowBytes` bytes into row ranges that each fit one
+ * binding (gpu.maxBinding) and start at an offset the device accepts as a binding offset.
+ */
+export function rowParts(gpu: Gpu, rows: number, rowBytes: number, what: string): RowPart[] {
+  const align = gpu.device.limits.minStorageBufferOffsetAlignment;
+  const unit = align / gcd(rowBytes, align); // rows between aligned offsets
+  const perPart = Math.floor(gpu.maxBinding / rowBytes / unit) * unit;
+  check(perPart > 0, `${what}: ${unit} rows of ${fmtBytes(rowBytes)} exceed one GPU binding (${fmtBytes(gpu.maxBinding)})`);
+  const parts: RowPart[] = [];
+  for (let row0 = 0; row0 < rows; row0 += perPart) {
+    const n = Math.min(perPart, rows - row0);
+    parts.push({ row0, rows: n, offset: row0 * rowBytes, size: n * rowBytes });
+  }
+  return parts;
+}
+
+function partOf(buffer: GPUBuffer, part: RowPart): Binding {
+  return { buffer, offset: part.offset, size: part.size };
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+function maxGroups(gpu: Gpu): number {
+  return gpu.device.limits.maxComputeWorkgroupsPerDimension;
+}
+
+/** `groups` workgroups as an [x, y] grid within the per-dimension limit; kernels use x + y · nx. */
+function flatGrid(gpu: Gpu, groups: number): Grid {
+  const x = Math.min(groups, maxGroups(gpu));
+  return [x, ceilDiv(groups, x)];
+}
+
+function selectWorkgroup(gpu: Gpu): number {
+  return Math.min(SELECT_WG, gpu.device.limits.maxComputeInvocationsPerWorkgroup);
+}

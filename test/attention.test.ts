@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import { createGpu } from '../src/gpu/device.js';
+import { Kernels, record, storage, submit, uniform, type Dispatch } from '../src/gpu/kernels.js';
+import { attentionDecode, attentionPrefill, type SparseSelection } from '../src/ops/attention.js';
+import { roundF16 } from '../src/weights/f16.js';
+import { f16Modes, gpuContext, maxAbsDiff, rand, readF32, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
+import { allKeys, decodeAttentionRef, prefillAttentionRef, type CacheShape } from './ref/attention.js';
+
+// Tolerance. Outputs are convex combinations of V values in [-1, 1]. The GPU rounds nothing to f16
+// beyond the cache, which the reference sees exactly as the GPU does, so what remains is f32 vs f64
+// arithmetic: scores are f32 dot products of <= 256 terms (relative error ~ d·2^-24 ≈ 1.5e-5 of a
+// score of size <= 10, i.e. <= 1.5e-4 in a logit, at most ~1.5e-4 relative in a weight; typically
+// sqrt(d)·2^-24 ≈ 1e-6), plus exp2 (a few ulp; Vulkan allows 3 + 2|x| ulp, |x| < 40 here) and f32
+// sums of a few thousand weights (~1e-6 relative). Observed differences are ~1e-6; 5e-5 leaves room
+// for less precise exp2 hardware while a wrong key, mask or weight moves outputs by >= 1e-3.
+const TOL = 5e-5;
+
+interface Mode { name: string; ctx: () => Promise<Ctx> }
+const f16Paths: Mode[] = (await f16Modes()).map((packed) => ({ name: packed ? 'packed f16' : 'native f16', ctx: () => gpuContext(packed) }));
+// Prefill uses no subgroup operations; decode also runs its workgroup-memory fallback.
+let plain: Promise<Ctx> | undefined;
+const noSubgroups: Mode = {
+  name: 'packed f16, no subgroups',
+  ctx: () => (plain ??= createGpu({ packedF16: true, noSubgroups: true }).then((gpu) => ({ gpu, kernels: new Kernels(gpu), mode: 'no-subgroups' }))),
+};
+
+/** A random f16 cache [Hkv, capacity, d] (every slot filled: keys past the context must be ignored). */
+function cache(s: CacheShape, seed: number) {
+  return roundF16(rand(s.Hkv * s.capacity * s.d, seed));
+}
+
+/** Queries spread enough that the softmax is far from uniform (score std ≈ 2). */
+function queries(n: number, seed: number) {
+  return rand(n, seed, 6);
+}
+
+function setPos(c: Ctx, step: GPUBuffer, pos: number) {
+  c.gpu.device.queue.writeBuffer(step, 0, new Uint32Array([pos, 0, 0, 0]));
+}
+
+async function runAndRead(c: Ctx, ds: Dispatch[], out: GPUBuffer, n: number) {
+  submit(c.gpu, (pass) => record(pass, ds));
+  return readF32(c.gpu, out, n);
+}
+
+function shape(Hq: number, Hkv: number, d: number, capacity: number): CacheShape {
+  return { Hq, Hkv, d, capacity, scale: 1 / Math.sqrt(d) };
+}
+
+const prefillCases = [[6, 2], [4, 4]].flatMap(([Hq, Hkv]) => [64, 128].flatMap((d) =>
+  [1, 5, 70].flatMap((T) => [0, 33].map((pos0) => ({ Hq, Hkv, d, T, pos0 })))));
+// Odd shapes: two-f16 words (d = 6), the smaller key tile of d > 128 with 8 heads per workgroup.
+prefillCases.push({ Hq: 4, Hkv: 2, d: 6, T: 21, pos0: 40 }, { Hq: 8, Hkv: 1, d: 256, T: 19, pos0: 30 });
+
+describe.each(f16Paths)('attention prefill ($name)', (mode) => {
+  it.each(prefillCases)('Hq=$Hq Hkv=$Hkv d=$d T=$T pos0=$pos0', async ({ Hq, Hkv, d, T, pos0 }) => {
+    const c = await mode.ctx();
+    const s = { ...shape(Hq, Hkv, d, pos0 + T + 3), T, pos0 };
+    const q = queries(T * Hq * d, 1), k = cache(s, 2), v = cache(s, 3);
+    const out = storage(c.gpu, T * Hq * d * 4);
+    const ds = attentionPrefill(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, step: uniform(c.gpu, [pos0]) });
+    const got = await runAndRead(c, [ds], out, T * Hq * d);
+    expect(maxAbsDiff(got, prefillAttentionRef(q, k, v, s))).toBeLessThan(TOL);
+  });
+});
+
+describe.each([...f16Paths, noSubgroups])('attention decode ($name)', (mode) => {
+  it.each([
+    { Hq: 6, Hkv: 2, d: 64 }, { Hq: 6, Hkv: 2, d: 128 }, { Hq: 4, Hkv: 4, d: 128 },
+    { Hq: 8, Hkv: 1, d: 256 }, { Hq: 4, Hkv: 2, d: 6 },
+  ])('dense Hq=$Hq Hkv=$Hkv d=$d: one recording replayed as the context grows', async ({ Hq, Hkv, d }) => {
+    const c = await mode.ctx();
+    const s = shape(Hq, Hkv, d, 2053);
+    const q = queries(Hq * d, 4), k = cache(s, 5), v = cache(s, 6);
+    const out = storage(c.gpu, Hq * d * 4);
+    const step = uniform(c.gpu, [0]);
+    const ds = attentionDecode(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, step });
+    for (const n of [1, 7, 300, 2000]) {
+      setPos(c, step, n - 1);
+      const got = await runAndRead(c, ds, out, Hq * d);
+      expect(maxAbsDiff(got, decodeAttentionRef(q, k, v, s, () => allKeys(n))), `n_kv=${n}`).toBeLessThan(TOL);
+    }
+  });
+
+  it.each([false, true])('sparse lists (perQueryHead=%s) with unsorted keys, counts < kmax, garbage past counts', async (perQueryHead) => {
+    const c = await mode.ctx();
+    const s = shape(6, 2, 128, 1600);
+    const n = 1500, kmax = 400;
+    const lists = perQueryHead ? s.Hq : s.Hkv;
+    const counts = [399, 1, 250, 128, 129, 333].slice(0, lists);
+    const keys = counts.map((count, i) => shuffled(allKeys(n), 10 + i).slice(0, count));
+    const q = queries(s.Hq * s.d, 7), k = cache(s, 8), v = cache(s, 9);
+    const sel: SparseSelection = { sel: uploadU32(c.gpu, packLists(keys, kmax)), counts: uploadU32(c.gpu, counts), kmax, perQueryHead };
+    const out = storage(c.gpu, s.Hq * s.d * 4);
+    const ds = attentionDecode(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, step: uniform(c.gpu, [n - 1]), sparse: sel });
+    const got = await runAndRead(c, ds, out, s.Hq * s.d);
+    const listOf = (h: number) => (perQueryHead ? h : Math.floor(h / (s.Hq / s.Hkv)));
+    expect(maxAbsDiff(got, decodeAttentionRef(q, k, v, s, (h) => keys[listOf(h)]))).toBeLessThan(TOL);
+  });
+
+  it('a sparse list holding every key equals dense decode', async () => {
+    const c = await mode.ctx();
+    const s = shape(6, 2, 64, 400);
+    const n = 300, kmax = 320;
+    const q = uploadF32(c.gpu, queries(s.Hq * s.d, 11));
+    const k = uploadF16(c.gpu, cache(s, 12)), v = uploadF16(c.gpu, cache(s, 13));
+    const step = uniform(c.gpu, [n - 1]);
+    const decode = async (sparse?: SparseSelection) => {
+      const out = storage(c.gpu, s.Hq * s.d * 4);
+      return runAndRead(c, attentionDecode(c.kernels, { ...s, q, kCache: k, vCache: v, out, step, sparse }), out, s.Hq * s.d);
+    };
+    const everyKey = [0, 1].map((i) => shuffled(allKeys(n), 20 + i));
+    const sparse = await decode({ sel: uploadU32(c.gpu, packLists(everyKey, kmax)), counts: uploadU32(c.gpu, [n, n]), kmax, perQueryHead: false });
+    // Only the order of f32 sums differs (the splits cut the keys differently).
+    expect(maxAbsDiff(sparse, await decode())).toBeLessThan(1e-5);
+  });
+});
+
+/** Lists padded to kmax with out-of-range positions, which the kernel must never read. */
+function packLists(lists: number[][], kmax: number): Uint32Array {
+  const out = new Uint32Array(lists.length * kmax);
+  lists.forEach((l, i) => {
+    out.set(l, i * kmax);
+    for (let j = l.length; j < kmax; j++) out[i * kmax + j] = j % 2 ? 0xffffffff : 1_000_000 + j;
+  });
+  return out;
+}
+
+/** A deterministic permutation (Fisher–Yates driven by `rand`). */
+function shuffled(xs: number[], seed: number): number[] {
+  const r = rand(xs.length, seed);
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(((r[i] + 1) / 2) * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}

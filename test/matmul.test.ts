@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { Kernels, record, submit } from '../src/gpu/kernels.js';
+import { matmul, MATVEC_MAX_T } from '../src/ops/dense.js';
+import { roundF16 } from '../src/weights/f16.js';
+import * as ref from './ref/dense.js';
+import { f16Modes, gpuContext, rand, readF32, uploadF16, uploadF32 } from './helpers/gpu.js';
+
+const U = 2 ** -24; // f32 unit roundoff
+
+interface Case { T: number; K: number; N: number; bias?: boolean; accumulate?: boolean; swiglu?: boolean }
+
+/** Random inputs for a case, f16 tensors already rounded as they are uploaded. */
+function inputs(c: Case, seed: number): ref.MatmulRef {
+  const { T, K, N } = c;
+  return {
+    T, K, N,
+    x: rand(T * K, seed),
+    w: roundF16(rand(N * K, seed + 1)),
+    w2: c.swiglu ? roundF16(rand(N * K, seed + 2)) : undefined,
+    bias: c.bias ? roundF16(rand(N, seed + 3)) : undefined,
+    y0: c.accumulate ? rand(T * N, seed + 4) : undefined,
+    swiglu: c.swiglu,
+  };
+}
+
+/**
+ * Per-element error bound. Both sides multiply the same f32 activations by the same f16 weights;
+ * only the f32 products and the order of the K additions differ, so |dot error| ≤ (K + 1)·u·Σ|x·w|
+ * in any order (Higham's γ bound). The adds of bias and y0 cost an ulp each. With SwiGLU,
+ * y = silu(g)·v: |silu'| ≤ 1.1, and silu's exp is within (3 + 2|g|) ulp (Vulkan's bound).
+ */
+function tolerance(a: ref.MatmulRef): Float32Array {
+  const abs = (v?: Float32Array) => v && v.map(Math.abs);
+  const plain = { ...a, bias: undefined, y0: undefined, swiglu: false };
+  const dotError = (w: Float32Array) => ref.matmul({ ...plain, x: abs(a.x)!, w: abs(w)! }).map((s) => (a.K + 1) * U * s);
+  const g = ref.matmul(plain);
+  const eg = dotError(a.w);
+  const v = a.swiglu ? ref.matmul({ ...plain, w: a.w2! }) : g;
+  const ev = a.swiglu ? dotError(a.w2!) : eg;
+  return ref.matmul(a).map((y, i) => {
+    let e = eg[i];
+    if (a.swiglu) {
+      e = 1.1 * eg[i] * Math.abs(v[i]) + Math.abs(ref.silu(g[i])) * ev[i] + (8 + 2 * Math.abs(g[i])) * U * Math.abs(y);
+    }
+    return e + 2 * U * (Math.abs(y) + Math.abs(a.bias?.[i % a.N] ?? 0)) + 1e-30;
+  });
+}
+
+describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
+  async function check(c: Case, kernels?: Kernels, minDispatches = 1) {
+    const ctx = await gpuContext(packed);
+    const gpu = ctx.gpu;
+    const k = kernels ?? ctx.kernels;
+    const a = inputs(c, c.T * 1000 + c.N);
+    const y = uploadF32(gpu, a.y0 ?? new Float32Array(c.T * c.N));
+    const ds = matmul(k, {
+      x: uploadF32(gpu, a.x), w: uploadF16(gpu, a.w), w2: a.w2 && uploadF16(gpu, a.w2),
+      bias: a.bias && uploadF16(gpu, a.bias), y, T: c.T, K: c.K, N: c.N, accumulate: c.accumulate, swiglu: c.swiglu,
+    });
+    expect(ds.length).toBeGreaterThanOrEqual(minDispatches);
+    submit(gpu, (pass) => record(pass, ds));
+    const got = await readF32(gpu, y, c.T * c.N);
+    const want = ref.matmul(a);
+    const tol = tolerance(a);
+    const bad = Array.from(got.keys()).filter((i) => !(Math.abs(got[i] - want[i]) <= tol[i]));
+    expect(bad.slice(0, 5).map((i) => [i, got[i], want[i], tol[i]])).toEqual([]);
+  }
+
+  // T = 1, 3, 8 take the matvec kernel, 9 and more the tiled one; K = 200 and N = 77 leave partial
+  // tiles (64 × 64 × 32) and a partial row group.
+  const Ts = [1, 3, MATVEC_MAX_T, MATVEC_MAX_T + 1, 37, 130];
+  it.each(Ts)('T = %i: y = x·Wᵀ', (T) => check({ T, K: 200, N: 77 }));
+  it.each(Ts)('T = %i: + bias', (T) => check({ T, K: 200, N: 77, bias: true }));
+  it.each(Ts)('T = %i: accumulate', (T) => check({ T, K: 200, N: 77, accumulate: true }));
+  it.each(Ts)('T = %i: swiglu + accumulate', (T) => check({ T, K: 200, N: 77, swiglu: true, accumulate: true }));
+  it.each(Ts)('T = %i: swiglu', (T) => check({ T, K: 200, N: 77, swiglu: true }));
+
+  it.each([1, 37])('T = %i: weights larger than a binding are split by rows', async (T) => {
+    const { gpu } = await gpuContext(packed);
+    // 8 KiB bindings hold 20 rows of K = 200; offsets aligned to 256 B give 16-row parts: 5 of them.
+    const small = new Kernels({ ...gpu, maxBinding: 8192 });
+    await check({ T, K: 200, N: 77, swiglu: true, accumulate: true }, small, 5);
+    await check({ T, K: 200, N: 77, bias: true }, small, 5);
+  });
+
+  it.each([1, 5])('T = %i: matvec without subgroups', async (T) => {
+    const { gpu } = await gpuContext(packed);
+    const plain = new Kernels({ ...gpu, subgroups: false });
+    await check({ T, K: 2056, N: 13, swiglu: true }, plain);
+    await check({ T, K: 24, N: 9, bias: true, accumulate: true }, plain);
+  });
+
+  it('decode-sized K and a grid of more than 65535 workgroups', async () => {
+    await check({ T: 1, K: 4096, N: 33 });
+    await check({ T: 1, K: 8, N: 4 * 65535 + 13 });
+  });
+
+  it('rejects K that is not a multiple of 8', async () => {
+    const { gpu, kernels } = await gpuContext(packed);
+    const b = uploadF32(gpu, new Float32Array(16));
+    expect(() => matmul(kernels, { x: b, w: b, y: b, T: 1, K: 12, N: 1 })).toThrow(/multiple of 8/);
+  });
+});

@@ -1,0 +1,68 @@
+// Greedy decoding: the index of the largest logit (the lowest one on ties), written to next[0] and
+// to history[step.pos + 1]. One workgroup.
+
+struct Params { V: u32 }
+struct Step { pos: u32 }
+
+@group(0) @binding(0) var<storage, read> logits: array<f32>;        // [V]
+@group(0) @binding(1) var<storage, read_write> next: array<u32>;    // [1]
+@group(0) @binding(2) var<storage, read_write> history: array<u32>; // [capacity + 1]
+@group(0) @binding(3) var<uniform> step: Step;
+@group(0) @binding(4) var<uniform> p: Params;
+
+override WG: u32 = 256; // a power of two
+
+struct Thread {
+  @builtin(local_invocation_index) lid: u32,
+#if SUBGROUPS
+  @builtin(subgroup_invocation_id) sg_lane: u32,
+  @builtin(subgroup_size) sg_size: u32,
+#endif
+}
+
+struct Best { value: f32, index: u32 }
+
+var<workgroup> red: array<Best, WG>;
+
+fn better(a: Best, b: Best) -> bool {
+  return a.value > b.value || (a.value == b.value && a.index < b.index);
+}
+
+// The best of every thread's candidate, in thread 0. Subgroups are taken to be consecutive
+// invocation indices (true of every WebGPU backend for a 1-D workgroup).
+fn wg_best(c: Best, th: Thread) -> Best {
+#if SUBGROUPS
+  let top = subgroupMax(c.value);
+  let index = subgroupMin(select(0xffffffffu, c.index, c.value == top));
+  if (th.sg_lane == 0u) { red[th.lid / th.sg_size] = Best(top, index); }
+  workgroupBarrier();
+  var best = red[0];
+  for (var i = 1u; i < (WG + th.sg_size - 1u) / th.sg_size; i++) {
+    if (better(red[i], best)) { best = red[i]; }
+  }
+  return best;
+#else
+  red[th.lid] = c;
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    workgroupBarrier();
+    if (th.lid < s && better(red[th.lid + s], red[th.lid])) { red[th.lid] = red[th.lid + s]; }
+  }
+  return red[0];
+#endif
+}
+
+@compute @workgroup_size(WG)
+fn main(th: Thread) {
+  // Threads past the end start on the last logit: a duplicate candidate changes nothing.
+  let first = min(th.lid, p.V - 1u);
+  var c = Best(logits[first], first);
+  for (var i = th.lid + WG; i < p.V; i += WG) {
+    let v = logits[i];
+    if (v > c.value) { c = Best(v, i); }
+  }
+  let best = wg_best(c, th);
+  if (th.lid == 0u) {
+    next[0] = best.index;
+    history[step.pos + 1u] = best.index;
+  }
+}

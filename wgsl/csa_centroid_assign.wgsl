@@ -1,0 +1,55 @@
+// Decode step, 1: each query head's sub-vectors pick their nearest centroid (cosine; the lowest
+// index on ties), one workgroup per table group (a KV head, or a query head). Each chosen list gets
+// the multiplier that turns its scores into the fixed-point units of gather-sum:
+//   mult = w * 2^(20 - e),  w = ||q^(j)|| ('qnorm') or 1,  B = sum over the group's chosen lists
+//   of w * max|score| < 2^e,
+// so any key's summed score stays below 2^20 + (rounding) in size: the top-K select works on 22 bits.
+// Lists are sorted descending, so max|score| is at one of the two ends.
+struct Params { heads: u32, per_group: u32, m: u32, centroids: u32, ds4: u32, lcap: u32, qnorm: u32 }
+@group(0) @binding(0) var<storage, read> qsub: array<vec4<f32>>;     // [m, heads, ds] normalised
+@group(0) @binding(1) var<storage, read> qnorms: array<f32>;         // [m, heads]
+@group(0) @binding(2) var<storage, read> cent: array<vec4<f32>>;     // [groups, m, C, ds]
+@group(0) @binding(3) var<storage, read> list_score: array<f32>;     // [lists, lcap]
+@group(0) @binding(4) var<storage, read> list_len: array<u32>;       // [lists]
+@group(0) @binding(5) var<storage, read_write> choice: array<vec4<u32>>; // [groups, per_group*m]: list, len, mult
+@group(0) @binding(6) var<uniform> p: Params;
+
+const WG = 256u; // per_group * m <= 256
+var<workgroup> bound: array<f32, WG>;
+var<workgroup> scale: f32;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let grp = wid.x;
+  let n = p.per_group * p.m;
+  var list = 0u;
+  var len = 0u;
+  var w = 1.0;
+  if (t < n) {
+    let head = grp * p.per_group + t / p.m;
+    let j = t % p.m;
+    let qo = (j * p.heads + head) * p.ds4;
+    let co = (grp * p.m + j) * p.centroids;
+    var best = -3.0e38;
+    var arg = 0u;
+    for (var c = 0u; c < p.centroids; c++) {
+      var s = 0.0;
+      for (var i = 0u; i < p.ds4; i++) { s += dot(qsub[qo + i], cent[(co + c) * p.ds4 + i]); }
+      if (s > best) { best = s; arg = c; }
+    }
+    list = co + arg;
+    len = list_len[list];
+    if (p.qnorm == 1u) { w = qnorms[j * p.heads + head]; }
+    var top = 0.0;
+    if (len > 0u) { top = max(abs(list_score[list * p.lcap]), abs(list_score[list * p.lcap + len - 1u])); }
+    bound[t] = w * top;
+  }
+  workgroupBarrier();
+  if (t == 0u) {
+    var b = 0.0;
+    for (var i = 0u; i < n; i++) { b += bound[i]; }
+    scale = ldexp(1.0, clamp(20 - frexp(b).exp, -126, 126));
+  }
+  workgroupBarrier();
+  if (t < n) { choice[grp * n + t] = vec4<u32>(list, len, bitcast<u32>(w * scale), 0u); }
+}

@@ -1,0 +1,84 @@
+// CSA sub-vectors: rows (token t, head h) of queries or keys, split into m sub-vectors of ds dims,
+// optionally un-rotated (RoPE by -position, HF rotate-half layout) and normalised per sub-vector.
+// Output [m, rows, ds] with row r = t * heads + h, and each sub-vector's norm [m, rows].
+// With KEYS the source is the f16 KV cache [Hkv, capacity, d]; otherwise f32 [T, src_heads, d].
+// Positions start at step.pos when use_step is set (decode, streaming insert), else at 0; a key row
+// is read at its position, a query row at t (the query buffer holds only the rows asked for).
+struct Params {
+  tokens: u32,
+  heads: u32,
+  head0: u32,
+  src_heads: u32,
+  capacity: u32,
+  d: u32,
+  m: u32,
+  use_step: u32,
+  unrope: u32,
+  normalize: u32,
+}
+struct Step { pos: u32 }
+
+#if KEYS
+@group(0) @binding(0) var<storage, read> src: array<u32>;
+#else
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+#endif
+@group(0) @binding(1) var<storage, read> inv_freq: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sub: array<f32>;
+@group(0) @binding(3) var<storage, read_write> norms: array<f32>;
+@group(0) @binding(4) var<uniform> step: Step;
+@group(0) @binding(5) var<uniform> p: Params;
+
+override WG: u32 = 64;
+
+fn elem(t: u32, h: u32, i: u32) -> f32 {
+#if KEYS
+  let e = (h * p.capacity + t) * p.d + i;
+  let w = unpack_h2(src[e >> 1u]);
+  return select(w.x, w.y, (e & 1u) == 1u);
+#else
+  return src[(t * p.src_heads + h) * p.d + i];
+#endif
+}
+
+// Element i of the row as attention sees it, or rotated back by -pos (the model rotated by +pos).
+fn value(t: u32, h: u32, pos: u32, i: u32) -> f32 {
+  let x = elem(t, h, i);
+  if (p.unrope == 0u) { return x; }
+  let half = p.d / 2u;
+  let theta = f32(pos) * inv_freq[i % half];
+  let c = cos(theta);
+  let s = sin(theta);
+  if (i < half) { return x * c + elem(t, h, i + half) * s; }
+  return x * c - elem(t, h, i - half) * s;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let rows = p.tokens * p.heads;
+  let r = gid.x;
+  let j = gid.y;
+  if (r >= rows) { return; }
+  let tt = r / p.heads;
+  let h = p.head0 + r % p.heads;
+  let pos = select(0u, step.pos, p.use_step == 1u) + tt;
+#if KEYS
+  let t = pos;
+#else
+  let t = tt;
+#endif
+  let ds = p.d / p.m;
+  let o = (j * rows + r) * ds;
+  var ss = 0.0;
+  for (var i = 0u; i < ds; i++) {
+    let v = value(t, h, pos, j * ds + i);
+    sub[o + i] = v;
+    ss += v * v;
+  }
+  let norm = sqrt(ss);
+  norms[j * rows + r] = norm;
+  if (p.normalize == 1u && norm > 0.0) {
+    let inv = 1.0 / norm;
+    for (var i = 0u; i < ds; i++) { sub[o + i] *= inv; }
+  }
+}
