@@ -330,6 +330,19 @@ describe('renderHtml', () => {
     expect(csa90.points[1][1]).toBeGreaterThan(quest.points[1][1]); // lower recall is lower on screen
   });
 
+  it('draws a single sparsity inside the plot, and an empty report as "no data"', () => {
+    const single = renderHtml(buildReport([rec('f.jsonl', 1, 'facts', [full(80, 1, 1), sparse('csa', 0.95, 40, false, [0.5])])], [], META));
+    const [point] = /<polyline class="series" data-series="csa" points="([^"]+)"/.exec(single)![1].split(' ');
+    const [x, y] = point.split(',').map(Number);
+    const width = Number(/<svg class="chart" id="score-vs-sparsity"[^>]* width="(\d+)"/.exec(single)![1]);
+    expect(x).toBeGreaterThan(0);
+    expect(x).toBeLessThan(width);
+    expect(Number.isFinite(y)).toBe(true);
+    const empty = renderHtml(buildReport([], [], META));
+    expect(empty.match(/<svg class="chart"/g)).toHaveLength(2);
+    expect(empty.match(/>no data</g)).toHaveLength(2);
+  });
+
   it('tabulates aggregates and records', () => {
     expect(html).toContain('<table id="aggregates">');
     expect(html).toContain('<td class="num">-45.0</td>');

@@ -108,10 +108,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let f2 = min(lid * seg2, p.L);
   let l2 = min(f2 + seg2, p.L);
   let half = p.rows * p.L;
-  for (var pass = 0u; pass < 4u; pass++) {
-    let src = (pass & 1u) * half + base;
-    let dst = (1u - (pass & 1u)) * half + base;
-    let shift = pass * 4u;
+  for (var sweep = 0u; sweep < 4u; sweep++) {
+    let src = (sweep & 1u) * half + base;
+    let dst = (1u - (sweep & 1u)) * half + base;
+    let shift = sweep * 4u;
     var cnt: array<u32, 16>;
     for (var e = f2; e < l2; e++) { cnt[15u - ((tmp[src + e].x >> shift) & 15u)]++; }
     for (var dg = 0u; dg < 16u; dg++) { digits[dg * WG + lid] = cnt[dg]; }
@@ -133,7 +133,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let dg = 15u - ((v.x >> shift) & 15u);
       let o = off[dg];
       off[dg] = o + 1u;
-      if (pass < 3u) {
+      if (sweep < 3u) {
         tmp[dst + o] = v;
       } else {
         let at = (p.list0 + row) * p.lcap + o;

@@ -198,13 +198,16 @@ function byMethod(results: MethodResult[]): MethodResult[][] {
 /** Recall@K of the oracle's keys per layer, averaged over records: one line per method and sparsity. */
 function recallChart(records: RecordResult[]): string {
   const groups = byMethod(records.flatMap((rec) => rec.results).filter((res) => (res.recall?.length ?? 0) > 0));
-  const series = groups.map(([first, ...rest], i): Series => ({
-    label: methodLabel(first.method, first.sparsity),
-    color: methodColor(first.method),
-    // the method's earlier sparsities took the earlier dashes
-    dash: DASHES[groups.slice(0, i).filter((g) => g[0].method === first.method).length % DASHES.length],
-    points: layerMeans([first, ...rest].map((res) => res.recall!)).map((r, layer) => [layer, r] as [number, number]),
-  }));
+  const series = groups.map((group, i): Series => {
+    const { method, sparsity } = group[0];
+    return {
+      label: methodLabel(method, sparsity),
+      color: methodColor(method),
+      // the method's earlier sparsities took the earlier dashes
+      dash: DASHES[groups.slice(0, i).filter((g) => g[0].method === method).length % DASHES.length],
+      points: layerMeans(group.map((res) => res.recall!)).map((r, layer) => [layer, r] as [number, number]),
+    };
+  });
   const last = Math.max(1, ...series.map((s) => s.points.length - 1));
   return chartSvg({
     id: 'recall-per-layer',

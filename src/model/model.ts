@@ -169,7 +169,7 @@ export class Model {
       for (const c of chunks) {
         const s = this.scratchFor(c.T);
         this.gpu.device.queue.writeBuffer(s.ids, 0, Uint32Array.from(ids.slice(c.start, c.start + c.T)));
-        this.execute([this.embedOps(s, c.x)]);
+        this.execute(this.embedOps(s, c.x));
       }
       for (let l = 0; l < this.cfg.layers; l++) {
         for (const c of chunks) {
@@ -231,7 +231,7 @@ export class Model {
    */
   decodeOps(attention: DecodeAttention, sampler: (logits: GPUBuffer) => Dispatch): Op[] {
     const s = this.scratchFor(1);
-    const ops: Op[] = [this.embedOps(s, s.x)];
+    const ops: Op[] = this.embedOps(s, s.x);
     for (let l = 0; l < this.cfg.layers; l++) ops.push(...this.layerOps_(l, s, attention(l, s.q, s.att)));
     ops.push(...this.headOps(s), sampler(s.logits));
     return ops;
@@ -279,7 +279,7 @@ export class Model {
   }
 
   /** Embeds s.ids (T tokens) into `out`. */
-  private embedOps(s: Scratch, out: GPUBuffer): Dispatch {
+  private embedOps(s: Scratch, out: GPUBuffer): Op[] {
     return ops.embedding(this.kernels, { ids: s.ids, table: this.embed, out, T: s.T, H: this.cfg.hidden });
   }
 

@@ -1,0 +1,317 @@
+import { describe, expect, it } from 'vitest';
+import {
+  buildTables, downloadTables, initialPicks, insertDispatches, selectDispatches, topKDispatches, uploadTables,
+  DEFAULT_CSA, type CsaParams, type LayerTables, type SelectOptions, type TableData,
+} from '../src/attention/csa.js';
+import { readBuffer, record, submit, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
+import { f16ToF32, roundF16 } from '../src/weights/f16.js';
+import { f16Modes, gpuContext, readU32, uploadF16, type Ctx } from './helpers/gpu.js';
+import {
+  centroidRows, keyRow, kvHeadOf, listValue, refBuildTables, refChoose, refGatherSum, refInsert, refTopK, sub,
+  type Choice, type RefLayer, type RefTables,
+} from './ref/csa.js';
+
+// Small sizes that are not multiples of any tile: 300 keys, 600 pooled points, L = 60.
+const N = 300, Hq = 4, Hkv = 2, d = 32, MAX_NEW = 8, CAPACITY = N + 16;
+const BASE: CsaParams = { ...DEFAULT_CSA, subspaces: 4, centroids: 8, listFraction: 0.2, kmeansIters: 10, seed: 7 };
+const L = Math.ceil(BASE.listFraction * N);
+const OPTS: SelectOptions = { sparsity: 0.8, sink: 4, window: 16, N, maxNewTokens: MAX_NEW };
+
+function prng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+/** HF rotate-half RoPE by +pos: turns rows "as the tables see them" into post-RoPE inputs. */
+function rope(x: Float32Array, pos: number, invFreq: Float32Array): void {
+  const half = x.length / 2;
+  for (let i = 0; i < half; i++) {
+    const th = Math.fround(pos * invFreq[i]), c = Math.cos(th), s = Math.sin(th);
+    const a = x[i], b = x[i + half];
+    x[i] = a * c - b * s;
+    x[i + half] = b * c + a * s;
+  }
+}
+
+/**
+ * Queries that cluster unambiguously: in each (group, subspace), cluster c lies around the axis
+ * ±e_(c mod ds), and the k-means init pick of centroid c is a point of cluster c, so every
+ * assignment has a wide margin. `mirrored` pairs the points of each cluster as a ± b (b ⊥ axis):
+ * the fixed-point cluster sums then cancel exactly off the axis, the centroids are exact axes, and
+ * every partial score is exactly a key component, so the lists have no near-ties (post-RoPE only).
+ */
+function clusteredQueries(p: CsaParams, seed: number, mirrored: boolean): Float32Array {
+  const next = prng(seed);
+  const { subspaces: m, centroids: C } = p;
+  const ds = d / m;
+  const gp = p.granularity === 'kv-head' ? Hq / Hkv : 1;
+  const q = new Float32Array(N * Hq * d);
+  for (let g = 0; g < Hq / gp; g++) {
+    for (let j = 0; j < m; j++) {
+      const P = gp * N;
+      const label = Array.from({ length: P }, () => Math.floor(next() * C));
+      initialPicks(p.seed, g, j, P, C).forEach((pt, c) => { label[pt] = c; });
+      const write = (pt: number, c: number, s: number, off: number[]) => {
+        const at = ((Math.floor(pt / gp) * Hq) + g * gp + (pt % gp)) * d + j * ds;
+        for (let i = 0; i < ds; i++) q[at + i] = i === c % ds ? (c < ds ? s : -s) : off[i];
+      };
+      for (let c = 0; c < C; c++) {
+        const members = label.flatMap((l, pt) => (l === c ? [pt] : []));
+        for (let i = 0; i < members.length; i += mirrored ? 2 : 1) {
+          const s = 1 + 0.5 * next();
+          const off = Array.from({ length: ds }, () => Math.fround((next() * 2 - 1) * 0.15));
+          const alone = mirrored && i + 1 === members.length;
+          write(members[i], c, s, alone ? off.map(() => 0) : off);
+          if (mirrored && !alone) write(members[i + 1], c, s, off.map((v) => -v));
+        }
+      }
+    }
+  }
+  return q;
+}
+
+interface Layer { ref: RefLayer; queries: GPUBuffer; kCache: GPUBuffer; invFreq: GPUBuffer }
+
+/** Keys are non-zero multiples of 1/64 in [-2, 2] (exact in f16) before RoPE. */
+function makeLayer(ctx: Ctx, p: CsaParams, seed: number, mirrored = false): Layer {
+  const next = prng(seed + 1000);
+  const invFreq = Float32Array.from({ length: d / 2 }, (_, i) => Math.fround(1 / 10000 ** ((2 * i) / d)));
+  const queries = clusteredQueries(p, seed, mirrored);
+  const keys = Float32Array.from({ length: Hkv * CAPACITY * d }, () => (next() < 0.5 ? -1 : 1) * (1 + Math.floor(next() * 128)) / 64);
+  if (p.rope === 'pre') {
+    for (let t = 0; t < N; t++) for (let h = 0; h < Hq; h++) rope(queries.subarray((t * Hq + h) * d, (t * Hq + h + 1) * d), t, invFreq);
+    for (let h = 0; h < Hkv; h++) for (let t = 0; t < CAPACITY; t++) rope(keys.subarray((h * CAPACITY + t) * d, (h * CAPACITY + t + 1) * d), t, invFreq);
+  }
+  const k16 = roundF16(keys);
+  return {
+    ref: { queries, keys: k16, N, Hq, Hkv, d, capacity: CAPACITY, invFreq, params: p },
+    queries: upload(ctx.gpu, queries), kCache: uploadF16(ctx.gpu, k16), invFreq: upload(ctx.gpu, invFreq),
+  };
+}
+
+function build(ctx: Ctx, layer: Layer, kmeansChunk?: number): Promise<LayerTables> {
+  const r = layer.ref;
+  return buildTables(ctx.kernels, {
+    queries: layer.queries, kCache: layer.kCache, N, Hq, Hkv, d, capacity: CAPACITY,
+    invFreq: layer.invFreq, params: r.params, maxNewTokens: MAX_NEW, kmeansChunk,
+  });
+}
+
+function toRef(t: TableData): RefTables {
+  const lists = t.groups * t.m * t.C;
+  const rows = Array.from({ length: lists }, (_, l) => [l * t.width, l * t.width + t.listLen[l]]);
+  return {
+    groups: t.groups, m: t.m, C: t.C, ds: t.ds, centroids: t.centroids,
+    idx: rows.map(([a, b]) => Array.from(t.listIdx.subarray(a, b))),
+    score: rows.map(([a, b]) => Array.from(f16ToF32(t.listScore.subarray(a, b)))),
+  };
+}
+
+function run(ctx: Ctx, ds: Dispatch[]): void {
+  submit(ctx.gpu, (pass) => record(pass, ds));
+}
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/**
+ * The GPU lists against exact partial scores of the GPU's own centroids, robust to near-ties: each
+ * stored score is the exact score rounded to f16 (within tolerance), lists are sorted (score
+ * descending, then key ascending), and the list holds the L largest scores: nothing listed is below,
+ * and nothing left out is above, the L-th largest exact score beyond the tolerance. A wrong key or a
+ * wrong centroid's list is far outside it.
+ */
+function expectListsNearlyExact(t: TableData, layer: RefLayer): void {
+  const ref = toRef(t);
+  const tol = (v: number) => Math.abs(v) * 2 ** -10 + 5e-4;
+  for (let g = 0; g < t.groups; g++) {
+    const keys = Array.from({ length: N }, (_, n) => keyRow(layer, kvHeadOf(layer, g), n));
+    for (let j = 0; j < t.m; j++) {
+      centroidRows(ref, g, j).forEach((mu, c) => {
+        const l = (g * t.m + j) * t.C + c;
+        const exact = keys.map((k) => sub(k, j, t.ds).reduce((s, v, i) => s + v * mu[i], 0));
+        const idx = ref.idx[l], score = ref.score[l];
+        expect(idx.length).toBe(L);
+        expect(new Set(idx).size).toBe(L);
+        idx.forEach((n, e) => {
+          expect(Math.abs(score[e] - exact[n])).toBeLessThanOrEqual(tol(exact[n]));
+          if (e > 0) expect(score[e - 1] > score[e] || (score[e - 1] === score[e] && idx[e - 1] < n)).toBe(true);
+        });
+        const cut = [...exact].sort((a, b) => b - a)[L - 1];
+        const listed = new Set(idx);
+        exact.forEach((v, n) => {
+          if (listed.has(n)) expect(v).toBeGreaterThanOrEqual(cut - tol(cut));
+          else expect(v).toBeLessThanOrEqual(cut + tol(cut));
+        });
+      });
+    }
+  }
+}
+
+const COMBOS: [CsaParams['granularity'], CsaParams['rope']][] = [['kv-head', 'post'], ['kv-head', 'pre'], ['query-head', 'post'], ['query-head', 'pre']];
+
+describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (packed) => {
+  const ctx = () => gpuContext(packed);
+
+  it.each(['kv-head', 'query-head'] as const)('builds exactly the reference tables from tie-free data (%s)', async (granularity) => {
+    const c = await ctx();
+    const layer = makeLayer(c, { ...BASE, granularity }, 11, true);
+    for (const chunk of [undefined, 64]) {
+      const got = await downloadTables(c.gpu, await build(c, layer, chunk));
+      const want = refBuildTables(layer.ref);
+      // The centroids are exact axes; only the GPU's normalisation rounds (f32).
+      expect(maxDiff(got.centroids, want.centroids)).toBeLessThan(1e-6);
+      expect(Array.from(got.listLen)).toEqual(want.idx.map(() => L));
+      expect(toRef(got).idx).toEqual(want.idx);
+      expect(toRef(got).score).toEqual(want.score);
+    }
+  });
+
+  it.each(COMBOS)('k-means and lists match the reference (%s, %s RoPE)', async (granularity, rope) => {
+    const c = await ctx();
+    const layer = makeLayer(c, { ...BASE, granularity, rope }, 21);
+    const got = await downloadTables(c.gpu, await build(c, layer, 128));
+    // GPU cluster sums are fixed point (error <= 2^-19 per component and point), then f32; for 'pre'
+    // the f32 cos/sin of angles up to N rad add ~1e-5. Together well under 1e-4, while a single
+    // point assigned to another cluster (~40 points each, clusters > 60° apart) moves a centroid by
+    // ~1e-2.
+    expect(maxDiff(got.centroids, refBuildTables(layer.ref).centroids)).toBeLessThan(1e-4);
+    expectListsNearlyExact(got, layer.ref);
+  });
+
+  it('the same seed builds the same tables, another seed other ones', async () => {
+    const c = await ctx();
+    const layer = makeLayer(c, BASE, 31);
+    const a = await downloadTables(c.gpu, await build(c, layer));
+    const b = await downloadTables(c.gpu, await build(c, layer));
+    expect(b).toEqual(a);
+    const reseeded = { ...layer, ref: { ...layer.ref, params: { ...BASE, seed: BASE.seed + 1 } } };
+    const o = await downloadTables(c.gpu, await build(c, reseeded));
+    expect(maxDiff(o.centroids, a.centroids)).toBeGreaterThan(1e-3);
+  });
+
+  it.each(COMBOS)('selects the reference keys step by step, with inserts (%s, %s RoPE)', async (granularity, rope) => {
+    const c = await ctx();
+    const p = { ...BASE, granularity, rope };
+    const layer = makeLayer(c, p, 41);
+    const tables = await build(c, layer);
+    const step = uniform(c.gpu, [N]);
+    const q = upload(c.gpu, new Float32Array(Hq * d));
+    const plan = selectDispatches(c.kernels, { q, tables, step, Hq, Hkv, d, invFreq: layer.invFreq, params: p, opts: OPTS });
+    const insert = insertDispatches(c.kernels, { kCache: layer.kCache, tables, step, Hq, Hkv, d, capacity: CAPACITY, invFreq: layer.invFreq, params: p });
+    const G = tables.groups, perGroup = (granularity === 'kv-head' ? Hq / Hkv : 1) * p.subspaces;
+    const next = prng(43);
+    for (let pos = N; pos < N + 3; pos++) {
+      const qv = Float32Array.from({ length: Hq * d }, () => next() * 2 - 1);
+      c.gpu.device.queue.writeBuffer(q, 0, qv);
+      c.gpu.device.queue.writeBuffer(step, 0, new Uint32Array([pos]));
+      run(c, [...insert, ...plan.scoring]);
+      const ref = toRef(await downloadTables(c.gpu, tables));
+      const raw = await readBuffer(c.gpu, plan.choice, G * perGroup * 16);
+      const ids = new Uint32Array(raw), mults = new Float32Array(raw);
+      const choice: Choice[][] = Array.from({ length: G }, (_, g) =>
+        Array.from({ length: perGroup }, (_, i) => ({ list: ids[(g * perGroup + i) * 4], mult: mults[(g * perGroup + i) * 4 + 2] })));
+      const want = refChoose(qv, pos, ref, layer.ref);
+      expect(choice.map((g) => g.map((x) => x.list))).toEqual(want.map((g) => g.map((x) => x.list)));
+      choice.flat().forEach((x, i) => expect(Math.abs(x.mult / want.flat()[i].mult - 1)).toBeLessThan(1e-6));
+      // From here on the reference takes the GPU's multipliers (f32 norms may differ in the last bit).
+      const sums = new Int32Array(await readBuffer(c.gpu, plan.scores, G * N * 4));
+      const wantSums = refGatherSum(ref, choice, N);
+      expect(Array.from(sums)).toEqual(wantSums.flatMap((s) => Array.from(s)));
+      expect(Math.max(...wantSums.map((s) => s.reduce((a, b) => Math.max(a, b), 0)))).toBeGreaterThan(2 ** 16); // the fixed-point scale uses its range
+      run(c, plan.topK);
+      await expectSelection(c, plan.selection, wantSums.map((s) => refTopK(s, OPTS, pos)));
+    }
+  });
+
+  it('selects every key [0, pos] at sparsity 0', async () => {
+    const c = await ctx();
+    const layer = makeLayer(c, BASE, 51);
+    const tables = await build(c, layer);
+    const pos = N + 4;
+    const opts = { ...OPTS, sparsity: 0 };
+    const plan = selectDispatches(c.kernels, {
+      q: upload(c.gpu, Float32Array.from({ length: Hq * d }, (_, i) => Math.sin(i))), tables, step: uniform(c.gpu, [pos]),
+      Hq, Hkv, d, invFreq: layer.invFreq, params: BASE, opts,
+    });
+    run(c, plan.dispatches);
+    await expectSelection(c, plan.selection, Array.from({ length: Hkv }, () => Array.from({ length: pos + 1 }, (_, k) => k)));
+  });
+
+  it.each(['kv-head', 'query-head'] as const)('streaming insert puts a huge key at the head of the right lists (%s)', async (granularity) => {
+    const c = await ctx();
+    const p = { ...BASE, granularity };
+    const layer = makeLayer(c, p, 61, true);
+    // Key N of KV head 0: 1000 along axis 0 of every subspace; key N + 1 of both heads: ordinary.
+    const big = new Float32Array(d).map((_, i) => (i % (d / p.subspaces) === 0 ? 1000 : 0));
+    layer.ref.keys.set(big, N * d);
+    layer.kCache = uploadF16(c.gpu, layer.ref.keys);
+    const tables = await build(c, layer);
+    const step = uniform(c.gpu, [N]);
+    const insert = insertDispatches(c.kernels, { kCache: layer.kCache, tables, step, Hq, Hkv, d, capacity: CAPACITY, params: p });
+    const before = await downloadTables(c.gpu, tables);
+    const want = toRef(before);
+    run(c, insert);
+    refInsert(want, layer.ref, N, tables.Lcap);
+    const after = toRef(await downloadTables(c.gpu, tables));
+    expect(after).toEqual(want);
+    let heads = 0;
+    after.idx.forEach((idx, l) => {
+      const g = Math.floor(l / (p.subspaces * p.centroids)), cen = l % p.centroids;
+      const onAxis0 = kvHeadOf(layer.ref, g) === 0 && cen === 0; // centroid +e_0 of every subspace
+      expect(idx[0] === N).toBe(onAxis0);
+      if (!onAxis0) expect(idx).toEqual(toRef(before).idx[l]);
+      heads += +onAxis0;
+    });
+    expect(heads).toBe((granularity === 'kv-head' ? 1 : Hq / Hkv) * p.subspaces);
+    c.gpu.device.queue.writeBuffer(step, 0, new Uint32Array([N + 1]));
+    run(c, insert);
+    refInsert(want, layer.ref, N + 1, tables.Lcap);
+    const second = toRef(await downloadTables(c.gpu, tables));
+    expect(second).toEqual(want);
+    expect(second.idx.filter((idx) => idx.includes(N + 1)).length).toBeGreaterThan(0);
+  });
+
+  it('tables survive download and upload', async () => {
+    const c = await ctx();
+    const layer = makeLayer(c, BASE, 71);
+    const t = await build(c, layer);
+    const data = await downloadTables(c.gpu, t);
+    const back = uploadTables(c.gpu, data, MAX_NEW);
+    expect(back.Lcap).toBe(t.Lcap);
+    expect(await downloadTables(c.gpu, back)).toEqual(data);
+  });
+
+  it.each([
+    { sparsity: 0.9, sink: 4, window: 64 },
+    { sparsity: 0.5, sink: 0, window: 0 },
+    { sparsity: 0.99, sink: 16, window: 32 }, // sinks and window exceed K: nothing picked by score
+  ])('top-K over several chunks with heavy ties matches the reference (%o)', async (o) => {
+    const c = await ctx();
+    const n = 2500, lists = 3, pos = n + 5;
+    const opts = { ...o, N: n, maxNewTokens: MAX_NEW };
+    const scores = upload(c.gpu, new Int32Array(lists * n));
+    const top = topKDispatches(c.kernels, { scores, lists, step: uniform(c.gpu, [pos]), opts, perQueryHead: false });
+    const next = prng(81);
+    for (let round = 0; round < 2; round++) { // the second round checks that the first cleared its state
+      const s = Int32Array.from({ length: lists * n }, () => Math.floor(next() * 40 - 10) * 4099 * (round + 1));
+      c.gpu.device.queue.writeBuffer(scores, 0, s);
+      run(c, top.dispatches);
+      await expectSelection(c, top.selection, Array.from({ length: lists }, (_, l) => refTopK(s.subarray(l * n, (l + 1) * n), opts, pos)));
+    }
+  });
+});
+
+async function expectSelection(c: Ctx, sel: { sel: GPUBuffer; counts: GPUBuffer; kmax: number }, want: number[][]): Promise<void> {
+  const counts = await readU32(c.gpu, sel.counts, want.length);
+  const keys = await readU32(c.gpu, sel.sel, want.length * sel.kmax);
+  expect(Array.from(counts)).toEqual(want.map((w) => w.length));
+  want.forEach((w, l) => expect(Array.from(keys.subarray(l * sel.kmax, l * sel.kmax + w.length))).toEqual(w));
+}
