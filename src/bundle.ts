@@ -8,7 +8,8 @@
  *   L{l}.k, L{l}.v        F16 [kv_heads, N, head_dim]        post-RoPE keys, values
  *   L{l}.centroids        F32 [groups, m, C, head_dim / m]   unit-norm query centroids
  *   L{l}.list_idx         U32 [groups, m, C, L]              top-L key positions per centroid
- *   L{l}.list_score       F32 [groups, m, C, L]              their partial scores
+ *   L{l}.list_score       F16 [groups, m, C, L]              their partial scores
+ *   L{l}.list_len         U32 [groups, m, C]                 entries in use (L after prefill)
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -113,6 +114,7 @@ export interface LayerTensors {
   centroids: () => Promise<Uint8Array>;
   listIdx: () => Promise<Uint8Array>;
   listScore: () => Promise<Uint8Array>;
+  listLen: () => Promise<Uint8Array>;
 }
 
 export function bundleEntries(meta: BundleMeta): TensorEntry[] {
@@ -127,7 +129,8 @@ export function bundleEntries(meta: BundleMeta): TensorEntry[] {
       { name: `L${l}.v`, dtype: 'F16', shape: [kvHeads, N, headDim] },
       { name: `L${l}.centroids`, dtype: 'F32', shape: [groups, m, C, headDim / m] },
       { name: `L${l}.list_idx`, dtype: 'U32', shape: [groups, m, C, L] },
-      { name: `L${l}.list_score`, dtype: 'F32', shape: [groups, m, C, L] },
+      { name: `L${l}.list_score`, dtype: 'F16', shape: [groups, m, C, L] },
+      { name: `L${l}.list_len`, dtype: 'U32', shape: [groups, m, C] },
     );
   }
   return out;
@@ -146,7 +149,7 @@ export async function writeBundle(path: string, meta: BundleMeta, layer: (l: num
     shape: JSON.stringify(meta.shape),
     stats: JSON.stringify(meta.stats),
   };
-  const kinds = { k: 'k', v: 'v', centroids: 'centroids', list_idx: 'listIdx', list_score: 'listScore' } as const;
+  const kinds = { k: 'k', v: 'v', centroids: 'centroids', list_idx: 'listIdx', list_score: 'listScore', list_len: 'listLen' } as const;
   await writeSafetensors(path, bundleEntries(meta), metadata, (e) => {
     const [, l, kind] = /^L(\d+)\.(\w+)$/.exec(e.name)!;
     return layer(Number(l))[kinds[kind as keyof typeof kinds]]();

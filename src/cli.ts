@@ -14,10 +14,16 @@ import { Generator, type SamplingOptions } from './generate.js';
 import { writeNpy } from './npy.js';
 import { PRESETS, writeSynthModel } from './model/synth.js';
 import { createLogger, progress, type Logger } from './log.js';
+import { VERSION } from './version.js';
+import { fmtBytes } from './gpu/device.js';
+import { DEFAULT_CSA, type CsaParams } from './attention/csa.js';
+import { Bundle } from './bundle.js';
+import { prefillDocument, readDocument } from './prefill.js';
+import { DEFAULT_SPARSE, Session } from './decode.js';
+import { questionIds } from './template.js';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'fixtures', 'models', 'tinylm');
-export const VERSION = '0.1.0';
 
 // ---------------------------------------------------------------------------------------------
 // Option parsers: reject bad values before any work starts.
@@ -190,6 +196,156 @@ function synthCommand(): Command {
     });
 }
 
+// ---------------------------------------------------------------------------------------------
+// prefill / info / decode
+
+function csaOptions(cmd: Command): Command {
+  const d = DEFAULT_CSA;
+  return cmd
+    .option('--subspaces <m>', 'CSA: subspaces the head dimension is split into', intArg(1, 256), d.subspaces)
+    .option('--centroids <C>', 'CSA: query centroids per subspace (cosine k-means)', intArg(1, 4096), d.centroids)
+    .option('--list-fraction <alpha>', 'CSA: lookup-list length as a fraction of the context (L = alpha N)', floatArg(1e-6, 1), d.listFraction)
+    .option('--kmeans-iters <n>', 'CSA: k-means iterations', intArg(0, 1000), d.kmeansIters)
+    .option('--seed <n>', 'CSA: k-means seed', intArg(0, 2 ** 32 - 1), d.seed)
+    .addOption(new Option('--granularity <g>', 'CSA: tables per KV head (query heads of a GQA group pooled) or per query head').choices(['kv-head', 'query-head']).default(d.granularity))
+    .addOption(new Option('--rope <r>', 'CSA: cluster and score queries/keys after RoPE (as attention sees them) or before').choices(['post', 'pre']).default(d.rope))
+    .addOption(new Option('--score-scale <s>', 'CSA: weight each subspace\'s partial scores by the query sub-vector norm').choices(['qnorm', 'none']).default(d.scoreScale));
+}
+
+function csaParams(o: any): CsaParams {
+  return {
+    subspaces: o.subspaces, centroids: o.centroids, listFraction: o.listFraction, kmeansIters: o.kmeansIters,
+    seed: o.seed, granularity: o.granularity, rope: o.rope, scoreScale: o.scoreScale,
+  };
+}
+
+function prefillCommand(): Command {
+  return csaOptions(new Command('prefill')
+    .description('prefill a document once: KV cache + CSAttention lookup tables in one .csa bundle')
+    .argument('<document>', 'UTF-8 text file')
+    .requiredOption('-o, --out <file>', 'output bundle (.csa); replaced only by a complete bundle')
+    .addOption(modelOption())
+    .option('--template <t>', 'prompt template: auto (chat template if the model has one, else plain "{context}\\n\\n{prompt}"), plain, chat, or a custom text with {context} and {prompt}', 'auto')
+    .addOption(new Option('--truncate <how>', 'cut a document longer than the model\'s window: middle (keep both ends) or end').choices(['middle', 'end']))
+    .option('--reserve <n>', 'positions kept free for the question and answer', intArg(0), 512)
+    .option('--chunk-size <n>', 'prefill chunk size in tokens', intArg(1, 65536), 256)
+    .option('--json', 'print a JSON summary (phase times, peak GPU memory, sizes) at the end')
+    .option('--log-level <level>', 'pino log level', 'info'))
+    .action(async (document: string, o) => {
+      const log = createLogger(o.logLevel);
+      const s = await prefillDocument({
+        document, out: resolve(o.out), modelDir: modelDir(o.model), template: o.template, truncate: o.truncate,
+        reserve: o.reserve, chunkSize: o.chunkSize, csa: csaParams(o), log,
+      });
+      if (o.json) process.stdout.write(JSON.stringify(s) + '\n');
+      else log.info(s, `wrote ${s.out}: ${s.tokens} tokens, ${fmtBytes(s.fileBytes)}`);
+    });
+}
+
+function infoCommand(): Command {
+  return new Command('info')
+    .description('describe a .csa bundle: tokens, model, CSA parameters, sizes')
+    .argument('<bundle>', '.csa file')
+    .option('--json', 'print JSON')
+    .action(async (path: string, o) => {
+      const b = await Bundle.open(resolve(path));
+      const m = b.meta;
+      const size = statSync(path).size;
+      const kv = [...b.file.tensors.values()].filter((t) => /\.(k|v)$/.test(t.name)).reduce((a, t) => a + t.byteLength, 0);
+      const info = {
+        file: path, bytes: size, tokens: b.tokens, formatVersion: m.formatVersion, csattnVersion: m.csattnVersion,
+        model: { name: m.model.name, architecture: m.model.architecture, fingerprint: m.model.fingerprint },
+        template: m.template, csa: m.csa, shape: m.shape, stats: m.stats,
+        kvBytes: kv, tableBytes: size - kv, tableToKvRatio: (size - kv) / kv,
+      };
+      await b.close();
+      if (o.json) { process.stdout.write(JSON.stringify(info) + '\n'); return; }
+      const lines = [
+        `${path}: csattn bundle v${m.formatVersion} (csattn ${m.csattnVersion})`,
+        `  context      ${b.tokens} tokens, template ${m.template.kind}`,
+        `  model        ${m.model.name} (${m.model.architecture}), fingerprint ${m.model.fingerprint.slice(0, 16)}`,
+        `  shape        ${m.shape.layers} layers, ${m.shape.heads} heads / ${m.shape.kvHeads} KV heads, head dim ${m.shape.headDim}`,
+        `  csa          m=${m.csa.subspaces} C=${m.csa.centroids} alpha=${m.csa.listFraction} (L=${m.shape.L}) iters=${m.csa.kmeansIters} seed=${m.csa.seed} ${m.csa.granularity} ${m.csa.rope}-rope scale=${m.csa.scoreScale}`,
+        `  sizes        KV ${fmtBytes(kv)}, tables ${fmtBytes(size - kv)} (${((size - kv) / kv).toFixed(2)}x KV), file ${fmtBytes(size)}`,
+        `  prefill      ${Object.entries(m.stats).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}
+
+function sparseOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--attention <kind>', 'attention for generated tokens').choices(['csa', 'full']).default('csa'))
+    .option('--sparsity <s>', 'fraction of the context NOT attended per step (K = round((1 - s) N) keys)', floatArg(0, 1), DEFAULT_SPARSE.sparsity)
+    .option('--sink <n>', 'first context tokens always attended (counted in the budget)', intArg(0), DEFAULT_SPARSE.sink)
+    .option('--window <n>', 'last context tokens always attended (counted in the budget)', intArg(0), DEFAULT_SPARSE.window);
+}
+
+async function readQuestions(o: any): Promise<{ id: string; prompt: string }[]> {
+  const given = [o.prompt !== undefined, o.promptFile !== undefined, o.prompts !== undefined].filter(Boolean).length;
+  check(given <= 1, 'give one of --prompt, --prompt-file, --prompts', 'input');
+  if (o.prompt !== undefined) return [{ id: '0', prompt: o.prompt }];
+  if (o.promptFile !== undefined) return [{ id: '0', prompt: await readDocument(o.promptFile) }];
+  if (o.prompts !== undefined) return parsePromptsJsonl(await readDocument(o.prompts), o.prompts);
+  check(!process.stdin.isTTY, 'give a question: --prompt, --prompt-file, --prompts, or on stdin', 'input');
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return [{ id: '0', prompt: Buffer.concat(chunks).toString('utf8') }];
+}
+
+/** One question per line: a JSON object with "prompt" (and optionally "id"), or a JSON string. */
+export function parsePromptsJsonl(text: string, file: string): { id: string; prompt: string }[] {
+  const out: { id: string; prompt: string }[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let v: any;
+    try { v = JSON.parse(line); } catch { throw new CsattnError(`${file}:${i + 1}: not valid JSON`, 'input'); }
+    const prompt = typeof v === 'string' ? v : v?.prompt;
+    check(typeof prompt === 'string' && prompt.trim() !== '', `${file}:${i + 1}: expected {"prompt": "..."} or a JSON string`, 'input');
+    out.push({ id: String(v?.id ?? out.length), prompt });
+  });
+  check(out.length > 0, `${file} holds no questions`, 'input');
+  return out;
+}
+
+function decodeCommand(): Command {
+  return sparseOptions(samplingOptions(new Command('decode')
+    .description('answer questions from a .csa bundle with CSAttention sparse attention, streaming tokens')
+    .argument('<bundle>', '.csa file made by csattn prefill')
+    .addOption(modelOption())
+    .option('--prompt <text>', 'the question')
+    .option('--prompt-file <file>', 'read the question from a file')
+    .option('--prompts <jsonl>', 'answer every line ({"prompt": ...}) against one loaded bundle; one JSON line out per question')
+    .option('--json', 'print the answer as JSON with timings (load, question prefill, first token, ms/token, KV bytes per step)')
+    .option('--log-level <level>', 'pino log level', 'warn')))
+    .action(async (path: string, o) => {
+      const log = createLogger(o.logLevel);
+      const questions = await readQuestions(o);
+      const dir = modelDir(o.model);
+      const b = await Bundle.open(resolve(path));
+      const tok = await Tokenizer.load(dir);
+      const longest = Math.max(...questions.map((q) => questionIds(tok, b.meta.template, q.prompt).length));
+      await b.close();
+      const session = await Session.open(resolve(path), dir, longest + o.maxTokens);
+      const sparse = { sparsity: o.sparsity, sink: o.sink, window: o.window };
+      const many = o.prompts !== undefined;
+      for (const q of questions) {
+        const sink = textSink(tok, o.stop, o.json || many ? () => {} : (s) => process.stdout.write(s));
+        const r = await session.answer(q.prompt, o.attention, sparse, sampling(o, tok), sink.onToken);
+        const text = sink.finish();
+        const result = {
+          id: q.id, text, ids: r.ids, stopReason: r.stopReason, attention: r.attention, sparsity: o.attention === 'csa' ? o.sparsity : 0,
+          contextTokens: session.contextTokens, questionTokens: r.questionTokens, loadMs: session.loadMs,
+          questionPrefillMs: r.timings.prefillMs, firstTokenMs: r.timings.firstTokenMs, msPerToken: r.timings.msPerToken,
+          tokensPerSecond: r.timings.tokensPerSecond, kvBytesPerStep: r.kvBytesPerStep,
+        };
+        if (o.json || many) process.stdout.write(JSON.stringify(result) + '\n');
+        else { process.stdout.write('\n'); log.info(result, 'timings'); }
+      }
+      await session.close();
+    });
+}
+
 export function buildProgram(): Command {
   const program = new Command('csattn')
     .description('serve long, reusable LLM contexts with CSAttention sparse attention on WebGPU')
@@ -199,6 +355,9 @@ export function buildProgram(): Command {
   program.addCommand(generateCommand());
   program.addCommand(logitsCommand());
   program.addCommand(synthCommand());
+  program.addCommand(prefillCommand());
+  program.addCommand(infoCommand());
+  program.addCommand(decodeCommand());
   return program;
 }
 

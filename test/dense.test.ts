@@ -1,36 +1,168 @@
-import { it } from 'vitest';
-import { Kernels, record, submit, dispatchOf, uniform, ceilDiv } from '../src/gpu/kernels.js';
-import { matmul } from '../src/ops/dense.js';
-import { gpuContext, rand, readF32, uploadF16, uploadF32 } from './helpers/gpu.js';
-it('bench', async () => {
-  const { gpu, kernels } = await gpuContext(false);
-  console.log('maxGroups', gpu.device.limits.maxComputeWorkgroupsPerDimension);
-  const K = 1024, N = 1024;
-  const w = uploadF16(gpu, rand(N * K, 5));
-  for (const T of [1, 2, 4, 8, 9, 12, 16]) {
-    const x = uploadF32(gpu, rand(T * K)), y = uploadF32(gpu, new Float32Array(T * N));
-    const mv = T <= 8 ? matmul(kernels, { x, w, y, T, K, N }) : null;
-    const tiled = dispatchOf(kernels.get('matmul'), [x, w, y, uniform(gpu, [T, K, N, 0, N])], [ceilDiv(N, 64), ceilDiv(T, 64)]);
-    const time = async (ds: any[]) => {
-      let best = 1e9;
-      for (let r = 0; r < 5; r++) {
-        const t0 = performance.now();
-        submit(gpu, (pass) => record(pass, ds));
-        await gpu.device.queue.onSubmittedWorkDone();
-        best = Math.min(best, performance.now() - t0);
-      }
-      return best.toFixed(1);
-    };
-    let mvt = '-';
-    if (T <= 8) mvt = await time(mv!);
-    else {
-      const rows = Math.max(1, Math.min(4, Math.floor(16 / T)));
-      // force matvec at T > 8 via the kernel directly (only valid up to ROWS*TOKENS <= 16)
-      if (rows * T <= 16) {
-        const kk = kernels.get('matvec', { constants: { TOKENS: T, ROWS: rows } });
-        mvt = await time([dispatchOf(kk, [x, w, y, uniform(gpu, [K / 8, N, 0, N])], ceilDiv(N, rows))]);
-      }
+import { describe, expect, it } from 'vitest';
+import { Kernels, record, submit, uniform, type Dispatch } from '../src/gpu/kernels.js';
+import { argmax, embedding, ropeKv, rmsnorm, sample, sampleUniform } from '../src/ops/dense.js';
+import { roundF16 } from '../src/weights/f16.js';
+import * as ref from './ref/dense.js';
+import { f16Modes, gpuContext, maxAbsDiff, rand, readF16, readF32, readU32, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
+
+const U = 2 ** -24; // f32 unit roundoff
+
+function go(ctx: Ctx, ds: Dispatch | Dispatch[]): void {
+  submit(ctx.gpu, (pass) => record(pass, Array.isArray(ds) ? ds : [ds]));
+}
+
+/** The kernels of a context, and the same kernels compiled without subgroups (the fallback path). */
+function kernelSets(ctx: Ctx): [string, Kernels][] {
+  return [['subgroups', ctx.kernels], ['no subgroups', new Kernels({ ...ctx.gpu, subgroups: false })]];
+}
+
+describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
+  const context = () => gpuContext(packed);
+
+  it('embedding gathers f16 rows, also from a table split over several bindings', async () => {
+    const ctx = await context();
+    const vocab = 50, H = 40, ids = [3, 49, 0, 17, 3, 32, 31];
+    const table = roundF16(rand(vocab * H, 7));
+    const want = ref.embedding(ids, table, H);
+    // 2560-byte bindings: 32 rows of 80 bytes (multiples of 16 rows keep offsets 256-aligned).
+    for (const [maxBinding, parts] of [[ctx.gpu.maxBinding, 1], [2560, 2]]) {
+      const out = uploadF32(ctx.gpu, new Float32Array(ids.length * H));
+      const k = new Kernels({ ...ctx.gpu, maxBinding });
+      const ds = embedding(k, { ids: uploadU32(ctx.gpu, ids), table: uploadF16(ctx.gpu, table), out, T: ids.length, H });
+      expect(ds.length).toBe(parts);
+      go(ctx, ds);
+      expect(await readF32(ctx.gpu, out, ids.length * H)).toEqual(want);
     }
-    console.log(`T=${T}: matvec ${mvt} ms, tiled ${await time([tiled])} ms`);
-  }
+  });
+
+  it.each([[3, 1000], [2, 64]])('rmsnorm of %i rows of %i', async (rows, n) => {
+    const ctx = await context();
+    const x = rand(rows * n, 11, 3), w = roundF16(rand(n, 12));
+    const want = ref.rmsnorm(x, w, n, 1e-5);
+    for (const [, k] of kernelSets(ctx)) {
+      const out = uploadF32(ctx.gpu, new Float32Array(rows * n));
+      go(ctx, rmsnorm(k, { x: uploadF32(ctx.gpu, x), weight: uploadF16(ctx.gpu, w), out, rows, n, eps: 1e-5 }));
+      const got = await readF32(ctx.gpu, out, rows * n);
+      // Σx² in f32, any order: relative error ≤ n·u; rsqrt and the two products add a few ulp.
+      got.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThanOrEqual((n + 8) * U * Math.abs(want[i])));
+    }
+  });
+
+  describe('rope + KV cache write', () => {
+    const T = 3, Hq = 4, Hkv = 2, pos0 = 998, capacity = 1004;
+
+    async function check(d: number, theta: number, pos: number, cap: number, norm?: boolean) {
+      const ctx = await context();
+      const gpu = ctx.gpu;
+      const q = rand(T * Hq * d, d, 2), kx = rand(T * Hkv * d, d + 1, 2), v = rand(T * Hkv * d, d + 2, 2);
+      const invFreq = Float32Array.from({ length: d / 2 }, (_, i) => theta ** (-(2 * i) / d));
+      const qw = roundF16(rand(d, d + 3, 2)), kw = roundF16(rand(d, d + 4, 2));
+      const kCache0 = roundF16(rand(Hkv * cap * d, d + 5)), vCache0 = roundF16(rand(Hkv * cap * d, d + 6));
+      const bq = uploadF32(gpu, q), bk = uploadF16(gpu, kCache0), bv = uploadF16(gpu, vCache0);
+      go(ctx, ropeKv(ctx.kernels, {
+        q: bq, kIn: uploadF32(gpu, kx), vIn: uploadF32(gpu, v), kCache: bk, vCache: bv,
+        invFreq: uploadF32(gpu, invFreq), step: uniform(gpu, [pos]), T, Hq, Hkv, d, capacity: cap,
+        qkNorm: norm ? { q: uploadF16(gpu, qw), k: uploadF16(gpu, kw), eps: 1e-6 } : undefined,
+      }));
+      const rope = (x: Float32Array, H: number, w: Float32Array) =>
+        ref.rope({ x, T, H, d, pos0: pos, invFreq, norm: norm ? { w, eps: 1e-6 } : undefined });
+      const wantQ = rope(q, Hq, qw);
+      const wantK = kCache0.slice(), wantV = vCache0.slice();
+      ref.cacheWrite(wantK, rope(kx, Hkv, kw), T, Hkv, d, cap, pos);
+      ref.cacheWrite(wantV, v, T, Hkv, d, cap, pos);
+      // Rotations of values ≤ 2 (≤ ~11 after the norm, whose weights are ≤ 2): a few f32 ulp from
+      // the products, and sin/cos of the reduced angle (GPUs: ≤ 2^-21 absolute on [-π, π]). Without
+      // the reduction, angles of 1e5 rad lose ~1e-2 on NVIDIA. Lavapipe's largest error: 1.3e-7.
+      const scale = norm ? 11 : 2;
+      expect(maxAbsDiff(await readF32(gpu, bq, q.length), wantQ)).toBeLessThan(2e-6 * scale);
+      // f16 caches: the same f32 value rounds the same way unless it sits within the f32 error
+      // of a rounding boundary, which moves it by one f16 ulp (≤ 2^-10 · 16 here).
+      expect(maxAbsDiff(await readF16(gpu, bk, wantK.length), wantK)).toBeLessThanOrEqual(2 ** -10 * 16);
+      expect(maxAbsDiff(await readF16(gpu, bv, wantV.length), wantV)).toBe(0);
+    }
+
+    it.each([16, 64, 128])('d = %i at positions around 1000', (d) => check(d, 10000, pos0, capacity));
+    it('Qwen3 q/k norm before rotating', () => check(128, 1e6, pos0, capacity, true));
+    it('far positions (angles ~1e5 rad)', () => check(16, 1e6, 131000, 131003));
+  });
+
+  describe('argmax', () => {
+    it.each([100, 5000])('V = %i, lowest index on ties', async (V) => {
+      const ctx = await context();
+      const logits = rand(V, V, 10);
+      for (const i of [V - 1, 71, 5, 70]) logits[i] = 11;
+      for (const [, k] of kernelSets(ctx)) {
+        const next = uploadU32(ctx.gpu, [0]), history = uploadU32(ctx.gpu, new Uint32Array(64));
+        go(ctx, argmax(k, { logits: uploadF32(ctx.gpu, logits), next, history, step: uniform(ctx.gpu, [40]), V }));
+        expect(ref.argmax(logits)).toBe(5);
+        expect((await readU32(ctx.gpu, next, 1))[0]).toBe(5);
+        expect((await readU32(ctx.gpu, history, 64))[41]).toBe(5);
+      }
+    });
+  });
+
+  describe('sample', () => {
+    /** Runs `sample` once per position, rewriting step in between; returns history[pos + 1]. */
+    async function draws(k: Kernels, logits: Float32Array, temperature: number, topP: number, seed: number, positions: number[]) {
+      const ctx = await context();
+      const gpu = ctx.gpu;
+      const step = uniform(gpu, [0]);
+      const history = uploadU32(gpu, new Uint32Array(Math.max(...positions) + 2));
+      const d = sample(k, { logits: uploadF32(gpu, logits), next: uploadU32(gpu, [0]), history, step, V: logits.length, temperature, topP, seed });
+      for (const pos of positions) {
+        gpu.device.queue.writeBuffer(step, 0, Uint32Array.of(pos));
+        go(ctx, d);
+      }
+      const h = await readU32(gpu, history, history.size / 4);
+      return positions.map((pos) => h[pos + 1]);
+    }
+    const positions = Array.from({ length: 48 }, (_, i) => 3 * i);
+
+    it('with a tiny top-p it is greedy', async () => {
+      const ctx = await context();
+      const logits = rand(3000, 21, 5);
+      for (const [, k] of kernelSets(ctx)) {
+        expect(await draws(k, logits, 0.8, 1e-6, 7, positions.slice(0, 5))).toEqual(Array(5).fill(ref.argmax(logits)));
+      }
+    });
+
+    it('keeps the top-p set with its ties and draws like the CPU reference', async () => {
+      const ctx = await context();
+      // p ∝ [.05, .3, .15, .1, .15, .15, tiny…]: top-p 0.55 keeps .3 and all three .15 (the third
+      // crosses 0.55), never the .1 or the .05.
+      const probs = [0.05, 0.3, 0.15, 0.1, 0.15, 0.15, ...Array(40).fill(0.1 / 40)];
+      const logits = Float32Array.from(probs, Math.log);
+      for (const [, k] of kernelSets(ctx)) {
+        const got = await draws(k, logits, 1, 0.55, 1234, positions);
+        expect(got).toEqual(positions.map((pos) => ref.sample(logits, 1, 0.55, sampleUniform(1234, pos))));
+        expect(new Set(got)).toEqual(new Set([1, 2, 4, 5]));
+      }
+    });
+
+    it('matches the CPU reference on random logits', async () => {
+      const ctx = await context();
+      const logits = rand(5000, 31, 6);
+      for (const [, k] of kernelSets(ctx)) {
+        for (const [temperature, topP] of [[0.7, 0.9], [1.3, 1]]) {
+          const got = await draws(k, logits, temperature, topP, 99, positions);
+          expect(got).toEqual(positions.map((pos) => ref.sample(logits, temperature, topP, sampleUniform(99, pos))));
+          expect(new Set(got).size).toBeGreaterThan(10);
+        }
+      }
+    });
+
+    it('is reproducible for a seed and position, and the seed matters', async () => {
+      const ctx = await context();
+      const logits = rand(1000, 41, 2);
+      const first = await draws(ctx.kernels, logits, 1, 0.95, 5, positions);
+      expect(await draws(ctx.kernels, logits, 1, 0.95, 5, positions)).toEqual(first);
+      expect(await draws(ctx.kernels, logits, 1, 0.95, 6, positions)).not.toEqual(first);
+    });
+
+    it('rejects a temperature of 0', async () => {
+      const { gpu, kernels } = await context();
+      const b = uploadU32(gpu, [0]);
+      expect(() => sample(kernels, { logits: b, next: b, history: b, step: b, V: 1, temperature: 0, topP: 1, seed: 0 })).toThrow(/temperature/);
+    });
+  });
 });

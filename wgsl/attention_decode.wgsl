@@ -66,8 +66,7 @@ override LANE_WORDS: u32 = (L + P - 1u) / P;
 @group(0) @binding(4) var<storage, read> counts: array<u32>;       // [lists]
 @group(0) @binding(5) var<storage, read_write> part_acc: array<WordF>;   // [Hq, splits, D]
 @group(0) @binding(6) var<storage, read_write> part_ml: array<vec2<f32>>; // [Hq, splits] (max, sum)
-@group(0) @binding(7) var<uniform> step: Step;
-@group(0) @binding(8) var<uniform> p: Params;
+@group(0) @binding(7) var<uniform> p: Params;
 #else
 @group(0) @binding(3) var<storage, read_write> part_acc: array<WordF>;
 @group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
@@ -101,7 +100,7 @@ fn key_range(split: u32, kvh: u32, h0: u32) -> Keys {
   let n = min(counts[list], p.kmax);
 #else
   let base = 0u;
-  let n = min(step.pos + 1u, p.capacity);
+  let n = min(step.pos, p.capacity);
 #endif
   // Splits cut at tile boundaries; late splits may be empty while the context is short.
   let chunk = (n + p.splits - 1u) / p.splits;

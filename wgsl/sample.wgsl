@@ -108,14 +108,14 @@ fn main(th: Thread) {
   for (var i = th.lid + WG; i < p.V; i += WG) { m = max(m, logits[i]); }
   top_logit = wg_reduce(m, MAX, th);
 
-  // Invariant: mass(lo) ≥ goal > mass(hi). p ≤ 1 = bits 0x3f800000, and 30 halvings of
+  // Invariant: mass(lo) ≥ nucleus > mass(hi). p ≤ 1 = bits 0x3f800000, and 30 halvings of
   // 0x3f800001 < 2^30 leave lo and hi adjacent.
-  let goal = p.top_p * mass(0.0, th);
+  let nucleus = p.top_p * mass(0.0, th);
   var lo = 0u;
   var hi = 0x3f800001u;
   for (var it = 0u; it < 30u; it++) {
     let mid = lo + (hi - lo) / 2u;
-    if (mass(bitcast<f32>(mid), th) >= goal) { lo = mid; } else { hi = mid; }
+    if (mass(bitcast<f32>(mid), th) >= nucleus) { lo = mid; } else { hi = mid; }
   }
   let tau = bitcast<f32>(lo);
 
@@ -128,10 +128,10 @@ fn main(th: Thread) {
     if (pi >= tau) { s += pi; }
   }
   let scan = wg_scan(s, th);
-  let target = uniform01(p.seed, step.pos) * scan.z;
-  if (s > 0.0 && scan.x <= target && target < scan.y) {
-    // The first kept token whose cumulative sum passes target; the chunk's last kept token if
-    // rounding leaves target just past the walk.
+  let draw = uniform01(p.seed, step.pos) * scan.z;
+  if (s > 0.0 && scan.x <= draw && draw < scan.y) {
+    // The first kept token whose cumulative sum passes draw; the chunk's last kept token if
+    // rounding leaves draw just past the walk.
     var run = scan.x;
     var pick = start;
     for (var i = start; i < end; i++) {
@@ -139,7 +139,7 @@ fn main(th: Thread) {
       if (pi >= tau) {
         pick = i;
         run += pi;
-        if (run > target) { break; }
+        if (run > draw) { break; }
       }
     }
     next[0] = pick;

@@ -78,9 +78,10 @@ export function attentionDecode(k: Kernels, a: AttentionShape & { sparse?: Spars
   const partAcc = storage(k.gpu, a.Hq * splits * a.d * 4, 'attention partial acc');
   const partMl = storage(k.gpu, a.Hq * splits * 8, 'attention partial max/sum');
   const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0, sp?.perQueryHead ? 1 : 0], 'attention decode params');
-  const lists = sp ? [sp.sel, sp.counts] : [];
+  // Sparse lists carry their own lengths (counts): the kernel has no use for step there.
+  const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, partAcc, partMl, params] : [a.q, a.kCache, a.vCache, partAcc, partMl, a.step, params];
   return [
-    dispatchOf(decode, [a.q, a.kCache, a.vCache, ...lists, partAcc, partMl, a.step, params], [splits, groups]),
+    dispatchOf(decode, bindings, [splits, groups]),
     dispatchOf(reduce, [partAcc, partMl, a.out, uniform(k.gpu, [splits], 'attention reduce params')], a.Hq),
   ];
 }

@@ -1,0 +1,186 @@
+/**
+ * CSAttention's offline phase: run the model over a document once, layer by layer, build each
+ * layer's lookup tables from its queries while they exist, and write KV cache + tables + metadata
+ * as one .csa bundle.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { CsattnError, check } from './errors.js';
+import { createGpu, fmtBytes } from './gpu/device.js';
+import { loadConfig } from './model/config.js';
+import { readBuffer } from './gpu/kernels.js';
+import { Model } from './model/model.js';
+import { Tokenizer } from './tokenizer.js';
+import { buildTables, downloadTables, type CsaParams, type LayerTables } from './attention/csa.js';
+import { FORMAT_VERSION, modelIdentity, writeBundle, type BundleMeta, type LayerTensors } from './bundle.js';
+import { contextIds, splitTemplate, truncateIds } from './template.js';
+import { progress, type Logger } from './log.js';
+import { VERSION } from './version.js';
+
+export interface PrefillJob {
+  document: string;
+  out: string;
+  modelDir: string;
+  /** 'auto' | 'plain' | 'chat' | a custom template with {context} and {prompt}. */
+  template: string;
+  truncate?: 'middle' | 'end';
+  /** Positions kept free for the question and answer when checking the model's window. */
+  reserve: number;
+  chunkSize: number;
+  csa: CsaParams;
+  log: Logger;
+}
+
+export interface PrefillSummary {
+  out: string;
+  tokens: number;
+  truncatedFrom: number | null;
+  prefillMs: number;
+  tablesMs: number;
+  writeMs: number;
+  totalMs: number;
+  tokensPerSecond: number;
+  peakGpuBytes: number;
+  kvBytes: number;
+  tableBytes: number;
+  fileBytes: number;
+  adapter: string;
+}
+
+export async function readDocument(path: string): Promise<string> {
+  const st = await stat(path).catch(() => null);
+  check(st?.isFile(), `document not found: ${path}`, 'missing');
+  const bytes = await readFile(path);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new CsattnError(`${path} is not UTF-8 text`, 'input');
+  }
+  check(text.trim().length > 0, `document ${path} is empty`, 'input');
+  return text;
+}
+
+export async function prefillDocument(job: PrefillJob): Promise<PrefillSummary> {
+  const t0 = performance.now();
+  const { log } = job;
+  const text = await readDocument(job.document);
+  const tok = await Tokenizer.load(job.modelDir);
+  const template = splitTemplate(tok, job.template);
+  let ids = contextIds(tok, template, text);
+  const cfg = loadConfig(job.modelDir);
+  const window = Math.min(cfg.maxPositions, cfg.slidingWindow ?? Infinity);
+  const limit = window - job.reserve;
+  check(limit > 0, `--reserve ${job.reserve} leaves no room for a context in the model's ${window} positions`, 'input');
+  let truncatedFrom: number | null = null;
+  if (ids.length > limit) {
+    if (!job.truncate) {
+      throw new CsattnError(`the document is ${ids.length} tokens; the model takes ${window} positions with ${job.reserve} reserved for the question and answer: ${ids.length - limit} tokens too many (use --truncate middle|end, or a smaller --reserve)`, 'too-long');
+    }
+    truncatedFrom = ids.length;
+    ids = truncateIds(ids, limit, job.truncate);
+    log.warn({ from: truncatedFrom, to: ids.length, how: job.truncate }, 'document truncated');
+  }
+  const N = ids.length;
+
+  const gpu = await createGpu();
+  const model = await Model.load(gpu, job.modelDir, { capacity: N, chunkSize: job.chunkSize });
+  const identity = await modelIdentity(job.modelDir, model.cfg);
+  const { heads, kvHeads, headDim: d, layers } = model.cfg;
+  const tables: LayerTables[] = [];
+  let tablesMs = 0;
+  const bar = progress(log, 'prefill', N * layers, 'token-layers');
+  const t1 = performance.now();
+  try {
+    await model.prefill(ids, {
+      logits: 'none',
+      keepQueries: true,
+      onProgress: (done) => bar.update(done),
+      onLayer: async (l, queries) => {
+        const s = performance.now();
+        tables.push(await buildTables(model.kernels, {
+          queries, kCache: model.kCache[l], N, Hq: heads, Hkv: kvHeads, d, capacity: N,
+          invFreq: model.invFreq, params: job.csa, maxNewTokens: 0,
+        }));
+        tablesMs += performance.now() - s;
+        log.debug({ layer: l, ms: performance.now() - s }, 'tables built');
+      },
+    });
+  } catch (e) {
+    throw oomHint(e, model, N, job.csa);
+  } finally {
+    bar.stop();
+  }
+  const prefillMs = performance.now() - t1 - tablesMs;
+
+  const t2 = performance.now();
+  const t = tables[0];
+  const meta: BundleMeta = {
+    formatVersion: FORMAT_VERSION,
+    csattnVersion: VERSION,
+    model: identity,
+    contextIds: ids,
+    template: { kind: template.kind, separator: template.separator, suffix: template.suffix },
+    csa: job.csa,
+    shape: { layers, heads, kvHeads, headDim: d, groups: t.groups, L: t.L },
+    stats: { prefillMs: Math.round(prefillMs), tablesMs: Math.round(tablesMs), truncatedFrom: truncatedFrom ?? 'none', adapter: gpu.adapterName },
+  };
+  const kvBytes = 2 * layers * kvHeads * N * d * 2;
+  const wbar = progress(log, 'write', layers, 'layers');
+  let downloaded: { l: number; data: Awaited<ReturnType<typeof downloadTables>> } | null = null;
+  const tableData = async (l: number) => {
+    if (downloaded?.l !== l) downloaded = { l, data: await downloadTables(gpu, tables[l]) };
+    return downloaded.data;
+  };
+  const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  await writeBundle(job.out, meta, (l): LayerTensors => ({
+    k: () => readRows(model, model.kCache[l], N),
+    v: () => readRows(model, model.vCache[l], N),
+    centroids: async () => bytes((await tableData(l)).centroids),
+    listIdx: async () => bytes((await tableData(l)).listIdx),
+    listScore: async () => bytes((await tableData(l)).listScore),
+    listLen: async () => { wbar.update(l + 1); return bytes((await tableData(l)).listLen); },
+  }));
+  wbar.stop();
+  const writeMs = performance.now() - t2;
+  const fileBytes = (await stat(job.out)).size;
+  const summary: PrefillSummary = {
+    out: job.out,
+    tokens: N,
+    truncatedFrom,
+    prefillMs,
+    tablesMs,
+    writeMs,
+    totalMs: performance.now() - t0,
+    tokensPerSecond: (N * 1000) / prefillMs,
+    peakGpuBytes: gpu.memory.peak,
+    kvBytes,
+    tableBytes: fileBytes - kvBytes,
+    fileBytes,
+    adapter: gpu.adapterName,
+  };
+  model.destroy();
+  return summary;
+}
+
+/** The first n positions of every head of a [heads, capacity, d] f16 cache, as [heads, n, d]. */
+async function readRows(model: Model, cache: GPUBuffer, n: number): Promise<Uint8Array> {
+  const { kvHeads, headDim: d } = model.cfg;
+  const row = n * d * 2;
+  const out = new Uint8Array(kvHeads * row);
+  for (let h = 0; h < kvHeads; h++) {
+    out.set(new Uint8Array(await readBuffer(model.gpu, cache, row, h * model.capacity * d * 2)), h * row);
+  }
+  return out;
+}
+
+/** Adds to an out-of-memory error what the whole job needs and what to lower. */
+function oomHint(e: unknown, model: Model, N: number, p: CsaParams): unknown {
+  if (!(e instanceof CsattnError) || e.kind !== 'oom') return e;
+  const { heads, kvHeads, headDim: d, layers, hidden } = model.cfg;
+  const groups = p.granularity === 'kv-head' ? kvHeads : heads;
+  const L = Math.ceil(p.listFraction * N);
+  const need = model.weightBytesPerToken() + 4 * layers * kvHeads * N * d // KV (f16, K and V)
+    + layers * groups * p.subspaces * p.centroids * L * 8 // tables (index + score, as f32 on the GPU)
+    + N * heads * d * 4 + N * hidden * 4; // one layer of queries, hidden states
+  return new CsattnError(`${e.message}. This prefill needs about ${fmtBytes(need)} of GPU memory in all: lower --list-fraction, --centroids or the document length (--truncate)`, 'oom');
+}
