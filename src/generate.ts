@@ -7,7 +7,7 @@
  */
 import { check } from './errors.js';
 import { readBuffer, storage, type Dispatch } from './gpu/kernels.js';
-import { Model, type DecodeAttention } from './model/model.js';
+import { Model, type DecodeAttention, type Op } from './model/model.js';
 import * as ops from './ops/dense.js';
 
 export interface SamplingOptions {
@@ -19,6 +19,10 @@ export interface SamplingOptions {
   stopIds: number[];
   /** Generation stops once the decoded text contains one of these (the stop string is cut). */
   stopStrings?: string[];
+  /** Teacher forcing: feed these tokens instead of the sampled ones (for agreement metrics). */
+  forced?: number[];
+  /** Return the logits of every generated position, [generated, vocab]. */
+  keepLogits?: boolean;
 }
 
 export interface Timings {
@@ -32,6 +36,8 @@ export interface Timings {
 
 export interface Generation {
   ids: number[];
+  /** With keepLogits: f32 [steps, vocab], row i = the distribution that chose token i. */
+  logits?: Float32Array;
   stopReason: 'eos' | 'stop-string' | 'max-tokens';
   timings: Timings;
 }
@@ -68,11 +74,15 @@ export class Generator {
     const need = m.length + promptIds.length + o.maxTokens;
     check(need <= m.capacity, `the prompt and ${o.maxTokens} new tokens need ${need} positions; the KV cache holds ${m.capacity}`, 'too-long');
     const sample = this.sampler(o);
+    const V = m.cfg.vocab;
+    const logitsOut = o.keepLogits ? storage(m.gpu, o.maxTokens * V * 4, 'logits of every step') : null;
+    const keep = (row: number): Op[] =>
+      logitsOut ? [{ copy: { src: m.scratchFor(1).logits, srcOffset: 0, dst: logitsOut, dstOffset: row * V * 4, size: V * 4 } }] : [];
     const t0 = performance.now();
     await m.prefill(promptIds, { logits: 'keep' });
     const first = m.length - 1;
     m.setStep(first);
-    m.execute([sample(m.scratchFor(1).logits)]);
+    m.execute([sample(m.scratchFor(1).logits), ...keep(0)]);
     await m.sync();
     const t1 = performance.now();
     const opsKey = `${key}|${o.temperature}|${o.topP}|${o.seed}`;
@@ -88,7 +98,8 @@ export class Generator {
       // Keep up to LOOKAHEAD steps in flight, then read back what is done.
       while (submitted < o.maxTokens && submitted - read < LOOKAHEAD) {
         m.setStep(first + submitted);
-        m.execute(step);
+        if (o.forced) m.gpu.device.queue.writeBuffer(m.nextToken, 0, Uint32Array.of(o.forced[submitted - 1]));
+        m.execute([...step, ...keep(submitted)]);
         submitted++;
       }
       const batch = new Uint32Array(await readBuffer(m.gpu, this.history, (submitted - read) * 4, (first + 1 + read) * 4));
@@ -96,7 +107,7 @@ export class Generator {
       let done = false;
       for (const id of batch) {
         read++;
-        if (o.stopIds.includes(id)) { stopReason = 'eos'; done = true; break; }
+        if (!o.forced && o.stopIds.includes(id)) { stopReason = 'eos'; done = true; break; }
         ids.push(id);
         if (onToken?.(id) === true) { stopReason = 'stop-string'; done = true; break; }
       }
@@ -107,8 +118,11 @@ export class Generator {
     // Valid cache: the prompt plus every kept token that a decode step fed back.
     m.length = first + 1 + Math.min(ids.length, submitted - 1);
     const decodeSteps = Math.max(submitted - 1, 1);
+    const logits = logitsOut ? new Float32Array(await readBuffer(m.gpu, logitsOut, ids.length * V * 4)) : undefined;
+    logitsOut?.destroy();
     return {
       ids,
+      logits,
       stopReason,
       timings: {
         prefillMs: t1 - t0,

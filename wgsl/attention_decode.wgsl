@@ -56,7 +56,9 @@ fn lane_sum(x: f32) -> f32 { return x; }
 
 override L: u32 = D / WORD;          // words per K/V row
 override R: u32 = WG / L;            // key slots while accumulating
-override LANE_WORDS: u32 = (L + P - 1u) / P;
+override LANE_WORDS: u32 = (L + P - 1u) / P;  // words of a row per scoring lane
+override KPS: u32 = (WG + R - 1u) / R;          // keys of a tile per slot
+const VB = 8u;                                  // V rows in flight per thread
 
 @group(0) @binding(0) var<storage, read> q: array<QWord>;          // [Hq, D] f32
 @group(0) @binding(1) var<storage, read> kc: array<Word>;          // [Hkv, capacity, D] f16
@@ -100,7 +102,7 @@ fn key_range(split: u32, kvh: u32, h0: u32) -> Keys {
   let n = min(counts[list], p.kmax);
 #else
   let base = 0u;
-  let n = min(step.pos, p.capacity);
+  let n = min(step.pos + 1u, p.capacity);
 #endif
   // Splits cut at tile boundaries; late splits may be empty while the context is short.
   let chunk = (n + p.splits - 1u) / p.splits;
@@ -109,19 +111,24 @@ fn key_range(split: u32, kvh: u32, h0: u32) -> Keys {
   return Keys(base, begin, min(begin + tiled, n), kvh * p.capacity);
 }
 
-// Scores of the tile's keys t0 + k, k < WG, for every head, into scores[buf + h*WG + k].
+// Scores of the tile's keys t0 + k, k < WG, for every head, into scores[buf + h*WG + k]. Lane group
+// g takes keys g, g + WG/P, ...: P rows at once, so each query word read serves P keys.
 fn score_tile(keys: Keys, t0: u32, buf: u32, lid: u32) {
   let group = lid / P;
   let lane = lid % P;
-  var dots: array<array<f32, HMAX>, P>;
+  var rows: array<u32, P>;
   for (var b = 0u; b < P; b++) {
-    let j = min(t0 + group + b * (WG / P), keys.end - 1u);
-    let row = (keys.row0 + key_at(keys, j)) * L;
-    for (var i = 0u; i < LANE_WORDS; i++) {
-      let w = lane + i * P;
-      if (w < L) {
-        let kw = unpack_word(kc[row + w]);
-        for (var h = 0u; h < HPW; h++) { dots[b][h] += dot_word(qs[h * L + w], kw); }
+    rows[b] = (keys.row0 + key_at(keys, min(t0 + group + b * (WG / P), keys.end - 1u))) * L;
+  }
+  var dots: array<array<f32, HMAX>, P>;
+  for (var i = 0u; i < LANE_WORDS; i++) {
+    let w = lane + i * P;
+    if (w < L) {
+      var kw: array<WordF, P>;
+      for (var b = 0u; b < P; b++) { kw[b] = unpack_word(kc[rows[b] + w]); }
+      for (var h = 0u; h < HPW; h++) {
+        let qw = qs[h * L + w];
+        for (var b = 0u; b < P; b++) { dots[b][h] += dot_word(qw, kw[b]); }
       }
     }
   }
@@ -133,13 +140,17 @@ fn score_tile(keys: Keys, t0: u32, buf: u32, lid: u32) {
   }
 }
 
-// Folds this slot's keys of the tile into its online softmax.
+// Folds this slot's keys of the tile (slot + i*R, i < KPS) into its online softmax. V rows are
+// loaded VB at a time before they are used, so their latencies overlap.
 fn accumulate_tile(keys: Keys, t0: u32, buf: u32, slot: u32, word: u32, st: ptr<function, Slot>) {
   let n = min(keys.end - t0, WG);
   var tile_max: array<f32, HMAX>;
   for (var h = 0u; h < HPW; h++) { tile_max[h] = NEG; }
-  for (var k = slot; k < n; k += R) {
-    for (var h = 0u; h < HPW; h++) { tile_max[h] = max(tile_max[h], scores[buf + h * WG + k]); }
+  for (var i = 0u; i < KPS; i++) {
+    let k = slot + i * R;
+    if (k < n) {
+      for (var h = 0u; h < HPW; h++) { tile_max[h] = max(tile_max[h], scores[buf + h * WG + k]); }
+    }
   }
   for (var h = 0u; h < HPW; h++) {
     let m = max((*st).m[h], tile_max[h]);
@@ -148,12 +159,21 @@ fn accumulate_tile(keys: Keys, t0: u32, buf: u32, slot: u32, word: u32, st: ptr<
     (*st).l[h] *= c;
     (*st).acc[h] *= c;
   }
-  for (var k = slot; k < n; k += R) {
-    let v = unpack_word(vc[(keys.row0 + key_at(keys, t0 + k)) * L + word]);
-    for (var h = 0u; h < HPW; h++) {
-      let e = exp2(scores[buf + h * WG + k] - (*st).m[h]);
-      (*st).l[h] += e;
-      (*st).acc[h] += e * v;
+  for (var i0 = 0u; i0 < KPS; i0 += VB) {
+    var v: array<WordF, VB>;
+    for (var b = 0u; b < VB; b++) {
+      let j = min(t0 + slot + (i0 + b) * R, keys.end - 1u);
+      v[b] = unpack_word(vc[(keys.row0 + key_at(keys, j)) * L + word]);
+    }
+    for (var b = 0u; b < VB; b++) {
+      let k = slot + (i0 + b) * R;
+      if (k < n) {
+        for (var h = 0u; h < HPW; h++) {
+          let e = exp2(scores[buf + h * WG + k] - (*st).m[h]);
+          (*st).l[h] += e;
+          (*st).acc[h] += e * v[b];
+        }
+      }
     }
   }
 }

@@ -77,7 +77,7 @@ fn score_tile(lid: u32, t0: u32, qb: u32, h0: u32) {
     let row = row_of(r0 + a, qb, h0);
     for (var b = 0u; b < KA; b++) {
       let k = k0 + 8u * b;
-      let visible = row.valid && t0 + k < step.pos + row.query;
+      let visible = row.valid && t0 + k <= step.pos + row.query;
       sc[(r0 + a) * SSTRIDE + k] = select(NEG, dots[a][b], visible);
     }
   }

@@ -112,7 +112,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let src = (sweep & 1u) * half + base;
     let dst = (1u - (sweep & 1u)) * half + base;
     let shift = sweep * 4u;
+    // Zeroed explicitly: lavapipe does not re-zero a private array declared inside a loop.
     var cnt: array<u32, 16>;
+    for (var dg = 0u; dg < 16u; dg++) { cnt[dg] = 0u; }
     for (var e = f2; e < l2; e++) { cnt[15u - ((tmp[src + e].x >> shift) & 15u)]++; }
     for (var dg = 0u; dg < 16u; dg++) { digits[dg * WG + lid] = cnt[dg]; }
     workgroupBarrier();

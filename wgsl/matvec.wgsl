@@ -23,7 +23,7 @@ struct Params { K8: u32, N: u32, row0: u32, rows: u32 } // K8 = K / 8
 @group(0) @binding(3) var<uniform> p: Params;
 #endif
 
-override WG: u32 = 256; // a power of two
+override WG: u32 = 128; // a power of two
 override ROWS: u32 = 4;
 override TOKENS: u32 = 1; // ROWS × TOKENS ≤ 16
 #if SWIGLU

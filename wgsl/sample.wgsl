@@ -1,8 +1,10 @@
 // Temperature + top-p (nucleus) sampling in one workgroup, without sorting:
 // 1. p_i = exp((logit_i − max) / temperature), unnormalised (the largest is 1).
-// 2. The top-p threshold τ is the largest value with Σ_{p_j ≥ τ} p_j ≥ topP · Σ_j p_j, found by
-//    bisection on the bits of τ (positive floats order like their bits). Every token with p ≥ τ is
-//    kept: the smallest most-probable set reaching topP, ties at the threshold included.
+// 2. The top-p threshold τ is the largest value with mass(τ) = Σ_{p_j ≥ τ} p_j ≥ topP · mass(0).
+//    Every token with p ≥ τ is kept: the smallest most-probable set reaching topP, ties at the
+//    threshold included. τ is found by bisection on its bits (non-negative floats order like their
+//    bits), 16-way: each round (a pass over the logits) measures the mass at 16 evenly spaced bit patterns
+//    of [lo, hi) and keeps the sub-interval where it falls below topP · mass(0).
 // 3. The draw u · Σ_kept p is located on the cumulative sum in token order: each thread owns a
 //    contiguous chunk of tokens, a workgroup scan gives the chunk offsets, the owning thread walks
 //    its chunk. u is a hash of (seed, step.pos); sampleUniform() in src/ops/dense.ts is the same.
@@ -18,6 +20,8 @@ struct Step { pos: u32 }
 @group(0) @binding(4) var<uniform> p: Params;
 
 override WG: u32 = 256; // a power of two
+const WAYS = 16u;
+const ROUNDS = 8u; // each round divides hi − lo by 16: 16^8 > 0x3f800001 leaves them adjacent
 
 struct Thread {
   @builtin(local_invocation_index) lid: u32,
@@ -28,35 +32,59 @@ struct Thread {
 }
 
 var<workgroup> red: array<f32, WG>;
-
-const SUM = 0u;
-const MAX = 1u;
-
-fn combine(a: f32, b: f32, op: u32) -> f32 {
-  return select(a + b, max(a, b), op == MAX);
-}
-
-// Σ or max of v over the workgroup, the same value in every thread (the same order of operations
-// too, so equal inputs give bit-equal results). Subgroups are taken to be consecutive invocation
-// indices (true of every WebGPU backend for a 1-D workgroup).
-fn wg_reduce(v: f32, op: u32, th: Thread) -> f32 {
+var<workgroup> totals: array<f32, WAYS>;
 #if SUBGROUPS
-  let s = select(subgroupAdd(v), subgroupMax(v), op == MAX);
+var<workgroup> partial: array<f32, WAYS * WG / 4u>; // [way][subgroup]; subgroups have ≥ 4 lanes
+#endif
+
+// Max of v over the workgroup, in every thread. Subgroups are taken to be consecutive invocation
+// indices (true of every WebGPU backend for a 1-D workgroup).
+fn wg_max(v: f32, th: Thread) -> f32 {
+#if SUBGROUPS
+  let s = subgroupMax(v);
   if (th.sg_lane == 0u) { red[th.lid / th.sg_size] = s; }
   workgroupBarrier();
-  var total = red[0];
-  for (var i = 1u; i < (WG + th.sg_size - 1u) / th.sg_size; i++) { total = combine(total, red[i], op); }
+  var m = red[0];
+  for (var i = 1u; i < (WG + th.sg_size - 1u) / th.sg_size; i++) { m = max(m, red[i]); }
 #else
   red[th.lid] = v;
   for (var s = WG / 2u; s > 0u; s /= 2u) {
     workgroupBarrier();
-    if (th.lid < s) { red[th.lid] = combine(red[th.lid], red[th.lid + s], op); }
+    if (th.lid < s) { red[th.lid] = max(red[th.lid], red[th.lid + s]); }
   }
   workgroupBarrier();
-  let total = red[0];
+  let m = red[0];
 #endif
   workgroupBarrier();
-  return total;
+  return m;
+}
+
+// totals[j] = Σ over the workgroup of acc[j].
+fn wg_sums(acc: ptr<function, array<f32, WAYS>>, th: Thread) {
+#if SUBGROUPS
+  let groups = (WG + th.sg_size - 1u) / th.sg_size;
+  for (var j = 0u; j < WAYS; j++) {
+    let s = subgroupAdd((*acc)[j]);
+    if (th.sg_lane == 0u) { partial[j * groups + th.lid / th.sg_size] = s; }
+  }
+  workgroupBarrier();
+  if (th.lid < WAYS) {
+    var total = 0.0;
+    for (var i = 0u; i < groups; i++) { total += partial[th.lid * groups + i]; }
+    totals[th.lid] = total;
+  }
+#else
+  for (var j = 0u; j < WAYS; j++) {
+    workgroupBarrier(); // the previous round has read red
+    red[th.lid] = (*acc)[j];
+    for (var s = WG / 2u; s > 0u; s /= 2u) {
+      workgroupBarrier();
+      if (th.lid < s) { red[th.lid] += red[th.lid + s]; }
+    }
+    if (th.lid == 0u) { totals[j] = red[0]; }
+  }
+#endif
+  workgroupBarrier();
 }
 
 // (exclusive, inclusive) prefix sums of v in thread order, and the total (Hillis–Steele scan).
@@ -92,32 +120,40 @@ fn prob(i: u32) -> f32 {
   return exp((logits[i] - top_logit) * p.inv_temp);
 }
 
-// Σ p_i over the tokens with p_i ≥ tau.
-fn mass(tau: f32, th: Thread) -> f32 {
-  var s = 0.0;
-  for (var i = th.lid; i < p.V; i += WG) {
-    let pi = prob(i);
-    if (pi >= tau) { s += pi; }
+// The bits of τ: the largest lo with mass(lo) ≥ topP · mass(0).
+fn threshold_bits(th: Thread) -> u32 {
+  var lo = 0u;
+  var hi = 0x3f800001u; // p ≤ 1 = bits 0x3f800000; invariant: mass(lo) ≥ nucleus > mass(hi)
+  var nucleus = 0.0;
+  for (var round = 0u; round < ROUNDS; round++) {
+    let stride = (hi - lo + WAYS - 1u) / WAYS;
+    // acc[j]: mass at bits lo + j·stride. Zeroed explicitly: on lavapipe, a var declared in a loop
+    // without an initialiser kept its value from the previous iteration.
+    var acc = array<f32, WAYS>();
+    for (var i = th.lid; i < p.V; i += WG) {
+      let pi = prob(i);
+      for (var j = 0u; j < WAYS; j++) {
+        if (bitcast<u32>(pi) >= lo + j * stride) { acc[j] += pi; }
+      }
+    }
+    wg_sums(&acc, th);
+    if (round == 0u) { nucleus = p.top_p * totals[0]; } // totals[0] = mass(0)
+    var way = 0u;
+    for (var j = 1u; j < WAYS && lo + j * stride < hi; j++) {
+      if (totals[j] >= nucleus) { way = j; }
+    }
+    hi = min(hi, lo + (way + 1u) * stride);
+    lo += way * stride;
   }
-  return wg_reduce(s, SUM, th);
+  return lo;
 }
 
 @compute @workgroup_size(WG)
 fn main(th: Thread) {
   var m = logits[min(th.lid, p.V - 1u)];
   for (var i = th.lid + WG; i < p.V; i += WG) { m = max(m, logits[i]); }
-  top_logit = wg_reduce(m, MAX, th);
-
-  // Invariant: mass(lo) ≥ nucleus > mass(hi). p ≤ 1 = bits 0x3f800000, and 30 halvings of
-  // 0x3f800001 < 2^30 leave lo and hi adjacent.
-  let nucleus = p.top_p * mass(0.0, th);
-  var lo = 0u;
-  var hi = 0x3f800001u;
-  for (var it = 0u; it < 30u; it++) {
-    let mid = lo + (hi - lo) / 2u;
-    if (mass(bitcast<f32>(mid), th) >= nucleus) { lo = mid; } else { hi = mid; }
-  }
-  let tau = bitcast<f32>(lo);
+  top_logit = wg_max(m, th);
+  let tau = bitcast<f32>(threshold_bits(th));
 
   let chunk = (p.V + WG - 1u) / WG;
   let start = min(th.lid * chunk, p.V);

@@ -11,14 +11,16 @@ import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, t
 
 /**
  * Chunks of at most this many tokens use the matvec kernel (weights streamed once, as in decode);
- * longer ones the tiled matmul. On lavapipe the matvec is faster up to T = 8 (K = 1024, N = 1024:
- * 4.4 ms vs 12.9 ms at T = 1, 10.3 vs 13.9 ms at T = 8; 32.7 vs 17.9 ms at T = 16).
+ * longer ones the tiled matmul. K = N = 1024 on lavapipe, matvec vs tiled: 2.5 vs 72 ms at T = 1,
+ * 18 vs 54 ms at T = 8, 41 vs 52 ms at T = 9, 60 vs 48 ms at T = 12. (On an H100, K = N = 4096:
+ * matvec 56 us at T = 8, tiled 250 us at T = 9 to 64: too few 64-token tiles to fill the GPU.)
  */
 export const MATVEC_MAX_T = 8;
 /** Tokens and rows of y per workgroup of matmul.wgsl. */
 const TILE = 64;
 /** Workgroup size of the single-workgroup kernels (argmax, sample). */
 const SELECT_WG = 1024;
+const EMBEDDING_WG = 256;
 
 export interface EmbeddingArgs {
   ids: GPUBuffer; // u32 [T]
@@ -35,9 +37,9 @@ export interface EmbeddingArgs {
 export function embedding(k: Kernels, a: EmbeddingArgs): Dispatch[] {
   check(a.H % 2 === 0, `embedding: hidden size ${a.H} is odd`);
   const vocab = Math.floor(a.table.size / (a.H * 2));
-  const kernel = k.get('embedding');
+  const kernel = k.get('embedding', { constants: { WG: EMBEDDING_WG } });
   return rowParts(k.gpu, vocab, a.H * 2, 'embedding table').map((part) =>
-    dispatchOf(kernel, [a.ids, partOf(a.table, part), a.out, uniform(k.gpu, [a.H, part.row0, part.rows])], [ceilDiv(a.H / 2, 256), a.T]),
+    dispatchOf(kernel, [a.ids, partOf(a.table, part), a.out, uniform(k.gpu, [a.H, part.row0, part.rows])], [ceilDiv(a.H / 2, EMBEDDING_WG), a.T]),
   );
 }
 
@@ -91,9 +93,15 @@ export function matmul(k: Kernels, a: MatmulArgs): Dispatch[] {
   });
 }
 
+/**
+ * Matvec shape, from sweeps on an H100 (T = 1): about 4 weight loads per thread and step over k
+ * (4 rows, or 2 rows of gate and up; at most 16 sums per thread), and 128 threads, or 64 when K is
+ * short (K = 896: 2.5 TB/s against 0.9 with 256 threads and 4 rows of SwiGLU).
+ */
 function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], bindings: Binding[]): Dispatch {
-  const rows = Math.min(4, Math.floor(16 / a.T)); // rows per workgroup: ≤ 16 sums per thread
-  const kernel = k.get('matvec', { defines, constants: { TOKENS: a.T, ROWS: rows } });
+  const rows = Math.min((a.swiglu ? 2 : 4), Math.floor(16 / a.T));
+  const WG = a.K / 8 >= 128 ? 128 : 64;
+  const kernel = k.get('matvec', { defines, constants: { TOKENS: a.T, ROWS: rows, WG } });
   const params = uniform(k.gpu, [a.K / 8, a.N, part.row0, part.rows]);
   return dispatchOf(kernel, [...bindings, params], flatGrid(k.gpu, ceilDiv(part.rows, rows)));
 }

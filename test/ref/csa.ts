@@ -76,7 +76,7 @@ export function nearest(v: ArrayLike<number>, centroids: ArrayLike<number>[]): n
 
 /** Cosine k-means: init = the picked points, assign by max dot, update = normalised sum (kept if 0). */
 export function kmeans(points: Float64Array[], picks: ArrayLike<number>, iters: number): Float64Array[] {
-  const cents = Array.from(picks, (p) => Float64Array.from(points[p]));
+  const cents: Float64Array[] = Array.from(picks, (p) => Float64Array.from(points[p]));
   for (let it = 0; it < iters; it++) {
     const sums = cents.map((c) => new Float64Array(c.length));
     for (const x of points) {
