@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { CsattnError, check } from './errors.js';
 import { createGpu } from './gpu/device.js';
 import { Model } from './model/model.js';
+import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, type SamplingOptions } from './generate.js';
 import { writeNpy } from './npy.js';
@@ -69,6 +70,7 @@ export function sampling(o: { maxTokens: number; temperature: number; topP: numb
 
 /** Loads the model and tokenizer with a KV cache of `capacity` tokens, showing progress. */
 export async function loadModel(dir: string, capacity: number, log: Logger, chunkSize?: number): Promise<{ model: Model; tok: Tokenizer }> {
+  loadConfig(dir); // a bad config fails before the GPU starts
   const tok = await Tokenizer.load(dir);
   const gpu = await createGpu();
   log.debug({ adapter: gpu.adapterName, f16: gpu.f16, subgroups: gpu.subgroups }, 'gpu');
@@ -126,6 +128,7 @@ function generateCommand(): Command {
   ).action(async (o) => {
     const log = createLogger(o.logLevel);
     const dir = modelDir(o.model);
+    loadConfig(dir);
     const tok = await Tokenizer.load(dir);
     const ids = tok.promptIds(o.prompt, { chat: o.chat });
     check(ids.length > 0, 'the prompt is empty');

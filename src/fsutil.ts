@@ -1,5 +1,6 @@
 /** Writing files so that a crash, a full disk or Ctrl-C never leaves a partial file behind. */
-import { open, rename, rm } from 'node:fs/promises';
+import { access, constants, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CsattnError } from './errors.js';
 
@@ -24,4 +25,15 @@ export async function writeFileAtomic(path: string, chunks: Uint8Array[]): Promi
     await rm(tmp, { force: true });
     throw new CsattnError(`cannot write ${path}: ${(e as Error).message}`, 'io');
   }
+}
+
+/** Fails early, before hours of work, if `path` cannot be written. */
+export async function checkWritable(path: string): Promise<void> {
+  const dir = dirname(path);
+  const st = await stat(dir).catch(() => null);
+  if (!st?.isDirectory()) throw new CsattnError(`cannot write ${path}: the folder ${dir} does not exist`, 'io');
+  if ((await stat(path).catch(() => null))?.isDirectory()) throw new CsattnError(`cannot write ${path}: it is a folder`, 'io');
+  await access(dir, constants.W_OK).catch(() => {
+    throw new CsattnError(`cannot write ${path}: the folder ${dir} is not writable`, 'io');
+  });
 }

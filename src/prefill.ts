@@ -15,6 +15,7 @@ import { FORMAT_VERSION, modelIdentity, writeBundle, type BundleMeta, type Layer
 import { contextIds, splitTemplate, truncateIds } from './template.js';
 import { progress, type Logger } from './log.js';
 import { VERSION } from './version.js';
+import { checkWritable } from './fsutil.js';
 
 export interface PrefillJob {
   document: string;
@@ -64,6 +65,7 @@ export async function prefillDocument(job: PrefillJob): Promise<PrefillSummary> 
   const t0 = performance.now();
   const { log } = job;
   const text = await readDocument(job.document);
+  await checkWritable(job.out);
   const tok = await Tokenizer.load(job.modelDir);
   const template = splitTemplate(tok, job.template);
   let ids = contextIds(tok, template, text);

@@ -7,7 +7,7 @@ import { readBuffer, record, submit, uniform, upload, type Dispatch } from '../s
 import { f16ToF32, roundF16 } from '../src/weights/f16.js';
 import { f16Modes, gpuContext, readU32, uploadF16, type Ctx } from './helpers/gpu.js';
 import {
-  centroidRows, keyRow, kvHeadOf, listValue, refBuildTables, refChoose, refGatherSum, refInsert, refTopK, sub,
+  centroidRows, keyRow, kvHeadOf, refBuildTables, refChoose, refGatherSum, refInsert, refTopK, sub,
   type Choice, type RefLayer, type RefTables,
 } from './ref/csa.js';
 

@@ -1,0 +1,144 @@
+/**
+ * The command line on bad input: one line on stderr naming the problem, a non-zero exit, and no
+ * partial output file. Runs the built CLI (dist/) as a user would.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { SafetensorsFile, writeSafetensors } from '../src/weights/safetensors.js';
+
+const MODEL = resolve('fixtures/models/tinylm');
+const tmp = mkdtempSync(join(tmpdir(), 'csattn-cli-'));
+
+function csattn(...args: string[]): { status: number | null; stdout: string; errLines: string[] } {
+  const r = spawnSync('node', ['bin/csattn.js', ...args], { encoding: 'utf8', timeout: 300_000 });
+  // Dawn's own start-up notices on software adapters are not csattn's output.
+  // Progress goes to stderr as JSON log lines when it is not a terminal: not errors either.
+  const errLines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Warning: maxDynamic') && !l.startsWith('{'));
+  return { status: r.status, stdout: r.stdout, errLines };
+}
+
+function expectOneLineError(r: ReturnType<typeof csattn>, pattern: RegExp): void {
+  expect(r.status).not.toBe(0);
+  expect(r.errLines).toHaveLength(1);
+  expect(r.errLines[0]).toMatch(/^csattn: /);
+  expect(r.errLines[0]).toMatch(pattern);
+}
+
+/** A copy of the bundled model folder with config.json edited (weights linked, not copied). */
+function modelVariant(name: string, edit: (cfg: any) => void, files: Record<string, (src: string, dst: string) => void> = {}): string {
+  const dir = join(tmp, name);
+  mkdirSync(dir);
+  for (const f of readdirSync(MODEL)) {
+    if (files[f]) files[f](join(MODEL, f), join(dir, f));
+    else if (f.endsWith('.safetensors')) symlinkSync(join(MODEL, f), join(dir, f));
+    else copyFileSync(join(MODEL, f), join(dir, f));
+  }
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  edit(cfg);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
+  return dir;
+}
+
+describe('engine input errors', () => {
+  it('missing model folder', () => {
+    expectOneLineError(csattn('generate', '--model', join(tmp, 'nope'), '--prompt', 'hi'), /model folder not found/);
+  });
+  it('unknown architecture lists the supported ones', () => {
+    const dir = modelVariant('gpt2', (c) => { c.architectures = ['GPT2LMHeadModel']; });
+    expectOneLineError(csattn('generate', '--model', dir, '--prompt', 'hi'), /unsupported architecture GPT2LMHeadModel.*LlamaForCausalLM.*Qwen3ForCausalLM/);
+  });
+  it('truncated safetensors shard', () => {
+    const dir = modelVariant('trunc', () => {}, {
+      'model-00002-of-00002.safetensors': (src, dst) => { copyFileSync(src, dst); truncateSync(dst, statSync(dst).size - 1000); },
+    });
+    expectOneLineError(csattn('generate', '--model', dir, '--prompt', 'hi'), /model-00002-of-00002\.safetensors/);
+  });
+  it('a shape that disagrees with config.json', () => {
+    const dir = modelVariant('shape', (c) => { c.intermediate_size = 1000; });
+    expectOneLineError(csattn('generate', '--model', dir, '--prompt', 'hi'), /gate_proj\.weight has shape \[1024,384\] but config\.json implies \[1000,384\]/);
+  });
+  it('a token id outside the vocabulary in --ids', () => {
+    const out = join(tmp, 'bad.npy');
+    expectOneLineError(csattn('logits', '--ids', '5,8192', '--out', out), /8192/);
+    expect(existsSync(out)).toBe(false);
+  });
+  it('logits writes [tokens, vocab] float32', () => {
+    const out = join(tmp, 'ok.npy');
+    const r = csattn('logits', '--ids', '0,585,5361', '--out', out);
+    expect(r.status).toBe(0);
+    const buf = readFileSync(out);
+    expect(buf.toString('latin1', 1, 6)).toBe('NUMPY');
+    expect(buf.toString('latin1')).toContain("'shape': (3, 8192)");
+    expect(buf.length % 64 === (3 * 8192 * 4) % 64).toBe(true);
+  });
+});
+
+describe('prefill and decode input errors', () => {
+  const doc = join(tmp, 'doc.txt');
+  const bundle = join(tmp, 'doc.csa');
+  beforeAll(() => {
+    writeFileSync(doc, "In the beginning God created the heaven and the earth.\nKalomi's passcode is 4821.\nAnd the earth was without form, and void.\n");
+    const r = csattn('prefill', doc, '-o', bundle, '--centroids', '4', '--log-level', 'warn');
+    expect(r.status).toBe(0);
+  }, 300_000);
+
+  it('info reports the bundle', () => {
+    const r = csattn('info', bundle, '--json');
+    expect(r.status).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.tokens).toBeGreaterThan(20);
+    expect(info.model.name).toBe('tinylm');
+    expect(info.kvBytes).toBe(2 * 6 * 2 * info.tokens * 64 * 2);
+  });
+  it('missing and empty documents', () => {
+    expectOneLineError(csattn('prefill', join(tmp, 'none.txt'), '-o', join(tmp, 'x.csa')), /document not found/);
+    writeFileSync(join(tmp, 'empty.txt'), '  \n');
+    expectOneLineError(csattn('prefill', join(tmp, 'empty.txt'), '-o', join(tmp, 'x.csa')), /empty/);
+    expect(existsSync(join(tmp, 'x.csa'))).toBe(false);
+  });
+  it('a document longer than the model window says by how much, and --truncate opts in', () => {
+    const r = csattn('prefill', doc, '-o', join(tmp, 'long.csa'), '--reserve', '16370');
+    expectOneLineError(r, /tokens too many.*--truncate/);
+    expect(existsSync(join(tmp, 'long.csa'))).toBe(false);
+    const ok = csattn('prefill', doc, '-o', join(tmp, 'long.csa'), '--reserve', '16370', '--truncate', 'middle', '--centroids', '4', '--log-level', 'error');
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(csattn('info', join(tmp, 'long.csa'), '--json').stdout).tokens).toBe(16384 - 16370);
+  });
+  it('an unwritable output path leaves nothing behind', () => {
+    expectOneLineError(csattn('prefill', doc, '-o', join(tmp, 'no', 'such', 'dir.csa'), '--centroids', '4'), /cannot write .*dir\.csa: the folder .* does not exist/);
+    expect(existsSync(join(tmp, 'no'))).toBe(false);
+  });
+  it('missing, corrupt and truncated bundles', () => {
+    expectOneLineError(csattn('decode', join(tmp, 'none.csa'), '--prompt', 'q'), /bundle not found/);
+    writeFileSync(join(tmp, 'junk.csa'), 'this is not a bundle at all');
+    expectOneLineError(csattn('decode', join(tmp, 'junk.csa'), '--prompt', 'q'), /junk\.csa/);
+    copyFileSync(bundle, join(tmp, 'cut.csa'));
+    truncateSync(join(tmp, 'cut.csa'), statSync(bundle).size - 100);
+    expectOneLineError(csattn('decode', join(tmp, 'cut.csa'), '--prompt', 'q'), /cut\.csa/);
+  });
+  it('a bundle made with another model is refused, naming both', () => {
+    const other = modelVariant('retrained', (c) => { c.rms_norm_eps = 1e-6; });
+    expectOneLineError(csattn('decode', bundle, '--model', other, '--prompt', 'q'), /prefilled with model "tinylm".*not with .*retrained.*config\.json differ/);
+  });
+  it('a bundle of a newer format version', async () => {
+    const src = await SafetensorsFile.open(bundle);
+    const newer = join(tmp, 'newer.csa');
+    const entries = [...src.tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
+    await writeSafetensors(newer, entries, { ...src.metadata, format_version: '2' }, (e) => src.read(e.name));
+    await src.close();
+    expectOneLineError(csattn('decode', newer, '--prompt', 'q'), /format version 2 is newer/);
+  });
+  it('an empty question', () => {
+    expectOneLineError(csattn('decode', bundle, '--prompt', '   '), /question is empty/);
+  });
+  it('decode --json answers from the bundle', () => {
+    const r = csattn('decode', bundle, '--prompt', "Question: What is Kalomi's passcode?\nAnswer:", '--attention', 'full', '--max-tokens', '6', '--json');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.text).toContain('4821');
+    expect(out.msPerToken).toBeGreaterThan(0);
+  });
+});
