@@ -5,12 +5,12 @@
  * and the top-scoring context keys), and is inserted into the lookup lists.
  */
 import { check } from './errors.js';
-import { createGpu, type Gpu } from './gpu/device.js';
+import { createGpu } from './gpu/device.js';
 import { Model, type DecodeAttention, type Op } from './model/model.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, type Generation, type SamplingOptions } from './generate.js';
-import { Bundle, checkSameModel, modelIdentity } from './bundle.js';
-import { insertDispatches, selectDispatches, uploadTables, type LayerTables, type TableData } from './attention/csa.js';
+import { Bundle, checkSameModel, modelIdentity, type ModelIdentity } from './bundle.js';
+import { destroyTables, insertDispatches, selectDispatches, uploadTables, type LayerTables, type TableData } from './attention/csa.js';
 import { attentionDecode } from './ops/attention.js';
 import { questionIds } from './template.js';
 
@@ -46,6 +46,7 @@ export class Session {
     readonly tables: LayerTables[],
     private readonly pristine: TableData[],
     readonly loadMs: number,
+    private readonly ownsModel: boolean,
   ) {
     this.generator = new Generator(model);
   }
@@ -58,15 +59,15 @@ export class Session {
    * Opens `bundlePath` for `modelDir`: checks that the bundle was made with this model, then
    * streams the KV cache and the tables into GPU buffers. `room` = question + answer positions.
    */
-  static async open(bundlePath: string, modelDir: string, room: number, gpu?: Gpu): Promise<Session> {
+  static async open(bundlePath: string, modelDir: string, room: number, loaded?: { model: Model; identity: ModelIdentity }): Promise<Session> {
     const t0 = performance.now();
     const bundle = await Bundle.open(bundlePath);
     try {
       const tok = await Tokenizer.load(modelDir);
-      gpu ??= await createGpu();
       const N = bundle.tokens;
-      const model = await Model.load(gpu, modelDir, { capacity: N + room });
-      checkSameModel(bundle.meta.model, await modelIdentity(modelDir, model.cfg), bundlePath, modelDir);
+      const model = loaded?.model ?? (await Model.load(await createGpu(), modelDir, { capacity: N + room }));
+      check(model.capacity >= N + room, `the bundle's ${N} tokens and ${room} more do not fit the loaded model's cache (${model.capacity})`, 'too-long');
+      checkSameModel(bundle.meta.model, loaded?.identity ?? (await modelIdentity(modelDir, model.cfg)), bundlePath, modelDir);
       const s = bundle.meta.shape;
       check(s.layers === model.cfg.layers && s.kvHeads === model.cfg.kvHeads && s.headDim === model.cfg.headDim,
         `${bundlePath}: bundle shapes do not match the model`, 'wrong-model');
@@ -77,11 +78,11 @@ export class Session {
         await uploadRows(model, bundle, `L${l}.v`, model.vCache[l], N);
         const data = await readTables(bundle, l);
         tableData.push(data);
-        tables.push(uploadTables(gpu, data, room));
+        tables.push(uploadTables(model.gpu, data, room));
       }
       model.length = N;
       await model.sync();
-      return new Session(bundle, model, tok, tables, tableData, performance.now() - t0);
+      return new Session(bundle, model, tok, tables, tableData, performance.now() - t0, !loaded);
     } catch (e) {
       await bundle.close();
       throw e;
@@ -147,7 +148,8 @@ export class Session {
 
   async close(): Promise<void> {
     await this.bundle.close();
-    this.model.destroy();
+    for (const t of this.tables) destroyTables(t);
+    if (this.ownsModel) this.model.destroy();
   }
 }
 

@@ -10,8 +10,8 @@ import { loadConfig } from './model/config.js';
 import { readBuffer } from './gpu/kernels.js';
 import { Model } from './model/model.js';
 import { Tokenizer } from './tokenizer.js';
-import { buildTables, downloadTables, type CsaParams, type LayerTables } from './attention/csa.js';
-import { FORMAT_VERSION, modelIdentity, writeBundle, type BundleMeta, type LayerTensors } from './bundle.js';
+import { buildTables, destroyTables, downloadTables, type CsaParams, type LayerTables, type TableData } from './attention/csa.js';
+import { FORMAT_VERSION, modelIdentity, writeBundle, type BundleMeta, type BundleTemplate, type LayerTensors } from './bundle.js';
 import { contextIds, splitTemplate, truncateIds } from './template.js';
 import { progress, type Logger } from './log.js';
 import { VERSION } from './version.js';
@@ -63,7 +63,6 @@ export async function readDocument(path: string): Promise<string> {
 
 export async function prefillDocument(job: PrefillJob): Promise<PrefillSummary> {
   const t0 = performance.now();
-  const { log } = job;
   const text = await readDocument(job.document);
   await checkWritable(job.out);
   const tok = await Tokenizer.load(job.modelDir);
@@ -80,12 +79,34 @@ export async function prefillDocument(job: PrefillJob): Promise<PrefillSummary> 
     }
     truncatedFrom = ids.length;
     ids = truncateIds(ids, limit, job.truncate);
-    log.warn({ from: truncatedFrom, to: ids.length, how: job.truncate }, 'document truncated');
+    job.log.warn({ from: truncatedFrom, to: ids.length, how: job.truncate }, 'document truncated');
   }
-  const N = ids.length;
+  const summary = await prefillIds({ ...job, ids, template: { kind: template.kind, separator: template.separator, suffix: template.suffix }, stats: { truncatedFrom: truncatedFrom ?? 'none' } });
+  return { ...summary, truncatedFrom, totalMs: performance.now() - t0 };
+}
 
-  const gpu = await createGpu();
-  const model = await Model.load(gpu, job.modelDir, { capacity: N, chunkSize: job.chunkSize });
+export interface PrefillIdsJob {
+  ids: number[];
+  template: BundleTemplate;
+  out: string;
+  modelDir: string;
+  chunkSize: number;
+  csa: CsaParams;
+  log: Logger;
+  stats?: Record<string, string | number>;
+  /** A loaded model to reuse (eval prefills many contexts); its cache is overwritten. */
+  model?: Model;
+}
+
+/** Prefills context ids, builds the tables layer by layer, and writes the bundle. */
+export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
+  const t0 = performance.now();
+  const { log, ids } = job;
+  const N = ids.length;
+  const model = job.model ?? (await Model.load(await createGpu(), job.modelDir, { capacity: N, chunkSize: job.chunkSize }));
+  check(model.capacity >= N, `a context of ${N} tokens does not fit the loaded model's cache (${model.capacity})`, 'too-long');
+  model.length = 0;
+  const gpu = model.gpu;
   const identity = await modelIdentity(job.modelDir, model.cfg);
   const { heads, kvHeads, headDim: d, layers } = model.cfg;
   const tables: LayerTables[] = [];
@@ -100,7 +121,7 @@ export async function prefillDocument(job: PrefillJob): Promise<PrefillSummary> 
       onLayer: async (l, queries) => {
         const s = performance.now();
         tables.push(await buildTables(model.kernels, {
-          queries, kCache: model.kCache[l], N, Hq: heads, Hkv: kvHeads, d, capacity: N,
+          queries, kCache: model.kCache[l], N, Hq: heads, Hkv: kvHeads, d, capacity: model.capacity,
           invFreq: model.invFreq, params: job.csa, maxNewTokens: 0,
         }));
         tablesMs += performance.now() - s;
@@ -115,20 +136,18 @@ export async function prefillDocument(job: PrefillJob): Promise<PrefillSummary> 
   const prefillMs = performance.now() - t1 - tablesMs;
 
   const t2 = performance.now();
-  const t = tables[0];
   const meta: BundleMeta = {
     formatVersion: FORMAT_VERSION,
     csattnVersion: VERSION,
     model: identity,
     contextIds: ids,
-    template: { kind: template.kind, separator: template.separator, suffix: template.suffix },
+    template: job.template,
     csa: job.csa,
-    shape: { layers, heads, kvHeads, headDim: d, groups: t.groups, L: t.L },
-    stats: { prefillMs: Math.round(prefillMs), tablesMs: Math.round(tablesMs), truncatedFrom: truncatedFrom ?? 'none', adapter: gpu.adapterName },
+    shape: { layers, heads, kvHeads, headDim: d, groups: tables[0].groups, L: tables[0].L },
+    stats: { prefillMs: Math.round(prefillMs), tablesMs: Math.round(tablesMs), adapter: gpu.adapterName, ...job.stats },
   };
-  const kvBytes = 2 * layers * kvHeads * N * d * 2;
   const wbar = progress(log, 'write', layers, 'layers');
-  let downloaded: { l: number; data: Awaited<ReturnType<typeof downloadTables>> } | null = null;
+  let downloaded: { l: number; data: TableData } | null = null;
   const tableData = async (l: number) => {
     if (downloaded?.l !== l) downloaded = { l, data: await downloadTables(gpu, tables[l]) };
     return downloaded.data;
@@ -145,10 +164,11 @@ export async function prefillDocument(job: PrefillJob): Promise<PrefillSummary> 
   wbar.stop();
   const writeMs = performance.now() - t2;
   const fileBytes = (await stat(job.out)).size;
+  const kvBytes = 2 * layers * kvHeads * N * d * 2;
   const summary: PrefillSummary = {
     out: job.out,
     tokens: N,
-    truncatedFrom,
+    truncatedFrom: null,
     prefillMs,
     tablesMs,
     writeMs,
@@ -160,7 +180,8 @@ export async function prefillDocument(job: PrefillJob): Promise<PrefillSummary> 
     fileBytes,
     adapter: gpu.adapterName,
   };
-  model.destroy();
+  for (const t of tables) destroyTables(t);
+  if (!job.model) model.destroy();
   return summary;
 }
 

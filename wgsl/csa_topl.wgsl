@@ -132,7 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var dg = 0u; dg < 16u; dg++) { off[dg] = digits[dg * WG + lid]; }
     for (var e = f2; e < l2; e++) {
       let v = tmp[src + e];
-      let dg = (v.x >> shift) & 15u;
+      let dg = 15u - ((v.x >> shift) & 15u);
       let o = off[dg];
       off[dg] = o + 1u;
       if (sweep < 3u) {

@@ -1,0 +1,240 @@
+/**
+ * `csattn eval`: every record answered with full attention and with each sparse method at each
+ * sparsity, from one prefill of its context (bundles cached by model, context and CSA settings),
+ * scored with LongBench's metrics and compared with the full-attention answer.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { check } from '../errors.js';
+import { createGpu } from '../gpu/device.js';
+import { loadConfig } from '../model/config.js';
+import { Model } from '../model/model.js';
+import { Tokenizer } from '../tokenizer.js';
+import { modelIdentity, type BundleTemplate, type ModelIdentity } from '../bundle.js';
+import { prefillIds } from '../prefill.js';
+import { Session, type AttentionKind } from '../decode.js';
+import type { CsaParams } from '../attention/csa.js';
+import { splitTemplate } from '../template.js';
+import { progress, type Logger } from '../log.js';
+import { NO_CHAT_DATASETS, loadTemplates, maxNewTokens, parseJsonl, splitPrompt, truncateMiddle, type LongBenchRecord, type Templates } from './longbench.js';
+import { scoreRecord, stringMatchAll } from './metrics.js';
+import {
+  buildReport, formatTable, loadReport, mergeReports, onInterrupt, pendingRecords, renderHtml, shardOf, writeReport,
+  type Agreement, type MethodResult, type RecordResult, type Report, type Skipped,
+} from './report.js';
+import { writeFileAtomic } from '../fsutil.js';
+
+export interface EvalOptions {
+  files: string[];
+  modelDir: string;
+  methods: Exclude<AttentionKind, 'full'>[];
+  sparsities: number[];
+  sink: number;
+  window: number;
+  csa: CsaParams;
+  templatesFile?: string;
+  defaultTemplate?: string;
+  cacheDir: string;
+  out?: string;
+  html?: string;
+  resume: boolean;
+  limit?: number;
+  datasets?: string[];
+  shard?: string;
+  chunkSize: number;
+  /** Measure recall@K of the oracle's keys per layer (one extra probe step per method). */
+  recall: boolean;
+  log: Logger;
+}
+
+interface Job { key: string; file: string; line: number; rec: LongBenchRecord }
+
+/** Records of every file, in order, filtered by --datasets, --shard and --limit; bad lines skipped. */
+export function loadRecords(o: Pick<EvalOptions, 'files' | 'datasets' | 'shard' | 'limit'>): { jobs: Job[]; skipped: Skipped[] } {
+  const jobs: Job[] = [];
+  const skipped: Skipped[] = [];
+  for (const file of o.files) {
+    check(existsSync(file), `dataset file not found: ${file}`, 'missing');
+    const hint = basename(file).replace(/(\.sample)?\.jsonl$/, '');
+    const { records, bad } = parseJsonl(readFileSync(file, 'utf8'), file, hint);
+    skipped.push(...bad);
+    // parseJsonl keeps file order; recover each record's line for a stable key.
+    const lines = lineNumbers(readFileSync(file, 'utf8'), new Set(bad.map((b) => b.line)));
+    records.forEach((rec, i) => {
+      if (o.datasets && !o.datasets.includes(rec.dataset)) return;
+      jobs.push({ key: `${basename(file)}:${lines[i]}${rec._id ? `:${rec._id}` : ''}`, file, line: lines[i], rec });
+    });
+  }
+  const sharded = o.shard ? jobs.filter((_, i) => shardOf(i, o.shard!)) : jobs;
+  return { jobs: o.limit !== undefined ? sharded.slice(0, o.limit) : sharded, skipped };
+}
+
+function lineNumbers(text: string, bad: Set<number>): number[] {
+  const out: number[] = [];
+  text.split('\n').forEach((l, i) => {
+    if (l.trim() && !bad.has(i + 1)) out.push(i + 1);
+  });
+  return out;
+}
+
+export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCode: number }> {
+  const templates = loadTemplates(o.templatesFile);
+  const { jobs, skipped } = loadRecords(o);
+  for (const s of skipped) o.log.warn(s, `skipped ${s.file}:${s.line}: ${s.reason}`);
+  const done = o.resume && o.out && existsSync(o.out) ? await loadReport(o.out) : null;
+  const todo = pendingRecords(jobs, done);
+  const options = {
+    methods: o.methods, sparsities: o.sparsities, sink: o.sink, window: o.window, csa: o.csa,
+    files: o.files.map((f) => basename(f)), datasets: o.datasets ?? null, limit: o.limit ?? null, recall: o.recall,
+  };
+  const meta = { model: basename(o.modelDir), options };
+  const results: RecordResult[] = [];
+  const report = (): Report => {
+    const fresh = buildReport(results, skipped, meta);
+    return done ? mergeReports([done, fresh]) : fresh;
+  };
+  const save = async () => {
+    const r = report();
+    if (o.out) await writeReport(o.out, r);
+    if (o.html) await writeFileAtomic(o.html, [Buffer.from(renderHtml(r))]);
+  };
+  const stop = onInterrupt(save);
+  try {
+    if (todo.length > 0) {
+      const cfg = loadConfig(o.modelDir);
+      const window = Math.min(cfg.maxPositions, cfg.slidingWindow ?? Infinity);
+      const tok = await Tokenizer.load(o.modelDir);
+      const model = await Model.load(await createGpu(), o.modelDir, { capacity: window, chunkSize: o.chunkSize });
+      const identity = await modelIdentity(o.modelDir, model.cfg);
+      mkdirSync(o.cacheDir, { recursive: true });
+      const bar = progress(o.log, 'eval', todo.length, 'records');
+      for (const [i, job] of todo.entries()) {
+        results.push(await evalRecord(o, job, { tok, model, identity, templates, window }));
+        bar.update(i + 1);
+        if (o.out) await save(); // every finished record is on disk: --resume continues from here
+      }
+      bar.stop();
+      model.destroy();
+    }
+    await save();
+  } finally {
+    stop();
+  }
+  const r = report();
+  return { report: r, exitCode: skipped.length > 0 ? 3 : 0 };
+}
+
+interface Loaded { tok: Tokenizer; model: Model; identity: ModelIdentity; templates: Templates; window: number }
+
+async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordResult> {
+  const { rec } = job;
+  const { contextText, questionText } = splitPrompt(rec, x.templates, o.defaultTemplate);
+  // LongBench skips the chat template for some tasks; base models have none.
+  const chat = x.tok.chatTemplate !== null && !NO_CHAT_DATASETS.has(rec.dataset);
+  const t = chat ? splitTemplate(x.tok, 'chat') : { kind: 'plain' as const, head: '', separator: '', suffix: '' };
+  const template: BundleTemplate = { kind: t.kind, separator: '', suffix: t.suffix };
+  const maxNew = maxNewTokens(rec.dataset, x.templates, 64);
+  const question = x.tok.continuationIds(questionText + t.suffix);
+  let ids = x.tok.promptIds(t.head + contextText, { chat: false });
+  const room = question.length + maxNew;
+  const limit = x.window - room;
+  check(limit >= 2, `${job.key}: the question and answer alone need ${room} of the model's ${x.window} positions`, 'too-long');
+  if (ids.length > limit) ids = truncateMiddle(ids, limit);
+
+  const bundle = join(o.cacheDir, `${cacheKey(x.identity, ids, template, o.csa)}.csa`);
+  if (!existsSync(bundle)) {
+    await prefillIds({ ids, template, out: bundle, modelDir: o.modelDir, chunkSize: o.chunkSize, csa: o.csa, log: o.log.child({ record: job.key }), model: x.model });
+  }
+  const session = await Session.open(bundle, o.modelDir, room, { model: x.model, identity: x.identity });
+  try {
+    const greedy = { maxTokens: maxNew, temperature: 0, topP: 1, seed: 0, stopIds: x.tok.eosIds };
+    const score = (prediction: string) =>
+      rec.outputs?.length ? stringMatchAll(prediction, rec.outputs) : scoreRecord(rec.dataset, prediction, rec.answers, rec.all_classes);
+    const none = { sparsity: 0, sink: 0, window: 0 };
+    const full = await session.answer(questionText, 'full', none, { ...greedy, keepLogits: true });
+    const fullText = x.tok.decode(full.ids, { skipSpecialTokens: true });
+    const results: MethodResult[] = [{
+      method: 'full', sparsity: null, prediction: fullText, score: score(fullText), msPerToken: full.timings.msPerToken, tokens: full.ids.length,
+    }];
+    for (const method of o.methods) {
+      for (const sparsity of o.sparsities) {
+        const sparse = { sparsity, sink: o.sink, window: o.window };
+        const r = await session.answer(questionText, method, sparse, greedy);
+        const text = x.tok.decode(r.ids, { skipSpecialTokens: true });
+        const forced = full.ids.length > 0
+          ? await session.answer(questionText, method, sparse, { ...greedy, maxTokens: full.ids.length, forced: full.ids, keepLogits: true })
+          : null;
+        const recall = o.recall ? await session.recall(questionText, method, sparse) : undefined;
+        results.push({
+          method, sparsity, prediction: text, score: score(text), msPerToken: r.timings.msPerToken, tokens: r.ids.length,
+          agreement: agreement(full.ids, r.ids, fullText === text, full.logits, forced?.logits, x.model.cfg.vocab),
+          recall,
+        });
+      }
+    }
+    return { key: job.key, file: basename(job.file), line: job.line, id: rec._id, dataset: rec.dataset, contextTokens: ids.length, answers: rec.outputs ?? rec.answers, results };
+  } finally {
+    await session.close();
+  }
+}
+
+/** Bundles are reusable across runs: the name is a hash of everything that shaped them. */
+function cacheKey(id: ModelIdentity, ids: number[], t: BundleTemplate, csa: CsaParams): string {
+  return createHash('sha256').update(JSON.stringify({ m: id.fingerprint, ids, t, csa })).digest('hex').slice(0, 32);
+}
+
+/**
+ * How far a sparse answer is from the full one: exact match, tokens until the first difference,
+ * and, teacher-forced on the full answer, top-1 agreement and mean KL(full ‖ method).
+ */
+export function agreement(full: number[], got: number[], exactMatch: boolean, fullLogits: Float32Array | undefined,
+  forcedLogits: Float32Array | undefined, V: number): Agreement {
+  let firstDivergence = 0;
+  while (firstDivergence < Math.min(full.length, got.length) && full[firstDivergence] === got[firstDivergence]) firstDivergence++;
+  if (firstDivergence === Math.min(full.length, got.length) && full.length === got.length) firstDivergence = full.length;
+  let top1 = 1;
+  let meanKl = 0;
+  if (fullLogits && forcedLogits && full.length > 0) {
+    let agree = 0;
+    for (let j = 0; j < full.length; j++) {
+      const p = fullLogits.subarray(j * V, (j + 1) * V);
+      const q = forcedLogits.subarray(j * V, (j + 1) * V);
+      if (argmax(q) === full[j]) agree++;
+      meanKl += kl(p, q);
+    }
+    top1 = agree / full.length;
+    meanKl /= full.length;
+  }
+  return { exactMatch, firstDivergence, top1, meanKl };
+}
+
+function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+/** KL(softmax(p) ‖ softmax(q)) from logits, in nats. */
+export function kl(p: Float32Array, q: Float32Array): number {
+  const lse = (x: Float32Array) => {
+    let m = -Infinity;
+    for (const v of x) m = Math.max(m, v);
+    let s = 0;
+    for (const v of x) s += Math.exp(v - m);
+    return m + Math.log(s);
+  };
+  const lp = lse(p);
+  const lq = lse(q);
+  let out = 0;
+  for (let i = 0; i < p.length; i++) {
+    const a = p[i] - lp;
+    out += Math.exp(a) * (a - (q[i] - lq));
+  }
+  return Math.max(0, out);
+}
+
+export function formatSummary(r: Report): string {
+  return formatTable(r.aggregates) + (r.skipped.length ? `\n${r.skipped.length} line(s) skipped\n` : '\n');
+}
+
