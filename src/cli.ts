@@ -22,6 +22,9 @@ import { Bundle } from './bundle.js';
 import { prefillDocument, readDocument } from './prefill.js';
 import { DEFAULT_SPARSE, Session } from './decode.js';
 import { questionIds } from './template.js';
+import { formatSummary, runEval } from './eval/run.js';
+import { loadReport, mergeReports, parseShard, renderHtml, writeReport } from './eval/report.js';
+import { writeFileAtomic } from './fsutil.js';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'fixtures', 'models', 'tinylm');
@@ -278,7 +281,7 @@ function infoCommand(): Command {
 
 function sparseOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--attention <kind>', 'attention for generated tokens').choices(['csa', 'full']).default('csa'))
+    .addOption(new Option('--attention <kind>', 'attention for generated tokens: csa, full, or a baseline selector at the same budget').choices(['csa', 'full', 'oracle', 'streaming', 'quest', 'keypq']).default('csa'))
     .option('--sparsity <s>', 'fraction of the context NOT attended per step (K = round((1 - s) N) keys)', floatArg(0, 1), DEFAULT_SPARSE.sparsity)
     .option('--sink <n>', 'first context tokens always attended (counted in the budget)', intArg(0), DEFAULT_SPARSE.sink)
     .option('--window <n>', 'last context tokens always attended (counted in the budget)', intArg(0), DEFAULT_SPARSE.window);
@@ -349,6 +352,68 @@ function decodeCommand(): Command {
     });
 }
 
+// ---------------------------------------------------------------------------------------------
+// eval / merge
+
+const METHODS = ['csa', 'oracle', 'streaming', 'quest', 'keypq'];
+
+export function listArg<T>(parse: (s: string) => T) {
+  return (v: string): T[] => v.split(',').map((x) => x.trim()).filter(Boolean).map(parse);
+}
+
+function evalCommand(): Command {
+  return csaOptions(new Command('eval')
+    .description('answer every record with full attention and with sparse methods; report scores, agreement, recall and speed')
+    .argument('<jsonl...>', 'LongBench-format JSONL files (input, context, answers, dataset, ...)')
+    .addOption(modelOption())
+    .option('--sparsity <list>', 'comma-separated sparsities, e.g. 0.9,0.95,0.98', listArg(floatArg(0, 1)), [DEFAULT_SPARSE.sparsity])
+    .option('--methods <list>', `sparse methods besides full: ${METHODS.join(', ')}`, listArg((m: string) => {
+      if (!METHODS.includes(m)) throw new InvalidArgumentError(`unknown method ${m} (${METHODS.join(', ')})`);
+      return m;
+    }), ['csa'])
+    .option('--sink <n>', 'first context tokens always attended (inside the budget)', intArg(0), DEFAULT_SPARSE.sink)
+    .option('--window <n>', 'last context tokens always attended (inside the budget)', intArg(0), DEFAULT_SPARSE.window)
+    .option('--templates <file>', 'JSON adding or overriding prompt templates / max lengths per dataset')
+    .option('--default-template <text>', 'template for datasets without one ({context}, {input})')
+    .option('--cache-dir <dir>', 'where prefilled bundles are kept between runs', '.csattn-cache')
+    .option('--out <file>', 'report.json (per record and aggregates)')
+    .option('--html <file>', 'self-contained HTML report with charts')
+    .option('--resume', 'continue from --out, skipping records already in it')
+    .option('--limit <n>', 'at most n records', intArg(1))
+    .option('--datasets <list>', 'only these datasets', listArg(String))
+    .option('--shard <i/n>', 'run only shard i of n (1-based); join shards with csattn merge')
+    .option('--no-recall', 'skip recall@K of the oracle keys (one probe step per method)')
+    .option('--chunk-size <n>', 'prefill chunk size', intArg(1, 65536), 256)
+    .option('--log-level <level>', 'pino log level', 'info'))
+    .action(async (files: string[], o) => {
+      const log = createLogger(o.logLevel);
+      if (o.shard) parseShard(o.shard);
+      if (o.resume) check(o.out, '--resume needs --out (the report to continue)', 'input');
+      const { report, exitCode } = await runEval({
+        files: files.map((f) => resolve(f)), modelDir: modelDir(o.model), methods: o.methods, sparsities: o.sparsity,
+        sink: o.sink, window: o.window, csa: csaParams(o), templatesFile: o.templates, defaultTemplate: o.defaultTemplate,
+        cacheDir: resolve(o.cacheDir), out: o.out && resolve(o.out), html: o.html && resolve(o.html), resume: Boolean(o.resume),
+        limit: o.limit, datasets: o.datasets, shard: o.shard, chunkSize: o.chunkSize, recall: o.recall, log,
+      });
+      process.stdout.write(formatSummary(report));
+      if (exitCode !== 0) process.exit(exitCode);
+    });
+}
+
+function mergeCommand(): Command {
+  return new Command('merge')
+    .description('join the reports of eval shards into one')
+    .argument('<reports...>', 'report.json files from csattn eval --shard')
+    .requiredOption('-o, --out <file>', 'merged report.json')
+    .option('--html <file>', 'also write the HTML report')
+    .action(async (files: string[], o) => {
+      const merged = mergeReports(await Promise.all(files.map((f) => loadReport(resolve(f)))));
+      await writeReport(resolve(o.out), merged);
+      if (o.html) await writeFileAtomic(resolve(o.html), [Buffer.from(renderHtml(merged))]);
+      process.stdout.write(formatSummary(merged));
+    });
+}
+
 export function buildProgram(): Command {
   const program = new Command('csattn')
     .description('serve long, reusable LLM contexts with CSAttention sparse attention on WebGPU')
@@ -361,6 +426,8 @@ export function buildProgram(): Command {
   program.addCommand(prefillCommand());
   program.addCommand(infoCommand());
   program.addCommand(decodeCommand());
+  program.addCommand(evalCommand());
+  program.addCommand(mergeCommand());
   return program;
 }
 

@@ -10,11 +10,13 @@ import { Model, type DecodeAttention, type Op } from './model/model.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, type Generation, type SamplingOptions } from './generate.js';
 import { Bundle, checkSameModel, modelIdentity, type ModelIdentity } from './bundle.js';
-import { destroyTables, insertDispatches, selectDispatches, uploadTables, type LayerTables, type TableData } from './attention/csa.js';
+import { destroyTables, insertDispatches, selectDispatches, uploadTables, type LayerTables, type Selection, type SelectOptions, type TableData } from './attention/csa.js';
+import { buildKeyTables, oracleDispatches, questDispatches, questPages, selectionRecall, streamingDispatches, type Method, type QuestPages } from './attention/baselines.js';
 import { attentionDecode } from './ops/attention.js';
 import { questionIds } from './template.js';
 
-export type AttentionKind = 'full' | 'csa';
+/** Attention for generated tokens: full, CSAttention, or a baseline selector at the same budget. */
+export type AttentionKind = 'full' | Method;
 
 export interface SparseOptions {
   sparsity: number;
@@ -33,9 +35,24 @@ export interface Answer extends Generation {
   kvBytesPerStep: number;
 }
 
+/**
+ * Sinks and window are counted inside the budget K and may take at most half of it (scaled down
+ * proportionally on short contexts), so that every method still selects half its keys by score.
+ */
+export function fitForced(sp: SparseOptions, N: number): { sink: number; window: number } {
+  const K = Math.round((1 - sp.sparsity) * N);
+  const forced = sp.sink + sp.window;
+  if (2 * forced <= K) return { sink: sp.sink, window: sp.window };
+  const f = K / 2 / forced;
+  return { sink: Math.floor(sp.sink * f), window: Math.floor(sp.window * f) };
+}
+
 export class Session {
   private generator: Generator;
   private attentions = new Map<string, DecodeAttention>();
+  private probes = new Map<string, { attention: DecodeAttention; plans: { got: Selection; oracle: Selection }[] }>();
+  private keyTables: LayerTables[] | null = null;
+  private questPages: QuestPages[] | null = null;
   /** Set once a CSA answer has inserted keys into the lists. */
   private dirty = false;
 
@@ -102,33 +119,114 @@ export class Session {
       if (this.dirty) this.resetTables();
       this.dirty = true;
     }
-    const att = attention === 'full' ? this.model.fullAttention : this.csaAttention(sparse);
-    const key = attention === 'full' ? 'full' : `csa:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
+    const att = attention === 'full' ? this.model.fullAttention : await this.sparseAttention(attention, sparse, true);
+    const key = attention === 'full' ? 'full' : `${attention}:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
     const r = await this.generator.generate(ids, o, onToken, att, key);
     const { kvHeads, headDim: d, layers } = this.model.cfg;
     const keys = attention === 'full' ? N + ids.length + r.ids.length / 2 : Math.round((1 - sparse.sparsity) * N) + ids.length + r.ids.length / 2;
     return { ...r, questionTokens: ids.length, attention, kvBytesPerStep: 2 * layers * kvHeads * d * 2 * keys };
   }
 
-  /** CSAttention for every layer: select from the tables, attend over the selection, insert the new key. */
-  private csaAttention(sp: SparseOptions): DecodeAttention {
-    const key = `${sp.sparsity}:${sp.sink}:${sp.window}`;
+  /**
+   * recall@K of the oracle's keys, per layer, at the first generated token: one probe step that
+   * runs `method`'s selection and the oracle's on the same queries (full attention carries the
+   * step, so both see the same hidden states), then compares the two key sets.
+   */
+  async recall(question: string, method: Method, sparse: SparseOptions): Promise<number[]> {
+    const N = this.contextTokens;
+    const ids = questionIds(this.tok, this.bundle.meta.template, question);
+    const key = `probe:${method}:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
+    let probe = this.probes.get(key);
+    if (!probe) {
+      const plans: { got: Selection; oracle: Selection }[] = [];
+      const m = this.model;
+      const opts = this.selectOptions(sparse);
+      const select = await this.selector(method, sparse, false);
+      const attention: DecodeAttention = (l, q, out) => {
+        const got = select(l, q);
+        const oracle = oracleDispatches(m.kernels, { q, kCache: m.kCache[l], step: m.step, ...this.heads(), capacity: m.capacity, opts });
+        plans[l] = { got: got.selection, oracle: oracle.selection };
+        return [...got.dispatches, ...oracle.dispatches, ...m.fullAttention(l, q, out)];
+      };
+      this.probes.set(key, (probe = { attention, plans }));
+    }
+    this.model.length = N;
+    await this.generator.generate(ids, { maxTokens: 2, temperature: 0, topP: 1, seed: 0, stopIds: [] }, undefined, probe.attention, key);
+    const { heads: Hq, kvHeads: Hkv } = this.model.cfg;
+    const out: number[] = [];
+    for (const p of probe.plans) out.push(await selectionRecall(this.model.gpu, p.got, p.oracle, { Hq, Hkv, N }));
+    return out;
+  }
+
+  private heads() {
+    const { heads: Hq, kvHeads: Hkv, headDim: d } = this.model.cfg;
+    return { Hq, Hkv, d };
+  }
+
+  private selectOptions(sp: SparseOptions): SelectOptions {
+    const N = this.contextTokens;
+    const { sink, window } = fitForced(sp, N);
+    return { sparsity: sp.sparsity, sink, window, N, maxNewTokens: this.model.capacity - N };
+  }
+
+  /**
+   * The per-layer key selection of `method`: dispatches that fill a Selection from the query of
+   * the current step. `insert`: CSA also adds each new key to its lookup lists.
+   */
+  private async selector(method: Method, sp: SparseOptions, insert: boolean): Promise<(l: number, q: GPUBuffer) => { dispatches: Op[]; selection: Selection }> {
+    const m = this.model;
+    const k = m.kernels;
+    const { Hq, Hkv, d } = this.heads();
+    const opts = this.selectOptions(sp);
+    const params = this.bundle.meta.csa;
+    const common = { step: m.step, Hq, Hkv, d, invFreq: m.invFreq };
+    switch (method) {
+      case 'csa':
+        return (l, q) => {
+          const plan = selectDispatches(k, { q, tables: this.tables[l], ...common, params, opts });
+          const ins = insert ? insertDispatches(k, { kCache: m.kCache[l], tables: this.tables[l], ...common, capacity: m.capacity, params }) : [];
+          return { dispatches: [...plan.dispatches, ...ins], selection: plan.selection };
+        };
+      case 'keypq': {
+        const keyParams = { ...params, granularity: 'kv-head' as const };
+        this.keyTables ??= await this.perLayer((l) => buildKeyTables(k, { kCache: m.kCache[l], N: opts.N, Hq, Hkv, d, capacity: m.capacity, invFreq: m.invFreq, params: keyParams, maxNewTokens: 0 }));
+        const tables = this.keyTables;
+        return (l, q) => selectDispatches(k, { q, tables: tables[l], ...common, params: keyParams, opts });
+      }
+      case 'oracle':
+        return (l, q) => oracleDispatches(k, { q, kCache: m.kCache[l], step: m.step, Hq, Hkv, d, capacity: m.capacity, opts });
+      case 'streaming':
+        return () => streamingDispatches(k, { step: m.step, Hkv, opts });
+      case 'quest': {
+        this.questPages ??= await this.perLayer((l) => questPages(k, { kCache: m.kCache[l], Hkv, d, capacity: m.capacity, N: opts.N }));
+        const pages = this.questPages;
+        return (l, q) => questDispatches(k, { q, pages: pages[l], step: m.step, Hq, Hkv, d, opts });
+      }
+    }
+  }
+
+  private async perLayer<T>(build: (l: number) => Promise<T>): Promise<T[]> {
+    const out: T[] = [];
+    for (let l = 0; l < this.model.cfg.layers; l++) out.push(await build(l));
+    return out;
+  }
+
+  /** Sparse attention for every layer: select, then attend exactly over the selected keys. */
+  private async sparseAttention(method: Method, sp: SparseOptions, insert: boolean): Promise<DecodeAttention> {
+    const key = `${method}:${sp.sparsity}:${sp.sink}:${sp.window}`;
     let att = this.attentions.get(key);
     if (att) return att;
     const m = this.model;
-    const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
-    const params = this.bundle.meta.csa;
-    const N = this.contextTokens;
-    const opts = { sparsity: sp.sparsity, sink: sp.sink, window: sp.window, N, maxNewTokens: m.capacity - N };
+    const { Hq, Hkv, d } = this.heads();
+    const select = await this.selector(method, sp, insert);
     att = (l, q, out): Op[] => {
-      const plan = selectDispatches(m.kernels, { q, tables: this.tables[l], step: m.step, Hq, Hkv, d, invFreq: m.invFreq, params, opts });
+      const s = select(l, q);
       return [
-        ...plan.dispatches,
+        ...s.dispatches,
         ...attentionDecode(m.kernels, {
           q, kCache: m.kCache[l], vCache: m.vCache[l], out, step: m.step, Hq, Hkv, d,
-          capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: plan.selection,
+          capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: s.selection,
         }),
-        ...insertDispatches(m.kernels, { kCache: m.kCache[l], tables: this.tables[l], step: m.step, Hq, Hkv, d, capacity: m.capacity, invFreq: m.invFreq, params }),
       ];
     };
     this.attentions.set(key, att);
@@ -148,7 +246,8 @@ export class Session {
 
   async close(): Promise<void> {
     await this.bundle.close();
-    for (const t of this.tables) destroyTables(t);
+    for (const t of [...this.tables, ...(this.keyTables ?? [])]) destroyTables(t);
+    for (const p of this.questPages ?? []) p.bounds.destroy();
     if (this.ownsModel) this.model.destroy();
   }
 }

@@ -41,12 +41,26 @@ fn elem(t: u32, h: u32, i: u32) -> f32 {
 #endif
 }
 
+// The angle modulo 2pi, exactly up to the f32 rounding of the result: GPU cos/sin are accurate only
+// near [-pi, pi] (NVIDIA's are off by ~1e-4 at a few thousand rad). Cody-Waite with 2pi split into
+// parts of 7 significant bits, so k * part is exact for |k| < 2^17: angles up to 8e5 rad.
+fn reduce(theta: f32) -> f32 {
+  let k = round(theta * 0.15915494);
+  var r = theta - k * 6.25;
+  r -= k * 0.03271484375;
+  r -= k * 0.000469207763671875;
+  r -= k * 1.2516975402832031e-6;
+  r -= k * 3.958120942115784e-9;
+  r -= k * 1.0231815394945443e-11;
+  return r;
+}
+
 // Element i of the row as attention sees it, or rotated back by -pos (the model rotated by +pos).
 fn value(t: u32, h: u32, pos: u32, i: u32) -> f32 {
   let x = elem(t, h, i);
   if (p.unrope == 0u) { return x; }
   let half = p.d / 2u;
-  let theta = f32(pos) * inv_freq[i % half];
+  let theta = reduce(f32(pos) * inv_freq[i % half]);
   let c = cos(theta);
   let s = sin(theta);
   if (i < half) { return x * c + elem(t, h, i + half) * s; }

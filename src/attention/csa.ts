@@ -465,3 +465,8 @@ export function uploadTables(gpu: Gpu, data: TableData, maxNewTokens: number): L
     listLen: upload(gpu, data.listLen, 'csa list lengths'),
   };
 }
+
+/** Frees a layer's table buffers. */
+export function destroyTables(t: LayerTables): void {
+  for (const b of [t.centroids, t.listIdx, t.listScore, t.listLen]) b.destroy();
+}
