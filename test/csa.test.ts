@@ -293,7 +293,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     { sparsity: 0.99, sink: 16, window: 32 }, // sinks and window exceed K: nothing picked by score
   ])('top-K over several chunks with heavy ties matches the reference (%o)', async (o) => {
     const c = await ctx();
-    const n = 2500, lists = 3, pos = n + 5;
+    const n = 9000, lists = 3, pos = n + 5; // 3 chunks of 4096 keys, the last one partial
     const opts = { ...o, N: n, maxNewTokens: MAX_NEW };
     const scores = upload(c.gpu, new Int32Array(lists * n));
     const top = topKDispatches(c.kernels, { scores, lists, step: uniform(c.gpu, [pos]), opts, perQueryHead: false });

@@ -5,6 +5,7 @@
 //   of w * max|score| < 2^e,
 // so any key's summed score stays below 2^20 + (rounding) in size: the top-K select works on 22 bits.
 // Lists are sorted descending, so max|score| is at one of the two ends.
+// Threads split as (pair, lane): the lanes of a (head, subspace) pair share its C centroids.
 struct Params { heads: u32, per_group: u32, m: u32, centroids: u32, ds4: u32, lcap: u32, qnorm: u32 }
 @group(0) @binding(0) var<storage, read> qsub: array<vec4<f32>>;     // [m, heads, ds] normalised
 @group(0) @binding(1) var<storage, read> qnorms: array<f32>;         // [m, heads]
@@ -15,6 +16,9 @@ struct Params { heads: u32, per_group: u32, m: u32, centroids: u32, ds4: u32, lc
 @group(0) @binding(6) var<uniform> p: Params;
 
 const WG = 256u; // per_group * m <= 256
+var<workgroup> best_score: array<f32, WG>;
+var<workgroup> best_c: array<u32, WG>;
+var<workgroup> chosen: array<vec3<u32>, WG>; // list, len, w bits
 var<workgroup> bound: array<f32, WG>;
 var<workgroup> scale: f32;
 
@@ -22,27 +26,39 @@ var<workgroup> scale: f32;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let grp = wid.x;
   let n = p.per_group * p.m;
-  var list = 0u;
-  var len = 0u;
-  var w = 1.0;
-  if (t < n) {
-    let head = grp * p.per_group + t / p.m;
-    let j = t % p.m;
+  let lanes = WG / n;
+  let pair = t / lanes;
+  let lane = t % lanes;
+  let head = grp * p.per_group + pair / p.m;
+  let j = pair % p.m;
+  let co = (grp * p.m + j) * p.centroids;
+  var best = -3.0e38;
+  var arg = 0u;
+  if (pair < n) {
     let qo = (j * p.heads + head) * p.ds4;
-    let co = (grp * p.m + j) * p.centroids;
-    var best = -3.0e38;
-    var arg = 0u;
-    for (var c = 0u; c < p.centroids; c++) {
+    for (var c = lane; c < p.centroids; c += lanes) {
       var s = 0.0;
       for (var i = 0u; i < p.ds4; i++) { s += dot(qsub[qo + i], cent[(co + c) * p.ds4 + i]); }
       if (s > best) { best = s; arg = c; }
     }
-    list = co + arg;
-    len = list_len[list];
+  }
+  best_score[t] = best;
+  best_c[t] = arg;
+  workgroupBarrier();
+  if (pair < n && lane == 0u) {
+    for (var l = 1u; l < lanes; l++) {
+      let s = best_score[t + l];
+      let c = best_c[t + l];
+      if (s > best || (s == best && c < arg)) { best = s; arg = c; }
+    }
+    let list = co + arg;
+    let len = list_len[list];
+    var w = 1.0;
     if (p.qnorm == 1u) { w = qnorms[j * p.heads + head]; }
     var top = 0.0;
     if (len > 0u) { top = max(abs(list_score[list * p.lcap]), abs(list_score[list * p.lcap + len - 1u])); }
-    bound[t] = w * top;
+    bound[pair] = w * top;
+    chosen[pair] = vec3<u32>(list, len, bitcast<u32>(w));
   }
   workgroupBarrier();
   if (t == 0u) {
@@ -51,5 +67,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     scale = ldexp(1.0, clamp(20 - frexp(b).exp, -126, 126));
   }
   workgroupBarrier();
-  if (t < n) { choice[grp * n + t] = vec4<u32>(list, len, bitcast<u32>(w * scale), 0u); }
+  if (t < n) {
+    let c = chosen[t];
+    choice[grp * n + t] = vec4<u32>(c.x, c.y, bitcast<u32>(bitcast<f32>(c.z) * scale), 0u);
+  }
 }

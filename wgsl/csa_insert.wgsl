@@ -14,7 +14,7 @@ struct Step { pos: u32 }
 @group(0) @binding(5) var<uniform> step: Step;
 @group(0) @binding(6) var<uniform> p: Params;
 
-override WG: u32 = 64;
+override WG: u32 = 128;
 var<workgroup> plan: vec4<u32>; // insert?, position, length, score bits
 
 fn plan_insert(grp: u32, jc: u32, list: u32) -> vec4<u32> {
@@ -27,13 +27,14 @@ fn plan_insert(grp: u32, jc: u32, list: u32) -> vec4<u32> {
   let base = list * p.lcap;
   let len = list_len[list];
   let beats = len < p.lcap && (len == 0u || s > list_score[base + len - 1u]);
+  if (!beats) { return vec4<u32>(0u); }
   var lo = 0u;
   var hi = len;
   while (lo < hi) {
     let mid = (lo + hi) / 2u;
     if (list_score[base + mid] >= s) { lo = mid + 1u; } else { hi = mid; }
   }
-  return vec4<u32>(u32(beats), lo, len, bitcast<u32>(s));
+  return vec4<u32>(1u, lo, len, bitcast<u32>(s));
 }
 
 @compute @workgroup_size(WG)

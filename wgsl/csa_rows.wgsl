@@ -30,6 +30,7 @@ struct Step { pos: u32 }
 @group(0) @binding(5) var<uniform> p: Params;
 
 override WG: u32 = 64;
+const MAX_DS = 64u;
 
 fn elem(t: u32, h: u32, i: u32) -> f32 {
 #if KEYS
@@ -83,16 +84,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #endif
   let ds = p.d / p.m;
   let o = (j * rows + r) * ds;
+  // Values first, then stores: the loads do not wait behind the stores.
+  var v: array<f32, MAX_DS>;
   var ss = 0.0;
   for (var i = 0u; i < ds; i++) {
-    let v = value(t, h, pos, j * ds + i);
-    sub[o + i] = v;
-    ss += v * v;
+    v[i] = value(t, h, pos, j * ds + i);
+    ss += v[i] * v[i];
   }
   let norm = sqrt(ss);
   norms[j * rows + r] = norm;
-  if (p.normalize == 1u && norm > 0.0) {
-    let inv = 1.0 / norm;
-    for (var i = 0u; i < ds; i++) { sub[o + i] *= inv; }
-  }
+  let inv = select(1.0, 1.0 / norm, p.normalize == 1u && norm > 0.0);
+  for (var i = 0u; i < ds; i++) { sub[o + i] = v[i] * inv; }
 }

@@ -1,5 +1,5 @@
 // Decode step, 3: top-K keys of each list's summed scores, in four dispatches of this kernel
-// (p.stage), over chunks of 1024 keys:
+// (p.stage), over chunks of 4096 keys:
 //   0  histogram of the high 11 bits of the 22-bit order key, over the candidate keys
 //   1  find the bin of the R-th largest; histogram of the low 11 bits within that bin
 //   2  find the threshold T and how many keys equal to T make the cut (the lowest indices);
@@ -20,9 +20,9 @@ struct Step { pos: u32 }
 @group(0) @binding(6) var<uniform> step: Step;
 @group(0) @binding(7) var<uniform> p: Params;
 
-// 2048 bins / 256 threads = 8 bins per thread in resolve(); 4 keys per thread per chunk.
+// 2048 bins / 256 threads = 8 bins per thread in resolve(); 16 keys per thread per chunk.
 const WG = 256u;
-const KPT = 4u;
+const KPT = 16u;
 const BINS = 2048u;
 const NONE = 0xffffffffu;
 

@@ -27,7 +27,7 @@ for (const [i, c] of cases.entries()) {
   mkdirSync(dir, { recursive: true });
   execFileSync('node', ['bin/csattn.js', 'synth-model', '--preset', c.preset, '--dtype', c.dtype, '--seed', String(i + 1), '-o', join(dir, 'model'), '--log-level', 'warn'], { stdio: 'inherit' });
   const vocab = JSON.parse(execFileSync('node', ['-e', `console.log(require('fs').readFileSync('${join(dir, 'model', 'config.json')}','utf8'))`]).toString()).vocab_size;
-  writeFileSync(join(dir, 'case.json'), JSON.stringify({ model: join(dir, 'model'), ids: ids(40, vocab, 1000 + i) }) + '\n');
+  writeFileSync(join(dir, 'case.json'), JSON.stringify({ model: join(dir, 'model'), ids: ids(40, vocab, 2000 + i) }) + '\n');
 }
 mkdirSync(join(root, 'tinylm'), { recursive: true });
 writeFileSync(join(root, 'tinylm', 'case.json'), JSON.stringify({

@@ -77,8 +77,8 @@ export interface SelectOptions { sparsity: number; sink: number; window: number;
 /** Workgroup sizes of the kernels, as in their WGSL defaults. */
 const WG_SMALL = 64;
 const WG_GATHER = 256;
-/** Keys per workgroup of csa_topk (256 threads x 4). */
-const TOPK_CHUNK = 1024;
+/** Keys per workgroup of csa_topk (256 threads x 16). */
+const TOPK_CHUNK = 4096;
 /** Most points csa_kmeans_sum adds per workgroup: its fixed point (2^18) stays below 2^30. */
 const MAX_KMEANS_CHUNK = 4096;
 
