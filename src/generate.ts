@@ -83,11 +83,11 @@ export class Generator {
     const first = m.length - 1;
     m.setStep(first);
     m.execute([sample(m.scratchFor(1).logits), ...keep(0)]);
-    await m.sync();
-    const t1 = performance.now();
     const opsKey = `${key}|${o.temperature}|${o.topP}|${o.seed}`;
     let step = this.cachedOps.get(opsKey);
     if (!step) this.cachedOps.set(opsKey, (step = m.decodeOps(attention, sample)));
+    await m.sync();
+    const t1 = performance.now(); // decode timing starts with the step recorded and its kernels compiled
 
     const ids: number[] = [];
     let stopReason: Generation['stopReason'] = 'max-tokens';

@@ -75,9 +75,14 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     if (lost.reason !== 'destroyed') gpu.failure ??= new CsattnError(`GPU device lost: ${lost.message || lost.reason}`, 'device-lost');
   });
   device.onuncapturederror = (ev) => {
-    gpu.failure ??= new CsattnError(`GPU error: ${firstLine(ev.error.message)}`, 'gpu');
+    gpu.failure ??= new CsattnError(`GPU error: ${oneLine(ev.error.message)}`, 'gpu');
   };
   return gpu;
+}
+
+/** Dawn's messages span lines (the error, then the objects involved): keep them all, on one line. */
+export function oneLine(s: string): string {
+  return s.split('\n').map((x) => x.trim()).filter(Boolean).join(' | ');
 }
 
 export function firstLine(s: string): string {

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { CsattnError } from '../errors.js';
-import { align, checkGpu, firstLine, type Gpu } from './device.js';
+import { align, checkGpu, oneLine, type Gpu } from './device.js';
 
 const WGSL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wgsl');
 
@@ -34,6 +34,7 @@ export class Kernel {
   /** A bind group over `bindings`, in @binding order 0, 1, 2, … of @group(0). */
   bind(bindings: Binding[]): GPUBindGroup {
     return this.gpu.device.createBindGroup({
+      label: this.name,
       layout: this.pipeline.getBindGroupLayout(0),
       entries: bindings.map((b, i) => ({ binding: i, resource: b instanceof GPUBuffer ? { buffer: b } : b })),
     });
@@ -77,7 +78,7 @@ export class Kernels {
     });
     // Validation errors surface asynchronously; record them so the next read-back throws.
     device.popErrorScope().then((err) => {
-      if (err) this.gpu.failure ??= new CsattnError(`kernel ${name} failed to compile: ${firstLine(err.message)}`, 'gpu');
+      if (err) this.gpu.failure ??= new CsattnError(`kernel ${name} failed to compile: ${oneLine(err.message)}`, 'gpu');
     });
     return pipeline;
   }

@@ -9,12 +9,14 @@
 import { check } from '../errors.js';
 import { ceilDiv, dispatchOf, storage, uniform, type Dispatch, type Kernels } from '../gpu/kernels.js';
 
-/** Largest number of query heads one workgroup serves (the kernels' per-thread arrays). */
+/** Largest number of query heads one workgroup serves. */
 const MAX_HEADS_PER_WORKGROUP = 8;
 /** Query rows (queries × heads) of a prefill workgroup: ROWS in attention_prefill.wgsl. */
 const PREFILL_ROWS = 16;
-/** Threads of a decode workgroup, also the keys of a tile: a split is a whole number of tiles. */
+/** Threads of a decode workgroup: at least (heads per workgroup) × (words per K/V row). */
 const DECODE_WG = 128;
+/** Fewest keys per split at full capacity: splits are whole tiles of 60..128 keys. */
+const DECODE_MIN_SPLIT = 64;
 /** Threads of a reduce workgroup, each one output dim. */
 const REDUCE_WG = 64;
 /** Enough workgroups to keep a big GPU's memory system busy: 4 per SM of an H100. */
@@ -52,7 +54,7 @@ export interface SparseSelection {
 export function attentionPrefill(k: Kernels, a: AttentionShape & { T: number }): Dispatch {
   checkShape(a);
   check(Number.isInteger(a.T) && a.T >= 1, `attention prefill needs at least one query, got T=${a.T}`);
-  const hpw = headsPerWorkgroup(a.Hq / a.Hkv);
+  const hpw = headsPerWorkgroup(a.Hq / a.Hkv, MAX_HEADS_PER_WORKGROUP);
   const kernel = k.get('attention_prefill', { constants: { HPW: hpw, D: a.d, BK: a.d > 128 ? 16 : 32 } });
   const params = uniform(k.gpu, [a.T, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }], 'attention prefill params');
   const queriesPerWorkgroup = Math.floor(PREFILL_ROWS / hpw);
@@ -70,7 +72,8 @@ export function attentionDecode(k: Kernels, a: AttentionShape & { sparse?: Spars
   checkShape(a);
   const sp = a.sparse;
   if (sp) check(Number.isInteger(sp.kmax) && sp.kmax >= 1, `sparse attention needs kmax >= 1, got ${sp.kmax}`);
-  const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv);
+  const words = a.d % 8 === 0 ? a.d / 8 : a.d / 2; // per K/V row: the kernel's L
+  const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv, Math.floor(DECODE_WG / words));
   const groups = a.Hq / hpw;
   const splits = decodeSplits(sp ? sp.kmax : a.capacity, groups);
   const defines = [...(a.d % 8 === 0 ? ['VEC4'] : []), ...(sp ? ['SPARSE'] : [])];
@@ -90,15 +93,15 @@ export function attentionDecode(k: Kernels, a: AttentionShape & { sparse?: Spars
 
 /**
  * Splits per group of query heads: enough workgroups to fill the GPU, but never so many that a
- * split of a full cache (or list) gets less than one tile of keys.
+ * split of a full cache (or list) gets fewer than DECODE_MIN_SPLIT keys.
  */
 function decodeSplits(maxKeys: number, groups: number): number {
-  return Math.max(1, Math.min(ceilDiv(DECODE_TARGET_WORKGROUPS, groups), ceilDiv(maxKeys, DECODE_WG)));
+  return Math.max(1, Math.min(ceilDiv(DECODE_TARGET_WORKGROUPS, groups), ceilDiv(maxKeys, DECODE_MIN_SPLIT)));
 }
 
-/** The largest divisor of the GQA group size that fits one workgroup. */
-function headsPerWorkgroup(group: number): number {
-  let h = Math.min(group, MAX_HEADS_PER_WORKGROUP);
+/** The largest divisor of the GQA group size that is at most `max` (and MAX_HEADS_PER_WORKGROUP). */
+function headsPerWorkgroup(group: number, max: number): number {
+  let h = Math.min(group, max, MAX_HEADS_PER_WORKGROUP);
   while (group % h !== 0) h--;
   return h;
 }
