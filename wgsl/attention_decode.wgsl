@@ -1,13 +1,16 @@
 // Split-K flash-decoding: attention of one query token over the KV cache (#if SPARSE: over a
 // selected list of key positions). Workgroup (split, w) takes query heads w*HPW .. w*HPW+HPW-1, all
-// of one KV head, and the split-th share of the keys; each K/V row is read once for all those heads
-// (threads of different heads load the same words in the same instruction, which the memory system
-// merges). It writes an unnormalised partial (acc, max, sum) per head that attention_reduce merges.
+// of one KV head, and the split-th share of the keys; each K/V row is read from memory once for all
+// those heads. It writes an unnormalised partial (acc, max, sum) per head that attention_reduce
+// merges.
 //
 // A tile is TK keys, handled in two phases; a thread always serves one head, so its state is scalar:
-//  scoring:      P lanes per (key, head) (a quad reduced by subgroup shuffles; 1 lane without
-//                subgroups), each lane a strided share of the row's words; G1 lane groups take KB keys
-//                each, reading a query word once for all of them;
+//  scoring:      the tile's V rows are staged in workgroup memory (one 16-byte load per thread and
+//                word, issued together with the K loads, so a tile costs one memory round trip);
+//                P lanes per (key, head) score a key (a quad reduced by subgroup shuffles; 1 lane
+//                without subgroups), each lane a strided share of the row's words, G1 lane groups
+//                taking KB keys each. Threads of different heads load the same K words in the same
+//                instruction, which the memory system merges;
 //  accumulating: L lanes per (slot, head), one word each; slot s takes keys s, s+R, s+2R, ... of every
 //                tile and keeps its own online softmax (m, l, acc); slots merge once at the end.
 // Scores are in log2 units (q is prescaled by scale·log2 e), so exp2 serves throughout.
@@ -17,12 +20,11 @@
 struct Params { Hq: u32, Hkv: u32, capacity: u32, splits: u32, scale: f32, kmax: u32, per_query_head: u32 }
 struct Step { pos: u32 }
 
-override WG: u32 = 128;  // threads per workgroup
+override WG: u32 = 128;  // threads per workgroup (at least 128: see STAGE_MAX)
 override HPW: u32 = 1;   // query heads per workgroup; HPW * L <= WG
 override D: u32 = 128;   // head dim
 
 const KB_MAX = 16u;      // largest KB (per-thread arrays need a constant size)
-const VB = 8u;           // V rows in flight per thread
 const NEG = -3.0e38;     // "minus infinity" that stays finite through subtraction
 
 // A word is the unit of K/V loads: eight f16 when D % 8 == 0, else two.
@@ -31,6 +33,7 @@ alias Word = vec4<u32>;
 alias WordF = mat2x4<f32>;
 alias QWord = vec4<f32>;
 const WORD = 8u;
+const STAGE_MAX = 8u;    // 16 KiB of V words over 128 threads
 fn unpack_word(x: Word) -> WordF {
   return WordF(vec4(unpack_h2(x.x), unpack_h2(x.y)), vec4(unpack_h2(x.z), unpack_h2(x.w)));
 }
@@ -41,6 +44,7 @@ alias Word = u32;
 alias WordF = vec2<f32>;
 alias QWord = vec2<f32>;
 const WORD = 2u;
+const STAGE_MAX = 32u;
 fn unpack_word(x: Word) -> WordF { return unpack_h2(x); }
 fn dot_word(a: WordF, b: WordF) -> f32 { return dot(a, b); }
 fn load_q(i: u32) -> WordF { return q[i]; }
@@ -58,10 +62,12 @@ fn lane_sum(x: f32) -> f32 { return x; }
 #endif
 
 override L: u32 = D / WORD;                   // words per K/V row
-override G1: u32 = WG / (HPW * P);            // scoring lane groups per head
-override KB: u32 = max(1u, 64u / G1);         // keys per lane group per tile
+override TK_MAX: u32 = min(64u, 8192u / D);   // a staged V tile takes at most 16 KiB
+override G1: u32 = min(WG / (HPW * P), TK_MAX); // scoring lane groups per head
+override KB: u32 = TK_MAX / G1;               // keys per lane group per tile
 override TK: u32 = G1 * KB;                   // keys per tile
 override LANE_WORDS: u32 = (L + P - 1u) / P;  // words of a row per scoring lane
+override STAGE: u32 = (TK * L + WG - 1u) / WG; // V words each thread stages per tile
 override R: u32 = WG / (HPW * L);             // accumulating slots per head
 override KPS: u32 = (TK + R - 1u) / R;        // keys of a tile per slot
 
@@ -82,7 +88,8 @@ override KPS: u32 = (TK + R - 1u) / R;        // keys of a tile per slot
 #endif
 
 var<workgroup> qs: array<WordF, HPW * L>;          // prescaled queries
-var<workgroup> scores: array<f32, 2 * HPW * TK>;  // [tile parity][head][key]: one barrier a tile
+var<workgroup> scores: array<f32, HPW * TK>;      // [head][key]
+var<workgroup> vs: array<Word, TK * L>;            // the tile's V rows
 var<workgroup> merge_acc: array<WordF, WG>;
 var<workgroup> merge_ml: array<vec2<f32>, R * HPW>;
 
@@ -116,16 +123,24 @@ fn key_range(split: u32, kvh: u32, h0: u32) -> Keys {
   return Keys(base, begin, min(begin + tiled, n), kvh * p.capacity);
 }
 
-// Scores of the tile's keys t0 + k, k < TK, into scores[buf + h*TK + k]. Thread
+// The K/V row of the tile's key t0 + k (clamped to the last key: finite values nobody uses).
+fn row_of(keys: Keys, t0: u32, k: u32) -> u32 {
+  return (keys.row0 + key_at(keys, min(t0 + k, keys.end - 1u))) * L;
+}
+
+// Stages the tile's V rows in vs and scores its keys into scores[h*TK + k]. Thread
 // ((g*HPW + h)*P + lane) scores keys g, g + G1, ... for head h.
-fn score_tile(keys: Keys, t0: u32, buf: u32, lid: u32) {
+fn load_and_score(keys: Keys, t0: u32, lid: u32) {
+  var staged: array<Word, STAGE_MAX>;
+  for (var i = 0u; i < STAGE; i++) {
+    let e = min(lid + i * WG, TK * L - 1u);
+    staged[i] = vc[row_of(keys, t0, e / L) + e % L];
+  }
   let lane = lid % P;
   let h = lid / P % HPW;
   let g = lid / (P * HPW);
   var rows: array<u32, KB_MAX>;
-  for (var b = 0u; b < KB; b++) {
-    rows[b] = (keys.row0 + key_at(keys, min(t0 + g + b * G1, keys.end - 1u))) * L;
-  }
+  for (var b = 0u; b < KB; b++) { rows[b] = row_of(keys, t0, g + b * G1); }
   var dots: array<f32, KB_MAX>;
   for (var i = 0u; i < LANE_WORDS; i++) {
     let w = lane + i * P;
@@ -136,38 +151,33 @@ fn score_tile(keys: Keys, t0: u32, buf: u32, lid: u32) {
   }
   for (var b = 0u; b < KB; b++) {
     let s = lane_sum(dots[b]);
-    if (lane == 0u && g < G1) { scores[buf + h * TK + g + b * G1] = s; }
+    if (lane == 0u && g < G1) { scores[h * TK + g + b * G1] = s; }
+  }
+  for (var i = 0u; i < STAGE; i++) {
+    let e = lid + i * WG;
+    if (e < TK * L) { vs[e] = staged[i]; }
   }
 }
 
-// Folds slot s's keys of the tile (s + i*R, i < KPS) into its online softmax for head h. V rows
-// are loaded VB at a time before they are used, so their latencies overlap.
-fn accumulate_tile(keys: Keys, t0: u32, buf: u32, s: u32, h: u32, word: u32, st: ptr<function, State>) {
+// Folds slot s's keys of the tile (s + i*R, i < KPS) into its online softmax for head h.
+fn accumulate_tile(keys: Keys, t0: u32, s: u32, h: u32, word: u32, st: ptr<function, State>) {
   let n = min(keys.end - t0, TK);
-  let sc = buf + h * TK;
   var tile_max = NEG;
   for (var i = 0u; i < KPS; i++) {
     let k = s + i * R;
-    if (k < n) { tile_max = max(tile_max, scores[sc + k]); }
+    if (k < n) { tile_max = max(tile_max, scores[h * TK + k]); }
   }
   let m = max((*st).m, tile_max);
   let c = exp2((*st).m - m);
   (*st).m = m;
   (*st).l *= c;
   (*st).acc *= c;
-  for (var i0 = 0u; i0 < KPS; i0 += VB) {
-    var v: array<WordF, VB>;
-    for (var b = 0u; b < VB; b++) {
-      let j = min(t0 + s + (i0 + b) * R, keys.end - 1u);
-      v[b] = unpack_word(vc[(keys.row0 + key_at(keys, j)) * L + word]);
-    }
-    for (var b = 0u; b < VB; b++) {
-      let k = s + (i0 + b) * R;
-      if (k < n) {
-        let e = exp2(scores[sc + k] - m);
-        (*st).l += e;
-        (*st).acc += e * v[b];
-      }
+  for (var i = 0u; i < KPS; i++) {
+    let k = s + i * R;
+    if (k < n) {
+      let e = exp2(scores[h * TK + k] - m);
+      (*st).l += e;
+      (*st).acc += e * unpack_word(vs[k * L + word]);
     }
   }
 }
@@ -210,12 +220,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let h = lid / L % HPW;
   let s = lid / (L * HPW);
   var st = State(NEG, 0.0, WordF());
-  var buf = 0u;
   for (var t0 = keys.begin; t0 < keys.end; t0 += TK) {
-    score_tile(keys, t0, buf, lid);
+    load_and_score(keys, t0, lid);
     workgroupBarrier();
-    if (s < R) { accumulate_tile(keys, t0, buf, s, h, word, &st); }
-    buf = HPW * TK - buf;
+    if (s < R) { accumulate_tile(keys, t0, s, h, word, &st); }
+    workgroupBarrier();
   }
   write_partial(st, s, h, word, lid, h0, split);
 }

@@ -1,12 +1,15 @@
 // Merges the split partials of flash-decoding into the attention output. Workgroup (h, c) writes
-// dims c*WG .. c*WG+WG-1 of query head h. A split's partial is an unnormalised acc with its max m
-// and sum l (log2 units); empty splits carry m = -3e38, l = 0 and vanish in the merge. A head with
-// no keys at all outputs zeros. SPLITS is a pipeline constant so the loops over splits unroll and
-// their loads overlap.
+// dims c*DIMS .. c*DIMS+DIMS-1 of query head h; its threads are DIMS dims × GROUPS groups of splits,
+// so each thread has only a few partial loads in flight and no long chain of them. A split's partial
+// is an unnormalised acc with its max m and sum l (log2 units); empty splits carry m = -3e38, l = 0
+// and vanish in the merge. A head with no keys at all outputs zeros.
 
-override WG: u32 = 64;
 override D: u32 = 128;
 override SPLITS: u32 = 1;
+
+const DIMS = 16u;
+const GROUPS = 16u;
+const WG = DIMS * GROUPS;  // a power of two, for the tree reductions
 
 @group(0) @binding(0) var<storage, read> part_acc: array<f32>;         // [Hq, SPLITS, D]
 @group(0) @binding(1) var<storage, read> part_ml: array<vec2<f32>>;    // [Hq, SPLITS]
@@ -15,12 +18,18 @@ override SPLITS: u32 = 1;
 var<workgroup> weight: array<f32, SPLITS>;
 var<workgroup> partial: array<f32, WG>;
 
-// Every thread's x combined by `op` over the workgroup (op 0: max, 1: sum).
-fn combine(x: f32, lid: u32, op: u32) -> f32 {
+// x combined over the workgroup: the max, or (sum = true) the sum.
+fn combine(x: f32, lid: u32, sum: bool) -> f32 {
   partial[lid] = x;
   workgroupBarrier();
-  var r = partial[0];
-  for (var i = 1u; i < WG; i++) { r = select(max(r, partial[i]), r + partial[i], op == 1u); }
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) {
+      let y = partial[lid + stride];
+      partial[lid] = select(max(partial[lid], y), partial[lid] + y, sum);
+    }
+    workgroupBarrier();
+  }
+  let r = partial[0];
   workgroupBarrier();
   return r;
 }
@@ -30,18 +39,25 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let first = wg.x * SPLITS;
   var m = -3.0e38;
   for (var s = lid; s < SPLITS; s += WG) { m = max(m, part_ml[first + s].x); }
-  m = combine(m, lid, 0u);
+  m = combine(m, lid, false);
   var l = 0.0;
   for (var s = lid; s < SPLITS; s += WG) {
     let ml = part_ml[first + s];
     weight[s] = exp2(ml.x - m);
     l += ml.y * weight[s];
   }
-  l = combine(l, lid, 1u);  // its barriers also publish weight[]
-  let i = wg.y * WG + lid;
-  if (i < D) {
-    var acc = 0.0;
-    for (var s = 0u; s < SPLITS; s++) { acc += part_acc[(first + s) * D + i] * weight[s]; }
-    out[wg.x * D + i] = select(0.0, acc / l, l > 0.0);
+  l = combine(l, lid, true);  // its barriers also publish weight[]
+
+  let dim = wg.y * DIMS + lid % DIMS;
+  var acc = 0.0;
+  if (dim < D) {
+    for (var s = lid / DIMS; s < SPLITS; s += GROUPS) { acc += part_acc[(first + s) * D + dim] * weight[s]; }
+  }
+  partial[lid] = acc;
+  workgroupBarrier();
+  if (lid < DIMS && dim < D) {
+    var total = 0.0;
+    for (var g = 0u; g < GROUPS; g++) { total += partial[g * DIMS + lid]; }
+    out[wg.x * D + dim] = select(0.0, total / l, l > 0.0);
   }
 }

@@ -14,7 +14,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let j = gid.y;
   if (c >= p.centroids) { return; }
   var s: array<vec4<f32>, MAX_DS4>;
-  for (var i = 0u; i < p.ds4; i++) { s[i] = vec4<f32>(0.0); }
+  for (var i = 0u; i < p.ds4; i++) { s[i] = vec4<f32>(0.0); } // lavapipe may skip the zero-init
   for (var ch = 0u; ch < p.chunks; ch++) {
     let po = ((j * p.chunks + ch) * p.centroids + c) * p.ds4;
     for (var i = 0u; i < p.ds4; i++) { s[i] += part[po + i]; }

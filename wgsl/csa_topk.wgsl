@@ -1,34 +1,48 @@
-// Decode step, 3: top-K keys of each list's summed scores, in four dispatches of this kernel
-// (p.stage), over chunks of 4096 keys:
-//   0  histogram of the high 11 bits of the 22-bit order key, over the candidate keys
-//   1  find the bin of the R-th largest; histogram of the low 11 bits within that bin
-//   2  find the threshold T and how many keys equal to T make the cut (the lowest indices);
-//      count per chunk the keys taken for sure and the keys equal to T
-//   3  write the selection in ascending key order (a prefix over chunks gives each chunk's
-//      offset, so the result is deterministic), then clear the scores and histograms for the next
-//      step and append the generated keys [keys, step.pos].
+// Decode step, 3: top-K keys of each list's summed scores, by radix select on a 22-bit order key.
+// Six dispatches of four variants of this file (lavapipe's compile time grows steeply with kernel
+// size, and the threshold is found once per list instead of once per workgroup):
+//   HIST, stage 0     histogram of the high 11 bits over the candidate keys (chunks of 256 * kpt)
+//   RESOLVE, stage 0  (one workgroup per list) the bin of the R-th largest, and the count above it
+//   HIST, stage 1     histogram of the low 11 bits among candidates in that bin
+//   RESOLVE, stage 1  the threshold T, and how many keys equal to T make the cut (the lowest indices)
+//   COUNT             per chunk, the keys taken for sure and the candidates equal to T
+//   COMPACT           the selection in ascending key order (a prefix over chunks gives each chunk's
+//                     offset, so the result is deterministic); clears the scores and histograms for
+//                     the next step; appends the generated keys [keys, step.pos]
 // Candidates are the context keys outside the sinks [0, sink_end) and the window [win_start, keys),
-// which are always taken; R of the candidates are picked.
-struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32, stage: u32 }
+// which are always taken; R of the candidates are picked. kpt is a runtime value: a constant would
+// be unrolled, which lavapipe compiles slowly.
+struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32, kpt: u32, stage: u32 }
 struct Step { pos: u32 }
 @group(0) @binding(0) var<storage, read_write> acc: array<i32>;          // [lists, keys]
 @group(0) @binding(1) var<storage, read_write> hist: array<atomic<u32>>; // [lists, 2, 2048]
-@group(0) @binding(2) var<storage, read_write> state: array<vec2<u32>>;  // [lists] threshold, ties taken
+@group(0) @binding(2) var<storage, read_write> state: array<vec4<u32>>;  // [lists] high bin, count above it, T, ties taken
 @group(0) @binding(3) var<storage, read_write> chunk_cnt: array<vec2<u32>>; // [lists, chunks]
 @group(0) @binding(4) var<storage, read_write> sel: array<u32>;          // [lists, kmax]
 @group(0) @binding(5) var<storage, read_write> counts: array<u32>;       // [lists]
 @group(0) @binding(6) var<uniform> step: Step;
 @group(0) @binding(7) var<uniform> p: Params;
 
-// 2048 bins / 256 threads = 8 bins per thread in resolve(); 16 keys per thread per chunk.
+// 2048 bins / 256 threads = 8 bins per thread in resolve().
 const WG = 256u;
-const KPT = 16u;
 const BINS = 2048u;
 const NONE = 0xffffffffu;
 
 var<workgroup> local_hist: array<atomic<u32>, BINS>;
-var<workgroup> scan_buf: array<u32, WG>;
+var<workgroup> scan_buf: array<vec2<u32>, WG>;
+var<workgroup> seg_sum: array<vec2<u32>, 17>;
 var<workgroup> found: vec2<u32>;
+var<workgroup> sums: array<atomic<u32>, 2>;
+
+// Workgroup total of v (atomics: fewer barriers than a scan).
+fn total(lid: u32, v: vec2<u32>) -> vec2<u32> {
+  if (lid == 0u) { atomicStore(&sums[0], 0u); atomicStore(&sums[1], 0u); }
+  workgroupBarrier();
+  if (v.x > 0u) { atomicAdd(&sums[0], v.x); }
+  if (v.y > 0u) { atomicAdd(&sums[1], v.y); }
+  workgroupBarrier();
+  return vec2<u32>(atomicLoad(&sums[0]), atomicLoad(&sums[1]));
+}
 
 fn order_key(list: u32, k: u32) -> u32 {
   return u32(clamp(acc[list * p.keys + k] + (1 << 21u), 0, (1 << 22u) - 1));
@@ -36,18 +50,33 @@ fn order_key(list: u32, k: u32) -> u32 {
 fn forced(k: u32) -> bool { return k < p.sink_end || (k >= p.win_start && k < p.keys); }
 fn candidate(k: u32) -> bool { return k >= p.sink_end && k < p.win_start; }
 
-// Exclusive prefix sum of v over the workgroup, and the total.
-fn scan(lid: u32, v: u32) -> vec2<u32> {
+// Exclusive prefix sum of v over the workgroup, and the total: 16 threads scan 16 values each, one
+// thread scans their sums. Few barriers: each one costs lavapipe compile time.
+struct Scan { before: vec2<u32>, total: vec2<u32> }
+fn scan(lid: u32, v: vec2<u32>) -> Scan {
   scan_buf[lid] = v;
   workgroupBarrier();
-  for (var off = 1u; off < WG; off <<= 1u) {
-    var add = 0u;
-    if (lid >= off) { add = scan_buf[lid - off]; }
-    workgroupBarrier();
-    scan_buf[lid] += add;
-    workgroupBarrier();
+  if (lid < 16u) {
+    var s = vec2<u32>(0u);
+    for (var i = lid * 16u; i < lid * 16u + 16u; i++) {
+      let x = scan_buf[i];
+      scan_buf[i] = s;
+      s += x;
+    }
+    seg_sum[lid] = s;
   }
-  let r = vec2<u32>(scan_buf[lid] - v, scan_buf[WG - 1u]);
+  workgroupBarrier();
+  if (lid == 0u) {
+    var s = vec2<u32>(0u);
+    for (var i = 0u; i < 16u; i++) {
+      let x = seg_sum[i];
+      seg_sum[i] = s;
+      s += x;
+    }
+    seg_sum[16] = s;
+  }
+  workgroupBarrier();
+  let r = Scan(scan_buf[lid] + seg_sum[lid / 16u], seg_sum[16]);
   workgroupBarrier();
   return r;
 }
@@ -57,7 +86,7 @@ fn resolve(lid: u32, at: u32, r: u32) -> vec2<u32> {
   let top = BINS - 8u * lid;
   var c = 0u;
   for (var i = 1u; i <= 8u; i++) { c += atomicLoad(&hist[at + top - i]); }
-  var above = scan(lid, c).x;
+  var above = scan(lid, vec2<u32>(c, 0u)).before.x;
   if (above < r && r <= above + c) {
     for (var i = 1u; i <= 8u; i++) {
       let h = atomicLoad(&hist[at + top - i]);
@@ -72,7 +101,7 @@ fn resolve(lid: u32, at: u32, r: u32) -> vec2<u32> {
 fn histogram(lid: u32, list: u32, first: u32, want: u32, at: u32) {
   for (var b = lid; b < BINS; b += WG) { atomicStore(&local_hist[b], 0u); }
   workgroupBarrier();
-  for (var i = 0u; i < KPT; i++) {
+  for (var i = 0u; i < p.kpt; i++) {
     let k = first + i;
     if (candidate(k)) {
       let u = order_key(list, k);
@@ -87,18 +116,10 @@ fn histogram(lid: u32, list: u32, first: u32, want: u32, at: u32) {
   }
 }
 
-// Threshold order key and the number of candidates equal to it that are taken.
-fn threshold(lid: u32, list: u32) -> vec2<u32> {
-  if (p.r == 0u) { return vec2<u32>(NONE, 0u); }
-  let hi = resolve(lid, list * 2u * BINS, p.r);
-  let lo = resolve(lid, (list * 2u + 1u) * BINS, p.r - hi.y);
-  return vec2<u32>((hi.x << 11u) | lo.x, p.r - hi.y - lo.y);
-}
-
-// (keys taken for sure, candidates equal to the threshold) among this thread's keys.
+// (keys taken for sure, candidates equal to the threshold t) among this thread's keys.
 fn classify(list: u32, first: u32, t: u32) -> vec2<u32> {
   var n = vec2<u32>(0u, 0u);
-  for (var i = 0u; i < KPT; i++) {
+  for (var i = 0u; i < p.kpt; i++) {
     let k = first + i;
     if (forced(k)) { n.x++; }
     else if (candidate(k)) {
@@ -110,22 +131,22 @@ fn classify(list: u32, first: u32, t: u32) -> vec2<u32> {
 }
 
 fn compact(lid: u32, list: u32, chunk: u32, first: u32) {
-  let st = state[list];
+  let t = state[list].z;
+  let need = state[list].w;
   var before = vec2<u32>(0u, 0u);
   for (var c = lid; c < chunk; c += WG) { before += chunk_cnt[list * p.chunks + c]; }
-  let gt_before = scan(lid, before.x).y;
-  let eq_before = scan(lid, before.y).y;
-  let mine = classify(list, first, st.x);
-  var eq_seen = eq_before + scan(lid, mine.y).x;
-  var out = gt_before + scan(lid, mine.x).x + min(eq_seen, st.y);
-  for (var i = 0u; i < KPT; i++) {
+  let earlier = total(lid, before);
+  let at = scan(lid, classify(list, first, t)).before;
+  var eq_seen = earlier.y + at.y;
+  var out = earlier.x + at.x + min(eq_seen, need);
+  for (var i = 0u; i < p.kpt; i++) {
     let k = first + i;
     if (k >= p.keys) { break; }
     var take = forced(k);
     if (candidate(k)) {
       let u = order_key(list, k);
-      take = u > st.x;
-      if (u == st.x) { take = eq_seen < st.y; eq_seen++; }
+      take = u > t;
+      if (u == t) { take = eq_seen < need; eq_seen++; }
     }
     if (take) { sel[list * p.kmax + out] = k; out++; }
     acc[list * p.keys + k] = 0;
@@ -143,26 +164,29 @@ fn compact(lid: u32, list: u32, chunk: u32, first: u32) {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let chunk = wid.x;
   let list = wid.y;
-  let first = chunk * WG * KPT + lid * KPT;
-  switch (p.stage) {
-    case 0u: {
-      if (p.r > 0u) { histogram(lid, list, first, NONE, list * 2u * BINS); }
-    }
-    case 1u: {
-      if (p.r > 0u) {
-        let hi = resolve(lid, list * 2u * BINS, p.r);
-        histogram(lid, list, first, hi.x, (list * 2u + 1u) * BINS);
-      }
-    }
-    case 2u: {
-      let t = threshold(lid, list);
-      let n = classify(list, first, t.x);
-      let total = vec2<u32>(scan(lid, n.x).y, scan(lid, n.y).y);
-      if (lid == 0u) {
-        chunk_cnt[list * p.chunks + chunk] = total;
-        if (chunk == 0u) { state[list] = t; }
-      }
-    }
-    default: { compact(lid, list, chunk, first); }
+  let first = (chunk * WG + lid) * p.kpt;
+#if HIST
+  if (p.r > 0u) {
+    let want = select(state[list].x, NONE, p.stage == 0u);
+    histogram(lid, list, first, want, (list * 2u + p.stage) * BINS);
   }
+#endif
+#if RESOLVE
+  let st = state[list];
+  let r = select(p.r - st.y, p.r, p.stage == 0u);
+  var bin = vec2<u32>(0u);
+  if (p.r > 0u) { bin = resolve(lid, (list * 2u + p.stage) * BINS, r); }
+  if (lid == 0u) {
+    if (p.r == 0u) { state[list] = vec4<u32>(0u, 0u, NONE, 0u); }
+    else if (p.stage == 0u) { state[list] = vec4<u32>(bin, 0u, 0u); }
+    else { state[list] = vec4<u32>(st.xy, (st.x << 11u) | bin.x, r - bin.y); }
+  }
+#endif
+#if COUNT
+  let n = total(lid, classify(list, first, state[list].z));
+  if (lid == 0u) { chunk_cnt[list * p.chunks + chunk] = n; }
+#endif
+#if COMPACT
+  compact(lid, list, chunk, first);
+#endif
 }

@@ -21,7 +21,7 @@
  */
 import { check } from '../errors.js';
 import { allocate, checkGpu, fmtBytes, type Gpu } from '../gpu/device.js';
-import { ceilDiv, dispatchOf, readBuffer, storage, upload, uniform, type Dispatch, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, readBuffer, record, storage, submit, upload, uniform, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
 import { f16ToF32, f32ToF16 } from '../weights/f16.js';
 
 export interface CsaParams {
@@ -77,8 +77,9 @@ export interface SelectOptions { sparsity: number; sink: number; window: number;
 /** Workgroup sizes of the kernels, as in their WGSL defaults. */
 const WG_SMALL = 64;
 const WG_GATHER = 256;
-/** Keys per workgroup of csa_topk (256 threads x 16). */
-const TOPK_CHUNK = 4096;
+/** Keys per thread, and per workgroup, of csa_topk. */
+const TOPK_PER_THREAD = 16;
+const TOPK_CHUNK = 256 * TOPK_PER_THREAD;
 /** Most points csa_kmeans_sum adds per workgroup: its fixed point (2^18) stays below 2^30. */
 const MAX_KMEANS_CHUNK = 4096;
 
@@ -165,6 +166,16 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+/**
+ * A dispatch of a kernel variant (built with `define`) that uses only some of its file's bindings:
+ * with layout 'auto' the bind group must hold exactly those, by binding number.
+ */
+function variantDispatch(k: Kernels, name: string, define: string, bindings: [number, GPUBuffer][], grid: Grid): Dispatch {
+  const kernel = k.get(name, { defines: [define] });
+  const entries = bindings.map(([binding, buffer]) => ({ binding, resource: { buffer } }));
+  return { kernel, group: k.gpu.device.createBindGroup({ layout: kernel.pipeline.getBindGroupLayout(0), entries }), grid };
+}
+
 function fitBinding(gpu: Gpu, bytes: number, what: string): number {
   check(bytes <= gpu.maxBinding, `csa: ${what} needs ${fmtBytes(bytes)}, more than one GPU binding allows (${fmtBytes(gpu.maxBinding)})`, 'oom');
   return bytes;
@@ -239,13 +250,8 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
   const invFreq = ropeBuffer(gpu, p, a.invFreq);
   const step = uniform(gpu, [0]);
   for (let g = 0; g < s.G; g++) {
-    const enc = gpu.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    for (const d of groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq, step })) {
-      d.kernel.dispatch(pass, d.group, d.grid);
-    }
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
+    const ds = groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq, step });
+    submit(gpu, (pass) => record(pass, ds));
   }
   await gpu.device.queue.onSubmittedWorkDone();
   checkGpu(gpu);
@@ -298,10 +304,13 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
     uniform(gpu, [s.C, ds4, j.chunks, g, s.m])], [ceilDiv(s.C, WG_SMALL), s.m]);
   const scores = dispatchOf(k.get('csa_partial_scores'), [x.keys, t.centroids, x.scores,
     uniform(gpu, [a.N, j.words, s.C, ds4, g, s.m])], [ceilDiv(j.words, WG_SMALL), s.C, s.m]);
-  const topl = dispatchOf(k.get('csa_topl'), [x.scores, x.sort, t.listIdx, t.listScore, t.listLen,
-    uniform(gpu, [a.N, j.words, t.L, t.Lcap, s.m * s.C, g * s.m * s.C])], [s.m * s.C]);
+  const rows = s.m * s.C;
+  const topl = (define: string, bindings: [number, GPUBuffer][], sweep: number) => variantDispatch(k, 'csa_topl', define,
+    [...bindings, [5, uniform(gpu, [a.N, j.words, t.L, t.Lcap, rows, g * rows, sweep])]], [rows]);
+  const select = topl('SELECT', [[0, x.scores], [1, x.sort]], 0);
+  const sort = [0, 1, 2, 3].map((sweep) => topl('SORT', [[1, x.sort], [2, t.listIdx], [3, t.listScore], [4, t.listLen]], sweep));
   const kmeans = Array.from({ length: p.kmeansIters }, () => [assign, sum, update]).flat();
-  return [queries, keys, init, ...kmeans, scores, topl];
+  return [queries, keys, init, ...kmeans, scores, select, ...sort];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -361,20 +370,27 @@ export interface TopKArgs {
   lists: number; step: GPUBuffer; opts: SelectOptions; perQueryHead: boolean;
 }
 
-/** The four csa_topk stages over `scores`: the selection of each list, in ascending key order. */
+/** The csa_topk stages over `scores`: the selection of each list, in ascending key order. */
 export function topKDispatches(k: Kernels, a: TopKArgs): { dispatches: Dispatch[]; selection: Selection } {
   const gpu = k.gpu;
   const b = contextBudget(a.opts);
   const { N, maxNewTokens } = a.opts;
   const chunks = ceilDiv(N, TOPK_CHUNK);
   const hist = storage(gpu, a.lists * 2 * 2048 * 4, 'csa top-k histograms');
-  const state = storage(gpu, a.lists * 8, 'csa top-k thresholds');
+  const state = storage(gpu, a.lists * 16, 'csa top-k thresholds');
   const chunkCounts = storage(gpu, a.lists * chunks * 8, 'csa top-k chunk counts');
   const sel = storage(gpu, fitBinding(gpu, a.lists * b.kmax * 4, 'the selection'), 'csa selection');
   const counts = storage(gpu, a.lists * 4, 'csa selection counts');
-  const kernel = k.get('csa_topk');
-  const dispatches = [0, 1, 2, 3].map((stage) => dispatchOf(kernel, [a.scores, hist, state, chunkCounts, sel, counts, a.step,
-    uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, stage])], [chunks, a.lists]));
+  const buffers = [a.scores, hist, state, chunkCounts, sel, counts, a.step];
+  const stages: [string, number, number[], Grid][] = [
+    ['HIST', 0, [0, 1, 2], [chunks, a.lists]], ['RESOLVE', 0, [1, 2], [1, a.lists]],
+    ['HIST', 1, [0, 1, 2], [chunks, a.lists]], ['RESOLVE', 1, [1, 2], [1, a.lists]],
+    ['COUNT', 0, [0, 2, 3], [chunks, a.lists]], ['COMPACT', 0, [0, 1, 2, 3, 4, 5, 6], [chunks, a.lists]],
+  ];
+  const dispatches = stages.map(([variant, stage, used, grid]) => {
+    const params = uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, TOPK_PER_THREAD, stage]);
+    return variantDispatch(k, 'csa_topk', variant, [...used.map((i): [number, GPUBuffer] => [i, buffers[i]]), [7, params]], grid);
+  });
   return { dispatches, selection: { sel, counts, kmax: b.kmax, perQueryHead: a.perQueryHead } };
 }
 

@@ -15,10 +15,10 @@ const MAX_HEADS_PER_WORKGROUP = 8;
 const PREFILL_ROWS = 16;
 /** Threads of a decode workgroup: at least (heads per workgroup) × (words per K/V row). */
 const DECODE_WG = 128;
-/** Fewest keys per split at full capacity: splits are whole tiles of 60..128 keys. */
+/** Fewest keys per split at full capacity (splits are whole tiles of at most 64 keys). */
 const DECODE_MIN_SPLIT = 64;
-/** Threads of a reduce workgroup, each one output dim. */
-const REDUCE_WG = 64;
+/** Output dims per reduce workgroup: DIMS in attention_reduce.wgsl. */
+const REDUCE_DIMS = 16;
 /** Enough workgroups to keep a big GPU's memory system busy: 4 per SM of an H100. */
 const DECODE_TARGET_WORKGROUPS = 4 * 132;
 
@@ -78,7 +78,7 @@ export function attentionDecode(k: Kernels, a: AttentionShape & { sparse?: Spars
   const splits = decodeSplits(sp ? sp.kmax : a.capacity, groups);
   const defines = [...(a.d % 8 === 0 ? ['VEC4'] : []), ...(sp ? ['SPARSE'] : [])];
   const decode = k.get('attention_decode', { defines, constants: { WG: DECODE_WG, HPW: hpw, D: a.d } });
-  const reduce = k.get('attention_reduce', { constants: { WG: REDUCE_WG, D: a.d, SPLITS: splits } });
+  const reduce = k.get('attention_reduce', { constants: { D: a.d, SPLITS: splits } });
 
   const partAcc = storage(k.gpu, a.Hq * splits * a.d * 4, 'attention partial acc');
   const partMl = storage(k.gpu, a.Hq * splits * 8, 'attention partial max/sum');
@@ -87,7 +87,7 @@ export function attentionDecode(k: Kernels, a: AttentionShape & { sparse?: Spars
   const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, partAcc, partMl, params] : [a.q, a.kCache, a.vCache, partAcc, partMl, a.step, params];
   return [
     dispatchOf(decode, bindings, [splits, groups]),
-    dispatchOf(reduce, [partAcc, partMl, a.out], [a.Hq, ceilDiv(a.d, REDUCE_WG)]),
+    dispatchOf(reduce, [partAcc, partMl, a.out], [a.Hq, ceilDiv(a.d, REDUCE_DIMS)]),
   ];
 }
 
