@@ -114,7 +114,7 @@ fn key_range(split: u32, kvh: u32, h0: u32) -> Keys {
   let n = min(counts[list], p.kmax);
 #else
   let base = 0u;
-  let n = min(step.pos + 1u, p.capacity);
+  let n = min(step.pos, p.capacity);
 #endif
   // Splits cut at tile boundaries; late splits may be empty while the context is short.
   let chunk = (n + p.splits - 1u) / p.splits;
