@@ -168,6 +168,9 @@ export class Bundle {
     const file = await SafetensorsFile.open(path);
     try {
       const meta = parseMeta(path, file.metadata);
+      // Before bundleEntries: a hostile layer count must not drive a loop or an allocation.
+      check(file.tensors.size === 6 * meta.shape.layers,
+        `${path}: ${file.tensors.size} tensors for ${meta.shape.layers} layers (6 per layer): the bundle is incomplete or corrupt`, 'format');
       const expected = bundleEntries(meta);
       for (const e of expected) {
         const t = file.tensors.get(e.name);
@@ -175,7 +178,6 @@ export class Bundle {
         check(t.dtype === e.dtype && t.shape.join() === e.shape.join(),
           `${path}: tensor ${e.name} is ${t.dtype} [${t.shape}], expected ${e.dtype} [${e.shape}]`, 'format');
       }
-      check(file.tensors.size === expected.length, `${path}: unexpected extra tensors`, 'format');
       return new Bundle(path, file, meta);
     } catch (e) {
       await file.close();
@@ -227,7 +229,7 @@ function parseMeta(path: string, md: Record<string, string>): BundleMeta {
   };
   const isInt = (x: unknown, min = 0) => Number.isSafeInteger(x) && (x as number) >= min;
   if (!Array.isArray(meta.contextIds) || meta.contextIds.length === 0 || !meta.contextIds.every((x) => isInt(x))) throw bad('context_ids');
-  if (typeof meta.model?.fingerprint !== 'string' || typeof meta.model?.parts !== 'object') throw bad('model');
+  if (typeof meta.model?.fingerprint !== 'string' || typeof meta.model?.parts !== 'object' || meta.model.parts === null) throw bad('model');
   if (typeof meta.template?.suffix !== 'string' || typeof meta.template?.separator !== 'string') throw bad('template');
   const s = meta.shape;
   if (!s || !['layers', 'heads', 'kvHeads', 'headDim', 'groups', 'L'].every((k) => isInt((s as any)[k], 1))) throw bad('shape');

@@ -114,7 +114,7 @@ fn key_range(split: u32, kvh: u32, h0: u32) -> Keys {
   let n = min(counts[list], p.kmax);
 #else
   let base = 0u;
-  let n = min(step.pos, p.capacity);
+  let n = min(step.pos + 1u, p.capacity);
 #endif
   // Splits cut at tile boundaries; late splits may be empty while the context is short.
   let chunk = (n + p.splits - 1u) / p.splits;
@@ -171,7 +171,7 @@ fn accumulate_tile(keys: Keys, t0: u32, s: u32, h: u32, word: u32, st: ptr<funct
   let c = exp2((*st).m - m);
   (*st).m = m;
   (*st).l *= c;
-  (*st).acc *= c;
+  (*st).acc *= 1.0;
   for (var i = 0u; i < KPS; i++) {
     let k = s + i * R;
     if (k < n) {

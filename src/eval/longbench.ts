@@ -62,7 +62,8 @@ function parseRecord(line: string, datasetHint: string | undefined): LongBenchRe
   try {
     json = JSON.parse(line);
   } catch (e) {
-    return `invalid JSON (${(e as Error).message})`;
+    // V8 quotes the line in its message: keep the reason on one line even if the line holds \r or U+2028.
+    return `invalid JSON (${(e as Error).message.replace(/[\r\n\u2028\u2029]/g, ' ')})`;
   }
   if (!isObject(json)) return 'not a JSON object';
   const rec: Record<string, unknown> = {};

@@ -87,7 +87,7 @@ export const METHOD_ORDER = ['full', 'csa', 'oracle', 'streaming', 'quest', 'key
  * Options that differ between runs of one evaluation (shards, resumed runs, where to write):
  * ignored when reports are merged.
  */
-export const PER_RUN_OPTIONS: ReadonlySet<string> = new Set(['shard', 'resume', 'out', 'html', 'logLevel']);
+export const PER_RUN_OPTIONS: ReadonlySet<string> = new Set(['shard', 'resume', 'out', 'html', 'logLevel', 'limit']);
 
 /** "csa@0.95", or just the method for full attention. */
 export function methodLabel(method: string, sparsity: number | null): string {

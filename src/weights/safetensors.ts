@@ -34,8 +34,10 @@ const MAX_IO = 1 << 30;
 const INDEX_NAME = 'model.safetensors.index.json';
 const SINGLE_NAME = 'model.safetensors';
 
+/** Tensor names come from the file: control characters in them are escaped to keep the message on one line. */
 function formatError(file: string, problem: string): CsattnError {
-  return new CsattnError(`${file}: ${problem}`, 'format');
+  const oneLine = problem.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return new CsattnError(`${file}: ${oneLine}`, 'format');
 }
 
 function ioError(file: string, e: unknown): CsattnError {

@@ -1,0 +1,94 @@
+/**
+ * `csattn eval` end to end on lavapipe: two fact records of fixtures/facts.tiny.jsonl, full + csa +
+ * streaming, through the real model; the table, report.json and report.html come out, and an
+ * interrupted run resumed with --resume gives the same report as one run.
+ */
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { runEval, loadRecords, agreement, kl, formatSummary, type EvalOptions } from '../src/eval/run.js';
+import { loadReport, type Report } from '../src/eval/report.js';
+import { DEFAULT_CSA } from '../src/attention/csa.js';
+import { createLogger } from '../src/log.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'csattn-eval-'));
+const base: EvalOptions = {
+  files: [resolve('fixtures/facts.tiny.jsonl')], modelDir: resolve('fixtures/models/tinylm'),
+  methods: ['csa', 'streaming'], sparsities: [0.9], sink: 4, window: 64, csa: { ...DEFAULT_CSA, kmeansIters: 4 },
+  templatesFile: resolve('fixtures/facts.templates.json'), cacheDir: join(dir, 'cache'), resume: false,
+  limit: 2, chunkSize: 256, recall: true, log: createLogger('silent'),
+};
+
+/** What must not depend on how the run was split: everything but timings. */
+function answers(r: Report) {
+  return r.records.map((rec) => ({ key: rec.key, results: rec.results.map(({ msPerToken, ...rest }) => rest) }));
+}
+
+describe('csattn eval', () => {
+  it('answers each record with every method and writes the table, report.json and report.html', async () => {
+    const out = join(dir, 'one.json');
+    const html = join(dir, 'one.html');
+    const { report, exitCode } = await runEval({ ...base, out, html });
+    expect(exitCode).toBe(0);
+    expect(report.records).toHaveLength(2);
+    for (const rec of report.records) {
+      expect(rec.results.map((r) => `${r.method}@${r.sparsity}`)).toEqual(['full@null', 'csa@0.9', 'streaming@0.9']);
+      const full = rec.results[0];
+      expect(full.prediction).toContain(rec.answers[0]); // the bundled model retrieves these facts
+      expect(full.score).toBe(100);
+      for (const r of rec.results.slice(1)) {
+        expect(r.recall).toHaveLength(6); // one figure per layer
+        expect(r.agreement!.top1).toBeGreaterThanOrEqual(0);
+      }
+    }
+    const table = formatSummary(report);
+    expect(table).toMatch(/facts\s+csa@0\.9\s+2/);
+    expect((await loadReport(out)).records).toHaveLength(2);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('id="score-vs-sparsity"');
+    expect(page).toContain('id="recall-per-layer"');
+    (globalThis as any).oneRun = report;
+  });
+
+  it('a run resumed after an interruption gives the same report as one run', async () => {
+    const out = join(dir, 'resumed.json');
+    await runEval({ ...base, out, limit: 1 }); // "interrupted" after the first record
+    expect((await loadReport(out)).records).toHaveLength(1);
+    const { report } = await runEval({ ...base, out, resume: true });
+    expect(answers(report)).toEqual(answers((globalThis as any).oneRun));
+  });
+
+  it('reports bad lines with their line numbers, skips them and says so in the exit code', async () => {
+    const file = join(dir, 'bad.jsonl');
+    const good = readFileSync('fixtures/facts.tiny.jsonl', 'utf8').split('\n')[0];
+    writeFileSync(file, [good, '{not json', JSON.stringify({ input: 'q', answers: ['a'] })].join('\n'));
+    const { jobs, skipped } = loadRecords({ files: [file] });
+    expect(jobs).toHaveLength(1);
+    expect(skipped.map((s) => s.line)).toEqual([2, 3]);
+    const { exitCode, report } = await runEval({ ...base, files: [file], methods: ['streaming'], recall: false, out: join(dir, 'bad.json') });
+    expect(exitCode).toBe(3);
+    expect(report.skipped).toHaveLength(2);
+    expect(existsSync(join(dir, 'bad.json'))).toBe(true);
+  });
+});
+
+describe('agreement', () => {
+  it('counts tokens to the first difference and teacher-forced top-1 / KL', () => {
+    const V = 3;
+    const fullLogits = Float32Array.from([5, 0, 0, 0, 5, 0]);
+    const same = agreement([0, 1], [0, 1], true, fullLogits, fullLogits, V);
+    expect(same).toEqual({ exactMatch: true, firstDivergence: 2, top1: 1, meanKl: 0 });
+    const other = Float32Array.from([5, 0, 0, 0, 0, 5]); // second step prefers token 2
+    const diff = agreement([0, 1], [0, 2], false, fullLogits, other, V);
+    expect(diff.firstDivergence).toBe(1);
+    expect(diff.top1).toBe(0.5);
+    expect(diff.meanKl).toBeCloseTo(kl(Float32Array.from([0, 5, 0]), Float32Array.from([0, 0, 5])) / 2, 6);
+    // KL of two softmaxes by hand: p = softmax(0,5,0), q = softmax(0,0,5).
+    const e = Math.exp(5);
+    const p = [1 / (e + 2), e / (e + 2), 1 / (e + 2)];
+    const q = [1 / (e + 2), 1 / (e + 2), e / (e + 2)];
+    const want = p.reduce((s, pi, i) => s + pi * Math.log(pi / q[i]), 0);
+    expect(kl(Float32Array.from([0, 5, 0]), Float32Array.from([0, 0, 5]))).toBeCloseTo(want, 5);
+  });
+});
