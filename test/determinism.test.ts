@@ -36,8 +36,12 @@ describe('determinism', () => {
     const b = await run(sampled);
     expect(b).toEqual(a);
     expect(a).toHaveLength(16);
-    // The seed is what fixes them: a different one samples a different continuation.
-    expect(await run({ ...sampled, seed: 99 })).not.toEqual(a);
+    // The seed is what fixes them: on a broad distribution (every token kept, temperature 1.5) a
+    // different seed samples a different continuation. At 0.8 / 0.9 this confident model may not.
+    const broad = { ...sampled, temperature: 1.5, topP: 1 };
+    const c = await run(broad);
+    expect(await run(broad)).toEqual(c);
+    expect(await run({ ...broad, seed: 99 })).not.toEqual(c);
   });
 
   it('greedy decoding is the same for prefill chunk sizes 16 and 256', async () => {
