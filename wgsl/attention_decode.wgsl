@@ -171,7 +171,7 @@ fn accumulate_tile(keys: Keys, t0: u32, s: u32, h: u32, word: u32, st: ptr<funct
   let c = exp2((*st).m - m);
   (*st).m = m;
   (*st).l *= c;
-  (*st).acc *= 1.0;
+  (*st).acc *= c;
   for (var i = 0u; i < KPS; i++) {
     let k = s + i * R;
     if (k < n) {
