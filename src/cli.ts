@@ -24,7 +24,7 @@ import { DEFAULT_SPARSE, Session } from './decode.js';
 import { questionIds } from './template.js';
 import { formatSummary, runEval } from './eval/run.js';
 import { loadReport, mergeReports, parseShard, renderHtml, writeReport } from './eval/report.js';
-import { writeFileAtomic } from './fsutil.js';
+import { exitOnSignals, writeFileAtomic } from './fsutil.js';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'fixtures', 'models', 'tinylm');
@@ -432,6 +432,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  exitOnSignals();
   const program = buildProgram();
   program.exitOverride();
   try {

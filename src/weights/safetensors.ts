@@ -4,10 +4,10 @@
  * as strictly as the reference Rust implementation: every byte of the data section belongs to
  * exactly one tensor.
  */
-import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CsattnError } from '../errors.js';
+import { tempPathFor } from '../fsutil.js';
 import { bf16ToF16, bf16ToF32, f16ToF32, f32ToF16 } from './f16.js';
 
 export type Dtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U32' | 'I16' | 'U16' | 'I8' | 'U8' | 'BOOL';
@@ -396,7 +396,7 @@ export async function writeSafetensors(
   produce: (e: TensorEntry) => Uint8Array | Promise<Uint8Array> | AsyncIterable<Uint8Array>,
 ): Promise<void> {
   const { header, sizes } = buildHeader(path, entries, metadata);
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  const { tmp, settled } = tempPathFor(path);
   let fh: FileHandle | undefined;
   try {
     fh = await open(tmp, 'wx');
@@ -428,5 +428,7 @@ export async function writeSafetensors(
     await rm(tmp, { force: true });
     // File-system failures become user errors; anything `produce` threw goes back as it was.
     throw (e as NodeJS.ErrnoException).code !== undefined ? ioError(path, e) : e;
+  } finally {
+    settled();
   }
 }
