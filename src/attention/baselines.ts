@@ -16,7 +16,7 @@
  * round(clamp(s, ±limit) * scale) (see ORACLE_FIXED, QUEST_FIXED).
  */
 import { check } from '../errors.js';
-import { allocate, checkGpu, fmtBytes, release, type Gpu } from '../gpu/device.js';
+import { allocate, checkGpu, fitBinding, release, type Gpu } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, readBuffer, run, storage, uniform, type Dispatch, type Kernels } from '../gpu/kernels.js';
 import { buildTables, contextBudget, topKDispatches, type CsaParams, type LayerTables, type SelectOptions, type Selection } from './csa.js';
 
@@ -98,7 +98,7 @@ export async function questPages(k: Kernels, a: QuestPagesArgs): Promise<QuestPa
   checkContext(a.N, a.capacity);
   const pages = ceilDiv(a.N, pageSize);
   const words = a.d / 2;
-  const bounds = await allocate(gpu, bindable(gpu, a.Hkv * pages * 2 * words * 4, 'the Quest page bounds'), 'quest page bounds');
+  const bounds = await allocate(gpu, fitBinding(gpu, a.Hkv * pages * 2 * words * 4, 'the Quest page bounds'), 'quest page bounds');
   run(k.get('quest_pages'), [a.kCache, bounds, uniform(gpu, [a.N, pages, pageSize, a.capacity, words])],
     [groupsOf(gpu, pages * words), a.Hkv]);
   await gpu.device.queue.onSubmittedWorkDone();
@@ -148,7 +148,7 @@ export async function buildKeyTables(k: Kernels, a: KeyTablesArgs): Promise<Laye
   check(a.params.granularity === 'kv-head', `keypq: key-centric tables are per KV head; granularity must be 'kv-head', not '${a.params.granularity}'`);
   checkHeads(a.Hq, Hkv, d);
   checkContext(N, a.capacity);
-  const rows = await allocate(gpu, bindable(gpu, N * Hkv * d * 4, 'the key rows to cluster'), 'keypq key rows');
+  const rows = await allocate(gpu, fitBinding(gpu, N * Hkv * d * 4, 'the key rows to cluster'), 'keypq key rows');
   try {
     run(k.get('kv_rows'), [a.kCache, rows, uniform(gpu, [N, Hkv, a.capacity, d / 2])], [groupsOf(gpu, N), Hkv]);
     // The keys stand in for the prefill queries of a model with one query head per KV head.
@@ -205,7 +205,7 @@ function fixed(f: FixedPoint): { f32: number }[] {
 
 /** i32 [lists, N], zero: topK leaves it zero after each step. */
 function scoreBuffer(gpu: Gpu, lists: number, N: number): GPUBuffer {
-  return storage(gpu, bindable(gpu, lists * N * 4, 'the per-key scores'), 'baseline per-key scores');
+  return storage(gpu, fitBinding(gpu, lists * N * 4, 'the per-key scores'), 'baseline per-key scores');
 }
 
 /** Workgroups of WG threads over n rows, within one dispatch dimension. */
@@ -213,11 +213,6 @@ function groupsOf(gpu: Gpu, n: number): number {
   const groups = ceilDiv(n, WG);
   check(groups <= gpu.device.limits.maxComputeWorkgroupsPerDimension, `baselines: ${n} rows are too many for one dispatch`);
   return groups;
-}
-
-function bindable(gpu: Gpu, bytes: number, what: string): number {
-  check(bytes <= gpu.maxBinding, `baselines: ${what} need ${fmtBytes(bytes)}, more than one GPU binding allows (${fmtBytes(gpu.maxBinding)})`, 'oom');
-  return bytes;
 }
 
 function checkHeads(Hq: number, Hkv: number, d: number): void {

@@ -20,7 +20,7 @@
  * layout (element i pairs with i + d/2) and angle f32(pos) * invFreq[i mod d/2].
  */
 import { check } from '../errors.js';
-import { allocate, checkGpu, fmtBytes, type Gpu } from '../gpu/device.js';
+import { allocate, checkGpu, fitBinding, type Gpu } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, readBuffer, record, storage, submit, upload, uniform, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
 import { f16ToF32, f32ToF16 } from '../weights/f16.js';
 
@@ -174,11 +174,6 @@ function variantDispatch(k: Kernels, name: string, define: string, bindings: [nu
   const kernel = k.get(name, { defines: [define] });
   const entries = bindings.map(([binding, buffer]) => ({ binding, resource: { buffer } }));
   return { kernel, group: k.gpu.device.createBindGroup({ layout: kernel.pipeline.getBindGroupLayout(0), entries }), grid };
-}
-
-function fitBinding(gpu: Gpu, bytes: number, what: string): number {
-  check(bytes <= gpu.maxBinding, `csa: ${what} needs ${fmtBytes(bytes)}, more than one GPU binding allows (${fmtBytes(gpu.maxBinding)})`, 'oom');
-  return bytes;
 }
 
 function ropeBuffer(gpu: Gpu, p: CsaParams, invFreq?: GPUBuffer): GPUBuffer {

@@ -120,6 +120,14 @@ export function release(gpu: Gpu, buffer: GPUBuffer): void {
   buffer.destroy();
 }
 
+/** `bytes`, if one storage binding can hold them; otherwise an error naming `what` and both sizes. */
+export function fitBinding(gpu: Gpu, bytes: number, what: string): number {
+  if (bytes > gpu.maxBinding) {
+    throw new CsattnError(`${what} needs ${fmtBytes(bytes)}, more than one GPU binding allows (${fmtBytes(gpu.maxBinding)})`, 'oom');
+  }
+  return bytes;
+}
+
 export function align(n: number, a: number): number {
   return Math.ceil(n / a) * a;
 }
