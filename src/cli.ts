@@ -55,7 +55,7 @@ function modelDir(dir: string | undefined): string {
 }
 
 export function modelOption(): Option {
-  return new Option('--model <dir>', 'Hugging Face model folder (config.json, *.safetensors, tokenizer.json)').default(undefined, 'the bundled tinylm');
+  return new Option('--model <dir>', 'Hugging Face model folder (config.json, *.safetensors, tokenizer.json)').default(DEFAULT_MODEL, 'the bundled tinylm');
 }
 
 export function samplingOptions(cmd: Command): Command {
