@@ -7,6 +7,7 @@
 import { check } from './errors.js';
 import { createGpu } from './gpu/device.js';
 import { Model, type DecodeAttention, type Op } from './model/model.js';
+import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, type Generation, type SamplingOptions } from './generate.js';
 import { Bundle, checkSameModel, modelIdentity, type ModelIdentity } from './bundle.js';
@@ -82,9 +83,10 @@ export class Session {
     try {
       const tok = await Tokenizer.load(modelDir);
       const N = bundle.tokens;
+      // Refuse a bundle of another model before loading any weights.
+      checkSameModel(bundle.meta.model, loaded?.identity ?? (await modelIdentity(modelDir, loadConfig(modelDir))), bundlePath, modelDir);
       const model = loaded?.model ?? (await Model.load(await createGpu(), modelDir, { capacity: N + room }));
       check(model.capacity >= N + room, `the bundle's ${N} tokens and ${room} more do not fit the loaded model's cache (${model.capacity})`, 'too-long');
-      checkSameModel(bundle.meta.model, loaded?.identity ?? (await modelIdentity(modelDir, model.cfg)), bundlePath, modelDir);
       const s = bundle.meta.shape;
       check(s.layers === model.cfg.layers && s.kvHeads === model.cfg.kvHeads && s.headDim === model.cfg.headDim,
         `${bundlePath}: bundle shapes do not match the model`, 'wrong-model');
