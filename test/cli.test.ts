@@ -43,6 +43,15 @@ function modelVariant(name: string, edit: (cfg: any) => void, files: Record<stri
 }
 
 describe('engine input errors', () => {
+  it('no GPU adapter: one line saying how to get one', () => {
+    const r = spawnSync('node', ['bin/csattn.js', 'generate', '--prompt', 'hi'], {
+      encoding: 'utf8', env: { ...process.env, VK_DRIVER_FILES: '/nonexistent.json', VK_ICD_FILENAMES: '/nonexistent.json' },
+    });
+    expect(r.status).toBe(1);
+    // Vulkan's loader prints its own warnings first; csattn's verdict is the last line.
+    const last = r.stderr.trim().split('\n').pop();
+    expect(last).toMatch(/^csattn: no WebGPU adapter found: install a GPU driver with Vulkan support, or Mesa's software Vulkan/);
+  });
   it('missing model folder', () => {
     expectOneLineError(csattn('generate', '--model', join(tmp, 'nope'), '--prompt', 'hi'), /model folder not found/);
   });
