@@ -12,13 +12,7 @@ struct Step { pos: u32 }
 
 override WG: u32 = 256; // a power of two
 
-struct Thread {
-  @builtin(local_invocation_index) lid: u32,
-#if SUBGROUPS
-  @builtin(subgroup_invocation_id) sg_lane: u32,
-  @builtin(subgroup_size) sg_size: u32,
-#endif
-}
+#include thread
 
 struct Best { value: f32, index: u32 }
 

@@ -29,8 +29,6 @@ const BINS = 2048u;
 const NONE = 0xffffffffu;
 
 var<workgroup> local_hist: array<atomic<u32>, BINS>;
-var<workgroup> scan_buf: array<vec2<u32>, WG>;
-var<workgroup> seg_sum: array<vec2<u32>, 17>;
 var<workgroup> found: vec2<u32>;
 var<workgroup> sums: array<atomic<u32>, 2>;
 
@@ -50,36 +48,7 @@ fn order_key(list: u32, k: u32) -> u32 {
 fn forced(k: u32) -> bool { return k < p.sink_end || (k >= p.win_start && k < p.keys); }
 fn candidate(k: u32) -> bool { return k >= p.sink_end && k < p.win_start; }
 
-// Exclusive prefix sum of v over the workgroup, and the total: 16 threads scan 16 values each, one
-// thread scans their sums. Few barriers: each one costs lavapipe compile time.
-struct Scan { before: vec2<u32>, total: vec2<u32> }
-fn scan(lid: u32, v: vec2<u32>) -> Scan {
-  scan_buf[lid] = v;
-  workgroupBarrier();
-  if (lid < 16u) {
-    var s = vec2<u32>(0u);
-    for (var i = lid * 16u; i < lid * 16u + 16u; i++) {
-      let x = scan_buf[i];
-      scan_buf[i] = s;
-      s += x;
-    }
-    seg_sum[lid] = s;
-  }
-  workgroupBarrier();
-  if (lid == 0u) {
-    var s = vec2<u32>(0u);
-    for (var i = 0u; i < 16u; i++) {
-      let x = seg_sum[i];
-      seg_sum[i] = s;
-      s += x;
-    }
-    seg_sum[16] = s;
-  }
-  workgroupBarrier();
-  let r = Scan(scan_buf[lid] + seg_sum[lid / 16u], seg_sum[16]);
-  workgroupBarrier();
-  return r;
-}
+#include scan_u32x2
 
 // The bin holding the r-th largest key (r >= 1) of histogram `at`, and the count above that bin.
 fn resolve(lid: u32, at: u32, r: u32) -> vec2<u32> {

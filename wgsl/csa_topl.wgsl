@@ -20,8 +20,6 @@ const WG = 256u;
 
 var<workgroup> hist: array<atomic<u32>, 256>;
 var<workgroup> digits: array<u32, 4096>; // [16 digits, WG threads]
-var<workgroup> scan_buf: array<vec2<u32>, WG>;
-var<workgroup> seg_sum: array<vec2<u32>, 17>;
 var<workgroup> found: vec2<u32>;
 
 // f16 bits -> u16 whose unsigned order is the order of the values.
@@ -36,36 +34,7 @@ fn key_at(row: u32, n: u32) -> u32 {
   return order_key((scores[row * p.words + (n >> 1u)] >> ((n & 1u) * 16u)) & 0xffffu);
 }
 
-// Exclusive prefix sum of v over the workgroup, and the total: 16 threads scan 16 values each, one
-// thread scans their sums.
-struct Scan { before: vec2<u32>, total: vec2<u32> }
-fn scan(lid: u32, v: vec2<u32>) -> Scan {
-  scan_buf[lid] = v;
-  workgroupBarrier();
-  if (lid < 16u) {
-    var s = vec2<u32>(0u);
-    for (var i = lid * 16u; i < lid * 16u + 16u; i++) {
-      let x = scan_buf[i];
-      scan_buf[i] = s;
-      s += x;
-    }
-    seg_sum[lid] = s;
-  }
-  workgroupBarrier();
-  if (lid == 0u) {
-    var s = vec2<u32>(0u);
-    for (var i = 0u; i < 16u; i++) {
-      let x = seg_sum[i];
-      seg_sum[i] = s;
-      s += x;
-    }
-    seg_sum[16] = s;
-  }
-  workgroupBarrier();
-  let r = Scan(scan_buf[lid] + seg_sum[lid / 16u], seg_sum[16]);
-  workgroupBarrier();
-  return r;
-}
+#include scan_u32x2
 
 // The bin holding the r-th largest key (r >= 1) of the 256-bin histogram, and the count above it.
 fn resolve(lid: u32, r: u32) -> vec2<u32> {

@@ -33,13 +33,7 @@ const PRODUCTS = 1u;
 #endif
 const MAX_SUMS = 32u;
 
-struct Thread {
-  @builtin(local_invocation_index) lid: u32,
-#if SUBGROUPS
-  @builtin(subgroup_invocation_id) sg_lane: u32,
-  @builtin(subgroup_size) sg_size: u32,
-#endif
-}
+#include thread
 
 var<private> acc: array<f32, MAX_SUMS>; // [product][row][token]
 var<workgroup> sums: array<f32, MAX_SUMS>;

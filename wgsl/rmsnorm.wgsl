@@ -9,13 +9,7 @@ struct Params { n: u32, eps: f32 }
 
 override WG: u32 = 256; // a power of two
 
-struct Thread {
-  @builtin(local_invocation_index) lid: u32,
-#if SUBGROUPS
-  @builtin(subgroup_invocation_id) sg_lane: u32,
-  @builtin(subgroup_size) sg_size: u32,
-#endif
-}
+#include thread
 
 var<workgroup> red: array<f32, WG>;
 

@@ -23,13 +23,7 @@ override WG: u32 = 256; // a power of two
 const WAYS = 16u;
 const ROUNDS = 8u; // each round divides hi − lo by 16: 16^8 > 0x3f800001 leaves them adjacent
 
-struct Thread {
-  @builtin(local_invocation_index) lid: u32,
-#if SUBGROUPS
-  @builtin(subgroup_invocation_id) sg_lane: u32,
-  @builtin(subgroup_size) sg_size: u32,
-#endif
-}
+#include thread
 
 var<workgroup> red: array<f32, WG>;
 var<workgroup> totals: array<f32, WAYS>;

@@ -2,7 +2,7 @@
  * Kernels: WGSL files in wgsl/ (one kernel each), compiled on first use and cached.
  *
  * A kernel source may use a tiny preprocessor (lines starting with `#if NAME`, `#else`, `#endif`,
- * no nesting) and always gets a prelude that gives it f16 storage helpers:
+ * no nesting; `#include NAME` pastes wgsl/include/NAME.wgsl) and always gets a prelude that gives it f16 storage helpers:
  *   unpack_h2(u32) -> vec2<f32>   two f16 values packed in one u32
  *   pack_h2(vec2<f32>) -> u32
  * With shader-f16 the prelude enables f16 (define F16) and kernels may use f16 math in `#if F16`
@@ -85,11 +85,20 @@ export class Kernels {
 }
 
 function loadSource(name: string): string {
+  return expandIncludes(readWgsl(`${name}.wgsl`), readWgsl);
+}
+
+function readWgsl(file: string): string {
   try {
-    return readFileSync(join(WGSL_DIR, `${name}.wgsl`), 'utf8');
+    return readFileSync(join(WGSL_DIR, file), 'utf8');
   } catch {
-    throw new CsattnError(`missing kernel wgsl/${name}.wgsl`);
+    throw new CsattnError(`missing kernel source wgsl/${file}`);
   }
+}
+
+/** `#include NAME` lines become the text of wgsl/include/NAME.wgsl (helpers shared by kernels). */
+export function expandIncludes(src: string, read: (file: string) => string): string {
+  return src.replace(/^#include (\w+)[ \t]*$/gm, (_, inc: string) => read(`include/${inc}.wgsl`));
 }
 
 function prelude(defines: Set<string>): string {
