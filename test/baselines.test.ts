@@ -7,7 +7,7 @@ import { downloadTables, initialPicks, selectDispatches, DEFAULT_CSA, type CsaPa
 import { readBuffer, record, storage, submit, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
 import { attentionDecode } from '../src/ops/attention.js';
 import { f16ToF32, roundF16 } from '../src/weights/f16.js';
-import { f16Modes, gpuContext, maxAbsDiff, rand, readF32, uploadF16, type Ctx } from './helpers/gpu.js';
+import { f16Modes, gpuContext, maxAbsDiff, rand, readF32, uploadF16, type Ctx, prng } from './helpers/gpu.js';
 import { decodeAttentionRef } from './ref/attention.js';
 import {
   perKey, refOracleScores, refQuestPages, refQuestPageScores, refRecall, refSelect, refStreaming, type RefCache,
@@ -17,14 +17,6 @@ import { refBuildTables, refChoose, refGatherSum, refTopK, type RefLayer, type R
 // Small sizes that are not multiples of any tile: 500 keys (a short last page), K = 100.
 const N = 500, Hq = 4, Hkv = 2, d = 32, MAX_NEW = 8, CAPACITY = N + 12;
 const OPTS: SelectOptions = { sparsity: 0.8, sink: 4, window: 16, N, maxNewTokens: MAX_NEW };
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 /** Uniform multiples of 1 / `steps` in [-range, range]. */
 function grid(n: number, seed: number, range: number, steps: number): Float32Array<ArrayBuffer> {

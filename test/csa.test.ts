@@ -5,7 +5,7 @@ import {
 } from '../src/attention/csa.js';
 import { readBuffer, record, submit, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
 import { f16ToF32, roundF16 } from '../src/weights/f16.js';
-import { f16Modes, gpuContext, readU32, uploadF16, type Ctx } from './helpers/gpu.js';
+import { f16Modes, gpuContext, readU32, uploadF16, type Ctx, prng } from './helpers/gpu.js';
 import {
   centroidRows, keyRow, kvHeadOf, refBuildTables, refChoose, refGatherSum, refInsert, refTopK, sub,
   type Choice, type RefLayer, type RefTables,
@@ -16,14 +16,6 @@ const N = 300, Hq = 4, Hkv = 2, d = 32, MAX_NEW = 8, CAPACITY = N + 16;
 const BASE: CsaParams = { ...DEFAULT_CSA, subspaces: 4, centroids: 8, listFraction: 0.2, kmeansIters: 10, seed: 7 };
 const L = Math.ceil(BASE.listFraction * N);
 const OPTS: SelectOptions = { sparsity: 0.8, sink: 4, window: 16, N, maxNewTokens: MAX_NEW };
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 /** HF rotate-half RoPE by +pos: turns rows "as the tables see them" into post-RoPE inputs. */
 function rope(x: Float32Array, pos: number, invFreq: Float32Array): void {

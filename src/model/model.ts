@@ -65,7 +65,7 @@ export class Model {
   /** The position uniform every position-dependent kernel reads. */
   readonly step: GPUBuffer;
   private scratch = new Map<number, Scratch>();
-  private layerOps = new Map<string, Op[]>();
+  private opsCache = new Map<string, Op[]>();
 
   private constructor(
     readonly gpu: Gpu,
@@ -218,7 +218,7 @@ export class Model {
         q: s.q, kCache: this.kCache[l], vCache: this.vCache[l], out: s.att, step: this.step,
         T, Hq: heads, Hkv: kvHeads, d, capacity: this.capacity, scale: 1 / Math.sqrt(d),
       });
-      return this.layerOps_(l, s, [attention]);
+      return this.layerOps(l, s, [attention]);
     });
   }
 
@@ -232,7 +232,7 @@ export class Model {
   decodeOps(attention: DecodeAttention, sampler: (logits: GPUBuffer) => Dispatch): Op[] {
     const s = this.scratchFor(1);
     const ops: Op[] = this.embedOps(s, s.x);
-    for (let l = 0; l < this.cfg.layers; l++) ops.push(...this.layerOps_(l, s, attention(l, s.q, s.att)));
+    for (let l = 0; l < this.cfg.layers; l++) ops.push(...this.layerOps(l, s, attention(l, s.q, s.att)));
     ops.push(...this.headOps(s), sampler(s.logits));
     return ops;
   }
@@ -255,7 +255,7 @@ export class Model {
   // Shared pieces
 
   /** The body of layer l, with `attention` (reading s.q, writing s.att) in the middle. */
-  private layerOps_(l: number, s: Scratch, attention: Op[]): Op[] {
+  private layerOps(l: number, s: Scratch, attention: Op[]): Op[] {
     const w = this.layers[l];
     const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, eps } = this.cfg;
     const k = this.kernels;
@@ -312,8 +312,8 @@ export class Model {
   }
 
   private cached(key: string, build: () => Op[]): Op[] {
-    let o = this.layerOps.get(key);
-    if (!o) this.layerOps.set(key, (o = build()));
+    let o = this.opsCache.get(key);
+    if (!o) this.opsCache.set(key, (o = build()));
     return o;
   }
 

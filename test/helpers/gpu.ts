@@ -26,15 +26,19 @@ export async function f16Modes(): Promise<boolean[]> {
   return native.gpu.f16 ? [false, true] : [true];
 }
 
+/** A seeded xorshift32 generator of numbers in [0, 1). */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
 /** Deterministic pseudo-random numbers in [-scale, scale). */
 export function rand(n: number, seed = 1, scale = 1): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = ((s / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
+  const next = prng(seed);
+  return Float32Array.from({ length: n }, () => (next() * 2 - 1) * scale);
 }
 
 export const uploadF32 = (gpu: Gpu, x: Float32Array) => upload(gpu, x);
