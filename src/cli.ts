@@ -25,6 +25,7 @@ import { questionIds } from './template.js';
 import { formatSummary, runEval } from './eval/run.js';
 import { loadReport, mergeReports, parseShard, renderHtml, writeReport } from './eval/report.js';
 import { exitOnSignals, writeFileAtomic } from './fsutil.js';
+import { H100_PEAK_BYTES_PER_S, bench, formatBench } from './bench.js';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'fixtures', 'models', 'tinylm');
@@ -192,11 +193,12 @@ function synthCommand(): Command {
     .requiredOption('-o, --out <dir>', 'output folder')
     .option('--seed <n>', 'weight seed', intArg(0, 2 ** 32 - 1), 0)
     .addOption(new Option('--dtype <dtype>', 'stored weight type').choices(['F16', 'BF16', 'F32']).default('F16'))
+    .option('--layers <n>', 'fewer layers than the preset (same shapes otherwise)', intArg(1, 1000))
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (o) => {
       const log = createLogger(o.logLevel);
       const bar = progress(log, 'write', 1, 'bytes');
-      await writeSynthModel(resolve(o.out), o.preset, { seed: o.seed, dtype: o.dtype, onProgress: (d, t) => bar.update(d, { total: t }) });
+      await writeSynthModel(resolve(o.out), o.preset, { seed: o.seed, dtype: o.dtype, layers: o.layers, onProgress: (d, t) => bar.update(d, { total: t }) });
       bar.stop();
       log.info({ preset: o.preset, out: o.out }, 'model written');
     });
@@ -353,6 +355,39 @@ function decodeCommand(): Command {
 }
 
 // ---------------------------------------------------------------------------------------------
+// bench
+
+function benchCommand(): Command {
+  return csaOptions(new Command('bench')
+    .description('decode speed against the bandwidth floor: prefill, tables, bundle write/load, decode ms/token with full and CSA attention, per context length')
+    .addOption(new Option('--preset <name>', 'model shape with random weights made on the GPU').choices(Object.keys(PRESETS)).default('llama-3.1-8b'))
+    .option('--model <dir>', 'a real Hugging Face model folder instead of a preset')
+    .option('--layers <n>', 'use only the first n layers (quick runs)', intArg(1, 1000))
+    .option('--contexts <list>', 'comma-separated context lengths in tokens', listArg(intArg(1)), [32768, 65536, 131072])
+    .option('--sparsity <s>', 'CSA: fraction of the context not attended per step', floatArg(0, 1), DEFAULT_SPARSE.sparsity)
+    .option('--sink <n>', 'first context tokens always attended (inside the budget)', intArg(0), DEFAULT_SPARSE.sink)
+    .option('--window <n>', 'last context tokens always attended (inside the budget)', intArg(0), DEFAULT_SPARSE.window)
+    .option('--decode-tokens <n>', 'tokens generated per measurement', intArg(2, 100000), 128)
+    .option('--question-tokens <n>', 'random question tokens prefilled after the context', intArg(1, 100000), 16)
+    .option('--bundle-io', 'also write the bundle to a temp file and load it back (timed)')
+    .option('--profile', 'GPU time per kernel of one decode step (timestamp queries)')
+    .option('--peak-gbps <n>', 'memory bandwidth the floor is computed with, GB/s (H100 SXM HBM3)', floatArg(1, 1e6), H100_PEAK_BYTES_PER_S / 1e9)
+    .option('--chunk-size <n>', 'prefill chunk size in tokens', intArg(1, 65536), 256)
+    .option('--json', 'one JSON line per context instead of the table')
+    .option('--log-level <level>', 'pino log level', 'info'))
+    .action(async (o) => {
+      const log = createLogger(o.logLevel);
+      const rows = await bench({
+        preset: o.model ? undefined : o.preset, modelDir: o.model ? modelDir(o.model) : undefined, layers: o.layers,
+        contexts: o.contexts, sparse: { sparsity: o.sparsity, sink: o.sink, window: o.window }, decodeTokens: o.decodeTokens,
+        questionTokens: o.questionTokens, csa: csaParams(o), chunkSize: o.chunkSize, bundleIo: !!o.bundleIo, profile: !!o.profile,
+        peakBytesPerSecond: o.peakGbps * 1e9, seed: o.seed, log,
+      }, (r) => { if (o.json) process.stdout.write(JSON.stringify(r) + '\n'); });
+      if (!o.json) process.stdout.write(formatBench(rows));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // eval / merge
 
 const METHODS = ['csa', 'oracle', 'streaming', 'quest', 'keypq'];
@@ -428,6 +463,7 @@ export function buildProgram(): Command {
   program.addCommand(decodeCommand());
   program.addCommand(evalCommand());
   program.addCommand(mergeCommand());
+  program.addCommand(benchCommand());
   return program;
 }
 

@@ -11,7 +11,7 @@ import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, type Generation, type SamplingOptions } from './generate.js';
 import { Bundle, checkSameModel, modelIdentity, type ModelIdentity } from './bundle.js';
-import { destroyTables, insertDispatches, selectDispatches, uploadTables, type LayerTables, type Selection, type SelectOptions, type TableData } from './attention/csa.js';
+import { destroyTables, insertDispatches, selectDispatches, uploadTables, type CsaParams, type LayerTables, type Selection, type SelectOptions, type TableData } from './attention/csa.js';
 import { buildKeyTables, oracleDispatches, questDispatches, questPages, selectionRecall, streamingDispatches, type Method, type QuestPages } from './attention/baselines.js';
 import { attentionDecode } from './ops/attention.js';
 import { questionIds } from './template.js';
@@ -46,6 +46,12 @@ export function fitForced(sp: SparseOptions, N: number): { sink: number; window:
   if (2 * forced <= K) return { sink: sp.sink, window: sp.window };
   const f = K / 2 / forced;
   return { sink: Math.floor(sp.sink * f), window: Math.floor(sp.window * f) };
+}
+
+/** Selection over a context of N keys in a cache of `capacity` positions. */
+export function selectOptions(sp: SparseOptions, N: number, capacity: number): SelectOptions {
+  const { sink, window } = fitForced(sp, N);
+  return { sparsity: sp.sparsity, sink, window, N, maxNewTokens: capacity - N };
 }
 
 export class Session {
@@ -90,17 +96,7 @@ export class Session {
       const s = bundle.meta.shape;
       check(s.layers === model.cfg.layers && s.kvHeads === model.cfg.kvHeads && s.headDim === model.cfg.headDim,
         `${bundlePath}: bundle shapes do not match the model`, 'wrong-model');
-      const tableData: TableData[] = [];
-      const tables: LayerTables[] = [];
-      for (let l = 0; l < model.cfg.layers; l++) {
-        await uploadRows(model, bundle, `L${l}.k`, model.kCache[l], N);
-        await uploadRows(model, bundle, `L${l}.v`, model.vCache[l], N);
-        const data = await readTables(bundle, l);
-        tableData.push(data);
-        tables.push(uploadTables(model.gpu, data, room));
-      }
-      model.length = N;
-      await model.sync();
+      const { tables, tableData } = await loadContext(model, bundle, room);
       return new Session(bundle, model, tok, tables, tableData, performance.now() - t0, !loaded);
     } catch (e) {
       await bundle.close();
@@ -166,16 +162,14 @@ export class Session {
   }
 
   private selectOptions(sp: SparseOptions): SelectOptions {
-    const N = this.contextTokens;
-    const { sink, window } = fitForced(sp, N);
-    return { sparsity: sp.sparsity, sink, window, N, maxNewTokens: this.model.capacity - N };
+    return selectOptions(sp, this.contextTokens, this.model.capacity);
   }
 
   /**
    * The per-layer key selection of `method`: dispatches that fill a Selection from the query of
    * the current step. `insert`: CSA also adds each new key to its lookup lists.
    */
-  private async selector(method: Method, sp: SparseOptions, insert: boolean): Promise<(l: number, q: GPUBuffer) => { dispatches: Op[]; selection: Selection }> {
+  private async selector(method: Method, sp: SparseOptions, insert: boolean): Promise<Selector> {
     const m = this.model;
     const k = m.kernels;
     const { Hq, Hkv, d } = this.heads();
@@ -184,11 +178,7 @@ export class Session {
     const common = { step: m.step, Hq, Hkv, d, invFreq: m.invFreq };
     switch (method) {
       case 'csa':
-        return (l, q) => {
-          const plan = selectDispatches(k, { q, tables: this.tables[l], ...common, params, opts });
-          const ins = insert ? insertDispatches(k, { kCache: m.kCache[l], tables: this.tables[l], ...common, capacity: m.capacity, params }) : [];
-          return { dispatches: [...plan.dispatches, ...ins], selection: plan.selection };
-        };
+        return csaSelector(m, this.tables, params, opts, insert);
       case 'keypq': {
         const keyParams = { ...params, granularity: 'kv-head' as const };
         this.keyTables ??= await this.perLayer((l) => buildKeyTables(k, { kCache: m.kCache[l], N: opts.N, Hq, Hkv, d, capacity: m.capacity, invFreq: m.invFreq, params: keyParams, maxNewTokens: 0 }));
@@ -218,19 +208,7 @@ export class Session {
     const key = `${method}:${sp.sparsity}:${sp.sink}:${sp.window}`;
     let att = this.attentions.get(key);
     if (att) return att;
-    const m = this.model;
-    const { Hq, Hkv, d } = this.heads();
-    const select = await this.selector(method, sp, insert);
-    att = (l, q, out): Op[] => {
-      const s = select(l, q);
-      return [
-        ...s.dispatches,
-        ...attentionDecode(m.kernels, {
-          q, kCache: m.kCache[l], vCache: m.vCache[l], out, step: m.step, Hq, Hkv, d,
-          capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: s.selection,
-        }),
-      ];
-    };
+    att = sparseAttention(this.model, await this.selector(method, sp, insert));
     this.attentions.set(key, att);
     return att;
   }
@@ -252,6 +230,55 @@ export class Session {
     for (const p of this.questPages ?? []) p.bounds.destroy();
     if (this.ownsModel) this.model.destroy();
   }
+}
+
+/** The key selection of one layer for the query of the current step. */
+export type Selector = (l: number, q: GPUBuffer) => { dispatches: Op[]; selection: Selection };
+
+/** CSAttention's selection through each layer's tables; `insert`: the new key joins the lists. */
+export function csaSelector(m: Model, tables: LayerTables[], params: CsaParams, opts: SelectOptions, insert: boolean): Selector {
+  const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
+  const common = { step: m.step, Hq, Hkv, d, invFreq: m.invFreq };
+  return (l, q) => {
+    const plan = selectDispatches(m.kernels, { q, tables: tables[l], ...common, params, opts });
+    const ins = insert ? insertDispatches(m.kernels, { kCache: m.kCache[l], tables: tables[l], ...common, capacity: m.capacity, params }) : [];
+    return { dispatches: [...plan.dispatches, ...ins], selection: plan.selection };
+  };
+}
+
+/** Sparse attention for every layer: select, then attend exactly over the selected keys. */
+export function sparseAttention(m: Model, select: Selector): DecodeAttention {
+  const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
+  return (l, q, out) => {
+    const s = select(l, q);
+    return [
+      ...s.dispatches,
+      ...attentionDecode(m.kernels, {
+        q, kCache: m.kCache[l], vCache: m.vCache[l], out, step: m.step, Hq, Hkv, d,
+        capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: s.selection,
+      }),
+    ];
+  };
+}
+
+/**
+ * Streams the bundle's KV cache and tables into the model's cache and GPU tables (with room for
+ * `room` streaming inserts); the model's cache then holds the context.
+ */
+export async function loadContext(model: Model, bundle: Bundle, room: number): Promise<{ tables: LayerTables[]; tableData: TableData[] }> {
+  const N = bundle.tokens;
+  const tableData: TableData[] = [];
+  const tables: LayerTables[] = [];
+  for (let l = 0; l < model.cfg.layers; l++) {
+    await uploadRows(model, bundle, `L${l}.k`, model.kCache[l], N);
+    await uploadRows(model, bundle, `L${l}.v`, model.vCache[l], N);
+    const data = await readTables(bundle, l);
+    tableData.push(data);
+    tables.push(uploadTables(model.gpu, data, room));
+  }
+  model.length = N;
+  await model.sync();
+  return { tables, tableData };
 }
 
 /** Streams a [heads, N, d] f16 tensor of the bundle into a [heads, capacity, d] cache. */

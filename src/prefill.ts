@@ -109,32 +109,7 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
   const gpu = model.gpu;
   const identity = await modelIdentity(job.modelDir, model.cfg);
   const { heads, kvHeads, headDim: d, layers } = model.cfg;
-  const tables: LayerTables[] = [];
-  let tablesMs = 0;
-  const bar = progress(log, 'prefill', N * layers, 'token-layers');
-  const t1 = performance.now();
-  try {
-    await model.prefill(ids, {
-      logits: 'none',
-      keepQueries: true,
-      onProgress: (done) => bar.update(done),
-      onLayer: async (l, queries) => {
-        const s = performance.now();
-        tables.push(await buildTables(model.kernels, {
-          queries, kCache: model.kCache[l], N, Hq: heads, Hkv: kvHeads, d, capacity: model.capacity,
-          invFreq: model.invFreq, params: job.csa, maxNewTokens: 0,
-        }));
-        tablesMs += performance.now() - s;
-        log.debug({ layer: l, ms: performance.now() - s }, 'tables built');
-      },
-    });
-  } catch (e) {
-    throw oomHint(e, model, N, job.csa);
-  } finally {
-    bar.stop();
-  }
-  const prefillMs = performance.now() - t1 - tablesMs;
-
+  const { tables, prefillMs, tablesMs } = await prefillWithTables(model, ids, job.csa, log);
   const t2 = performance.now();
   const meta: BundleMeta = {
     formatVersion: FORMAT_VERSION,
@@ -146,22 +121,7 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
     shape: { layers, heads, kvHeads, headDim: d, groups: tables[0].groups, L: tables[0].L },
     stats: { prefillMs: Math.round(prefillMs), tablesMs: Math.round(tablesMs), adapter: gpu.adapterName, ...job.stats },
   };
-  const wbar = progress(log, 'write', layers, 'layers');
-  let downloaded: { l: number; data: TableData } | null = null;
-  const tableData = async (l: number) => {
-    if (downloaded?.l !== l) downloaded = { l, data: await downloadTables(gpu, tables[l]) };
-    return downloaded.data;
-  };
-  const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  await writeBundle(job.out, meta, (l): LayerTensors => ({
-    k: () => readRows(model, model.kCache[l], N),
-    v: () => readRows(model, model.vCache[l], N),
-    centroids: async () => bytes((await tableData(l)).centroids),
-    listIdx: async () => bytes((await tableData(l)).listIdx),
-    listScore: async () => bytes((await tableData(l)).listScore),
-    listLen: async () => { wbar.update(l + 1); return bytes((await tableData(l)).listLen); },
-  }));
-  wbar.stop();
+  await writeContextBundle(job.out, meta, model, tables, log);
   const writeMs = performance.now() - t2;
   const fileBytes = (await stat(job.out)).size;
   const kvBytes = 2 * layers * kvHeads * N * d * 2;
@@ -183,6 +143,64 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
   for (const t of tables) destroyTables(t);
   if (!job.model) model.destroy();
   return summary;
+}
+
+/** Writes the model's cache of the context (meta.contextIds) and its tables as a bundle at `out`. */
+export async function writeContextBundle(out: string, meta: BundleMeta, model: Model, tables: LayerTables[], log: Logger): Promise<void> {
+  const gpu = model.gpu;
+  const N = meta.contextIds.length;
+  const wbar = progress(log, 'write', model.cfg.layers, 'layers');
+  let downloaded: { l: number; data: TableData } | null = null;
+  const tableData = async (l: number) => {
+    if (downloaded?.l !== l) downloaded = { l, data: await downloadTables(gpu, tables[l]) };
+    return downloaded.data;
+  };
+  const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  await writeBundle(out, meta, (l): LayerTensors => ({
+    k: () => readRows(model, model.kCache[l], N),
+    v: () => readRows(model, model.vCache[l], N),
+    centroids: async () => bytes((await tableData(l)).centroids),
+    listIdx: async () => bytes((await tableData(l)).listIdx),
+    listScore: async () => bytes((await tableData(l)).listScore),
+    listLen: async () => { wbar.update(l + 1); return bytes((await tableData(l)).listLen); },
+  }));
+  wbar.stop();
+}
+
+/**
+ * Prefills `ids` into the model's cache (from position 0) and builds every layer's CSA tables from
+ * that layer's queries while they exist. Times exclude each other.
+ */
+export async function prefillWithTables(model: Model, ids: number[], csa: CsaParams, log: Logger): Promise<{ tables: LayerTables[]; prefillMs: number; tablesMs: number }> {
+  const N = ids.length;
+  model.length = 0;
+  const { heads, kvHeads, headDim: d, layers } = model.cfg;
+  const tables: LayerTables[] = [];
+  let tablesMs = 0;
+  const bar = progress(log, 'prefill', N * layers, 'token-layers');
+  const t0 = performance.now();
+  try {
+    await model.prefill(ids, {
+      logits: 'none',
+      keepQueries: true,
+      onProgress: (done) => bar.update(done),
+      onLayer: async (l, queries) => {
+        const s = performance.now();
+        tables.push(await buildTables(model.kernels, {
+          queries, kCache: model.kCache[l], N, Hq: heads, Hkv: kvHeads, d, capacity: model.capacity,
+          invFreq: model.invFreq, params: csa, maxNewTokens: model.capacity - N,
+        }));
+        tablesMs += performance.now() - s;
+        log.debug({ layer: l, ms: performance.now() - s }, 'tables built');
+      },
+    });
+  } catch (e) {
+    for (const t of tables) destroyTables(t);
+    throw oomHint(e, model, N, csa);
+  } finally {
+    bar.stop();
+  }
+  return { tables, prefillMs: performance.now() - t0 - tablesMs, tablesMs };
 }
 
 /** The first n positions of every head of a [heads, capacity, d] f16 cache, as [heads, n, d]. */

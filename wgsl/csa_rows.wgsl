@@ -2,10 +2,15 @@
 // optionally un-rotated (RoPE by -position, HF rotate-half layout) and normalised per sub-vector.
 // Output [m, rows, ds] with row r = t * heads + h, and each sub-vector's norm [m, rows].
 // With KEYS the source is the f16 KV cache [Hkv, capacity, d]; otherwise f32 [T, src_heads, d].
-// Positions start at step.pos when use_step is set (decode, streaming insert), else at 0; a key row
-// is read at its position, a query row at t (the query buffer holds only the rows asked for).
+// Positions start at step.pos when use_step is set (decode, streaming insert), else at tok0; a key
+// row is read at its position, a query row at t - tok0 (the query buffer holds only the rows asked
+// for: a long prefill's queries are bound a slice of tokens at a time, each writing rows
+// row0 + r of the out_rows rows of the output).
 struct Params {
   tokens: u32,
+  tok0: u32,
+  row0: u32,
+  out_rows: u32,
   heads: u32,
   head0: u32,
   src_heads: u32,
@@ -76,14 +81,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (r >= rows) { return; }
   let tt = r / p.heads;
   let h = p.head0 + r % p.heads;
-  let pos = select(0u, step.pos, p.use_step == 1u) + tt;
+  let pos = select(p.tok0, step.pos, p.use_step == 1u) + tt;
 #if KEYS
   let t = pos;
 #else
   let t = tt;
 #endif
   let ds = p.d / p.m;
-  let o = (j * rows + r) * ds;
+  let out_row = j * p.out_rows + p.row0 + r;
+  let o = out_row * ds;
   // Values first, then stores: the loads do not wait behind the stores.
   var v: array<f32, MAX_DS>;
   var ss = 0.0;
@@ -92,7 +98,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     ss += v[i] * v[i];
   }
   let norm = sqrt(ss);
-  norms[j * rows + r] = norm;
+  norms[out_row] = norm;
   let inv = select(1.0, 1.0 / norm, p.normalize == 1u && norm > 0.0);
   for (var i = 0u; i < ds; i++) { sub[o + i] = v[i] * inv; }
 }

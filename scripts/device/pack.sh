@@ -14,11 +14,14 @@ cp "$here/setup.sh" .device/setup.sh
 # Node: the same binary as here, stripped and compressed (~22 MiB).
 cp "$(readlink -f "$(command -v node)")" /tmp/device-node && strip /tmp/device-node 2>/dev/null || true
 xz -T2 -9e -c /tmp/device-node > .device/node.xz && rm -f /tmp/device-node
-# Production dependencies only (add --all for devDependencies too, e.g. to run vitest there),
-# and dist/ if present, minus prebuilt binaries for other platforms.
-if [[ ${1:-} == --all ]]; then items=(node_modules)
-else mapfile -t items < <(npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | sed "s#^$root/##" | sort -u)
-fi
+# Production dependencies (--tests: all but the compiler, to run vitest's GPU tests there; --all:
+# every dependency), and dist/ if present, minus prebuilt binaries for other platforms.
+deps() { npm ls "$@" --all --parseable 2>/dev/null | sed "s#^$root/##" | grep '^node_modules/' | sort -u; }
+case ${1:-} in
+  --all) items=(node_modules) ;;
+  --tests) mapfile -t items < <(ls -d node_modules/* node_modules/@*/* | grep -vE '^node_modules/(@[^/]*|\.bin|typescript)$') ;;
+  *) mapfile -t items < <(deps --omit=dev) ;;
+esac
 [[ -d dist ]] && items+=(dist)
 tar --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/webgpu/dist/win32-*' \
     --exclude='node_modules/webgpu/dist/linux-arm64*' --exclude='node_modules/webgpu/dist/*.dll' --exclude='node_modules/.cache' \

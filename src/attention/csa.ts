@@ -21,7 +21,8 @@
  */
 import { check } from '../errors.js';
 import { allocate, checkGpu, fitBinding, type Gpu } from '../gpu/device.js';
-import { ceilDiv, dispatchOf, readBuffer, record, storage, submit, upload, uniform, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, readBuffer, record, storage, submit, upload, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
+import { rowParts } from '../ops/dense.js';
 import { f16ToF32, f32ToF16 } from '../weights/f16.js';
 
 export interface CsaParams {
@@ -77,6 +78,8 @@ export interface SelectOptions { sparsity: number; sink: number; window: number;
 /** Workgroup sizes of the kernels, as in their WGSL defaults. */
 const WG_SMALL = 64;
 const WG_GATHER = 256;
+/** Threads of a csa_insert workgroup (WG in csa_insert.wgsl): one per list. */
+const WG_INSERT = 64;
 /** Keys per thread, and per workgroup, of csa_topk. */
 const TOPK_PER_THREAD = 16;
 const TOPK_CHUNK = 256 * TOPK_PER_THREAD;
@@ -196,11 +199,18 @@ interface Rows {
   out: GPUBuffer; norms: GPUBuffer;
 }
 
-function rowsDispatch(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuffer, step: GPUBuffer, r: Rows): Dispatch {
+function rowsDispatch(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuffer, step: GPUBuffer, r: Rows,
+  slice: { src: Binding; tok0: number; tokens: number } = { src: r.src, tok0: 0, tokens: r.tokens }): Dispatch {
   const kernel = k.get('csa_rows', { defines: r.keys ? ['KEYS'] : [] });
-  const params = uniform(k.gpu, [r.tokens, r.heads, r.head0, r.srcHeads, r.capacity, s.d, s.m,
-    +r.useStep, +(p.rope === 'pre'), +r.normalize]);
-  return dispatchOf(kernel, [r.src, invFreq, r.out, r.norms, step, params], [ceilDiv(r.tokens * r.heads, WG_SMALL), s.m]);
+  const params = uniform(k.gpu, [slice.tokens, slice.tok0, slice.tok0 * r.heads, r.tokens * r.heads, r.heads, r.head0, r.srcHeads,
+    r.capacity, s.d, s.m, +r.useStep, +(p.rope === 'pre'), +r.normalize]);
+  return dispatchOf(kernel, [slice.src, invFreq, r.out, r.norms, step, params], [ceilDiv(slice.tokens * r.heads, WG_SMALL), s.m]);
+}
+
+/** Query rows of a prefill, whose f32 [tokens, srcHeads, d] may exceed one binding: a slice of tokens per dispatch. */
+function queryRowsDispatches(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuffer, step: GPUBuffer, r: Rows): Dispatch[] {
+  return rowParts(k.gpu, r.tokens, r.srcHeads * s.d * 4, 'one token of queries').map((part) =>
+    rowsDispatch(k, s, p, invFreq, step, r, { src: { buffer: r.src, offset: part.offset, size: part.size }, tok0: part.row0, tokens: part.rows }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,7 +291,7 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
   const kvHead = p.granularity === 'kv-head' ? g : Math.floor(g / (s.Hq / s.Hkv));
   const picks = new Uint32Array(s.m * s.C);
   for (let sub = 0; sub < s.m; sub++) picks.set(initialPicks(p.seed, g, sub, P, s.C), sub * s.C);
-  const queries = rowsDispatch(k, s, p, j.invFreq, j.step, {
+  const queries = queryRowsDispatches(k, s, p, j.invFreq, j.step, {
     src: a.queries, keys: false, tokens: a.N, heads: s.perGroup, head0: g * s.perGroup, srcHeads: s.Hq,
     capacity: a.capacity, useStep: false, normalize: true, out: x.points, norms: x.pointNorms,
   });
@@ -305,7 +315,7 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
   const select = topl('SELECT', [[0, x.scores], [1, x.sort]], 0);
   const sort = [0, 1, 2, 3].map((sweep) => topl('SORT', [[1, x.sort], [2, t.listIdx], [3, t.listScore], [4, t.listLen]], sweep));
   const kmeans = Array.from({ length: p.kmeansIters }, () => [assign, sum, update]).flat();
-  return [queries, keys, init, ...kmeans, scores, select, ...sort];
+  return [...queries, keys, init, ...kmeans, scores, select, ...sort];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -396,8 +406,8 @@ export interface InsertArgs {
 
 /**
  * Streaming update (paper Sec. 3.3, step 5): once the key at step.pos is in the cache, it joins
- * every list whose minimum it beats, at its sorted place (lists stay sorted descending; the tail
- * moves down; nothing is evicted since Lcap = L + maxNewTokens). Run once per new position.
+ * every list whose minimum it beats (nothing is evicted since Lcap = L + maxNewTokens, so the
+ * minimum stays the last entry and the new key goes just before it). Run once per new position.
  */
 export function insertDispatches(k: Kernels, a: InsertArgs): Dispatch[] {
   const gpu = k.gpu;
@@ -412,7 +422,7 @@ export function insertDispatches(k: Kernels, a: InsertArgs): Dispatch[] {
   });
   const perKv = p.granularity === 'kv-head' ? 1 : s.Hq / s.Hkv;
   const insert = dispatchOf(k.get('csa_insert'), [ksub, t.centroids, t.listIdx, t.listScore, t.listLen, a.step,
-    uniform(gpu, [s.m, s.C, s.ds / 4, t.Lcap, s.Hkv, perKv])], [s.m * s.C, s.G]);
+    uniform(gpu, [s.m, s.C, s.ds / 4, t.Lcap, s.Hkv, perKv])], [ceilDiv(s.m * s.C, WG_INSERT), s.G]);
   return [rows, insert];
 }
 

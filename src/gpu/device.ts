@@ -74,10 +74,16 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   device.lost.then((lost) => {
     if (lost.reason !== 'destroyed') gpu.failure ??= new CsattnError(`GPU device lost: ${lost.message || lost.reason}`, 'device-lost');
   });
-  device.onuncapturederror = (ev) => {
-    gpu.failure ??= new CsattnError(`GPU error: ${oneLine(ev.error.message)}`, 'gpu');
-  };
+  device.onuncapturederror = (ev) => recordFailure(gpu, new CsattnError(`GPU error: ${oneLine(ev.error.message)}`, 'gpu'));
   return gpu;
+}
+
+/**
+ * Keeps the first GPU failure, except that a root cause (a kernel that failed to compile) replaces
+ * an error that only says an object "is invalid due to a previous error".
+ */
+export function recordFailure(gpu: Gpu, err: CsattnError): void {
+  if (!gpu.failure || (gpu.failure.message.includes('due to a previous error') && !err.message.includes('due to a previous error'))) gpu.failure = err;
 }
 
 /** Dawn's messages span lines (the error, then the objects involved): keep them all, on one line. */

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { CsattnError } from '../errors.js';
-import { align, checkGpu, oneLine, type Gpu } from './device.js';
+import { align, checkGpu, oneLine, recordFailure, type Gpu } from './device.js';
 
 const WGSL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wgsl');
 
@@ -69,6 +69,7 @@ export class Kernels {
     if (this.gpu.subgroups) defines.add('SUBGROUPS');
     const code = preprocess(prelude(defines) + loadSource(name), defines, name);
     const device = this.gpu.device;
+    device.pushErrorScope('internal');
     device.pushErrorScope('validation');
     const module = device.createShaderModule({ code, label: name });
     const pipeline = device.createComputePipeline({
@@ -76,10 +77,13 @@ export class Kernels {
       compute: { module, entryPoint: 'main', constants: opts.constants },
       label: name,
     });
-    // Validation errors surface asynchronously; record them so the next read-back throws.
-    device.popErrorScope().then((err) => {
-      if (err) this.gpu.failure ??= new CsattnError(`kernel ${name} failed to compile: ${oneLine(err.message)}`, 'gpu');
-    });
+    // Errors surface asynchronously (a driver that rejects the shader is an internal error); record
+    // them so that the next read-back throws.
+    const report = (err: GPUError | null) => {
+      if (err) recordFailure(this.gpu, new CsattnError(`kernel ${name} failed to compile: ${oneLine(err.message)}`, 'gpu'));
+    };
+    device.popErrorScope().then(report);
+    device.popErrorScope().then(report);
     return pipeline;
   }
 }
@@ -219,6 +223,11 @@ export interface Dispatch {
   group: GPUBindGroup;
   grid: Grid;
 }
+
+/** A copy between buffers, recorded between compute passes. */
+export interface Copy { src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }
+/** What a recorded step is made of. */
+export type Op = Dispatch | { copy: Copy };
 
 export function dispatchOf(kernel: Kernel, bindings: Binding[], grid: Grid): Dispatch {
   return { kernel, group: kernel.bind(bindings), grid };

@@ -19,9 +19,10 @@
  */
 import { check } from '../errors.js';
 import { allocate, fmtBytes, release, type Gpu } from '../gpu/device.js';
-import { Kernels, record, storage, upload, readBuffer, type Dispatch } from '../gpu/kernels.js';
+import { Kernels, record, storage, submit, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
 import { SafetensorsModel, toF16, type TensorInfo } from '../weights/safetensors.js';
-import { type ModelConfig, expectedTensors, loadConfig, ropeInvFreq } from './config.js';
+import { type ModelConfig, expectedTensors, loadConfig, parseConfig, ropeInvFreq } from './config.js';
+import { synthTensors } from './synth.js';
 import * as ops from '../ops/dense.js';
 import { attentionDecode, attentionPrefill } from '../ops/attention.js';
 
@@ -40,9 +41,7 @@ interface Scratch {
   ids: GPUBuffer; logits: GPUBuffer;
 }
 
-/** A copy between buffers, recorded between compute passes. */
-export interface Copy { src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }
-export type Op = Dispatch | { copy: Copy };
+export type { Op };
 
 /** Attention of one layer for a decode step: reads q [Hq, d], writes out [Hq, d]. */
 export type DecodeAttention = (layer: number, q: GPUBuffer, out: GPUBuffer) => Op[];
@@ -54,6 +53,18 @@ export interface PrefillOptions {
   /** 'last': logits of the last token; 'all': every position; 'keep': the last token's left on the GPU in scratchFor(1).logits; 'none'. */
   logits?: 'last' | 'all' | 'keep' | 'none';
   onProgress?: (doneTokenLayers: number, totalTokenLayers: number) => void;
+}
+
+export interface ModelOptions {
+  /** KV cache positions. */
+  capacity: number;
+  /** Prefill chunk (tokens per pass). */
+  chunkSize?: number;
+}
+
+function checkContext(cfg: ModelConfig, capacity: number): void {
+  check(capacity <= cfg.maxPositions, `a context of ${capacity} tokens exceeds the model's max_position_embeddings (${cfg.maxPositions})`, 'too-long');
+  check(!cfg.slidingWindow || capacity <= cfg.slidingWindow, `a context of ${capacity} tokens exceeds the model's sliding window (${cfg.slidingWindow}), which csattn does not implement`, 'too-long');
 }
 
 export class Model {
@@ -83,10 +94,9 @@ export class Model {
   }
 
   /** Loads a Hugging Face model folder onto the GPU with a KV cache of `capacity` tokens. */
-  static async load(gpu: Gpu, dir: string, opts: { capacity: number; chunkSize?: number; onProgress?: (done: number, total: number) => void }): Promise<Model> {
+  static async load(gpu: Gpu, dir: string, opts: ModelOptions & { onProgress?: (done: number, total: number) => void }): Promise<Model> {
     const cfg = loadConfig(dir);
-    check(opts.capacity <= cfg.maxPositions, `a context of ${opts.capacity} tokens exceeds the model's max_position_embeddings (${cfg.maxPositions})`, 'too-long');
-    check(!cfg.slidingWindow || opts.capacity <= cfg.slidingWindow, `a context of ${opts.capacity} tokens exceeds the model's sliding window (${cfg.slidingWindow}), which csattn does not implement`, 'too-long');
+    checkContext(cfg, opts.capacity);
     const st = await SafetensorsModel.open(dir);
     try {
       const expected = expectedTensors(cfg);
@@ -97,42 +107,66 @@ export class Model {
       }
       const total = [...expected.keys()].reduce((s, n) => s + st.tensors.get(n)!.shape.reduce((a, b) => a * b, 1) * 2, 0);
       let done = 0;
-      const load = async (name: string): Promise<GPUBuffer> => {
+      return await Model.build(gpu, cfg, opts, async (name) => {
         const buf = await uploadTensor(gpu, st, st.tensors.get(name)!);
         done += buf.size;
         opts.onProgress?.(Math.min(done, total), total);
         return buf;
-      };
-      const layers: LayerWeights[] = [];
-      for (let l = 0; l < cfg.layers; l++) {
-        const p = `model.layers.${l}.`;
-        const opt = (n: string) => (expected.has(p + n) ? load(p + n) : Promise.resolve(undefined));
-        layers.push({
-          ln1: await load(p + 'input_layernorm.weight'),
-          ln2: await load(p + 'post_attention_layernorm.weight'),
-          wq: await load(p + 'self_attn.q_proj.weight'),
-          wk: await load(p + 'self_attn.k_proj.weight'),
-          wv: await load(p + 'self_attn.v_proj.weight'),
-          wo: await load(p + 'self_attn.o_proj.weight'),
-          bq: await opt('self_attn.q_proj.bias'),
-          bk: await opt('self_attn.k_proj.bias'),
-          bv: await opt('self_attn.v_proj.bias'),
-          qNorm: await opt('self_attn.q_norm.weight'),
-          kNorm: await opt('self_attn.k_norm.weight'),
-          gate: await load(p + 'mlp.gate_proj.weight'),
-          up: await load(p + 'mlp.up_proj.weight'),
-          down: await load(p + 'mlp.down_proj.weight'),
-        });
-      }
-      const embed = await load('model.embed_tokens.weight');
-      const lmHead = cfg.tiedEmbeddings ? embed : await load('lm_head.weight');
-      const norm = await load('model.norm.weight');
-      const model = new Model(gpu, new Kernels(gpu), cfg, layers, embed, lmHead, norm, opts.capacity, opts.chunkSize ?? 256);
-      await model.allocateCache();
-      return model;
+      });
     } finally {
       await st.close();
     }
+  }
+
+  /**
+   * A model of `config` (a config.json object) with uniform random weights made on the GPU, scaled
+   * as synth-model's: for benchmarks, whose speed does not depend on weight values.
+   */
+  static async synthetic(gpu: Gpu, config: Record<string, unknown>, opts: ModelOptions & { seed?: number }): Promise<Model> {
+    const cfg = parseConfig(config, 'synthetic config');
+    checkContext(cfg, opts.capacity);
+    const specs = new Map(synthTensors(config, 'F16').map((t) => [t.name, t]));
+    const kernels = new Kernels(gpu);
+    let seed = opts.seed ?? 0;
+    return Model.build(gpu, cfg, opts, async (name) => {
+      const t = specs.get(name)!;
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      const buf = await allocate(gpu, n * 2, `weight ${name}`);
+      submit(gpu, (pass) => record(pass, ops.fillUniform(kernels, { out: buf, n, center: t.center, half: t.halfWidth, seed: seed++ })));
+      return buf;
+    }, kernels);
+  }
+
+  /** Gets every weight through `load`, in checkpoint order, and allocates the KV cache. */
+  private static async build(gpu: Gpu, cfg: ModelConfig, opts: ModelOptions, load: (name: string) => Promise<GPUBuffer>, kernels = new Kernels(gpu)): Promise<Model> {
+    const expected = expectedTensors(cfg);
+    const layers: LayerWeights[] = [];
+    for (let l = 0; l < cfg.layers; l++) {
+      const p = `model.layers.${l}.`;
+      const opt = (n: string) => (expected.has(p + n) ? load(p + n) : Promise.resolve(undefined));
+      layers.push({
+        ln1: await load(p + 'input_layernorm.weight'),
+        ln2: await load(p + 'post_attention_layernorm.weight'),
+        wq: await load(p + 'self_attn.q_proj.weight'),
+        wk: await load(p + 'self_attn.k_proj.weight'),
+        wv: await load(p + 'self_attn.v_proj.weight'),
+        wo: await load(p + 'self_attn.o_proj.weight'),
+        bq: await opt('self_attn.q_proj.bias'),
+        bk: await opt('self_attn.k_proj.bias'),
+        bv: await opt('self_attn.v_proj.bias'),
+        qNorm: await opt('self_attn.q_norm.weight'),
+        kNorm: await opt('self_attn.k_norm.weight'),
+        gate: await load(p + 'mlp.gate_proj.weight'),
+        up: await load(p + 'mlp.up_proj.weight'),
+        down: await load(p + 'mlp.down_proj.weight'),
+      });
+    }
+    const embed = await load('model.embed_tokens.weight');
+    const lmHead = cfg.tiedEmbeddings ? embed : await load('lm_head.weight');
+    const norm = await load('model.norm.weight');
+    const model = new Model(gpu, kernels, cfg, layers, embed, lmHead, norm, opts.capacity, opts.chunkSize ?? 256);
+    await model.allocateCache();
+    return model;
   }
 
   private async allocateCache(): Promise<void> {

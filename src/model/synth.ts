@@ -267,7 +267,7 @@ function streamSeed(seed: number, name: string): number {
 }
 
 /** mulberry32 (a splitmix-style generator): uniform in [0, 1). */
-function mulberry32(state: number): () => number {
+export function mulberry32(state: number): () => number {
   return () => {
     state = (state + 0x6d2b79f5) | 0;
     let t = Math.imul(state ^ (state >>> 15), state | 1);
@@ -416,6 +416,8 @@ export interface SynthOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** Shard size limit (default 5 GB); small values let tests exercise sharded folders. */
   maxShardBytes?: number;
+  /** Fewer layers than the preset (same shapes otherwise): quick runs of a large model's kernels. */
+  layers?: number;
 }
 
 /**
@@ -427,10 +429,15 @@ export async function writeSynthModel(dir: string, preset: string,
   opts: SynthOptions = {}): Promise<void> {
   const p = PRESETS[preset];
   if (!p) throw new CsattnError(`unknown synthetic preset ${preset}; choose one of ${Object.keys(PRESETS).join(', ')}`);
-  const { seed = 0, dtype = 'BF16', onProgress, maxShardBytes } = opts;
+  const { seed = 0, dtype = 'BF16', onProgress, maxShardBytes, layers } = opts;
   check(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32, `seed ${seed} is not an integer in [0, 2^32)`);
   check(dtype in TORCH_DTYPE, `unsupported synthetic dtype ${dtype}`);
   const config: Record<string, unknown> = { ...p.config, torch_dtype: TORCH_DTYPE[dtype] };
+  if (layers !== undefined) {
+    check(Number.isInteger(layers) && layers >= 1, `layers must be a positive integer, got ${layers}`);
+    config.num_hidden_layers = layers;
+    if ('max_window_layers' in config) config.max_window_layers = layers;
+  }
   const tensors = synthTensors(config, dtype);
   const totalBytes = tensors.reduce((a, t) => a + entryBytes(t), 0);
 

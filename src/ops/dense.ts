@@ -235,3 +235,19 @@ function flatGrid(gpu: Gpu, groups: number): Grid {
 function selectWorkgroup(gpu: Gpu): number {
   return Math.min(SELECT_WG, gpu.device.limits.maxComputeInvocationsPerWorkgroup);
 }
+
+export interface FillArgs {
+  out: GPUBuffer; // f16 [n], n even
+  n: number;
+  center: number;
+  half: number;
+  seed: number;
+}
+
+/** Uniform random f16 values (synthetic weights made on the GPU); one dispatch per binding-sized part. */
+export function fillUniform(k: Kernels, a: FillArgs): Dispatch[] {
+  check(a.n % 2 === 0, `fill: ${a.n} values is odd`);
+  const kernel = k.get('fill_uniform');
+  return rowParts(k.gpu, a.n / 2, 4, 'fill').map((part, i) =>
+    dispatchOf(kernel, [partOf(a.out, part), uniform(k.gpu, [part.rows, (a.seed + i * 0x9e3779b9) >>> 0, { f32: a.center }, { f32: a.half }])], flatGrid(k.gpu, ceilDiv(part.rows, 256))));
+}

@@ -223,7 +223,10 @@ export function refTopK(acc: Int32Array, o: RefSelectOptions, pos: number): numb
   return taken.sort((a, b) => a - b);
 }
 
-/** Streaming insert of the key at `pos`: into every list whose last (smallest) score it beats. */
+/**
+ * Streaming insert of the key at `pos`: into every list whose last (smallest) score it beats, just
+ * before that minimum (which stays last: nothing is evicted).
+ */
 export function refInsert(t: RefTables, l: RefLayer, pos: number, Lcap: number): void {
   for (let g = 0; g < t.groups; g++) {
     const key = keyRow(l, kvHeadOf(l, g), pos);
@@ -233,8 +236,7 @@ export function refInsert(t: RefTables, l: RefLayer, pos: number, Lcap: number):
         const s = listValue(dot(mu, sub(key, j, t.ds)));
         const scores = t.score[list];
         if (scores.length >= Lcap || (scores.length > 0 && !(s > scores[scores.length - 1]))) return;
-        let at = scores.findIndex((v) => v < s);
-        if (at < 0) at = scores.length;
+        const at = Math.max(0, scores.length - 1);
         scores.splice(at, 0, s);
         t.idx[list].splice(at, 0, pos);
       });

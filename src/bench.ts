@@ -1,0 +1,204 @@
+/**
+ * `csattn bench`: where csattn stands against the bandwidth floor. For each context length, a model
+ * (a preset's shapes with random weights made on the GPU, or a real folder) prefills random tokens
+ * and builds the CSA tables, optionally writes and reloads the bundle, then decodes with full
+ * attention and with CSAttention. Decode at batch 1 is memory-bound: a step must read every weight
+ * and the attended K/V once, so bytes / peak bandwidth is a floor no kernel can beat.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createGpu, type Gpu } from './gpu/device.js';
+import { profileOps, type KernelTime } from './gpu/profile.js';
+import { Model } from './model/model.js';
+import { PRESETS, mulberry32 } from './model/synth.js';
+import { destroyTables, type CsaParams, type LayerTables } from './attention/csa.js';
+import { Bundle, FORMAT_VERSION, modelIdentity, type BundleMeta, type ModelIdentity } from './bundle.js';
+import { csaSelector, loadContext, selectOptions, sparseAttention, type SparseOptions } from './decode.js';
+import { Generator, type SamplingOptions } from './generate.js';
+import { prefillWithTables, writeContextBundle } from './prefill.js';
+import { loadConfig } from './model/config.js';
+import * as ops from './ops/dense.js';
+import type { Logger } from './log.js';
+import { VERSION } from './version.js';
+
+/** HBM3 peak of an H100 SXM (bytes/s): the floor's denominator. */
+export const H100_PEAK_BYTES_PER_S = 3.35e12;
+
+export interface BenchJob {
+  /** A synth-model preset name, or a model folder. */
+  preset?: string;
+  modelDir?: string;
+  /** Fewer layers than the model (quick runs). */
+  layers?: number;
+  contexts: number[];
+  sparse: SparseOptions;
+  decodeTokens: number;
+  questionTokens: number;
+  csa: CsaParams;
+  chunkSize: number;
+  /** Write the bundle to a temp file and load it back, timing both. */
+  bundleIo: boolean;
+  /** Kernel timings (timestamp queries) of one decode step of each attention. */
+  profile: boolean;
+  peakBytesPerSecond: number;
+  seed: number;
+  log: Logger;
+}
+
+export interface DecodeFigures {
+  msPerToken: number;
+  /** Bytes one step must read: weights + attended K/V. */
+  bytesPerStep: number;
+  achievedGBps: number;
+  floorMs: number;
+  /** floor / measured: 100% = at the bandwidth floor. */
+  pctOfFloor: number;
+  kernels?: KernelTime[];
+}
+
+export interface BenchRow {
+  model: string;
+  adapter: string;
+  context: number;
+  layers: number;
+  prefillMs: number;
+  prefillTokensPerSecond: number;
+  tablesMs: number;
+  bundle?: { writeMs: number; loadMs: number; bytes: number };
+  full: DecodeFigures;
+  csa: DecodeFigures;
+  csaSpeedup: number;
+  peakGpuBytes: number;
+}
+
+export async function bench(job: BenchJob, onRow: (r: BenchRow) => void): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const N of job.contexts) {
+    const gpu = await createGpu();
+    try {
+      const row = await benchContext(gpu, job, N);
+      rows.push(row);
+      onRow(row);
+    } finally {
+      gpu.device.destroy();
+    }
+  }
+  return rows;
+}
+
+function modelName(job: BenchJob): string {
+  return job.preset ?? job.modelDir!;
+}
+
+async function loadModel(gpu: Gpu, job: BenchJob, capacity: number): Promise<Model> {
+  const opts = { capacity, chunkSize: job.chunkSize };
+  if (job.modelDir) return Model.load(gpu, job.modelDir, opts);
+  const config: Record<string, unknown> = { ...PRESETS[job.preset!].config };
+  if (job.layers) config.num_hidden_layers = job.layers;
+  return Model.synthetic(gpu, config, { ...opts, seed: job.seed });
+}
+
+async function identityOf(job: BenchJob, model: Model): Promise<ModelIdentity> {
+  if (job.modelDir) return modelIdentity(job.modelDir, loadConfig(job.modelDir));
+  const config = createHash('sha256').update(JSON.stringify(model.cfg)).digest('hex');
+  const parts = { config, tokenizer: 'none', tensors: config, weights: `uniform seed ${job.seed}` };
+  const fingerprint = createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+  return { fingerprint, parts, architecture: model.cfg.architecture, name: job.preset! };
+}
+
+async function benchContext(gpu: Gpu, job: BenchJob, N: number): Promise<BenchRow> {
+  const log = job.log;
+  const room = job.questionTokens + job.decodeTokens + 1;
+  const model = await loadModel(gpu, job, N + room);
+  const rand = mulberry32(job.seed + N);
+  const ids = Array.from({ length: N }, () => Math.floor(rand() * model.cfg.vocab));
+  const question = Array.from({ length: job.questionTokens }, () => Math.floor(rand() * model.cfg.vocab));
+  log.info({ model: modelName(job), context: N }, 'prefill');
+  let { tables, prefillMs, tablesMs } = await prefillWithTables(model, ids, job.csa, log);
+
+  let bundle: BenchRow['bundle'];
+  if (job.bundleIo) {
+    const r = await bundleRoundTrip(job, model, tables, ids);
+    bundle = r.figures;
+    tables = r.tables;
+  }
+
+  const generator = new Generator(model);
+  const sampling: SamplingOptions = { maxTokens: job.decodeTokens, temperature: 0, topP: 1, seed: 0, stopIds: [] };
+  const opts = selectOptions(job.sparse, N, model.capacity);
+  const csa = sparseAttention(model, csaSelector(model, tables, job.csa, opts, true));
+  const { kvHeads, headDim: d, layers } = model.cfg;
+  const kvRowBytes = 2 * layers * kvHeads * d * 2; // K and V of one position, all layers
+  const figures = async (name: 'full' | 'csa'): Promise<DecodeFigures> => {
+    model.length = N;
+    log.info({ context: N, attention: name }, 'decode');
+    const g = await generator.generate(question, sampling, undefined, name === 'full' ? model.fullAttention : csa, name);
+    const attended = (name === 'full' ? N : Math.round((1 - job.sparse.sparsity) * N)) + job.questionTokens + job.decodeTokens / 2;
+    const bytesPerStep = model.weightBytesPerToken() + attended * kvRowBytes;
+    const floorMs = (bytesPerStep / job.peakBytesPerSecond) * 1e3;
+    const ms = g.timings.msPerToken;
+    const kernels = job.profile ? await profileStep(model, name === 'full' ? model.fullAttention : csa, N + job.questionTokens) : undefined;
+    return { msPerToken: ms, bytesPerStep, achievedGBps: bytesPerStep / ms / 1e6, floorMs, pctOfFloor: (100 * floorMs) / ms, kernels };
+  };
+  const full = await figures('full');
+  const sparse = await figures('csa');
+  const row: BenchRow = {
+    model: modelName(job), adapter: gpu.adapterName, context: N, layers, prefillMs,
+    prefillTokensPerSecond: (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
+    csaSpeedup: full.msPerToken / sparse.msPerToken, peakGpuBytes: gpu.memory.peak,
+  };
+  for (const t of tables) destroyTables(t);
+  return row;
+}
+
+/** Writes the bundle to a temp file and loads it back into the model (KV and tables), timed. */
+async function bundleRoundTrip(job: BenchJob, model: Model, tables: LayerTables[], ids: number[]) {
+  const dir = await mkdtemp(join(tmpdir(), 'csattn-bench-'));
+  const path = join(dir, 'context.csa');
+  try {
+    const c = model.cfg;
+    const meta: BundleMeta = {
+      formatVersion: FORMAT_VERSION, csattnVersion: VERSION, model: await identityOf(job, model), contextIds: ids,
+      template: { kind: 'plain', separator: '', suffix: '' }, csa: job.csa,
+      shape: { layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, groups: tables[0].groups, L: tables[0].L },
+      stats: { adapter: model.gpu.adapterName },
+    };
+    const t0 = performance.now();
+    await writeContextBundle(path, meta, model, tables, job.log);
+    const writeMs = performance.now() - t0;
+    const bytes = (await stat(path)).size;
+    for (const t of tables) destroyTables(t);
+    const t1 = performance.now();
+    const bundle = await Bundle.open(path);
+    try {
+      const loaded = await loadContext(model, bundle, model.capacity - ids.length);
+      return { figures: { writeMs, loadMs: performance.now() - t1, bytes }, tables: loaded.tables };
+    } finally {
+      await bundle.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** GPU time per kernel of one decode step at position `pos` (the step's cache stays as it was). */
+async function profileStep(model: Model, attention: Parameters<Model['decodeOps']>[0], pos: number): Promise<KernelTime[]> {
+  const step = model.decodeOps(attention, (logits) => ops.argmax(model.kernels, { logits, next: model.nextToken, history: storage(model), step: model.step, V: model.cfg.vocab }));
+  return profileOps(model.gpu, step, 3, () => model.setStep(pos));
+}
+
+function storage(model: Model): GPUBuffer {
+  return model.gpu.device.createBuffer({ size: (model.capacity + 1) * 4, usage: GPUBufferUsage.STORAGE });
+}
+
+/** The rows as a Markdown table for people (the JSON has every figure). */
+export function formatBench(rows: BenchRow[]): string {
+  const f = (x: number, digits = 1) => x.toFixed(digits);
+  const head = '| model | context | prefill tok/s | tables s | write s | load s | full ms/tok | full % floor | csa ms/tok | csa % floor | csa speed-up | peak GPU GiB |';
+  const lines = rows.map((r) => `| ${r.model} | ${r.context} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${r.bundle ? f(r.bundle.writeMs / 1e3) : '-'} | ${r.bundle ? f(r.bundle.loadMs / 1e3) : '-'} | ${f(r.full.msPerToken, 2)} | ${f(r.full.pctOfFloor, 0)}% | ${f(r.csa.msPerToken, 2)} | ${f(r.csa.pctOfFloor, 0)}% | ${f(r.csaSpeedup, 2)}x | ${f(r.peakGpuBytes / 2 ** 30)} |`);
+  const kernels = rows.flatMap((r) => (['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) =>
+    `${r.model} ${r.context} ${a}: ` + r[a].kernels!.slice(0, 8).map((k) => `${k.kernel} ${f(k.ms, 3)} ms (${Math.round(k.calls)}x)`).join(', ')));
+  return [head, head.replace(/[^|]+/g, '---'), ...lines, ...(kernels.length ? ['', 'GPU time per decode step, largest kernels first:', ...kernels] : [])].join('\n') + '\n';
+}
