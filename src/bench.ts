@@ -18,8 +18,10 @@ import { Bundle, FORMAT_VERSION, modelIdentity, type BundleMeta, type ModelIdent
 import { csaSelector, loadContext, selectOptions, sparseAttention, type SparseOptions } from './decode.js';
 import { Generator, type SamplingOptions } from './generate.js';
 import { prefillWithTables, writeContextBundle } from './prefill.js';
-import { loadConfig } from './model/config.js';
+import { loadConfig, parseConfig, type ModelConfig } from './model/config.js';
 import * as ops from './ops/dense.js';
+import { buildKeyTables } from './attention/baselines.js';
+import { record, submit } from './gpu/kernels.js';
 import type { Logger } from './log.js';
 import { VERSION } from './version.js';
 
@@ -40,6 +42,11 @@ export interface BenchJob {
   chunkSize: number;
   /** Write the bundle to a temp file and load it back, timing both. */
   bundleIo: boolean;
+  /**
+   * Skip the prefill: random K/V and tables of the same shapes clustered from the keys (decode
+   * speed does not depend on the values); for decode figures at contexts whose prefill is slow.
+   */
+  randomContext: boolean;
   /** Kernel timings (timestamp queries) of one decode step of each attention. */
   profile: boolean;
   peakBytesPerSecond: number;
@@ -63,8 +70,10 @@ export interface BenchRow {
   adapter: string;
   context: number;
   layers: number;
-  prefillMs: number;
-  prefillTokensPerSecond: number;
+  /** 'prefill', or 'random' (see BenchJob.randomContext: no prefill figures). */
+  context_kind: 'prefill' | 'random';
+  prefillMs: number | null;
+  prefillTokensPerSecond: number | null;
   tablesMs: number;
   bundle?: { writeMs: number; loadMs: number; bytes: number };
   full: DecodeFigures;
@@ -92,12 +101,20 @@ function modelName(job: BenchJob): string {
   return job.preset ?? job.modelDir!;
 }
 
+function presetConfig(job: BenchJob): Record<string, unknown> {
+  const config: Record<string, unknown> = { ...PRESETS[job.preset!].config };
+  if (job.layers) config.num_hidden_layers = job.layers;
+  return config;
+}
+
+function configOf(job: BenchJob): ModelConfig {
+  return job.modelDir ? loadConfig(job.modelDir) : parseConfig(presetConfig(job), job.preset);
+}
+
 async function loadModel(gpu: Gpu, job: BenchJob, capacity: number): Promise<Model> {
   const opts = { capacity, chunkSize: job.chunkSize };
   if (job.modelDir) return Model.load(gpu, job.modelDir, opts);
-  const config: Record<string, unknown> = { ...PRESETS[job.preset!].config };
-  if (job.layers) config.num_hidden_layers = job.layers;
-  return Model.synthetic(gpu, config, { ...opts, seed: job.seed });
+  return Model.synthetic(gpu, presetConfig(job), { ...opts, seed: job.seed });
 }
 
 async function identityOf(job: BenchJob, model: Model): Promise<ModelIdentity> {
@@ -108,15 +125,17 @@ async function identityOf(job: BenchJob, model: Model): Promise<ModelIdentity> {
   return { fingerprint, parts, architecture: model.cfg.architecture, name: job.preset! };
 }
 
-async function benchContext(gpu: Gpu, job: BenchJob, N: number): Promise<BenchRow> {
+async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<BenchRow> {
   const log = job.log;
   const room = job.questionTokens + job.decodeTokens + 1;
+  // A context of the model's full window leaves the question and answer their room inside it.
+  const N = Math.min(context, configOf(job).maxPositions - room);
   const model = await loadModel(gpu, job, N + room);
   const rand = mulberry32(job.seed + N);
   const ids = Array.from({ length: N }, () => Math.floor(rand() * model.cfg.vocab));
   const question = Array.from({ length: job.questionTokens }, () => Math.floor(rand() * model.cfg.vocab));
-  log.info({ model: modelName(job), context: N }, 'prefill');
-  let { tables, prefillMs, tablesMs } = await prefillWithTables(model, ids, job.csa, log);
+  log.info({ model: modelName(job), context: N, random: job.randomContext }, 'context');
+  let { tables, prefillMs, tablesMs } = job.randomContext ? { ...(await randomContext(model, N, job)), prefillMs: null } : await prefillWithTables(model, ids, job.csa, log);
 
   let bundle: BenchRow['bundle'];
   if (job.bundleIo) {
@@ -132,25 +151,46 @@ async function benchContext(gpu: Gpu, job: BenchJob, N: number): Promise<BenchRo
   const { kvHeads, headDim: d, layers } = model.cfg;
   const kvRowBytes = 2 * layers * kvHeads * d * 2; // K and V of one position, all layers
   const figures = async (name: 'full' | 'csa'): Promise<DecodeFigures> => {
-    model.length = N;
+    const attention = name === 'full' ? model.fullAttention : csa;
     log.info({ context: N, attention: name }, 'decode');
-    const g = await generator.generate(question, sampling, undefined, name === 'full' ? model.fullAttention : csa, name);
+    model.length = N; // a short warm-up run compiles the step's kernels first
+    await generator.generate(question, { ...sampling, maxTokens: 2 }, undefined, attention, name);
+    model.length = N;
+    const g = await generator.generate(question, sampling, undefined, attention, name);
     const attended = (name === 'full' ? N : Math.round((1 - job.sparse.sparsity) * N)) + job.questionTokens + job.decodeTokens / 2;
     const bytesPerStep = model.weightBytesPerToken() + attended * kvRowBytes;
     const floorMs = (bytesPerStep / job.peakBytesPerSecond) * 1e3;
     const ms = g.timings.msPerToken;
-    const kernels = job.profile ? await profileStep(model, name === 'full' ? model.fullAttention : csa, N + job.questionTokens) : undefined;
+    const kernels = job.profile ? await profileStep(model, attention, N + job.questionTokens) : undefined;
     return { msPerToken: ms, bytesPerStep, achievedGBps: bytesPerStep / ms / 1e6, floorMs, pctOfFloor: (100 * floorMs) / ms, kernels };
   };
   const full = await figures('full');
   const sparse = await figures('csa');
   const row: BenchRow = {
-    model: modelName(job), adapter: gpu.adapterName, context: N, layers, prefillMs,
-    prefillTokensPerSecond: (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
+    model: modelName(job), adapter: gpu.adapterName, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
+    prefillMs, prefillTokensPerSecond: prefillMs === null ? null : (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
     csaSpeedup: full.msPerToken / sparse.msPerToken, peakGpuBytes: gpu.memory.peak,
   };
   for (const t of tables) destroyTables(t);
   return row;
+}
+
+/** Random f16 K/V for positions [0, N) of every layer, and key-clustered tables of CSA's shapes. */
+async function randomContext(model: Model, N: number, job: BenchJob): Promise<{ tables: LayerTables[]; tablesMs: number }> {
+  const { layers, heads: Hq, kvHeads: Hkv, headDim: d } = model.cfg;
+  const t0 = performance.now();
+  const tables: LayerTables[] = [];
+  for (let l = 0; l < layers; l++) {
+    for (const [i, cache] of [model.kCache[l], model.vCache[l]].entries()) {
+      submit(model.gpu, (pass) => record(pass, ops.fillUniform(model.kernels, { out: cache, n: cache.size / 2, center: 0, half: 1, seed: job.seed + 2 * l + i })));
+    }
+    tables.push(await buildKeyTables(model.kernels, {
+      kCache: model.kCache[l], N, Hq, Hkv, d, capacity: model.capacity, invFreq: model.invFreq,
+      params: { ...job.csa, granularity: 'kv-head' }, maxNewTokens: model.capacity - N,
+    }));
+  }
+  model.length = N;
+  return { tables, tablesMs: performance.now() - t0 };
 }
 
 /** Writes the bundle to a temp file and loads it back into the model (KV and tables), timed. */
@@ -195,7 +235,7 @@ function storage(model: Model): GPUBuffer {
 
 /** The rows as a Markdown table for people (the JSON has every figure). */
 export function formatBench(rows: BenchRow[]): string {
-  const f = (x: number, digits = 1) => x.toFixed(digits);
+  const f = (x: number | null, digits = 1) => (x === null ? '-' : x.toFixed(digits));
   const head = '| model | context | prefill tok/s | tables s | write s | load s | full ms/tok | full % floor | csa ms/tok | csa % floor | csa speed-up | peak GPU GiB |';
   const lines = rows.map((r) => `| ${r.model} | ${r.context} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${r.bundle ? f(r.bundle.writeMs / 1e3) : '-'} | ${r.bundle ? f(r.bundle.loadMs / 1e3) : '-'} | ${f(r.full.msPerToken, 2)} | ${f(r.full.pctOfFloor, 0)}% | ${f(r.csa.msPerToken, 2)} | ${f(r.csa.pctOfFloor, 0)}% | ${f(r.csaSpeedup, 2)}x | ${f(r.peakGpuBytes / 2 ** 30)} |`);
   const kernels = rows.flatMap((r) => (['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) =>

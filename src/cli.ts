@@ -286,7 +286,8 @@ function sparseOptions(cmd: Command): Command {
     .addOption(new Option('--attention <kind>', 'attention for generated tokens: csa, full, or a baseline selector at the same budget').choices(['csa', 'full', 'oracle', 'streaming', 'quest', 'keypq']).default('csa'))
     .option('--sparsity <s>', 'fraction of the context NOT attended per step (K = round((1 - s) N) keys)', floatArg(0, 1), DEFAULT_SPARSE.sparsity)
     .option('--sink <n>', 'first context tokens always attended (counted in the budget)', intArg(0), DEFAULT_SPARSE.sink)
-    .option('--window <n>', 'last context tokens always attended (counted in the budget)', intArg(0), DEFAULT_SPARSE.window);
+    .option('--window <n>', 'last context tokens always attended (counted in the budget)', intArg(0), DEFAULT_SPARSE.window)
+    .addOption(new Option('--question-attention <kind>', 'the question (and template suffix): one prefill with full attention, or token by token with --attention').choices(['full', 'sparse']).default('full'));
 }
 
 async function readQuestions(o: any): Promise<{ id: string; prompt: string }[]> {
@@ -339,7 +340,7 @@ function decodeCommand(): Command {
       const many = o.prompts !== undefined;
       for (const q of questions) {
         const sink = textSink(tok, o.stop, o.json || many ? () => {} : (s) => process.stdout.write(s));
-        const r = await session.answer(q.prompt, o.attention, sparse, sampling(o, tok), sink.onToken);
+        const r = await session.answer(q.prompt, o.attention, sparse, { ...sampling(o, tok), promptAttention: o.questionAttention }, sink.onToken);
         const text = sink.finish();
         const result = {
           id: q.id, text, ids: r.ids, stopReason: r.stopReason, attention: r.attention, sparsity: o.attention === 'csa' ? o.sparsity : 0,
@@ -370,6 +371,7 @@ function benchCommand(): Command {
     .option('--decode-tokens <n>', 'tokens generated per measurement', intArg(2, 100000), 128)
     .option('--question-tokens <n>', 'random question tokens prefilled after the context', intArg(1, 100000), 16)
     .option('--bundle-io', 'also write the bundle to a temp file and load it back (timed)')
+    .option('--random-context', 'skip the prefill: random K/V and tables of the same shapes clustered from the keys (decode speed does not depend on values)')
     .option('--profile', 'GPU time per kernel of one decode step (timestamp queries)')
     .option('--peak-gbps <n>', 'memory bandwidth the floor is computed with, GB/s (H100 SXM HBM3)', floatArg(1, 1e6), H100_PEAK_BYTES_PER_S / 1e9)
     .option('--chunk-size <n>', 'prefill chunk size in tokens', intArg(1, 65536), 256)
@@ -380,7 +382,7 @@ function benchCommand(): Command {
       const rows = await bench({
         preset: o.model ? undefined : o.preset, modelDir: o.model ? modelDir(o.model) : undefined, layers: o.layers,
         contexts: o.contexts, sparse: { sparsity: o.sparsity, sink: o.sink, window: o.window }, decodeTokens: o.decodeTokens,
-        questionTokens: o.questionTokens, csa: csaParams(o), chunkSize: o.chunkSize, bundleIo: !!o.bundleIo, profile: !!o.profile,
+        questionTokens: o.questionTokens, csa: csaParams(o), chunkSize: o.chunkSize, bundleIo: !!o.bundleIo, randomContext: !!o.randomContext, profile: !!o.profile,
         peakBytesPerSecond: o.peakGbps * 1e9, seed: o.seed, log,
       }, (r) => { if (o.json) process.stdout.write(JSON.stringify(r) + '\n'); });
       if (!o.json) process.stdout.write(formatBench(rows));

@@ -23,6 +23,11 @@ export interface SamplingOptions {
   forced?: number[];
   /** Return the logits of every generated position, [generated, vocab]. */
   keepLogits?: boolean;
+  /**
+   * 'sparse': the prompt runs token by token through the decode step, so it attends through the
+   * decode attention (CSA) too, instead of one full-attention prefill ('full', the default).
+   */
+  promptAttention?: 'full' | 'sparse';
 }
 
 export interface Timings {
@@ -79,13 +84,25 @@ export class Generator {
     const keep = (row: number): Op[] =>
       logitsOut ? [{ copy: { src: m.scratchFor(1).logits, srcOffset: 0, dst: logitsOut, dstOffset: row * V * 4, size: V * 4 } }] : [];
     const t0 = performance.now();
-    await m.prefill(promptIds, { logits: 'keep' });
-    const first = m.length - 1;
-    m.setStep(first);
-    m.execute([sample(m.scratchFor(1).logits), ...keep(0)]);
     const opsKey = `${key}|${o.temperature}|${o.topP}|${o.seed}`;
     let step = this.cachedOps.get(opsKey);
     if (!step) this.cachedOps.set(opsKey, (step = m.decodeOps(attention, sample)));
+    const first = m.length + promptIds.length - 1;
+    if (o.promptAttention === 'sparse') {
+      // Each step embeds the token in nextToken at step.pos: feed the prompt's tokens in turn; the
+      // last step samples the first new token, as the prefill path's sampler does.
+      for (const [i, id] of promptIds.entries()) {
+        m.setStep(m.length + i);
+        m.gpu.device.queue.writeBuffer(m.nextToken, 0, Uint32Array.of(id));
+        m.execute(step);
+      }
+      m.length = first + 1;
+      m.execute(keep(0));
+    } else {
+      await m.prefill(promptIds, { logits: 'keep' });
+      m.setStep(first);
+      m.execute([sample(m.scratchFor(1).logits), ...keep(0)]);
+    }
     await m.sync();
     const t1 = performance.now(); // decode timing starts with the step recorded and its kernels compiled
 

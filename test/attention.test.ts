@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createGpu } from '../src/gpu/device.js';
 import { Kernels, record, storage, submit, uniform, type Dispatch } from '../src/gpu/kernels.js';
-import { attentionDecode, attentionPrefill, type SparseSelection } from '../src/ops/attention.js';
+import { CACHE_PAD, attentionDecode, attentionPrefill, type SparseSelection } from '../src/ops/attention.js';
 import { roundF16 } from '../src/weights/f16.js';
 import { f16Modes, gpuContext, maxAbsDiff, rand, readF32, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
 import { allKeys, decodeAttentionRef, prefillAttentionRef, type CacheShape } from './ref/attention.js';
@@ -62,6 +62,28 @@ describe.each(f16Paths)('attention prefill ($name)', (mode) => {
     const ds = attentionPrefill(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, step: uniform(c.gpu, [pos0]) });
     const got = await runAndRead(c, [ds], out, T * Hq * d);
     expect(maxAbsDiff(got, prefillAttentionRef(q, k, v, s))).toBeLessThan(TOL);
+  });
+});
+
+// Tensor cores (subgroup matrices; on an H100, not on lavapipe): Q is rounded to f16 after scaling
+// and P to f16, as FlashAttention does. The reference takes the same f16 Q, so what remains is P's
+// rounding (2^-11 of each weight, outputs of |v| <= 1: <= 5e-4) on top of TOL.
+const TOL_MMA = 5e-4 + TOL;
+const native = await gpuContext(false);
+describe.runIf(native.gpu.tensorCores)('attention prefill on tensor cores', () => {
+  it.each(prefillCases.filter((c) => c.d % 16 === 0 && c.d <= 128))('Hq=$Hq Hkv=$Hkv d=$d T=$T pos0=$pos0', async ({ Hq, Hkv, d, T, pos0 }) => {
+    const c = native;
+    const s = { ...shape(Hq, Hkv, d, pos0 + T + 3), T, pos0 };
+    const q = queries(T * Hq * d, 1), k = cache(s, 2), v = cache(s, 3);
+    // Spare rows past the last head hold finite junk the kernel must weigh by zero.
+    const padded = (x: Float32Array) => Float32Array.from([...x, ...rand(CACHE_PAD * d, 4)]);
+    const out = storage(c.gpu, T * Hq * d * 4);
+    const ds = attentionPrefill(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, roundF16(padded(k))), vCache: uploadF16(c.gpu, roundF16(padded(v))), out, step: uniform(c.gpu, [pos0]) });
+    expect(ds.kernel.name).toBe('attention_prefill_mma');
+    const got = await runAndRead(c, [ds], out, T * Hq * d);
+    const log2Scale = s.scale * Math.LOG2E;
+    const q16 = roundF16(q.map((x) => x * Math.fround(log2Scale))).map((x) => x / log2Scale);
+    expect(maxAbsDiff(got, prefillAttentionRef(q16, k, v, s))).toBeLessThan(TOL_MMA);
   });
 });
 

@@ -101,6 +101,27 @@ describe('decode from a bundle', () => {
     expect(worst).toBeLessThan(1e-3);
   });
 
+  it('a question prefilled token by token through csa at sparsity 0 gives the tokens of the full-attention prefill', async () => {
+    const full = await session.answer(question, 'full', { sparsity: 0, sink: 0, window: 0 }, { ...greedy, keepLogits: true });
+    const csa = await session.answer(question, 'csa', { sparsity: 0, sink: 4, window: 16 }, { ...greedy, keepLogits: true, promptAttention: 'sparse' });
+    expect(csa.ids).toEqual(full.ids);
+    let worst = 0, lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < full.logits!.length; i++) {
+      worst = Math.max(worst, Math.abs(full.logits![i] - csa.logits![i]));
+      lo = Math.min(lo, full.logits![i]);
+      hi = Math.max(hi, full.logits![i]);
+    }
+    // The question's K/V come from matvecs instead of the prefill's tiled matmul (another f32
+    // summation order) and are stored as f16: an f16 rounding step of a few entries, as against
+    // transformers (bound 1e-3 of the logit range).
+    expect(worst).toBeLessThan(1e-3 * (hi - lo));
+    // At 0.95 the question attends only the selected keys: other logits, the answer still right.
+    const sparse = await session.answer(question, 'csa', { sparsity: 0.95, sink: 4, window: 16 }, { ...greedy, keepLogits: true, promptAttention: 'sparse' });
+    const dense = await session.answer(question, 'csa', { sparsity: 0.95, sink: 4, window: 16 }, { ...greedy, keepLogits: true });
+    expect(Math.max(...sparse.logits!.slice(0, 1000).map((x, i) => Math.abs(x - dense.logits![i])))).toBeGreaterThan(1e-3);
+    expect(session.tok.decode(sparse.ids)).toContain(record.answers[0]);
+  });
+
   it('--attention full from a bundle equals generation over the concatenated ids', async () => {
     const fromBundle = await session.answer(question, 'full', { sparsity: 0, sink: 0, window: 0 }, greedy);
     const tok = session.tok;

@@ -12,6 +12,8 @@ export interface GpuOptions {
   packedF16?: boolean;
   /** Skip subgroup kernels even when the adapter offers them. */
   noSubgroups?: boolean;
+  /** Skip subgroup-matrix (tensor core) kernels even when the adapter offers them. */
+  noTensorCores?: boolean;
 }
 
 export interface Gpu {
@@ -20,6 +22,8 @@ export interface Gpu {
   /** Kernels may use native f16 (`enable f16`); otherwise f16 is handled packed in u32. */
   f16: boolean;
   subgroups: boolean;
+  /** Subgroup matrices f16 x f16 -> f32 at 16x16x16 in subgroups of 32 (kernels with the MMA define). */
+  tensorCores: boolean;
   timestamps: boolean;
   /** Largest single storage binding, in bytes. */
   maxBinding: number;
@@ -36,6 +40,23 @@ const NO_ADAPTER =
 
 let instance: ReturnType<typeof create> | null = null;
 
+const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix';
+
+interface MatrixConfig { componentType: string; resultComponentType: string; M: number; N: number; K: number }
+
+/**
+ * The kernels' one tensor-core shape: f16 x f16 -> f32 at 16x16x16, in subgroups of exactly 32
+ * (their thread layout assumes it). Adapters that do not list their configurations are taken at
+ * their word for the feature (Dawn's Vulkan path on NVIDIA lists them).
+ */
+function hasTensorCores(adapter: GPUAdapter): boolean {
+  if (!adapter.features.has(SUBGROUP_MATRIX) || !adapter.features.has('shader-f16')) return false;
+  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number; subgroupMatrixConfigs?: MatrixConfig[] };
+  if (info.subgroupMinSize !== 32 || info.subgroupMaxSize !== 32) return false;
+  const configs = info.subgroupMatrixConfigs;
+  return !configs || configs.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16);
+}
+
 export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   // f16 on NVIDIA is behind a Dawn toggle; subgroup-matrix (tensor cores) behind allow_unsafe_apis.
   instance ??= create([
@@ -44,7 +65,7 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   ]);
   const adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new CsattnError(NO_ADAPTER, 'no-adapter');
-  const wanted: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
+  const wanted = ['shader-f16', 'subgroups', 'timestamp-query', ...(hasTensorCores(adapter) ? [SUBGROUP_MATRIX] : [])] as GPUFeatureName[];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const l = adapter.limits;
   const device = await adapter.requestDevice({
@@ -65,6 +86,7 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     adapterName: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown',
     f16: device.features.has('shader-f16') && !opts.packedF16,
     subgroups: device.features.has('subgroups') && !opts.noSubgroups,
+    tensorCores: device.features.has(SUBGROUP_MATRIX) && device.features.has('shader-f16') && !opts.packedF16 && !opts.noSubgroups && !opts.noTensorCores,
     timestamps: device.features.has('timestamp-query'),
     maxBinding: device.limits.maxStorageBufferBindingSize,
     maxBufferSize: device.limits.maxBufferSize,

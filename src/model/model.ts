@@ -24,7 +24,7 @@ import { SafetensorsModel, toF16, type TensorInfo } from '../weights/safetensors
 import { type ModelConfig, expectedTensors, loadConfig, parseConfig, ropeInvFreq } from './config.js';
 import { synthTensors } from './synth.js';
 import * as ops from '../ops/dense.js';
-import { attentionDecode, attentionPrefill } from '../ops/attention.js';
+import { CACHE_PAD, attentionDecode, attentionPrefill } from '../ops/attention.js';
 
 interface LayerWeights {
   ln1: GPUBuffer; ln2: GPUBuffer;
@@ -171,7 +171,7 @@ export class Model {
 
   private async allocateCache(): Promise<void> {
     const { layers, kvHeads, headDim } = this.cfg;
-    const bytes = kvHeads * this.capacity * headDim * 2;
+    const bytes = (kvHeads * this.capacity + CACHE_PAD) * headDim * 2;
     check(bytes <= this.gpu.maxBinding, () => `a KV cache of ${this.capacity} tokens needs ${fmtBytes(bytes)} per layer and tensor; this GPU binds at most ${fmtBytes(this.gpu.maxBinding)}: lower the context length`, 'oom');
     for (let l = 0; l < layers; l++) {
       this.kCache.push(await allocate(this.gpu, bytes, `K cache of layer ${l} (${this.capacity} tokens)`));

@@ -13,6 +13,16 @@ import { ceilDiv, dispatchOf, storage, uniform, type Dispatch, type Kernels } fr
 const MAX_HEADS_PER_WORKGROUP = 8;
 /** Query rows (queries × heads) of a prefill workgroup: ROWS in attention_prefill.wgsl. */
 const PREFILL_ROWS = 16;
+/** ROWS and BK of attention_prefill_mma.wgsl; its largest head dim (16 · MAX_DT). */
+const MMA_ROWS = 16;
+const MMA_KEY_TILE = 64;
+const MMA_MAX_D = 128;
+
+/**
+ * Spare positions a KV cache buffer must have past its last head for the tensor-core prefill,
+ * whose key tiles may run past the visible keys (allocate (Hkv · capacity + CACHE_PAD) · d f16).
+ */
+export const CACHE_PAD = MMA_KEY_TILE;
 /** Threads of a decode workgroup: at least (heads per workgroup) × (words per K/V row). */
 const DECODE_WG = 128;
 /** Fewest keys per split at full capacity (splits are whole tiles of at most 64 keys). */
@@ -55,10 +65,20 @@ export function attentionPrefill(k: Kernels, a: AttentionShape & { T: number }):
   checkShape(a);
   check(Number.isInteger(a.T) && a.T >= 1, `attention prefill needs at least one query, got T=${a.T}`);
   const hpw = headsPerWorkgroup(a.Hq / a.Hkv, MAX_HEADS_PER_WORKGROUP);
-  const kernel = k.get('attention_prefill', { constants: { HPW: hpw, D: a.d, BK: a.d > 128 ? 16 : 32 } });
   const params = uniform(k.gpu, [a.T, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }], 'attention prefill params');
-  const queriesPerWorkgroup = Math.floor(PREFILL_ROWS / hpw);
-  return dispatchOf(kernel, [a.q, a.kCache, a.vCache, a.out, a.step, params], [ceilDiv(a.T, queriesPerWorkgroup), a.Hq / hpw]);
+  const bindings = [a.q, a.kCache, a.vCache, a.out, a.step, params];
+  if (usesTensorCores(k, a)) {
+    const kernel = k.get('attention_prefill_mma', { defines: ['MMA'], constants: { HPW: hpw, D: a.d } });
+    return dispatchOf(kernel, bindings, [ceilDiv(a.T, Math.floor(MMA_ROWS / hpw)), a.Hq / hpw]);
+  }
+  const kernel = k.get('attention_prefill', { constants: { HPW: hpw, D: a.d, BK: a.d > 128 ? 16 : 32 } });
+  return dispatchOf(kernel, bindings, [ceilDiv(a.T, Math.floor(PREFILL_ROWS / hpw)), a.Hq / hpw]);
+}
+
+/** Tensor cores where the device has them, the head dim fits, and the caches carry CACHE_PAD spare rows. */
+function usesTensorCores(k: Kernels, a: AttentionShape): boolean {
+  const padded = (a.Hkv * a.capacity + CACHE_PAD) * a.d * 2;
+  return k.gpu.tensorCores && a.d % 16 === 0 && a.d <= MMA_MAX_D && a.kCache.size >= padded && a.vCache.size >= padded;
 }
 
 /**

@@ -1,0 +1,48 @@
+/**
+ * csattn bench on a tiny preset: the figures are consistent with their definitions (bytes a step
+ * must read, the floor at the given bandwidth, % of floor), with a prefilled and a random context.
+ */
+import { describe, expect, it } from 'vitest';
+import { bench, formatBench, type BenchJob } from '../src/bench.js';
+import { DEFAULT_CSA } from '../src/attention/csa.js';
+import { PRESETS } from '../src/model/synth.js';
+import { createLogger } from '../src/log.js';
+
+const cfg = PRESETS['tiny-llama'].config as Record<string, number>;
+const job: BenchJob = {
+  preset: 'tiny-llama', contexts: [300], sparse: { sparsity: 0.9, sink: 4, window: 8 }, decodeTokens: 6, questionTokens: 5,
+  csa: { ...DEFAULT_CSA, subspaces: 4 }, chunkSize: 128, bundleIo: true, randomContext: false, profile: true,
+  peakBytesPerSecond: 1e11, seed: 3, log: createLogger('silent'),
+};
+
+describe('csattn bench', () => {
+  it('reports prefill, bundle round trip and decode figures by their definitions', async () => {
+    const [r] = await bench(job, () => {});
+    const d = cfg.head_dim ?? cfg.hidden_size / cfg.num_attention_heads;
+    const kvRow = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * d * 2;
+    const linear = cfg.num_hidden_layers * cfg.hidden_size * (2 * cfg.num_attention_heads * d + 2 * cfg.num_key_value_heads * d + 3 * cfg.intermediate_size);
+    const weights = 2 * (linear + cfg.vocab_size * cfg.hidden_size);
+    expect(r.context).toBe(300);
+    expect(r.full.bytesPerStep).toBe(weights + (300 + 5 + 3) * kvRow);
+    expect(r.csa.bytesPerStep).toBe(weights + (30 + 5 + 3) * kvRow);
+    for (const x of [r.full, r.csa]) {
+      expect(x.floorMs).toBeCloseTo((x.bytesPerStep / 1e11) * 1e3, 9);
+      expect(x.pctOfFloor).toBeCloseTo((100 * x.floorMs) / x.msPerToken, 9);
+      expect(x.kernels!.map((k) => k.kernel)).toContain('matvec');
+    }
+    expect(r.csa.kernels!.map((k) => k.kernel)).toContain('csa_topk');
+    expect(r.full.kernels!.map((k) => k.kernel)).not.toContain('csa_topk');
+    expect(r.prefillTokensPerSecond).toBeGreaterThan(0);
+    expect(r.bundle!.bytes).toBeGreaterThan(2 * 300 * kvRow / 2);
+    expect(formatBench([r])).toContain('| tiny-llama | 300 |');
+  });
+
+  it('a random context skips the prefill and still decodes with both attentions', async () => {
+    const [r] = await bench({ ...job, randomContext: true, bundleIo: false, profile: false, contexts: [cfg.max_position_embeddings] }, () => {});
+    expect(r.context_kind).toBe('random');
+    expect(r.prefillMs).toBeNull();
+    expect(r.context).toBe(cfg.max_position_embeddings - (5 + 6 + 1)); // the window keeps room for question and answer
+    expect(r.full.msPerToken).toBeGreaterThan(0);
+    expect(r.csa.msPerToken).toBeGreaterThan(0);
+  });
+});
