@@ -4,7 +4,8 @@
 //   mult = w * 2^(20 - e),  w = ||q^(j)|| ('qnorm') or 1,  B = sum over the group's chosen lists
 //   of w * max|score| < 2^e,
 // so any key's summed score stays below 2^20 + (rounding) in size: the top-K select works on 22 bits.
-// Lists are sorted descending, so max|score| is at one of the two ends.
+// The ends of a list are its largest and smallest scores (prefill lists are sorted, csa_insert
+// keeps the ends), so max|score| is at one of them.
 // Threads split as (pair, lane): the lanes of a (head, subspace) pair share its C centroids.
 struct Params { heads: u32, per_group: u32, m: u32, centroids: u32, ds4: u32, lcap: u32, qnorm: u32 }
 @group(0) @binding(0) var<storage, read> qsub: array<vec4<f32>>;     // [m, heads, ds] normalised

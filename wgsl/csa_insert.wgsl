@@ -1,8 +1,10 @@
 // Streaming update (paper Sec. 3.3, step 5): the key just written at step.pos is scored against
 // every centroid (one thread per list) and joins each list whose minimum it beats. Lists have room
 // for every generated key, so nothing is evicted and the minimum never changes: it stays the last
-// entry, and the new key goes just before it. Entries above the minimum are then in no particular
-// order, which the gather-and-sum does not need: O(1) per list instead of moving its tail.
+// entry, and the new key goes just before it, or to the front if it is a new maximum (the old one
+// taking its slot), so the two ends stay the extremes that csa_centroid_assign bounds scores by.
+// Entries in between are in no particular order, which the gather-and-sum does not need: O(1) per
+// list instead of moving its tail.
 // Call once per position.
 struct Params { m: u32, centroids: u32, ds4: u32, lcap: u32, kv_heads: u32, per_kv: u32 }
 struct Step { pos: u32 }
@@ -38,8 +40,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (!(s > list_score[last])) { return; }
     list_idx[last + 1u] = list_idx[last];
     list_score[last + 1u] = list_score[last];
-    list_idx[last] = step.pos;
-    list_score[last] = s;
+    var at = last;
+    if (last > base && s > list_score[base]) {  // a new maximum: to the front, the old one to its slot
+      list_idx[last] = list_idx[base];
+      list_score[last] = list_score[base];
+      at = base;
+    }
+    list_idx[at] = step.pos;
+    list_score[at] = s;
   }
   list_len[list] = len + 1u;
 }

@@ -225,7 +225,8 @@ export function refTopK(acc: Int32Array, o: RefSelectOptions, pos: number): numb
 
 /**
  * Streaming insert of the key at `pos`: into every list whose last (smallest) score it beats, just
- * before that minimum (which stays last: nothing is evicted).
+ * before that minimum (which stays last: nothing is evicted), or to the front if it beats the
+ * first (largest) score, whose entry then takes that slot: the ends stay the extremes.
  */
 export function refInsert(t: RefTables, l: RefLayer, pos: number, Lcap: number): void {
   for (let g = 0; g < t.groups; g++) {
@@ -236,9 +237,18 @@ export function refInsert(t: RefTables, l: RefLayer, pos: number, Lcap: number):
         const s = listValue(dot(mu, sub(key, j, t.ds)));
         const scores = t.score[list];
         if (scores.length >= Lcap || (scores.length > 0 && !(s > scores[scores.length - 1]))) return;
-        const at = Math.max(0, scores.length - 1);
-        scores.splice(at, 0, s);
-        t.idx[list].splice(at, 0, pos);
+        const idx = t.idx[list];
+        const last = scores.length - 1;
+        if (last > 0 && s > scores[0]) {
+          // A new maximum: to the front, the old front to the slot before the minimum.
+          scores.splice(last, 0, scores[0]);
+          idx.splice(last, 0, idx[0]);
+          scores[0] = s;
+          idx[0] = pos;
+        } else {
+          scores.splice(Math.max(0, last), 0, s);
+          idx.splice(Math.max(0, last), 0, pos);
+        }
       });
     }
   }
