@@ -2,10 +2,9 @@
 // optionally un-rotated (RoPE by -position, HF rotate-half layout) and normalised per sub-vector.
 // Output [m, rows, ds] with row r = t * heads + h, and each sub-vector's norm [m, rows].
 // With KEYS the source is the f16 KV cache [Hkv, capacity, d]; otherwise f32 [T, src_heads, d].
-// Positions start at step.pos when use_step is set (decode, streaming insert), else at tok0; a key
-// row is read at its position, a query row at t - tok0 (the query buffer holds only the rows asked
-// for: a long prefill's queries are bound a slice of tokens at a time, each writing rows
-// row0 + r of the out_rows rows of the output).
+// Token t of the dispatch is at position tok0 + t; a key row is read at its position, a query row
+// at t (the query buffer holds only the rows asked for: a long prefill's queries are bound a slice
+// of tokens at a time, each writing rows row0 + r of the out_rows rows of the output).
 struct Params {
   tokens: u32,
   tok0: u32,
@@ -17,11 +16,9 @@ struct Params {
   capacity: u32,
   d: u32,
   m: u32,
-  use_step: u32,
   unrope: u32,
   normalize: u32,
 }
-struct Step { pos: u32 }
 
 #if KEYS
 @group(0) @binding(0) var<storage, read> src: array<u32>;
@@ -31,8 +28,7 @@ struct Step { pos: u32 }
 @group(0) @binding(1) var<storage, read> inv_freq: array<f32>;
 @group(0) @binding(2) var<storage, read_write> sub: array<f32>;
 @group(0) @binding(3) var<storage, read_write> norms: array<f32>;
-@group(0) @binding(4) var<uniform> step: Step;
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(4) var<uniform> p: Params;
 
 override WG: u32 = 64;
 const MAX_DS = 64u;
@@ -47,30 +43,14 @@ fn elem(t: u32, h: u32, i: u32) -> f32 {
 #endif
 }
 
-// The angle modulo 2pi, exactly up to the f32 rounding of the result: GPU cos/sin are accurate only
-// near [-pi, pi] (NVIDIA's are off by ~1e-4 at a few thousand rad). Cody-Waite with 2pi split into
-// parts of 7 significant bits, so k * part is exact for |k| < 2^17: angles up to 8e5 rad.
-fn reduce(theta: f32) -> f32 {
-  let k = round(theta * 0.15915494);
-  var r = theta - k * 6.25;
-  r -= k * 0.03271484375;
-  r -= k * 0.000469207763671875;
-  r -= k * 1.2516975402832031e-6;
-  r -= k * 3.958120942115784e-9;
-  r -= k * 1.0231815394945443e-11;
-  return r;
-}
+#include unrope
 
 // Element i of the row as attention sees it, or rotated back by -pos (the model rotated by +pos).
 fn value(t: u32, h: u32, pos: u32, i: u32) -> f32 {
   let x = elem(t, h, i);
   if (p.unrope == 0u) { return x; }
   let half = p.d / 2u;
-  let theta = reduce(f32(pos) * inv_freq[i % half]);
-  let c = cos(theta);
-  let s = sin(theta);
-  if (i < half) { return x * c + elem(t, h, i + half) * s; }
-  return x * c - elem(t, h, i - half) * s;
+  return unrope(x, elem(t, h, partner(i, half)), i, half, pos);
 }
 
 @compute @workgroup_size(WG)
@@ -81,7 +61,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (r >= rows) { return; }
   let tt = r / p.heads;
   let h = p.head0 + r % p.heads;
-  let pos = select(p.tok0, step.pos, p.use_step == 1u) + tt;
+  let pos = p.tok0 + tt;
 #if KEYS
   let t = pos;
 #else

@@ -193,24 +193,22 @@ interface Rows {
   /** The source is the f16 KV cache (read at the row's position); else f32 [tokens, srcHeads, d]. */
   keys: boolean;
   tokens: number; heads: number; head0: number; srcHeads: number; capacity: number;
-  /** Positions start at step.pos (decode, insert) instead of 0. */
-  useStep: boolean;
   normalize: boolean;
   out: GPUBuffer; norms: GPUBuffer;
 }
 
-function rowsDispatch(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuffer, step: GPUBuffer, r: Rows,
+function rowsDispatch(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuffer, r: Rows,
   slice: { src: Binding; tok0: number; tokens: number } = { src: r.src, tok0: 0, tokens: r.tokens }): Dispatch {
   const kernel = k.get('csa_rows', { defines: r.keys ? ['KEYS'] : [] });
   const params = uniform(k.gpu, [slice.tokens, slice.tok0, slice.tok0 * r.heads, r.tokens * r.heads, r.heads, r.head0, r.srcHeads,
-    r.capacity, s.d, s.m, +r.useStep, +(p.rope === 'pre'), +r.normalize]);
-  return dispatchOf(kernel, [slice.src, invFreq, r.out, r.norms, step, params], [ceilDiv(slice.tokens * r.heads, WG_SMALL), s.m]);
+    r.capacity, s.d, s.m, +(p.rope === 'pre'), +r.normalize]);
+  return dispatchOf(kernel, [slice.src, invFreq, r.out, r.norms, params], [ceilDiv(slice.tokens * r.heads, WG_SMALL), s.m]);
 }
 
 /** Query rows of a prefill, whose f32 [tokens, srcHeads, d] may exceed one binding: a slice of tokens per dispatch. */
-function queryRowsDispatches(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuffer, step: GPUBuffer, r: Rows): Dispatch[] {
+function queryRowsDispatches(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuffer, r: Rows): Dispatch[] {
   return rowParts(k.gpu, r.tokens, r.srcHeads * s.d * 4, 'one token of queries').map((part) =>
-    rowsDispatch(k, s, p, invFreq, step, r, { src: { buffer: r.src, offset: part.offset, size: part.size }, tok0: part.row0, tokens: part.rows }));
+    rowsDispatch(k, s, p, invFreq, r, { src: { buffer: r.src, offset: part.offset, size: part.size }, tok0: part.row0, tokens: part.rows }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -253,9 +251,8 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
     sort: await allocate(gpu, fitBinding(gpu, 2 * s.m * s.C * L * 8, 'the list sort'), 'csa list sort'),
   };
   const invFreq = ropeBuffer(gpu, p, a.invFreq);
-  const step = uniform(gpu, [0]);
   for (let g = 0; g < s.G; g++) {
-    const ds = groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq, step });
+    const ds = groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq });
     submit(gpu, (pass) => record(pass, ds));
   }
   await gpu.device.queue.onSubmittedWorkDone();
@@ -281,7 +278,7 @@ interface BuildScratch {
   assign: GPUBuffer; part: GPUBuffer; scores: GPUBuffer; sort: GPUBuffer;
 }
 
-interface GroupJob { g: number; P: number; words: number; chunk: number; chunks: number; invFreq: GPUBuffer; step: GPUBuffer }
+interface GroupJob { g: number; P: number; words: number; chunk: number; chunks: number; invFreq: GPUBuffer }
 
 /** The dispatches that build the tables of group g: sub-vectors, k-means, partial scores, top-L. */
 function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTables, x: BuildScratch, j: GroupJob): Dispatch[] {
@@ -291,13 +288,13 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
   const kvHead = p.granularity === 'kv-head' ? g : Math.floor(g / (s.Hq / s.Hkv));
   const picks = new Uint32Array(s.m * s.C);
   for (let sub = 0; sub < s.m; sub++) picks.set(initialPicks(p.seed, g, sub, P, s.C), sub * s.C);
-  const queries = queryRowsDispatches(k, s, p, j.invFreq, j.step, {
+  const queries = queryRowsDispatches(k, s, p, j.invFreq, {
     src: a.queries, keys: false, tokens: a.N, heads: s.perGroup, head0: g * s.perGroup, srcHeads: s.Hq,
-    capacity: a.capacity, useStep: false, normalize: true, out: x.points, norms: x.pointNorms,
+    capacity: a.capacity, normalize: true, out: x.points, norms: x.pointNorms,
   });
-  const keys = rowsDispatch(k, s, p, j.invFreq, j.step, {
+  const keys = rowsDispatch(k, s, p, j.invFreq, {
     src: a.kCache, keys: true, tokens: a.N, heads: 1, head0: kvHead, srcHeads: s.Hkv,
-    capacity: a.capacity, useStep: false, normalize: false, out: x.keys, norms: x.keyNorms,
+    capacity: a.capacity, normalize: false, out: x.keys, norms: x.keyNorms,
   });
   const init = dispatchOf(k.get('csa_kmeans_init'), [x.points, upload(gpu, picks), t.centroids,
     uniform(gpu, [P, s.C, s.ds, g, s.m])], [ceilDiv(s.C * s.ds, WG_SMALL), s.m]);
@@ -352,20 +349,14 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   checkTables(t, s);
   check(a.opts.N === t.N, `csa: selection over ${a.opts.N} context keys, but the tables were built over ${t.N}`);
   const perGroup = s.perGroup * s.m;
-  const qsub = storage(gpu, s.m * s.Hq * s.ds * 4, 'csa query sub-vectors');
-  const qnorms = storage(gpu, s.m * s.Hq * 4, 'csa query sub-vector norms');
-  const rows = rowsDispatch(k, s, p, ropeBuffer(gpu, p, a.invFreq), a.step, {
-    src: a.q, keys: false, tokens: 1, heads: s.Hq, head0: 0, srcHeads: s.Hq, capacity: 0,
-    useStep: true, normalize: true, out: qsub, norms: qnorms,
-  });
   const choice = storage(gpu, s.G * perGroup * 16, 'csa chosen lists');
-  const assign = dispatchOf(k.get('csa_centroid_assign'), [qsub, qnorms, t.centroids, t.listScore, t.listLen, choice,
-    uniform(gpu, [s.Hq, s.perGroup, s.m, s.C, s.ds / 4, t.Lcap, +(p.scoreScale === 'qnorm')])], [s.G]);
+  const assign = dispatchOf(k.get('csa_centroid_assign'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listScore, t.listLen, choice, a.step,
+    uniform(gpu, [s.Hq, s.perGroup, s.m, s.C, s.ds / 4, t.Lcap, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre')])], [s.G]);
   const scores = storage(gpu, fitBinding(gpu, s.G * t.N * 4, 'the per-key scores'), 'csa per-key scores');
   const gather = dispatchOf(k.get('csa_gather_sum'), [choice, t.listIdx, t.listScore, scores,
     uniform(gpu, [t.N, t.Lcap, perGroup])], [ceilDiv(t.Lcap, WG_GATHER), perGroup, s.G]);
   const top = topKDispatches(k, { scores, lists: s.G, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
-  const scoring = [rows, assign, gather];
+  const scoring = [assign, gather];
   return { dispatches: [...scoring, ...top.dispatches], selection: top.selection, scoring, topK: top.dispatches, choice, scores };
 }
 
@@ -415,15 +406,10 @@ export function insertDispatches(k: Kernels, a: InsertArgs): Dispatch[] {
   const s = shapeOf(p, a.Hq, a.Hkv, a.d);
   const t = a.tables;
   checkTables(t, s);
-  const ksub = storage(gpu, s.m * s.Hkv * s.ds * 4, 'csa new key sub-vectors');
-  const rows = rowsDispatch(k, s, p, ropeBuffer(gpu, p, a.invFreq), a.step, {
-    src: a.kCache, keys: true, tokens: 1, heads: s.Hkv, head0: 0, srcHeads: s.Hkv, capacity: a.capacity,
-    useStep: true, normalize: false, out: ksub, norms: storage(gpu, s.m * s.Hkv * 4),
-  });
   const perKv = p.granularity === 'kv-head' ? 1 : s.Hq / s.Hkv;
-  const insert = dispatchOf(k.get('csa_insert'), [ksub, t.centroids, t.listIdx, t.listScore, t.listLen, a.step,
-    uniform(gpu, [s.m, s.C, s.ds / 4, t.Lcap, s.Hkv, perKv])], [ceilDiv(s.m * s.C, WG_INSERT), s.G]);
-  return [rows, insert];
+  const params = uniform(gpu, [s.m, s.C, s.ds, t.Lcap, s.Hkv, perKv, a.capacity, s.d, +(p.rope === 'pre')]);
+  return [dispatchOf(k.get('csa_insert'), [a.kCache, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listIdx, t.listScore, t.listLen, a.step, params],
+    [ceilDiv(s.m * s.C, WG_INSERT), s.G])];
 }
 
 function checkTables(t: LayerTables, s: Shape): void {
