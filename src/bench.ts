@@ -80,6 +80,8 @@ export interface BenchRow {
   csa: DecodeFigures;
   csaSpeedup: number;
   peakGpuBytes: number;
+  /** With profile: GPU time per kernel of one layer over the context's last prefill chunk (the most keys). */
+  prefillKernels?: KernelTime[];
 }
 
 export async function bench(job: BenchJob, onRow: (r: BenchRow) => void): Promise<BenchRow[]> {
@@ -166,10 +168,13 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   };
   const full = await figures('full');
   const sparse = await figures('csa');
+  // Last: it rewrites layer 0's cache of that chunk from whatever the scratch holds.
+  const T = Math.min(job.chunkSize, N);
+  const prefillKernels = job.profile ? await profileOps(gpu, model.layerPrefillOps(0, T), 2, () => model.setStep(N - T)) : undefined;
   const row: BenchRow = {
     model: modelName(job), adapter: gpu.adapterName, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
     prefillMs, prefillTokensPerSecond: prefillMs === null ? null : (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
-    csaSpeedup: full.msPerToken / sparse.msPerToken, peakGpuBytes: gpu.memory.peak,
+    csaSpeedup: full.msPerToken / sparse.msPerToken, peakGpuBytes: gpu.memory.peak, prefillKernels,
   };
   for (const t of tables) destroyTables(t);
   return row;
@@ -238,7 +243,10 @@ export function formatBench(rows: BenchRow[]): string {
   const f = (x: number | null, digits = 1) => (x === null ? '-' : x.toFixed(digits));
   const head = '| model | context | prefill tok/s | tables s | write s | load s | full ms/tok | full % floor | csa ms/tok | csa % floor | csa speed-up | peak GPU GiB |';
   const lines = rows.map((r) => `| ${r.model} | ${r.context} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${r.bundle ? f(r.bundle.writeMs / 1e3) : '-'} | ${r.bundle ? f(r.bundle.loadMs / 1e3) : '-'} | ${f(r.full.msPerToken, 2)} | ${f(r.full.pctOfFloor, 0)}% | ${f(r.csa.msPerToken, 2)} | ${f(r.csa.pctOfFloor, 0)}% | ${f(r.csaSpeedup, 2)}x | ${f(r.peakGpuBytes / 2 ** 30)} |`);
-  const kernels = rows.flatMap((r) => (['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) =>
-    `${r.model} ${r.context} ${a}: ` + r[a].kernels!.slice(0, 8).map((k) => `${k.kernel} ${f(k.ms, 3)} ms (${Math.round(k.calls)}x)`).join(', ')));
-  return [head, head.replace(/[^|]+/g, '---'), ...lines, ...(kernels.length ? ['', 'GPU time per decode step, largest kernels first:', ...kernels] : [])].join('\n') + '\n';
+  const list = (ks: KernelTime[]) => ks.slice(0, 8).map((k) => `${k.kernel} ${f(k.ms, 3)} ms (${Math.round(k.calls)}x)`).join(', ');
+  const kernels = rows.flatMap((r) => [
+    ...(['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) => `${r.model} ${r.context} ${a} decode step: ${list(r[a].kernels!)}`),
+    ...(r.prefillKernels ? [`${r.model} ${r.context} prefill, one layer of the last chunk: ${list(r.prefillKernels)}`] : []),
+  ]);
+  return [head, head.replace(/[^|]+/g, '---'), ...lines, ...(kernels.length ? ['', 'GPU time per kernel, largest first:', ...kernels] : [])].join('\n') + '\n';
 }

@@ -7,7 +7,9 @@ import { f16Modes, gpuContext, rand, readF32, uploadF16, uploadF32 } from './hel
 
 const U = 2 ** -24; // f32 unit roundoff
 
-interface Case { T: number; K: number; N: number; bias?: boolean; accumulate?: boolean; swiglu?: boolean }
+interface Case { T: number; K: number; N: number; bias?: boolean; accumulate?: boolean; swiglu?: boolean; norm?: boolean }
+
+const EPS = 1e-5;
 
 /** Random inputs for a case, f16 tensors already rounded as they are uploaded. */
 function inputs(c: Case, seed: number): ref.MatmulRef {
@@ -54,16 +56,21 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
     const gpu = ctx.gpu;
     const k = kernels ?? ctx.kernels;
     const a = inputs(c, c.T * 1000 + c.N);
+    const normW = roundF16(rand(c.K, 7).map((v) => 1 + 0.5 * v));
     const y = uploadF32(gpu, a.y0 ?? new Float32Array(c.T * c.N));
     const ds = matmul(k, {
       x: uploadF32(gpu, a.x), w: uploadF16(gpu, a.w), w2: a.w2 && uploadF16(gpu, a.w2),
       bias: a.bias && uploadF16(gpu, a.bias), y, T: c.T, K: c.K, N: c.N, accumulate: c.accumulate, swiglu: c.swiglu,
+      norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined,
     });
     expect(ds.length).toBeGreaterThanOrEqual(minDispatches);
     submit(gpu, (pass) => record(pass, ds));
     const got = await readF32(gpu, y, c.T * c.N);
-    const want = ref.matmul(a);
-    const tol = tolerance(a);
+    // A fused norm is the product with the normalised x, whose scale rsqrt(mean(x²) + eps) the GPU
+    // gets from an f32 sum of K squares (relative error <= K·u; 4·√K·u with λ = 4 as below).
+    const normed = c.norm ? { ...a, x: ref.rmsnorm(a.x, normW, c.K, EPS) } : a;
+    const want = ref.matmul(normed);
+    const tol = tolerance(normed).map((t, i) => t + (c.norm ? 4 * Math.sqrt(c.K) * U * Math.abs(want[i] - (normed.y0?.[i] ?? 0) - (normed.bias?.[i % c.N] ?? 0)) : 0));
     const bad = Array.from(got.keys()).filter((i) => !(Math.abs(got[i] - want[i]) <= tol[i]));
     expect(bad.slice(0, 5).map((i) => [i, got[i], want[i], tol[i]])).toEqual([]);
   }
@@ -76,6 +83,16 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
   it.each(Ts)('T = %i: accumulate', (T) => check({ T, K: 200, N: 77, accumulate: true }));
   it.each(Ts)('T = %i: swiglu + accumulate', (T) => check({ T, K: 200, N: 77, swiglu: true, accumulate: true }));
   it.each(Ts)('T = %i: swiglu', (T) => check({ T, K: 200, N: 77, swiglu: true }));
+
+  it.each([1, 3, MATVEC_MAX_T])('T = %i: RMSNorm fused in front (plain, swiglu, bias + accumulate)', async (T) => {
+    await check({ T, K: 200, N: 77, norm: true });
+    await check({ T, K: 200, N: 77, norm: true, swiglu: true });
+    await check({ T, K: 2056, N: 13, norm: true, bias: true, accumulate: true });
+  });
+
+  it('a fused RMSNorm is refused past the matvec sizes', async () => {
+    await expect(check({ T: MATVEC_MAX_T + 1, K: 200, N: 77, norm: true })).rejects.toThrow(/fused RMSNorm needs T/);
+  });
 
   it.each([1, 37])('T = %i: weights larger than a binding are split by rows', async (T) => {
     const { gpu } = await gpuContext(packed);

@@ -1,41 +1,118 @@
-// Matrix-vector product for decode (TOKENS ≤ 8) on devices without subgroups (matvec_subgroup is the
-// one for those with): y[t, n] (=, or += with ACCUMULATE) Σ_k x[t, k]·W[n, k] (+ bias[n] with
-// BIAS); with SWIGLU, y = silu(x·Gᵀ) ⊙ (x·Uᵀ) for G = w, U = w2.
+// Matrix-vector product for decode (TOKENS ≤ 8): y[t, n] (=, or += with ACCUMULATE) Σ_k x[t, k]·W[n, k]
+// (+ bias[n] with BIAS); with SWIGLU, y = silu(x·Gᵀ) ⊙ (x·Uᵀ) for G = w, U = w2. With NORM the
+// input is RMSNorm(x) · norm_w (HF): x·norm_w goes into the dot products, Σ x² into one more sum,
+// and rsqrt(mean(x²) + eps) scales the results, so no normalised copy of x is written and read.
 // Memory-bound: each weight byte is read once, 8 f16 per load. A workgroup owns ROWS rows; its
 // threads stride over k together (coalesced loads) keeping ROWS × TOKENS partial sums, which are
-// reduced across the workgroup (a tree in workgroup memory) at the end. W is bound from row row0
-// (a weight larger than one binding comes in row ranges); y and bias are indexed by the absolute row.
+// reduced across the workgroup at the end. W is bound from row row0 (a weight larger than one binding
+// comes in row ranges); y and bias are indexed by the absolute row.
 
-#include matvec_io
+struct Params { K8: u32, N: u32, row0: u32, rows: u32, eps: f32 } // K8 = K / 8
+
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>; // [TOKENS, K]
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>; // f16 [rows, K]
+#if SWIGLU
+@group(0) @binding(2) var<storage, read> w2: array<vec4<u32>>; // f16 [rows, K]
+#endif
+#if BIAS
+@group(0) @binding(2) var<storage, read> bias: array<u32>; // f16 [N]
+#endif
+#if EXTRA
+@group(0) @binding(3) var<storage, read_write> y: array<f32>; // [TOKENS, N]
+@group(0) @binding(4) var<uniform> p: Params;
+#else
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+#endif
+#if NORM
+@group(0) @binding(5) var<storage, read> norm_w: array<vec4<u32>>; // f16 [K]
+#endif
 
 override WG: u32 = 128; // a power of two
-override ROWS: u32 = 4;  // ROWS × TOKENS ≤ 16
-const MAX_SUMS = 32u;
+override ROWS: u32 = 4;
+override TOKENS: u32 = 1; // ROWS × TOKENS ≤ 16
+#if SWIGLU
+const PRODUCTS = 2u; // gate and up
+#else
+const PRODUCTS = 1u;
+#endif
+#if NORM
+const NORM_SUMS = 1u; // Σ x² per token
+#else
+const NORM_SUMS = 0u;
+#endif
+const MAX_SUMS = 40u; // PRODUCTS × ROWS × TOKENS + NORM_SUMS × TOKENS
+
+#include thread
 
 var<private> acc: array<f32, MAX_SUMS>; // [product][row][token]
 var<workgroup> sums: array<f32, MAX_SUMS>;
+#if SUBGROUPS
+var<workgroup> partial: array<f32, MAX_SUMS * WG / 4u>; // [sum][subgroup]; subgroups have ≥ 4 lanes
+#else
 var<workgroup> red: array<f32, WG>;
+#endif
 
-// sums[v] = Σ over the workgroup of acc[v], for v < count.
-fn reduce(count: u32, lid: u32) {
+// sums[v] = Σ over the workgroup of acc[v], for v < count. Subgroups are taken to be consecutive
+// invocation indices (true of every WebGPU backend for a 1-D workgroup).
+fn reduce(count: u32, th: Thread) {
+#if SUBGROUPS
+  let groups = (WG + th.sg_size - 1u) / th.sg_size;
+  for (var v = 0u; v < count; v++) {
+    let s = subgroupAdd(acc[v]);
+    if (th.sg_lane == 0u) { partial[v * groups + th.lid / th.sg_size] = s; }
+  }
+  workgroupBarrier();
+  if (th.lid < count) {
+    var total = 0.0;
+    for (var i = 0u; i < groups; i++) { total += partial[th.lid * groups + i]; }
+    sums[th.lid] = total;
+  }
+#else
   for (var v = 0u; v < count; v++) {
     workgroupBarrier(); // the previous round has read red
-    red[lid] = acc[v];
+    red[th.lid] = acc[v];
     for (var s = WG / 2u; s > 0u; s /= 2u) {
       workgroupBarrier();
-      if (lid < s) { red[lid] += red[lid + s]; }
+      if (th.lid < s) { red[th.lid] += red[th.lid + s]; }
     }
-    if (lid == 0u) { sums[v] = red[0]; }
+    if (th.lid == 0u) { sums[v] = red[0]; }
   }
+#endif
   workgroupBarrier();
 }
 
+fn unpack8(v: vec4<u32>) -> array<vec4<f32>, 2> {
+  return array(vec4(unpack_h2(v.x), unpack_h2(v.y)), vec4(unpack_h2(v.z), unpack_h2(v.w)));
+}
+
+// Writes output (t, row0 + n) from the dot products with G (or W) and U.
+fn store(t: u32, n: u32, g: f32, u: f32) {
+  let row = p.row0 + n;
+  let i = t * p.N + row;
+#if SWIGLU
+  var v = g / (1.0 + exp(-g)) * u;
+#else
+  var v = g;
+#endif
+#if BIAS
+  v += unpack_h2(bias[row / 2u])[row % 2u];
+#endif
+#if ACCUMULATE
+  v += y[i];
+#endif
+  y[i] = v;
+}
+
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, th: Thread) {
   let first = (wid.x + wid.y * groups.x) * ROWS;
   if (first >= p.rows) { return; }
   let count = ROWS * TOKENS;
-  for (var c = lid; c < p.K8; c += WG) {
+  for (var c = th.lid; c < p.K8; c += WG) {
+#if NORM
+    let nw = unpack8(norm_w[c]);
+#endif
     for (var r = 0u; r < ROWS; r++) {
       let row = min(first + r, p.rows - 1u); // rows past the end repeat the last one, unused
       let g = unpack8(w[row * p.K8 + c]);
@@ -43,8 +120,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
       let u = unpack8(w2[row * p.K8 + c]);
 #endif
       for (var t = 0u; t < TOKENS; t++) {
-        let xa = x[2u * (t * p.K8 + c)];
-        let xb = x[2u * (t * p.K8 + c) + 1u];
+        var xa = x[2u * (t * p.K8 + c)];
+        var xb = x[2u * (t * p.K8 + c) + 1u];
+#if NORM
+        if (r == 0u) { acc[PRODUCTS * count + t] += dot(xa, xa) + dot(xb, xb); }
+        xa *= nw[0];
+        xb *= nw[1];
+#endif
         acc[r * TOKENS + t] += dot(g[0], xa) + dot(g[1], xb);
 #if SWIGLU
         acc[count + r * TOKENS + t] += dot(u[0], xa) + dot(u[1], xb);
@@ -52,9 +134,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
       }
     }
   }
-  reduce(PRODUCTS * count, lid);
-  let r = lid / TOKENS;
-  if (lid < count && first + r < p.rows) {
-    store(lid % TOKENS, first + r, sums[lid], sums[(PRODUCTS - 1u) * count + lid]);
+  reduce(PRODUCTS * count + NORM_SUMS * TOKENS, th);
+  let r = th.lid / TOKENS;
+  let t = th.lid % TOKENS;
+  if (th.lid < count && first + r < p.rows) {
+    var scale = 1.0;
+#if NORM
+    scale = inverseSqrt(sums[PRODUCTS * count + t] / f32(8u * p.K8) + p.eps);
+#endif
+    store(t, first + r, sums[th.lid] * scale, sums[(PRODUCTS - 1u) * count + th.lid] * scale);
   }
 }

@@ -175,8 +175,7 @@ function mulberry32(seed: number): () => number {
  */
 function variantDispatch(k: Kernels, name: string, define: string, bindings: [number, GPUBuffer][], grid: Grid): Dispatch {
   const kernel = k.get(name, { defines: [define] });
-  const entries = bindings.map(([binding, buffer]) => ({ binding, resource: { buffer } }));
-  return { kernel, group: k.gpu.device.createBindGroup({ layout: kernel.pipeline.getBindGroupLayout(0), entries }), grid };
+  return { kernel, group: kernel.bindAt(bindings), grid };
 }
 
 function ropeBuffer(gpu: Gpu, p: CsaParams, invFreq?: GPUBuffer): GPUBuffer {

@@ -33,10 +33,15 @@ export class Kernel {
 
   /** A bind group over `bindings`, in @binding order 0, 1, 2, … of @group(0). */
   bind(bindings: Binding[]): GPUBindGroup {
+    return this.bindAt(bindings.map((b, i) => [i, b]));
+  }
+
+  /** A bind group of (binding number, resource) pairs: for variants that use some bindings only. */
+  bindAt(entries: [number, Binding][]): GPUBindGroup {
     return this.gpu.device.createBindGroup({
       label: this.name,
       layout: this.pipeline.getBindGroupLayout(0),
-      entries: bindings.map((b, i) => ({ binding: i, resource: b instanceof GPUBuffer ? { buffer: b } : b })),
+      entries: entries.map(([binding, b]) => ({ binding, resource: b instanceof GPUBuffer ? { buffer: b } : b })),
     });
   }
 

@@ -243,8 +243,8 @@ export class Model {
     return out;
   }
 
-  /** One layer over a chunk of T tokens held in scratch.x, with full causal attention. */
-  private layerPrefillOps(l: number, T: number): Op[] {
+  /** One layer over a chunk of T tokens held in scratch.x, with full causal attention (public for profiling). */
+  layerPrefillOps(l: number, T: number): Op[] {
     return this.cached(`prefill:${l}:${T}`, () => {
       const s = this.scratchFor(T);
       const { heads, kvHeads, headDim: d } = this.cfg;
@@ -294,11 +294,13 @@ export class Model {
     const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, eps } = this.cfg;
     const k = this.kernels;
     const T = s.T;
+    const n1 = this.normed(s, w.ln1);
+    const n2 = this.normed(s, w.ln2);
     return [
-      ops.rmsnorm(k, { x: s.x, weight: w.ln1, out: s.h, rows: T, n: H, eps }),
-      ...ops.matmul(k, { x: s.h, w: w.wq, bias: w.bq, y: s.q, T, K: H, N: heads * d }),
-      ...ops.matmul(k, { x: s.h, w: w.wk, bias: w.bk, y: s.k, T, K: H, N: kvHeads * d }),
-      ...ops.matmul(k, { x: s.h, w: w.wv, bias: w.bv, y: s.v, T, K: H, N: kvHeads * d }),
+      ...n1.ops,
+      ...ops.matmul(k, { ...n1.input, w: w.wq, bias: w.bq, y: s.q, T, K: H, N: heads * d }),
+      ...ops.matmul(k, { ...n1.input, w: w.wk, bias: w.bk, y: s.k, T, K: H, N: kvHeads * d }),
+      ...ops.matmul(k, { ...n1.input, w: w.wv, bias: w.bv, y: s.v, T, K: H, N: kvHeads * d }),
       ops.ropeKv(k, {
         q: s.q, kIn: s.k, vIn: s.v, kCache: this.kCache[l], vCache: this.vCache[l], invFreq: this.invFreq,
         step: this.step, T, Hq: heads, Hkv: kvHeads, d, capacity: this.capacity,
@@ -306,10 +308,20 @@ export class Model {
       }),
       ...attention,
       ...ops.matmul(k, { x: s.att, w: w.wo, y: s.x, T, K: heads * d, N: H, accumulate: true }),
-      ops.rmsnorm(k, { x: s.x, weight: w.ln2, out: s.h, rows: T, n: H, eps }),
-      ...ops.matmul(k, { x: s.h, w: w.gate, w2: w.up, y: s.mlp, T, K: H, N: I, swiglu: true }),
+      ...n2.ops,
+      ...ops.matmul(k, { ...n2.input, w: w.gate, w2: w.up, y: s.mlp, T, K: H, N: I, swiglu: true }),
       ...ops.matmul(k, { x: s.mlp, w: w.down, y: s.x, T, K: I, N: H, accumulate: true }),
     ];
+  }
+
+  /**
+   * RMSNorm of s.x with `weight` as the input of the next products: fused into them for decode
+   * sizes (matvec), else one rmsnorm into s.h.
+   */
+  private normed(s: Scratch, weight: GPUBuffer): { ops: Op[]; input: Pick<ops.MatmulArgs, 'x' | 'norm'> } {
+    const { hidden: H, eps } = this.cfg;
+    if (s.T <= ops.MATVEC_MAX_T) return { ops: [], input: { x: s.x, norm: { weight, eps } } };
+    return { ops: [ops.rmsnorm(this.kernels, { x: s.x, weight, out: s.h, rows: s.T, n: H, eps })], input: { x: s.h } };
   }
 
   /** Embeds s.ids (T tokens) into `out`. */
@@ -320,11 +332,9 @@ export class Model {
   /** Final norm and LM head over every row of s.x into s.logits. */
   private headOps(s: Scratch): Op[] {
     return this.cached(`head:${s.T}`, () => {
-      const { hidden: H, vocab: V, eps } = this.cfg;
-      return [
-        ops.rmsnorm(this.kernels, { x: s.x, weight: this.norm, out: s.h, rows: s.T, n: H, eps }),
-        ...ops.matmul(this.kernels, { x: s.h, w: this.lmHead, y: s.logits, T: s.T, K: H, N: V }),
-      ];
+      const { hidden: H, vocab: V } = this.cfg;
+      const n = this.normed(s, this.norm);
+      return [...n.ops, ...ops.matmul(this.kernels, { ...n.input, w: this.lmHead, y: s.logits, T: s.T, K: H, N: V })];
     });
   }
 

@@ -7,7 +7,7 @@
 import { check } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { fmtBytes } from '../gpu/device.js';
-import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, type Kernel, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
 
 /**
  * Chunks of at most this many tokens use the matvec kernel (weights streamed once, as in decode);
@@ -16,8 +16,6 @@ import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, t
  * matvec 56 us at T = 8, tiled 250 us at T = 9 to 64: too few 64-token tiles to fill the GPU.)
  */
 export const MATVEC_MAX_T = 8;
-/** Workgroups a subgroup matvec should have at least: 2 per SM of an H100. */
-const MATVEC_MIN_WORKGROUPS = 264;
 /** Tokens and rows of y per workgroup of matmul.wgsl. */
 const TILE = 64;
 /** Workgroup size of the single-workgroup kernels (argmax, sample). */
@@ -71,6 +69,8 @@ export interface MatmulArgs {
   N: number;
   accumulate?: boolean;
   swiglu?: boolean;
+  /** RMSNorm (HF) of x with this weight fused in front (matvec only: T <= MATVEC_MAX_T). */
+  norm?: { weight: GPUBuffer; eps: number };
 }
 
 /**
@@ -82,11 +82,13 @@ export function matmul(k: Kernels, a: MatmulArgs): Dispatch[] {
   check(a.T >= 1, 'matmul: no tokens');
   check(!a.swiglu || a.w2, 'matmul: swiglu needs w2 (the up projection)');
   check(!(a.swiglu && a.bias), 'matmul: bias with swiglu is not supported');
+  check(!a.norm || a.T <= MATVEC_MAX_T, `matmul: a fused RMSNorm needs T <= ${MATVEC_MAX_T}, got ${a.T}`);
   const defines = [
     a.swiglu && 'SWIGLU',
     a.bias && 'BIAS',
     (a.swiglu || a.bias) && 'EXTRA', // one more binding before y
     a.accumulate && 'ACCUMULATE',
+    a.norm && 'NORM',
   ].filter((d): d is string => !!d);
   return rowParts(k.gpu, a.N, a.K * 2, 'matmul weight').map((part) => {
     const extra = a.swiglu ? [partOf(a.w2!, part)] : a.bias ? [a.bias] : [];
@@ -101,17 +103,14 @@ export function matmul(k: Kernels, a: MatmulArgs): Dispatch[] {
  * short (K = 896: 2.5 TB/s against 0.9 with 256 threads and 4 rows of SwiGLU).
  */
 function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], bindings: Binding[]): Dispatch {
-  const params = uniform(k.gpu, [a.K / 8, a.N, part.row0, part.rows]);
-  let rows: number, kernel: Kernel;
-  if (k.gpu.subgroups) {
-    // Rows per workgroup: as many as leave every SM a few workgroups (2 at a time per subgroup).
-    rows = Math.max(2, Math.min(16, 2 ** Math.floor(Math.log2(Math.max(1, part.rows / MATVEC_MIN_WORKGROUPS)))));
-    kernel = k.get('matvec_subgroup', { defines, constants: { TOKENS: a.T, ROWS: rows } });
-  } else {
-    rows = Math.min((a.swiglu ? 2 : 4), Math.floor(16 / a.T));
-    kernel = k.get('matvec', { defines, constants: { TOKENS: a.T, ROWS: rows, WG: a.K / 8 >= 128 ? 128 : 64 } });
-  }
-  return dispatchOf(kernel, [...bindings, params], flatGrid(k.gpu, ceilDiv(part.rows, rows)));
+  const rows = Math.min((a.swiglu ? 2 : 4), Math.floor(16 / a.T));
+  const WG = a.K / 8 >= 128 ? 128 : 64;
+  const kernel = k.get('matvec', { defines, constants: { TOKENS: a.T, ROWS: rows, WG } });
+  const params = uniform(k.gpu, [a.K / 8, a.N, part.row0, part.rows, { f32: a.norm?.eps ?? 0 }]);
+  // The norm weight is binding 5, whether or not an extra binding before y moved p to 4.
+  const entries: [number, Binding][] = [...bindings, params].map((b, i) => [i, b]);
+  if (a.norm) entries.push([5, a.norm.weight]);
+  return { kernel, group: kernel.bindAt(entries), grid: flatGrid(k.gpu, ceilDiv(part.rows, rows)) };
 }
 
 function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], bindings: Binding[]): Dispatch {
