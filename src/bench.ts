@@ -176,7 +176,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
     prefillMs, prefillTokensPerSecond: prefillMs === null ? null : (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
     csaSpeedup: full.msPerToken / sparse.msPerToken, peakGpuBytes: gpu.memory.peak, prefillKernels,
   };
-  for (const t of tables) destroyTables(t);
+  for (const t of tables) destroyTables(gpu, t);
   return row;
 }
 
@@ -214,7 +214,7 @@ async function bundleRoundTrip(job: BenchJob, model: Model, tables: LayerTables[
     await writeContextBundle(path, meta, model, tables, job.log);
     const writeMs = performance.now() - t0;
     const bytes = (await stat(path)).size;
-    for (const t of tables) destroyTables(t);
+    for (const t of tables) destroyTables(model.gpu, t);
     const t1 = performance.now();
     const bundle = await Bundle.open(path);
     try {

@@ -5,7 +5,7 @@
  * and the top-scoring context keys), and is inserted into the lookup lists.
  */
 import { check } from './errors.js';
-import { createGpu } from './gpu/device.js';
+import { createGpu, release } from './gpu/device.js';
 import { Model, type DecodeAttention, type Op } from './model/model.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
@@ -220,14 +220,14 @@ export class Session {
       const enc = this.model.gpu.device.createCommandEncoder();
       for (const k of ['listIdx', 'listScore', 'listLen'] as const) enc.copyBufferToBuffer(fresh[k], 0, t[k], 0, fresh[k].size);
       this.model.gpu.device.queue.submit([enc.finish()]);
-      for (const b of [fresh.centroids, fresh.listIdx, fresh.listScore, fresh.listLen]) b.destroy();
+      destroyTables(this.model.gpu, fresh);
     });
   }
 
   async close(): Promise<void> {
     await this.bundle.close();
-    for (const t of [...this.tables, ...(this.keyTables ?? [])]) destroyTables(t);
-    for (const p of this.questPages ?? []) p.bounds.destroy();
+    for (const t of [...this.tables, ...(this.keyTables ?? [])]) destroyTables(this.model.gpu, t);
+    for (const p of this.questPages ?? []) release(this.model.gpu, p.bounds);
     if (this.ownsModel) this.model.destroy();
   }
 }

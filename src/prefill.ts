@@ -140,7 +140,7 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
     fileBytes,
     adapter: gpu.adapterName,
   };
-  for (const t of tables) destroyTables(t);
+  for (const t of tables) destroyTables(gpu, t);
   if (!job.model) model.destroy();
   return summary;
 }
@@ -195,7 +195,7 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
       },
     });
   } catch (e) {
-    for (const t of tables) destroyTables(t);
+    for (const t of tables) destroyTables(model.gpu, t);
     throw oomHint(e, model, N, csa);
   } finally {
     bar.stop();

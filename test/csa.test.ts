@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  buildTables, downloadTables, initialPicks, insertDispatches, selectDispatches, topKDispatches, uploadTables,
+  buildTables, destroyTables, downloadTables, initialPicks, insertDispatches, selectDispatches, topKDispatches, uploadTables,
   DEFAULT_CSA, type CsaParams, type LayerTables, type SelectOptions, type TableData,
 } from '../src/attention/csa.js';
 import { Kernels, readBuffer, record, submit, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
@@ -278,6 +278,20 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const second = toRef(await downloadTables(c.gpu, tables));
     expect(second).toEqual(want);
     expect(second.idx.filter((idx) => idx.includes(N + 1)).length).toBeGreaterThan(0);
+  });
+
+  it('GPU memory accounting: built and uploaded tables count while they live, scratch not after the build', async () => {
+    const c = await ctx();
+    const layer = makeLayer(c, BASE, 73);
+    const before = c.gpu.memory.current;
+    const size = (t: LayerTables) => [t.centroids, t.listIdx, t.listScore, t.listLen].reduce((a, b) => a + b.size, 0);
+    const built = await build(c, layer);
+    expect(c.gpu.memory.current - before).toBe(size(built));
+    const uploaded = uploadTables(c.gpu, await downloadTables(c.gpu, built), 5);
+    expect(c.gpu.memory.current - before).toBe(size(built) + size(uploaded));
+    destroyTables(c.gpu, built);
+    destroyTables(c.gpu, uploaded);
+    expect(c.gpu.memory.current).toBe(before);
   });
 
   it('tables survive download and upload', async () => {

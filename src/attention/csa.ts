@@ -20,7 +20,7 @@
  * layout (element i pairs with i + d/2) and angle f32(pos) * invFreq[i mod d/2].
  */
 import { check } from '../errors.js';
-import { allocate, checkGpu, fitBinding, type Gpu } from '../gpu/device.js';
+import { allocate, checkGpu, fitBinding, release, track, type Gpu } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, readBuffer, record, storage, submit, upload, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
 import { rowParts } from '../ops/dense.js';
 import { f16ToF32, f32ToF16 } from '../weights/f16.js';
@@ -241,9 +241,9 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
   const chunks = ceilDiv(P, chunk);
   const scratch = {
     points: await allocate(gpu, fitBinding(gpu, P * s.d * 4, 'the k-means points'), 'csa k-means points'),
-    pointNorms: storage(gpu, s.m * P * 4),
+    pointNorms: await allocate(gpu, s.m * P * 4, 'csa k-means point norms'),
     keys: await allocate(gpu, fitBinding(gpu, N * s.d * 4, 'the key sub-vectors'), 'csa key sub-vectors'),
-    keyNorms: storage(gpu, s.m * N * 4),
+    keyNorms: await allocate(gpu, s.m * N * 4, 'csa key norms'),
     assign: await allocate(gpu, fitBinding(gpu, s.m * P * 4, 'the k-means assignment'), 'csa k-means assignment'),
     part: await allocate(gpu, fitBinding(gpu, s.m * chunks * s.C * s.ds * 4, 'the k-means partial sums'), 'csa k-means sums'),
     scores: await allocate(gpu, fitBinding(gpu, s.m * s.C * words * 4, 'the partial scores'), 'csa partial scores'),
@@ -256,7 +256,7 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
   }
   await gpu.device.queue.onSubmittedWorkDone();
   checkGpu(gpu);
-  for (const b of Object.values(scratch)) b.destroy();
+  for (const b of Object.values(scratch)) release(gpu, b);
   return t;
 }
 
@@ -465,14 +465,14 @@ export function uploadTables(gpu: Gpu, data: TableData, maxNewTokens: number): L
   fitBinding(gpu, idx.byteLength, 'a lookup-list table');
   return {
     groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, Lcap,
-    centroids: upload(gpu, data.centroids, 'csa centroids'),
-    listIdx: upload(gpu, idx, 'csa list indices'),
-    listScore: upload(gpu, score, 'csa list scores'),
-    listLen: upload(gpu, data.listLen, 'csa list lengths'),
+    centroids: track(gpu, upload(gpu, data.centroids, 'csa centroids')),
+    listIdx: track(gpu, upload(gpu, idx, 'csa list indices')),
+    listScore: track(gpu, upload(gpu, score, 'csa list scores')),
+    listLen: track(gpu, upload(gpu, data.listLen, 'csa list lengths')),
   };
 }
 
 /** Frees a layer's table buffers. */
-export function destroyTables(t: LayerTables): void {
-  for (const b of [t.centroids, t.listIdx, t.listScore, t.listLen]) b.destroy();
+export function destroyTables(gpu: Gpu, t: LayerTables): void {
+  for (const b of [t.centroids, t.listIdx, t.listScore, t.listLen]) release(gpu, b);
 }

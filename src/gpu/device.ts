@@ -137,12 +137,17 @@ export async function allocate(gpu: Gpu, size: number, what: string, usage = GPU
     buffer.destroy();
     throw new CsattnError(`not enough GPU memory for ${what} (${fmtBytes(size)}, with ${fmtBytes(gpu.memory.current)} already in use): ${firstLine((oom ?? invalid)!.message)}`, 'oom');
   }
+  return track(gpu, buffer);
+}
+
+/** Counts a buffer made elsewhere (say, uploaded with its data) in gpu.memory; free it with release(). */
+export function track(gpu: Gpu, buffer: GPUBuffer): GPUBuffer {
   gpu.memory.current += buffer.size;
   gpu.memory.peak = Math.max(gpu.memory.peak, gpu.memory.current);
   return buffer;
 }
 
-/** Destroys a buffer made by allocate(). */
+/** Destroys a buffer made by allocate() or counted by track(). */
 export function release(gpu: Gpu, buffer: GPUBuffer): void {
   gpu.memory.current -= buffer.size;
   buffer.destroy();
