@@ -11,7 +11,9 @@
  * fixed point; the sinks, the recent window and the generated keys are always taken, and the rest of
  * the budget K = round((1 - sparsity) N) goes to the top-scoring context keys (ties: lower index).
  *
- * After each new key (insertDispatches) it joins every list whose minimum it beats (paper Sec. 3.3).
+ * After each new key (insertDispatches) it joins every list whose minimum it beats (paper Sec. 3.3),
+ * in O(1): the list's ends stay its maximum and minimum, the entries between lose their order
+ * (which only the build's top-L needed; the gather-sum does not care).
  *
  * Conventions: list scores are stored as f32 on the GPU but rounded to f16 when computed, so that
  * the bundle stores them exactly as f16 (downloadTables/uploadTables convert losslessly), and every
