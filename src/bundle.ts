@@ -234,6 +234,9 @@ function parseMeta(path: string, md: Record<string, string>): BundleMeta {
   const s = meta.shape;
   if (!s || !['layers', 'heads', 'kvHeads', 'headDim', 'groups', 'L'].every((k) => isInt((s as any)[k], 1))) throw bad('shape');
   const c = meta.csa;
-  if (!c || !isInt(c.subspaces, 1) || !isInt(c.centroids, 1) || s.headDim % c.subspaces !== 0) throw bad('csa');
+  const csaValid = c && isInt(c.subspaces, 1) && isInt(c.centroids, 1) && s.headDim % c.subspaces === 0
+    && typeof c.listFraction === 'number' && c.listFraction > 0 && c.listFraction <= 1 && isInt(c.kmeansIters) && isInt(c.seed)
+    && ['kv-head', 'query-head'].includes(c.granularity) && ['post', 'pre'].includes(c.rope) && ['qnorm', 'none'].includes(c.scoreScale);
+  if (!csaValid) throw bad('csa');
   return meta;
 }

@@ -53,6 +53,12 @@ describe('bundle', () => {
     const names = ['k', 'v', 'centroids', 'list_idx', 'list_score', 'list_len'];
     for (const [i, n] of Object.values(sizes).entries()) expect(await b.read(`L0.${names[i]}`)).toEqual(fill(n, i));
     await b.close();
+    // Every CSA parameter is range-checked on load.
+    for (const csa of [{ rope: 'sideways' }, { listFraction: 2 }, { listFraction: 0 }, { granularity: 'token' }, { scoreScale: 'x' }, { kmeansIters: -1 }, { seed: 0.5 }]) {
+      const badPath = join(dir, 'bad.csa');
+      await writeBundle(badPath, { ...meta, csa: { ...meta.csa, ...csa } as any }, () => Object.fromEntries(Object.entries(sizes).map(([k, n], i) => [k, async () => fill(n, i)])) as any);
+      await expect(Bundle.open(badPath), JSON.stringify(csa)).rejects.toThrow(/not a valid csattn bundle \(csa\)/);
+    }
   });
 
   it('holds the context ids, template and the same KV as a plain forward pass', async () => {
