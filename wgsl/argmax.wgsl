@@ -2,13 +2,7 @@
 // to history[step.pos + 1]. One workgroup.
 
 struct Params { V: u32 }
-struct Step { pos: u32 }
-
-@group(0) @binding(0) var<storage, read> logits: array<f32>;        // [V]
-@group(0) @binding(1) var<storage, read_write> next: array<u32>;    // [1]
-@group(0) @binding(2) var<storage, read_write> history: array<u32>; // [capacity + 1]
-@group(0) @binding(3) var<uniform> step: Step;
-@group(0) @binding(4) var<uniform> p: Params;
+#include token_choice_bindings
 
 override WG: u32 = 256; // a power of two
 

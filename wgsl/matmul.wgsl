@@ -7,21 +7,7 @@
 
 struct Params { T: u32, K: u32, N: u32, row0: u32, rows: u32 }
 
-@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>; // [T, K]
-@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>; // f16 [rows, K]
-#if SWIGLU
-@group(0) @binding(2) var<storage, read> w2: array<vec4<u32>>; // f16 [rows, K]
-#endif
-#if BIAS
-@group(0) @binding(2) var<storage, read> bias: array<u32>; // f16 [N]
-#endif
-#if EXTRA
-@group(0) @binding(3) var<storage, read_write> y: array<f32>; // [T, N]
-@group(0) @binding(4) var<uniform> p: Params;
-#else
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-#endif
+#include weight_product_bindings
 
 const TILE = 64u; // tokens and rows per workgroup
 const SIDE = 16u; // threads per side: TILE / 4

@@ -9,21 +9,7 @@
 
 struct Params { K8: u32, N: u32, row0: u32, rows: u32, eps: f32 } // K8 = K / 8
 
-@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>; // [TOKENS, K]
-@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>; // f16 [rows, K]
-#if SWIGLU
-@group(0) @binding(2) var<storage, read> w2: array<vec4<u32>>; // f16 [rows, K]
-#endif
-#if BIAS
-@group(0) @binding(2) var<storage, read> bias: array<u32>; // f16 [N]
-#endif
-#if EXTRA
-@group(0) @binding(3) var<storage, read_write> y: array<f32>; // [TOKENS, N]
-@group(0) @binding(4) var<uniform> p: Params;
-#else
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-#endif
+#include weight_product_bindings
 #if NORM
 @group(0) @binding(5) var<storage, read> norm_w: array<vec4<u32>>; // f16 [K]
 #endif
