@@ -7,7 +7,7 @@
 
 struct Params { T: u32, K: u32, N: u32, row0: u32, rows: u32 }
 
-#include weight_product_bindings
+#include weight_product
 
 const TILE = 64u; // tokens and rows per workgroup
 const SIDE = 16u; // threads per side: TILE / 4
@@ -58,23 +58,6 @@ fn load_stage(m0: u32, n0: u32, k0: u32, lid: u32) {
   }
 }
 
-// Writes output (t, row0 + n) from the dot products with G (or W) and U.
-fn store(t: u32, n: u32, g: f32, u: f32) {
-  let row = p.row0 + n;
-  let i = t * p.N + row;
-#if SWIGLU
-  var v = g / (1.0 + exp(-g)) * u;
-#else
-  var v = g;
-#endif
-#if BIAS
-  v += unpack_h2(bias[row / 2u])[row % 2u];
-#endif
-#if ACCUMULATE
-  v += y[i];
-#endif
-  y[i] = v;
-}
 
 @compute @workgroup_size(SIDE, SIDE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>,

@@ -9,7 +9,7 @@
 
 struct Params { K8: u32, N: u32, row0: u32, rows: u32, eps: f32 } // K8 = K / 8
 
-#include weight_product_bindings
+#include weight_product
 #if NORM
 @group(0) @binding(5) var<storage, read> norm_w: array<vec4<u32>>; // f16 [K]
 #endif
@@ -72,23 +72,6 @@ fn unpack8(v: vec4<u32>) -> array<vec4<f32>, 2> {
   return array(vec4(unpack_h2(v.x), unpack_h2(v.y)), vec4(unpack_h2(v.z), unpack_h2(v.w)));
 }
 
-// Writes output (t, row0 + n) from the dot products with G (or W) and U.
-fn store(t: u32, n: u32, g: f32, u: f32) {
-  let row = p.row0 + n;
-  let i = t * p.N + row;
-#if SWIGLU
-  var v = g / (1.0 + exp(-g)) * u;
-#else
-  var v = g;
-#endif
-#if BIAS
-  v += unpack_h2(bias[row / 2u])[row % 2u];
-#endif
-#if ACCUMULATE
-  v += y[i];
-#endif
-  y[i] = v;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, th: Thread) {

@@ -1,4 +1,4 @@
-// Bindings of the weight products (matmul, matvec), after the kernel's own Params struct:
+// Bindings and output of the weight products (matmul, matvec), after the kernel's own Params struct:
 // x f32 [tokens, K], W f16 [rows, K] (a row range of the weight), then the up projection (SWIGLU)
 // or the bias (BIAS) as binding 2 when present (EXTRA), then y f32 [tokens, N] and the params.
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
@@ -16,3 +16,21 @@
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 #endif
+
+// Writes output (t, row0 + n) from the dot products with G (or W) and U.
+fn store(t: u32, n: u32, g: f32, u: f32) {
+  let row = p.row0 + n;
+  let i = t * p.N + row;
+#if SWIGLU
+  var v = g / (1.0 + exp(-g)) * u;
+#else
+  var v = g;
+#endif
+#if BIAS
+  v += unpack_h2(bias[row / 2u])[row % 2u];
+#endif
+#if ACCUMULATE
+  v += y[i];
+#endif
+  y[i] = v;
+}
