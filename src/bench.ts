@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { createGpu, type Gpu } from './gpu/device.js';
 import { profileOps, type KernelTime } from './gpu/profile.js';
 import { Model } from './model/model.js';
-import { PRESETS, mulberry32 } from './model/synth.js';
+import { mulberry32, presetConfig } from './model/synth.js';
 import { destroyTables, type CsaParams, type LayerTables } from './attention/csa.js';
 import { Bundle, FORMAT_VERSION, modelIdentity, type BundleMeta, type ModelIdentity } from './bundle.js';
 import { csaSelector, loadContext, selectOptions, sparseAttention, type SparseOptions } from './decode.js';
@@ -21,7 +21,7 @@ import { prefillWithTables, writeContextBundle } from './prefill.js';
 import { loadConfig, parseConfig, type ModelConfig } from './model/config.js';
 import * as ops from './ops/dense.js';
 import { buildKeyTables } from './attention/baselines.js';
-import { record, submit } from './gpu/kernels.js';
+import { record, storage, submit } from './gpu/kernels.js';
 import type { Logger } from './log.js';
 import { VERSION } from './version.js';
 
@@ -103,20 +103,14 @@ function modelName(job: BenchJob): string {
   return job.preset ?? job.modelDir!;
 }
 
-function presetConfig(job: BenchJob): Record<string, unknown> {
-  const config: Record<string, unknown> = { ...PRESETS[job.preset!].config };
-  if (job.layers) config.num_hidden_layers = job.layers;
-  return config;
-}
-
 function configOf(job: BenchJob): ModelConfig {
-  return job.modelDir ? loadConfig(job.modelDir) : parseConfig(presetConfig(job), job.preset);
+  return job.modelDir ? loadConfig(job.modelDir) : parseConfig(presetConfig(job.preset!, job.layers), job.preset);
 }
 
 async function loadModel(gpu: Gpu, job: BenchJob, capacity: number): Promise<Model> {
   const opts = { capacity, chunkSize: job.chunkSize };
   if (job.modelDir) return Model.load(gpu, job.modelDir, opts);
-  return Model.synthetic(gpu, presetConfig(job), { ...opts, seed: job.seed });
+  return Model.synthetic(gpu, presetConfig(job.preset!, job.layers), { ...opts, seed: job.seed });
 }
 
 async function identityOf(job: BenchJob, model: Model): Promise<ModelIdentity> {
@@ -230,12 +224,8 @@ async function bundleRoundTrip(job: BenchJob, model: Model, tables: LayerTables[
 
 /** GPU time per kernel of one decode step at position `pos` (the step's cache stays as it was). */
 async function profileStep(model: Model, attention: Parameters<Model['decodeOps']>[0], pos: number): Promise<KernelTime[]> {
-  const step = model.decodeOps(attention, (logits) => ops.argmax(model.kernels, { logits, next: model.nextToken, history: storage(model), step: model.step, V: model.cfg.vocab }));
+  const step = model.decodeOps(attention, (logits) => ops.argmax(model.kernels, { logits, next: model.nextToken, history: storage(model.gpu, (model.capacity + 1) * 4, 'profiled token history'), step: model.step, V: model.cfg.vocab }));
   return profileOps(model.gpu, step, 3, () => model.setStep(pos));
-}
-
-function storage(model: Model): GPUBuffer {
-  return model.gpu.device.createBuffer({ size: (model.capacity + 1) * 4, usage: GPUBufferUsage.STORAGE });
 }
 
 /** The rows as a Markdown table for people (the JSON has every figure). */

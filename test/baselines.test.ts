@@ -12,7 +12,7 @@ import { decodeAttentionRef } from './ref/attention.js';
 import {
   perKey, refOracleScores, refQuestPages, refQuestPageScores, refRecall, refSelect, refStreaming, type RefCache,
 } from './ref/baselines.js';
-import { refBuildTables, refChoose, refGatherSum, refTopK, type RefLayer, type RefTables } from './ref/csa.js';
+import { refBuildTables, refChoose, refGatherSum, refTopK, rope, type RefLayer, type RefTables } from './ref/csa.js';
 
 // Small sizes that are not multiples of any tile: 500 keys (a short last page), K = 100.
 const N = 500, Hq = 4, Hkv = 2, d = 32, MAX_NEW = 8, CAPACITY = N + 12;
@@ -210,17 +210,6 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
 
 const KEY_PARAMS: CsaParams = { ...DEFAULT_CSA, subspaces: 4, centroids: 6, listFraction: 0.2, kmeansIters: 8, seed: 3 };
 const DS = d / KEY_PARAMS.subspaces;
-
-/** HF rotate-half RoPE by +pos. */
-function rope(x: Float32Array, pos: number, invFreq: Float32Array): void {
-  const half = x.length / 2;
-  for (let i = 0; i < half; i++) {
-    const th = Math.fround(pos * invFreq[i]), co = Math.cos(th), si = Math.sin(th);
-    const a = x[i], b = x[i + half];
-    x[i] = a * co - b * si;
-    x[i + half] = b * co + a * si;
-  }
-}
 
 /**
  * Keys whose sub-vectors form C clusters per (KV head, subspace): cluster c's members are

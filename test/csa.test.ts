@@ -7,7 +7,7 @@ import { Kernels, readBuffer, record, submit, uniform, upload, type Dispatch } f
 import { f16ToF32, roundF16 } from '../src/weights/f16.js';
 import { f16Modes, gpuContext, readU32, uploadF16, type Ctx, prng } from './helpers/gpu.js';
 import {
-  centroidRows, keyRow, kvHeadOf, refBuildTables, refChoose, refGatherSum, refInsert, refTopK, sub,
+  centroidRows, keyRow, kvHeadOf, refBuildTables, refChoose, refGatherSum, refInsert, refTopK, rope, sub,
   type Choice, type RefLayer, type RefTables,
 } from './ref/csa.js';
 
@@ -16,17 +16,6 @@ const N = 300, Hq = 4, Hkv = 2, d = 32, MAX_NEW = 8, CAPACITY = N + 16;
 const BASE: CsaParams = { ...DEFAULT_CSA, subspaces: 4, centroids: 8, listFraction: 0.2, kmeansIters: 10, seed: 7 };
 const L = Math.ceil(BASE.listFraction * N);
 const OPTS: SelectOptions = { sparsity: 0.8, sink: 4, window: 16, N, maxNewTokens: MAX_NEW };
-
-/** HF rotate-half RoPE by +pos: turns rows "as the tables see them" into post-RoPE inputs. */
-function rope(x: Float32Array, pos: number, invFreq: Float32Array): void {
-  const half = x.length / 2;
-  for (let i = 0; i < half; i++) {
-    const th = Math.fround(pos * invFreq[i]), c = Math.cos(th), s = Math.sin(th);
-    const a = x[i], b = x[i + half];
-    x[i] = a * c - b * s;
-    x[i + half] = b * c + a * s;
-  }
-}
 
 /**
  * Queries that cluster unambiguously: in each (group, subspace), cluster c lies around the axis

@@ -409,6 +409,19 @@ async function removeOldWeights(dir: string): Promise<void> {
   }
 }
 
+/** A preset's config.json, optionally with fewer layers (the same shapes otherwise). */
+export function presetConfig(preset: string, layers?: number): Record<string, unknown> {
+  const p = PRESETS[preset];
+  if (!p) throw new CsattnError(`unknown synthetic preset ${preset}; choose one of ${Object.keys(PRESETS).join(', ')}`);
+  const config: Record<string, unknown> = { ...p.config };
+  if (layers !== undefined) {
+    check(Number.isInteger(layers) && layers >= 1, `layers must be a positive integer, got ${layers}`);
+    config.num_hidden_layers = layers;
+    if ('max_window_layers' in config) config.max_window_layers = layers;
+  }
+  return config;
+}
+
 export interface SynthOptions {
   seed?: number;
   /** Default BF16, like the Hub checkpoints. */
@@ -427,17 +440,10 @@ export interface SynthOptions {
  */
 export async function writeSynthModel(dir: string, preset: string,
   opts: SynthOptions = {}): Promise<void> {
-  const p = PRESETS[preset];
-  if (!p) throw new CsattnError(`unknown synthetic preset ${preset}; choose one of ${Object.keys(PRESETS).join(', ')}`);
   const { seed = 0, dtype = 'BF16', onProgress, maxShardBytes, layers } = opts;
   check(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32, `seed ${seed} is not an integer in [0, 2^32)`);
   check(dtype in TORCH_DTYPE, `unsupported synthetic dtype ${dtype}`);
-  const config: Record<string, unknown> = { ...p.config, torch_dtype: TORCH_DTYPE[dtype] };
-  if (layers !== undefined) {
-    check(Number.isInteger(layers) && layers >= 1, `layers must be a positive integer, got ${layers}`);
-    config.num_hidden_layers = layers;
-    if ('max_window_layers' in config) config.max_window_layers = layers;
-  }
+  const config: Record<string, unknown> = { ...presetConfig(preset, layers), torch_dtype: TORCH_DTYPE[dtype] };
   const tensors = synthTensors(config, dtype);
   const totalBytes = tensors.reduce((a, t) => a + entryBytes(t), 0);
 

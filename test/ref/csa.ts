@@ -44,6 +44,17 @@ export function asSeen(x: ArrayLike<number>, pos: number, l: Pick<RefLayer, 'd' 
   return out;
 }
 
+/** HF rotate-half RoPE by +pos, in place: turns rows "as the tables see them" into post-RoPE inputs. */
+export function rope(x: Float32Array, pos: number, invFreq: Float32Array): void {
+  const half = x.length / 2;
+  for (let i = 0; i < half; i++) {
+    const th = Math.fround(pos * invFreq[i]), c = Math.cos(th), s = Math.sin(th);
+    const a = x[i], b = x[i + half];
+    x[i] = a * c - b * s;
+    x[i + half] = b * c + a * s;
+  }
+}
+
 export const queryRow = (l: RefLayer, t: number, h: number) =>
   asSeen(l.queries.subarray((t * l.Hq + h) * l.d, (t * l.Hq + h + 1) * l.d), t, l);
 export const keyRow = (l: RefLayer, h: number, t: number) =>
