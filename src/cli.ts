@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CsattnError, check } from './errors.js';
 import { createGpu } from './gpu/device.js';
-import { Model } from './model/model.js';
+import { DEFAULT_CHUNK_SIZE, Model } from './model/model.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, type SamplingOptions } from './generate.js';
@@ -158,7 +158,7 @@ function logitsCommand(): Command {
     .addOption(new Option('--prompt <text>', 'text to encode (BOS added as the tokenizer does)').conflicts('ids'))
     .option('--ids <list>', 'comma-separated token ids, used exactly as given (no BOS added)')
     .requiredOption('--out <file>', 'output .npy file')
-    .option('--chunk-size <n>', 'prefill chunk size in tokens', intArg(1, 65536), 256)
+    .option('--chunk-size <n>', 'prefill chunk size in tokens', intArg(1, 65536), DEFAULT_CHUNK_SIZE)
     .option('--log-level <level>', 'pino log level', 'warn')
     .action(async (o) => {
       const log = createLogger(o.logLevel);
@@ -236,7 +236,7 @@ function prefillCommand(): Command {
     .option('--template <t>', 'prompt template: auto (chat template if the model has one, else plain "{context}\\n\\n{prompt}"), plain, chat, or a custom text with {context} and {prompt}', 'auto')
     .addOption(new Option('--truncate <how>', 'cut a document longer than the model\'s window: middle (keep both ends) or end').choices(['middle', 'end']))
     .option('--reserve <n>', 'positions kept free for the question and answer', intArg(0), 512)
-    .option('--chunk-size <n>', 'prefill chunk size in tokens', intArg(1, 65536), 256)
+    .option('--chunk-size <n>', 'prefill chunk size in tokens', intArg(1, 65536), DEFAULT_CHUNK_SIZE)
     .option('--json', 'print a JSON summary (phase times, peak GPU memory, sizes) at the end')
     .option('--log-level <level>', 'pino log level', 'info'))
     .action(async (document: string, o) => {
@@ -374,7 +374,7 @@ function benchCommand(): Command {
     .option('--random-context', 'skip the prefill: random K/V and tables of the same shapes clustered from the keys (decode speed does not depend on values)')
     .option('--profile', 'GPU time per kernel (timestamp queries) of one decode step of each attention, and of one prefill layer over the last chunk')
     .option('--peak-gbps <n>', 'memory bandwidth the floor is computed with, GB/s (H100 SXM HBM3)', floatArg(1, 1e6), H100_PEAK_BYTES_PER_S / 1e9)
-    .option('--chunk-size <n>', 'prefill chunk size in tokens', intArg(1, 65536), 256)
+    .option('--chunk-size <n>', 'prefill chunk size in tokens', intArg(1, 65536), DEFAULT_CHUNK_SIZE)
     .option('--json', 'one JSON line per context instead of the table')
     .option('--log-level <level>', 'pino log level', 'info'))
     .action(async (o) => {
@@ -420,7 +420,7 @@ function evalCommand(): Command {
     .option('--datasets <list>', 'only these datasets', listArg(String))
     .option('--shard <i/n>', 'run only shard i of n (1-based); join shards with csattn merge')
     .option('--no-recall', 'skip recall@K of the oracle keys (one probe step per method)')
-    .option('--chunk-size <n>', 'prefill chunk size', intArg(1, 65536), 256)
+    .option('--chunk-size <n>', 'prefill chunk size', intArg(1, 65536), DEFAULT_CHUNK_SIZE)
     .option('--log-level <level>', 'pino log level', 'info'))
     .action(async (files: string[], o) => {
       const log = createLogger(o.logLevel);

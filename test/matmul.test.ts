@@ -3,7 +3,7 @@ import { Kernels, record, submit } from '../src/gpu/kernels.js';
 import { matmul, MATVEC_MAX_T } from '../src/ops/dense.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
-import { f16Modes, gpuContext, rand, readF32, uploadF16, uploadF32 } from './helpers/gpu.js';
+import { f16Modes, gpuContext, rand, readF32, uploadF16, uploadF32, type Ctx } from './helpers/gpu.js';
 
 const U = 2 ** -24; // f32 unit roundoff
 
@@ -33,10 +33,10 @@ function inputs(c: Case, seed: number): ref.MatmulRef {
  * λ = 4, ~15× the largest error seen on lavapipe. The adds of bias and y0 cost an ulp each. With
  * SwiGLU, y = silu(g)·v: |silu'| ≤ 1.1, and silu's exp is within (3 + 2|g|) ulp (Vulkan's bound).
  */
-function tolerance(a: ref.MatmulRef): Float32Array {
+function tolerance(a: ref.MatmulRef, lambda = 4): Float32Array {
   const abs = (v?: Float32Array) => v && v.map(Math.abs);
   const plain = { ...a, bias: undefined, y0: undefined, swiglu: false };
-  const dotError = (w: Float32Array) => ref.matmul({ ...plain, x: abs(a.x)!, w: abs(w)! }).map((s) => 4 * Math.sqrt(a.K + 1) * U * s);
+  const dotError = (w: Float32Array) => ref.matmul({ ...plain, x: abs(a.x)!, w: abs(w)! }).map((s) => lambda * Math.sqrt(a.K + 1) * U * s);
   const g = ref.matmul(plain);
   const eg = dotError(a.w);
   const v = a.swiglu ? ref.matmul({ ...plain, w: a.w2! }) : g;
@@ -50,30 +50,42 @@ function tolerance(a: ref.MatmulRef): Float32Array {
   });
 }
 
+/**
+ * Runs one case and compares it with the CPU product. On tensor cores x is rounded to f16 (the
+ * reference takes the same x) and products are summed in f32 by the tensor cores, whose additions
+ * may truncate rather than round (Blanchard et al. 2020): twice the unit roundoff, so λ = 8.
+ */
+async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches = 1): Promise<string> {
+  const gpu = ctx.gpu;
+  const k = kernels;
+  const a = inputs(c, c.T * 1000 + c.N);
+  const normW = roundF16(rand(c.K, 7).map((v) => 1 + 0.5 * v));
+  const y = uploadF32(gpu, a.y0 ?? new Float32Array(c.T * c.N));
+  const ds = matmul(k, {
+    x: uploadF32(gpu, a.x), w: uploadF16(gpu, a.w), w2: a.w2 && uploadF16(gpu, a.w2),
+    bias: a.bias && uploadF16(gpu, a.bias), y, T: c.T, K: c.K, N: c.N, accumulate: c.accumulate, swiglu: c.swiglu,
+    norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined,
+  });
+  expect(ds.length).toBeGreaterThanOrEqual(minDispatches);
+  submit(gpu, (pass) => record(pass, ds));
+  const got = await readF32(gpu, y, c.T * c.N);
+  const onTensorCores = ds[0]!.kernel.name === 'matmul_mma';
+  const x = onTensorCores ? roundF16(a.x) : a.x;
+  // A fused norm is the product with the normalised x, whose scale rsqrt(mean(x²) + eps) the GPU
+  // gets from an f32 sum of K squares (relative error <= K·u; 4·√K·u with λ = 4 as below).
+  const normed = c.norm ? { ...a, x: ref.rmsnorm(x, normW, c.K, EPS) } : { ...a, x };
+  const want = ref.matmul(normed);
+  const tol = tolerance(normed, onTensorCores ? 8 : 4).map((t, i) => t + (c.norm ? 4 * Math.sqrt(c.K) * U * Math.abs(want[i] - (normed.y0?.[i] ?? 0) - (normed.bias?.[i % c.N] ?? 0)) : 0));
+  const bad = Array.from(got.keys()).filter((i) => !(Math.abs(got[i] - want[i]) <= tol[i]));
+  expect(bad.slice(0, 5).map((i) => [i, got[i], want[i], tol[i]])).toEqual([]);
+  return ds[0]!.kernel.name;
+}
+
 describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
-  async function check(c: Case, kernels?: Kernels, minDispatches = 1) {
+  const check = async (c: Case, kernels?: Kernels, minDispatches = 1) => {
     const ctx = await gpuContext(packed);
-    const gpu = ctx.gpu;
-    const k = kernels ?? ctx.kernels;
-    const a = inputs(c, c.T * 1000 + c.N);
-    const normW = roundF16(rand(c.K, 7).map((v) => 1 + 0.5 * v));
-    const y = uploadF32(gpu, a.y0 ?? new Float32Array(c.T * c.N));
-    const ds = matmul(k, {
-      x: uploadF32(gpu, a.x), w: uploadF16(gpu, a.w), w2: a.w2 && uploadF16(gpu, a.w2),
-      bias: a.bias && uploadF16(gpu, a.bias), y, T: c.T, K: c.K, N: c.N, accumulate: c.accumulate, swiglu: c.swiglu,
-      norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined,
-    });
-    expect(ds.length).toBeGreaterThanOrEqual(minDispatches);
-    submit(gpu, (pass) => record(pass, ds));
-    const got = await readF32(gpu, y, c.T * c.N);
-    // A fused norm is the product with the normalised x, whose scale rsqrt(mean(x²) + eps) the GPU
-    // gets from an f32 sum of K squares (relative error <= K·u; 4·√K·u with λ = 4 as below).
-    const normed = c.norm ? { ...a, x: ref.rmsnorm(a.x, normW, c.K, EPS) } : a;
-    const want = ref.matmul(normed);
-    const tol = tolerance(normed).map((t, i) => t + (c.norm ? 4 * Math.sqrt(c.K) * U * Math.abs(want[i] - (normed.y0?.[i] ?? 0) - (normed.bias?.[i % c.N] ?? 0)) : 0));
-    const bad = Array.from(got.keys()).filter((i) => !(Math.abs(got[i] - want[i]) <= tol[i]));
-    expect(bad.slice(0, 5).map((i) => [i, got[i], want[i], tol[i]])).toEqual([]);
-  }
+    await checkOn(ctx, c, kernels ?? ctx.kernels, minDispatches);
+  };
 
   // T = 1, 3, 8 take the matvec kernel, 9 and more the tiled one; K = 200 and N = 77 leave partial
   // tiles (64 × 64 × 32) and a partial row group.
@@ -118,5 +130,24 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
     const { gpu, kernels } = await gpuContext(packed);
     const b = uploadF32(gpu, new Float32Array(16));
     expect(() => matmul(kernels, { x: b, w: b, y: b, T: 1, K: 12, N: 1 })).toThrow(/multiple of 8/);
+  });
+});
+
+// Prefill products run on tensor cores where the device has them (an H100 does, lavapipe does not:
+// there the plain tiled kernel must be chosen). Partial tiles of 64 tokens x 128 (64 with SwiGLU)
+// rows x 32 k, and weights split by rows, as above.
+const native = await gpuContext(false);
+describe(`matmul for prefill (${native.gpu.tensorCores ? 'tensor cores' : 'no tensor cores on this device: the plain kernel'})`, () => {
+  const kernel = native.gpu.tensorCores ? 'matmul_mma' : 'matmul';
+  it.each([MATVEC_MAX_T + 1, 37, 130])('T = %i: plain, bias, accumulate, swiglu (+ accumulate)', async (T) => {
+    for (const c of [{}, { bias: true }, { accumulate: true }, { swiglu: true }, { swiglu: true, accumulate: true }]) {
+      expect(await checkOn(native, { T, K: 200, N: 77, ...c })).toBe(kernel);
+    }
+    expect(await checkOn(native, { T, K: 1032, N: 300 })).toBe(kernel);
+  });
+  it('weights larger than a binding are split by rows', async () => {
+    const small = new Kernels({ ...native.gpu, maxBinding: 8192 });
+    expect(await checkOn(native, { T: 70, K: 200, N: 77, swiglu: true, accumulate: true }, small, 5)).toBe(kernel);
+    expect(await checkOn(native, { T: 70, K: 200, N: 77, bias: true }, small, 5)).toBe(kernel);
   });
 });

@@ -1,46 +1,55 @@
 // Causal attention for a prefill chunk on tensor cores (subgroup matrices, f16 x f16 -> f32 at
-// 16x16x16, subgroups of 32; needs the MMA and F16 defines). A workgroup is one subgroup (matrix
-// operands must be workgroup-uniform, so a subgroup index cannot pick them) and takes ROWS = 16
-// rows: BQ queries x HPW heads of one KV group, so each K/V tile serves them all. Their Q (f16,
-// prescaled by scale·log2 e) stays in matrix registers.
+// 16x16x16, subgroups of 32; needs the MMA and F16 defines). A workgroup of SG subgroups takes
+// ROWS = 16·SG rows: BQ queries x HPW heads of one KV group, so each K/V tile serves them all.
+// Subgroup s owns rows 16s .. 16s+15 and keeps their Q (f16, prescaled by scale·log2 e) in matrix
+// registers.
 //
-// Two passes over the visible keys, in tiles of BK = 64:
-//   1. S = Q·Kᵀ on tensor cores, then each row's running max m and sum l (two lanes per row);
-//   2. S again, P = exp2(S - m) / l as f16, O += P·V on tensor cores.
-// Recomputing S costs half again the multiply work but keeps O in matrix registers: subgroup
-// matrices cannot be rescaled per row, which the one-pass online softmax would need.
-// K and V tiles are read straight from the f16 cache (its buffer has BK spare rows past the last
-// head, so a tile never reads out of bounds; keys past the visible ones get P = 0).
+// Two passes over the visible keys, in tiles of BK = 64 staged in workgroup memory once for all
+// subgroups:
+//   1. S = Q·Kᵀ, each row's max m;
+//   2. S again, P = exp2(S - m) as f16 (every entry <= 1), l += Σ P, O += P·V;
+// then O / l goes out. Recomputing S costs half again the multiply work but keeps O in matrix
+// registers: subgroup matrices cannot be rescaled per row, which a one-pass online softmax needs.
+// Key tiles may run past the visible keys (the cache buffer has BK spare rows past its last head;
+// keys past the visible ones get P = 0).
+//
+// Matrices are named variables, never arrays (an array of subgroup matrices indexed in a loop lands
+// in local memory: 26 against 231 TFLOP/s measured on an H100); the DT > i guards fold away once D
+// is fixed. Row strides are padded so that a warp's accesses spread over the banks.
 
 struct Params { T: u32, Hq: u32, Hkv: u32, capacity: u32, scale: f32 }
 struct Step { pos: u32 }
 
 override HPW: u32 = 1;   // query heads per workgroup
-override D: u32 = 128;   // head dim, a multiple of 16, at most 16 * MAX_DT
+override D: u32 = 128;   // head dim, a multiple of 16, at most MAX_D
 
-const WG = 32u;          // one subgroup
-const ROWS = 16u;
+const SG = 4u;           // subgroups per workgroup
+const WG = 32u * SG;
+const ROWS = 16u * SG;
 const BK = 64u;
 const NEG = -3.0e38;
-const MAX_DT = 8u;       // register arrays of matrices need a constant size
+const MAX_D = 128u;
+const SS = BK + 4u;      // row stride of S (f32)
+const PS = BK + 8u;      // row stride of P (f16)
 
 override BQ: u32 = ROWS / HPW;
 override DT: u32 = D / 16u;       // 16-wide tiles of the head dim
+override KS: u32 = D + 8u;        // row stride of a K or V tile
 
 alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
 
-@group(0) @binding(0) var<storage, read> q: array<f32>;           // [T, Hq, D] f32
-@group(0) @binding(1) var<storage, read> kc: array<f16>;          // [Hkv, capacity, D] (+ BK rows)
-@group(0) @binding(2) var<storage, read> vc: array<f16>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;   // [T, Hq, D] f32
+@group(0) @binding(0) var<storage, read> q: array<f32>;         // [T, Hq, D] f32
+@group(0) @binding(1) var<storage, read> kc: array<u32>;        // [Hkv, capacity, D] f16 pairs (+ BK rows)
+@group(0) @binding(2) var<storage, read> vc: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>; // [T, Hq, D] f32
 @group(0) @binding(4) var<uniform> step: Step;
 @group(0) @binding(5) var<uniform> p: Params;
 
-var<workgroup> qs: array<f16, ROWS * 16u * MAX_DT>;  // constant-sized: matrix loads need it
-var<workgroup> st: array<f32, ROWS * BK>;   // 16 x BK: scores, at the end O
-var<workgroup> pt: array<f16, ROWS * BK>;   // 16 x BK: probabilities
+var<workgroup> kv: array<f16, BK * (MAX_D + 8u)>;  // first Q [ROWS][D]; then a K tile, or a V tile, [BK][KS]
+var<workgroup> pt: array<f16, ROWS * PS>;          // P of subgroup s at rows 16s ..
+var<workgroup> st: array<f32, ROWS * SS>;          // S of subgroup s at rows 16s ..; at the end O
 
 // Row r of the workgroup is query qb*BQ + r/HPW of head h0 + r%HPW.
 struct Row { valid: bool, query: u32, head: u32 }
@@ -49,92 +58,152 @@ fn row_of(r: u32, qb: u32, h0: u32) -> Row {
   return Row(r < BQ * HPW && i < p.T, i, h0 + r % HPW);
 }
 
-// S of the rows against keys t0 .. t0+BK-1, into st (row-major, stride BK).
-fn scores(qm: ptr<function, array<Left, MAX_DT>>, krow: u32) {
-  for (var n = 0u; n < BK / 16u; n++) {
-    var acc = Acc();
-    for (var kk = 0u; kk < DT; kk++) {
-      let kt = subgroupMatrixLoad<Right>(&kc, (krow + n * 16u) * D + kk * 16u, true, D);
-      acc = subgroupMatrixMultiplyAccumulate((*qm)[kk], kt, acc);
-    }
-    subgroupMatrixStore(&st, n * 16u, acc, false, BK);
+// Cache rows row0 .. row0+BK-1 of K (or V) into kv. All of a thread's loads are issued before its
+// first store: loads that waited for each other in turn made staging 5/6 of the time (measured).
+const WORDS = BK * MAX_D / 2u / WG;     // words (f16 pairs) per thread at the largest D
+override PER: u32 = BK * D / 2u / WG;   // ... at this D
+fn stage(row0: u32, lid: u32, values: bool) {
+  var words: array<u32, WORDS>;
+  let at = row0 * (D / 2u) + lid;
+  if (values) {
+    for (var i = 0u; i < PER; i++) { words[i] = vc[at + i * WG]; }
+  } else {
+    for (var i = 0u; i < PER; i++) { words[i] = kc[at + i * WG]; }
+  }
+  for (var i = 0u; i < PER; i++) {
+    let e = lid + i * WG;
+    let h = bitcast<vec2<f16>>(words[i]);
+    let j = e / (D / 2u) * KS + 2u * (e % (D / 2u));
+    kv[j] = h.x;
+    kv[j + 1u] = h.y;
   }
 }
 
-// Lane `lane` covers row lane/2 and columns (lane%2)*32 .. +32 of a 16 x BK tile.
+fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
+
+// acc + Q's head-dim tile kk · (keys 16n .. 16n+15 of the K tile)ᵀ
+fn qk(acc: Acc, qm: Left, n: u32, kk: u32) -> Acc {
+  return mma(qm, subgroupMatrixLoad<Right>(&kv, n * 16u * KS + kk * 16u, true, KS), acc);
+}
+
+// S of subgroup sg's rows against the staged keys, into its rows of st.
+fn scores(sg: u32, q0: Left, q1: Left, q2: Left, q3: Left, q4: Left, q5: Left, q6: Left, q7: Left) {
+  for (var n = 0u; n < BK / 16u; n++) {
+    var acc = qk(Acc(), q0, n, 0u);
+    if (DT > 1u) { acc = qk(acc, q1, n, 1u); }
+    if (DT > 2u) { acc = qk(acc, q2, n, 2u); }
+    if (DT > 3u) { acc = qk(acc, q3, n, 3u); }
+    if (DT > 4u) { acc = qk(acc, q4, n, 4u); }
+    if (DT > 5u) { acc = qk(acc, q5, n, 5u); }
+    if (DT > 6u) { acc = qk(acc, q6, n, 6u); }
+    if (DT > 7u) { acc = qk(acc, q7, n, 7u); }
+    subgroupMatrixStore(&st, sg * 16u * SS + n * 16u, acc, false, SS);
+  }
+}
+
+// o + P's keys 16kk .. 16kk+15 · head-dim tile n of the V tile
+fn pv(o: Acc, pm: Left, kk: u32, n: u32) -> Acc {
+  return mma(pm, subgroupMatrixLoad<Right>(&kv, kk * 16u * KS + n * 16u, false, KS), o);
+}
+
 fn masked(s: f32, t: u32, row: Row) -> f32 {
   return select(NEG, s, row.valid && t <= step.pos + row.query);
 }
 
+// Head-dim tile n of O / l through st to the row's place in out: lane l takes row l / 2, 8 dims.
+fn emit(o: Acc, n: u32, sg: u32, lane: u32, row: Row, inv: f32) {
+  workgroupBarrier();
+  subgroupMatrixStore(&st, sg * 16u * SS, o, false, SS);
+  workgroupBarrier();
+  let c0 = (lane % 2u) * 8u;
+  for (var c = c0; c < c0 + 8u; c++) {
+    if (row.valid) { out[(row.query * p.Hq + row.head) * D + n * 16u + c] = st[(sg * 16u + lane / 2u) * SS + c] * inv; }
+  }
+}
+
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-  let lane = lid;
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let qb = wg.x;
   let h0 = wg.y * HPW;
   let base = h0 / (p.Hq / p.Hkv) * p.capacity;
   let last = min(p.T, (qb + 1u) * BQ) - 1u;
   let kend = min(step.pos + last + 1u, p.capacity);  // keys [0, kend) are visible to some row
 
-  for (var e = lid; e < ROWS * D; e += WG) {  // rows of stride D
+  for (var e = lid; e < ROWS * D; e += WG) {
     let row = row_of(e / D, qb, h0);
     var x = 0.0;
     if (row.valid) { x = q[(row.query * p.Hq + row.head) * D + e % D] * p.scale; }
-    qs[e] = f16(x);
+    kv[e] = f16(x);
   }
   workgroupBarrier();
-  var qm: array<Left, MAX_DT>;
-  for (var kk = 0u; kk < DT; kk++) { qm[kk] = subgroupMatrixLoad<Left>(&qs, kk * 16u, false, D); }
+  let qo = sg * 16u * D;
+  var q0 = subgroupMatrixLoad<Left>(&kv, qo, false, D);
+  var q1 = Left(); var q2 = Left(); var q3 = Left(); var q4 = Left(); var q5 = Left(); var q6 = Left(); var q7 = Left();
+  if (DT > 1u) { q1 = subgroupMatrixLoad<Left>(&kv, qo + 16u, false, D); }
+  if (DT > 2u) { q2 = subgroupMatrixLoad<Left>(&kv, qo + 32u, false, D); }
+  if (DT > 3u) { q3 = subgroupMatrixLoad<Left>(&kv, qo + 48u, false, D); }
+  if (DT > 4u) { q4 = subgroupMatrixLoad<Left>(&kv, qo + 64u, false, D); }
+  if (DT > 5u) { q5 = subgroupMatrixLoad<Left>(&kv, qo + 80u, false, D); }
+  if (DT > 6u) { q6 = subgroupMatrixLoad<Left>(&kv, qo + 96u, false, D); }
+  if (DT > 7u) { q7 = subgroupMatrixLoad<Left>(&kv, qo + 112u, false, D); }
 
-  let rl = lane / 2u;                     // this lane's row
-  let row = row_of(rl, qb, h0);
-  let c0 = (lane % 2u) * 32u;
-  let so = rl * BK + c0;                  // this lane's 32 entries in st / pt
+  // Lane `lane` covers row r of its subgroup, columns 2c + h (c < 32) of each 16 x BK tile.
+  let r = lane / 2u;
+  let h = lane % 2u;
+  let row = row_of(sg * 16u + r, qb, h0);
+  let so = (sg * 16u + r) * SS + h;
+  let po = (sg * 16u + r) * PS + h;
 
-  // Pass 1: running max and sum of every row (both lanes of a row keep the same values).
+  // Pass 1: every row's max (both lanes of a row end with the same value).
   var m = NEG;
-  var l = 0.0;
   for (var t0 = 0u; t0 < kend; t0 += BK) {
-    scores(&qm, base + t0);
+    workgroupBarrier();                   // everyone is done with the last tile
+    stage(base + t0, lid, false);
     workgroupBarrier();
-    var mx = m;
-    for (var c = 0u; c < 32u; c++) { mx = max(mx, masked(st[so + c], t0 + c0 + c, row)); }
-    mx = max(mx, subgroupShuffleXor(mx, 1u));
-    var sum = 0.0;
-    for (var c = 0u; c < 32u; c++) { sum += exp2(masked(st[so + c], t0 + c0 + c, row) - mx); }
-    sum += subgroupShuffleXor(sum, 1u);
-    l = l * exp2(m - mx) + sum;
-    m = mx;
+    scores(sg, q0, q1, q2, q3, q4, q5, q6, q7);
     workgroupBarrier();
+    for (var c = 0u; c < 32u; c++) { m = max(m, masked(st[so + 2u * c], t0 + 2u * c + h, row)); }
   }
-  let inv = select(0.0, 1.0 / l, l > 0.0);
+  m = max(m, subgroupShuffleXor(m, 1u));
 
-  // Pass 2: O = sum over tiles of P·V with the final m and l.
-  var o: array<Acc, MAX_DT>;
+  // Pass 2: l and O = Σ P·V with P relative to the final max.
+  var l = 0.0;
+  var o0 = Acc(); var o1 = Acc(); var o2 = Acc(); var o3 = Acc(); var o4 = Acc(); var o5 = Acc(); var o6 = Acc(); var o7 = Acc();
   for (var t0 = 0u; t0 < kend; t0 += BK) {
-    scores(&qm, base + t0);
     workgroupBarrier();
-    for (var c = 0u; c < 32u; c++) { pt[so + c] = f16(exp2(masked(st[so + c], t0 + c0 + c, row) - m) * inv); }
+    stage(base + t0, lid, false);
+    workgroupBarrier();
+    scores(sg, q0, q1, q2, q3, q4, q5, q6, q7);
+    workgroupBarrier();                   // the K tile is spent: V takes its place
+    for (var c = 0u; c < 32u; c++) {
+      let x = exp2(masked(st[so + 2u * c], t0 + 2u * c + h, row) - m);
+      l += x;
+      pt[po + 2u * c] = f16(x);
+    }
+    stage(base + t0, lid, true);
     workgroupBarrier();
     for (var kk = 0u; kk < BK / 16u; kk++) {
-      let pm = subgroupMatrixLoad<Left>(&pt, kk * 16u, false, BK);
-      for (var n = 0u; n < DT; n++) {
-        let vt = subgroupMatrixLoad<Right>(&vc, (base + t0 + kk * 16u) * D + n * 16u, false, D);
-        o[n] = subgroupMatrixMultiplyAccumulate(pm, vt, o[n]);
-      }
+      let pm = subgroupMatrixLoad<Left>(&pt, sg * 16u * PS + kk * 16u, false, PS);
+      o0 = pv(o0, pm, kk, 0u);
+      if (DT > 1u) { o1 = pv(o1, pm, kk, 1u); }
+      if (DT > 2u) { o2 = pv(o2, pm, kk, 2u); }
+      if (DT > 3u) { o3 = pv(o3, pm, kk, 3u); }
+      if (DT > 4u) { o4 = pv(o4, pm, kk, 4u); }
+      if (DT > 5u) { o5 = pv(o5, pm, kk, 5u); }
+      if (DT > 6u) { o6 = pv(o6, pm, kk, 6u); }
+      if (DT > 7u) { o7 = pv(o7, pm, kk, 7u); }
     }
-    workgroupBarrier();
   }
+  l += subgroupShuffleXor(l, 1u);
+  let inv = 1.0 / l;
 
-  // O through st, BK / 16 dim tiles at a time, to the rows' places in out.
-  for (var n0 = 0u; n0 < DT; n0 += BK / 16u) {
-    for (var n = n0; n < min(DT, n0 + BK / 16u); n++) {
-      subgroupMatrixStore(&st, (n - n0) * 16u, o[n], false, BK);
-    }
-    workgroupBarrier();
-    for (var c = 0u; c < 32u; c++) {
-      let dim = n0 * 16u + c0 + c;
-      if (row.valid && dim < D) { out[(row.query * p.Hq + row.head) * D + dim] = st[so + c]; }
-    }
-    workgroupBarrier();
-  }
+  emit(o0, 0u, sg, lane, row, inv);
+  if (DT > 1u) { emit(o1, 1u, sg, lane, row, inv); }
+  if (DT > 2u) { emit(o2, 2u, sg, lane, row, inv); }
+  if (DT > 3u) { emit(o3, 3u, sg, lane, row, inv); }
+  if (DT > 4u) { emit(o4, 4u, sg, lane, row, inv); }
+  if (DT > 5u) { emit(o5, 5u, sg, lane, row, inv); }
+  if (DT > 6u) { emit(o6, 6u, sg, lane, row, inv); }
+  if (DT > 7u) { emit(o7, 7u, sg, lane, row, inv); }
 }

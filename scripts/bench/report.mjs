@@ -7,7 +7,7 @@ import { join } from 'node:path';
 const dir = process.argv[2];
 const lines = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).flatMap((f) =>
   readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)));
-const ours = lines.filter((r) => r.full && r.csa);
+const ours = lines.filter((r) => r.full && r.csa).sort((a, b) => a.model.localeCompare(b.model) || a.context - b.context);
 const torch = lines.filter((r) => r.reference === 'pytorch' && !r.error);
 const llama = ours.filter((r) => r.model === 'llama-3.1-8b');
 const at = (rows, n) => rows.find((r) => Math.abs(r.context - n) <= 256);

@@ -114,7 +114,11 @@ function prelude(defines: Set<string>): string {
   const lines: string[] = [];
   if (defines.has('F16')) lines.push('enable f16;');
   if (defines.has('SUBGROUPS')) lines.push('enable subgroups;');
-  if (defines.has('MMA')) lines.push('enable chromium_experimental_subgroup_matrix;');
+  if (defines.has('MMA')) {
+    // The uniformity analysis asks matrix operands to be workgroup-uniform; tensor cores need them
+    // uniform per subgroup only, which lets the subgroups of a workgroup work on different tiles.
+    lines.push('enable chromium_experimental_subgroup_matrix;', 'diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);');
+  }
   if (defines.has('F16')) {
     lines.push(
       'fn unpack_h2(x: u32) -> vec2<f32> { return vec2<f32>(bitcast<vec2<f16>>(x)); }',

@@ -14,7 +14,7 @@ const MAX_HEADS_PER_WORKGROUP = 8;
 /** Query rows (queries × heads) of a prefill workgroup: ROWS in attention_prefill.wgsl. */
 const PREFILL_ROWS = 16;
 /** ROWS and BK of attention_prefill_mma.wgsl; its largest head dim (16 · MAX_DT). */
-const MMA_ROWS = 16;
+const MMA_ROWS = 64;
 const MMA_KEY_TILE = 64;
 const MMA_MAX_D = 128;
 

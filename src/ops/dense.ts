@@ -18,6 +18,9 @@ import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, t
 export const MATVEC_MAX_T = 8;
 /** Tokens and rows of y per workgroup of matmul.wgsl. */
 const TILE = 64;
+/** Tokens, and rows (half with SwiGLU), of y per workgroup of matmul_mma.wgsl (TM, TN). */
+const MMA_TOKENS = 64;
+const MMA_ROWS = 128;
 /** Workgroup size of the single-workgroup kernels (argmax, sample). */
 const SELECT_WG = 1024;
 const EMBEDDING_WG = 256;
@@ -113,11 +116,15 @@ function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[],
   return { kernel, group: kernel.bindAt(entries), grid: flatGrid(k.gpu, ceilDiv(part.rows, rows)) };
 }
 
+/** The tiled product: on tensor cores where the device has them (x rounded to f16 there). */
 function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], bindings: Binding[]): Dispatch {
-  const grid: Grid = [ceilDiv(part.rows, TILE), ceilDiv(a.T, TILE)];
+  const mma = k.gpu.tensorCores;
+  const [tokens, rows] = mma ? [MMA_TOKENS, a.swiglu ? MMA_ROWS / 2 : MMA_ROWS] : [TILE, TILE];
+  const grid: Grid = [ceilDiv(part.rows, rows), ceilDiv(a.T, tokens)];
   check(Math.max(grid[0], grid[1]!) <= maxGroups(k.gpu), `matmul: ${a.T} x ${part.rows} exceeds one dispatch`);
   const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows]);
-  return dispatchOf(k.get('matmul', { defines }), [...bindings, params], grid);
+  const kernel = mma ? k.get('matmul_mma', { defines: [...defines, 'MMA'] }) : k.get('matmul', { defines });
+  return dispatchOf(kernel, [...bindings, params], grid);
 }
 
 export interface RopeKvArgs {
