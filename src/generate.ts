@@ -82,7 +82,7 @@ export class Generator {
     const V = m.cfg.vocab;
     const logitsOut = o.keepLogits ? storage(m.gpu, o.maxTokens * V * 4, 'logits of every step') : null;
     const keep = (row: number): Op[] =>
-      logitsOut ? [{ copy: { src: m.scratchFor(1).logits, srcOffset: 0, dst: logitsOut, dstOffset: row * V * 4, size: V * 4 } }] : [];
+      logitsOut ? [{ copy: { src: m.logitsOf(m.scratchFor(1)), srcOffset: 0, dst: logitsOut, dstOffset: row * V * 4, size: V * 4 } }] : [];
     const t0 = performance.now();
     const opsKey = `${key}|${o.temperature}|${o.topP}|${o.seed}`;
     let step = this.cachedOps.get(opsKey);
@@ -101,7 +101,7 @@ export class Generator {
     } else {
       await m.prefill(promptIds, { logits: 'keep' });
       m.setStep(first);
-      m.execute([sample(m.scratchFor(1).logits), ...keep(0)]);
+      m.execute([sample(m.logitsOf(m.scratchFor(1))), ...keep(0)]);
     }
     await m.sync();
     const t1 = performance.now(); // decode timing starts with the step recorded and its kernels compiled

@@ -35,8 +35,9 @@ interface LayerWeights {
 }
 
 /**
- * Prefill chunk in tokens. Long chunks keep the tensor cores busy: 8B shape at 32K on an H100,
- * 730 tokens/s at 2048 against 687 at 512 and 525 at 256; the scratch grows by ~120 KB a token.
+ * Prefill chunk in tokens. Long chunks keep the tensor cores busy (8B shape at 32K on an H100, with
+ * the kernels of the time: 730 tokens/s at 2048, 687 at 512, 525 at 256); the scratch activations
+ * grow by (3·hidden + 2·heads·d + 2·kvHeads·d + intermediate)·4 bytes a token, ~180 KB for an 8B model.
  */
 export const DEFAULT_CHUNK_SIZE = 2048;
 
@@ -44,7 +45,9 @@ export const DEFAULT_CHUNK_SIZE = 2048;
 interface Scratch {
   T: number;
   x: GPUBuffer; h: GPUBuffer; q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; att: GPUBuffer; mlp: GPUBuffer;
-  ids: GPUBuffer; logits: GPUBuffer;
+  ids: GPUBuffer;
+  /** [T, vocab] f32, made on first use: a long chunk's logits are large (1 GB at T = 2048, vocab 128K) and most prefills want one row. */
+  logits: GPUBuffer | null;
 }
 
 export type { Op };
@@ -56,7 +59,7 @@ export interface PrefillOptions {
   /** Called after each layer with that layer's post-RoPE queries f32 [n, Hq, d] (only if keepQueries). */
   onLayer?: (layer: number, queries: GPUBuffer) => Promise<void>;
   keepQueries?: boolean;
-  /** 'last': logits of the last token; 'all': every position; 'keep': the last token's left on the GPU in scratchFor(1).logits; 'none'. */
+  /** 'last': logits of the last token; 'all': every position; 'keep': the last token's left on the GPU in logitsOf(scratchFor(1)); 'none'. */
   logits?: 'last' | 'all' | 'keep' | 'none';
   onProgress?: (doneTokenLayers: number, totalTokenLayers: number) => void;
 }
@@ -238,13 +241,13 @@ export class Model {
       const c = chunks[chunks.length - 1];
       const s = this.scratchFor(1);
       this.execute([copy(c.x, s.x, H * 4, (c.T - 1) * H * 4), ...this.headOps(s)]);
-      return which === 'keep' ? null : new Float32Array(await readBuffer(this.gpu, s.logits, V * 4));
+      return which === 'keep' ? null : new Float32Array(await readBuffer(this.gpu, this.logitsOf(s), V * 4));
     }
     const out = new Float32Array(chunks.reduce((a, c) => a + c.T, 0) * V);
     for (const c of chunks) {
       const s = this.scratchFor(c.T);
       this.execute([copy(c.x, s.x, c.T * H * 4), ...this.headOps(s)]);
-      out.set(new Float32Array(await readBuffer(this.gpu, s.logits, c.T * V * 4)), c.start * V);
+      out.set(new Float32Array(await readBuffer(this.gpu, this.logitsOf(s), c.T * V * 4)), c.start * V);
     }
     return out;
   }
@@ -273,7 +276,7 @@ export class Model {
     const s = this.scratchFor(1);
     const ops: Op[] = this.embedOps(s, s.x);
     for (let l = 0; l < this.cfg.layers; l++) ops.push(...this.layerOps(l, s, attention(l, s.q, s.att)));
-    ops.push(...this.headOps(s), sampler(s.logits));
+    ops.push(...this.headOps(s), sampler(this.logitsOf(s)));
     return ops;
   }
 
@@ -340,22 +343,28 @@ export class Model {
     return this.cached(`head:${s.T}`, () => {
       const { hidden: H, vocab: V } = this.cfg;
       const n = this.normed(s, this.norm);
-      return [...n.ops, ...ops.matmul(this.kernels, { ...n.input, w: this.lmHead, y: s.logits, T: s.T, K: H, N: V })];
+      return [...n.ops, ...ops.matmul(this.kernels, { ...n.input, w: this.lmHead, y: this.logitsOf(s), T: s.T, K: H, N: V })];
     });
+  }
+
+  /** The logits of a scratch's rows (made on first use). */
+  logitsOf(s: Scratch): GPUBuffer {
+    const V = this.cfg.vocab;
+    check(s.T * V * 4 <= this.gpu.maxBinding, `logits of ${s.T} tokens exceed the GPU's binding size: use a smaller chunk`, 'oom');
+    return (s.logits ??= storage(this.gpu, s.T * V * 4, `logits [${s.T}]`));
   }
 
   scratchFor(T: number): Scratch {
     let s = this.scratch.get(T);
     if (!s) {
-      const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, vocab: V } = this.cfg;
+      const { hidden: H, heads, kvHeads, headDim: d, intermediate: I } = this.cfg;
       const f32 = (n: number, what: string) => storage(this.gpu, n * 4, `${what} [${T}]`);
       s = {
         T,
         x: f32(T * H, 'x'), h: f32(T * H, 'h'), q: f32(T * heads * d, 'q'), k: f32(T * kvHeads * d, 'k'),
         v: f32(T * kvHeads * d, 'v'), att: f32(T * heads * d, 'att'), mlp: f32(T * I, 'mlp'),
-        ids: storage(this.gpu, T * 4, 'ids'), logits: f32(T * V, 'logits'),
+        ids: storage(this.gpu, T * 4, 'ids'), logits: null,
       };
-      check(T * V * 4 <= this.gpu.maxBinding, `logits of ${T} tokens exceed the GPU's binding size: use a smaller chunk`, 'oom');
       this.scratch.set(T, s);
     }
     return s;
