@@ -57,11 +57,10 @@ function tolerance(a: ref.MatmulRef, lambda = 4): Float32Array {
  */
 async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches = 1): Promise<string> {
   const gpu = ctx.gpu;
-  const k = kernels;
   const a = inputs(c, c.T * 1000 + c.N);
   const normW = roundF16(rand(c.K, 7).map((v) => 1 + 0.5 * v));
   const y = uploadF32(gpu, a.y0 ?? new Float32Array(c.T * c.N));
-  const ds = matmul(k, {
+  const ds = matmul(kernels, {
     x: uploadF32(gpu, a.x), w: uploadF16(gpu, a.w), w2: a.w2 && uploadF16(gpu, a.w2),
     bias: a.bias && uploadF16(gpu, a.bias), y, T: c.T, K: c.K, N: c.N, accumulate: c.accumulate, swiglu: c.swiglu,
     norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined,
