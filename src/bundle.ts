@@ -7,7 +7,7 @@
  * Tensors, per layer l:
  *   L{l}.k, L{l}.v        F16 [kv_heads, N, head_dim]        post-RoPE keys, values
  *   L{l}.centroids        F32 [groups, m, C, head_dim / m]   unit-norm query centroids
- *   L{l}.list_idx         U32 [groups, m, C, L]              top-L key positions per centroid
+ *   L{l}.list_idx         U32 [groups, m, C, L]              top-L key positions per centroid, ascending
  *   L{l}.list_score       F16 [groups, m, C, L]              their partial scores
  *   L{l}.list_len         U32 [groups, m, C]                 entries in use (L after prefill)
  */
@@ -20,7 +20,8 @@ import type { ModelConfig } from './model/config.js';
 import type { CsaParams } from './attention/csa.js';
 
 export const FORMAT = 'csattn.bundle';
-export const FORMAT_VERSION = 1;
+/** 2: lists in ascending key order (1 had them in score order). */
+export const FORMAT_VERSION = 2;
 
 export interface ModelIdentity {
   /** sha256 over the parts below. */
@@ -209,6 +210,9 @@ function parseMeta(path: string, md: Record<string, string>): BundleMeta {
   if (!Number.isInteger(version) || version < 1) throw bad('format_version');
   if (version > FORMAT_VERSION) {
     throw new CsattnError(`${path}: bundle format version ${version} is newer than this csattn supports (${FORMAT_VERSION}): upgrade csattn or re-run prefill`, 'version');
+  }
+  if (version < FORMAT_VERSION) {
+    throw new CsattnError(`${path}: bundle format version ${version} is older than this csattn reads (${FORMAT_VERSION}): re-run prefill`, 'version');
   }
   const json = (key: string): any => {
     try {

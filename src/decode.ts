@@ -68,7 +68,8 @@ export class Session {
     readonly model: Model,
     readonly tok: Tokenizer,
     readonly tables: LayerTables[],
-    private readonly pristine: TableData[],
+    /** The lists' lengths after prefill: a new answer starts from them. */
+    private readonly prefillLen: Uint32Array[],
     readonly loadMs: number,
     private readonly ownsModel: boolean,
   ) {
@@ -96,8 +97,8 @@ export class Session {
       const s = bundle.meta.shape;
       check(s.layers === model.cfg.layers && s.kvHeads === model.cfg.kvHeads && s.headDim === model.cfg.headDim,
         `${bundlePath}: bundle shapes do not match the model`, 'wrong-model');
-      const { tables, tableData } = await loadContext(model, bundle, room);
-      return new Session(bundle, model, tok, tables, tableData, performance.now() - t0, !loaded);
+      const { tables, listLen } = await loadContext(model, bundle, room);
+      return new Session(bundle, model, tok, tables, listLen, performance.now() - t0, !loaded);
     } catch (e) {
       await bundle.close();
       throw e;
@@ -213,15 +214,9 @@ export class Session {
     return att;
   }
 
-  /** Undoes the previous answer's streaming inserts: lists back to their prefill state. */
+  /** Undoes the previous answer's streaming inserts (appended past the prefill entries): lists back to their prefill lengths. */
   private resetTables(): void {
-    this.tables.forEach((t, l) => {
-      const fresh = uploadTables(this.model.gpu, this.pristine[l], t.Lcap - this.pristine[l].width);
-      const enc = this.model.gpu.device.createCommandEncoder();
-      for (const k of ['listIdx', 'listScore', 'listLen'] as const) enc.copyBufferToBuffer(fresh[k], 0, t[k], 0, fresh[k].size);
-      this.model.gpu.device.queue.submit([enc.finish()]);
-      destroyTables(this.model.gpu, fresh);
-    });
+    this.tables.forEach((t, l) => this.model.gpu.device.queue.writeBuffer(t.listLen, 0, this.prefillLen[l] as Uint32Array<ArrayBuffer>));
   }
 
   async close(): Promise<void> {
@@ -265,20 +260,20 @@ export function sparseAttention(m: Model, select: Selector): DecodeAttention {
  * Streams the bundle's KV cache and tables into the model's cache and GPU tables (with room for
  * `room` streaming inserts); the model's cache then holds the context.
  */
-export async function loadContext(model: Model, bundle: Bundle, room: number): Promise<{ tables: LayerTables[]; tableData: TableData[] }> {
+export async function loadContext(model: Model, bundle: Bundle, room: number): Promise<{ tables: LayerTables[]; listLen: Uint32Array[] }> {
   const N = bundle.tokens;
-  const tableData: TableData[] = [];
+  const listLen: Uint32Array[] = [];
   const tables: LayerTables[] = [];
   for (let l = 0; l < model.cfg.layers; l++) {
     await uploadRows(model, bundle, `L${l}.k`, model.kCache[l], N);
     await uploadRows(model, bundle, `L${l}.v`, model.vCache[l], N);
     const data = await readTables(bundle, l);
-    tableData.push(data);
-    tables.push(uploadTables(model.gpu, data, room));
+    listLen.push(data.listLen);
+    tables.push(uploadTables(model.kernels, data, room));
   }
   model.length = N;
   await model.sync();
-  return { tables, tableData };
+  return { tables, listLen };
 }
 
 /** Streams a [heads, N, d] f16 tensor of the bundle into a [heads, capacity, d] cache. */
@@ -301,7 +296,8 @@ async function readTables(bundle: Bundle, l: number): Promise<TableData> {
   const listLen = await typed('list_len', (b) => new Uint32Array(b));
   check(listLen.every((x) => x <= s.L), `${bundle.path}: layer ${l} has a list longer than ${s.L}: the bundle is corrupt`, 'format');
   const listIdx = await typed('list_idx', (b) => new Uint32Array(b));
-  check(listIdx.every((x) => x < bundle.tokens), `${bundle.path}: layer ${l} lists a key past the context: the bundle is corrupt`, 'format');
+  check(listsAscend(listIdx, listLen, s.L, bundle.tokens),
+    `${bundle.path}: layer ${l} has a list out of key order or past the context: the bundle is corrupt`, 'format');
   return {
     groups: s.groups, N: bundle.tokens, m: c.subspaces, C: c.centroids, ds: s.headDim / c.subspaces, L: s.L, width: s.L,
     centroids: await typed('centroids', (b) => new Float32Array(b)),
@@ -309,4 +305,12 @@ async function readTables(bundle: Bundle, l: number): Promise<TableData> {
     listScore: await typed('list_score', (b) => new Uint16Array(b)),
     listLen,
   };
+}
+
+/** Whether every list holds distinct context keys in ascending order, as csa_score reads them by tiles. */
+function listsAscend(idx: Uint32Array, len: Uint32Array, width: number, N: number): boolean {
+  return len.every((n, l) => {
+    for (let e = l * width, prev = -1; e < l * width + n; prev = idx[e++]) if (idx[e] <= prev || idx[e] >= N) return false;
+    return true;
+  });
 }

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Bundle, writeBundle, type BundleMeta } from '../src/bundle.js';
+import { Bundle, FORMAT_VERSION, writeBundle, type BundleMeta } from '../src/bundle.js';
 import { prefillDocument } from '../src/prefill.js';
 import { Session } from '../src/decode.js';
 import { Model } from '../src/model/model.js';
@@ -38,7 +38,7 @@ beforeAll(async () => {
 describe('bundle', () => {
   it('round-trips metadata and tensors through writeBundle / Bundle.open', async () => {
     const meta: BundleMeta = {
-      formatVersion: 1, csattnVersion: 'test',
+      formatVersion: FORMAT_VERSION, csattnVersion: 'test',
       model: { fingerprint: 'f', parts: { config: 'a', tokenizer: 'b', tensors: 'c', weights: 'd' }, architecture: 'LlamaForCausalLM', name: 'm' },
       contextIds: [0, 5, 7], template: { kind: 'plain', separator: '\n\n', suffix: '' },
       csa: { ...DEFAULT_CSA, subspaces: 2, centroids: 2 }, shape: { layers: 1, heads: 2, kvHeads: 1, headDim: 4, groups: 1, L: 2 },

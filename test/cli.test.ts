@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SafetensorsFile, writeSafetensors } from '../src/weights/safetensors.js';
+import { FORMAT_VERSION } from '../src/bundle.js';
 
 const MODEL = resolve('fixtures/models/tinylm');
 const tmp = mkdtempSync(join(tmpdir(), 'csattn-cli-'));
@@ -132,13 +133,29 @@ describe('prefill and decode input errors', () => {
     const other = modelVariant('retrained', (c) => { c.rms_norm_eps = 1e-6; });
     expectOneLineError(csattn('decode', bundle, '--model', other, '--prompt', 'q'), /prefilled with model "tinylm".*not with .*retrained.*config\.json differ/);
   });
-  it('a bundle of a newer format version', async () => {
+  /** A copy of the bundle with other metadata, or with tensor `name`'s bytes changed. */
+  async function rewritten(file: string, metadata: Record<string, string>, name = '', change = (b: Uint8Array) => b): Promise<string> {
     const src = await SafetensorsFile.open(bundle);
-    const newer = join(tmp, 'newer.csa');
+    const out = join(tmp, file);
     const entries = [...src.tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
-    await writeSafetensors(newer, entries, { ...src.metadata, format_version: '2' }, (e) => src.read(e.name));
+    await writeSafetensors(out, entries, { ...src.metadata, ...metadata }, async (e) => (e.name === name ? change(await src.read(e.name)) : src.read(e.name)));
     await src.close();
-    expectOneLineError(csattn('decode', newer, '--prompt', 'q'), /format version 2 is newer/);
+    return out;
+  }
+  it.each([
+    ['newer', FORMAT_VERSION + 1, /format version 3 is newer than this csattn supports/],
+    ['older', FORMAT_VERSION - 1, /format version 1 is older than this csattn reads \(2\): re-run prefill/],
+  ])('a bundle of an %s format version', async (kind, version, error) => {
+    const file = await rewritten(`${kind}.csa`, { format_version: String(version) });
+    expectOneLineError(csattn('decode', file, '--prompt', 'q'), error);
+  });
+  it('a bundle whose list is not in key order is corrupt', async () => {
+    const swapped = await rewritten('unordered.csa', {}, 'L0.list_idx', (b) => {
+      const idx = new Uint32Array(b.slice().buffer);
+      [idx[0], idx[1]] = [idx[1], idx[0]];
+      return new Uint8Array(idx.buffer);
+    });
+    expectOneLineError(csattn('decode', swapped, '--prompt', 'q'), /layer 0 has a list out of key order or past the context: the bundle is corrupt/);
   });
   it('an empty question', () => {
     expectOneLineError(csattn('decode', bundle, '--prompt', '   '), /question is empty/);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildTables, destroyTables, downloadTables, initialPicks, insertDispatches, selectDispatches, topKDispatches, uploadTables,
-  DEFAULT_CSA, type CsaParams, type LayerTables, type SelectOptions, type TableData,
+  DEFAULT_CSA, TILE_KEYS, type CsaParams, type LayerTables, type SelectOptions, type TableData,
 } from '../src/attention/csa.js';
 import { Kernels, readBuffer, record, submit, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
 import { f16ToF32, roundF16 } from '../src/weights/f16.js';
@@ -73,11 +73,14 @@ function makeLayer(ctx: Ctx, p: CsaParams, seed: number, mirrored = false): Laye
   };
 }
 
-function build(ctx: Ctx, layer: Layer, kmeansChunk?: number, kernels = ctx.kernels): Promise<LayerTables> {
+/** Tiles of the list index: 64 keys (5 tiles over N, the last partial), or one tile (TILE_KEYS). */
+const SMALL_TILE = 64;
+
+function build(ctx: Ctx, layer: Layer, o: { kmeansChunk?: number; kernels?: Kernels; tile?: number } = {}): Promise<LayerTables> {
   const r = layer.ref;
-  return buildTables(kernels, {
+  return buildTables(o.kernels ?? ctx.kernels, {
     queries: layer.queries, kCache: layer.kCache, N, Hq, Hkv, d, capacity: CAPACITY,
-    invFreq: layer.invFreq, params: r.params, maxNewTokens: MAX_NEW, kmeansChunk,
+    invFreq: layer.invFreq, params: r.params, maxNewTokens: MAX_NEW, kmeansChunk: o.kmeansChunk, tile: o.tile ?? SMALL_TILE,
   });
 }
 
@@ -85,7 +88,7 @@ function toRef(t: TableData): RefTables {
   const lists = t.groups * t.m * t.C;
   const rows = Array.from({ length: lists }, (_, l) => [l * t.width, l * t.width + t.listLen[l]]);
   return {
-    groups: t.groups, m: t.m, C: t.C, ds: t.ds, centroids: t.centroids,
+    groups: t.groups, m: t.m, C: t.C, ds: t.ds, N: t.N, centroids: t.centroids,
     idx: rows.map(([a, b]) => Array.from(t.listIdx.subarray(a, b))),
     score: rows.map(([a, b]) => Array.from(f16ToF32(t.listScore.subarray(a, b)))),
   };
@@ -104,8 +107,8 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /**
  * The GPU lists against exact partial scores of the GPU's own centroids, robust to near-ties: each
- * stored score is the exact score rounded to f16 (within tolerance), lists are sorted (score
- * descending, then key ascending), and the list holds the L largest scores: nothing listed is below,
+ * stored score is the exact score rounded to f16 (within tolerance), lists are in ascending key
+ * order, and the list holds the L largest scores: nothing listed is below,
  * and nothing left out is above, the L-th largest exact score beyond the tolerance. A wrong key or a
  * wrong centroid's list is far outside it.
  */
@@ -123,7 +126,7 @@ function expectListsNearlyExact(t: TableData, layer: RefLayer): void {
         expect(new Set(idx).size).toBe(L);
         idx.forEach((n, e) => {
           expect(Math.abs(score[e] - exact[n])).toBeLessThanOrEqual(tol(exact[n]));
-          if (e > 0) expect(score[e - 1] > score[e] || (score[e - 1] === score[e] && idx[e - 1] < n)).toBe(true);
+          if (e > 0) expect(idx[e - 1]).toBeLessThan(n);
         });
         const cut = [...exact].sort((a, b) => b - a)[L - 1];
         const listed = new Set(idx);
@@ -145,7 +148,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const c = await ctx();
     const layer = makeLayer(c, { ...BASE, granularity }, 11, true);
     for (const chunk of [undefined, 64]) {
-      const got = await downloadTables(c.gpu, await build(c, layer, chunk));
+      const got = await downloadTables(c.gpu, await build(c, layer, { kmeansChunk: chunk }));
       const want = refBuildTables(layer.ref);
       // The centroids are exact axes; only the GPU's normalisation rounds (f32).
       expect(maxDiff(got.centroids, want.centroids)).toBeLessThan(1e-6);
@@ -158,13 +161,36 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
   it.each(COMBOS)('k-means and lists match the reference (%s, %s RoPE)', async (granularity, rope) => {
     const c = await ctx();
     const layer = makeLayer(c, { ...BASE, granularity, rope }, 21);
-    const got = await downloadTables(c.gpu, await build(c, layer, 128));
+    const got = await downloadTables(c.gpu, await build(c, layer, { kmeansChunk: 128 }));
     // GPU cluster sums are fixed point (error <= 2^-19 per component and point), then f32; for 'pre'
     // the f32 cos/sin of angles up to N rad add ~1e-5. Together well under 1e-4, while a single
     // point assigned to another cluster (~40 points each, clusters > 60° apart) moves a centroid by
     // ~1e-2.
     expect(maxDiff(got.centroids, refBuildTables(layer.ref).centroids)).toBeLessThan(1e-4);
     expectListsNearlyExact(got, layer.ref);
+  });
+
+  it('the list index says where each tile of keys starts in each list, and its context score range', async () => {
+    const c = await ctx();
+    const layer = makeLayer(c, BASE, 23);
+    const t = await build(c, layer);
+    // One insert, so that the index is also checked on lists holding a key past the context.
+    const step = uniform(c.gpu, [N]);
+    run(c, insertDispatches(c.kernels, { kCache: layer.kCache, tables: t, step, Hq, Hkv, d, capacity: CAPACITY, invFreq: layer.invFreq, params: BASE }));
+    const data = await downloadTables(c.gpu, t);
+    const ref = toRef(data);
+    expect(ref.idx.some((l) => l.includes(N))).toBe(true);
+    const again = uploadTables(c.kernels, data, MAX_NEW, SMALL_TILE);
+    const lists = ref.idx.length, tiles = Math.ceil(N / SMALL_TILE);
+    const starts = await readU32(c.gpu, again.listTiles, lists * (tiles + 1));
+    const range = new Float32Array(await readBuffer(c.gpu, again.listRange, lists * 8));
+    ref.idx.forEach((idx, l) => {
+      const ctx = idx.filter((k) => k < N).length;
+      const want = Array.from({ length: tiles + 1 }, (_, i) => idx.filter((k) => k < Math.min(i * SMALL_TILE, N)).length);
+      expect(Array.from(starts.subarray(l * (tiles + 1), (l + 1) * (tiles + 1)))).toEqual(want);
+      const s = ref.score[l].slice(0, ctx);
+      expect([range[2 * l], range[2 * l + 1]]).toEqual([Math.min(...s), Math.max(...s.map(Math.abs))]);
+    });
   });
 
   it('the same seed builds the same tables, another seed other ones', async () => {
@@ -218,14 +244,14 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const whole = await downloadTables(c.gpu, await build(c, layer));
     // One binding holds 156 tokens of queries (512 bytes each) but every other buffer: two slices.
     const small = new Kernels({ ...c.gpu, maxBinding: 80_000 });
-    const sliced = await downloadTables(c.gpu, await build(c, layer, undefined, small));
+    const sliced = await downloadTables(c.gpu, await build(c, layer, { kernels: small }));
     expect(sliced).toEqual(whole);
   });
 
-  it('selects every key [0, pos] at sparsity 0', async () => {
+  it('selects every key [0, pos] at sparsity 0 (one tile of TILE_KEYS keys)', async () => {
     const c = await ctx();
     const layer = makeLayer(c, BASE, 51);
-    const tables = await build(c, layer);
+    const tables = await build(c, layer, { tile: TILE_KEYS });
     const pos = N + 4;
     const opts = { ...OPTS, sparsity: 0 };
     const plan = selectDispatches(c.kernels, {
@@ -236,7 +262,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     await expectSelection(c, plan.selection, Array.from({ length: Hkv }, () => Array.from({ length: pos + 1 }, (_, k) => k)));
   });
 
-  it.each(['kv-head', 'query-head'] as const)('streaming insert puts a huge key into the right lists, the minimum staying last (%s)', async (granularity) => {
+  it.each(['kv-head', 'query-head'] as const)('streaming insert appends a huge key to the right lists (%s)', async (granularity) => {
     const c = await ctx();
     const p = { ...BASE, granularity };
     const layer = makeLayer(c, p, 61, true);
@@ -257,8 +283,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     after.idx.forEach((idx, l) => {
       const onAxis0 = l % p.centroids === 0; // centroid +e_0 of its subspace
       expect(idx.includes(N)).toBe(onAxis0);
-      if (onAxis0) expect([idx[0], idx.at(-1)]).toEqual([N, toRef(before).idx[l].at(-1)]); // a new maximum: at the front
-      else expect(idx).toEqual(toRef(before).idx[l]);
+      expect(idx).toEqual(onAxis0 ? [...toRef(before).idx[l], N] : toRef(before).idx[l]);
     });
     // Key N + 1 is an ordinary key: it lands inside some lists.
     c.gpu.device.queue.writeBuffer(step, 0, new Uint32Array([N + 1]));
@@ -273,10 +298,10 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const c = await ctx();
     const layer = makeLayer(c, BASE, 73);
     const before = c.gpu.memory.current;
-    const size = (t: LayerTables) => [t.centroids, t.listIdx, t.listScore, t.listLen].reduce((a, b) => a + b.size, 0);
+    const size = (t: LayerTables) => [t.centroids, t.listIdx, t.listScore, t.listLen, t.listTiles, t.listRange].reduce((a, b) => a + b.size, 0);
     const built = await build(c, layer);
     expect(c.gpu.memory.current - before).toBe(size(built));
-    const uploaded = uploadTables(c.gpu, await downloadTables(c.gpu, built), 5);
+    const uploaded = uploadTables(c.kernels, await downloadTables(c.gpu, built), 5, SMALL_TILE);
     expect(c.gpu.memory.current - before).toBe(size(built) + size(uploaded));
     destroyTables(c.gpu, built);
     destroyTables(c.gpu, uploaded);
@@ -288,9 +313,13 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const layer = makeLayer(c, BASE, 71);
     const t = await build(c, layer);
     const data = await downloadTables(c.gpu, t);
-    const back = uploadTables(c.gpu, data, MAX_NEW);
+    const back = uploadTables(c.kernels, data, MAX_NEW, SMALL_TILE);
     expect(back.Lcap).toBe(t.Lcap);
     expect(await downloadTables(c.gpu, back)).toEqual(data);
+    // The index made on upload is the build's.
+    const lists = t.groups * t.m * t.C;
+    expect(await readU32(c.gpu, back.listTiles, lists * (t.tiles + 1))).toEqual(await readU32(c.gpu, t.listTiles, lists * (t.tiles + 1)));
+    expect(await readBuffer(c.gpu, back.listRange, lists * 8)).toEqual(await readBuffer(c.gpu, t.listRange, lists * 8));
   });
 
   it.each([

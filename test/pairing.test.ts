@@ -7,6 +7,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlin
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { FORMAT_VERSION } from '../src/bundle.js';
 import { prefillDocument } from '../src/prefill.js';
 import { Session } from '../src/decode.js';
 import { CsattnError } from '../src/errors.js';
@@ -93,10 +94,10 @@ describe('bundle ↔ model pairing', () => {
     const src = await SafetensorsFile.open(bundle);
     const newer = join(dir, 'newer.csa');
     const entries = [...src.tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
-    await writeSafetensors(newer, entries, { ...src.metadata, format_version: '2' }, (e) => src.read(e.name));
+    await writeSafetensors(newer, entries, { ...src.metadata, format_version: String(FORMAT_VERSION + 1) }, (e) => src.read(e.name));
     await src.close();
     const e = await refusal(newer, MODEL);
     expect(e.kind).toBe('version');
-    expect(e.message).toMatch(/format version 2 is newer than this csattn supports \(1\)/);
+    expect(e.message).toMatch(new RegExp(`format version ${FORMAT_VERSION + 1} is newer than this csattn supports \\(${FORMAT_VERSION}\\)`));
   });
 });

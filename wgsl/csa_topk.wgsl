@@ -1,22 +1,23 @@
-// Decode step, 3: top-K keys of each list's summed scores, by radix select on a 22-bit order key.
-// Six dispatches of four variants of this file (lavapipe's compile time grows steeply with kernel
-// size, and the threshold is found once per list instead of once per workgroup):
-//   HIST, stage 0     histogram of the high 11 bits over the candidate keys (chunks of 256 * kpt)
-//   RESOLVE, stage 0  (one workgroup per list) the bin of the R-th largest, and the count above it
-//   HIST, stage 1     histogram of the low 11 bits among candidates in that bin
-//   RESOLVE, stage 1  the threshold T, and how many keys equal to T make the cut (the lowest indices)
-//   COUNT             per chunk, the keys taken for sure and the candidates equal to T
-//   COMPACT           the selection in ascending key order (a prefix over chunks gives each chunk's
-//                     offset, so the result is deterministic); clears the scores and histograms for
-//                     the next step; appends the generated keys [keys, step.pos]
+// Decode step, 3: top-K keys of each list's summed scores, by radix select on a 22-bit order key
+// (order_key.wgsl) in two 11-bit digits. Four variants of this file, one dispatch each over
+// (chunks of 256 * kpt keys, lists); each variant first redoes, in every workgroup, the small
+// resolve step the previous one left (reading a 2048-bin histogram), instead of a dispatch of its own:
+//   HIST     histogram of the high digit over the candidate keys (csa_score makes it for CSA)
+//   REFINE   the bin of the R-th largest high digit, and the count above it; histogram of the low
+//            digit among candidates in that bin
+//   COUNT    the threshold T, and how many keys equal to T make the cut (the lowest indices); per
+//            chunk, the keys taken for sure and the candidates equal to T
+//   COMPACT  the selection in ascending key order (a prefix over chunks gives each chunk's offset, so
+//            the result is deterministic); clears the scores and histograms for the next step;
+//            appends the generated keys [keys, step.pos]
 // Candidates are the context keys outside the sinks [0, sink_end) and the window [win_start, keys),
 // which are always taken; R of the candidates are picked. kpt is a runtime value: a constant would
 // be unrolled, which lavapipe compiles slowly.
-struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32, kpt: u32, stage: u32 }
+struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32, kpt: u32 }
 struct Step { pos: u32 }
 @group(0) @binding(0) var<storage, read_write> acc: array<i32>;          // [lists, keys]
-@group(0) @binding(1) var<storage, read_write> hist: array<atomic<u32>>; // [lists, 2, 2048]
-@group(0) @binding(2) var<storage, read_write> state: array<vec4<u32>>;  // [lists] high bin, count above it, T, ties taken
+@group(0) @binding(1) var<storage, read_write> hist: array<atomic<u32>>; // [lists, 2, BINS]
+@group(0) @binding(2) var<storage, read_write> state: array<vec2<u32>>;  // [lists, 2] (high bin, count above it), (T, ties taken)
 @group(0) @binding(3) var<storage, read_write> chunk_cnt: array<vec2<u32>>; // [lists, chunks]
 @group(0) @binding(4) var<storage, read_write> sel: array<u32>;          // [lists, kmax]
 @group(0) @binding(5) var<storage, read_write> counts: array<u32>;       // [lists]
@@ -25,8 +26,9 @@ struct Step { pos: u32 }
 
 // 2048 bins / 256 threads = 8 bins per thread in resolve().
 const WG = 256u;
-const BINS = 2048u;
 const NONE = 0xffffffffu;
+
+#include order_key
 
 var<workgroup> local_hist: array<atomic<u32>, BINS>;
 var<workgroup> found: vec2<u32>;
@@ -42,9 +44,7 @@ fn total(lid: u32, v: vec2<u32>) -> vec2<u32> {
   return vec2<u32>(atomicLoad(&sums[0]), atomicLoad(&sums[1]));
 }
 
-fn order_key(list: u32, k: u32) -> u32 {
-  return u32(clamp(acc[list * p.keys + k] + (1 << 21u), 0, (1 << 22u) - 1));
-}
+fn order_key(list: u32, k: u32) -> u32 { return order_of(acc[list * p.keys + k]); }
 fn forced(k: u32) -> bool { return k < p.sink_end || (k >= p.win_start && k < p.keys); }
 fn candidate(k: u32) -> bool { return k >= p.sink_end && k < p.win_start; }
 
@@ -66,7 +66,7 @@ fn resolve(lid: u32, at: u32, r: u32) -> vec2<u32> {
   return workgroupUniformLoad(&found);
 }
 
-// Local histogram of candidates (with high bits == want, unless want is NONE), added to `at`.
+// Local histogram of candidates (with high digit == want, unless want is NONE), added to `at`.
 fn histogram(lid: u32, list: u32, first: u32, want: u32, at: u32) {
   for (var b = lid; b < BINS; b += WG) { atomicStore(&local_hist[b], 0u); }
   workgroupBarrier();
@@ -99,23 +99,31 @@ fn classify(list: u32, first: u32, t: u32) -> vec2<u32> {
   return n;
 }
 
+// The threshold T and the ties taken (T is NONE when nothing is picked by score: no key beats it).
+fn threshold(lid: u32, list: u32) -> vec2<u32> {
+  if (p.r == 0u) { return vec2<u32>(NONE, 0u); }
+  let high = state[list * 2u];
+  let r = p.r - high.y;
+  let low = resolve(lid, (list * 2u + 1u) * BINS, r);
+  return vec2<u32>((high.x << 11u) | low.x, r - low.y);
+}
+
 fn compact(lid: u32, list: u32, chunk: u32, first: u32) {
-  let t = state[list].z;
-  let need = state[list].w;
+  let cut = state[list * 2u + 1u];
   var before = vec2<u32>(0u, 0u);
   for (var c = lid; c < chunk; c += WG) { before += chunk_cnt[list * p.chunks + c]; }
   let earlier = total(lid, before);
-  let at = scan(lid, classify(list, first, t)).before;
+  let at = scan(lid, classify(list, first, cut.x)).before;
   var eq_seen = earlier.y + at.y;
-  var out = earlier.x + at.x + min(eq_seen, need);
+  var out = earlier.x + at.x + min(eq_seen, cut.y);
   for (var i = 0u; i < p.kpt; i++) {
     let k = first + i;
     if (k >= p.keys) { break; }
     var take = forced(k);
     if (candidate(k)) {
       let u = order_key(list, k);
-      take = u > t;
-      if (u == t) { take = eq_seen < need; eq_seen++; }
+      take = u > cut.x;
+      if (u == cut.x) { take = eq_seen < cut.y; eq_seen++; }
     }
     if (take) { sel[list * p.kmax + out] = k; out++; }
     acc[list * p.keys + k] = 0;
@@ -135,25 +143,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let list = wid.y;
   let first = (chunk * WG + lid) * p.kpt;
 #if HIST
-  if (p.r > 0u) {
-    let want = select(state[list].x, NONE, p.stage == 0u);
-    histogram(lid, list, first, want, (list * 2u + p.stage) * BINS);
-  }
+  if (p.r > 0u) { histogram(lid, list, first, NONE, list * 2u * BINS); }
 #endif
-#if RESOLVE
-  let st = state[list];
-  let r = select(p.r - st.y, p.r, p.stage == 0u);
-  var bin = vec2<u32>(0u);
-  if (p.r > 0u) { bin = resolve(lid, (list * 2u + p.stage) * BINS, r); }
-  if (lid == 0u) {
-    if (p.r == 0u) { state[list] = vec4<u32>(0u, 0u, NONE, 0u); }
-    else if (p.stage == 0u) { state[list] = vec4<u32>(bin, 0u, 0u); }
-    else { state[list] = vec4<u32>(st.xy, (st.x << 11u) | bin.x, r - bin.y); }
+#if REFINE
+  if (p.r > 0u) {
+    let high = resolve(lid, list * 2u * BINS, p.r);
+    histogram(lid, list, first, high.x, (list * 2u + 1u) * BINS);
+    if (chunk == 0u && lid == 0u) { state[list * 2u] = high; }
   }
 #endif
 #if COUNT
-  let n = total(lid, classify(list, first, state[list].z));
-  if (lid == 0u) { chunk_cnt[list * p.chunks + chunk] = n; }
+  let cut = threshold(lid, list);
+  let n = total(lid, classify(list, first, cut.x));
+  if (lid == 0u) {
+    chunk_cnt[list * p.chunks + chunk] = n;
+    if (chunk == 0u) { state[list * 2u + 1u] = cut; }
+  }
 #endif
 #if COMPACT
   compact(lid, list, chunk, first);

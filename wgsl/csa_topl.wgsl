@@ -1,25 +1,20 @@
 // Top-L list of each centroid (one workgroup per row of partial scores): the L keys with the largest
-// f16 score, sorted by score descending and then by key index ascending. Two variants:
-//  SELECT  radix select on the 16-bit order key of the scores: a histogram of the high byte finds
-//          the byte of the L-th largest, a histogram of the low byte among keys with that high byte
-//          finishes it: threshold T, and how many keys equal to T make the cut (the lowest indices).
-//          Then compaction in key-index order (each thread owns a contiguous segment) into tmp.
-//  SORT    one pass (p.sweep = 0..3) of a stable LSD radix sort of the L (order key, index) pairs on
-//          4-bit digits, which keeps the index order of equal scores; the last pass writes the list.
-// (Small variants and few barriers: lavapipe's compile time grows steeply with both.)
-struct Params { keys: u32, words: u32, L: u32, lcap: u32, rows: u32, list0: u32, sweep: u32 }
+// f16 score (ties: the lower key index), in ascending key order, which is the order the decode-time
+// gather reads them in (by tiles of keys, see csa_list_index). Radix select on the 16-bit order key
+// of the scores: a histogram of the high byte finds the byte of the L-th largest, a histogram of the
+// low byte among keys with that high byte finishes it: threshold T, and how many keys equal to T make
+// the cut (the lowest indices). Then compaction in key order (each thread owns a contiguous segment).
+struct Params { keys: u32, words: u32, L: u32, lcap: u32, list0: u32 }
 @group(0) @binding(0) var<storage, read> scores: array<u32>;         // [rows, words] f16 pairs
-@group(0) @binding(1) var<storage, read_write> tmp: array<vec2<u32>>; // [2, rows, L] (key, index)
-@group(0) @binding(2) var<storage, read_write> list_idx: array<u32>;  // [lists, lcap]
-@group(0) @binding(3) var<storage, read_write> list_score: array<f32>;
-@group(0) @binding(4) var<storage, read_write> list_len: array<u32>;
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> list_idx: array<u32>;  // [lists, lcap]
+@group(0) @binding(2) var<storage, read_write> list_score: array<f32>;
+@group(0) @binding(3) var<storage, read_write> list_len: array<u32>;
+@group(0) @binding(4) var<uniform> p: Params;
 
 // One histogram bin per thread, and the scan below, need exactly 256 threads.
 const WG = 256u;
 
 var<workgroup> hist: array<atomic<u32>, 256>;
-var<workgroup> digits: array<u32, 4096>; // [16 digits, WG threads]
 var<workgroup> found: vec2<u32>;
 
 // f16 bits -> u16 whose unsigned order is the order of the values.
@@ -79,55 +74,17 @@ fn select_top(lid: u32, row: u32) {
     let k = key_at(row, i);
     var take = k > t;
     if (k == t) { take = eq_seen < need_eq; eq_seen++; }
-    if (take) { tmp[row * p.L + out] = vec2<u32>(k, i); out++; }
-  }
-}
-
-// Descending on digit 15 - nibble; passes ping-pong between the two halves of tmp.
-fn sort_pass(lid: u32, row: u32) {
-  let seg = (p.L + WG - 1u) / WG;
-  let first = min(lid * seg, p.L);
-  let last = min(first + seg, p.L);
-  let half = p.rows * p.L;
-  let src = (p.sweep & 1u) * half + row * p.L;
-  let dst = (1u - (p.sweep & 1u)) * half + row * p.L;
-  let shift = p.sweep * 4u;
-  // Each thread counts its digits in its own column of digits[] (no private arrays: faster to
-  // compile on lavapipe, and no bank conflicts).
-  for (var dg = 0u; dg < 16u; dg++) { digits[dg * WG + lid] = 0u; }
-  for (var e = first; e < last; e++) { digits[(15u - ((tmp[src + e].x >> shift) & 15u)) * WG + lid]++; }
-  workgroupBarrier();
-  // Exclusive scan of digits[] in (digit, thread) order: thread lid owns 16 consecutive entries.
-  var local_sum = 0u;
-  for (var i = 0u; i < 16u; i++) { local_sum += digits[lid * 16u + i]; }
-  var run = scan(lid, vec2<u32>(local_sum, 0u)).before.x;
-  for (var i = 0u; i < 16u; i++) {
-    let v = digits[lid * 16u + i];
-    digits[lid * 16u + i] = run;
-    run += v;
-  }
-  workgroupBarrier();
-  for (var e = first; e < last; e++) {
-    let v = tmp[src + e];
-    let at = (15u - ((v.x >> shift) & 15u)) * WG + lid;
-    let o = digits[at];
-    digits[at] = o + 1u;
-    if (p.sweep < 3u) {
-      tmp[dst + o] = v;
-    } else {
-      let i = (p.list0 + row) * p.lcap + o;
-      list_idx[i] = v.y;
-      list_score[i] = score_of(v.x);
+    if (take) {
+      let at = (p.list0 + row) * p.lcap + out;
+      list_idx[at] = i;
+      list_score[at] = score_of(k);
+      out++;
     }
   }
-  if (p.sweep == 3u && lid == 0u) { list_len[p.list0 + row] = p.L; }
+  if (lid == 0u) { list_len[p.list0 + row] = p.L; }
 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-#if SELECT
   select_top(lid, wid.x);
-#else
-  sort_pass(lid, wid.x);
-#endif
 }

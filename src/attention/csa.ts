@@ -4,16 +4,19 @@
  * Offline, per layer (buildTables). A table group is a KV head (the prefill queries of its g query
  * heads pooled) or a single query head. Each group's queries are split into m sub-vectors; cosine
  * k-means gives C unit centroids per subspace; each centroid keeps the L = ceil(αN) context keys with
- * the largest partial score <centroid, key sub-vector>, sorted by score descending, then by key index.
+ * the largest partial score <centroid, key sub-vector> (ties: the lower key), in ascending key order.
+ * An index derived from the lists (csa_list_index) says where each tile of keys starts in each list,
+ * and holds each list's score range.
  *
- * Each decode step (selectDispatches), all on the GPU: every query head's sub-vectors pick their
- * nearest centroid; the chosen lists' scores (times ||q^(j)|| for 'qnorm') are summed per key in
- * fixed point; the sinks, the recent window and the generated keys are always taken, and the rest of
- * the budget K = round((1 - sparsity) N) goes to the top-scoring context keys (ties: lower index).
+ * Each decode step (selectDispatches), all on the GPU, in four dispatches: every query head's
+ * sub-vectors pick their nearest centroid, and the chosen lists' scores (times ||q^(j)|| for 'qnorm')
+ * are summed per key in fixed point, a workgroup per tile of keys adding up its slice of every chosen
+ * list in workgroup memory (csa_score); the sinks, the recent window and the generated keys are always
+ * taken, and the rest of the budget K = round((1 - sparsity) N) goes to the top-scoring context keys
+ * (ties: lower index; csa_topk).
  *
  * After each new key (insertDispatches) it joins every list whose minimum it beats (paper Sec. 3.3),
- * in O(1): the list's ends stay its maximum and minimum, the entries between lose their order
- * (which only the build's top-L needed; the gather-sum does not care).
+ * at the list's end, which keeps the key order (it is the largest position yet).
  *
  * Conventions: list scores are stored as f32 on the GPU but rounded to f16 when computed, so that
  * the bundle stores them exactly as f16 (downloadTables/uploadTables convert losslessly), and every
@@ -64,12 +67,19 @@ export interface LayerTables {
   Lcap: number;
   /** f32 [groups, m, C, ds], unit rows. */
   centroids: GPUBuffer;
-  /** u32 [groups, m, C, Lcap]: key positions, sorted by score descending, then by position. */
+  /** u32 [groups, m, C, Lcap]: key positions, ascending (context keys, then streaming inserts). */
   listIdx: GPUBuffer;
   /** f32 [groups, m, C, Lcap], values exact in f16. */
   listScore: GPUBuffer;
   /** u32 [groups, m, C]. */
   listLen: GPUBuffer;
+  /** Keys per tile of the index, and tiles over the context: ceil(N / tile). */
+  tile: number;
+  tiles: number;
+  /** u32 [groups, m, C, tiles + 1]: the first entry of each tile's keys; the last is the context entry count. */
+  listTiles: GPUBuffer;
+  /** vec2<f32> [groups, m, C]: (min score, max |score|) over the context entries. */
+  listRange: GPUBuffer;
 }
 
 /** The SparseSelection contract of src/ops/attention.ts: sel u32 [lists, kmax], counts u32 [lists]. */
@@ -79,7 +89,6 @@ export interface SelectOptions { sparsity: number; sink: number; window: number;
 
 /** Workgroup sizes of the kernels, as in their WGSL defaults. */
 const WG_SMALL = 64;
-const WG_GATHER = 256;
 /** Threads of a csa_insert workgroup (WG in csa_insert.wgsl): one per list. */
 const WG_INSERT = 64;
 /** Keys per thread, and per workgroup, of csa_topk. */
@@ -87,6 +96,8 @@ const TOPK_PER_THREAD = 16;
 const TOPK_CHUNK = 256 * TOPK_PER_THREAD;
 /** Most points csa_kmeans_sum adds per workgroup: its fixed point (2^18) stays below 2^30. */
 const MAX_KMEANS_CHUNK = 4096;
+/** Keys per tile of the list index: csa_score sums a tile in workgroup memory (MAX_TILE there). */
+export const TILE_KEYS = 2048;
 
 // ---------------------------------------------------------------------------------------------
 // Shapes and budgets
@@ -221,6 +232,8 @@ export interface BuildArgs {
   invFreq?: GPUBuffer; params: CsaParams; maxNewTokens: number;
   /** Points per k-means summing workgroup (at most 4096); tests shrink it to cover several chunks. */
   kmeansChunk?: number;
+  /** Keys per tile of the list index (at most TILE_KEYS); tests shrink it to cover several tiles. */
+  tile?: number;
 }
 
 /** Builds one layer's tables on the GPU. */
@@ -236,7 +249,7 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
   check(s.C * s.ds * 4 <= gpu.device.limits.maxComputeWorkgroupStorageSize,
     `csa: centroids x subspace dims (${s.C} x ${s.ds}) exceed the GPU's workgroup memory for k-means`);
   const L = listLength(p.listFraction, N);
-  const t = await allocateTables(gpu, s, N, L, L + a.maxNewTokens);
+  const t = await allocateTables(gpu, s, N, L, L + a.maxNewTokens, a.tile ?? TILE_KEYS);
   const P = s.perGroup * N;
   check(ceilDiv(P, WG_SMALL) <= gpu.device.limits.maxComputeWorkgroupsPerDimension, `csa: ${P} query rows per table group are too many for one dispatch`);
   const words = ceilDiv(N, 2);
@@ -249,34 +262,46 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
     assign: await allocate(gpu, fitBinding(gpu, s.m * P * 4, 'the k-means assignment'), 'csa k-means assignment'),
     part: await allocate(gpu, fitBinding(gpu, s.m * chunks * s.C * s.ds * 4, 'the k-means partial sums'), 'csa k-means sums'),
     scores: await allocate(gpu, fitBinding(gpu, s.m * s.C * words * 4, 'the partial scores'), 'csa partial scores'),
-    sort: await allocate(gpu, fitBinding(gpu, 2 * s.m * s.C * L * 8, 'the list sort'), 'csa list sort'),
   };
   const invFreq = ropeBuffer(gpu, p, a.invFreq);
   for (let g = 0; g < s.G; g++) {
     const ds = groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq });
     submit(gpu, (pass) => record(pass, ds));
   }
+  submit(gpu, (pass) => record(pass, [indexDispatch(k, t)]));
   await gpu.device.queue.onSubmittedWorkDone();
   checkGpu(gpu);
   for (const b of Object.values(scratch)) release(gpu, b);
   return t;
 }
 
-async function allocateTables(gpu: Gpu, s: Shape, N: number, L: number, Lcap: number): Promise<LayerTables> {
+async function allocateTables(gpu: Gpu, s: Shape, N: number, L: number, Lcap: number, tile: number): Promise<LayerTables> {
+  check(Number.isInteger(tile) && tile >= 1 && tile <= TILE_KEYS, `csa: a tile of the list index holds 1 to ${TILE_KEYS} keys, not ${tile}`);
   const lists = s.G * s.m * s.C;
   const entries = fitBinding(gpu, lists * Lcap * 4, 'a lookup-list table');
+  const tiles = ceilDiv(N, tile);
   return {
-    groups: s.G, N, m: s.m, C: s.C, ds: s.ds, L, Lcap,
+    groups: s.G, N, m: s.m, C: s.C, ds: s.ds, L, Lcap, tile, tiles,
     centroids: await allocate(gpu, lists * s.ds * 4, 'csa centroids'),
     listIdx: await allocate(gpu, entries, 'csa list indices'),
     listScore: await allocate(gpu, entries, 'csa list scores'),
     listLen: await allocate(gpu, lists * 4, 'csa list lengths'),
+    listTiles: await allocate(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index'),
+    listRange: await allocate(gpu, lists * 8, 'csa list ranges'),
   };
+}
+
+/** Derives listTiles and listRange from the lists. */
+function indexDispatch(k: Kernels, t: LayerTables): Dispatch {
+  const lists = t.groups * t.m * t.C;
+  const nx = Math.min(lists, k.gpu.device.limits.maxComputeWorkgroupsPerDimension);
+  return dispatchOf(k.get('csa_list_index'), [t.listIdx, t.listScore, t.listLen, t.listTiles, t.listRange,
+    uniform(k.gpu, [lists, t.Lcap, t.tiles, t.tile, nx, t.N])], [nx, ceilDiv(lists, nx)]);
 }
 
 interface BuildScratch {
   points: GPUBuffer; pointNorms: GPUBuffer; keys: GPUBuffer; keyNorms: GPUBuffer;
-  assign: GPUBuffer; part: GPUBuffer; scores: GPUBuffer; sort: GPUBuffer;
+  assign: GPUBuffer; part: GPUBuffer; scores: GPUBuffer;
 }
 
 interface GroupJob { g: number; P: number; words: number; chunk: number; chunks: number; invFreq: GPUBuffer }
@@ -308,12 +333,10 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
   const scores = dispatchOf(k.get('csa_partial_scores'), [x.keys, t.centroids, x.scores,
     uniform(gpu, [a.N, j.words, s.C, ds4, g, s.m])], [ceilDiv(j.words, WG_SMALL), s.C, s.m]);
   const rows = s.m * s.C;
-  const topl = (define: string, bindings: [number, GPUBuffer][], sweep: number) => variantDispatch(k, 'csa_topl', define,
-    [...bindings, [5, uniform(gpu, [a.N, j.words, t.L, t.Lcap, rows, g * rows, sweep])]], [rows]);
-  const select = topl('SELECT', [[0, x.scores], [1, x.sort]], 0);
-  const sort = [0, 1, 2, 3].map((sweep) => topl('SORT', [[1, x.sort], [2, t.listIdx], [3, t.listScore], [4, t.listLen]], sweep));
+  const topl = dispatchOf(k.get('csa_topl'), [x.scores, t.listIdx, t.listScore, t.listLen,
+    uniform(gpu, [a.N, j.words, t.L, t.Lcap, g * rows])], [rows]);
   const kmeans = Array.from({ length: p.kmeansIters }, () => [assign, sum, update]).flat();
-  return [...queries, keys, init, ...kmeans, scores, select, ...sort];
+  return [...queries, keys, init, ...kmeans, scores, topl];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,16 +354,17 @@ export interface SelectPlan {
   /** The two halves of `dispatches`, and what passes between them (for tests and profiling). */
   scoring: Dispatch[];
   topK: Dispatch[];
-  /** vec4<u32> [groups, perGroup * m]: chosen list, its length, fixed-point multiplier (f32 bits). */
+  /** vec4<u32> [groups, perGroup * m]: chosen list, 0, fixed-point multiplier (f32 bits). */
   choice: GPUBuffer;
-  /** i32 [groups, N]: summed fixed-point scores; topK clears them for the next step. */
+  /** i32 [groups, N]: summed fixed-point scores. */
   scores: GPUBuffer;
 }
 
 /**
  * Per decode step, all on the GPU: (1) each query head's sub-vectors → nearest centroid (cosine);
- * (2) gather-and-sum the chosen lists into per-key scores over [0, N); (3) select the sinks, the
- * window, the generated keys [N, step.pos] and the top-R of the rest (see contextBudget).
+ * (2) gather-and-sum the chosen lists into per-key scores over [0, N), by tiles of keys, with the
+ * histogram of the top-K's first digit; (3) select the sinks, the window, the generated keys
+ * [N, step.pos] and the top-R of the rest (see contextBudget).
  */
 export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const gpu = k.gpu;
@@ -350,15 +374,16 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   checkTables(t, s);
   check(a.opts.N === t.N, `csa: selection over ${a.opts.N} context keys, but the tables were built over ${t.N}`);
   const perGroup = s.perGroup * s.m;
+  const b = contextBudget(a.opts);
   const choice = storage(gpu, s.G * perGroup * 16, 'csa chosen lists');
-  const assign = dispatchOf(k.get('csa_centroid_assign'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listScore, t.listLen, choice, a.step,
-    uniform(gpu, [s.Hq, s.perGroup, s.m, s.C, s.ds / 4, t.Lcap, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre')])], [s.G]);
   const scores = storage(gpu, fitBinding(gpu, s.G * t.N * 4, 'the per-key scores'), 'csa per-key scores');
-  const gather = dispatchOf(k.get('csa_gather_sum'), [choice, t.listIdx, t.listScore, scores,
-    uniform(gpu, [t.N, t.Lcap, perGroup])], [ceilDiv(t.Lcap, WG_GATHER), perGroup, s.G]);
-  const top = topKDispatches(k, { scores, lists: s.G, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
-  const scoring = [assign, gather];
-  return { dispatches: [...scoring, ...top.dispatches], selection: top.selection, scoring, topK: top.dispatches, choice, scores };
+  const top = topKStages(k, { scores, lists: s.G, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
+  const score = dispatchOf(k.get('csa_score'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listIdx, t.listScore,
+    t.listTiles, t.listRange, choice, scores, top.hist, a.step,
+    uniform(gpu, [t.N, t.Lcap, s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'),
+      t.tiles, t.tile, b.sinkEnd, b.winStart, b.R])], [t.tiles, s.G]);
+  const topK = top.stages.slice(1);
+  return { dispatches: [score, ...topK], selection: top.selection, scoring: [score], topK, choice, scores };
 }
 
 export interface TopKArgs {
@@ -369,6 +394,12 @@ export interface TopKArgs {
 
 /** The csa_topk stages over `scores`: the selection of each list, in ascending key order. */
 export function topKDispatches(k: Kernels, a: TopKArgs): { dispatches: Dispatch[]; selection: Selection } {
+  const top = topKStages(k, a);
+  return { dispatches: top.stages, selection: top.selection };
+}
+
+/** All four csa_topk stages (HIST, REFINE, COUNT, COMPACT), and the histograms that HIST fills. */
+function topKStages(k: Kernels, a: TopKArgs): { stages: Dispatch[]; selection: Selection; hist: GPUBuffer } {
   const gpu = k.gpu;
   const b = contextBudget(a.opts);
   const { N, maxNewTokens } = a.opts;
@@ -379,16 +410,13 @@ export function topKDispatches(k: Kernels, a: TopKArgs): { dispatches: Dispatch[
   const sel = storage(gpu, fitBinding(gpu, a.lists * b.kmax * 4, 'the selection'), 'csa selection');
   const counts = storage(gpu, a.lists * 4, 'csa selection counts');
   const buffers = [a.scores, hist, state, chunkCounts, sel, counts, a.step];
-  const stages: [string, number, number[], Grid][] = [
-    ['HIST', 0, [0, 1, 2], [chunks, a.lists]], ['RESOLVE', 0, [1, 2], [1, a.lists]],
-    ['HIST', 1, [0, 1, 2], [chunks, a.lists]], ['RESOLVE', 1, [1, 2], [1, a.lists]],
-    ['COUNT', 0, [0, 2, 3], [chunks, a.lists]], ['COMPACT', 0, [0, 1, 2, 3, 4, 5, 6], [chunks, a.lists]],
+  const params = uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, TOPK_PER_THREAD]);
+  const stages: [string, number[]][] = [
+    ['HIST', [0, 1]], ['REFINE', [0, 1, 2]], ['COUNT', [0, 1, 2, 3]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6]],
   ];
-  const dispatches = stages.map(([variant, stage, used, grid]) => {
-    const params = uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, TOPK_PER_THREAD, stage]);
-    return variantDispatch(k, 'csa_topk', variant, [...used.map((i): [number, GPUBuffer] => [i, buffers[i]]), [7, params]], grid);
-  });
-  return { dispatches, selection: { sel, counts, kmax: b.kmax, perQueryHead: a.perQueryHead } };
+  const dispatches = stages.map(([variant, used]) =>
+    variantDispatch(k, 'csa_topk', variant, [...used.map((i): [number, GPUBuffer] => [i, buffers[i]]), [7, params]], [chunks, a.lists]));
+  return { stages: dispatches, selection: { sel, counts, kmax: b.kmax, perQueryHead: a.perQueryHead }, hist };
 }
 
 export interface InsertArgs {
@@ -398,8 +426,8 @@ export interface InsertArgs {
 
 /**
  * Streaming update (paper Sec. 3.3, step 5): once the key at step.pos is in the cache, it joins
- * every list whose minimum it beats (nothing is evicted since Lcap = L + maxNewTokens, so the
- * minimum stays the last entry and the new key goes just before it). Run once per new position.
+ * every list whose minimum it beats, at the list's end (nothing is evicted since Lcap = L +
+ * maxNewTokens). Run once per new position.
  */
 export function insertDispatches(k: Kernels, a: InsertArgs): Dispatch[] {
   const gpu = k.gpu;
@@ -409,7 +437,7 @@ export function insertDispatches(k: Kernels, a: InsertArgs): Dispatch[] {
   checkTables(t, s);
   const perKv = p.granularity === 'kv-head' ? 1 : s.Hq / s.Hkv;
   const params = uniform(gpu, [s.m, s.C, s.ds, t.Lcap, s.Hkv, perKv, a.capacity, s.d, +(p.rope === 'pre')]);
-  return [dispatchOf(k.get('csa_insert'), [a.kCache, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listIdx, t.listScore, t.listLen, a.step, params],
+  return [dispatchOf(k.get('csa_insert'), [a.kCache, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listIdx, t.listScore, t.listLen, t.listRange, a.step, params],
     [ceilDiv(s.m * s.C, WG_INSERT), s.G])];
 }
 
@@ -453,8 +481,9 @@ export async function downloadTables(gpu: Gpu, t: LayerTables): Promise<TableDat
   };
 }
 
-/** Uploads tables read by downloadTables, with room for maxNewTokens streaming inserts. */
-export function uploadTables(gpu: Gpu, data: TableData, maxNewTokens: number): LayerTables {
+/** Uploads tables read by downloadTables, with room for maxNewTokens streaming inserts, and indexes them. */
+export function uploadTables(k: Kernels, data: TableData, maxNewTokens: number, tile = TILE_KEYS): LayerTables {
+  const gpu = k.gpu;
   const lists = data.groups * data.m * data.C;
   const Lcap = data.width + maxNewTokens;
   const idx = new Uint32Array(lists * Lcap);
@@ -465,16 +494,22 @@ export function uploadTables(gpu: Gpu, data: TableData, maxNewTokens: number): L
     score.set(scores.subarray(l * data.width, (l + 1) * data.width), l * Lcap);
   }
   fitBinding(gpu, idx.byteLength, 'a lookup-list table');
-  return {
-    groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, Lcap,
+  check(Number.isInteger(tile) && tile >= 1 && tile <= TILE_KEYS, `csa: a tile of the list index holds 1 to ${TILE_KEYS} keys, not ${tile}`);
+  const tiles = ceilDiv(data.N, tile);
+  const t: LayerTables = {
+    groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, Lcap, tile, tiles,
     centroids: track(gpu, upload(gpu, data.centroids, 'csa centroids')),
     listIdx: track(gpu, upload(gpu, idx, 'csa list indices')),
     listScore: track(gpu, upload(gpu, score, 'csa list scores')),
     listLen: track(gpu, upload(gpu, data.listLen, 'csa list lengths')),
+    listTiles: track(gpu, storage(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index')),
+    listRange: track(gpu, storage(gpu, lists * 8, 'csa list ranges')),
   };
+  submit(gpu, (pass) => record(pass, [indexDispatch(k, t)]));
+  return t;
 }
 
 /** Frees a layer's table buffers. */
 export function destroyTables(gpu: Gpu, t: LayerTables): void {
-  for (const b of [t.centroids, t.listIdx, t.listScore, t.listLen]) release(gpu, b);
+  for (const b of [t.centroids, t.listIdx, t.listScore, t.listLen, t.listTiles, t.listRange]) release(gpu, b);
 }

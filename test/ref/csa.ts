@@ -18,9 +18,11 @@ export interface RefLayer {
   params: CsaParams;
 }
 
-/** Lists by id (group * m + j) * C + c; entries sorted by score descending, then by key. */
+/** Lists by id (group * m + j) * C + c; entries in ascending key order. */
 export interface RefTables {
   groups: number; m: number; C: number; ds: number;
+  /** Context keys: the lists' entries below N were chosen at build, the rest inserted. */
+  N: number;
   /** [groups, m, C, ds] */
   centroids: Float32Array;
   idx: number[][];
@@ -105,11 +107,12 @@ export function listValue(s: number): number {
   return h === 0 ? 0 : h;
 }
 
-/** The L keys with the largest value, by value descending, then key ascending. */
+/** The L keys with the largest value (ties: the lower key), in ascending key order. */
 export function topL(values: ArrayLike<number>, L: number): number[] {
   return Array.from({ length: values.length }, (_, i) => i)
     .sort((a, b) => values[b] - values[a] || a - b)
-    .slice(0, L);
+    .slice(0, L)
+    .sort((a, b) => a - b);
 }
 
 /** The points of (group, subspace j): the group's query heads pooled, row r = t * heads + h. */
@@ -148,7 +151,7 @@ export function refBuildTables(l: RefLayer): RefTables {
       });
     }
   }
-  return { groups: G, m, C, ds, centroids, idx, score };
+  return { groups: G, m, C, ds, N: l.N, centroids, idx, score };
 }
 
 export function centroidRows(t: RefTables, g: number, j: number): Float32Array[] {
@@ -160,7 +163,8 @@ export interface Choice { list: number; mult: number }
 
 /**
  * Decode step, 1: per group, the nearest centroid of each (query head, subspace), in the GPU's
- * order (head-major), with multipliers w * 2^(20 - e) where B = sum of w * max|score| < 2^e.
+ * order (head-major), with multipliers w * 2^(20 - e) where B = sum of w * max|score| < 2^e (over
+ * each list's context entries: the only ones summed).
  */
 export function refChoose(q: Float32Array, pos: number, t: RefTables, l: Pick<RefLayer, 'Hq' | 'Hkv' | 'd' | 'invFreq' | 'params'>): Choice[][] {
   const gp = l.params.granularity === 'kv-head' ? l.Hq / l.Hkv : 1;
@@ -174,8 +178,7 @@ export function refChoose(q: Float32Array, pos: number, t: RefTables, l: Pick<Re
         const v = sub(row, j, t.ds);
         const list = (g * t.m + j) * t.C + nearest(normalized(v), centroidRows(t, g, j));
         const w = l.params.scoreScale === 'qnorm' ? Math.fround(Math.sqrt(dot(v, v))) : 1;
-        const s = t.score[list];
-        const top = s.length ? Math.max(Math.abs(s[0]), Math.abs(s[s.length - 1])) : 0;
+        const top = contextScores(t, list).reduce((a, s) => Math.max(a, Math.abs(s)), 0);
         bound = Math.fround(bound + Math.fround(w * top));
         picks.push({ list, w });
       }
@@ -184,6 +187,11 @@ export function refChoose(q: Float32Array, pos: number, t: RefTables, l: Pick<Re
     out.push(picks.map(({ list, w }) => ({ list, mult: Math.fround(w * scale) })));
   }
   return out;
+}
+
+/** The scores of a list's context entries. */
+function contextScores(t: RefTables, list: number): number[] {
+  return t.score[list].filter((_, e) => t.idx[list][e] < t.N);
 }
 
 /** e with 2^(e-1) <= x < 2^e (frexp), 0 for 0. */
@@ -235,9 +243,8 @@ export function refTopK(acc: Int32Array, o: RefSelectOptions, pos: number): numb
 }
 
 /**
- * Streaming insert of the key at `pos`: into every list whose last (smallest) score it beats, just
- * before that minimum (which stays last: nothing is evicted), or to the front if it beats the
- * first (largest) score, whose entry then takes that slot: the ends stay the extremes.
+ * Streaming insert of the key at `pos`: at the end of every list (not full) whose minimum context
+ * score it beats (every list without context entries).
  */
 export function refInsert(t: RefTables, l: RefLayer, pos: number, Lcap: number): void {
   for (let g = 0; g < t.groups; g++) {
@@ -246,20 +253,10 @@ export function refInsert(t: RefTables, l: RefLayer, pos: number, Lcap: number):
       centroidRows(t, g, j).forEach((mu, c) => {
         const list = (g * t.m + j) * t.C + c;
         const s = listValue(dot(mu, sub(key, j, t.ds)));
-        const scores = t.score[list];
-        if (scores.length >= Lcap || (scores.length > 0 && !(s > scores[scores.length - 1]))) return;
-        const idx = t.idx[list];
-        const last = scores.length - 1;
-        if (last > 0 && s > scores[0]) {
-          // A new maximum: to the front, the old front to the slot before the minimum.
-          scores.splice(last, 0, scores[0]);
-          idx.splice(last, 0, idx[0]);
-          scores[0] = s;
-          idx[0] = pos;
-        } else {
-          scores.splice(Math.max(0, last), 0, s);
-          idx.splice(Math.max(0, last), 0, pos);
-        }
+        const min = contextScores(t, list).reduce((a, v) => Math.min(a, v), Infinity);
+        if (t.idx[list].length >= Lcap || !(s > (min === Infinity ? -Infinity : min))) return;
+        t.idx[list].push(pos);
+        t.score[list].push(s);
       });
     }
   }
