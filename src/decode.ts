@@ -11,7 +11,7 @@ import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, type Generation, type SamplingOptions } from './generate.js';
 import { Bundle, checkSameModel, modelIdentity, type ModelIdentity } from './bundle.js';
-import { destroyTables, insertDispatches, selectDispatches, uploadTables, type CsaParams, type LayerTables, type Selection, type SelectOptions, type TableData } from './attention/csa.js';
+import { destroyTables, selectDispatches, uploadTables, type CsaParams, type LayerTables, type Selection, type SelectOptions, type TableData } from './attention/csa.js';
 import { buildKeyTables, oracleDispatches, questDispatches, questPages, selectionRecall, streamingDispatches, type Method, type QuestPages } from './attention/baselines.js';
 import { attentionDecode } from './ops/attention.js';
 import { questionIds } from './template.js';
@@ -233,12 +233,10 @@ export type Selector = (l: number, q: GPUBuffer) => { dispatches: Op[]; selectio
 /** CSAttention's selection through each layer's tables; `insert`: the new key joins the lists. */
 export function csaSelector(m: Model, tables: LayerTables[], params: CsaParams, opts: SelectOptions, insert: boolean): Selector {
   const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
-  const common = { step: m.step, Hq, Hkv, d, invFreq: m.invFreq };
-  return (l, q) => {
-    const plan = selectDispatches(m.kernels, { q, tables: tables[l], ...common, params, opts });
-    const ins = insert ? insertDispatches(m.kernels, { kCache: m.kCache[l], tables: tables[l], ...common, capacity: m.capacity, params }) : [];
-    return { dispatches: [...plan.dispatches, ...ins], selection: plan.selection };
-  };
+  return (l, q) => selectDispatches(m.kernels, {
+    q, tables: tables[l], step: m.step, Hq, Hkv, d, invFreq: m.invFreq, params, opts,
+    insert: insert ? { kCache: m.kCache[l], capacity: m.capacity } : undefined,
+  });
 }
 
 /** Sparse attention for every layer: select, then attend exactly over the selected keys. */

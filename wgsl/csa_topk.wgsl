@@ -11,9 +11,11 @@
 //            the result is deterministic); clears the scores and histograms for the next step;
 //            appends the generated keys [keys, step.pos]
 // Candidates are the context keys outside the sinks [0, sink_end) and the window [win_start, keys),
-// which are always taken; R of the candidates are picked. kpt is a runtime value: a constant would
-// be unrolled, which lavapipe compiles slowly.
-struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32, kpt: u32 }
+// which are always taken; R of the candidates are picked. A workgroup's chunk holds WG * KPT keys;
+// loads are coalesced (thread t reads keys t, t + WG, ...), four in flight at a time, and COMPACT,
+// whose threads own KPT consecutive keys each (for the key order), passes them through workgroup
+// memory.
+struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32 }
 struct Step { pos: u32 }
 @group(0) @binding(0) var<storage, read_write> acc: array<i32>;          // [lists, keys]
 @group(0) @binding(1) var<storage, read_write> hist: array<atomic<u32>>; // [lists, 2, BINS]
@@ -26,11 +28,15 @@ struct Step { pos: u32 }
 
 // 2048 bins / 256 threads = 8 bins per thread in resolve().
 const WG = 256u;
-const NONE = 0xffffffffu;
+const KPT = 16u;
+const CHUNK = WG * KPT;
+const NONE = 0xffffffffu; // also the order key of a key that is no candidate
 
 #include order_key
 
-var<workgroup> local_hist: array<atomic<u32>, BINS>;
+var<workgroup> local_hist: array<atomic<u32>, BINS>; // zero at the start (WGSL)
+// COMPACT's order keys, thread t's keys at [t * (KPT + 1), t * (KPT + 1) + KPT) (padded: no bank conflicts).
+var<workgroup> stage: array<u32, WG * (KPT + 1u)>;
 var<workgroup> found: vec2<u32>;
 var<workgroup> sums: array<atomic<u32>, 2>;
 
@@ -44,38 +50,44 @@ fn total(lid: u32, v: vec2<u32>) -> vec2<u32> {
   return vec2<u32>(atomicLoad(&sums[0]), atomicLoad(&sums[1]));
 }
 
-fn order_key(list: u32, k: u32) -> u32 { return order_of(acc[list * p.keys + k]); }
 fn forced(k: u32) -> bool { return k < p.sink_end || (k >= p.win_start && k < p.keys); }
 fn candidate(k: u32) -> bool { return k >= p.sink_end && k < p.win_start; }
+
+// The order key of key k of `list` (NONE where no candidate), and of keys k, k + WG, k + 2 WG, k + 3 WG.
+fn okey(list: u32, k: u32) -> u32 {
+  return select(NONE, order_of(acc[list * p.keys + min(k, p.keys - 1u)]), candidate(k));
+}
+fn okey4(list: u32, k: u32) -> vec4<u32> {
+  return vec4<u32>(okey(list, k), okey(list, k + WG), okey(list, k + 2u * WG), okey(list, k + 3u * WG));
+}
 
 #include scan_u32x2
 
 // The bin holding the r-th largest key (r >= 1) of histogram `at`, and the count above that bin.
 fn resolve(lid: u32, at: u32, r: u32) -> vec2<u32> {
   let top = BINS - 8u * lid;
+  var h: array<u32, 8>;
+  for (var i = 0u; i < 8u; i++) { h[i] = atomicLoad(&hist[at + top - 1u - i]); }
   var c = 0u;
-  for (var i = 1u; i <= 8u; i++) { c += atomicLoad(&hist[at + top - i]); }
+  for (var i = 0u; i < 8u; i++) { c += h[i]; }
   var above = scan(lid, vec2<u32>(c, 0u)).before.x;
   if (above < r && r <= above + c) {
-    for (var i = 1u; i <= 8u; i++) {
-      let h = atomicLoad(&hist[at + top - i]);
-      if (above + h >= r) { found = vec2<u32>(top - i, above); break; }
-      above += h;
+    for (var i = 0u; i < 8u; i++) {
+      if (above + h[i] >= r) { found = vec2<u32>(top - 1u - i, above); break; }
+      above += h[i];
     }
   }
   return workgroupUniformLoad(&found);
 }
 
-// Local histogram of candidates (with high digit == want, unless want is NONE), added to `at`.
-fn histogram(lid: u32, list: u32, first: u32, want: u32, at: u32) {
-  for (var b = lid; b < BINS; b += WG) { atomicStore(&local_hist[b], 0u); }
-  workgroupBarrier();
-  for (var i = 0u; i < p.kpt; i++) {
-    let k = first + i;
-    if (candidate(k)) {
-      let u = order_key(list, k);
-      if (want == NONE) { atomicAdd(&local_hist[u >> 11u], 1u); }
-      else if ((u >> 11u) == want) { atomicAdd(&local_hist[u & 2047u], 1u); }
+// Local histogram of the chunk's candidates (with high digit == want, unless want is NONE), added to `at`.
+fn histogram(lid: u32, list: u32, chunk: u32, want: u32, at: u32) {
+  for (var g = 0u; g < KPT; g += 4u) {
+    let u = okey4(list, chunk * CHUNK + g * WG + lid);
+    for (var c = 0u; c < 4u; c++) {
+      if (u[c] == NONE) { continue; }
+      if (want == NONE) { atomicAdd(&local_hist[u[c] >> 11u], 1u); }
+      else if ((u[c] >> 11u) == want) { atomicAdd(&local_hist[u[c] & 2047u], 1u); }
     }
   }
   workgroupBarrier();
@@ -85,16 +97,20 @@ fn histogram(lid: u32, list: u32, first: u32, want: u32, at: u32) {
   }
 }
 
-// (keys taken for sure, candidates equal to the threshold t) among this thread's keys.
-fn classify(list: u32, first: u32, t: u32) -> vec2<u32> {
-  var n = vec2<u32>(0u, 0u);
-  for (var i = 0u; i < p.kpt; i++) {
-    let k = first + i;
-    if (forced(k)) { n.x++; }
-    else if (candidate(k)) {
-      let u = order_key(list, k);
-      n += vec2<u32>(u32(u > t), u32(u == t));
-    }
+// (keys taken for sure, candidates equal to the threshold t) among key k of order key u.
+fn classify(k: u32, u: u32, t: u32) -> vec2<u32> {
+  if (forced(k)) { return vec2<u32>(1u, 0u); }
+  if (u == NONE) { return vec2<u32>(0u); }
+  return vec2<u32>(u32(u > t), u32(u == t));
+}
+
+// classify over the chunk's keys of this thread.
+fn count(lid: u32, list: u32, chunk: u32, t: u32) -> vec2<u32> {
+  var n = vec2<u32>(0u);
+  for (var g = 0u; g < KPT; g += 4u) {
+    let k = chunk * CHUNK + g * WG + lid;
+    let u = okey4(list, k);
+    for (var c = 0u; c < 4u; c++) { n += classify(k + c * WG, u[c], t); }
   }
   return n;
 }
@@ -108,25 +124,39 @@ fn threshold(lid: u32, list: u32) -> vec2<u32> {
   return vec2<u32>((high.x << 11u) | low.x, r - low.y);
 }
 
-fn compact(lid: u32, list: u32, chunk: u32, first: u32) {
+fn compact(lid: u32, list: u32, chunk: u32) {
   let cut = state[list * 2u + 1u];
   var before = vec2<u32>(0u, 0u);
   for (var c = lid; c < chunk; c += WG) { before += chunk_cnt[list * p.chunks + c]; }
   let earlier = total(lid, before);
-  let at = scan(lid, classify(list, first, cut.x)).before;
+  // Coalesced loads (clearing the scores for the next step) into this thread's slots of stage.
+  for (var g = 0u; g < KPT; g += 4u) {
+    let j = g * WG + lid;
+    let u = okey4(list, chunk * CHUNK + j);
+    for (var c = 0u; c < 4u; c++) {
+      let jc = j + c * WG;
+      stage[jc + jc / KPT] = u[c];
+      let k = chunk * CHUNK + jc;
+      if (k < p.keys) { acc[list * p.keys + k] = 0; }
+    }
+  }
+  workgroupBarrier();
+  let first = chunk * CHUNK + lid * KPT;
+  let slot = lid * (KPT + 1u);
+  var mine = vec2<u32>(0u);
+  for (var i = 0u; i < KPT; i++) { mine += classify(first + i, stage[slot + i], cut.x); }
+  let at = scan(lid, mine).before;
   var eq_seen = earlier.y + at.y;
   var out = earlier.x + at.x + min(eq_seen, cut.y);
-  for (var i = 0u; i < p.kpt; i++) {
+  for (var i = 0u; i < KPT; i++) {
     let k = first + i;
-    if (k >= p.keys) { break; }
+    let u = stage[slot + i];
     var take = forced(k);
-    if (candidate(k)) {
-      let u = order_key(list, k);
+    if (u != NONE) {
       take = u > cut.x;
       if (u == cut.x) { take = eq_seen < cut.y; eq_seen++; }
     }
     if (take) { sel[list * p.kmax + out] = k; out++; }
-    acc[list * p.keys + k] = 0;
   }
   for (var b = chunk * WG + lid; b < 2u * BINS; b += p.chunks * WG) { atomicStore(&hist[list * 2u * BINS + b], 0u); }
   if (chunk == 0u) {
@@ -141,26 +171,25 @@ fn compact(lid: u32, list: u32, chunk: u32, first: u32) {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let chunk = wid.x;
   let list = wid.y;
-  let first = (chunk * WG + lid) * p.kpt;
 #if HIST
-  if (p.r > 0u) { histogram(lid, list, first, NONE, list * 2u * BINS); }
+  if (p.r > 0u) { histogram(lid, list, chunk, NONE, list * 2u * BINS); }
 #endif
 #if REFINE
   if (p.r > 0u) {
     let high = resolve(lid, list * 2u * BINS, p.r);
-    histogram(lid, list, first, high.x, (list * 2u + 1u) * BINS);
+    histogram(lid, list, chunk, high.x, (list * 2u + 1u) * BINS);
     if (chunk == 0u && lid == 0u) { state[list * 2u] = high; }
   }
 #endif
 #if COUNT
   let cut = threshold(lid, list);
-  let n = total(lid, classify(list, first, cut.x));
+  let n = total(lid, count(lid, list, chunk, cut.x));
   if (lid == 0u) {
     chunk_cnt[list * p.chunks + chunk] = n;
     if (chunk == 0u) { state[list * 2u + 1u] = cut; }
   }
 #endif
 #if COMPACT
-  compact(lid, list, chunk, first);
+  compact(lid, list, chunk);
 #endif
 }

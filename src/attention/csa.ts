@@ -8,15 +8,15 @@
  * An index derived from the lists (csa_list_index) says where each tile of keys starts in each list,
  * and holds each list's score range.
  *
- * Each decode step (selectDispatches), all on the GPU, in four dispatches: every query head's
- * sub-vectors pick their nearest centroid, and the chosen lists' scores (times ||q^(j)|| for 'qnorm')
- * are summed per key in fixed point, a workgroup per tile of keys adding up its slice of every chosen
- * list in workgroup memory (csa_score); the sinks, the recent window and the generated keys are always
- * taken, and the rest of the budget K = round((1 - sparsity) N) goes to the top-scoring context keys
- * (ties: lower index; csa_topk).
+ * Each decode step (selectDispatches), all on the GPU, in five dispatches: every query head's
+ * sub-vectors pick their nearest centroid (csa_choose, which also inserts the new key); the chosen
+ * lists' scores (times ||q^(j)|| for 'qnorm') are summed per key in fixed point, a workgroup per tile
+ * of keys adding up its slice of every chosen list in workgroup memory (csa_score); the sinks, the
+ * recent window and the generated keys are always taken, and the rest of the budget
+ * K = round((1 - sparsity) N) goes to the top-scoring context keys (ties: lower index; csa_topk).
  *
- * After each new key (insertDispatches) it joins every list whose minimum it beats (paper Sec. 3.3),
- * at the list's end, which keeps the key order (it is the largest position yet).
+ * Each new key (SelectArgs.insert) joins every list whose minimum it beats (paper Sec. 3.3), at the
+ * list's end, which keeps the key order (it is the largest position yet).
  *
  * Conventions: list scores are stored as f32 on the GPU but rounded to f16 when computed, so that
  * the bundle stores them exactly as f16 (downloadTables/uploadTables convert losslessly), and every
@@ -89,14 +89,11 @@ export interface SelectOptions { sparsity: number; sink: number; window: number;
 
 /** Workgroup sizes of the kernels, as in their WGSL defaults. */
 const WG_SMALL = 64;
-/** Threads of a csa_insert workgroup (WG in csa_insert.wgsl): one per list. */
-const WG_INSERT = 64;
-/** Keys per thread, and per workgroup, of csa_topk. */
-const TOPK_PER_THREAD = 16;
-const TOPK_CHUNK = 256 * TOPK_PER_THREAD;
+/** Keys per workgroup of csa_topk (256 threads x KPT = 16 keys). */
+const TOPK_CHUNK = 256 * 16;
 /** Most points csa_kmeans_sum adds per workgroup: its fixed point (2^18) stays below 2^30. */
 const MAX_KMEANS_CHUNK = 4096;
-/** Keys per tile of the list index: csa_score sums a tile in workgroup memory (MAX_TILE there). */
+/** Keys per tile of the list index, at most: csa_score sums a tile in workgroup memory. */
 export const TILE_KEYS = 2048;
 
 // ---------------------------------------------------------------------------------------------
@@ -276,10 +273,9 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
 }
 
 async function allocateTables(gpu: Gpu, s: Shape, N: number, L: number, Lcap: number, tile: number): Promise<LayerTables> {
-  check(Number.isInteger(tile) && tile >= 1 && tile <= TILE_KEYS, `csa: a tile of the list index holds 1 to ${TILE_KEYS} keys, not ${tile}`);
   const lists = s.G * s.m * s.C;
   const entries = fitBinding(gpu, lists * Lcap * 4, 'a lookup-list table');
-  const tiles = ceilDiv(N, tile);
+  const tiles = tilesOver(N, tile);
   return {
     groups: s.G, N, m: s.m, C: s.C, ds: s.ds, L, Lcap, tile, tiles,
     centroids: await allocate(gpu, lists * s.ds * 4, 'csa centroids'),
@@ -289,6 +285,11 @@ async function allocateTables(gpu: Gpu, s: Shape, N: number, L: number, Lcap: nu
     listTiles: await allocate(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index'),
     listRange: await allocate(gpu, lists * 8, 'csa list ranges'),
   };
+}
+
+function tilesOver(N: number, tile: number): number {
+  check(Number.isInteger(tile) && tile >= 1 && tile <= TILE_KEYS, `csa: a tile of the list index holds 1 to ${TILE_KEYS} keys, not ${tile}`);
+  return ceilDiv(N, tile);
 }
 
 /** Derives listTiles and listRange from the lists. */
@@ -345,6 +346,8 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
 export interface SelectArgs {
   q: GPUBuffer; tables: LayerTables; step: GPUBuffer;
   Hq: number; Hkv: number; d: number; invFreq?: GPUBuffer; params: CsaParams; opts: SelectOptions;
+  /** The streaming update: the key at step.pos (in this KV cache) joins the lists, in the same dispatch as the centroid choice. */
+  insert?: { kCache: GPUBuffer; capacity: number };
 }
 
 export interface SelectPlan {
@@ -354,17 +357,19 @@ export interface SelectPlan {
   /** The two halves of `dispatches`, and what passes between them (for tests and profiling). */
   scoring: Dispatch[];
   topK: Dispatch[];
-  /** vec4<u32> [groups, perGroup * m]: chosen list, 0, fixed-point multiplier (f32 bits). */
+  /** vec4<u32> [groups, perGroup * m]: chosen list, w and w * max|score| (f32 bits). */
   choice: GPUBuffer;
+  /** f32 [groups, perGroup * m]: the chosen lists' fixed-point multipliers. */
+  mults: GPUBuffer;
   /** i32 [groups, N]: summed fixed-point scores. */
   scores: GPUBuffer;
 }
 
 /**
- * Per decode step, all on the GPU: (1) each query head's sub-vectors → nearest centroid (cosine);
- * (2) gather-and-sum the chosen lists into per-key scores over [0, N), by tiles of keys, with the
- * histogram of the top-K's first digit; (3) select the sinks, the window, the generated keys
- * [N, step.pos] and the top-R of the rest (see contextBudget).
+ * Per decode step, all on the GPU: (1) each query head's sub-vectors → nearest centroid (cosine;
+ * csa_choose); (2) gather-and-sum the chosen lists into per-key scores over [0, N), by tiles of
+ * keys, with the histogram of the top-K's first digit (csa_score); (3) select the sinks, the window,
+ * the generated keys [N, step.pos] and the top-R of the rest (see contextBudget; csa_topk).
  */
 export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const gpu = k.gpu;
@@ -376,14 +381,19 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const perGroup = s.perGroup * s.m;
   const b = contextBudget(a.opts);
   const choice = storage(gpu, s.G * perGroup * 16, 'csa chosen lists');
+  const mults = storage(gpu, s.G * perGroup * 4, 'csa list multipliers');
   const scores = storage(gpu, fitBinding(gpu, s.G * t.N * 4, 'the per-key scores'), 'csa per-key scores');
   const top = topKStages(k, { scores, lists: s.G, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
-  const score = dispatchOf(k.get('csa_score'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listIdx, t.listScore,
-    t.listTiles, t.listRange, choice, scores, top.hist, a.step,
-    uniform(gpu, [t.N, t.Lcap, s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'),
-      t.tiles, t.tile, b.sinkEnd, b.winStart, b.R])], [t.tiles, s.G]);
+  const perKv = p.granularity === 'kv-head' ? 1 : s.Hq / s.Hkv;
+  const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listRange, choice,
+    a.insert?.kCache ?? storage(gpu, 16, 'csa no insert'), t.listIdx, t.listScore, t.listLen, a.step,
+    uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'),
+      +!!a.insert, t.Lcap, perKv, a.insert?.capacity ?? 0])], [perGroup, s.G]);
+  const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listIdx, t.listScore, t.listTiles, choice, mults, scores, top.hist,
+    uniform(gpu, [t.N, t.Lcap, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [t.tiles, s.G]);
   const topK = top.stages.slice(1);
-  return { dispatches: [score, ...topK], selection: top.selection, scoring: [score], topK, choice, scores };
+  const scoring = [choose, score];
+  return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice, mults, scores };
 }
 
 export interface TopKArgs {
@@ -410,35 +420,13 @@ function topKStages(k: Kernels, a: TopKArgs): { stages: Dispatch[]; selection: S
   const sel = storage(gpu, fitBinding(gpu, a.lists * b.kmax * 4, 'the selection'), 'csa selection');
   const counts = storage(gpu, a.lists * 4, 'csa selection counts');
   const buffers = [a.scores, hist, state, chunkCounts, sel, counts, a.step];
-  const params = uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, TOPK_PER_THREAD]);
+  const params = uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens]);
   const stages: [string, number[]][] = [
     ['HIST', [0, 1]], ['REFINE', [0, 1, 2]], ['COUNT', [0, 1, 2, 3]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6]],
   ];
   const dispatches = stages.map(([variant, used]) =>
     variantDispatch(k, 'csa_topk', variant, [...used.map((i): [number, GPUBuffer] => [i, buffers[i]]), [7, params]], [chunks, a.lists]));
   return { stages: dispatches, selection: { sel, counts, kmax: b.kmax, perQueryHead: a.perQueryHead }, hist };
-}
-
-export interface InsertArgs {
-  kCache: GPUBuffer; tables: LayerTables; step: GPUBuffer;
-  Hq: number; Hkv: number; d: number; capacity: number; invFreq?: GPUBuffer; params: CsaParams;
-}
-
-/**
- * Streaming update (paper Sec. 3.3, step 5): once the key at step.pos is in the cache, it joins
- * every list whose minimum it beats, at the list's end (nothing is evicted since Lcap = L +
- * maxNewTokens). Run once per new position.
- */
-export function insertDispatches(k: Kernels, a: InsertArgs): Dispatch[] {
-  const gpu = k.gpu;
-  const p = a.params;
-  const s = shapeOf(p, a.Hq, a.Hkv, a.d);
-  const t = a.tables;
-  checkTables(t, s);
-  const perKv = p.granularity === 'kv-head' ? 1 : s.Hq / s.Hkv;
-  const params = uniform(gpu, [s.m, s.C, s.ds, t.Lcap, s.Hkv, perKv, a.capacity, s.d, +(p.rope === 'pre')]);
-  return [dispatchOf(k.get('csa_insert'), [a.kCache, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listIdx, t.listScore, t.listLen, t.listRange, a.step, params],
-    [ceilDiv(s.m * s.C, WG_INSERT), s.G])];
 }
 
 function checkTables(t: LayerTables, s: Shape): void {
@@ -494,8 +482,7 @@ export function uploadTables(k: Kernels, data: TableData, maxNewTokens: number, 
     score.set(scores.subarray(l * data.width, (l + 1) * data.width), l * Lcap);
   }
   fitBinding(gpu, idx.byteLength, 'a lookup-list table');
-  check(Number.isInteger(tile) && tile >= 1 && tile <= TILE_KEYS, `csa: a tile of the list index holds 1 to ${TILE_KEYS} keys, not ${tile}`);
-  const tiles = ceilDiv(data.N, tile);
+  const tiles = tilesOver(data.N, tile);
   const t: LayerTables = {
     groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, Lcap, tile, tiles,
     centroids: track(gpu, upload(gpu, data.centroids, 'csa centroids')),

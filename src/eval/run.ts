@@ -11,7 +11,7 @@ import { createGpu } from '../gpu/device.js';
 import { loadConfig } from '../model/config.js';
 import { Model } from '../model/model.js';
 import { Tokenizer } from '../tokenizer.js';
-import { modelIdentity, type BundleTemplate, type ModelIdentity } from '../bundle.js';
+import { FORMAT_VERSION, modelIdentity, type BundleTemplate, type ModelIdentity } from '../bundle.js';
 import { prefillIds } from '../prefill.js';
 import { Session, type AttentionKind } from '../decode.js';
 import type { CsaParams } from '../attention/csa.js';
@@ -179,9 +179,9 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
   }
 }
 
-/** Bundles are reusable across runs: the name is a hash of everything that shaped them. */
+/** Bundles are reusable across runs: the name is a hash of everything that shaped them, the bundle format included. */
 function cacheKey(id: ModelIdentity, ids: number[], t: BundleTemplate, csa: CsaParams): string {
-  return createHash('sha256').update(JSON.stringify({ m: id.fingerprint, ids, t, csa })).digest('hex').slice(0, 32);
+  return createHash('sha256').update(JSON.stringify({ v: FORMAT_VERSION, m: id.fingerprint, ids, t, csa })).digest('hex').slice(0, 32);
 }
 
 /**
