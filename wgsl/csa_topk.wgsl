@@ -1,6 +1,6 @@
 // Decode step, 3: top-K keys of each list's summed scores, by radix select on a 22-bit order key
 // (order_key.wgsl) in two 11-bit digits. Four variants of this file, one dispatch each over
-// (chunks of 256 * kpt keys, lists); each variant first redoes, in every workgroup, the small
+// (chunks of CHUNK keys, lists); each variant first redoes, in every workgroup, the small
 // resolve step the previous one left (reading a 2048-bin histogram), instead of a dispatch of its own:
 //   HIST     histogram of the high digit over the candidate keys (csa_score makes it for CSA)
 //   REFINE   the bin of the R-th largest high digit, and the count above it; histogram of the low
