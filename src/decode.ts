@@ -11,7 +11,7 @@ import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, type Generation, type SamplingOptions } from './generate.js';
 import { Bundle, checkSameModel, modelIdentity, type ModelIdentity } from './bundle.js';
-import { destroyTables, selectDispatches, uploadTables, type CsaParams, type LayerTables, type Selection, type SelectOptions, type TableData } from './attention/csa.js';
+import { destroyTables, listsSound, selectDispatches, uploadTables, type CsaParams, type LayerTables, type Selection, type SelectOptions, type TableData } from './attention/csa.js';
 import { buildKeyTables, oracleDispatches, questDispatches, questPages, selectionRecall, streamingDispatches, type Method, type QuestPages } from './attention/baselines.js';
 import { attentionDecode } from './ops/attention.js';
 import { questionIds } from './template.js';
@@ -271,6 +271,9 @@ export async function loadContext(model: Model, bundle: Bundle, room: number): P
   }
   model.length = N;
   await model.sync();
+  const bad = (await Promise.all(tables.map((t) => listsSound(model.gpu, t)))).indexOf(false);
+  if (bad >= 0) tables.forEach((t) => destroyTables(model.gpu, t));
+  check(bad < 0, `${bundle.path}: layer ${bad} has a list out of key order or past the context: the bundle is corrupt`, 'format');
   return { tables, listLen };
 }
 
@@ -293,22 +296,13 @@ async function readTables(bundle: Bundle, l: number): Promise<TableData> {
   };
   const listLen = await typed('list_len', (b) => new Uint32Array(b));
   check(listLen.every((x) => x <= s.L), `${bundle.path}: layer ${l} has a list longer than ${s.L}: the bundle is corrupt`, 'format');
-  const listIdx = await typed('list_idx', (b) => new Uint32Array(b));
-  check(listsAscend(listIdx, listLen, s.L, bundle.tokens),
-    `${bundle.path}: layer ${l} has a list out of key order or past the context: the bundle is corrupt`, 'format');
+
   return {
     groups: s.groups, N: bundle.tokens, m: c.subspaces, C: c.centroids, ds: s.headDim / c.subspaces, L: s.L, width: s.L,
     centroids: await typed('centroids', (b) => new Float32Array(b)),
-    listIdx,
+    listIdx: await typed('list_idx', (b) => new Uint32Array(b)),
     listScore: await typed('list_score', (b) => new Uint16Array(b)),
     listLen,
   };
 }
 
-/** Whether every list holds distinct context keys in ascending order, as csa_score reads them by tiles. */
-function listsAscend(idx: Uint32Array, len: Uint32Array, width: number, N: number): boolean {
-  return len.every((n, l) => {
-    for (let e = l * width, prev = -1; e < l * width + n; prev = idx[e++]) if (idx[e] <= prev || idx[e] >= N) return false;
-    return true;
-  });
-}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildTables, destroyTables, downloadTables, initialPicks, selectDispatches, topKDispatches, uploadTables,
-  DEFAULT_CSA, TILE_KEYS, type CsaParams, type LayerTables, type SelectOptions, type TableData,
+  listsSound, DEFAULT_CSA, TILE_KEYS, type CsaParams, type LayerTables, type SelectOptions, type TableData,
 } from '../src/attention/csa.js';
 import { Kernels, readBuffer, record, submit, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
 import { f16ToF32, roundF16 } from '../src/weights/f16.js';
@@ -189,6 +189,9 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const ref = toRef(data);
     expect(ref.idx.some((l) => l.includes(N))).toBe(true);
     const again = uploadTables(c.kernels, data, MAX_NEW, SMALL_TILE);
+    // Built lists are sound; a list holding a key past the context is not (as in a corrupt bundle).
+    expect(await listsSound(c.gpu, t)).toBe(true);
+    expect(await listsSound(c.gpu, again)).toBe(false);
     const lists = ref.idx.length, tiles = Math.ceil(N / SMALL_TILE);
     const starts = await readU32(c.gpu, again.listTiles, lists * (tiles + 1));
     const range = new Float32Array(await readBuffer(c.gpu, again.listRange, lists * 8));
@@ -307,7 +310,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const c = await ctx();
     const layer = makeLayer(c, BASE, 73);
     const before = c.gpu.memory.current;
-    const size = (t: LayerTables) => [t.centroids, t.listIdx, t.listScore, t.listLen, t.listTiles, t.listRange].reduce((a, b) => a + b.size, 0);
+    const size = (t: LayerTables) => [t.centroids, t.listIdx, t.listScore, t.listLen, t.listTiles, t.listRange, t.listFaults].reduce((a, b) => a + b.size, 0);
     const built = await build(c, layer);
     expect(c.gpu.memory.current - before).toBe(size(built));
     const uploaded = uploadTables(c.kernels, await downloadTables(c.gpu, built), 5, SMALL_TILE);
@@ -323,6 +326,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const t = await build(c, layer);
     const data = await downloadTables(c.gpu, t);
     const back = uploadTables(c.kernels, data, MAX_NEW, SMALL_TILE);
+    expect(await listsSound(c.gpu, back)).toBe(true);
     expect(back.Lcap).toBe(t.Lcap);
     expect(await downloadTables(c.gpu, back)).toEqual(data);
     // The index made on upload is the build's.

@@ -4,13 +4,16 @@
 //   range  (min score, max |score|) of the context entries: the insert's bar, and the bound that sets
 //          the fixed point
 // A list without context entries takes every insert (its minimum is -3e38).
+// faults[0] turns nonzero if a list is out of key order or holds keys past the context: in tables
+// fresh from a bundle, a corrupt file.
 struct Params { lists: u32, lcap: u32, tiles: u32, tile: u32, nx: u32, keys: u32 }
 @group(0) @binding(0) var<storage, read> list_idx: array<u32>;          // [lists, lcap]
 @group(0) @binding(1) var<storage, read> list_score: array<f32>;
 @group(0) @binding(2) var<storage, read> list_len: array<u32>;          // [lists]
 @group(0) @binding(3) var<storage, read_write> list_tiles: array<u32>;  // [lists, tiles + 1]
 @group(0) @binding(4) var<storage, read_write> list_range: array<vec2<f32>>; // [lists]
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read_write> faults: array<atomic<u32>>;   // [1]
+@group(0) @binding(6) var<uniform> p: Params;
 
 const WG = 64u;
 var<workgroup> lo: array<f32, WG>;
@@ -32,14 +35,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let list = wid.y * p.nx + wid.x;
   if (list >= p.lists) { return; }
   let base = list * p.lcap;
-  let len = lower_bound(base, list_len[list], p.keys);
+  let all = list_len[list];
+  let len = lower_bound(base, all, p.keys);
+  var sound = len == all;
   var mn = 3.0e38;
   var mx = 0.0;
-  for (var e = lid; e < len; e += WG) {
-    let s = list_score[base + e];
-    mn = min(mn, s);
-    mx = max(mx, abs(s));
+  for (var e = lid; e < all; e += WG) {
+    sound = sound && (e == 0u || list_idx[base + e - 1u] < list_idx[base + e]);
+    if (e < len) {
+      let s = list_score[base + e];
+      mn = min(mn, s);
+      mx = max(mx, abs(s));
+    }
   }
+  if (!sound) { atomicAdd(&faults[0], 1u); }
   lo[lid] = mn;
   hi[lid] = mx;
   for (var t = lid; t <= p.tiles; t += WG) { list_tiles[list * (p.tiles + 1u) + t] = lower_bound(base, len, min(t * p.tile, p.keys)); }

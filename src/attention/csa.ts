@@ -80,6 +80,8 @@ export interface LayerTables {
   listTiles: GPUBuffer;
   /** vec2<f32> [groups, m, C]: (min score, max |score|) over the context entries. */
   listRange: GPUBuffer;
+  /** u32: nonzero if, when indexed, a list was out of key order or held keys past the context (listsSound). */
+  listFaults: GPUBuffer;
 }
 
 /** The SparseSelection contract of src/ops/attention.ts: sel u32 [lists, kmax], counts u32 [lists]. */
@@ -284,6 +286,7 @@ async function allocateTables(gpu: Gpu, s: Shape, N: number, L: number, Lcap: nu
     listLen: await allocate(gpu, lists * 4, 'csa list lengths'),
     listTiles: await allocate(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index'),
     listRange: await allocate(gpu, lists * 8, 'csa list ranges'),
+    listFaults: await allocate(gpu, 4, 'csa list faults'),
   };
 }
 
@@ -296,8 +299,13 @@ function tilesOver(N: number, tile: number): number {
 function indexDispatch(k: Kernels, t: LayerTables): Dispatch {
   const lists = t.groups * t.m * t.C;
   const nx = Math.min(lists, k.gpu.device.limits.maxComputeWorkgroupsPerDimension);
-  return dispatchOf(k.get('csa_list_index'), [t.listIdx, t.listScore, t.listLen, t.listTiles, t.listRange,
+  return dispatchOf(k.get('csa_list_index'), [t.listIdx, t.listScore, t.listLen, t.listTiles, t.listRange, t.listFaults,
     uniform(k.gpu, [lists, t.Lcap, t.tiles, t.tile, nx, t.N])], [nx, ceilDiv(lists, nx)]);
+}
+
+/** Whether uploaded tables hold lists in ascending key order, of context keys only (waits for the GPU). */
+export async function listsSound(gpu: Gpu, t: LayerTables): Promise<boolean> {
+  return new Uint32Array(await readBuffer(gpu, t.listFaults, 4))[0] === 0;
 }
 
 interface BuildScratch {
@@ -491,6 +499,7 @@ export function uploadTables(k: Kernels, data: TableData, maxNewTokens: number, 
     listLen: track(gpu, upload(gpu, data.listLen, 'csa list lengths')),
     listTiles: track(gpu, storage(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index')),
     listRange: track(gpu, storage(gpu, lists * 8, 'csa list ranges')),
+    listFaults: track(gpu, storage(gpu, 4, 'csa list faults')),
   };
   submit(gpu, (pass) => record(pass, [indexDispatch(k, t)]));
   return t;
@@ -498,5 +507,5 @@ export function uploadTables(k: Kernels, data: TableData, maxNewTokens: number, 
 
 /** Frees a layer's table buffers. */
 export function destroyTables(gpu: Gpu, t: LayerTables): void {
-  for (const b of [t.centroids, t.listIdx, t.listScore, t.listLen, t.listTiles, t.listRange]) release(gpu, b);
+  for (const b of [t.centroids, t.listIdx, t.listScore, t.listLen, t.listTiles, t.listRange, t.listFaults]) release(gpu, b);
 }
