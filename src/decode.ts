@@ -296,7 +296,6 @@ async function readTables(bundle: Bundle, l: number): Promise<TableData> {
   };
   const listLen = await typed('list_len', (b) => new Uint32Array(b));
   check(listLen.every((x) => x <= s.L), `${bundle.path}: layer ${l} has a list longer than ${s.L}: the bundle is corrupt`, 'format');
-
   return {
     groups: s.groups, N: bundle.tokens, m: c.subspaces, C: c.centroids, ds: s.headDim / c.subspaces, L: s.L, width: s.L,
     centroids: await typed('centroids', (b) => new Float32Array(b)),
@@ -305,4 +304,3 @@ async function readTables(bundle: Bundle, l: number): Promise<TableData> {
     listLen,
   };
 }
-
