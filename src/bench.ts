@@ -143,7 +143,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   const generator = new Generator(model);
   const sampling: SamplingOptions = { maxTokens: job.decodeTokens, temperature: 0, topP: 1, seed: 0, stopIds: [] };
   const opts = selectOptions(job.sparse, N, model.capacity);
-  const csa = sparseAttention(model, csaSelector(model, tables, job.csa, opts, true));
+  const csa = sparseAttention(model, csaSelector(model, tables, job.csa, opts));
   const { kvHeads, headDim: d, layers } = model.cfg;
   const kvRowBytes = 2 * layers * kvHeads * d * 2; // K and V of one position, all layers
   const figures = async (name: 'full' | 'csa'): Promise<DecodeFigures> => {
@@ -185,7 +185,7 @@ async function randomContext(model: Model, N: number, job: BenchJob): Promise<{ 
     }
     tables.push(await buildKeyTables(model.kernels, {
       kCache: model.kCache[l], N, Hq, Hkv, d, capacity: model.capacity, invFreq: model.invFreq,
-      params: { ...job.csa, granularity: 'kv-head' }, maxNewTokens: model.capacity - N,
+      params: { ...job.csa, granularity: 'kv-head' },
     }));
   }
   model.length = N;
@@ -212,8 +212,8 @@ async function bundleRoundTrip(job: BenchJob, model: Model, tables: LayerTables[
     const t1 = performance.now();
     const bundle = await Bundle.open(path);
     try {
-      const loaded = await loadContext(model, bundle, model.capacity - ids.length);
-      return { figures: { writeMs, loadMs: performance.now() - t1, bytes }, tables: loaded.tables };
+      const loaded = await loadContext(model, bundle);
+      return { figures: { writeMs, loadMs: performance.now() - t1, bytes }, tables: loaded };
     } finally {
       await bundle.close();
     }
@@ -225,7 +225,7 @@ async function bundleRoundTrip(job: BenchJob, model: Model, tables: LayerTables[
 /** GPU time per kernel of one decode step at position `pos` (the step's cache stays as it was). */
 async function profileStep(model: Model, attention: Parameters<Model['decodeOps']>[0], pos: number): Promise<KernelTime[]> {
   const step = model.decodeOps(attention, (logits) => ops.argmax(model.kernels, { logits, next: model.nextToken, history: storage(model.gpu, (model.capacity + 1) * 4, 'profiled token history'), step: model.step, V: model.cfg.vocab }));
-  return profileOps(model.gpu, step, 3, () => model.setStep(pos));
+  return profileOps(model.gpu, step, 3, () => model.setStep(pos), true);
 }
 
 /** The rows as a Markdown table for people (the JSON has every figure). */
@@ -233,7 +233,7 @@ export function formatBench(rows: BenchRow[]): string {
   const f = (x: number | null, digits = 1) => (x === null ? '-' : x.toFixed(digits));
   const head = '| model | context | prefill tok/s | tables s | write s | load s | full ms/tok | full % floor | csa ms/tok | csa % floor | csa speed-up | peak GPU GiB |';
   const lines = rows.map((r) => `| ${r.model} | ${r.context} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${r.bundle ? f(r.bundle.writeMs / 1e3) : '-'} | ${r.bundle ? f(r.bundle.loadMs / 1e3) : '-'} | ${f(r.full.msPerToken, 2)} | ${f(r.full.pctOfFloor, 0)}% | ${f(r.csa.msPerToken, 2)} | ${f(r.csa.pctOfFloor, 0)}% | ${f(r.csaSpeedup, 2)}x | ${f(r.peakGpuBytes / 2 ** 30)} |`);
-  const list = (ks: KernelTime[]) => ks.slice(0, 8).map((k) => `${k.kernel} ${f(k.ms, 3)} ms (${Math.round(k.calls)}x)`).join(', ');
+  const list = (ks: KernelTime[]) => ks.slice(0, 8).map((k) => `${k.kernel} ${f(k.ms, 3)} ms (${Math.round(k.calls)}x${k.stepMs === undefined ? '' : `; ${f(k.stepMs, 3)} ms of the step`})`).join(', ');
   const kernels = rows.flatMap((r) => [
     ...(['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) => `${r.model} ${r.context} ${a} decode step: ${list(r[a].kernels!)}`),
     ...(r.prefillKernels ? [`${r.model} ${r.context} prefill, one layer of the last chunk: ${list(r.prefillKernels)}`] : []),

@@ -2,7 +2,7 @@
  * CSAttention's online phase: load a bundle into GPU buffers once, then answer questions. Each
  * question is prefilled over the stored context with full attention; every generated token then
  * attends to the keys CSAttention selects (sinks, recent window, the question and answer so far,
- * and the top-scoring context keys), and is inserted into the lookup lists.
+ * and the top-scoring context keys).
  */
 import { check } from './errors.js';
 import { createGpu, release } from './gpu/device.js';
@@ -60,8 +60,6 @@ export class Session {
   private probes = new Map<string, { attention: DecodeAttention; plans: { got: Selection; oracle: Selection }[] }>();
   private keyTables: LayerTables[] | null = null;
   private questPages: QuestPages[] | null = null;
-  /** Set once a CSA answer has inserted keys into the lists. */
-  private dirty = false;
 
   private constructor(
     readonly bundle: Bundle,
@@ -69,7 +67,6 @@ export class Session {
     readonly tok: Tokenizer,
     readonly tables: LayerTables[],
     /** The lists' lengths after prefill: a new answer starts from them. */
-    private readonly prefillLen: Uint32Array[],
     readonly loadMs: number,
     private readonly ownsModel: boolean,
   ) {
@@ -97,8 +94,8 @@ export class Session {
       const s = bundle.meta.shape;
       check(s.layers === model.cfg.layers && s.kvHeads === model.cfg.kvHeads && s.headDim === model.cfg.headDim,
         `${bundlePath}: bundle shapes do not match the model`, 'wrong-model');
-      const { tables, listLen } = await loadContext(model, bundle, room);
-      return new Session(bundle, model, tok, tables, listLen, performance.now() - t0, !loaded);
+      const tables = await loadContext(model, bundle);
+      return new Session(bundle, model, tok, tables, performance.now() - t0, !loaded);
     } catch (e) {
       await bundle.close();
       throw e;
@@ -114,11 +111,7 @@ export class Session {
     check(ids.length + o.maxTokens <= this.model.capacity - N,
       `the question (${ids.length} tokens) and ${o.maxTokens} new tokens need ${ids.length + o.maxTokens} positions after the context; the session has room for ${this.model.capacity - N}`, 'too-long');
     this.model.length = N;
-    if (attention === 'csa') {
-      if (this.dirty) this.resetTables();
-      this.dirty = true;
-    }
-    const att = attention === 'full' ? this.model.fullAttention : await this.sparseAttention(attention, sparse, true);
+    const att = attention === 'full' ? this.model.fullAttention : await this.sparseAttention(attention, sparse);
     const key = attention === 'full' ? 'full' : `${attention}:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
     const r = await this.generator.generate(ids, o, onToken, att, key);
     const { kvHeads, headDim: d, layers } = this.model.cfg;
@@ -140,7 +133,7 @@ export class Session {
       const plans: { got: Selection; oracle: Selection }[] = [];
       const m = this.model;
       const opts = this.selectOptions(sparse);
-      const select = await this.selector(method, sparse, false);
+      const select = await this.selector(method, sparse);
       const attention: DecodeAttention = (l, q, out) => {
         const got = select(l, q);
         const oracle = oracleDispatches(m.kernels, { q, kCache: m.kCache[l], step: m.step, ...this.heads(), capacity: m.capacity, opts });
@@ -168,9 +161,9 @@ export class Session {
 
   /**
    * The per-layer key selection of `method`: dispatches that fill a Selection from the query of
-   * the current step. `insert`: CSA also adds each new key to its lookup lists.
+   * the current step.
    */
-  private async selector(method: Method, sp: SparseOptions, insert: boolean): Promise<Selector> {
+  private async selector(method: Method, sp: SparseOptions): Promise<Selector> {
     const m = this.model;
     const k = m.kernels;
     const { Hq, Hkv, d } = this.heads();
@@ -179,10 +172,10 @@ export class Session {
     const common = { step: m.step, Hq, Hkv, d, invFreq: m.invFreq };
     switch (method) {
       case 'csa':
-        return csaSelector(m, this.tables, params, opts, insert);
+        return csaSelector(m, this.tables, params, opts);
       case 'keypq': {
         const keyParams = { ...params, granularity: 'kv-head' as const };
-        this.keyTables ??= await this.perLayer((l) => buildKeyTables(k, { kCache: m.kCache[l], N: opts.N, Hq, Hkv, d, capacity: m.capacity, invFreq: m.invFreq, params: keyParams, maxNewTokens: 0 }));
+        this.keyTables ??= await this.perLayer((l) => buildKeyTables(k, { kCache: m.kCache[l], N: opts.N, Hq, Hkv, d, capacity: m.capacity, invFreq: m.invFreq, params: keyParams }));
         const tables = this.keyTables;
         return (l, q) => selectDispatches(k, { q, tables: tables[l], ...common, params: keyParams, opts });
       }
@@ -205,18 +198,13 @@ export class Session {
   }
 
   /** Sparse attention for every layer: select, then attend exactly over the selected keys. */
-  private async sparseAttention(method: Method, sp: SparseOptions, insert: boolean): Promise<DecodeAttention> {
+  private async sparseAttention(method: Method, sp: SparseOptions): Promise<DecodeAttention> {
     const key = `${method}:${sp.sparsity}:${sp.sink}:${sp.window}`;
     let att = this.attentions.get(key);
     if (att) return att;
-    att = sparseAttention(this.model, await this.selector(method, sp, insert));
+    att = sparseAttention(this.model, await this.selector(method, sp));
     this.attentions.set(key, att);
     return att;
-  }
-
-  /** Undoes the previous answer's streaming inserts (appended past the prefill entries): lists back to their prefill lengths. */
-  private resetTables(): void {
-    this.tables.forEach((t, l) => this.model.gpu.device.queue.writeBuffer(t.listLen, 0, this.prefillLen[l] as Uint32Array<ArrayBuffer>));
   }
 
   async close(): Promise<void> {
@@ -230,13 +218,10 @@ export class Session {
 /** The key selection of one layer for the query of the current step. */
 export type Selector = (l: number, q: GPUBuffer) => { dispatches: Op[]; selection: Selection };
 
-/** CSAttention's selection through each layer's tables; `insert`: the new key joins the lists. */
-export function csaSelector(m: Model, tables: LayerTables[], params: CsaParams, opts: SelectOptions, insert: boolean): Selector {
+/** CSAttention's selection through each layer's tables. */
+export function csaSelector(m: Model, tables: LayerTables[], params: CsaParams, opts: SelectOptions): Selector {
   const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
-  return (l, q) => selectDispatches(m.kernels, {
-    q, tables: tables[l], step: m.step, Hq, Hkv, d, invFreq: m.invFreq, params, opts,
-    insert: insert ? { kCache: m.kCache[l], capacity: m.capacity } : undefined,
-  });
+  return (l, q) => selectDispatches(m.kernels, { q, tables: tables[l], step: m.step, Hq, Hkv, d, invFreq: m.invFreq, params, opts });
 }
 
 /** Sparse attention for every layer: select, then attend exactly over the selected keys. */
@@ -254,27 +239,21 @@ export function sparseAttention(m: Model, select: Selector): DecodeAttention {
   };
 }
 
-/**
- * Streams the bundle's KV cache and tables into the model's cache and GPU tables (with room for
- * `room` streaming inserts); the model's cache then holds the context.
- */
-export async function loadContext(model: Model, bundle: Bundle, room: number): Promise<{ tables: LayerTables[]; listLen: Uint32Array[] }> {
+/** Streams the bundle's KV cache and tables into the model's cache and GPU tables; the model's cache then holds the context. */
+export async function loadContext(model: Model, bundle: Bundle): Promise<LayerTables[]> {
   const N = bundle.tokens;
-  const listLen: Uint32Array[] = [];
   const tables: LayerTables[] = [];
   for (let l = 0; l < model.cfg.layers; l++) {
     await uploadRows(model, bundle, `L${l}.k`, model.kCache[l], N);
     await uploadRows(model, bundle, `L${l}.v`, model.vCache[l], N);
-    const data = await readTables(bundle, l);
-    listLen.push(data.listLen);
-    tables.push(uploadTables(model.kernels, data, room));
+    tables.push(uploadTables(model.kernels, await readTables(bundle, l)));
   }
   model.length = N;
   await model.sync();
   const bad = (await Promise.all(tables.map((t) => listsSound(model.gpu, t)))).indexOf(false);
   if (bad >= 0) tables.forEach((t) => destroyTables(model.gpu, t));
   check(bad < 0, `${bundle.path}: layer ${bad} has a list out of key order or past the context: the bundle is corrupt`, 'format');
-  return { tables, listLen };
+  return tables;
 }
 
 /** Streams a [heads, N, d] f16 tensor of the bundle into a [heads, capacity, d] cache. */

@@ -188,7 +188,7 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
         const s = performance.now();
         tables.push(await buildTables(model.kernels, {
           queries, kCache: model.kCache[l], N, Hq: heads, Hkv: kvHeads, d, capacity: model.capacity,
-          invFreq: model.invFreq, params: csa, maxNewTokens: model.capacity - N,
+          invFreq: model.invFreq, params: csa,
         }));
         tablesMs += performance.now() - s;
         log.debug({ layer: l, ms: performance.now() - s }, 'tables built');

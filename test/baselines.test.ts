@@ -285,7 +285,7 @@ function keyLayer(c: Ctx, p: CsaParams, seed: number, mirrored: boolean): KeyLay
 }
 
 function buildKeys(c: Ctx, l: KeyLayer) {
-  return buildKeyTables(c.kernels, { kCache: l.kCache, N, Hq, Hkv, d, capacity: CAPACITY, invFreq: l.invFreq, params: l.ref.params, maxNewTokens: MAX_NEW });
+  return buildKeyTables(c.kernels, { kCache: l.kCache, N, Hq, Hkv, d, capacity: CAPACITY, invFreq: l.invFreq, params: l.ref.params });
 }
 
 describe.each(await f16Modes())('key-centric CSA tables (packedF16=%s)', (packed) => {
@@ -340,7 +340,7 @@ describe.each(await f16Modes())('key-centric CSA tables (packedF16=%s)', (packed
     const c = await ctx();
     const layer = keyLayer(c, KEY_PARAMS, 40, false);
     await expect(buildKeyTables(c.kernels, {
-      kCache: layer.kCache, N, Hq, Hkv, d, capacity: CAPACITY, params: { ...KEY_PARAMS, granularity: 'query-head' }, maxNewTokens: MAX_NEW,
+      kCache: layer.kCache, N, Hq, Hkv, d, capacity: CAPACITY, params: { ...KEY_PARAMS, granularity: 'query-head' },
     })).rejects.toThrow(/granularity must be 'kv-head'/);
   });
 });

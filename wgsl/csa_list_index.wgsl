@@ -1,9 +1,7 @@
 // The index that csa_score reads a list by (one workgroup per list; lists in ascending key order):
-//   tiles  where each tile of `tile` context keys starts among the list's entries, [tiles + 1] per
-//          list (the last is the context entry count: streaming inserts come after it)
-//   range  (min score, max |score|) of the context entries: the insert's bar, and the bound that sets
-//          the fixed point
-// A list without context entries takes every insert (its minimum is -3e38).
+//   tiles  where each tile of `tile` keys starts among the list's entries, [tiles + 1] per list (the
+//          last is the entry count)
+//   bound  max |score| of the entries, which sets csa_score's fixed point
 // faults[0] turns nonzero if a list is out of key order or holds keys past the context: in tables
 // fresh from a bundle, a corrupt file.
 struct Params { lists: u32, lcap: u32, tiles: u32, tile: u32, nx: u32, keys: u32 }
@@ -11,12 +9,11 @@ struct Params { lists: u32, lcap: u32, tiles: u32, tile: u32, nx: u32, keys: u32
 @group(0) @binding(1) var<storage, read> list_score: array<f32>;
 @group(0) @binding(2) var<storage, read> list_len: array<u32>;          // [lists]
 @group(0) @binding(3) var<storage, read_write> list_tiles: array<u32>;  // [lists, tiles + 1]
-@group(0) @binding(4) var<storage, read_write> list_range: array<vec2<f32>>; // [lists]
+@group(0) @binding(4) var<storage, read_write> list_bound: array<f32>;  // [lists]
 @group(0) @binding(5) var<storage, read_write> faults: array<atomic<u32>>;   // [1]
 @group(0) @binding(6) var<uniform> p: Params;
 
 const WG = 64u;
-var<workgroup> lo: array<f32, WG>;
 var<workgroup> hi: array<f32, WG>;
 
 // The first entry of [0, len) whose key is at least `key` (len if none).
@@ -38,26 +35,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let all = list_len[list];
   let len = lower_bound(base, all, p.keys);
   var sound = len == all;
-  var mn = 3.0e38;
   var mx = 0.0;
-  for (var e = lid; e < all; e += WG) {
+  for (var e = lid; e < len; e += WG) {
     sound = sound && (e == 0u || list_idx[base + e - 1u] < list_idx[base + e]);
-    if (e < len) {
-      let s = list_score[base + e];
-      mn = min(mn, s);
-      mx = max(mx, abs(s));
-    }
+    mx = max(mx, abs(list_score[base + e]));
   }
   if (!sound) { atomicAdd(&faults[0], 1u); }
-  lo[lid] = mn;
   hi[lid] = mx;
   for (var t = lid; t <= p.tiles; t += WG) { list_tiles[list * (p.tiles + 1u) + t] = lower_bound(base, len, min(t * p.tile, p.keys)); }
   for (var half = WG / 2u; half > 0u; half /= 2u) {
     workgroupBarrier();
-    if (lid < half) {
-      lo[lid] = min(lo[lid], lo[lid + half]);
-      hi[lid] = max(hi[lid], hi[lid + half]);
-    }
+    if (lid < half) { hi[lid] = max(hi[lid], hi[lid + half]); }
   }
-  if (lid == 0u) { list_range[list] = vec2<f32>(select(lo[0], -3.0e38, len == 0u), hi[0]); }
+  if (lid == 0u) { list_bound[list] = hi[0]; }
 }

@@ -12,7 +12,7 @@
 //            appends the generated keys [keys, step.pos]
 // Candidates are the context keys outside the sinks [0, sink_end) and the window [win_start, keys),
 // which are always taken; R of the candidates are picked. A workgroup's chunk holds WG * KPT keys;
-// loads are coalesced (thread t reads keys t, t + WG, ...), four in flight at a time, and COMPACT,
+// loads are coalesced (thread t reads keys t, t + WG, ...), all 16 of a thread in flight together, and COMPACT,
 // whose threads own KPT consecutive keys each (for the key order), passes them through workgroup
 // memory.
 struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32 }
@@ -80,16 +80,28 @@ fn resolve(lid: u32, at: u32, r: u32) -> vec2<u32> {
   return workgroupUniformLoad(&found);
 }
 
+// This thread's 16 order keys of the chunk (keys k + i WG, i < KPT), all loads in flight together:
+// a workgroup-memory atomic holds back every load issued after it.
+struct Owned { a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32> }
+fn owned(list: u32, k: u32) -> Owned {
+  return Owned(okey4(list, k), okey4(list, k + 4u * WG), okey4(list, k + 8u * WG), okey4(list, k + 12u * WG));
+}
+
+fn tally(u: vec4<u32>, want: u32) {
+  for (var c = 0u; c < 4u; c++) {
+    if (u[c] == NONE) { continue; }
+    if (want == NONE) { atomicAdd(&local_hist[u[c] >> 11u], 1u); }
+    else if ((u[c] >> 11u) == want) { atomicAdd(&local_hist[u[c] & 2047u], 1u); }
+  }
+}
+
 // Local histogram of the chunk's candidates (with high digit == want, unless want is NONE), added to `at`.
 fn histogram(lid: u32, list: u32, chunk: u32, want: u32, at: u32) {
-  for (var g = 0u; g < KPT; g += 4u) {
-    let u = okey4(list, chunk * CHUNK + g * WG + lid);
-    for (var c = 0u; c < 4u; c++) {
-      if (u[c] == NONE) { continue; }
-      if (want == NONE) { atomicAdd(&local_hist[u[c] >> 11u], 1u); }
-      else if ((u[c] >> 11u) == want) { atomicAdd(&local_hist[u[c] & 2047u], 1u); }
-    }
-  }
+  let u = owned(list, chunk * CHUNK + lid);
+  tally(u.a, want);
+  tally(u.b, want);
+  tally(u.c, want);
+  tally(u.d, want);
   workgroupBarrier();
   for (var b = lid; b < BINS; b += WG) {
     let c = atomicLoad(&local_hist[b]);
@@ -104,15 +116,16 @@ fn classify(k: u32, u: u32, t: u32) -> vec2<u32> {
   return vec2<u32>(u32(u > t), u32(u == t));
 }
 
+// classify over keys k, k + WG, k + 2 WG, k + 3 WG of order keys u.
+fn classify4(k: u32, u: vec4<u32>, t: u32) -> vec2<u32> {
+  return classify(k, u.x, t) + classify(k + WG, u.y, t) + classify(k + 2u * WG, u.z, t) + classify(k + 3u * WG, u.w, t);
+}
+
 // classify over the chunk's keys of this thread.
 fn count(lid: u32, list: u32, chunk: u32, t: u32) -> vec2<u32> {
-  var n = vec2<u32>(0u);
-  for (var g = 0u; g < KPT; g += 4u) {
-    let k = chunk * CHUNK + g * WG + lid;
-    let u = okey4(list, k);
-    for (var c = 0u; c < 4u; c++) { n += classify(k + c * WG, u[c], t); }
-  }
-  return n;
+  let k = chunk * CHUNK + lid;
+  let u = owned(list, k);
+  return classify4(k, u.a, t) + classify4(k + 4u * WG, u.b, t) + classify4(k + 8u * WG, u.c, t) + classify4(k + 12u * WG, u.d, t);
 }
 
 // The threshold T and the ties taken (T is NONE when nothing is picked by score: no key beats it).
@@ -124,21 +137,28 @@ fn threshold(lid: u32, list: u32) -> vec2<u32> {
   return vec2<u32>((high.x << 11u) | low.x, r - low.y);
 }
 
+// Chunk positions j, j + WG, j + 2 WG, j + 3 WG of order keys u into stage.
+fn stage4(j: u32, u: vec4<u32>) {
+  for (var c = 0u; c < 4u; c++) {
+    let jc = j + c * WG;
+    stage[jc + jc / KPT] = u[c];
+  }
+}
+
 fn compact(lid: u32, list: u32, chunk: u32) {
   let cut = state[list * 2u + 1u];
   var before = vec2<u32>(0u, 0u);
   for (var c = lid; c < chunk; c += WG) { before += chunk_cnt[list * p.chunks + c]; }
   let earlier = total(lid, before);
-  // Coalesced loads (clearing the scores for the next step) into this thread's slots of stage.
-  for (var g = 0u; g < KPT; g += 4u) {
-    let j = g * WG + lid;
-    let u = okey4(list, chunk * CHUNK + j);
-    for (var c = 0u; c < 4u; c++) {
-      let jc = j + c * WG;
-      stage[jc + jc / KPT] = u[c];
-      let k = chunk * CHUNK + jc;
-      if (k < p.keys) { acc[list * p.keys + k] = 0; }
-    }
+  // Coalesced loads into this thread's slots of stage, clearing the scores for the next step.
+  let u = owned(list, chunk * CHUNK + lid);
+  stage4(lid, u.a);
+  stage4(lid + 4u * WG, u.b);
+  stage4(lid + 8u * WG, u.c);
+  stage4(lid + 12u * WG, u.d);
+  for (var j = lid; j < CHUNK; j += WG) {
+    let k = chunk * CHUNK + j;
+    if (k < p.keys) { acc[list * p.keys + k] = 0; }
   }
   workgroupBarrier();
   let first = chunk * CHUNK + lid * KPT;

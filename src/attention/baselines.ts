@@ -134,7 +134,7 @@ export function questDispatches(k: Kernels, a: QuestArgs): BaselinePlan {
 
 export interface KeyTablesArgs {
   kCache: GPUBuffer; N: number; Hq: number; Hkv: number; d: number; capacity: number;
-  invFreq?: GPUBuffer; params: CsaParams; maxNewTokens: number;
+  invFreq?: GPUBuffer; params: CsaParams;
 }
 
 /**
@@ -154,7 +154,7 @@ export async function buildKeyTables(k: Kernels, a: KeyTablesArgs): Promise<Laye
     // The keys stand in for the prefill queries of a model with one query head per KV head.
     return await buildTables(k, {
       queries: rows, kCache: a.kCache, N, Hq: Hkv, Hkv, d, capacity: a.capacity,
-      invFreq: a.invFreq, params: a.params, maxNewTokens: a.maxNewTokens,
+      invFreq: a.invFreq, params: a.params,
     });
   } finally {
     release(gpu, rows);

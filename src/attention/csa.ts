@@ -6,22 +6,22 @@
  * k-means gives C unit centroids per subspace; each centroid keeps the L = ceil(αN) context keys with
  * the largest partial score <centroid, key sub-vector> (ties: the lower key), in ascending key order.
  * An index derived from the lists (csa_list_index) says where each tile of keys starts in each list,
- * and holds each list's score range.
+ * and holds each list's largest |score|.
  *
  * Each decode step (selectDispatches), all on the GPU, in five dispatches: every query head's
- * sub-vectors pick their nearest centroid (csa_choose, which also inserts the new key); the chosen
+ * sub-vectors pick their nearest centroid (csa_choose); the chosen
  * lists' scores (times ||q^(j)|| for 'qnorm') are summed per key in fixed point, a workgroup per tile
  * of keys adding up its slice of every chosen list in workgroup memory (csa_score); the sinks, the
  * recent window and the generated keys are always taken, and the rest of the budget
  * K = round((1 - sparsity) N) goes to the top-scoring context keys (ties: lower index; csa_topk).
  *
- * Each new key (SelectArgs.insert) joins every list whose minimum it beats (paper Sec. 3.3), at the
- * list's end, which keeps the key order (it is the largest position yet).
+ * Generated keys are always attended (contextBudget), so the lists hold context keys only: the
+ * paper's streaming insert of each new key into the lists (Sec. 3.3) would add entries that no
+ * selection reads (it cost 0.8 ms a step at 128K on the H100).
  *
  * Conventions: list scores are stored as f32 on the GPU but rounded to f16 when computed, so that
  * the bundle stores them exactly as f16 (downloadTables/uploadTables convert losslessly), and every
- * comparison in the build, the insert and a reloaded table sees the same values. Lists hold room for
- * maxNewTokens inserts (Lcap = L + maxNewTokens). 'pre' RoPE un-rotates with the HF rotate-half
+ * comparison in the build and a reloaded table sees the same values. 'pre' RoPE un-rotates with the HF rotate-half
  * layout (element i pairs with i + d/2) and angle f32(pos) * invFreq[i mod d/2].
  */
 import { check } from '../errors.js';
@@ -63,11 +63,11 @@ export interface LayerTables {
   /** Dims per subspace, d / m. */
   ds: number;
   L: number;
-  /** List capacity: L + room for the streaming inserts. */
+  /** Entries each list has room for (the stride of listIdx and listScore): L, or a loaded bundle's longest list. */
   Lcap: number;
   /** f32 [groups, m, C, ds], unit rows. */
   centroids: GPUBuffer;
-  /** u32 [groups, m, C, Lcap]: key positions, ascending (context keys, then streaming inserts). */
+  /** u32 [groups, m, C, Lcap]: key positions, ascending. */
   listIdx: GPUBuffer;
   /** f32 [groups, m, C, Lcap], values exact in f16. */
   listScore: GPUBuffer;
@@ -78,8 +78,8 @@ export interface LayerTables {
   tiles: number;
   /** u32 [groups, m, C, tiles + 1]: the first entry of each tile's keys; the last is the context entry count. */
   listTiles: GPUBuffer;
-  /** vec2<f32> [groups, m, C]: (min score, max |score|) over the context entries. */
-  listRange: GPUBuffer;
+  /** f32 [groups, m, C]: max |score| of the list's entries. */
+  listBound: GPUBuffer;
   /** u32: nonzero if, when indexed, a list was out of key order or held keys past the context (listsSound). */
   listFaults: GPUBuffer;
 }
@@ -228,7 +228,7 @@ function queryRowsDispatches(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuf
 export interface BuildArgs {
   queries: GPUBuffer; kCache: GPUBuffer;
   N: number; Hq: number; Hkv: number; d: number; capacity: number;
-  invFreq?: GPUBuffer; params: CsaParams; maxNewTokens: number;
+  invFreq?: GPUBuffer; params: CsaParams;
   /** Points per k-means summing workgroup (at most 4096); tests shrink it to cover several chunks. */
   kmeansChunk?: number;
   /** Keys per tile of the list index (at most TILE_KEYS); tests shrink it to cover several tiles. */
@@ -248,7 +248,7 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
   check(s.C * s.ds * 4 <= gpu.device.limits.maxComputeWorkgroupStorageSize,
     `csa: centroids x subspace dims (${s.C} x ${s.ds}) exceed the GPU's workgroup memory for k-means`);
   const L = listLength(p.listFraction, N);
-  const t = await allocateTables(gpu, s, N, L, L + a.maxNewTokens, a.tile ?? TILE_KEYS);
+  const t = await allocateTables(gpu, s, N, L, a.tile ?? TILE_KEYS);
   const P = s.perGroup * N;
   check(ceilDiv(P, WG_SMALL) <= gpu.device.limits.maxComputeWorkgroupsPerDimension, `csa: ${P} query rows per table group are too many for one dispatch`);
   const words = ceilDiv(N, 2);
@@ -274,18 +274,18 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
   return t;
 }
 
-async function allocateTables(gpu: Gpu, s: Shape, N: number, L: number, Lcap: number, tile: number): Promise<LayerTables> {
+async function allocateTables(gpu: Gpu, s: Shape, N: number, L: number, tile: number): Promise<LayerTables> {
   const lists = s.G * s.m * s.C;
-  const entries = fitBinding(gpu, lists * Lcap * 4, 'a lookup-list table');
+  const entries = fitBinding(gpu, lists * L * 4, 'a lookup-list table');
   const tiles = tilesOver(N, tile);
   return {
-    groups: s.G, N, m: s.m, C: s.C, ds: s.ds, L, Lcap, tile, tiles,
+    groups: s.G, N, m: s.m, C: s.C, ds: s.ds, L, Lcap: L, tile, tiles,
     centroids: await allocate(gpu, lists * s.ds * 4, 'csa centroids'),
     listIdx: await allocate(gpu, entries, 'csa list indices'),
     listScore: await allocate(gpu, entries, 'csa list scores'),
     listLen: await allocate(gpu, lists * 4, 'csa list lengths'),
     listTiles: await allocate(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index'),
-    listRange: await allocate(gpu, lists * 8, 'csa list ranges'),
+    listBound: await allocate(gpu, lists * 4, 'csa list bounds'),
     listFaults: await allocate(gpu, 4, 'csa list faults'),
   };
 }
@@ -295,11 +295,11 @@ function tilesOver(N: number, tile: number): number {
   return ceilDiv(N, tile);
 }
 
-/** Derives listTiles and listRange from the lists. */
+/** Derives listTiles and listBound from the lists. */
 function indexDispatch(k: Kernels, t: LayerTables): Dispatch {
   const lists = t.groups * t.m * t.C;
   const nx = Math.min(lists, k.gpu.device.limits.maxComputeWorkgroupsPerDimension);
-  return dispatchOf(k.get('csa_list_index'), [t.listIdx, t.listScore, t.listLen, t.listTiles, t.listRange, t.listFaults,
+  return dispatchOf(k.get('csa_list_index'), [t.listIdx, t.listScore, t.listLen, t.listTiles, t.listBound, t.listFaults,
     uniform(k.gpu, [lists, t.Lcap, t.tiles, t.tile, nx, t.N])], [nx, ceilDiv(lists, nx)]);
 }
 
@@ -349,13 +349,11 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
 }
 
 // ---------------------------------------------------------------------------------------------
-// Decode: selection and streaming insert
+// Decode: selection
 
 export interface SelectArgs {
   q: GPUBuffer; tables: LayerTables; step: GPUBuffer;
   Hq: number; Hkv: number; d: number; invFreq?: GPUBuffer; params: CsaParams; opts: SelectOptions;
-  /** The streaming update: the key at step.pos (in this KV cache) joins the lists, in the same dispatch as the centroid choice. */
-  insert?: { kCache: GPUBuffer; capacity: number };
 }
 
 export interface SelectPlan {
@@ -392,11 +390,8 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const mults = storage(gpu, s.G * perGroup * 4, 'csa list multipliers');
   const scores = storage(gpu, fitBinding(gpu, s.G * t.N * 4, 'the per-key scores'), 'csa per-key scores');
   const top = topKStages(k, { scores, lists: s.G, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
-  const perKv = p.granularity === 'kv-head' ? 1 : s.Hq / s.Hkv;
-  const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listRange, choice,
-    a.insert?.kCache ?? storage(gpu, 16, 'csa no insert'), t.listIdx, t.listScore, t.listLen, a.step,
-    uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'),
-      +!!a.insert, t.Lcap, perKv, a.insert?.capacity ?? 0])], [perGroup, s.G]);
+  const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, choice, a.step,
+    uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre')])], [perGroup, s.G]);
   const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listIdx, t.listScore, t.listTiles, choice, mults, scores, top.hist,
     uniform(gpu, [t.N, t.Lcap, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [t.tiles, s.G]);
   const topK = top.stages.slice(1);
@@ -477,28 +472,20 @@ export async function downloadTables(gpu: Gpu, t: LayerTables): Promise<TableDat
   };
 }
 
-/** Uploads tables read by downloadTables, with room for maxNewTokens streaming inserts, and indexes them. */
-export function uploadTables(k: Kernels, data: TableData, maxNewTokens: number, tile = TILE_KEYS): LayerTables {
+/** Uploads tables read by downloadTables and indexes them. */
+export function uploadTables(k: Kernels, data: TableData, tile = TILE_KEYS): LayerTables {
   const gpu = k.gpu;
   const lists = data.groups * data.m * data.C;
-  const Lcap = data.width + maxNewTokens;
-  const idx = new Uint32Array(lists * Lcap);
-  const score = new Float32Array(lists * Lcap);
-  const scores = f16ToF32(data.listScore);
-  for (let l = 0; l < lists; l++) {
-    idx.set(data.listIdx.subarray(l * data.width, (l + 1) * data.width), l * Lcap);
-    score.set(scores.subarray(l * data.width, (l + 1) * data.width), l * Lcap);
-  }
-  fitBinding(gpu, idx.byteLength, 'a lookup-list table');
+  fitBinding(gpu, data.listIdx.byteLength, 'a lookup-list table');
   const tiles = tilesOver(data.N, tile);
   const t: LayerTables = {
-    groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, Lcap, tile, tiles,
+    groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, Lcap: data.width, tile, tiles,
     centroids: track(gpu, upload(gpu, data.centroids, 'csa centroids')),
-    listIdx: track(gpu, upload(gpu, idx, 'csa list indices')),
-    listScore: track(gpu, upload(gpu, score, 'csa list scores')),
+    listIdx: track(gpu, upload(gpu, data.listIdx, 'csa list indices')),
+    listScore: track(gpu, upload(gpu, f16ToF32(data.listScore), 'csa list scores')),
     listLen: track(gpu, upload(gpu, data.listLen, 'csa list lengths')),
     listTiles: track(gpu, storage(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index')),
-    listRange: track(gpu, storage(gpu, lists * 8, 'csa list ranges')),
+    listBound: track(gpu, storage(gpu, lists * 4, 'csa list bounds')),
     listFaults: track(gpu, storage(gpu, 4, 'csa list faults')),
   };
   submit(gpu, (pass) => record(pass, [indexDispatch(k, t)]));
@@ -507,5 +494,5 @@ export function uploadTables(k: Kernels, data: TableData, maxNewTokens: number, 
 
 /** Frees a layer's table buffers. */
 export function destroyTables(gpu: Gpu, t: LayerTables): void {
-  for (const b of [t.centroids, t.listIdx, t.listScore, t.listLen, t.listTiles, t.listRange, t.listFaults]) release(gpu, b);
+  for (const b of [t.centroids, t.listIdx, t.listScore, t.listLen, t.listTiles, t.listBound, t.listFaults]) release(gpu, b);
 }

@@ -1,14 +1,22 @@
 /**
- * Kernel timings from timestamp queries: each dispatch of a recorded op list runs in its own
- * compute pass with begin/end timestamps, and the GPU times are summed per kernel name. A pass per
- * dispatch adds a little time between kernels (not inside them), so the sum is a lower bound of
- * the step and the per-kernel figures are what each kernel costs.
+ * Kernel timings from timestamp queries, two ways. Alone: each dispatch of a recorded op list runs
+ * in its own compute pass with begin/end timestamps, and the GPU times are summed per kernel name
+ * (a pass per dispatch drains the GPU between kernels, so each reads a few µs high). In the step
+ * (`marginal`): the whole list runs as it does in use, once as is and once without each kernel's
+ * dispatches; the difference is what that kernel adds to the step, overlap and tails included.
  */
 import { CsattnError } from '../errors.js';
 import type { Gpu } from './device.js';
-import { readBuffer, record, type Op } from './kernels.js';
+import { readBuffer, record, type Copy, type Dispatch, type Op } from './kernels.js';
 
-export interface KernelTime { kernel: string; calls: number; ms: number }
+export interface KernelTime {
+  kernel: string;
+  calls: number;
+  /** GPU time of its dispatches, each in a pass of its own. */
+  ms: number;
+  /** With `marginal`: how much longer the whole step runs with its dispatches than without them. */
+  stepMs?: number;
+}
 
 /** Dawn's limit on queries per set; 2 per dispatch. */
 const MAX_QUERIES = 4096;
@@ -18,7 +26,7 @@ const MAX_QUERIES = 4096;
  * time per run of each kernel, largest first. `before` runs ahead of each repetition (say, to
  * set the step).
  */
-export async function profileOps(gpu: Gpu, ops: Op[], reps = 3, before?: (rep: number) => void): Promise<KernelTime[]> {
+export async function profileOps(gpu: Gpu, ops: Op[], reps = 3, before?: (rep: number) => void, marginal = false): Promise<KernelTime[]> {
   if (!gpu.timestamps) throw new CsattnError('this GPU offers no timestamp queries: kernel timings are not available', 'gpu');
   const totals = new Map<string, KernelTime>();
   for (let rep = 0; rep < reps; rep++) {
@@ -34,9 +42,52 @@ export async function profileOps(gpu: Gpu, ops: Op[], reps = 3, before?: (rep: n
       start = next;
     }
   }
-  return [...totals.values()].sort((a, b) => b.ms - a.ms);
+  const times = [...totals.values()].sort((a, b) => b.ms - a.ms);
+  if (marginal) {
+    const whole = await stepMs(gpu, ops, reps, before);
+    for (const t of times) t.stepMs = whole - (await stepMs(gpu, ops.filter((op) => !('kernel' in op) || op.kernel.name !== t.kernel), reps, before));
+  }
+  return times;
 }
 
+/** The median GPU time of `ops` run as they are in use (dispatches in one pass, a copy between passes). */
+async function stepMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep: number) => void): Promise<number> {
+  const querySet = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
+  const resolve = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const passes = passesOf(ops);
+  const runs: number[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    before?.(rep);
+    const enc = gpu.device.createCommandEncoder();
+    passes.forEach((part, i) => {
+      if ('copy' in part) {
+        enc.copyBufferToBuffer(part.copy.src, part.copy.srcOffset, part.copy.dst, part.copy.dstOffset, part.copy.size);
+        return;
+      }
+      const stamps = { ...(i === 0 ? { beginningOfPassWriteIndex: 0 } : {}), ...(i === passes.length - 1 ? { endOfPassWriteIndex: 1 } : {}) };
+      const pass = enc.beginComputePass(Object.keys(stamps).length ? { timestampWrites: { querySet, ...stamps } } : {});
+      record(pass, part);
+      pass.end();
+    });
+    enc.resolveQuerySet(querySet, 0, 2, resolve, 0);
+    gpu.device.queue.submit([enc.finish()]);
+    const stamps = new BigInt64Array(await readBuffer(gpu, resolve, 16));
+    runs.push(Number(stamps[1] - stamps[0]) / 1e6);
+  }
+  querySet.destroy();
+  resolve.destroy();
+  return runs.sort((a, b) => a - b)[Math.floor(reps / 2)];
+}
+
+/** `ops` as passes: runs of dispatches, with the copies between them (the step starts and ends with a pass). */
+function passesOf(ops: Op[]): (Dispatch[] | { copy: Copy })[] {
+  const out: (Dispatch[] | { copy: Copy })[] = [[]];
+  for (const op of ops) {
+    if ('copy' in op) out.push(op, []);
+    else (out[out.length - 1] as Dispatch[]).push(op);
+  }
+  return out;
+}
 /** Times ops from `start` until the query set is full; returns (kernel, ms) per dispatch. */
 async function timeSome(gpu: Gpu, ops: Op[], start: number): Promise<{ times: [string, number][]; next: number }> {
   const device = gpu.device;

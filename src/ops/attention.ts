@@ -25,8 +25,10 @@ const MMA_MAX_D = 128;
 export const CACHE_PAD = MMA_KEY_TILE;
 /** Threads of a decode workgroup: at least (heads per workgroup) × (words per K/V row). */
 const DECODE_WG = 128;
-/** Fewest keys per split at full capacity (splits are whole tiles of at most 64 keys). */
+/** Fewest keys per split at full capacity, and the keys of a sparse split (a tile of at most 64 keys). */
 const DECODE_MIN_SPLIT = 64;
+/** Most splits of a sparse selection (attention_reduce keeps a weight per split in workgroup memory). */
+const MAX_SPARSE_SPLITS = 1024;
 /** Output dims per reduce workgroup: DIMS in attention_reduce.wgsl. */
 const REDUCE_DIMS = 16;
 /** Enough workgroups to keep a big GPU's memory system busy: 4 per SM of an H100. */
@@ -95,7 +97,9 @@ export function attentionDecode(k: Kernels, a: AttentionShape & { sparse?: Spars
   const words = a.d % 8 === 0 ? a.d / 8 : a.d / 2; // per K/V row: the kernel's L
   const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv, Math.floor(DECODE_WG / words));
   const groups = a.Hq / hpw;
-  const splits = decodeSplits(sp ? sp.kmax : a.capacity, groups);
+  // A selection is a few thousand keys: a split per tile puts all its loads in flight at once
+  // (split-K's loop waits a memory round trip per tile).
+  const splits = sp ? Math.min(ceilDiv(sp.kmax, DECODE_MIN_SPLIT), MAX_SPARSE_SPLITS) : decodeSplits(a.capacity, groups);
   const defines = [...(a.d % 8 === 0 ? ['VEC4'] : []), ...(sp ? ['SPARSE'] : [])];
   const decode = k.get('attention_decode', { defines, constants: { WG: DECODE_WG, HPW: hpw, D: a.d } });
   const reduce = k.get('attention_reduce', { constants: { D: a.d, SPLITS: splits } });

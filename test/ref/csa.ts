@@ -1,7 +1,7 @@
 /**
  * CPU reference of CSAttention: table build (cosine k-means with the same init picks and iteration
  * count, partial scores rounded to f16, top-L lists), decode selection (centroid choice, fixed-point
- * gather-and-sum, top-K with sinks, window and generated keys) and the streaming insert.
+ * gather-and-sum, top-K with sinks, window and generated keys).
  * Plain f64 arithmetic, except where the GPU's format is part of the contract: scores rounded to f16
  * (through f32), fixed-point sums, and the f32 multipliers that define the fixed-point units.
  */
@@ -21,8 +21,6 @@ export interface RefLayer {
 /** Lists by id (group * m + j) * C + c; entries in ascending key order. */
 export interface RefTables {
   groups: number; m: number; C: number; ds: number;
-  /** Context keys: the lists' entries below N were chosen at build, the rest inserted. */
-  N: number;
   /** [groups, m, C, ds] */
   centroids: Float32Array;
   idx: number[][];
@@ -151,7 +149,7 @@ export function refBuildTables(l: RefLayer): RefTables {
       });
     }
   }
-  return { groups: G, m, C, ds, N: l.N, centroids, idx, score };
+  return { groups: G, m, C, ds, centroids, idx, score };
 }
 
 export function centroidRows(t: RefTables, g: number, j: number): Float32Array[] {
@@ -178,7 +176,7 @@ export function refChoose(q: Float32Array, pos: number, t: RefTables, l: Pick<Re
         const v = sub(row, j, t.ds);
         const list = (g * t.m + j) * t.C + nearest(normalized(v), centroidRows(t, g, j));
         const w = l.params.scoreScale === 'qnorm' ? Math.fround(Math.sqrt(dot(v, v))) : 1;
-        const top = contextScores(t, list).reduce((a, s) => Math.max(a, Math.abs(s)), 0);
+        const top = t.score[list].reduce((a, s) => Math.max(a, Math.abs(s)), 0);
         bound = Math.fround(bound + Math.fround(w * top));
         picks.push({ list, w });
       }
@@ -187,11 +185,6 @@ export function refChoose(q: Float32Array, pos: number, t: RefTables, l: Pick<Re
     out.push(picks.map(({ list, w }) => ({ list, mult: Math.fround(w * scale) })));
   }
   return out;
-}
-
-/** The scores of a list's context entries. */
-function contextScores(t: RefTables, list: number): number[] {
-  return t.score[list].filter((_, e) => t.idx[list][e] < t.N);
 }
 
 /** e with 2^(e-1) <= x < 2^e (frexp), 0 for 0. */
@@ -240,24 +233,4 @@ export function refTopK(acc: Int32Array, o: RefSelectOptions, pos: number): numb
   const generated = Math.max(0, Math.min(pos + 1 - N, o.maxNewTokens));
   for (let i = 0; i < generated; i++) taken.push(N + i);
   return taken.sort((a, b) => a - b);
-}
-
-/**
- * Streaming insert of the key at `pos`: at the end of every list (not full) whose minimum context
- * score it beats (every list without context entries).
- */
-export function refInsert(t: RefTables, l: RefLayer, pos: number, Lcap: number): void {
-  for (let g = 0; g < t.groups; g++) {
-    const key = keyRow(l, kvHeadOf(l, g), pos);
-    for (let j = 0; j < t.m; j++) {
-      centroidRows(t, g, j).forEach((mu, c) => {
-        const list = (g * t.m + j) * t.C + c;
-        const s = listValue(dot(mu, sub(key, j, t.ds)));
-        const min = contextScores(t, list).reduce((a, v) => Math.min(a, v), Infinity);
-        if (t.idx[list].length >= Lcap || !(s > (min === Infinity ? -Infinity : min))) return;
-        t.idx[list].push(pos);
-        t.score[list].push(s);
-      });
-    }
-  }
 }
