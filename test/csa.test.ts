@@ -170,7 +170,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     expectListsNearlyExact(got, layer.ref);
   });
 
-  it('the list index says where each tile of keys starts in each list, and its largest |score|', async () => {
+  it('the list index says where each tile of keys starts in each list and its largest |score|, and packs the entries', async () => {
     const c = await ctx();
     const layer = makeLayer(c, BASE, 23);
     const t = await build(c, layer);
@@ -179,10 +179,13 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const lists = ref.idx.length, tiles = Math.ceil(N / SMALL_TILE);
     const starts = await readU32(c.gpu, t.listTiles, lists * (tiles + 1));
     const bound = new Float32Array(await readBuffer(c.gpu, t.listBound, lists * 4));
+    const entry = await readU32(c.gpu, t.listEntry, lists * t.Lcap);
     ref.idx.forEach((idx, l) => {
       const want = Array.from({ length: tiles + 1 }, (_, i) => idx.filter((k) => k < Math.min(i * SMALL_TILE, N)).length);
       expect(Array.from(starts.subarray(l * (tiles + 1), (l + 1) * (tiles + 1)))).toEqual(want);
       expect(bound[l]).toBe(Math.max(...ref.score[l].map(Math.abs)));
+      const packed = idx.map((k, e) => ((data.listScore[l * data.width + e] << 16) | (k % SMALL_TILE)) >>> 0);
+      expect(Array.from(entry.subarray(l * t.Lcap, l * t.Lcap + idx.length))).toEqual(packed);
     });
     // Built lists are sound; lists out of key order or holding a key past the context (as in a corrupt bundle) are not.
     expect(await listsSound(c.gpu, t)).toBe(true);
@@ -268,7 +271,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const c = await ctx();
     const layer = makeLayer(c, BASE, 73);
     const before = c.gpu.memory.current;
-    const size = (t: LayerTables) => [t.centroids, t.listIdx, t.listScore, t.listLen, t.listTiles, t.listBound, t.listFaults].reduce((a, b) => a + b.size, 0);
+    const size = (t: LayerTables) => [t.centroids, t.listIdx, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults].reduce((a, b) => a + b.size, 0);
     const built = await build(c, layer);
     expect(c.gpu.memory.current - before).toBe(size(built));
     const uploaded = uploadTables(c.kernels, await downloadTables(c.gpu, built), SMALL_TILE);

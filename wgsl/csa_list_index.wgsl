@@ -2,11 +2,13 @@
 //   tiles  where each tile of `tile` keys starts among the list's entries, [tiles + 1] per list (the
 //          last is the entry count)
 //   bound  max |score| of the entries, which sets csa_score's fixed point
+//   entry  each entry's f16 score bits (as the build or a bundle left them) become
+//          bits << 16 | key mod tile: csa_score reads one 4-byte array, and knows the tile's first key
 // faults[0] turns nonzero if a list is out of key order or holds keys past the context: in tables
 // fresh from a bundle, a corrupt file.
 struct Params { lists: u32, lcap: u32, tiles: u32, tile: u32, nx: u32, keys: u32 }
 @group(0) @binding(0) var<storage, read> list_idx: array<u32>;          // [lists, lcap]
-@group(0) @binding(1) var<storage, read> list_score: array<f32>;
+@group(0) @binding(1) var<storage, read_write> list_entry: array<u32>;
 @group(0) @binding(2) var<storage, read> list_len: array<u32>;          // [lists]
 @group(0) @binding(3) var<storage, read_write> list_tiles: array<u32>;  // [lists, tiles + 1]
 @group(0) @binding(4) var<storage, read_write> list_bound: array<f32>;  // [lists]
@@ -38,7 +40,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var mx = 0.0;
   for (var e = lid; e < len; e += WG) {
     sound = sound && (e == 0u || list_idx[base + e - 1u] < list_idx[base + e]);
-    mx = max(mx, abs(list_score[base + e]));
+    let bits = list_entry[base + e];
+    mx = max(mx, abs(unpack_h2(bits).x));
+    list_entry[base + e] = (bits << 16u) | (list_idx[base + e] % p.tile);
   }
   if (!sound) { atomicAdd(&faults[0], 1u); }
   hi[lid] = mx;

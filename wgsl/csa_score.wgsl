@@ -1,7 +1,8 @@
 // Decode step, 2: gather-and-sum of the chosen lists into per-key scores, one workgroup per (tile of
 // `tile` keys, table group). Lists hold their context keys in ascending order and list_tiles says
-// where each tile's keys start, so a workgroup reads only its tile's entries of the chosen lists and
-// adds them up in workgroup memory: integer atomics make the sum exact and order-independent, and no
+// where each tile's keys start, so a workgroup reads only its tile's entries of the chosen lists (4
+// bytes each: f16 score bits << 16 | key mod tile, see csa_list_index) and adds them up in workgroup
+// memory: integer atomics make the sum exact and order-independent, and no
 // global atomics are needed. Scores are fixed point: an entry adds round(score * mult),
 //   mult = w * 2^(20 - e),  B = sum over the group's chosen lists of w * max|score| < 2^e
 // (w and the bounds from csa_choose; every workgroup of the group sums them in the same order), so a
@@ -10,19 +11,18 @@
 // digit of the candidates' order keys (csa_topk's first radix pass); the tile-0 workgroup writes the
 // multipliers out.
 struct Params { keys: u32, lcap: u32, n: u32, tiles: u32, sink_end: u32, win_start: u32, r: u32 }
-@group(0) @binding(0) var<storage, read> list_idx: array<u32>;           // [lists, lcap]
-@group(0) @binding(1) var<storage, read> list_score: array<f32>;
-@group(0) @binding(2) var<storage, read> list_tiles: array<u32>;         // [lists, tiles + 1]
-@group(0) @binding(3) var<storage, read> choice: array<vec4<u32>>;      // [groups, n] list, w, bound
-@group(0) @binding(4) var<storage, read_write> mults: array<f32>;        // [groups, n]
-@group(0) @binding(5) var<storage, read_write> scores: array<i32>;       // [groups, keys]
-@group(0) @binding(6) var<storage, read_write> hist: array<atomic<u32>>; // [groups, 2, BINS]
-@group(0) @binding(7) var<uniform> p: Params;
+@group(0) @binding(0) var<storage, read> list_entry: array<u32>;         // [lists, lcap]
+@group(0) @binding(1) var<storage, read> list_tiles: array<u32>;         // [lists, tiles + 1]
+@group(0) @binding(2) var<storage, read> choice: array<vec4<u32>>;      // [groups, n] list, w, bound
+@group(0) @binding(3) var<storage, read_write> mults: array<f32>;        // [groups, n]
+@group(0) @binding(4) var<storage, read_write> scores: array<i32>;       // [groups, keys]
+@group(0) @binding(5) var<storage, read_write> hist: array<atomic<u32>>; // [groups, 2, BINS]
+@group(0) @binding(6) var<uniform> p: Params;
 
 const WG = 256u; // n <= 256 chosen lists per group
 override TILE: u32 = 2048u; // keys per tile of the tables' index
-// A team of threads reads one list's tile side by side, 8 entries each in flight (a list holds
-// about L / tiles entries of a tile: 205 for 128K keys at 10% in tiles of 2048).
+// A team of threads reads a list's tile side by side, 8 entries each per round (a list holds about
+// L / tiles entries of a tile: 205 for 128K keys at 10% in tiles of 2048), two lists at a time.
 const TEAM = 32u;
 
 #include order_key
@@ -34,30 +34,27 @@ var<workgroup> scale: f32;
 var<workgroup> acc: array<atomic<i32>, TILE>;
 var<workgroup> local_hist: array<atomic<u32>, BINS>;
 
-fn add(k0: u32, key: u32, score: f32, mult: f32, live: bool) {
-  let v = i32(round(score * mult));
-  if (live && v != 0) { atomicAdd(&acc[key - k0], v); }
+fn entry4(base: u32, x: vec4<u32>) -> vec4<u32> {
+  return vec4<u32>(list_entry[base + x.x], list_entry[base + x.y], list_entry[base + x.z], list_entry[base + x.w]);
 }
 
-fn idx4(base: u32, x: vec4<u32>) -> vec4<u32> {
-  return vec4<u32>(list_idx[base + x.x], list_idx[base + x.y], list_idx[base + x.z], list_idx[base + x.w]);
-}
-fn score4(base: u32, x: vec4<u32>) -> vec4<f32> {
-  return vec4<f32>(list_score[base + x.x], list_score[base + x.y], list_score[base + x.z], list_score[base + x.w]);
+// Entries e + c TEAM (c < 8) of a list whose tile ends at `end` (those past it clamped, not live).
+struct Batch { a: vec4<u32>, b: vec4<u32>, live_a: vec4<bool>, live_b: vec4<bool> }
+fn load8(base: u32, e: u32, end: u32) -> Batch {
+  let x = vec4<u32>(e, e + TEAM, e + 2u * TEAM, e + 3u * TEAM);
+  let y = x + vec4<u32>(4u * TEAM);
+  let last = vec4<u32>(max(end, 1u) - 1u);
+  return Batch(entry4(base, min(x, last)), entry4(base, min(y, last)), x < vec4<u32>(end), y < vec4<u32>(end));
 }
 
-// Adds entries e + c TEAM (c < 8; those before end) of a list to acc: all 16 loads first, then the
-// atomics (loads after an atomic wait for it: 2.2x slower, measured on the H100).
-fn add8(base: u32, e: u32, end: u32, k0: u32, mult: f32) {
-  let x = min(vec4<u32>(e, e + TEAM, e + 2u * TEAM, e + 3u * TEAM), vec4<u32>(end - 1u));
-  let y = min(x + vec4<u32>(4u * TEAM), vec4<u32>(end - 1u));
-  let ka = idx4(base, x);
-  let kb = idx4(base, y);
-  let sa = score4(base, x);
-  let sb = score4(base, y);
+fn add(entry: u32, mult: f32, live: bool) {
+  let v = i32(round(unpack_h2(entry).y * mult));
+  if (live && v != 0) { atomicAdd(&acc[entry & 0xffffu], v); }
+}
+fn add8(b: Batch, mult: f32) {
   for (var c = 0u; c < 4u; c++) {
-    add(k0, ka[c], sa[c], mult, e + c * TEAM < end);
-    add(k0, kb[c], sb[c], mult, e + (c + 4u) * TEAM < end);
+    add(b.a[c], mult, b.live_a[c]);
+    add(b.b[c], mult, b.live_b[c]);
   }
 }
 
@@ -85,10 +82,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (tile == 0u) { mults[grp * p.n + t] = mult; }
   }
   workgroupBarrier();
-  for (var i = t / TEAM; i < p.n; i += WG / TEAM) {
-    let l = lists[i];
-    for (var e = l.z + t % TEAM; e < l.w; e += 8u * TEAM) {
-      add8(l.x * p.lcap, e, l.w, k0, bitcast<f32>(l.y));
+  // A team takes two lists at a time: all 32 loads of a thread are issued before its atomics (a
+  // workgroup-memory atomic holds back every load issued after it: 2.2x slower on the H100).
+  let teams = WG / TEAM;
+  for (var i = t / TEAM; i < p.n; i += 2u * teams) {
+    let a = lists[i];
+    var b = vec4<u32>(0u);
+    if (i + teams < p.n) { b = lists[i + teams]; }
+    let span = max(a.w - a.z, b.w - b.z);
+    for (var e = t % TEAM; e < span; e += 8u * TEAM) {
+      let ba = load8(a.x * p.lcap, a.z + e, a.w);
+      let bb = load8(b.x * p.lcap, b.z + e, b.w);
+      add8(ba, bitcast<f32>(a.y));
+      add8(bb, bitcast<f32>(b.y));
     }
   }
   workgroupBarrier();

@@ -7,7 +7,7 @@
 struct Params { keys: u32, words: u32, L: u32, lcap: u32, list0: u32 }
 @group(0) @binding(0) var<storage, read> scores: array<u32>;         // [rows, words] f16 pairs
 @group(0) @binding(1) var<storage, read_write> list_idx: array<u32>;  // [lists, lcap]
-@group(0) @binding(2) var<storage, read_write> list_score: array<f32>;
+@group(0) @binding(2) var<storage, read_write> list_entry: array<u32>; // f16 score bits (csa_list_index adds the key)
 @group(0) @binding(3) var<storage, read_write> list_len: array<u32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
@@ -21,9 +21,8 @@ var<workgroup> found: vec2<u32>;
 fn order_key(h: u32) -> u32 {
   return select(h | 0x8000u, ~h & 0xffffu, (h & 0x8000u) != 0u);
 }
-fn score_of(key: u32) -> f32 {
-  let h = select(~key & 0xffffu, key & 0x7fffu, (key & 0x8000u) != 0u);
-  return unpack_h2(h).x;
+fn score_bits(key: u32) -> u32 {
+  return select(~key & 0xffffu, key & 0x7fffu, (key & 0x8000u) != 0u);
 }
 fn key_at(row: u32, n: u32) -> u32 {
   return order_key((scores[row * p.words + (n >> 1u)] >> ((n & 1u) * 16u)) & 0xffffu);
@@ -77,7 +76,7 @@ fn select_top(lid: u32, row: u32) {
     if (take) {
       let at = (p.list0 + row) * p.lcap + out;
       list_idx[at] = i;
-      list_score[at] = score_of(k);
+      list_entry[at] = score_bits(k);
       out++;
     }
   }

@@ -19,16 +19,15 @@
  * paper's streaming insert of each new key into the lists (Sec. 3.3) would add entries that no
  * selection reads (it cost 0.8 ms a step at 128K on the H100).
  *
- * Conventions: list scores are stored as f32 on the GPU but rounded to f16 when computed, so that
- * the bundle stores them exactly as f16 (downloadTables/uploadTables convert losslessly), and every
- * comparison in the build and a reloaded table sees the same values. 'pre' RoPE un-rotates with the HF rotate-half
- * layout (element i pairs with i + d/2) and angle f32(pos) * invFreq[i mod d/2].
+ * Conventions: list scores are f16, on the GPU and in the bundle alike (a GPU entry packs them with
+ * the key's offset in its tile), so a reloaded table holds exactly the built values. 'pre' RoPE
+ * un-rotates with the HF rotate-half layout (element i pairs with i + d/2) and angle
+ * f32(pos) * invFreq[i mod d/2].
  */
 import { check } from '../errors.js';
 import { allocate, checkGpu, fitBinding, release, track, type Gpu } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, readBuffer, record, storage, submit, upload, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
 import { rowParts } from '../ops/dense.js';
-import { f16ToF32, f32ToF16 } from '../weights/f16.js';
 
 export interface CsaParams {
   /** m: the head dim splits into m equal parts (d % m == 0). */
@@ -63,14 +62,14 @@ export interface LayerTables {
   /** Dims per subspace, d / m. */
   ds: number;
   L: number;
-  /** Entries each list has room for (the stride of listIdx and listScore): L, or a loaded bundle's longest list. */
+  /** Entries each list has room for (the stride of listIdx and listEntry): L, or a loaded bundle's longest list. */
   Lcap: number;
   /** f32 [groups, m, C, ds], unit rows. */
   centroids: GPUBuffer;
   /** u32 [groups, m, C, Lcap]: key positions, ascending. */
   listIdx: GPUBuffer;
-  /** f32 [groups, m, C, Lcap], values exact in f16. */
-  listScore: GPUBuffer;
+  /** u32 [groups, m, C, Lcap]: f16 score bits << 16 | key mod tile (the build writes the bits, the index adds the key). */
+  listEntry: GPUBuffer;
   /** u32 [groups, m, C]. */
   listLen: GPUBuffer;
   /** Keys per tile of the index, and tiles over the context: ceil(N / tile). */
@@ -282,7 +281,7 @@ async function allocateTables(gpu: Gpu, s: Shape, N: number, L: number, tile: nu
     groups: s.G, N, m: s.m, C: s.C, ds: s.ds, L, Lcap: L, tile, tiles,
     centroids: await allocate(gpu, lists * s.ds * 4, 'csa centroids'),
     listIdx: await allocate(gpu, entries, 'csa list indices'),
-    listScore: await allocate(gpu, entries, 'csa list scores'),
+    listEntry: await allocate(gpu, entries, 'csa list entries'),
     listLen: await allocate(gpu, lists * 4, 'csa list lengths'),
     listTiles: await allocate(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index'),
     listBound: await allocate(gpu, lists * 4, 'csa list bounds'),
@@ -299,7 +298,7 @@ function tilesOver(N: number, tile: number): number {
 function indexDispatch(k: Kernels, t: LayerTables): Dispatch {
   const lists = t.groups * t.m * t.C;
   const nx = Math.min(lists, k.gpu.device.limits.maxComputeWorkgroupsPerDimension);
-  return dispatchOf(k.get('csa_list_index'), [t.listIdx, t.listScore, t.listLen, t.listTiles, t.listBound, t.listFaults,
+  return dispatchOf(k.get('csa_list_index'), [t.listIdx, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults,
     uniform(k.gpu, [lists, t.Lcap, t.tiles, t.tile, nx, t.N])], [nx, ceilDiv(lists, nx)]);
 }
 
@@ -342,7 +341,7 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
   const scores = dispatchOf(k.get('csa_partial_scores'), [x.keys, t.centroids, x.scores,
     uniform(gpu, [a.N, j.words, s.C, ds4, g, s.m])], [ceilDiv(j.words, WG_SMALL), s.C, s.m]);
   const rows = s.m * s.C;
-  const topl = dispatchOf(k.get('csa_topl'), [x.scores, t.listIdx, t.listScore, t.listLen,
+  const topl = dispatchOf(k.get('csa_topl'), [x.scores, t.listIdx, t.listEntry, t.listLen,
     uniform(gpu, [a.N, j.words, t.L, t.Lcap, g * rows])], [rows]);
   const kmeans = Array.from({ length: p.kmeansIters }, () => [assign, sum, update]).flat();
   return [...queries, keys, init, ...kmeans, scores, topl];
@@ -392,7 +391,7 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const top = topKStages(k, { scores, lists: s.G, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
   const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, choice, a.step,
     uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre')])], [perGroup, s.G]);
-  const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listIdx, t.listScore, t.listTiles, choice, mults, scores, top.hist,
+  const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, choice, mults, scores, top.hist,
     uniform(gpu, [t.N, t.Lcap, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [t.tiles, s.G]);
   const topK = top.stages.slice(1);
   const scoring = [choose, score];
@@ -458,17 +457,18 @@ export async function downloadTables(gpu: Gpu, t: LayerTables): Promise<TableDat
   const listLen = new Uint32Array(await readBuffer(gpu, t.listLen, lists * 4));
   const width = listLen.reduce((a, b) => Math.max(a, b), 0);
   const idx = new Uint32Array(await readBuffer(gpu, t.listIdx, lists * t.Lcap * 4));
-  const score = new Float32Array(await readBuffer(gpu, t.listScore, lists * t.Lcap * 4));
+  // The score bits are each entry's high half: the odd u16 (WebGPU buffers are little-endian).
+  const entries = new Uint16Array(await readBuffer(gpu, t.listEntry, lists * t.Lcap * 4));
   const listIdx = new Uint32Array(lists * width);
-  const scores = new Float32Array(lists * width);
+  const listScore = new Uint16Array(lists * width);
   for (let l = 0; l < lists; l++) {
     listIdx.set(idx.subarray(l * t.Lcap, l * t.Lcap + listLen[l]), l * width);
-    scores.set(score.subarray(l * t.Lcap, l * t.Lcap + listLen[l]), l * width);
+    for (let e = 0; e < listLen[l]; e++) listScore[l * width + e] = entries[2 * (l * t.Lcap + e) + 1];
   }
   return {
     groups: t.groups, N: t.N, m: t.m, C: t.C, ds: t.ds, L: t.L, width,
     centroids: new Float32Array(await readBuffer(gpu, t.centroids, lists * t.ds * 4)),
-    listIdx, listScore: f32ToF16(scores), listLen,
+    listIdx, listScore, listLen,
   };
 }
 
@@ -482,7 +482,7 @@ export function uploadTables(k: Kernels, data: TableData, tile = TILE_KEYS): Lay
     groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, Lcap: data.width, tile, tiles,
     centroids: track(gpu, upload(gpu, data.centroids, 'csa centroids')),
     listIdx: track(gpu, upload(gpu, data.listIdx, 'csa list indices')),
-    listScore: track(gpu, upload(gpu, f16ToF32(data.listScore), 'csa list scores')),
+    listEntry: track(gpu, upload(gpu, new Uint32Array(data.listScore), 'csa list entries')),
     listLen: track(gpu, upload(gpu, data.listLen, 'csa list lengths')),
     listTiles: track(gpu, storage(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index')),
     listBound: track(gpu, storage(gpu, lists * 4, 'csa list bounds')),
@@ -494,5 +494,5 @@ export function uploadTables(k: Kernels, data: TableData, tile = TILE_KEYS): Lay
 
 /** Frees a layer's table buffers. */
 export function destroyTables(gpu: Gpu, t: LayerTables): void {
-  for (const b of [t.centroids, t.listIdx, t.listScore, t.listLen, t.listTiles, t.listBound, t.listFaults]) release(gpu, b);
+  for (const b of [t.centroids, t.listIdx, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults]) release(gpu, b);
 }
