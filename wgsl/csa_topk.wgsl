@@ -95,9 +95,9 @@ fn tally(u: vec4<u32>, want: u32) {
   }
 }
 
-// Local histogram of the chunk's candidates (with high digit == want, unless want is NONE), added to `at`.
-fn histogram(lid: u32, list: u32, chunk: u32, want: u32, at: u32) {
-  let u = owned(list, chunk * CHUNK + lid);
+// Local histogram of the chunk's candidates (this thread's: u; with high digit == want, unless want
+// is NONE), added to `at`.
+fn histogram(lid: u32, u: Owned, want: u32, at: u32) {
   tally(u.a, want);
   tally(u.b, want);
   tally(u.c, want);
@@ -121,10 +121,8 @@ fn classify4(k: u32, u: vec4<u32>, t: u32) -> vec2<u32> {
   return classify(k, u.x, t) + classify(k + WG, u.y, t) + classify(k + 2u * WG, u.z, t) + classify(k + 3u * WG, u.w, t);
 }
 
-// classify over the chunk's keys of this thread.
-fn count(lid: u32, list: u32, chunk: u32, t: u32) -> vec2<u32> {
-  let k = chunk * CHUNK + lid;
-  let u = owned(list, k);
+// classify over this thread's keys of the chunk (k, k + WG, ...; order keys u).
+fn count(k: u32, u: Owned, t: u32) -> vec2<u32> {
   return classify4(k, u.a, t) + classify4(k + 4u * WG, u.b, t) + classify4(k + 8u * WG, u.c, t) + classify4(k + 12u * WG, u.d, t);
 }
 
@@ -146,12 +144,12 @@ fn stage4(j: u32, u: vec4<u32>) {
 }
 
 fn compact(lid: u32, list: u32, chunk: u32) {
+  let u = owned(list, chunk * CHUNK + lid);
   let cut = state[list * 2u + 1u];
   var before = vec2<u32>(0u, 0u);
   for (var c = lid; c < chunk; c += WG) { before += chunk_cnt[list * p.chunks + c]; }
   let earlier = total(lid, before);
-  // Coalesced loads into this thread's slots of stage, clearing the scores for the next step.
-  let u = owned(list, chunk * CHUNK + lid);
+  // This thread's keys into its slots of stage, clearing the scores for the next step.
   stage4(lid, u.a);
   stage4(lid + 4u * WG, u.b);
   stage4(lid + 8u * WG, u.c);
@@ -187,23 +185,28 @@ fn compact(lid: u32, list: u32, chunk: u32) {
   }
 }
 
+// Each variant loads its thread's keys of the chunk first: those loads are in flight while it resolves
+// the previous stage's histogram.
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let chunk = wid.x;
   let list = wid.y;
+  let k = chunk * CHUNK + lid;
 #if HIST
-  if (p.r > 0u) { histogram(lid, list, chunk, NONE, list * 2u * BINS); }
+  if (p.r > 0u) { histogram(lid, owned(list, k), NONE, list * 2u * BINS); }
 #endif
 #if REFINE
   if (p.r > 0u) {
+    let u = owned(list, k);
     let high = resolve(lid, list * 2u * BINS, p.r);
-    histogram(lid, list, chunk, high.x, (list * 2u + 1u) * BINS);
+    histogram(lid, u, high.x, (list * 2u + 1u) * BINS);
     if (chunk == 0u && lid == 0u) { state[list * 2u] = high; }
   }
 #endif
 #if COUNT
+  let u = owned(list, k);
   let cut = threshold(lid, list);
-  let n = total(lid, count(lid, list, chunk, cut.x));
+  let n = total(lid, count(k, u, cut.x));
   if (lid == 0u) {
     chunk_cnt[list * p.chunks + chunk] = n;
     if (chunk == 0u) { state[list * 2u + 1u] = cut; }
