@@ -271,7 +271,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const c = await ctx();
     const layer = makeLayer(c, BASE, 73);
     const before = c.gpu.memory.current;
-    const size = (t: LayerTables) => [t.centroids, t.listIdx, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults].reduce((a, b) => a + b.size, 0);
+    const size = (t: LayerTables) => [t.centroids, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults].reduce((a, b) => a + b.size, 0);
     const built = await build(c, layer);
     expect(c.gpu.memory.current - before).toBe(size(built));
     const uploaded = uploadTables(c.kernels, await downloadTables(c.gpu, built), SMALL_TILE);

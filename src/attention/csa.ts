@@ -62,13 +62,15 @@ export interface LayerTables {
   /** Dims per subspace, d / m. */
   ds: number;
   L: number;
-  /** Entries each list has room for (the stride of listIdx and listEntry): L, or a loaded bundle's longest list. */
+  /** Entries each list has room for (the stride of listEntry): L, or a loaded bundle's longest list. */
   Lcap: number;
   /** f32 [groups, m, C, ds], unit rows. */
   centroids: GPUBuffer;
-  /** u32 [groups, m, C, Lcap]: key positions, ascending. */
-  listIdx: GPUBuffer;
-  /** u32 [groups, m, C, Lcap]: f16 score bits << 16 | key mod tile (the build writes the bits, the index adds the key). */
+  /**
+   * u32 [groups, m, C, Lcap]: f16 score bits << 16 | key mod tile, keys ascending. The key's tile
+   * is the one whose range of listTiles holds the entry: the full keys (u32, from the build or the
+   * bundle) are needed only until the list index is made.
+   */
   listEntry: GPUBuffer;
   /** u32 [groups, m, C]. */
   listLen: GPUBuffer;
@@ -256,6 +258,7 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
     points: await allocate(gpu, fitBinding(gpu, P * s.d * 4, 'the k-means points'), 'csa k-means points'),
     pointNorms: await allocate(gpu, s.m * P * 4, 'csa k-means point norms'),
     keys: await allocate(gpu, fitBinding(gpu, N * s.d * 4, 'the key sub-vectors'), 'csa key sub-vectors'),
+    listKeys: await allocate(gpu, t.listEntry.size, 'csa list keys'),
     keyNorms: await allocate(gpu, s.m * N * 4, 'csa key norms'),
     assign: await allocate(gpu, fitBinding(gpu, s.m * P * 4, 'the k-means assignment'), 'csa k-means assignment'),
     part: await allocate(gpu, fitBinding(gpu, s.m * chunks * s.C * s.ds * 4, 'the k-means partial sums'), 'csa k-means sums'),
@@ -266,7 +269,7 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
     const ds = groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq });
     submit(gpu, (pass) => record(pass, ds));
   }
-  submit(gpu, (pass) => record(pass, [indexDispatch(k, t)]));
+  submit(gpu, (pass) => record(pass, [indexDispatch(k, t, scratch.listKeys)]));
   await gpu.device.queue.onSubmittedWorkDone();
   checkGpu(gpu);
   for (const b of Object.values(scratch)) release(gpu, b);
@@ -280,7 +283,6 @@ async function allocateTables(gpu: Gpu, s: Shape, N: number, L: number, tile: nu
   return {
     groups: s.G, N, m: s.m, C: s.C, ds: s.ds, L, Lcap: L, tile, tiles,
     centroids: await allocate(gpu, lists * s.ds * 4, 'csa centroids'),
-    listIdx: await allocate(gpu, entries, 'csa list indices'),
     listEntry: await allocate(gpu, entries, 'csa list entries'),
     listLen: await allocate(gpu, lists * 4, 'csa list lengths'),
     listTiles: await allocate(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index'),
@@ -294,11 +296,11 @@ function tilesOver(N: number, tile: number): number {
   return ceilDiv(N, tile);
 }
 
-/** Derives listTiles and listBound from the lists. */
-function indexDispatch(k: Kernels, t: LayerTables): Dispatch {
+/** Derives listTiles and listBound from the lists' keys, and packs the keys into listEntry. */
+function indexDispatch(k: Kernels, t: LayerTables, keys: GPUBuffer): Dispatch {
   const lists = t.groups * t.m * t.C;
   const nx = Math.min(lists, k.gpu.device.limits.maxComputeWorkgroupsPerDimension);
-  return dispatchOf(k.get('csa_list_index'), [t.listIdx, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults,
+  return dispatchOf(k.get('csa_list_index'), [keys, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults,
     uniform(k.gpu, [lists, t.Lcap, t.tiles, t.tile, nx, t.N])], [nx, ceilDiv(lists, nx)]);
 }
 
@@ -310,6 +312,8 @@ export async function listsSound(gpu: Gpu, t: LayerTables): Promise<boolean> {
 interface BuildScratch {
   points: GPUBuffer; pointNorms: GPUBuffer; keys: GPUBuffer; keyNorms: GPUBuffer;
   assign: GPUBuffer; part: GPUBuffer; scores: GPUBuffer;
+  /** u32 [groups, m, C, L]: the lists' keys, until the index packs them into listEntry. */
+  listKeys: GPUBuffer;
 }
 
 interface GroupJob { g: number; P: number; words: number; chunk: number; chunks: number; invFreq: GPUBuffer }
@@ -341,7 +345,7 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
   const scores = dispatchOf(k.get('csa_partial_scores'), [x.keys, t.centroids, x.scores,
     uniform(gpu, [a.N, j.words, s.C, ds4, g, s.m])], [ceilDiv(j.words, WG_SMALL), s.C, s.m]);
   const rows = s.m * s.C;
-  const topl = dispatchOf(k.get('csa_topl'), [x.scores, t.listIdx, t.listEntry, t.listLen,
+  const topl = dispatchOf(k.get('csa_topl'), [x.scores, x.listKeys, t.listEntry, t.listLen,
     uniform(gpu, [a.N, j.words, t.L, t.Lcap, g * rows])], [rows]);
   const kmeans = Array.from({ length: p.kmeansIters }, () => [assign, sum, update]).flat();
   return [...queries, keys, init, ...kmeans, scores, topl];
@@ -456,14 +460,19 @@ export async function downloadTables(gpu: Gpu, t: LayerTables): Promise<TableDat
   const lists = t.groups * t.m * t.C;
   const listLen = new Uint32Array(await readBuffer(gpu, t.listLen, lists * 4));
   const width = listLen.reduce((a, b) => Math.max(a, b), 0);
-  const idx = new Uint32Array(await readBuffer(gpu, t.listIdx, lists * t.Lcap * 4));
-  // The score bits are each entry's high half: the odd u16 (WebGPU buffers are little-endian).
+  const starts = new Uint32Array(await readBuffer(gpu, t.listTiles, lists * (t.tiles + 1) * 4));
+  // An entry's key offset is its low u16, its score bits the high one (WebGPU buffers are little-endian).
   const entries = new Uint16Array(await readBuffer(gpu, t.listEntry, lists * t.Lcap * 4));
   const listIdx = new Uint32Array(lists * width);
   const listScore = new Uint16Array(lists * width);
   for (let l = 0; l < lists; l++) {
-    listIdx.set(idx.subarray(l * t.Lcap, l * t.Lcap + listLen[l]), l * width);
-    for (let e = 0; e < listLen[l]; e++) listScore[l * width + e] = entries[2 * (l * t.Lcap + e) + 1];
+    for (let tile = 0; tile < t.tiles; tile++) {
+      const row = l * (t.tiles + 1) + tile;
+      for (let e = starts[row]; e < starts[row + 1]; e++) {
+        listIdx[l * width + e] = tile * t.tile + entries[2 * (l * t.Lcap + e)];
+        listScore[l * width + e] = entries[2 * (l * t.Lcap + e) + 1];
+      }
+    }
   }
   return {
     groups: t.groups, N: t.N, m: t.m, C: t.C, ds: t.ds, L: t.L, width,
@@ -481,18 +490,19 @@ export function uploadTables(k: Kernels, data: TableData, tile = TILE_KEYS): Lay
   const t: LayerTables = {
     groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, Lcap: data.width, tile, tiles,
     centroids: track(gpu, upload(gpu, data.centroids, 'csa centroids')),
-    listIdx: track(gpu, upload(gpu, data.listIdx, 'csa list indices')),
     listEntry: track(gpu, upload(gpu, new Uint32Array(data.listScore), 'csa list entries')),
     listLen: track(gpu, upload(gpu, data.listLen, 'csa list lengths')),
     listTiles: track(gpu, storage(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index')),
     listBound: track(gpu, storage(gpu, lists * 4, 'csa list bounds')),
     listFaults: track(gpu, storage(gpu, 4, 'csa list faults')),
   };
-  submit(gpu, (pass) => record(pass, [indexDispatch(k, t)]));
+  const keys = track(gpu, upload(gpu, data.listIdx, 'csa list keys'));
+  submit(gpu, (pass) => record(pass, [indexDispatch(k, t, keys)]));
+  release(gpu, keys);
   return t;
 }
 
 /** Frees a layer's table buffers. */
 export function destroyTables(gpu: Gpu, t: LayerTables): void {
-  for (const b of [t.centroids, t.listIdx, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults]) release(gpu, b);
+  for (const b of [t.centroids, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults]) release(gpu, b);
 }
