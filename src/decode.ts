@@ -66,7 +66,6 @@ export class Session {
     readonly model: Model,
     readonly tok: Tokenizer,
     readonly tables: LayerTables[],
-    /** The lists' lengths after prefill: a new answer starts from them. */
     readonly loadMs: number,
     private readonly ownsModel: boolean,
   ) {

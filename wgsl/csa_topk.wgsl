@@ -12,9 +12,9 @@
 //            appends the generated keys [keys, step.pos]
 // Candidates are the context keys outside the sinks [0, sink_end) and the window [win_start, keys),
 // which are always taken; R of the candidates are picked. A workgroup's chunk holds WG * KPT keys;
-// loads are coalesced (thread t reads keys t, t + WG, ...), all 16 of a thread in flight together, and COMPACT,
-// whose threads own KPT consecutive keys each (for the key order), passes them through workgroup
-// memory.
+// loads are coalesced (thread t reads keys t, t + WG, ...), all 16 of a thread in flight together,
+// and COMPACT, whose threads own KPT consecutive keys each (for the key order), passes them through
+// workgroup memory.
 struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32 }
 struct Step { pos: u32 }
 @group(0) @binding(0) var<storage, read_write> acc: array<i32>;          // [lists, keys]

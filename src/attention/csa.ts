@@ -5,12 +5,13 @@
  * heads pooled) or a single query head. Each group's queries are split into m sub-vectors; cosine
  * k-means gives C unit centroids per subspace; each centroid keeps the L = ceil(αN) context keys with
  * the largest partial score <centroid, key sub-vector> (ties: the lower key), in ascending key order.
- * An index derived from the lists (csa_list_index) says where each tile of keys starts in each list,
- * and holds each list's largest |score|.
+ * An index derived from the lists (csa_list_index) says where each tile of keys starts in each list
+ * and holds each list's largest |score|; it packs every entry into 4 bytes (f16 score, key offset in
+ * its tile), and the full keys are dropped: the GPU keeps the packed entries only.
  *
  * Each decode step (selectDispatches), all on the GPU, in five dispatches: every query head's
- * sub-vectors pick their nearest centroid (csa_choose); the chosen
- * lists' scores (times ||q^(j)|| for 'qnorm') are summed per key in fixed point, a workgroup per tile
+ * sub-vectors pick their nearest centroid (csa_choose); the chosen lists' scores (times ||q^(j)||
+ * for 'qnorm') are summed per key in fixed point, a workgroup per tile
  * of keys adding up its slice of every chosen list in workgroup memory (csa_score); the sinks, the
  * recent window and the generated keys are always taken, and the rest of the budget
  * K = round((1 - sparsity) N) goes to the top-scoring context keys (ties: lower index; csa_topk).
