@@ -5,14 +5,14 @@
 // merges.
 //
 // A tile is TK keys, handled in two phases; a thread always serves one head, so its state is scalar:
-//  scoring:      the tile's V rows are staged in workgroup memory (one 16-byte load per thread and
-//                word, issued together with the K loads, so a tile costs one memory round trip);
-//                P lanes per (key, head) score a key (a quad reduced by subgroup shuffles; 1 lane
-//                without subgroups), each lane a strided share of the row's words, G1 lane groups
-//                taking KB keys each. Threads of different heads load the same K words in the same
-//                instruction, which the memory system merges;
+//  scoring:      P lanes share a key (a quad reduced by subgroup shuffles; 1 lane without subgroups),
+//                each a strided share of the row's words, and score it for every head of the
+//                workgroup (each K word is read once, for all HPW heads); the tile's V rows go to
+//                workgroup memory;
 //  accumulating: L lanes per (slot, head), one word each; slot s takes keys s, s+R, s+2R, ... of every
 //                tile and keeps its own online softmax (m, l, acc); slots merge once at the end.
+// Software pipelined: a thread issues all loads of the next tile (its K words and its share of the V
+// rows, into registers) before it accumulates the current one, so memory and arithmetic overlap.
 // Scores are in log2 units (q is prescaled by scale·log2 e), so exp2 serves throughout.
 // Assumes subgroups hold consecutive local_invocation_index values (true of every 1-D workgroup
 // implementation we know); any subgroup size >= 4 works.
@@ -24,7 +24,6 @@ override WG: u32 = 128;  // threads per workgroup (at least 128: see STAGE_MAX)
 override HPW: u32 = 1;   // query heads per workgroup; HPW * L <= WG
 override D: u32 = 128;   // head dim
 
-const KB_MAX = 16u;      // largest KB (per-thread arrays need a constant size)
 const NEG = -3.0e38;     // "minus infinity" that stays finite through subtraction
 
 // A word is the unit of K/V loads: eight f16 when D % 8 == 0, else two.
@@ -34,6 +33,7 @@ alias WordF = mat2x4<f32>;
 alias QWord = vec4<f32>;
 const WORD = 8u;
 const STAGE_MAX = 8u;    // 16 KiB of V words over 128 threads
+const KW_MAX = 32u;      // K words a thread loads per tile, KPK * LANE_WORDS (D = 256 without subgroups)
 fn unpack_word(x: Word) -> WordF {
   return WordF(vec4(unpack_h2(x.x), unpack_h2(x.y)), vec4(unpack_h2(x.z), unpack_h2(x.w)));
 }
@@ -45,6 +45,7 @@ alias WordF = vec2<f32>;
 alias QWord = vec2<f32>;
 const WORD = 2u;
 const STAGE_MAX = 32u;
+const KW_MAX = 128u;
 fn unpack_word(x: Word) -> WordF { return unpack_h2(x); }
 fn dot_word(a: WordF, b: WordF) -> f32 { return dot(a, b); }
 fn load_q(i: u32) -> WordF { return q[i]; }
@@ -63,9 +64,9 @@ fn lane_sum(x: f32) -> f32 { return x; }
 
 override L: u32 = D / WORD;                   // words per K/V row
 override TK_MAX: u32 = min(64u, 8192u / D);   // a staged V tile takes at most 16 KiB
-override G1: u32 = min(WG / (HPW * P), TK_MAX); // scoring lane groups per head
-override KB: u32 = TK_MAX / G1;               // keys per lane group per tile
-override TK: u32 = G1 * KB;                   // keys per tile
+override TK: u32 = TK_MAX;                    // keys per tile
+override KR: u32 = WG / P;                    // keys scored side by side
+override KPK: u32 = (TK + KR - 1u) / KR;      // keys a scoring thread takes per tile
 override LANE_WORDS: u32 = (L + P - 1u) / P;  // words of a row per scoring lane
 override STAGE: u32 = (TK * L + WG - 1u) / WG; // V words each thread stages per tile
 override R: u32 = WG / (HPW * L);             // accumulating slots per head
@@ -92,6 +93,9 @@ var<workgroup> scores: array<f32, HPW * TK>;      // [head][key]
 var<workgroup> vs: array<Word, TK * L>;            // the tile's V rows
 var<workgroup> merge_acc: array<WordF, WG>;
 var<workgroup> merge_ml: array<vec2<f32>, R * HPW>;
+// The next tile, in flight: this thread's K words (keys g, g + KR, ...) and its share of the V rows.
+var<private> kw: array<Word, KW_MAX>;
+var<private> vw: array<Word, STAGE_MAX>;
 
 // The keys this workgroup attends: positions key_at(base + j) for j in [begin, end).
 struct Keys { base: u32, begin: u32, end: u32, row0: u32 }
@@ -128,34 +132,39 @@ fn row_of(keys: Keys, t0: u32, k: u32) -> u32 {
   return (keys.row0 + key_at(keys, min(t0 + k, keys.end - 1u))) * L;
 }
 
-// Stages the tile's V rows in vs and scores its keys into scores[h*TK + k]. Thread
-// ((g*HPW + h)*P + lane) scores keys g, g + G1, ... for head h.
-fn load_and_score(keys: Keys, t0: u32, lid: u32) {
-  var staged: array<Word, STAGE_MAX>;
+// Issues the loads of the tile at t0 into kw and vw: thread (g*P + lane) takes keys g, g + KR, ...
+fn fetch(keys: Keys, t0: u32, lid: u32) {
   for (var i = 0u; i < STAGE; i++) {
     let e = min(lid + i * WG, TK * L - 1u);
-    staged[i] = vc[row_of(keys, t0, e / L) + e % L];
+    vw[i] = vc[row_of(keys, t0, e / L) + e % L];
   }
   let lane = lid % P;
-  let h = lid / P % HPW;
-  let g = lid / (P * HPW);
-  var rows: array<u32, KB_MAX>;
-  for (var b = 0u; b < KB; b++) { rows[b] = row_of(keys, t0, g + b * G1); }
-  var dots: array<f32, KB_MAX>;
-  for (var i = 0u; i < LANE_WORDS; i++) {
-    let w = lane + i * P;
-    if (w < L) {
-      let qw = qs[h * L + w];
-      for (var b = 0u; b < KB; b++) { dots[b] += dot_word(qw, unpack_word(kc[rows[b] + w])); }
-    }
+  let g = lid / P;
+  for (var b = 0u; b < KPK; b++) {
+    let row = row_of(keys, t0, g + b * KR);
+    for (var i = 0u; i < LANE_WORDS; i++) { kw[b * LANE_WORDS + i] = kc[row + min(lane + i * P, L - 1u)]; }
   }
-  for (var b = 0u; b < KB; b++) {
-    let s = lane_sum(dots[b]);
-    if (lane == 0u && g < G1) { scores[h * TK + g + b * G1] = s; }
+}
+
+// Scores the fetched tile's keys for every head into scores[h*TK + k], and stages its V rows in vs.
+fn score_and_stage(lid: u32) {
+  let lane = lid % P;
+  let g = lid / P;
+  for (var h = 0u; h < HPW; h++) {
+    for (var b = 0u; b < KPK; b++) {
+      var dot = 0.0;
+      for (var i = 0u; i < LANE_WORDS; i++) {
+        let w = lane + i * P;
+        if (w < L) { dot += dot_word(qs[h * L + w], unpack_word(kw[b * LANE_WORDS + i])); }
+      }
+      let s = lane_sum(dot);
+      let k = g + b * KR;
+      if (lane == 0u && k < TK) { scores[h * TK + k] = s; }
+    }
   }
   for (var i = 0u; i < STAGE; i++) {
     let e = lid + i * WG;
-    if (e < TK * L) { vs[e] = staged[i]; }
+    if (e < TK * L) { vs[e] = vw[i]; }
   }
 }
 
@@ -220,9 +229,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let h = lid / L % HPW;
   let s = lid / (L * HPW);
   var st = State(NEG, 0.0, WordF());
+  if (keys.begin < keys.end) { fetch(keys, keys.begin, lid); }
   for (var t0 = keys.begin; t0 < keys.end; t0 += TK) {
-    load_and_score(keys, t0, lid);
+    score_and_stage(lid);
     workgroupBarrier();
+    if (t0 + TK < keys.end) { fetch(keys, t0 + TK, lid); }
     if (s < R) { accumulate_tile(keys, t0, s, h, word, &st); }
     workgroupBarrier();
   }
