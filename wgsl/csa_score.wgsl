@@ -94,8 +94,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   workgroupBarrier();
-  for (var b = t; b < BINS; b += WG) {
-    let c = atomicLoad(&local_hist[b]);
-    if (c > 0u) { atomicAdd(&hist[grp * 2u * BINS + b], c); }
-  }
+  flush_hist(t, grp * 2u * BINS);
 }

@@ -103,10 +103,7 @@ fn histogram(lid: u32, u: Owned, want: u32, at: u32) {
   tally(u.c, want);
   tally(u.d, want);
   workgroupBarrier();
-  for (var b = lid; b < BINS; b += WG) {
-    let c = atomicLoad(&local_hist[b]);
-    if (c > 0u) { atomicAdd(&hist[at + b], c); }
-  }
+  flush_hist(lid, at);
 }
 
 // (keys taken for sure, candidates equal to the threshold t) among key k of order key u.

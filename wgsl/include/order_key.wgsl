@@ -4,3 +4,12 @@ const BINS = 2048u;
 fn order_of(v: i32) -> u32 {
   return u32(clamp(v + (1 << 21u), 0, (1 << 22u) - 1));
 }
+
+// Adds the workgroup's histogram (its non-zero bins) into the global one at `at`; the kernel
+// declares both (local_hist: array<atomic<u32>, BINS> in workgroup memory, hist in storage) and WG.
+fn flush_hist(lid: u32, at: u32) {
+  for (var b = lid; b < BINS; b += WG) {
+    let c = atomicLoad(&local_hist[b]);
+    if (c > 0u) { atomicAdd(&hist[at + b], c); }
+  }
+}
