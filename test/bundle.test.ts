@@ -142,7 +142,7 @@ describe('decode from a bundle', () => {
   it('answers several questions from one load, each from the same stored context', async () => {
     const t = session.tables[0];
     const lists = t.groups * t.m * t.C;
-    const tables = async () => [await readBuffer(session.model.gpu, t.listLen, lists * 4), await readBuffer(session.model.gpu, t.listEntry, lists * t.Lcap * 4)];
+    const tables = async () => [await readBuffer(session.model.gpu, t.listLen, lists * 4), await readBuffer(session.model.gpu, t.listEntry, lists * t.L * 4)];
     const loaded = await tables();
     const a = await session.answer(question, 'csa', { sparsity: 0.5, sink: 4, window: 16 }, greedy);
     const other = await session.answer('Question: What is the name of this manual page?\nAnswer:', 'csa', { sparsity: 0.5, sink: 4, window: 16 }, greedy);

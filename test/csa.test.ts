@@ -179,13 +179,13 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const lists = ref.idx.length, tiles = Math.ceil(N / SMALL_TILE);
     const starts = await readU32(c.gpu, t.listTiles, lists * (tiles + 1));
     const bound = new Float32Array(await readBuffer(c.gpu, t.listBound, lists * 4));
-    const entry = await readU32(c.gpu, t.listEntry, lists * t.Lcap);
+    const entry = await readU32(c.gpu, t.listEntry, lists * t.L);
     ref.idx.forEach((idx, l) => {
       const want = Array.from({ length: tiles + 1 }, (_, i) => idx.filter((k) => k < Math.min(i * SMALL_TILE, N)).length);
       expect(Array.from(starts.subarray(l * (tiles + 1), (l + 1) * (tiles + 1)))).toEqual(want);
       expect(bound[l]).toBe(Math.max(...ref.score[l].map(Math.abs)));
       const packed = idx.map((k, e) => ((data.listScore[l * data.width + e] << 16) | (k % SMALL_TILE)) >>> 0);
-      expect(Array.from(entry.subarray(l * t.Lcap, l * t.Lcap + idx.length))).toEqual(packed);
+      expect(Array.from(entry.subarray(l * t.L, l * t.L + idx.length))).toEqual(packed);
     });
     // Built lists are sound; lists out of key order or holding a key past the context (as in a corrupt bundle) are not.
     expect(await listsSound(c.gpu, t)).toBe(true);
@@ -288,7 +288,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const data = await downloadTables(c.gpu, t);
     const back = uploadTables(c.kernels, data, SMALL_TILE);
     expect(await listsSound(c.gpu, back)).toBe(true);
-    expect(back.Lcap).toBe(t.Lcap);
+    expect(back.L).toBe(t.L);
     expect(await downloadTables(c.gpu, back)).toEqual(data);
     // The index made on upload is the build's.
     const lists = t.groups * t.m * t.C;

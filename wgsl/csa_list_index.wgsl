@@ -6,8 +6,8 @@
 //          bits << 16 | key mod tile: csa_score reads one 4-byte array, and knows the tile's first key
 // faults[0] turns nonzero if a list is out of key order or holds keys past the context: in tables
 // fresh from a bundle, a corrupt file.
-struct Params { lists: u32, lcap: u32, tiles: u32, tile: u32, nx: u32, keys: u32 }
-@group(0) @binding(0) var<storage, read> list_idx: array<u32>;          // [lists, lcap]
+struct Params { lists: u32, L: u32, tiles: u32, tile: u32, nx: u32, keys: u32 }
+@group(0) @binding(0) var<storage, read> list_idx: array<u32>;          // [lists, L]
 @group(0) @binding(1) var<storage, read_write> list_entry: array<u32>;
 @group(0) @binding(2) var<storage, read> list_len: array<u32>;          // [lists]
 @group(0) @binding(3) var<storage, read_write> list_tiles: array<u32>;  // [lists, tiles + 1]
@@ -33,7 +33,7 @@ fn lower_bound(base: u32, len: u32, key: u32) -> u32 {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let list = wid.y * p.nx + wid.x;
   if (list >= p.lists) { return; }
-  let base = list * p.lcap;
+  let base = list * p.L;
   let all = list_len[list];
   let len = lower_bound(base, all, p.keys);
   var sound = len == all;

@@ -10,8 +10,8 @@
 // Writes every key's score (0 for keys in no chosen list) and, when r > 0, the histogram of the high
 // digit of the candidates' order keys (csa_topk's first radix pass); the tile-0 workgroup writes the
 // multipliers out.
-struct Params { keys: u32, lcap: u32, n: u32, tiles: u32, sink_end: u32, win_start: u32, r: u32 }
-@group(0) @binding(0) var<storage, read> list_entry: array<u32>;         // [lists, lcap]
+struct Params { keys: u32, L: u32, n: u32, tiles: u32, sink_end: u32, win_start: u32, r: u32 }
+@group(0) @binding(0) var<storage, read> list_entry: array<u32>;         // [lists, L]
 @group(0) @binding(1) var<storage, read> list_tiles: array<u32>;         // [lists, tiles + 1]
 @group(0) @binding(2) var<storage, read> choice: array<vec4<u32>>;      // [groups, n] list, w, bound
 @group(0) @binding(3) var<storage, read_write> mults: array<f32>;        // [groups, n]
@@ -82,7 +82,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   workgroupBarrier();
   for (var i = t / TEAM; i < p.n; i += WG / TEAM) {
     let l = lists[i];
-    for (var e = l.z + t % TEAM; e < l.w; e += 8u * TEAM) { add8(l.x * p.lcap, e, l.w, bitcast<f32>(l.y)); }
+    for (var e = l.z + t % TEAM; e < l.w; e += 8u * TEAM) { add8(l.x * p.L, e, l.w, bitcast<f32>(l.y)); }
   }
   workgroupBarrier();
   for (var i = t; i < TILE; i += WG) {

@@ -4,9 +4,9 @@
 // of the scores: a histogram of the high byte finds the byte of the L-th largest, a histogram of the
 // low byte among keys with that high byte finishes it: threshold T, and how many keys equal to T make
 // the cut (the lowest indices). Then compaction in key order (each thread owns a contiguous segment).
-struct Params { keys: u32, words: u32, L: u32, lcap: u32, list0: u32 }
+struct Params { keys: u32, words: u32, L: u32, list0: u32 }
 @group(0) @binding(0) var<storage, read> scores: array<u32>;         // [rows, words] f16 pairs
-@group(0) @binding(1) var<storage, read_write> list_idx: array<u32>;  // [lists, lcap]
+@group(0) @binding(1) var<storage, read_write> list_idx: array<u32>;  // [lists, L]
 @group(0) @binding(2) var<storage, read_write> list_entry: array<u32>; // f16 score bits (csa_list_index adds the key)
 @group(0) @binding(3) var<storage, read_write> list_len: array<u32>;
 @group(0) @binding(4) var<uniform> p: Params;
@@ -74,7 +74,7 @@ fn select_top(lid: u32, row: u32) {
     var take = k > t;
     if (k == t) { take = eq_seen < need_eq; eq_seen++; }
     if (take) {
-      let at = (p.list0 + row) * p.lcap + out;
+      let at = (p.list0 + row) * p.L + out;
       list_idx[at] = i;
       list_entry[at] = score_bits(k);
       out++;

@@ -63,12 +63,10 @@ export interface LayerTables {
   /** Dims per subspace, d / m. */
   ds: number;
   L: number;
-  /** Entries each list has room for (the stride of listEntry): L, or a loaded bundle's longest list. */
-  Lcap: number;
   /** f32 [groups, m, C, ds], unit rows. */
   centroids: GPUBuffer;
   /**
-   * u32 [groups, m, C, Lcap]: f16 score bits << 16 | key mod tile, keys ascending. The key's tile
+   * u32 [groups, m, C, L]: f16 score bits << 16 | key mod tile, keys ascending. The key's tile
    * is the one whose range of listTiles holds the entry: the full keys (u32, from the build or the
    * bundle) are needed only until the list index is made.
    */
@@ -282,7 +280,7 @@ async function allocateTables(gpu: Gpu, s: Shape, N: number, L: number, tile: nu
   const entries = fitBinding(gpu, lists * L * 4, 'a lookup-list table');
   const tiles = tilesOver(N, tile);
   return {
-    groups: s.G, N, m: s.m, C: s.C, ds: s.ds, L, Lcap: L, tile, tiles,
+    groups: s.G, N, m: s.m, C: s.C, ds: s.ds, L, tile, tiles,
     centroids: await allocate(gpu, lists * s.ds * 4, 'csa centroids'),
     listEntry: await allocate(gpu, entries, 'csa list entries'),
     listLen: await allocate(gpu, lists * 4, 'csa list lengths'),
@@ -302,7 +300,7 @@ function indexDispatch(k: Kernels, t: LayerTables, keys: GPUBuffer): Dispatch {
   const lists = t.groups * t.m * t.C;
   const nx = Math.min(lists, k.gpu.device.limits.maxComputeWorkgroupsPerDimension);
   return dispatchOf(k.get('csa_list_index'), [keys, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults,
-    uniform(k.gpu, [lists, t.Lcap, t.tiles, t.tile, nx, t.N])], [nx, ceilDiv(lists, nx)]);
+    uniform(k.gpu, [lists, t.L, t.tiles, t.tile, nx, t.N])], [nx, ceilDiv(lists, nx)]);
 }
 
 /** Whether uploaded tables hold lists in ascending key order, of context keys only (waits for the GPU). */
@@ -347,7 +345,7 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
     uniform(gpu, [a.N, j.words, s.C, ds4, g, s.m])], [ceilDiv(j.words, WG_SMALL), s.C, s.m]);
   const rows = s.m * s.C;
   const topl = dispatchOf(k.get('csa_topl'), [x.scores, x.listKeys, t.listEntry, t.listLen,
-    uniform(gpu, [a.N, j.words, t.L, t.Lcap, g * rows])], [rows]);
+    uniform(gpu, [a.N, j.words, t.L, g * rows])], [rows]);
   const kmeans = Array.from({ length: p.kmeansIters }, () => [assign, sum, update]).flat();
   return [...queries, keys, init, ...kmeans, scores, topl];
 }
@@ -397,7 +395,7 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, choice, a.step,
     uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre')])], [perGroup, s.G]);
   const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, choice, mults, scores, top.hist,
-    uniform(gpu, [t.N, t.Lcap, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [t.tiles, s.G]);
+    uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [t.tiles, s.G]);
   const topK = top.stages.slice(1);
   const scoring = [choose, score];
   return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice, mults, scores };
@@ -463,15 +461,15 @@ export async function downloadTables(gpu: Gpu, t: LayerTables): Promise<TableDat
   const width = listLen.reduce((a, b) => Math.max(a, b), 0);
   const starts = new Uint32Array(await readBuffer(gpu, t.listTiles, lists * (t.tiles + 1) * 4));
   // An entry's key offset is its low u16, its score bits the high one (WebGPU buffers are little-endian).
-  const entries = new Uint16Array(await readBuffer(gpu, t.listEntry, lists * t.Lcap * 4));
+  const entries = new Uint16Array(await readBuffer(gpu, t.listEntry, lists * t.L * 4));
   const listIdx = new Uint32Array(lists * width);
   const listScore = new Uint16Array(lists * width);
   for (let l = 0; l < lists; l++) {
     for (let tile = 0; tile < t.tiles; tile++) {
       const row = l * (t.tiles + 1) + tile;
       for (let e = starts[row]; e < starts[row + 1]; e++) {
-        listIdx[l * width + e] = tile * t.tile + entries[2 * (l * t.Lcap + e)];
-        listScore[l * width + e] = entries[2 * (l * t.Lcap + e) + 1];
+        listIdx[l * width + e] = tile * t.tile + entries[2 * (l * t.L + e)];
+        listScore[l * width + e] = entries[2 * (l * t.L + e) + 1];
       }
     }
   }
@@ -486,10 +484,11 @@ export async function downloadTables(gpu: Gpu, t: LayerTables): Promise<TableDat
 export function uploadTables(k: Kernels, data: TableData, tile = TILE_KEYS): LayerTables {
   const gpu = k.gpu;
   const lists = data.groups * data.m * data.C;
+  check(data.width === data.L, `csa: tables of lists ${data.width} wide, not L = ${data.L}`);
   fitBinding(gpu, data.listIdx.byteLength, 'a lookup-list table');
   const tiles = tilesOver(data.N, tile);
   const t: LayerTables = {
-    groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, Lcap: data.width, tile, tiles,
+    groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, tile, tiles,
     centroids: track(gpu, upload(gpu, data.centroids, 'csa centroids')),
     listEntry: track(gpu, upload(gpu, new Uint32Array(data.listScore), 'csa list entries')),
     listLen: track(gpu, upload(gpu, data.listLen, 'csa list lengths')),
