@@ -4,12 +4,16 @@
 // Subgroup s owns rows 16s .. 16s+15 and keeps their Q (f16, prescaled by scale·log2 e) in matrix
 // registers.
 //
-// Two passes over the visible keys, in tiles of BK = 64 staged in workgroup memory once for all
-// subgroups:
-//   1. S = Q·Kᵀ, each row's max m;
-//   2. S again, P = exp2(S - m) as f16 (every entry <= 1), l += Σ P, O += P·V;
-// then O / l goes out. Recomputing S costs half again the multiply work but keeps O in matrix
-// registers: subgroup matrices cannot be rescaled per row, which a one-pass online softmax needs.
+// One pass over the visible keys, in tiles of BK = 64 staged in workgroup memory once for all
+// subgroups: S = Q·Kᵀ, P = exp2(S - m) as f16, l += Σ P, O += P·V; then O / l goes out. The
+// online softmax raises a row's reference max m lazily (as FlashAttention-4 does): only when a tile's
+// max exceeds it by more than LAZY, so P <= 2^LAZY stays far inside f16. Raising m means rescaling
+// the row's O, and subgroup matrices cannot be scaled per row: O goes through workgroup memory, for
+// every subgroup, in the rare tile where some row of the workgroup raised its max (the first tile,
+// then seldom: later scores must beat the best so far by 2^LAZY). Measured on an H100, one layer
+// over the last 2048-token chunk of a 128K context: 92 ms with two passes (max, then sums: half
+// again the multiplies and a second K staging), 67 ms in one pass, 48 ms with each lane's S read
+// from workgroup memory once into registers (instead of once for the max and once for P).
 // Key tiles may run past the visible keys (the cache buffer has BK spare rows past its last head;
 // keys past the visible ones get P = 0).
 //
@@ -28,6 +32,7 @@ const WG = 32u * SG;
 const ROWS = 16u * SG;
 const BK = 64u;
 const NEG = -3.0e38;
+const LAZY = 8.0;        // log2 of how far P may grow past 1 before m is raised
 const MAX_D = 128u;
 const SS = BK + 4u;      // row stride of S (f32)
 const PS = BK + 8u;      // row stride of P (f16)
@@ -49,7 +54,8 @@ alias Acc = subgroup_matrix_result<f32, 16, 16>;
 
 var<workgroup> kv: array<f16, BK * (MAX_D + 8u)>;  // first Q [ROWS][D]; then a K tile, or a V tile, [BK][KS]
 var<workgroup> pt: array<f16, ROWS * PS>;          // P of subgroup s at rows 16s ..
-var<workgroup> st: array<f32, ROWS * SS>;          // S of subgroup s at rows 16s ..; at the end O
+var<workgroup> st: array<f32, ROWS * SS>;          // S of subgroup s at rows 16s ..; O when rescaled and at the end
+var<workgroup> raised: array<u32, SG>;             // 1 where a row of subgroup s raised its max in this tile
 
 // Row r of the workgroup is query qb*BQ + r/HPW of head h0 + r%HPW.
 struct Row { valid: bool, query: u32, head: u32 }
@@ -58,18 +64,24 @@ fn row_of(r: u32, qb: u32, h0: u32) -> Row {
   return Row(r < BQ * HPW && i < p.T, i, h0 + r % HPW);
 }
 
-// Cache rows row0 .. row0+BK-1 of K (or V) into kv. All of a thread's loads are issued before its
-// first store: loads that waited for each other in turn made staging 5/6 of the time (measured).
+// A tile of K (or V), rows row0 .. row0+BK-1, moves into kv in two steps: fetch issues a thread's
+// loads, put stores them once kv is free. Staging whose loads waited for each other in turn took 5/6
+// of the time (measured); V is fetched before the scores and the next K before P·V, so that their
+// loads run under the multiplies.
 const WORDS = BK * MAX_D / 2u / WG;     // words (f16 pairs) per thread at the largest D
 override PER: u32 = BK * D / 2u / WG;   // ... at this D
-fn stage(row0: u32, lid: u32, values: bool) {
-  var words: array<u32, WORDS>;
+alias Words = array<u32, WORDS>;
+fn fetch(row0: u32, lid: u32, values: bool) -> Words {
+  var words: Words;
   let at = row0 * (D / 2u) + lid;
   if (values) {
     for (var i = 0u; i < PER; i++) { words[i] = vc[at + i * WG]; }
   } else {
     for (var i = 0u; i < PER; i++) { words[i] = kc[at + i * WG]; }
   }
+  return words;
+}
+fn put(words: Words, lid: u32) {
   for (var i = 0u; i < PER; i++) {
     let e = lid + i * WG;
     let h = bitcast<vec2<f16>>(words[i]);
@@ -121,6 +133,23 @@ fn emit(o: Acc, n: u32, sg: u32, lane: u32, row: Row, inv: f32) {
   }
 }
 
+fn any_raised(r: array<u32, SG>) -> bool {
+  var n = 0u;
+  for (var s = 0u; s < SG; s++) { n += r[s]; }
+  return n > 0u;
+}
+
+// O's head-dim tile o with each row scaled by its lane's alpha, through the subgroup's rows of st.
+fn rescaled(o: Acc, sg: u32, lane: u32, alpha: f32) -> Acc {
+  workgroupBarrier();
+  subgroupMatrixStore(&st, sg * 16u * SS, o, false, SS);
+  workgroupBarrier();
+  let at = (sg * 16u + lane / 2u) * SS + (lane % 2u) * 8u;
+  for (var c = at; c < at + 8u; c++) { st[c] *= alpha; }
+  workgroupBarrier();
+  return subgroupMatrixLoad<Acc>(&st, sg * 16u * SS, false, SS);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -155,33 +184,46 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let so = (sg * 16u + r) * SS + h;
   let po = (sg * 16u + r) * PS + h;
 
-  // Pass 1: every row's max (both lanes of a row end with the same value).
-  var m = NEG;
-  for (var t0 = 0u; t0 < kend; t0 += BK) {
-    workgroupBarrier();                   // everyone is done with the last tile
-    stage(base + t0, lid, false);
-    workgroupBarrier();
-    scores(sg, q0, q1, q2, q3, q4, q5, q6, q7);
-    workgroupBarrier();
-    for (var c = 0u; c < 32u; c++) { m = max(m, masked(st[so + 2u * c], t0 + 2u * c + h, row)); }
-  }
-  m = max(m, subgroupShuffleXor(m, 1u));
-
-  // Pass 2: l and O = Σ P·V with P relative to the final max.
+  var m = NEG;   // the row's reference max (both lanes of a row hold the same m and l)
   var l = 0.0;
   var o0 = Acc(); var o1 = Acc(); var o2 = Acc(); var o3 = Acc(); var o4 = Acc(); var o5 = Acc(); var o6 = Acc(); var o7 = Acc();
+  var kw = fetch(base, lid, false);
   for (var t0 = 0u; t0 < kend; t0 += BK) {
-    workgroupBarrier();
-    stage(base + t0, lid, false);
+    let vw = fetch(base + t0, lid, true);
+    workgroupBarrier();                   // everyone is done with the last V tile and P
+    put(kw, lid);
     workgroupBarrier();
     scores(sg, q0, q1, q2, q3, q4, q5, q6, q7);
-    workgroupBarrier();                   // the K tile is spent: V takes its place
+    workgroupBarrier();
+
+    var sv: array<f32, 32>;               // this lane's S of the tile (masked)
+    var mt = NEG;
+    for (var c = 0u; c < 32u; c++) { sv[c] = masked(st[so + 2u * c], t0 + 2u * c + h, row); mt = max(mt, sv[c]); }
+    mt = max(mt, subgroupShuffleXor(mt, 1u));
+    // Branch-free: with a lane-divergent branch here the multiplies after it came out wrong on an
+    // H100 (Vulkan promises no reconvergence after a branch; subgroup matrices need the whole subgroup).
+    let up = mt > m + LAZY;
+    let alpha = select(1.0, exp2(m - mt), up);
+    m = select(m, mt, up);
+    l *= alpha;
+    raised[sg] = u32(subgroupAny(up));
     for (var c = 0u; c < 32u; c++) {
-      let x = exp2(masked(st[so + 2u * c], t0 + 2u * c + h, row) - m);
+      let x = exp2(sv[c] - m);
       l += x;
       pt[po + 2u * c] = f16(x);
     }
-    stage(base + t0, lid, true);
+    if (any_raised(workgroupUniformLoad(&raised)) && t0 > 0u) {   // a barrier too: S and K are spent
+      o0 = rescaled(o0, sg, lane, alpha);
+      if (DT > 1u) { o1 = rescaled(o1, sg, lane, alpha); }
+      if (DT > 2u) { o2 = rescaled(o2, sg, lane, alpha); }
+      if (DT > 3u) { o3 = rescaled(o3, sg, lane, alpha); }
+      if (DT > 4u) { o4 = rescaled(o4, sg, lane, alpha); }
+      if (DT > 5u) { o5 = rescaled(o5, sg, lane, alpha); }
+      if (DT > 6u) { o6 = rescaled(o6, sg, lane, alpha); }
+      if (DT > 7u) { o7 = rescaled(o7, sg, lane, alpha); }
+    }
+    put(vw, lid);
+    if (t0 + BK < kend) { kw = fetch(base + t0 + BK, lid, false); }  // in flight during P·V
     workgroupBarrier();
     for (var kk = 0u; kk < BK / 16u; kk++) {
       let pm = subgroupMatrixLoad<Left>(&pt, sg * 16u * PS + kk * 16u, false, PS);
