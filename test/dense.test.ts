@@ -58,9 +58,14 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
       const invFreq = Float32Array.from({ length: d / 2 }, (_, i) => theta ** (-(2 * i) / d));
       const qw = roundF16(rand(d, d + 3, 2)), kw = roundF16(rand(d, d + 4, 2));
       const kCache0 = roundF16(rand(Hkv * cap * d, d + 5)), vCache0 = roundF16(rand(Hkv * cap * d, d + 6));
-      const bq = uploadF32(gpu, q), bk = uploadF16(gpu, kCache0), bv = uploadF16(gpu, vCache0);
+      // The fused projection's rows: each token's q heads, then its k heads, then its v heads.
+      const rows = Array.from({ length: T }, (_, t) => [q, kx, v].flatMap((x, i) => {
+        const w = (i === 0 ? Hq : Hkv) * d;
+        return [...x.subarray(t * w, (t + 1) * w)];
+      }));
+      const bq = uploadF32(gpu, new Float32Array(T * Hq * d)), bk = uploadF16(gpu, kCache0), bv = uploadF16(gpu, vCache0);
       go(ctx, ropeKv(ctx.kernels, {
-        q: bq, kIn: uploadF32(gpu, kx), vIn: uploadF32(gpu, v), kCache: bk, vCache: bv,
+        qkv: uploadF32(gpu, Float32Array.from(rows.flat())), q: bq, kCache: bk, vCache: bv,
         invFreq: uploadF32(gpu, invFreq), step: uniform(gpu, [pos]), T, Hq, Hkv, d, capacity: cap,
         qkNorm: norm ? { q: uploadF16(gpu, qw), k: uploadF16(gpu, kw), eps: 1e-6 } : undefined,
       }));

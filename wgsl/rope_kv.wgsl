@@ -1,24 +1,24 @@
 // RoPE for a chunk of T tokens at positions step.pos + t (HF rotate_half: element i pairs with
-// i + d/2, rotated by pos · invFreq[i]), in place on q; k, rotated, and v are written as f16 into
-// the caches [Hkv, capacity, d]. With QK_NORM (Qwen3), each head vector is first RMS-normalised with
-// the q or k norm weight. One workgroup per (head, token): q heads first, then kv heads.
+// i + d/2, rotated by pos · invFreq[i]) on the fused q/k/v projection: q, rotated, goes to q; k,
+// rotated, and v are written as f16 into the caches [Hkv, capacity, d]. With QK_NORM (Qwen3), each
+// head vector is first RMS-normalised with the q or k norm weight. One workgroup per (head, token):
+// q heads first, then kv heads (their order in a qkv row too).
 
 struct Params { Hq: u32, Hkv: u32, d: u32, capacity: u32, eps: f32 }
 struct Step { pos: u32 }
 
-@group(0) @binding(0) var<storage, read_write> q: array<f32>;   // [T, Hq, d]
-@group(0) @binding(1) var<storage, read> k_in: array<f32>;      // [T, Hkv, d]
-@group(0) @binding(2) var<storage, read> v_in: array<f32>;      // [T, Hkv, d]
-@group(0) @binding(3) var<storage, read_write> k_cache: array<u32>; // f16 [Hkv, capacity, d]
-@group(0) @binding(4) var<storage, read_write> v_cache: array<u32>; // f16 [Hkv, capacity, d]
-@group(0) @binding(5) var<storage, read> inv_freq: array<f32>;  // [d/2]
-@group(0) @binding(6) var<uniform> step: Step;
+@group(0) @binding(0) var<storage, read> qkv: array<f32>;       // [T, (Hq + 2·Hkv)·d]: q, k, v heads
+@group(0) @binding(1) var<storage, read_write> q: array<f32>;   // [T, Hq, d]
+@group(0) @binding(2) var<storage, read_write> k_cache: array<u32>; // f16 [Hkv, capacity, d]
+@group(0) @binding(3) var<storage, read_write> v_cache: array<u32>; // f16 [Hkv, capacity, d]
+@group(0) @binding(4) var<storage, read> inv_freq: array<f32>;  // [d/2]
+@group(0) @binding(5) var<uniform> step: Step;
 #if QK_NORM
-@group(0) @binding(7) var<storage, read> q_norm: array<u32>;    // f16 [d]
-@group(0) @binding(8) var<storage, read> k_norm: array<u32>;    // f16 [d]
-@group(0) @binding(9) var<uniform> p: Params;
+@group(0) @binding(6) var<storage, read> q_norm: array<u32>;    // f16 [d]
+@group(0) @binding(7) var<storage, read> k_norm: array<u32>;    // f16 [d]
+@group(0) @binding(8) var<uniform> p: Params;
 #else
-@group(0) @binding(7) var<uniform> p: Params;
+@group(0) @binding(6) var<uniform> p: Params;
 #endif
 
 override WG: u32 = 64; // a power of two
@@ -47,11 +47,6 @@ fn norm_weight(i: u32, is_k: bool) -> f32 {
 }
 #endif
 
-fn load(i: u32, is_k: bool) -> f32 {
-  if (is_k) { return k_in[i]; }
-  return q[i];
-}
-
 // 2π = 6.28125 + 0.0019378662109375 − 2.559031e-6: the first two parts have 8 significant bits, so
 // n · part is exact for n < 2^16 turns (angles up to 4·10^5 rad).
 const TWO_PI_A = 6.28125;
@@ -73,19 +68,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let pos = step.pos + t;
   let half = p.d / 2u;
   let is_k = h >= p.Hq;
-  let base = select((t * p.Hq + h) * p.d, (t * p.Hkv + h - p.Hq) * p.d, is_k);
+  let row = t * (p.Hq + 2u * p.Hkv) * p.d;  // token t's q/k/v row
+  let base = row + h * p.d;                  // head h (q, then k) in it
 
 #if QK_NORM
   var ss = 0.0;
   for (var i = lid; i < p.d; i += WG) {
-    let v = load(base + i, is_k);
+    let v = qkv[base + i];
     ss += v * v;
   }
   let scale = inverseSqrt(wg_sum(ss, lid) / f32(p.d) + p.eps);
 #endif
+  let out = (t * p.Hq + h) * p.d;
   for (var i = lid; i < half; i += WG) {
-    var a = load(base + i, is_k);
-    var b = load(base + i + half, is_k);
+    var a = qkv[base + i];
+    var b = qkv[base + i + half];
 #if QK_NORM
     a *= scale * norm_weight(i, is_k);
     b *= scale * norm_weight(i + half, is_k);
@@ -97,18 +94,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       rotated[i] = ra;
       rotated[i + half] = rb;
     } else {
-      q[base + i] = ra;
-      q[base + i + half] = rb;
+      q[out + i] = ra;
+      q[out + i + half] = rb;
     }
   }
   // The caller keeps positions inside the cache; never write past this layer's cache regardless.
   if (!is_k || pos >= p.capacity) { return; }
   workgroupBarrier();
   let kv = h - p.Hq;
-  let row = (kv * p.capacity + pos) * half; // in f16 pairs
-  let v_base = (t * p.Hkv + kv) * p.d;
+  let at = (kv * p.capacity + pos) * half; // in f16 pairs
+  let v_base = base + p.Hkv * p.d;
   for (var j = lid; j < half; j += WG) {
-    k_cache[row + j] = pack_h2(vec2(rotated[2u * j], rotated[2u * j + 1u]));
-    v_cache[row + j] = pack_h2(vec2(v_in[v_base + 2u * j], v_in[v_base + 2u * j + 1u]));
+    k_cache[at + j] = pack_h2(vec2(rotated[2u * j], rotated[2u * j + 1u]));
+    v_cache[at + j] = pack_h2(vec2(qkv[v_base + 2u * j], qkv[v_base + 2u * j + 1u]));
   }
 }

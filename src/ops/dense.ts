@@ -128,9 +128,8 @@ function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], 
 }
 
 export interface RopeKvArgs {
-  q: GPUBuffer; // f32 [T, Hq, d], rotated in place
-  kIn: GPUBuffer; // f32 [T, Hkv, d]
-  vIn: GPUBuffer; // f32 [T, Hkv, d]
+  qkv: GPUBuffer; // f32 [T, (Hq + 2·Hkv)·d]: the fused projection, q, k and v heads of a token in a row
+  q: GPUBuffer; // f32 [T, Hq, d]: the rotated queries
   kCache: GPUBuffer; // f16 [Hkv, capacity, d]
   vCache: GPUBuffer; // f16 [Hkv, capacity, d]
   invFreq: GPUBuffer; // f32 [d/2]
@@ -145,15 +144,16 @@ export interface RopeKvArgs {
 }
 
 /**
- * RoPE (HF rotate_half: element i pairs with i + d/2, angle pos · invFreq[i]) in place on q; k
- * rotated, and v, written as f16 into the caches at positions step.pos + t.
+ * RoPE (HF rotate_half: element i pairs with i + d/2, angle pos · invFreq[i]) of the fused q/k/v
+ * projection: q rotated into q; k rotated, and v, written as f16 into the caches at positions
+ * step.pos + t.
  */
 export function ropeKv(k: Kernels, a: RopeKvArgs): Dispatch {
   check(a.d % 2 === 0 && a.d <= 512, `rope: head dimension ${a.d} must be even and at most 512`);
   const norm = a.qkNorm ? [a.qkNorm.q, a.qkNorm.k] : [];
   const params = uniform(k.gpu, [a.Hq, a.Hkv, a.d, a.capacity, { f32: a.qkNorm?.eps ?? 0 }]);
   const kernel = k.get('rope_kv', { defines: a.qkNorm ? ['QK_NORM'] : [] });
-  const bindings = [a.q, a.kIn, a.vIn, a.kCache, a.vCache, a.invFreq, a.step, ...norm, params];
+  const bindings = [a.qkv, a.q, a.kCache, a.vCache, a.invFreq, a.step, ...norm, params];
   return dispatchOf(kernel, bindings, [a.Hq + a.Hkv, a.T]);
 }
 
