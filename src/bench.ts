@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { createGpu, type Gpu } from './gpu/device.js';
-import { profileOps, type KernelTime } from './gpu/profile.js';
+import { gpuTimeMs, profileOps, type KernelTime } from './gpu/profile.js';
 import { Model } from './model/model.js';
 import { mulberry32, presetConfig } from './model/synth.js';
 import { destroyTables, type CsaParams, type LayerTables } from './attention/csa.js';
@@ -63,6 +63,8 @@ export interface DecodeFigures {
   /** floor / measured: 100% = at the bandwidth floor. */
   pctOfFloor: number;
   kernels?: KernelTime[];
+  /** With profile: GPU time of one whole step by timestamps (msPerToken less this: time the GPU waits between steps). */
+  gpuStepMs?: number;
 }
 
 export interface BenchRow {
@@ -157,8 +159,8 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
     const bytesPerStep = model.weightBytesPerToken() + attended * kvRowBytes;
     const floorMs = (bytesPerStep / job.peakBytesPerSecond) * 1e3;
     const ms = g.timings.msPerToken;
-    const kernels = job.profile ? await profileStep(model, attention, N + job.questionTokens) : undefined;
-    return { msPerToken: ms, bytesPerStep, achievedGBps: bytesPerStep / ms / 1e6, floorMs, pctOfFloor: (100 * floorMs) / ms, kernels };
+    const profile = job.profile ? await profileStep(model, attention, N + job.questionTokens) : undefined;
+    return { msPerToken: ms, bytesPerStep, achievedGBps: bytesPerStep / ms / 1e6, floorMs, pctOfFloor: (100 * floorMs) / ms, ...profile };
   };
   const full = await figures('full');
   const sparse = await figures('csa');
@@ -222,10 +224,11 @@ async function bundleRoundTrip(job: BenchJob, model: Model, tables: LayerTables[
   }
 }
 
-/** GPU time per kernel of one decode step at position `pos` (the step's cache stays as it was). */
-async function profileStep(model: Model, attention: Parameters<Model['decodeOps']>[0], pos: number): Promise<KernelTime[]> {
+/** GPU time per kernel of one decode step at position `pos`, and of the whole step (the step's cache stays as it was). */
+async function profileStep(model: Model, attention: Parameters<Model['decodeOps']>[0], pos: number): Promise<Pick<DecodeFigures, 'kernels' | 'gpuStepMs'>> {
   const step = model.decodeOps(attention, (logits) => ops.argmax(model.kernels, { logits, next: model.nextToken, history: storage(model.gpu, (model.capacity + 1) * 4, 'profiled token history'), step: model.step, V: model.cfg.vocab }));
-  return profileOps(model.gpu, step, 3, () => model.setStep(pos), true);
+  const before = () => model.setStep(pos);
+  return { kernels: await profileOps(model.gpu, step, 3, before, true), gpuStepMs: await gpuTimeMs(model.gpu, step, 3, before) };
 }
 
 /** The rows as a Markdown table for people (the JSON has every figure). */
@@ -235,7 +238,7 @@ export function formatBench(rows: BenchRow[]): string {
   const lines = rows.map((r) => `| ${r.model} | ${r.context} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${r.bundle ? f(r.bundle.writeMs / 1e3) : '-'} | ${r.bundle ? f(r.bundle.loadMs / 1e3) : '-'} | ${f(r.full.msPerToken, 2)} | ${f(r.full.pctOfFloor, 0)}% | ${f(r.csa.msPerToken, 2)} | ${f(r.csa.pctOfFloor, 0)}% | ${f(r.csaSpeedup, 2)}x | ${f(r.peakGpuBytes / 2 ** 30)} |`);
   const list = (ks: KernelTime[]) => ks.slice(0, 8).map((k) => `${k.kernel} ${f(k.ms, 3)} ms (${Math.round(k.calls)}x${k.stepMs === undefined ? '' : `; ${f(k.stepMs, 3)} ms of the step`})`).join(', ');
   const kernels = rows.flatMap((r) => [
-    ...(['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) => `${r.model} ${r.context} ${a} decode step: ${list(r[a].kernels!)}`),
+    ...(['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) => `${r.model} ${r.context} ${a} decode step (${f(r[a].gpuStepMs ?? null, 2)} ms on the GPU): ${list(r[a].kernels!)}`),
     ...(r.prefillKernels ? [`${r.model} ${r.context} prefill, one layer of the last chunk: ${list(r.prefillKernels)}`] : []),
   ]);
   return [head, head.replace(/[^|]+/g, '---'), ...lines, ...(kernels.length ? ['', 'GPU time per kernel, largest first:', ...kernels] : [])].join('\n') + '\n';

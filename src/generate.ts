@@ -47,8 +47,10 @@ export interface Generation {
   timings: Timings;
 }
 
-/** How many decode steps may be queued before the CPU reads tokens back. */
+/** How many decode steps may be queued ahead of the tokens read back. */
 const LOOKAHEAD = 8;
+/** Tokens per read-back (a copy and a map each). */
+const READ_BATCH = 4;
 
 export class Generator {
   private history: GPUBuffer;
@@ -110,25 +112,40 @@ export class Generator {
     let stopReason: Generation['stopReason'] = 'max-tokens';
     let firstTokenMs = 0;
     let submitted = 1; // tokens whose sampling has been submitted
+    let queued = 0; // tokens whose read-back has been submitted
     let read = 0;
-    while (read < o.maxTokens) {
-      // Keep up to LOOKAHEAD steps in flight, then read back what is done.
-      while (submitted < o.maxTokens && submitted - read < LOOKAHEAD) {
-        m.setStep(first + submitted);
-        if (o.forced) m.gpu.device.queue.writeBuffer(m.nextToken, 0, Uint32Array.of(o.forced[submitted - 1]));
-        m.execute([...step, ...keep(submitted)]);
-        submitted++;
+    // A read-back's copy is submitted right after its last step, so mapping it waits for that step
+    // only: the steps queued after it keep the GPU busy while the CPU reads and streams (reading
+    // after the last queued step instead drained the GPU every LOOKAHEAD steps).
+    const reads: Promise<ArrayBuffer>[] = [];
+    const queueRead = () => {
+      reads.push(readBuffer(m.gpu, this.history, (submitted - queued) * 4, (first + 1 + queued) * 4));
+      queued = submitted;
+    };
+    queueRead(); // the first token streams as soon as it is sampled
+    try {
+      while (read < o.maxTokens) {
+        while (submitted < o.maxTokens && submitted - read < LOOKAHEAD) {
+          m.setStep(first + submitted);
+          if (o.forced) m.gpu.device.queue.writeBuffer(m.nextToken, 0, Uint32Array.of(o.forced[submitted - 1]));
+          m.execute([...step, ...keep(submitted)]);
+          submitted++;
+          if (submitted - queued >= READ_BATCH) queueRead();
+        }
+        if (reads.length === 0) queueRead();
+        const batch = new Uint32Array(await reads.shift()!);
+        if (read === 0) firstTokenMs = performance.now() - t0;
+        let done = false;
+        for (const id of batch) {
+          read++;
+          if (!o.forced && o.stopIds.includes(id)) { stopReason = 'eos'; done = true; break; }
+          ids.push(id);
+          if (onToken?.(id) === true) { stopReason = 'stop-string'; done = true; break; }
+        }
+        if (done) break;
       }
-      const batch = new Uint32Array(await readBuffer(m.gpu, this.history, (submitted - read) * 4, (first + 1 + read) * 4));
-      if (read === 0) firstTokenMs = performance.now() - t0;
-      let done = false;
-      for (const id of batch) {
-        read++;
-        if (!o.forced && o.stopIds.includes(id)) { stopReason = 'eos'; done = true; break; }
-        ids.push(id);
-        if (onToken?.(id) === true) { stopReason = 'stop-string'; done = true; break; }
-      }
-      if (done) break;
+    } finally {
+      await Promise.allSettled(reads);
     }
     await m.sync();
     const t2 = performance.now();

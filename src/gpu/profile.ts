@@ -44,14 +44,14 @@ export async function profileOps(gpu: Gpu, ops: Op[], reps = 3, before?: (rep: n
   }
   const times = [...totals.values()].sort((a, b) => b.ms - a.ms);
   if (marginal) {
-    const whole = await stepMs(gpu, ops, reps, before);
-    for (const t of times) t.stepMs = whole - (await stepMs(gpu, ops.filter((op) => !('kernel' in op) || op.kernel.name !== t.kernel), reps, before));
+    const whole = await gpuTimeMs(gpu, ops, reps, before);
+    for (const t of times) t.stepMs = whole - (await gpuTimeMs(gpu, ops.filter((op) => !('kernel' in op) || op.kernel.name !== t.kernel), reps, before));
   }
   return times;
 }
 
 /** The median GPU time of `ops` run as they are in use (dispatches in one pass, a copy between passes). */
-async function stepMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep: number) => void): Promise<number> {
+export async function gpuTimeMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep: number) => void): Promise<number> {
   const querySet = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
   const resolve = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   const passes = passesOf(ops);
