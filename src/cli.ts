@@ -372,7 +372,7 @@ function benchCommand(): Command {
     .option('--question-tokens <n>', 'random question tokens prefilled after the context', intArg(1, 100000), 16)
     .option('--bundle-io', 'also write the bundle to a temp file and load it back (timed)')
     .option('--random-context', 'skip the prefill: random K/V and tables of the same shapes clustered from the keys (decode speed does not depend on values)')
-    .option('--profile', 'GPU time per kernel (timestamp queries) of one decode step of each attention, alone and as part of the step (the step without it), and of one prefill layer over the last chunk')
+    .option('--profile', 'GPU time per kernel (timestamp queries) of one decode step of each attention, alone and as part of the step (the step without it), of the whole step, and of one prefill layer over the last chunk')
     .option('--peak-gbps <n>', 'memory bandwidth the floor is computed with, GB/s (H100 SXM HBM3)', floatArg(1, 1e6), H100_PEAK_BYTES_PER_S / 1e9)
     .option('--chunk-size <n>', 'prefill chunk size in tokens', intArg(1, 65536), DEFAULT_CHUNK_SIZE)
     .option('--json', 'one JSON line per context instead of the table')
