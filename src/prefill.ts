@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { CsattnError, check } from './errors.js';
 import { createGpu, fmtBytes } from './gpu/device.js';
 import { loadConfig } from './model/config.js';
-import { readBuffer } from './gpu/kernels.js';
+import { readRanges } from './gpu/kernels.js';
 import { Model } from './model/model.js';
 import { Tokenizer } from './tokenizer.js';
 import { buildTables, destroyTables, downloadTables, type CsaParams, type LayerTables, type TableData } from './attention/csa.js';
@@ -206,12 +206,8 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
 /** The first n positions of every head of a [heads, capacity, d] f16 cache, as [heads, n, d]. */
 async function readRows(model: Model, cache: GPUBuffer, n: number): Promise<Uint8Array> {
   const { kvHeads, headDim: d } = model.cfg;
-  const row = n * d * 2;
-  const out = new Uint8Array(kvHeads * row);
-  for (let h = 0; h < kvHeads; h++) {
-    out.set(new Uint8Array(await readBuffer(model.gpu, cache, row, h * model.capacity * d * 2)), h * row);
-  }
-  return out;
+  const heads = Array.from({ length: kvHeads }, (_, h) => ({ offset: h * model.capacity * d * 2, size: n * d * 2 }));
+  return new Uint8Array(await readRanges(model.gpu, cache, heads));
 }
 
 /** Adds to an out-of-memory error what the whole job needs and what to lower. */

@@ -457,25 +457,35 @@ export interface TableData {
 
 export async function downloadTables(gpu: Gpu, t: LayerTables): Promise<TableData> {
   const lists = t.groups * t.m * t.C;
-  const listLen = new Uint32Array(await readBuffer(gpu, t.listLen, lists * 4));
+  // All four reads in flight together: each map costs milliseconds of latency.
+  const [len, tiles, packed, centroids] = await Promise.all([
+    readBuffer(gpu, t.listLen, lists * 4),
+    readBuffer(gpu, t.listTiles, lists * (t.tiles + 1) * 4),
+    readBuffer(gpu, t.listEntry, lists * t.L * 4),
+    readBuffer(gpu, t.centroids, lists * t.ds * 4),
+  ]);
+  const listLen = new Uint32Array(len);
   const width = listLen.reduce((a, b) => Math.max(a, b), 0);
-  const starts = new Uint32Array(await readBuffer(gpu, t.listTiles, lists * (t.tiles + 1) * 4));
-  // An entry's key offset is its low u16, its score bits the high one (WebGPU buffers are little-endian).
-  const entries = new Uint16Array(await readBuffer(gpu, t.listEntry, lists * t.L * 4));
+  const starts = new Uint32Array(tiles);
+  // An entry is its key's offset in its tile (low 16 bits) and its f16 score bits (high 16 bits).
+  const entries = new Uint32Array(packed);
   const listIdx = new Uint32Array(lists * width);
   const listScore = new Uint16Array(lists * width);
+  const { tiles: tileCount, tile: tileKeys, L } = t;
   for (let l = 0; l < lists; l++) {
-    for (let tile = 0; tile < t.tiles; tile++) {
-      const row = l * (t.tiles + 1) + tile;
-      for (let e = starts[row]; e < starts[row + 1]; e++) {
-        listIdx[l * width + e] = tile * t.tile + entries[2 * (l * t.L + e)];
-        listScore[l * width + e] = entries[2 * (l * t.L + e) + 1];
+    const row = l * (tileCount + 1), src = l * L, dst = l * width;
+    for (let tile = 0; tile < tileCount; tile++) {
+      const base = tile * tileKeys, end = starts[row + tile + 1];
+      for (let e = starts[row + tile]; e < end; e++) {
+        const w = entries[src + e];
+        listIdx[dst + e] = base + (w & 0xffff);
+        listScore[dst + e] = w >>> 16;
       }
     }
   }
   return {
     groups: t.groups, N: t.N, m: t.m, C: t.C, ds: t.ds, L: t.L, width,
-    centroids: new Float32Array(await readBuffer(gpu, t.centroids, lists * t.ds * 4)),
+    centroids: new Float32Array(centroids),
     listIdx, listScore, listLen,
   };
 }

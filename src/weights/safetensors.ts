@@ -383,8 +383,9 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Pr
 
 /**
  * Streams a safetensors file: header first, then each tensor's bytes from `produce(entry)` (called
- * once per entry, in order; may return the bytes in several chunks through an async iterable so a
- * 1 GB tensor never needs to be in memory at once). Writes to `<path>.tmp-<pid>-<random>` in the same
+ * once per entry, in order, each call once the previous one has resolved and while its bytes are
+ * being written; may return the bytes in several chunks through an async iterable so a 1 GB tensor
+ * never needs to be in memory at once). Writes to `<path>.tmp-<pid>-<random>` in the same
  * folder and renames over `path` only when everything was written and fsynced; on any error the temp
  * file is removed and an existing `path` is left untouched. Checks each produced length against
  * dtype × shape.
@@ -405,9 +406,19 @@ export async function writeSafetensors(
     await writeAll(fh, prefix, 0);
     await writeAll(fh, header, 8);
     let position = 8 + header.byteLength;
+    // The next entry is produced while this one is written, so producing (a GPU read-back, say)
+    // and the disk overlap. Its failure is held until its turn (no unhandled rejection meanwhile).
+    const start = (i: number) => {
+      const p = Promise.resolve().then(() => produce(entries[i]));
+      p.catch(() => undefined);
+      return p;
+    };
+    let next = entries.length ? start(0) : undefined;
     for (const [i, entry] of entries.entries()) {
+      const current = await next!;
+      next = i + 1 < entries.length ? start(i + 1) : undefined;
       let produced = 0;
-      for await (const chunk of chunksOf(await produce(entry))) {
+      for await (const chunk of chunksOf(current)) {
         if (!(chunk instanceof Uint8Array)) throw formatError(path, `tensor ${entry.name}: produced a chunk that is not a Uint8Array`);
         produced += chunk.byteLength;
         if (produced > sizes[i]) break; // reported below, before anything lands past the tensor
