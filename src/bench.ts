@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { createGpu, type Gpu } from './gpu/device.js';
-import { gpuTimeMs, profileOps, type KernelTime } from './gpu/profile.js';
+import { profileInStep, profileOps, type KernelTime } from './gpu/profile.js';
 import { Model } from './model/model.js';
 import { mulberry32, presetConfig } from './model/synth.js';
 import { destroyTables, type CsaParams, type LayerTables } from './attention/csa.js';
@@ -227,8 +227,8 @@ async function bundleRoundTrip(job: BenchJob, model: Model, tables: LayerTables[
 /** GPU time per kernel of one decode step at position `pos`, and of the whole step (the step's cache stays as it was). */
 async function profileStep(model: Model, attention: Parameters<Model['decodeOps']>[0], pos: number): Promise<Pick<DecodeFigures, 'kernels' | 'gpuStepMs'>> {
   const step = model.decodeOps(attention, (logits) => ops.argmax(model.kernels, { logits, next: model.nextToken, history: storage(model.gpu, (model.capacity + 1) * 4, 'profiled token history'), step: model.step, V: model.cfg.vocab }));
-  const before = () => model.setStep(pos);
-  return { kernels: await profileOps(model.gpu, step, 3, before, true), gpuStepMs: await gpuTimeMs(model.gpu, step, 3, before) };
+  const { kernels, wholeMs } = await profileInStep(model.gpu, step, 3, () => model.setStep(pos));
+  return { kernels, gpuStepMs: wholeMs };
 }
 
 /** The rows as a Markdown table for people (the JSON has every figure). */

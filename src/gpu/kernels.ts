@@ -267,3 +267,34 @@ export function dispatchOf(kernel: Kernel, bindings: Binding[], grid: Grid): Dis
 export function record(pass: GPUComputePassEncoder, dispatches: Dispatch[]): void {
   for (const d of dispatches) d.kernel.dispatch(pass, d.group, d.grid);
 }
+
+/**
+ * Encodes ops as they run in use: each run of dispatches in one compute pass, copies between the
+ * passes. With `stamps`, timestamp 0 is written where the list starts and 1 where it ends (the
+ * list is then framed by passes, empty ones where it starts or ends with a copy).
+ */
+export function encodeOps(enc: GPUCommandEncoder, ops: Op[], stamps?: GPUQuerySet): void {
+  const runs: Dispatch[][] = [[]];
+  const between: Copy[] = [];
+  for (const op of ops) {
+    if ('copy' in op) {
+      between.push(op.copy);
+      runs.push([]);
+    } else {
+      runs[runs.length - 1].push(op);
+    }
+  }
+  runs.forEach((run, i) => {
+    const first = i === 0, last = i === runs.length - 1;
+    if (run.length || (stamps && (first || last))) {
+      const writes = stamps && (first || last)
+        ? { timestampWrites: { querySet: stamps, ...(first ? { beginningOfPassWriteIndex: 0 } : {}), ...(last ? { endOfPassWriteIndex: 1 } : {}) } }
+        : {};
+      const pass = enc.beginComputePass(writes);
+      record(pass, run);
+      pass.end();
+    }
+    const c = between[i];
+    if (c) enc.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
+  });
+}

@@ -2,19 +2,19 @@
  * Kernel timings from timestamp queries, two ways. Alone: each dispatch of a recorded op list runs
  * in its own compute pass with begin/end timestamps, and the GPU times are summed per kernel name
  * (a pass per dispatch drains the GPU between kernels, so each reads a few µs high). In the step
- * (`marginal`): the whole list runs as it does in use, once as is and once without each kernel's
+ * (`profileInStep`): the whole list runs as it does in use, once as is and once without each kernel's
  * dispatches; the difference is what that kernel adds to the step, overlap and tails included.
  */
 import { CsattnError } from '../errors.js';
 import type { Gpu } from './device.js';
-import { readBuffer, record, type Copy, type Dispatch, type Op } from './kernels.js';
+import { encodeOps, readBuffer, record, type Op } from './kernels.js';
 
 export interface KernelTime {
   kernel: string;
   calls: number;
   /** GPU time of its dispatches, each in a pass of its own. */
   ms: number;
-  /** With `marginal`: how much longer the whole step runs with its dispatches than without them. */
+  /** With profileInStep: how much longer the whole step runs with its dispatches than without them. */
   stepMs?: number;
 }
 
@@ -26,7 +26,7 @@ const MAX_QUERIES = 4096;
  * time per run of each kernel, largest first. `before` runs ahead of each repetition (say, to
  * set the step).
  */
-export async function profileOps(gpu: Gpu, ops: Op[], reps = 3, before?: (rep: number) => void, marginal = false): Promise<KernelTime[]> {
+export async function profileOps(gpu: Gpu, ops: Op[], reps = 3, before?: (rep: number) => void): Promise<KernelTime[]> {
   if (!gpu.timestamps) throw new CsattnError('this GPU offers no timestamp queries: kernel timings are not available', 'gpu');
   const totals = new Map<string, KernelTime>();
   for (let rep = 0; rep < reps; rep++) {
@@ -42,33 +42,29 @@ export async function profileOps(gpu: Gpu, ops: Op[], reps = 3, before?: (rep: n
       start = next;
     }
   }
-  const times = [...totals.values()].sort((a, b) => b.ms - a.ms);
-  if (marginal) {
-    const whole = await gpuTimeMs(gpu, ops, reps, before);
-    for (const t of times) t.stepMs = whole - (await gpuTimeMs(gpu, ops.filter((op) => !('kernel' in op) || op.kernel.name !== t.kernel), reps, before));
-  }
-  return times;
+  return [...totals.values()].sort((a, b) => b.ms - a.ms);
 }
 
-/** The median GPU time of `ops` run as they are in use (dispatches in one pass, a copy between passes). */
-export async function gpuTimeMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep: number) => void): Promise<number> {
+/**
+ * profileOps, and the step as in use: its whole GPU time, and each kernel's share of it (stepMs:
+ * the whole less the step without that kernel's dispatches).
+ */
+export async function profileInStep(gpu: Gpu, ops: Op[], reps = 3, before?: (rep: number) => void): Promise<{ kernels: KernelTime[]; wholeMs: number }> {
+  const kernels = await profileOps(gpu, ops, reps, before);
+  const wholeMs = await gpuTimeMs(gpu, ops, reps, before);
+  for (const t of kernels) t.stepMs = wholeMs - (await gpuTimeMs(gpu, ops.filter((op) => !('kernel' in op) || op.kernel.name !== t.kernel), reps, before));
+  return { kernels, wholeMs };
+}
+
+/** The median GPU time of `ops` run as they are in use. */
+async function gpuTimeMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep: number) => void): Promise<number> {
   const querySet = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
   const resolve = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const passes = passesOf(ops);
   const runs: number[] = [];
   for (let rep = 0; rep < reps; rep++) {
     before?.(rep);
     const enc = gpu.device.createCommandEncoder();
-    passes.forEach((part, i) => {
-      if ('copy' in part) {
-        enc.copyBufferToBuffer(part.copy.src, part.copy.srcOffset, part.copy.dst, part.copy.dstOffset, part.copy.size);
-        return;
-      }
-      const stamps = { ...(i === 0 ? { beginningOfPassWriteIndex: 0 } : {}), ...(i === passes.length - 1 ? { endOfPassWriteIndex: 1 } : {}) };
-      const pass = enc.beginComputePass(Object.keys(stamps).length ? { timestampWrites: { querySet, ...stamps } } : {});
-      record(pass, part);
-      pass.end();
-    });
+    encodeOps(enc, ops, querySet);
     enc.resolveQuerySet(querySet, 0, 2, resolve, 0);
     gpu.device.queue.submit([enc.finish()]);
     const stamps = new BigInt64Array(await readBuffer(gpu, resolve, 16));
@@ -79,15 +75,6 @@ export async function gpuTimeMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep
   return runs.sort((a, b) => a - b)[Math.floor(reps / 2)];
 }
 
-/** `ops` as passes: runs of dispatches, with the copies between them (the step starts and ends with a pass). */
-function passesOf(ops: Op[]): (Dispatch[] | { copy: Copy })[] {
-  const out: (Dispatch[] | { copy: Copy })[] = [[]];
-  for (const op of ops) {
-    if ('copy' in op) out.push(op, []);
-    else (out[out.length - 1] as Dispatch[]).push(op);
-  }
-  return out;
-}
 /** Times ops from `start` until the query set is full; returns (kernel, ms) per dispatch. */
 async function timeSome(gpu: Gpu, ops: Op[], start: number): Promise<{ times: [string, number][]; next: number }> {
   const device = gpu.device;

@@ -19,7 +19,7 @@
  */
 import { check } from '../errors.js';
 import { allocate, fmtBytes, release, type Gpu } from '../gpu/device.js';
-import { Kernels, record, storage, submit, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
+import { Kernels, encodeOps, record, storage, submit, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
 import { SafetensorsModel, toF16, type TensorInfo } from '../weights/safetensors.js';
 import { type ModelConfig, expectedTensors, loadConfig, parseConfig, ropeInvFreq } from './config.js';
 import { synthTensors } from './synth.js';
@@ -380,19 +380,7 @@ export class Model {
   /** Encodes ops (compute passes split at copies) and submits them. */
   execute(list: Op[]): void {
     const enc = this.gpu.device.createCommandEncoder();
-    let pass: GPUComputePassEncoder | null = null;
-    for (const op of list) {
-      if ('copy' in op) {
-        pass?.end();
-        pass = null;
-        const c = op.copy;
-        enc.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
-      } else {
-        pass ??= enc.beginComputePass();
-        record(pass, [op]);
-      }
-    }
-    pass?.end();
+    encodeOps(enc, list);
     this.gpu.device.queue.submit([enc.finish()]);
   }
 
