@@ -4,7 +4,7 @@ import {
   listsSound, DEFAULT_CSA, TILE_KEYS, type CsaParams, type LayerTables, type SelectOptions, type TableData,
 } from '../src/attention/csa.js';
 import { Kernels, readBuffer, record, submit, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
-import { f16ToF32, roundF16 } from '../src/weights/f16.js';
+import { f16ToF32, f32ToF16, roundF16 } from '../src/weights/f16.js';
 import { f16Modes, gpuContext, readU32, uploadF16, type Ctx, prng } from './helpers/gpu.js';
 import {
   centroidRows, keyRow, kvHeadOf, refBuildTables, refChoose, refGatherSum, refTopK, rope, sub,
@@ -194,7 +194,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     past.listIdx[last] = N;
     const swapped = { ...data, listIdx: data.listIdx.slice() };
     [swapped.listIdx[0], swapped.listIdx[1]] = [data.listIdx[1], data.listIdx[0]];
-    for (const bad of [past, swapped]) expect(await listsSound(c.gpu, uploadTables(c.kernels, bad, SMALL_TILE))).toBe(false);
+    for (const bad of [past, swapped]) expect(await listsSound(c.gpu, await uploadTables(c.kernels, bad, SMALL_TILE))).toBe(false);
   });
 
   it('the same seed builds the same tables, another seed other ones', async () => {
@@ -274,7 +274,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const size = (t: LayerTables) => [t.centroids, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults].reduce((a, b) => a + b.size, 0);
     const built = await build(c, layer);
     expect(c.gpu.memory.current - before).toBe(size(built));
-    const uploaded = uploadTables(c.kernels, await downloadTables(c.gpu, built), SMALL_TILE);
+    const uploaded = await uploadTables(c.kernels, await downloadTables(c.gpu, built), SMALL_TILE);
     expect(c.gpu.memory.current - before).toBe(size(built) + size(uploaded));
     destroyTables(c.gpu, built);
     destroyTables(c.gpu, uploaded);
@@ -286,7 +286,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const layer = makeLayer(c, BASE, 71);
     const t = await build(c, layer);
     const data = await downloadTables(c.gpu, t);
-    const back = uploadTables(c.kernels, data, SMALL_TILE);
+    const back = await uploadTables(c.kernels, data, SMALL_TILE);
     expect(await listsSound(c.gpu, back)).toBe(true);
     expect(back.L).toBe(t.L);
     expect(await downloadTables(c.gpu, back)).toEqual(data);
@@ -294,6 +294,43 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const lists = t.groups * t.m * t.C;
     expect(await readU32(c.gpu, back.listTiles, lists * (t.tiles + 1))).toEqual(await readU32(c.gpu, t.listTiles, lists * (t.tiles + 1)));
     expect(await readBuffer(c.gpu, back.listBound, lists * 4)).toEqual(await readBuffer(c.gpu, t.listBound, lists * 4));
+  });
+
+  it('sums many long lists exactly: 96 lists a step, up to 1,400 entries of a list in one tile', async () => {
+    // 12 query heads x 8 subspaces chosen per step (more lists than the teams hold at once), lists
+    // of 1,400 keys over 3,000: some lie wholly in the first 2048-key tile, others spread evenly.
+    const c = await ctx();
+    const n = 3000, width = 1400, hq = 12, m = 8, C = 3, dd = 32;
+    const p = { ...BASE, subspaces: m, centroids: C };
+    const next = prng(61);
+    const lists = m * C;
+    const listIdx = new Uint32Array(lists * width);
+    for (let l = 0; l < lists; l++) {
+      const span = l % 3 === 0 ? TILE_KEYS : n;
+      const keys = new Set<number>();
+      while (keys.size < width) keys.add(Math.floor(next() * span));
+      listIdx.set([...keys].sort((a, b) => a - b), l * width);
+    }
+    const data: TableData = {
+      groups: 1, N: n, m, C, ds: dd / m, L: width, width,
+      centroids: Float32Array.from({ length: lists * (dd / m) }, () => next() * 2 - 1),
+      listIdx, listScore: f32ToF16(Float32Array.from({ length: lists * width }, () => next() * 4 - 2)),
+      listLen: new Uint32Array(lists).fill(width),
+    };
+    const tables = await uploadTables(c.kernels, data, TILE_KEYS);
+    const q = upload(c.gpu, Float32Array.from({ length: hq * dd }, () => next() * 2 - 1));
+    const plan = selectDispatches(c.kernels, {
+      q, tables, step: uniform(c.gpu, [n]), Hq: hq, Hkv: 1, d: dd, invFreq: upload(c.gpu, new Float32Array(dd / 2).fill(1)),
+      params: p, opts: { ...OPTS, N: n },
+    });
+    run(c, plan.scoring);
+    const perGroup = hq * m;
+    const ids = await readU32(c.gpu, plan.choice, perGroup * 4);
+    const mults = new Float32Array(await readBuffer(c.gpu, plan.mults, perGroup * 4));
+    const choice: Choice[][] = [Array.from({ length: perGroup }, (_, i) => ({ list: ids[i * 4], mult: mults[i] }))];
+    expect(new Set(choice[0].map((x) => x.list)).size).toBeGreaterThan(C); // lists of several subspaces and centroids
+    const sums = new Int32Array(await readBuffer(c.gpu, plan.scores, n * 4));
+    expect(Array.from(sums)).toEqual(Array.from(refGatherSum(toRef(data), choice, n)[0]));
   });
 
   it.each([
