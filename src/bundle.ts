@@ -194,10 +194,6 @@ export class Bundle {
     return this.file.read(name);
   }
 
-  readRange(name: string, offset: number, length: number): Promise<Uint8Array> {
-    return this.file.readRange(name, offset, length);
-  }
-
   close(): Promise<void> {
     return this.file.close();
   }

@@ -6,10 +6,12 @@
  */
 import { check } from './errors.js';
 import { createGpu, release } from './gpu/device.js';
+import { uploader } from './gpu/uploader.js';
 import { Model, type DecodeAttention, type Op } from './model/model.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, type Generation, type SamplingOptions } from './generate.js';
+import { readAhead } from './weights/safetensors.js';
 import { Bundle, checkSameModel, modelIdentity, type ModelIdentity } from './bundle.js';
 import { destroyTables, listsSound, selectDispatches, uploadTables, type CsaParams, type LayerTables, type Selection, type SelectOptions, type TableData } from './attention/csa.js';
 import { buildKeyTables, oracleDispatches, questDispatches, questPages, selectionRecall, streamingDispatches, type Method, type QuestPages } from './attention/baselines.js';
@@ -238,14 +240,19 @@ export function sparseAttention(m: Model, select: Selector): DecodeAttention {
   };
 }
 
-/** Streams the bundle's KV cache and tables into the model's cache and GPU tables; the model's cache then holds the context. */
+/**
+ * Streams the bundle's KV cache and tables into the model's cache and GPU tables; the model's cache
+ * then holds the context. A layer's tensors are read together while the previous layer goes to the
+ * GPU (disk reads run off the main thread, uploads on it).
+ */
 export async function loadContext(model: Model, bundle: Bundle): Promise<LayerTables[]> {
   const N = bundle.tokens;
   const tables: LayerTables[] = [];
-  for (let l = 0; l < model.cfg.layers; l++) {
-    await uploadRows(model, bundle, `L${l}.k`, model.kCache[l], N);
-    await uploadRows(model, bundle, `L${l}.v`, model.vCache[l], N);
-    tables.push(uploadTables(model.kernels, await readTables(bundle, l)));
+  for await (const layer of readAhead(model.cfg.layers, (l) => readLayer(bundle, l))) {
+    const l = tables.length;
+    await uploadRows(model, layer.k, model.kCache[l], N);
+    await uploadRows(model, layer.v, model.vCache[l], N);
+    tables.push(await uploadTables(model.kernels, layer.tables));
   }
   model.length = N;
   await model.sync();
@@ -255,30 +262,36 @@ export async function loadContext(model: Model, bundle: Bundle): Promise<LayerTa
   return tables;
 }
 
-/** Streams a [heads, N, d] f16 tensor of the bundle into a [heads, capacity, d] cache. */
-async function uploadRows(model: Model, bundle: Bundle, name: string, cache: GPUBuffer, N: number): Promise<void> {
-  const { kvHeads, headDim: d } = model.cfg;
-  const row = N * d * 2;
-  for (let h = 0; h < kvHeads; h++) {
-    const bytes = await bundle.readRange(name, h * row, row);
-    model.gpu.device.queue.writeBuffer(cache, h * model.capacity * d * 2, bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-}
+interface LayerBytes { k: Uint8Array; v: Uint8Array; tables: TableData }
 
-async function readTables(bundle: Bundle, l: number): Promise<TableData> {
+/** Reads layer l's K and V ([kvHeads, N, d] f16) and tables, all reads in flight together. */
+async function readLayer(bundle: Bundle, l: number): Promise<LayerBytes> {
   const s = bundle.meta.shape;
   const c = bundle.meta.csa;
-  const typed = async <T>(name: string, make: (b: ArrayBuffer) => T): Promise<T> => {
-    const b = await bundle.read(`L${l}.${name}`);
-    return make(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
-  };
-  const listLen = await typed('list_len', (b) => new Uint32Array(b));
-  check(listLen.every((x) => x <= s.L), `${bundle.path}: layer ${l} has a list longer than ${s.L}: the bundle is corrupt`, 'format');
-  return {
+  const [k, v, listLen, centroids, listIdx, listScore] = await Promise.all([
+    bundle.read(`L${l}.k`), bundle.read(`L${l}.v`), bundle.read(`L${l}.list_len`),
+    bundle.read(`L${l}.centroids`), bundle.read(`L${l}.list_idx`), bundle.read(`L${l}.list_score`),
+  ]);
+  const lens = new Uint32Array(aligned(listLen).buffer);
+  check(lens.every((x) => x <= s.L), `${bundle.path}: layer ${l} has a list longer than ${s.L}: the bundle is corrupt`, 'format');
+  const tables: TableData = {
     groups: s.groups, N: bundle.tokens, m: c.subspaces, C: c.centroids, ds: s.headDim / c.subspaces, L: s.L, width: s.L,
-    centroids: await typed('centroids', (b) => new Float32Array(b)),
-    listIdx: await typed('list_idx', (b) => new Uint32Array(b)),
-    listScore: await typed('list_score', (b) => new Uint16Array(b)),
-    listLen,
+    centroids: new Float32Array(aligned(centroids).buffer),
+    listIdx: new Uint32Array(aligned(listIdx).buffer),
+    listScore: new Uint16Array(aligned(listScore).buffer),
+    listLen: lens,
   };
+  return { k, v, tables };
+}
+
+/** The bytes in an ArrayBuffer of their own (reads return such; anything else is copied). */
+function aligned(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
+}
+
+/** Writes a [heads, N, d] f16 tensor into a [heads, capacity, d] cache. */
+async function uploadRows(model: Model, bytes: Uint8Array, cache: GPUBuffer, N: number): Promise<void> {
+  const { kvHeads, headDim: d } = model.cfg;
+  const row = N * d * 2;
+  for (let h = 0; h < kvHeads; h++) await uploader(model.gpu).write(cache, h * model.capacity * d * 2, bytes.subarray(h * row, (h + 1) * row));
 }

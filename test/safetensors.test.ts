@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CsattnError } from '../src/errors.js';
 import {
+  readAhead,
   SafetensorsFile, SafetensorsModel, toF16, toF32, writeSafetensors, type TensorEntry, type TensorInfo,
 } from '../src/weights/safetensors.js';
 
@@ -387,5 +388,33 @@ describe('SafetensorsModel', () => {
     await expect(SafetensorsModel.open(join(dir, 'nowhere'))).rejects.toThrow(/model folder .*nowhere does not exist/);
     const empty = await mkdtemp(join(dir, 'empty-'));
     await expect(SafetensorsModel.open(empty)).rejects.toThrow(`no model.safetensors or model.safetensors.index.json in ${empty}`);
+  });
+});
+
+describe('readAhead', () => {
+  it('yields the reads in order, the next one started before the current is consumed', async () => {
+    const started: number[] = [];
+    const seen: [number, number[]][] = [];
+    for await (const v of readAhead(4, async (i) => { started.push(i); return i * 10; })) seen.push([v, [...started]]);
+    expect(seen).toEqual([[0, [0, 1]], [10, [0, 1, 2]], [20, [0, 1, 2, 3]], [30, [0, 1, 2, 3]]]);
+  });
+
+  it('a consumer that stops early leaves no read behind: the one in flight may fail unobserved', async () => {
+    const started: number[] = [];
+    const reads = readAhead(5, (i) => { started.push(i); return i === 1 ? Promise.reject(new Error('disk gone')) : Promise.resolve(i); });
+    for await (const v of reads) {
+      expect(v).toBe(0);
+      break;
+    }
+    expect(started).toEqual([0, 1]);
+    await new Promise((r) => setTimeout(r, 10)); // an unhandled rejection would fail the run here
+  });
+
+  it('a failed read is thrown to the consumer at its turn', async () => {
+    const got: number[] = [];
+    await expect((async () => {
+      for await (const v of readAhead(3, (i) => (i === 2 ? Promise.reject(new Error('short read')) : Promise.resolve(i)))) got.push(v);
+    })()).rejects.toThrow('short read');
+    expect(got).toEqual([0, 1]);
   });
 });

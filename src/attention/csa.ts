@@ -29,6 +29,7 @@ import { check } from '../errors.js';
 import { allocate, checkGpu, fitBinding, release, track, type Gpu } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, readBuffer, record, storage, submit, upload, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
 import { rowParts } from '../ops/dense.js';
+import { uploader } from '../gpu/uploader.js';
 
 export interface CsaParams {
   /** m: the head dim splits into m equal parts (d % m == 0). */
@@ -491,22 +492,25 @@ export async function downloadTables(gpu: Gpu, t: LayerTables): Promise<TableDat
 }
 
 /** Uploads tables read by downloadTables and indexes them. */
-export function uploadTables(k: Kernels, data: TableData, tile = TILE_KEYS): LayerTables {
+export async function uploadTables(k: Kernels, data: TableData, tile = TILE_KEYS): Promise<LayerTables> {
   const gpu = k.gpu;
   const lists = data.groups * data.m * data.C;
   check(data.width === data.L, `csa: tables of lists ${data.width} wide, not L = ${data.L}`);
   fitBinding(gpu, data.listIdx.byteLength, 'a lookup-list table');
   const tiles = tilesOver(data.N, tile);
+  const up = uploader(gpu);
   const t: LayerTables = {
     groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, tile, tiles,
     centroids: track(gpu, upload(gpu, data.centroids, 'csa centroids')),
-    listEntry: track(gpu, upload(gpu, new Uint32Array(data.listScore), 'csa list entries')),
+    listEntry: await allocate(gpu, data.listScore.length * 4, 'csa list entries'),
     listLen: track(gpu, upload(gpu, data.listLen, 'csa list lengths')),
     listTiles: track(gpu, storage(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index')),
     listBound: track(gpu, storage(gpu, lists * 4, 'csa list bounds')),
     listFaults: track(gpu, storage(gpu, 4, 'csa list faults')),
   };
-  const keys = track(gpu, upload(gpu, data.listIdx, 'csa list keys'));
+  const keys = await allocate(gpu, data.listIdx.byteLength, 'csa list keys');
+  await up.widen(t.listEntry, 0, data.listScore);
+  await up.write(keys, 0, data.listIdx);
   submit(gpu, (pass) => record(pass, [indexDispatch(k, t, keys)]));
   release(gpu, keys);
   return t;

@@ -20,7 +20,8 @@
 import { check } from '../errors.js';
 import { allocate, fmtBytes, release, type Gpu } from '../gpu/device.js';
 import { Kernels, encodeOps, record, storage, submit, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
-import { SafetensorsModel, toF16, type TensorInfo } from '../weights/safetensors.js';
+import { uploader } from '../gpu/uploader.js';
+import { SafetensorsModel, readAhead, toF16, type TensorInfo } from '../weights/safetensors.js';
 import { type ModelConfig, expectedTensors, loadConfig, parseConfig, ropeInvFreq } from './config.js';
 import { synthTensors } from './synth.js';
 import * as ops from '../ops/dense.js';
@@ -117,8 +118,9 @@ export class Model {
       }
       const total = [...expected.keys()].reduce((s, n) => s + st.tensors.get(n)!.shape.reduce((a, b) => a * b, 1) * 2, 0);
       let done = 0;
+      const buffers = [new Uint8Array(SLICE * 4), new Uint8Array(SLICE * 4)];
       return await Model.build(gpu, cfg, opts, async (name) => {
-        const buf = await uploadTensor(gpu, st, st.tensors.get(name)!);
+        const buf = await uploadTensor(gpu, st, st.tensors.get(name)!, buffers);
         done += buf.size;
         opts.onProgress?.(Math.min(done, total), total);
         return buf;
@@ -433,19 +435,24 @@ function qkvNames(layerPrefix: string, kind: 'weight' | 'bias'): string[] {
   return ['q', 'k', 'v'].map((x) => `${layerPrefix}self_attn.${x}_proj.${kind}`);
 }
 
-/** Streams one tensor into a new f16 GPU buffer, in slices so a 1 GB tensor never sits in memory. */
-async function uploadTensor(gpu: Gpu, st: SafetensorsModel, info: TensorInfo): Promise<GPUBuffer> {
+/** Elements a weight is read and converted by at a time (a 1 GB tensor never sits in memory whole). */
+const SLICE = 16 << 20;
+
+/**
+ * Streams one tensor into a new f16 GPU buffer, a slice at a time, the next slice read while one
+ * goes to the GPU. Slices land in the two `buffers` (each SLICE f32s): fresh 64 MB arrays per slice
+ * cost more in garbage collection than the reads.
+ */
+async function uploadTensor(gpu: Gpu, st: SafetensorsModel, info: TensorInfo, buffers: Uint8Array[]): Promise<GPUBuffer> {
   const elems = info.shape.reduce((a, b) => a * b, 1);
   const buf = await allocate(gpu, elems * 2, `weight ${info.name}`);
   const elemBytes = info.byteLength / Math.max(elems, 1);
-  const slice = (16 << 20) * elemBytes; // 16M elements per read
-  for (let off = 0; off < info.byteLength; off += slice) {
-    const len = Math.min(slice, info.byteLength - off);
-    const bytes = await st.readRange(info.name, off, len);
-    const half = toF16({ ...info, byteLength: len }, bytes);
-    // writeBuffer wants whole u32 words: pad an odd element count with one zero.
-    const words = half.length % 2 ? Uint16Array.from([...half, 0]) : half;
-    gpu.device.queue.writeBuffer(buf, (off / elemBytes) * 2, words.buffer, words.byteOffset, words.byteLength);
+  const slice = SLICE * elemBytes;
+  const read = (i: number) => st.readRange(info.name, i * slice, Math.min(slice, info.byteLength - i * slice), buffers[i % 2]);
+  let off = 0;
+  for await (const bytes of readAhead(Math.ceil(info.byteLength / slice), read)) {
+    await uploader(gpu).write(buf, (off / elemBytes) * 2, toF16({ ...info, byteLength: bytes.byteLength }, bytes));
+    off += bytes.byteLength;
   }
   return buf;
 }

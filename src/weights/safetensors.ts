@@ -77,9 +77,30 @@ function checkMetadata(meta: unknown, fail: (problem: string) => CsattnError): R
   return meta as Record<string, string>;
 }
 
-/** Reads exactly `length` bytes at `position`; a short read means the file shrank under us. */
-async function readExact(fh: FileHandle, file: string, position: number, length: number): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
+/**
+ * f(0), f(1), ..., f(n - 1) in order, each read started while the one before is consumed (disk
+ * reads run off the main thread, so they overlap the consumer's work).
+ */
+export async function* readAhead<T>(n: number, f: (i: number) => Promise<T>): AsyncGenerator<T> {
+  let next = n > 0 ? f(0) : null;
+  try {
+    for (let i = 0; i < n; i++) {
+      const cur = await next!;
+      next = i + 1 < n ? f(i + 1) : null;
+      yield cur;
+    }
+  } finally {
+    next?.catch(() => undefined); // left unconsumed when the consumer stops early
+  }
+}
+
+/**
+ * Reads exactly `length` bytes at `position` (into `into`, when given, at its start); a short read
+ * means the file shrank under us.
+ */
+async function readExact(fh: FileHandle, file: string, position: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+  const out = into ? into.subarray(0, length) : new Uint8Array(length);
+  if (out.byteLength < length) throw new RangeError(`a read of ${length} bytes into ${into!.byteLength}`);
   let done = 0;
   while (done < length) {
     let n: number;
@@ -205,10 +226,11 @@ export class SafetensorsFile {
     return this.readRange(name, 0, this.info(name).byteLength);
   }
 
-  async readRange(name: string, byteOffset: number, byteLength: number): Promise<Uint8Array> {
+  /** Bytes [byteOffset, byteOffset + byteLength) of a tensor, in `into` when given (reused memory). */
+  async readRange(name: string, byteOffset: number, byteLength: number, into?: Uint8Array): Promise<Uint8Array> {
     const info = this.info(name);
     checkRange(info, byteOffset, byteLength);
-    return readExact(this.fh, this.path, info.offset + byteOffset, byteLength);
+    return readExact(this.fh, this.path, info.offset + byteOffset, byteLength, into);
   }
 
   close(): Promise<void> {
@@ -295,8 +317,8 @@ export class SafetensorsModel {
     return this.fileOf(name).read(name);
   }
 
-  async readRange(name: string, byteOffset: number, byteLength: number): Promise<Uint8Array> {
-    return this.fileOf(name).readRange(name, byteOffset, byteLength);
+  async readRange(name: string, byteOffset: number, byteLength: number, into?: Uint8Array): Promise<Uint8Array> {
+    return this.fileOf(name).readRange(name, byteOffset, byteLength, into);
   }
 
   async close(): Promise<void> {
