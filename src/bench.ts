@@ -231,15 +231,31 @@ async function profileStep(model: Model, attention: Parameters<Model['decodeOps'
   return { kernels, gpuStepMs: wholeMs };
 }
 
-/** The rows as a Markdown table for people (the JSON has every figure). */
+/**
+ * The rows as Markdown table lines: for each attention ms/token, GB/s achieved and % of the floor;
+ * with `torchMs` (PyTorch's decode ms/token at a row's shape, when measured), two more columns.
+ */
+export function benchTable(rows: BenchRow[], torchMs?: (r: BenchRow) => number | undefined): string[] {
+  const f = (x: number | null, digits = 1) => (x === null ? '-' : x.toFixed(digits));
+  const torchHead = torchMs ? ' PyTorch ms/tok | full / PyTorch |' : '';
+  const head = `| model | context | kind | prefill tok/s | tables s | write s | load s | full ms/tok | full GB/s | full % floor | csa ms/tok | csa GB/s | csa % floor | csa/full speed-up |${torchHead} peak GPU GiB |`;
+  const decode = (d: DecodeFigures) => `${f(d.msPerToken, 2)} | ${f(d.achievedGBps, 0)} | ${f(d.pctOfFloor, 0)}%`;
+  const line = (r: BenchRow) => {
+    const t = torchMs?.(r);
+    const torch = torchMs ? ` ${t ? f(t, 2) : '-'} | ${t ? f(r.full.msPerToken / t, 2) : '-'} |` : '';
+    const io = r.bundle ? `${f(r.bundle.writeMs / 1e3)} | ${f(r.bundle.loadMs / 1e3)}` : '- | -';
+    return `| ${r.model} | ${r.context} | ${r.context_kind} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${io} | ${decode(r.full)} | ${decode(r.csa)} | ${f(r.csaSpeedup, 2)}x |${torch} ${f(r.peakGpuBytes / 2 ** 30)} |`;
+  };
+  return [head, head.replace(/[^|]+/g, '---'), ...rows.map(line)];
+}
+
+/** The rows as a Markdown table for people, and each row's GPU time per kernel (the JSON has every figure). */
 export function formatBench(rows: BenchRow[]): string {
   const f = (x: number | null, digits = 1) => (x === null ? '-' : x.toFixed(digits));
-  const head = '| model | context | prefill tok/s | tables s | write s | load s | full ms/tok | full % floor | csa ms/tok | csa % floor | csa speed-up | peak GPU GiB |';
-  const lines = rows.map((r) => `| ${r.model} | ${r.context} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${r.bundle ? f(r.bundle.writeMs / 1e3) : '-'} | ${r.bundle ? f(r.bundle.loadMs / 1e3) : '-'} | ${f(r.full.msPerToken, 2)} | ${f(r.full.pctOfFloor, 0)}% | ${f(r.csa.msPerToken, 2)} | ${f(r.csa.pctOfFloor, 0)}% | ${f(r.csaSpeedup, 2)}x | ${f(r.peakGpuBytes / 2 ** 30)} |`);
   const list = (ks: KernelTime[]) => ks.slice(0, 8).map((k) => `${k.kernel} ${f(k.ms, 3)} ms (${Math.round(k.calls)}x${k.stepMs === undefined ? '' : `; ${f(k.stepMs, 3)} ms of the step`})`).join(', ');
   const kernels = rows.flatMap((r) => [
     ...(['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) => `${r.model} ${r.context} ${a} decode step (${f(r[a].gpuStepMs ?? null, 2)} ms on the GPU): ${list(r[a].kernels!)}`),
     ...(r.prefillKernels ? [`${r.model} ${r.context} prefill, one layer of the last chunk: ${list(r.prefillKernels)}`] : []),
   ]);
-  return [head, head.replace(/[^|]+/g, '---'), ...lines, ...(kernels.length ? ['', 'GPU time per kernel, largest first:', ...kernels] : [])].join('\n') + '\n';
+  return [...benchTable(rows), ...(kernels.length ? ['', 'GPU time per kernel, largest first:', ...kernels] : [])].join('\n') + '\n';
 }

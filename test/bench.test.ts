@@ -3,7 +3,7 @@
  * must read, the floor at the given bandwidth, % of floor), with a prefilled and a random context.
  */
 import { describe, expect, it } from 'vitest';
-import { bench, formatBench, type BenchJob } from '../src/bench.js';
+import { bench, benchTable, formatBench, type BenchJob } from '../src/bench.js';
 import { DEFAULT_CSA } from '../src/attention/csa.js';
 import { PRESETS } from '../src/model/synth.js';
 import { createLogger } from '../src/log.js';
@@ -41,7 +41,16 @@ describe('csattn bench', () => {
     expect(r.full.kernels!.map((k) => k.kernel)).not.toContain('csa_topk');
     expect(r.prefillTokensPerSecond).toBeGreaterThan(0);
     expect(r.bundle!.bytes).toBeGreaterThan(2 * 300 * kvRow / 2);
-    expect(formatBench([r])).toContain('| tiny-llama | 300 |');
+    expect(r.full.achievedGBps).toBeCloseTo(r.full.bytesPerStep / r.full.msPerToken / 1e6, 9);
+    // The table: decode ms/token, GB/s and % of the floor per attention; PyTorch's columns when given.
+    const row = (table: string[]) => table[2].split('|').slice(1, -1).map((c) => c.trim());
+    const cells = row(benchTable([r]));
+    expect(cells.slice(0, 3)).toEqual(['tiny-llama', '300', 'prefill']);
+    expect(cells.slice(7, 13)).toEqual([r.full.msPerToken, r.full.achievedGBps, r.full.pctOfFloor, r.csa.msPerToken, r.csa.achievedGBps, r.csa.pctOfFloor]
+      .map((x, i) => `${x.toFixed(i % 3 === 0 ? 2 : 0)}${i % 3 === 2 ? '%' : ''}`));
+    const withTorch = row(benchTable([r], () => 2 * r.full.msPerToken));
+    expect(withTorch.slice(14, 16)).toEqual([(2 * r.full.msPerToken).toFixed(2), '0.50']);
+    expect(formatBench([r])).toContain('GPU time per kernel');
   });
 
   it('a random context skips the prefill and still decodes with both attentions', async () => {

@@ -1,8 +1,9 @@
 // Joins csattn bench and PyTorch reference JSON lines into the README's Performance table: every
 // figure with its target and the ratio to it, plus an SVG chart of decode latency vs context.
-//   node scripts/bench/report.mjs OUTDIR   (reads OUTDIR/*.jsonl, writes OUTDIR/bench.md, bench.svg, bench.json)
+//   node scripts/bench/report.mjs OUTDIR   (after the build; reads OUTDIR/*.jsonl, writes OUTDIR/bench.md, bench.svg, bench.json)
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchTable } from '../../dist/bench.js';
 
 const dir = process.argv[2];
 const lines = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).flatMap((f) =>
@@ -13,12 +14,7 @@ const llama = ours.filter((r) => r.model === 'llama-3.1-8b');
 const at = (rows, n) => rows.find((r) => Math.abs(r.context - n) <= 256);
 const f = (x, d = 2) => (x === null || x === undefined ? '-' : x.toFixed(d));
 
-const table = ['| model | context | kind | prefill tok/s | tables s | write s | load s | full ms/tok | full % floor | csa ms/tok | csa % floor | csa/full speed-up | PyTorch ms/tok | full / PyTorch | peak GPU GiB |', ''];
-table[1] = table[0].replace(/[^|]+/g, '---');
-for (const r of ours) {
-  const t = r.model === 'llama-3.1-8b' ? at(torch, r.context) : undefined;
-  table.push(`| ${r.model} | ${r.context} | ${r.context_kind} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3, 1)} | ${r.bundle ? f(r.bundle.writeMs / 1e3, 1) : '-'} | ${r.bundle ? f(r.bundle.loadMs / 1e3, 1) : '-'} | ${f(r.full.msPerToken)} | ${f(r.full.pctOfFloor, 0)}% | ${f(r.csa.msPerToken)} | ${f(r.csa.pctOfFloor, 0)}% | ${f(r.csaSpeedup)}x | ${t ? f(t.msPerToken) : '-'} | ${t ? f(r.full.msPerToken / t.msPerToken) : '-'} | ${f(r.peakGpuBytes / 2 ** 30, 1)} |`);
-}
+const table = benchTable(ours, (r) => (r.model === 'llama-3.1-8b' ? at(torch, r.context)?.msPerToken : undefined));
 const ref = ['| PyTorch (transformers) | context | prefill s | prefill tok/s | decode ms/tok | decode mode | peak GiB |', '|---|---|---|---|---|---|---|',
   ...torch.map((t) => `| ${t.model} | ${t.context} | ${f(t.prefillMs / 1e3, 1)} | ${f(t.prefillTokensPerSecond, 0)} | ${f(t.msPerToken)} | ${t.decodeMode} | ${f(t.peakGpuBytes / 2 ** 30, 1)} |`),
   ...lines.filter((r) => r.reference === 'pytorch' && r.error).map((t) => `| ${t.model} | ${t.context} | ${t.error} | | | | |`)];

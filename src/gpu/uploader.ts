@@ -1,7 +1,7 @@
 /**
  * Host-to-GPU copies through a ring of staging buffers that stay allocated. Dawn's writeBuffer and
- * mappedAtCreation take fresh staging memory on every call, which on the H100 machine moves 1.0 GB/s;
- * two 16 MiB slots reused move 4.0 GB/s (1 GiB either way, `node scripts/bench/upload.mjs`). A piece
+ * mappedAtCreation take fresh staging memory on every call, which on the H100 machine moves 0.9-1.1 GB/s;
+ * two 16 MiB slots reused move 5.0 GB/s (1 GiB, `node scripts/bench/transfer.mjs`). A piece
  * is copied into a mapped slot, the slot is unmapped, copied to its destination on the GPU and mapped
  * again; meanwhile the next piece fills the other slot.
  */
