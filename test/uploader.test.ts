@@ -57,5 +57,6 @@ describe('Uploader', () => {
     await expect(up.write(dst, 60, new Uint8Array(5))).rejects.toThrow(/off a word or past the end/);
     await up.write(dst, 60, new Uint8Array(4).fill(7)); // the ring goes on after a refusal
     expect([...new Uint8Array(await readBuffer(gpu, dst, 4, 60))]).toEqual([7, 7, 7, 7]);
+    expect(() => new Uploader(gpu, 62)).toThrow(/not a positive multiple of 4/);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Host-to-GPU copies through a ring of staging buffers that stay allocated. Dawn's writeBuffer and
- * mappedAtCreation take fresh staging memory on every call, which on the H100 machine moves 0.9-1.1 GB/s;
- * two 16 MiB slots reused move 5.0 GB/s (1 GiB, `node scripts/bench/transfer.mjs`). A piece
+ * mappedAtCreation take fresh staging memory on every call, which on the H100 machine moves 0.9-1.2 GB/s;
+ * two 16 MiB slots reused move 5.2 GB/s (1 GiB, `node scripts/bench/transfer.mjs`). A piece
  * is copied into a mapped slot, the slot is unmapped, copied to its destination on the GPU and mapped
  * again; meanwhile the next piece fills the other slot.
  */
@@ -19,7 +19,9 @@ export class Uploader {
   private tail: Promise<void> = Promise.resolve();
   private failure: Error | null = null;
 
+  /** `pieceBytes`: a multiple of 4 (copies start and end on words). */
   constructor(private readonly gpu: Gpu, readonly pieceBytes = PIECE) {
+    if (pieceBytes <= 0 || pieceBytes % 4 !== 0) throw new RangeError(`upload pieces of ${pieceBytes} bytes: not a positive multiple of 4`);
     this.slots = Array.from({ length: SLOTS }, (_, i) => ({
       buffer: gpu.device.createBuffer({ size: pieceBytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true, label: `upload staging ${i}` }),
       ready: Promise.resolve(),
