@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Kernels, record, submit, uniform, type Dispatch } from '../src/gpu/kernels.js';
-import { argmax, embedding, ropeKv, rmsnorm, sample, sampleUniform } from '../src/ops/dense.js';
-import { roundF16 } from '../src/weights/f16.js';
+import { Kernels, readBuffer, record, submit, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
+import { argmax, convertBf16, embedding, ropeKv, rmsnorm, sample, sampleUniform } from '../src/ops/dense.js';
+import { bf16ToF16, roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
 import { f16Modes, gpuContext, maxAbsDiff, rand, readF16, readF32, readU32, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
 
@@ -46,6 +46,23 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
       // Σx² in f32, any order: relative error ≤ n·u; rsqrt and the two products add a few ulp.
       got.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThanOrEqual((n + 8) * U * Math.abs(want[i])));
     }
+  });
+
+  it('converts bf16 to f16 in place as the CPU does, for every bf16 bit pattern, across binding parts', async () => {
+    const ctx = await context();
+    // All 65,536 patterns and one more (an odd count: the last word's high half is padding).
+    const bf16 = Uint16Array.from({ length: 65537 }, (_, i) => i & 0xffff);
+    const want = bf16ToF16(bf16);
+    // 64 KiB bindings: 16,384 words each, three parts.
+    const k = new Kernels({ ...ctx.gpu, maxBinding: 65536 });
+    const data = upload(ctx.gpu, Uint16Array.from([...bf16, 0]));
+    const ds = convertBf16(k, { data, n: bf16.length });
+    expect(ds.length).toBe(3);
+    go(ctx, ds);
+    const got = new Uint16Array(await readBuffer(ctx.gpu, data, want.byteLength + 2));
+    const wrong = [...want.keys()].filter((i) => got[i] !== want[i]);
+    expect(wrong.slice(0, 5).map((i) => [bf16[i], got[i], want[i]])).toEqual([]);
+    expect(got[bf16.length]).toBe(0);
   });
 
   describe('rope + KV cache write', () => {

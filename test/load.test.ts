@@ -1,5 +1,5 @@
-/** Model.load: every weight reaches the GPU as its f16 rounding, tensors of several read slices included. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+/** Model.load: every weight reaches the GPU as its f16 rounding (f32 converted on the CPU, bf16 on the GPU), tensors of several read slices included. */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { readBuffer } from '../src/gpu/kernels.js';
 import { expectedTensors, parseConfig } from '../src/model/config.js';
 import { Model } from '../src/model/model.js';
 import { presetConfig } from '../src/model/synth.js';
-import { f32ToF16 } from '../src/weights/f16.js';
+import { bf16ToF16, f32ToBF16, f32ToF16 } from '../src/weights/f16.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'csattn-load-'));
@@ -19,26 +19,31 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 const value = (s: number, i: number) => Math.imul(i + s, 2654435761) / 2 ** 32;
 
 describe('Model.load', () => {
-  it('uploads every tensor as its f16 rounding, an F32 embedding of 17.3M elements (two read slices) included', async () => {
+  it.each(['F32', 'BF16'] as const)('uploads every tensor as its f16 rounding, a %s embedding of 17.3M elements (two read slices) included', async (dtype) => {
     // 180,000 x 96 elements: past the 16M-element slice, so the second slice reuses a read buffer.
     const config = { ...presetConfig('tiny-llama-tied', 1), vocab_size: 180_000 };
-    writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-    const tensors = [...expectedTensors(parseConfig(config, 'test config'))].map(([name, shape], s) => ({ name, shape, dtype: 'F32' as const, salt: s * 1_000_003 }));
+    const at = join(dir, dtype);
+    mkdirSync(at);
+    writeFileSync(join(at, 'config.json'), JSON.stringify(config));
+    const tensors = [...expectedTensors(parseConfig(config, 'test config'))].map(([name, shape], s) => ({ name, shape, dtype, salt: s * 1_000_003 }));
     const values = (t: (typeof tensors)[number]) => Float32Array.from({ length: t.shape.reduce((a, b) => a * b, 1) }, (_, i) => value(t.salt, i));
-    await writeSafetensors(join(dir, 'model.safetensors'), tensors, {}, (e) => {
-      const v = values(tensors.find((t) => t.name === e.name)!);
-      return new Uint8Array(v.buffer);
+    // What the file holds, and the f16 bits it should become on the GPU.
+    const stored = (t: (typeof tensors)[number]) => (dtype === 'F32' ? values(t) : f32ToBF16(values(t)));
+    const f16 = (t: (typeof tensors)[number]) => (dtype === 'F32' ? f32ToF16(values(t)) : bf16ToF16(f32ToBF16(values(t))));
+    await writeSafetensors(join(at, 'model.safetensors'), tensors, {}, (e) => {
+      const v = stored(tensors.find((t) => t.name === e.name)!);
+      return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
     });
-    const model = await Model.load(await createGpu(), dir, { capacity: 16 });
+    const model = await Model.load(await createGpu(), at, { capacity: 16 });
     const embed = tensors.find((t) => t.name === 'model.embed_tokens.weight')!;
-    const want = f32ToF16(values(embed));
+    const want = f16(embed);
     const got = new Uint16Array(await readBuffer(model.gpu, model.embed, want.byteLength));
     let wrong = 0;
     for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) wrong++;
     expect(want.length).toBeGreaterThan(16 << 20);
     expect(wrong).toBe(0);
     const norm = tensors.find((t) => t.name === 'model.norm.weight')!;
-    expect(Array.from(new Uint16Array(await readBuffer(model.gpu, model.norm, norm.shape[0] * 2)))).toEqual(Array.from(f32ToF16(values(norm))));
+    expect(Array.from(new Uint16Array(await readBuffer(model.gpu, model.norm, norm.shape[0] * 2)))).toEqual(Array.from(f16(norm)));
     model.destroy();
   });
 });

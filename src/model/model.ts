@@ -119,12 +119,13 @@ export class Model {
       const total = [...expected.keys()].reduce((s, n) => s + st.tensors.get(n)!.shape.reduce((a, b) => a * b, 1) * 2, 0);
       let done = 0;
       const buffers = [new Uint8Array(SLICE * 4), new Uint8Array(SLICE * 4)];
+      const kernels = new Kernels(gpu);
       return await Model.build(gpu, cfg, opts, async (name) => {
-        const buf = await uploadTensor(gpu, st, st.tensors.get(name)!, buffers);
+        const buf = await uploadTensor(kernels, st, st.tensors.get(name)!, buffers);
         done += buf.size;
         opts.onProgress?.(Math.min(done, total), total);
         return buf;
-      });
+      }, kernels);
     } finally {
       await st.close();
     }
@@ -441,19 +442,23 @@ const SLICE = 16 << 20;
 /**
  * Streams one tensor into a new f16 GPU buffer, a slice at a time, the next slice read while one
  * goes to the GPU. Slices land in the two `buffers` (each SLICE f32s): fresh 64 MB arrays per slice
- * cost more in garbage collection than the reads.
+ * cost more in garbage collection than the reads. bf16 goes up as stored and is converted on the
+ * GPU; f32 is converted here.
  */
-async function uploadTensor(gpu: Gpu, st: SafetensorsModel, info: TensorInfo, buffers: Uint8Array[]): Promise<GPUBuffer> {
+async function uploadTensor(k: Kernels, st: SafetensorsModel, info: TensorInfo, buffers: Uint8Array[]): Promise<GPUBuffer> {
+  const gpu = k.gpu;
   const elems = info.shape.reduce((a, b) => a * b, 1);
   const buf = await allocate(gpu, elems * 2, `weight ${info.name}`);
   const elemBytes = info.byteLength / Math.max(elems, 1);
   const slice = SLICE * elemBytes;
   const read = (i: number) => st.readRange(info.name, i * slice, Math.min(slice, info.byteLength - i * slice), buffers[i % 2]);
+  const raw = info.dtype === 'BF16';
   let off = 0;
   for await (const bytes of readAhead(Math.ceil(info.byteLength / slice), read)) {
-    await uploader(gpu).write(buf, (off / elemBytes) * 2, toF16({ ...info, byteLength: bytes.byteLength }, bytes));
+    await uploader(gpu).write(buf, (off / elemBytes) * 2, raw ? bytes : toF16({ ...info, byteLength: bytes.byteLength }, bytes));
     off += bytes.byteLength;
   }
+  if (raw) submit(gpu, (pass) => record(pass, ops.convertBf16(k, { data: buf, n: elems })));
   return buf;
 }
 

@@ -265,3 +265,10 @@ export function fillUniform(k: Kernels, a: FillArgs): Dispatch[] {
   return rowParts(k.gpu, a.n / 2, 4, 'fill').map((part, i) =>
     dispatchOf(kernel, [partOf(a.out, part), uniform(k.gpu, [part.rows, (a.seed + i * 0x9e3779b9) >>> 0, { f32: a.center }, { f32: a.half }])], flatGrid(k.gpu, ceilDiv(part.rows, 256))));
 }
+
+/** bf16 values to f16 in place (a bf16 checkpoint's weights, uploaded as stored); n may be odd. */
+export function convertBf16(k: Kernels, a: { data: GPUBuffer; n: number }): Dispatch[] {
+  const kernel = k.get('convert_bf16');
+  return rowParts(k.gpu, Math.ceil(a.n / 2), 4, 'bf16 conversion').map((part) =>
+    dispatchOf(kernel, [partOf(a.data, part), uniform(k.gpu, [part.rows])], flatGrid(k.gpu, ceilDiv(part.rows, 256))));
+}
