@@ -46,4 +46,14 @@ describe('Model.load', () => {
     expect(Array.from(new Uint16Array(await readBuffer(model.gpu, model.norm, norm.shape[0] * 2)))).toEqual(Array.from(f16(norm)));
     model.destroy();
   });
+
+  it('refuses a weight of a dtype it does not convert, naming the tensor', async () => {
+    const config = presetConfig('tiny-llama-tied', 1);
+    const at = join(dir, 'int');
+    mkdirSync(at);
+    writeFileSync(join(at, 'config.json'), JSON.stringify(config));
+    const tensors = [...expectedTensors(parseConfig(config, 'test config'))].map(([name, shape]) => ({ name, shape, dtype: name.includes('norm') ? 'I64' as const : 'F16' as const }));
+    await writeSafetensors(join(at, 'model.safetensors'), tensors, {}, (e) => new Uint8Array(e.shape.reduce((a, b) => a * b, 1) * (e.dtype === 'I64' ? 8 : 2)));
+    await expect(Model.load(await createGpu(), at, { capacity: 16 })).rejects.toThrow(/norm\.weight in .* is I64; only F32, F16 and BF16 weights are supported/);
+  });
 });

@@ -21,7 +21,7 @@ import { check } from '../errors.js';
 import { allocate, fmtBytes, release, type Gpu } from '../gpu/device.js';
 import { Kernels, encodeOps, record, storage, submit, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
 import { uploader } from '../gpu/uploader.js';
-import { SafetensorsModel, readAhead, toF16, type TensorInfo } from '../weights/safetensors.js';
+import { SafetensorsModel, readAhead, toF16, weightDtype, type TensorInfo } from '../weights/safetensors.js';
 import { type ModelConfig, expectedTensors, loadConfig, parseConfig, ropeInvFreq } from './config.js';
 import { synthTensors } from './synth.js';
 import * as ops from '../ops/dense.js';
@@ -447,12 +447,12 @@ const SLICE = 16 << 20;
  */
 async function uploadTensor(k: Kernels, st: SafetensorsModel, info: TensorInfo, buffers: Uint8Array[]): Promise<GPUBuffer> {
   const gpu = k.gpu;
+  const raw = weightDtype(info) === 'BF16';
   const elems = info.shape.reduce((a, b) => a * b, 1);
   const buf = await allocate(gpu, elems * 2, `weight ${info.name}`);
   const elemBytes = info.byteLength / Math.max(elems, 1);
   const slice = SLICE * elemBytes;
   const read = (i: number) => st.readRange(info.name, i * slice, Math.min(slice, info.byteLength - i * slice), buffers[i % 2]);
-  const raw = info.dtype === 'BF16';
   let off = 0;
   for await (const bytes of readAhead(Math.ceil(info.byteLength / slice), read)) {
     await uploader(gpu).write(buf, (off / elemBytes) * 2, raw ? bytes : toF16({ ...info, byteLength: bytes.byteLength }, bytes));

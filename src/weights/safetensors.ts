@@ -337,12 +337,18 @@ function view32(bytes: Uint8Array): Float32Array {
   return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
 }
 
-/** Checks that `bytes` (all or part of a tensor) hold whole elements of a float dtype we convert. */
-function floatDtype(info: TensorInfo, bytes: Uint8Array): 'F32' | 'F16' | 'BF16' {
+/** A tensor's dtype if csattn takes weights in it (F32, F16, BF16); a clear error otherwise. */
+export function weightDtype(info: TensorInfo): 'F32' | 'F16' | 'BF16' {
   const { dtype } = info;
   if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
     throw new CsattnError(`tensor ${info.name} in ${info.file} is ${dtype}; only F32, F16 and BF16 weights are supported`, 'format');
   }
+  return dtype;
+}
+
+/** Checks that `bytes` (all or part of a tensor) hold whole elements of a float dtype we convert. */
+function floatDtype(info: TensorInfo, bytes: Uint8Array): 'F32' | 'F16' | 'BF16' {
+  const dtype = weightDtype(info);
   if (bytes.byteLength % DTYPE_SIZE[dtype]) {
     throw new CsattnError(`${bytes.byteLength} bytes are not whole ${dtype} elements of tensor ${info.name}`);
   }
