@@ -78,19 +78,21 @@ function checkMetadata(meta: unknown, fail: (problem: string) => CsattnError): R
 }
 
 /**
- * f(0), f(1), ..., f(n - 1) in order, each read started while the one before is consumed (disk
- * reads run off the main thread, so they overlap the consumer's work).
+ * f(0), f(1), ..., f(n - 1) in order, each started while the one before is consumed (disk reads
+ * run off the main thread, so they overlap the consumer's work). A failure is held until its turn:
+ * a read that fails while the consumer is busy, or after it stopped, is no unhandled rejection.
  */
 export async function* readAhead<T>(n: number, f: (i: number) => Promise<T>): AsyncGenerator<T> {
-  let next = n > 0 ? f(0) : null;
-  try {
-    for (let i = 0; i < n; i++) {
-      const cur = await next!;
-      next = i + 1 < n ? f(i + 1) : null;
-      yield cur;
-    }
-  } finally {
-    next?.catch(() => undefined); // left unconsumed when the consumer stops early
+  const start = (i: number) => {
+    const p = f(i);
+    p.catch(() => undefined);
+    return p;
+  };
+  let next = n > 0 ? start(0) : null;
+  for (let i = 0; i < n; i++) {
+    const cur = await next!;
+    next = i + 1 < n ? start(i + 1) : null;
+    yield cur;
   }
 }
 
@@ -435,16 +437,10 @@ export async function writeSafetensors(
     await writeAll(fh, header, 8);
     let position = 8 + header.byteLength;
     // The next entry is produced while this one is written, so producing (a GPU read-back, say)
-    // and the disk overlap. Its failure is held until its turn (no unhandled rejection meanwhile).
-    const start = (i: number) => {
-      const p = Promise.resolve().then(() => produce(entries[i]));
-      p.catch(() => undefined);
-      return p;
-    };
-    let next = entries.length ? start(0) : undefined;
-    for (const [i, entry] of entries.entries()) {
-      const current = await next!;
-      next = i + 1 < entries.length ? start(i + 1) : undefined;
+    // and the disk overlap.
+    let i = 0;
+    for await (const current of readAhead(entries.length, async (j) => produce(entries[j]))) {
+      const entry = entries[i];
       let produced = 0;
       for await (const chunk of chunksOf(current)) {
         if (!(chunk instanceof Uint8Array)) throw formatError(path, `tensor ${entry.name}: produced a chunk that is not a Uint8Array`);
@@ -457,6 +453,7 @@ export async function writeSafetensors(
         const got = produced > sizes[i] ? `more than ${sizes[i]}` : `${produced}`;
         throw formatError(path, `tensor ${entry.name}: produced ${got} bytes, but ${entry.dtype} [${entry.shape.join(', ')}] is ${sizes[i]} bytes`);
       }
+      i++;
     }
     await fh.sync();
     await fh.close();
