@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { createGpu, type Gpu } from './gpu/device.js';
+import { peakBandwidth, type Peak } from './gpu/peaks.js';
 import { profileInStep, profileOps, type KernelTime } from './gpu/profile.js';
 import { Model } from './model/model.js';
 import { mulberry32, presetConfig } from './model/synth.js';
@@ -25,8 +26,6 @@ import { record, storage, submit } from './gpu/kernels.js';
 import type { Logger } from './log.js';
 import { VERSION } from './version.js';
 
-/** HBM3 peak of an H100 SXM (bytes/s): the floor's denominator. */
-export const H100_PEAK_BYTES_PER_S = 3.35e12;
 
 export interface BenchJob {
   /** A synth-model preset name, or a model folder. */
@@ -49,7 +48,8 @@ export interface BenchJob {
   randomContext: boolean;
   /** Kernel timings (timestamp queries) of one decode step of each attention. */
   profile: boolean;
-  peakBytesPerSecond: number;
+  /** The floor's bandwidth in GB/s; by default the adapter's datasheet figure (gpu/peaks.ts). */
+  peakGbps?: number;
   seed: number;
   log: Logger;
 }
@@ -59,9 +59,10 @@ export interface DecodeFigures {
   /** Bytes one step must read: weights + attended K/V. */
   bytesPerStep: number;
   achievedGBps: number;
-  floorMs: number;
+  /** null where the adapter's bandwidth is unknown (no table row, no --peak-gbps). */
+  floorMs: number | null;
   /** floor / measured: 100% = at the bandwidth floor. */
-  pctOfFloor: number;
+  pctOfFloor: number | null;
   kernels?: KernelTime[];
   /** With profile: GPU time of one whole step by timestamps (msPerToken less this: time the GPU waits between steps). */
   gpuStepMs?: number;
@@ -70,6 +71,8 @@ export interface DecodeFigures {
 export interface BenchRow {
   model: string;
   adapter: string;
+  /** The bandwidth the floors are computed with, and where it comes from. */
+  peak: Peak | null;
   context: number;
   layers: number;
   /** 'prefill', or 'random' (see BenchJob.randomContext: no prefill figures). */
@@ -81,6 +84,11 @@ export interface BenchRow {
   full: DecodeFigures;
   csa: DecodeFigures;
   csaSpeedup: number;
+  /** CSA's sparsity: the fraction of the context not attended. */
+  sparsity: number;
+  /** Bytes of weights a decode step reads, and of one position's K and V over all layers. */
+  weightBytes: number;
+  kvRowBytes: number;
   peakGpuBytes: number;
   /** With profile: GPU time per kernel of one layer over the context's last prefill chunk (the most keys). */
   prefillKernels?: KernelTime[];
@@ -148,6 +156,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   const csa = sparseAttention(model, csaSelector(model, tables, job.csa, opts));
   const { kvHeads, headDim: d, layers } = model.cfg;
   const kvRowBytes = 2 * layers * kvHeads * d * 2; // K and V of one position, all layers
+  const peak = peakBandwidth(gpu.adapterName, job.peakGbps);
   const figures = async (name: 'full' | 'csa'): Promise<DecodeFigures> => {
     const attention = name === 'full' ? model.fullAttention : csa;
     log.info({ context: N, attention: name }, 'decode');
@@ -157,10 +166,10 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
     const g = await generator.generate(question, sampling, undefined, attention, name);
     const attended = (name === 'full' ? N : Math.round((1 - job.sparse.sparsity) * N)) + job.questionTokens + job.decodeTokens / 2;
     const bytesPerStep = model.weightBytesPerToken() + attended * kvRowBytes;
-    const floorMs = (bytesPerStep / job.peakBytesPerSecond) * 1e3;
+    const floorMs = peak ? bytesPerStep / peak.gbps / 1e6 : null;
     const ms = g.timings.msPerToken;
     const profile = job.profile ? await profileStep(model, attention, N + job.questionTokens) : undefined;
-    return { msPerToken: ms, bytesPerStep, achievedGBps: bytesPerStep / ms / 1e6, floorMs, pctOfFloor: (100 * floorMs) / ms, ...profile };
+    return { msPerToken: ms, bytesPerStep, achievedGBps: bytesPerStep / ms / 1e6, floorMs, pctOfFloor: floorMs === null ? null : (100 * floorMs) / ms, ...profile };
   };
   const full = await figures('full');
   const sparse = await figures('csa');
@@ -168,9 +177,9 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   const T = Math.min(job.chunkSize, N);
   const prefillKernels = job.profile ? await profileOps(gpu, model.layerPrefillOps(0, T), 2, () => model.setStep(N - T)) : undefined;
   const row: BenchRow = {
-    model: modelName(job), adapter: gpu.adapterName, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
+    model: modelName(job), adapter: gpu.adapterName, peak, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
     prefillMs, prefillTokensPerSecond: prefillMs === null ? null : (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
-    csaSpeedup: full.msPerToken / sparse.msPerToken, peakGpuBytes: gpu.memory.peak, prefillKernels,
+    csaSpeedup: full.msPerToken / sparse.msPerToken, sparsity: job.sparse.sparsity, weightBytes: model.weightBytesPerToken(), kvRowBytes, peakGpuBytes: gpu.memory.peak, prefillKernels,
   };
   for (const t of tables) destroyTables(gpu, t);
   return row;
@@ -238,13 +247,13 @@ async function profileStep(model: Model, attention: Parameters<Model['decodeOps'
 export function benchTable(rows: BenchRow[], torchMs?: (r: BenchRow) => number | undefined): string[] {
   const f = (x: number | null, digits = 1) => (x === null ? '-' : x.toFixed(digits));
   const torchHead = torchMs ? ' PyTorch ms/tok | full / PyTorch |' : '';
-  const head = `| model | context | kind | prefill tok/s | tables s | write s | load s | full ms/tok | full GB/s | full % floor | csa ms/tok | csa GB/s | csa % floor | csa/full speed-up |${torchHead} peak GPU GiB |`;
-  const decode = (d: DecodeFigures) => `${f(d.msPerToken, 2)} | ${f(d.achievedGBps, 0)} | ${f(d.pctOfFloor, 0)}%`;
+  const head = `| model | context | kind | prefill tok/s | tables s | write s | load s | full ms/tok | full GB/s | full % floor | csa ms/tok | csa GB/s | csa % floor | csa/full speed-up |${torchHead} peak GPU GiB | floor at GB/s |`;
+  const decode = (d: DecodeFigures) => `${f(d.msPerToken, 2)} | ${f(d.achievedGBps, 0)} | ${d.pctOfFloor === null ? '-' : `${f(d.pctOfFloor, 0)}%`}`;
   const line = (r: BenchRow) => {
     const t = torchMs?.(r);
     const torch = torchMs ? ` ${t ? f(t, 2) : '-'} | ${t ? f(r.full.msPerToken / t, 2) : '-'} |` : '';
     const io = r.bundle ? `${f(r.bundle.writeMs / 1e3)} | ${f(r.bundle.loadMs / 1e3)}` : '- | -';
-    return `| ${r.model} | ${r.context} | ${r.context_kind} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${io} | ${decode(r.full)} | ${decode(r.csa)} | ${f(r.csaSpeedup, 2)}x |${torch} ${f(r.peakGpuBytes / 2 ** 30)} |`;
+    return `| ${r.model} | ${r.context} | ${r.context_kind} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${io} | ${decode(r.full)} | ${decode(r.csa)} | ${f(r.csaSpeedup, 2)}x |${torch} ${f(r.peakGpuBytes / 2 ** 30)} | ${r.peak ? `${r.peak.gbps} (${r.peak.source})` : 'unknown: --peak-gbps'} |`;
   };
   return [head, head.replace(/[^|]+/g, '---'), ...rows.map(line)];
 }

@@ -25,7 +25,7 @@ import { questionIds } from './template.js';
 import { formatSummary, runEval } from './eval/run.js';
 import { loadReport, mergeReports, parseShard, renderHtml, writeReport } from './eval/report.js';
 import { exitOnSignals, writeFileAtomic } from './fsutil.js';
-import { H100_PEAK_BYTES_PER_S, bench, formatBench } from './bench.js';
+import { bench, formatBench } from './bench.js';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'fixtures', 'models', 'tinylm');
@@ -373,7 +373,7 @@ function benchCommand(): Command {
     .option('--bundle-io', 'also write the bundle to a temp file and load it back (timed)')
     .option('--random-context', 'skip the prefill: random K/V and tables of the same shapes clustered from the keys (decode speed does not depend on values)')
     .option('--profile', 'GPU time per kernel (timestamp queries) of one decode step of each attention, alone and as part of the step (the step without it), of the whole step, and of one prefill layer over the last chunk')
-    .option('--peak-gbps <n>', 'memory bandwidth the floor is computed with, GB/s (H100 SXM HBM3)', floatArg(1, 1e6), H100_PEAK_BYTES_PER_S / 1e9)
+    .option('--peak-gbps <n>', 'memory bandwidth the floor is computed with, GB/s (default: the adapter\'s datasheet figure, e.g. H200 4800, H100 SXM 3350; floors are left out for an adapter not in the table)', floatArg(1, 1e6))
     .option('--chunk-size <n>', 'prefill chunk size in tokens', intArg(1, 65536), DEFAULT_CHUNK_SIZE)
     .option('--json', 'one JSON line per context instead of the table')
     .option('--log-level <level>', 'pino log level', 'info'))
@@ -383,7 +383,7 @@ function benchCommand(): Command {
         preset: o.model ? undefined : o.preset, modelDir: o.model ? modelDir(o.model) : undefined, layers: o.layers,
         contexts: o.contexts, sparse: { sparsity: o.sparsity, sink: o.sink, window: o.window }, decodeTokens: o.decodeTokens,
         questionTokens: o.questionTokens, csa: csaParams(o), chunkSize: o.chunkSize, bundleIo: !!o.bundleIo, randomContext: !!o.randomContext, profile: !!o.profile,
-        peakBytesPerSecond: o.peakGbps * 1e9, seed: o.seed, log,
+        peakGbps: o.peakGbps, seed: o.seed, log,
       }, (r) => { if (o.json) process.stdout.write(JSON.stringify(r) + '\n'); });
       if (!o.json) process.stdout.write(formatBench(rows));
     });

@@ -7,12 +7,13 @@ import { bench, benchTable, formatBench, type BenchJob } from '../src/bench.js';
 import { DEFAULT_CSA } from '../src/attention/csa.js';
 import { PRESETS } from '../src/model/synth.js';
 import { createLogger } from '../src/log.js';
+import { peakBandwidth } from '../src/gpu/peaks.js';
 
 const cfg = PRESETS['tiny-llama'].config as Record<string, number>;
 const job: BenchJob = {
   preset: 'tiny-llama', contexts: [300], sparse: { sparsity: 0.9, sink: 4, window: 8 }, decodeTokens: 6, questionTokens: 5,
   csa: { ...DEFAULT_CSA, subspaces: 4 }, chunkSize: 128, bundleIo: true, randomContext: false, profile: true,
-  peakBytesPerSecond: 1e11, seed: 3, log: createLogger('silent'),
+  peakGbps: 100, seed: 3, log: createLogger('silent'),
 };
 
 describe('csattn bench', () => {
@@ -27,7 +28,7 @@ describe('csattn bench', () => {
     expect(r.csa.bytesPerStep).toBe(weights + (30 + 5 + 3) * kvRow);
     for (const x of [r.full, r.csa]) {
       expect(x.floorMs).toBeCloseTo((x.bytesPerStep / 1e11) * 1e3, 9);
-      expect(x.pctOfFloor).toBeCloseTo((100 * x.floorMs) / x.msPerToken, 9);
+      expect(x.pctOfFloor).toBeCloseTo((100 * x.floorMs!) / x.msPerToken, 9);
       expect(x.kernels!.map((k) => k.kernel)).toContain('matvec');
       // The step without its matvecs (most of its work) runs shorter.
       expect(x.kernels!.find((k) => k.kernel === 'matvec')!.stepMs).toBeGreaterThan(0);
@@ -46,7 +47,9 @@ describe('csattn bench', () => {
     const row = (table: string[]) => table[2].split('|').slice(1, -1).map((c) => c.trim());
     const cells = row(benchTable([r]));
     expect(cells.slice(0, 3)).toEqual(['tiny-llama', '300', 'prefill']);
-    expect(cells.slice(7, 13)).toEqual([r.full.msPerToken, r.full.achievedGBps, r.full.pctOfFloor, r.csa.msPerToken, r.csa.achievedGBps, r.csa.pctOfFloor]
+    expect(r.peak).toEqual({ gbps: 100, source: '--peak-gbps' });
+    expect(cells.at(-1)).toBe('100 (--peak-gbps)');
+    expect(cells.slice(7, 13)).toEqual([r.full.msPerToken, r.full.achievedGBps, r.full.pctOfFloor!, r.csa.msPerToken, r.csa.achievedGBps, r.csa.pctOfFloor!]
       .map((x, i) => `${x.toFixed(i % 3 === 0 ? 2 : 0)}${i % 3 === 2 ? '%' : ''}`));
     const withTorch = row(benchTable([r], () => 2 * r.full.msPerToken));
     expect(withTorch.slice(14, 16)).toEqual([(2 * r.full.msPerToken).toFixed(2), '0.50']);
@@ -54,11 +57,25 @@ describe('csattn bench', () => {
   });
 
   it('a random context skips the prefill and still decodes with both attentions', async () => {
-    const [r] = await bench({ ...job, randomContext: true, bundleIo: false, profile: false, contexts: [cfg.max_position_embeddings] }, () => {});
+    const [r] = await bench({ ...job, randomContext: true, bundleIo: false, profile: false, contexts: [cfg.max_position_embeddings], peakGbps: undefined }, () => {});
     expect(r.context_kind).toBe('random');
+    // lavapipe has no datasheet bandwidth: no floor, and the table says how to give one.
+    expect(r.peak).toBeNull();
+    expect([r.full.floorMs, r.csa.pctOfFloor]).toEqual([null, null]);
+    expect(benchTable([r])[2]).toMatch(/\| unknown: --peak-gbps \|$/);
     expect(r.prefillMs).toBeNull();
     expect(r.context).toBe(cfg.max_position_embeddings - (5 + 6 + 1)); // the window keeps room for question and answer
     expect(r.full.msPerToken).toBeGreaterThan(0);
     expect(r.csa.msPerToken).toBeGreaterThan(0);
+  });
+});
+
+describe('peak bandwidth by adapter', () => {
+  it('reads the datasheet figure from the adapter name, or the override', () => {
+    expect(peakBandwidth('nvidia nvidia-h200 NVIDIA: 580.159.04 580.159.4.0')).toEqual({ gbps: 4800, source: 'NVIDIA H200 (HBM3e)' });
+    expect(peakBandwidth('nvidia nvidia-h100-80gb-hbm3 NVIDIA: 580.159.04')?.gbps).toBe(3350);
+    expect(peakBandwidth('nvidia nvidia-h100-pcie')?.gbps).toBe(2000);
+    expect(peakBandwidth('mesa llvmpipe (LLVM 19.1.7, 256 bits)')).toBeNull();
+    expect(peakBandwidth('mesa llvmpipe', 50)).toEqual({ gbps: 50, source: '--peak-gbps' });
   });
 });

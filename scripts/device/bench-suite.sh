@@ -1,26 +1,39 @@
 #!/usr/bin/env bash
-# The whole performance benchmark on the GPU machine, in one command (< 10 minutes):
-#   run carry [".device"], command: "source .device/setup.sh && bash scripts/device/bench-suite.sh"
-# Llama-3.1-8B shape (random weights): 32K and 128K with a real prefill, tables and kernel timings
-# (32K also bundle write/load); 64K decode over a random context; Qwen3-8B and Mistral-7B shapes at
-# 32K; transformers (PyTorch) at the same shapes.
-# JSON lines, the Markdown table (bench.md), bench.json and a chart (bench.svg) go to $OUT.
+# csattn's speed on the GPU machine beside a strong PyTorch decode, in one command (< 10 minutes):
+#   run carry [".device"], command: "source .device/setup.sh && COMMIT=<sha> bash scripts/device/bench-suite.sh"
+# (move fixtures/models out of the working tree for the call: the 8B-shape runs do not need it).
+# - probes of what Dawn reaches on this GPU: a grid-stride read, subgroup-matrix products;
+# - Llama-3.1-8B shape (random weights): 32K and 128K with a real prefill, tables and kernel
+#   timings (32K also bundle write/load); 64K decode over a random context;
+# - PyTorch: scripts/bench/torch_decode.py (gpt-fast style, FlexAttention decoding under CUDA graphs),
+#   checked against transformers first;
+# - Qwen3-8B and Mistral-7B shapes at 32K.
+# llama.cpp runs in its own commands (scripts/device/bench-peers.sh); the report joins every folder:
+#   node scripts/bench/report.mjs SUITE_OUT PEERS_OUT...
+# $OUT gets suite.jsonl (every JSON line), suite.log, and the report of what this run has (bench.*).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+J="$OUT/suite.jsonl" LOG="$OUT/suite.log"
 B="node bin/csattn.js bench --log-level warn --json"
-step() { echo "[$(date +%T)] $*"; }
+step() { echo "[$(date +%T)] $*" | tee -a "$LOG"; }
+run() { "$@" >> "$J" 2>> "$LOG" || step "failed: $* (see suite.log)"; }
+machine=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
+echo "{\"meta\": {\"date\": \"$(date -u +%F)\", \"commit\": \"${COMMIT:-unknown}\", \"machine\": \"${machine:-unknown} (Dawn/Vulkan)\", \"command\": \"bash scripts/device/bench-suite.sh\"}}" > "$J"
+step "probes: read bandwidth, subgroup matrices"
+run node scripts/bench/read-bandwidth.mjs --json
+run node scripts/bench/subgroup-matrix.mjs --json
 step "csattn llama-3.1-8b 32K: prefill, tables, bundle write/load, decode"
-$B --contexts 32768 --bundle-io --profile > "$OUT/csattn-32k.jsonl" 2> "$OUT/csattn-32k.err" || tail -3 "$OUT/csattn-32k.err"
+run $B --contexts 32768 --bundle-io --profile
 step "csattn llama-3.1-8b 128K: prefill, tables, decode"
-$B --contexts 131072 --profile > "$OUT/csattn-128k.jsonl" 2> "$OUT/csattn-128k.err" || tail -3 "$OUT/csattn-128k.err"
-step "PyTorch reference"
-node --input-type=module -e "import { PRESETS } from './dist/model/synth.js'; console.log(JSON.stringify(PRESETS['llama-3.1-8b'].config))" > /tmp/llama-3.1-8b.json
-timeout 200 python3 scripts/bench/torch_reference.py --config /tmp/llama-3.1-8b.json --contexts 32768,65536,131072 > "$OUT/pytorch.jsonl" 2> "$OUT/pytorch.err" || tail -5 "$OUT/pytorch.err"
+run $B --contexts 131072 --profile
 step "csattn llama-3.1-8b 64K: random context, decode"
-$B --contexts 65536 --random-context --profile > "$OUT/csattn-64k.jsonl" 2> "$OUT/csattn-64k.err" || tail -3 "$OUT/csattn-64k.err"
+run $B --contexts 65536 --random-context --profile
+step "PyTorch decode (gpt-fast style), checked against transformers"
+node --input-type=module -e "import { PRESETS } from './dist/model/synth.js'; console.log(JSON.stringify(PRESETS['llama-3.1-8b'].config))" > /tmp/llama-3.1-8b.json
+PYTHONUNBUFFERED=1 run timeout 300 python3 scripts/bench/torch_decode.py --config /tmp/llama-3.1-8b.json --check --contexts 32768,65536,131072
 for p in qwen3-8b mistral-7b; do
   step "csattn $p 32K: random context, decode"
-  $B --preset $p --contexts 32768 --random-context --decode-tokens 64 > "$OUT/csattn-$p.jsonl" 2> "$OUT/csattn-$p.err" || tail -3 "$OUT/csattn-$p.err"
+  run $B --preset $p --contexts 32768 --random-context --decode-tokens 64
 done
 step "report"
-node scripts/bench/report.mjs "$OUT"
+node scripts/bench/report.mjs "$OUT" ${PEERS_OUT:-} 2>> "$LOG" | tail -40
