@@ -76,8 +76,8 @@ export function sampling(o: { maxTokens: number; temperature: number; topP: numb
 export async function loadModel(dir: string, capacity: number, log: Logger, chunkSize?: number): Promise<{ model: Model; tok: Tokenizer }> {
   loadConfig(dir); // a bad config fails before the GPU starts
   const tok = await Tokenizer.load(dir);
-  const gpu = await createGpu();
-  log.debug({ adapter: gpu.adapterName, f16: gpu.f16, subgroups: gpu.subgroups }, 'gpu');
+  const gpu = await createGpu({ log });
+  log.debug({ adapter: gpu.adapterName, f16: gpu.f16, subgroups: gpu.subgroups, tensorCores: gpu.tensorCores }, 'gpu');
   const bar = progress(log, 'load', 1, 'bytes');
   const model = await Model.load(gpu, dir, { capacity, chunkSize, onProgress: (d, t) => bar.update(d, { total: t }) });
   bar.stop();
@@ -335,7 +335,7 @@ function decodeCommand(): Command {
       const tok = await Tokenizer.load(dir);
       const longest = Math.max(...questions.map((q) => questionIds(tok, b.meta.template, q.prompt).length));
       await b.close();
-      const session = await Session.open(resolve(path), dir, longest + o.maxTokens);
+      const session = await Session.open(resolve(path), dir, longest + o.maxTokens, { log });
       const sparse = { sparsity: o.sparsity, sink: o.sink, window: o.window };
       const many = o.prompts !== undefined;
       for (const q of questions) {
