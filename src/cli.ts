@@ -26,6 +26,7 @@ import { formatSummary, runEval } from './eval/run.js';
 import { loadReport, mergeReports, parseShard, renderHtml, writeReport } from './eval/report.js';
 import { exitOnSignals, writeFileAtomic } from './fsutil.js';
 import { H100_PEAK_BYTES_PER_S, bench, formatBench } from './bench.js';
+import { doctor, failedChecks, formatDoctor } from './doctor.js';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'fixtures', 'models', 'tinylm');
@@ -451,6 +452,21 @@ function mergeCommand(): Command {
     });
 }
 
+// ---------------------------------------------------------------------------------------------
+// doctor
+
+function doctorCommand(): Command {
+  return new Command('doctor')
+    .description('check the GPU: create the device, run a small kernel on each path csattn chose (f16, subgroups, tensor cores, timestamps), report the adapter, webgpu version and limits')
+    .option('--json', 'print the report as one JSON object')
+    .option('--log-level <level>', 'pino log level; debug shows what Dawn printed at start-up', 'warn')
+    .action(async (o) => {
+      const report = await doctor(createLogger(o.logLevel));
+      process.stdout.write(o.json ? JSON.stringify(report) + '\n' : formatDoctor(report));
+      check(report.ok, () => `doctor: the ${failedChecks(report).join(', ')} check failed on this GPU`, 'gpu');
+    });
+}
+
 export function buildProgram(): Command {
   const program = new Command('csattn')
     .description('serve long, reusable LLM contexts with CSAttention sparse attention on WebGPU')
@@ -466,6 +482,7 @@ export function buildProgram(): Command {
   program.addCommand(evalCommand());
   program.addCommand(mergeCommand());
   program.addCommand(benchCommand());
+  program.addCommand(doctorCommand());
   return program;
 }
 

@@ -41,7 +41,7 @@ let nullDevice: Promise<GPUDevice> | undefined;
 describe("tensor-core kernels on Dawn's null backend", () => {
   const variants: [string, string[]][] = [
     ['matmul_mma', []], ['matmul_mma', ['SWIGLU', 'EXTRA']], ['matmul_mma', ['BIAS', 'EXTRA', 'ACCUMULATE']],
-    ['attention_prefill_mma', []],
+    ['attention_prefill_mma', []], ['doctor_mma', []],
   ];
   // No message at all: a deprecated builtin is a warning, which Dawn prints to stdout.
   it.each(variants)('%s %j compiles without a message', async (name, defines) => {
