@@ -97,7 +97,7 @@ export interface BenchRow {
 export async function bench(job: BenchJob, onRow: (r: BenchRow) => void): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const N of job.contexts) {
-    const gpu = await createGpu();
+    const gpu = await createGpu({ log: job.log });
     try {
       const row = await benchContext(gpu, job, N);
       rows.push(row);

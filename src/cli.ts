@@ -26,6 +26,7 @@ import { formatSummary, runEval } from './eval/run.js';
 import { loadReport, mergeReports, parseShard, renderHtml, writeReport } from './eval/report.js';
 import { exitOnSignals, writeFileAtomic } from './fsutil.js';
 import { bench, formatBench } from './bench.js';
+import { doctor, failedChecks, formatDoctor } from './doctor.js';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'fixtures', 'models', 'tinylm');
@@ -76,8 +77,8 @@ export function sampling(o: { maxTokens: number; temperature: number; topP: numb
 export async function loadModel(dir: string, capacity: number, log: Logger, chunkSize?: number): Promise<{ model: Model; tok: Tokenizer }> {
   loadConfig(dir); // a bad config fails before the GPU starts
   const tok = await Tokenizer.load(dir);
-  const gpu = await createGpu();
-  log.debug({ adapter: gpu.adapterName, f16: gpu.f16, subgroups: gpu.subgroups }, 'gpu');
+  const gpu = await createGpu({ log });
+  log.debug({ adapter: gpu.adapterName, f16: gpu.f16, subgroups: gpu.subgroups, tensorCores: gpu.tensorCores }, 'gpu');
   const bar = progress(log, 'load', 1, 'bytes');
   const model = await Model.load(gpu, dir, { capacity, chunkSize, onProgress: (d, t) => bar.update(d, { total: t }) });
   bar.stop();
@@ -335,7 +336,7 @@ function decodeCommand(): Command {
       const tok = await Tokenizer.load(dir);
       const longest = Math.max(...questions.map((q) => questionIds(tok, b.meta.template, q.prompt).length));
       await b.close();
-      const session = await Session.open(resolve(path), dir, longest + o.maxTokens);
+      const session = await Session.open(resolve(path), dir, longest + o.maxTokens, { log });
       const sparse = { sparsity: o.sparsity, sink: o.sink, window: o.window };
       const many = o.prompts !== undefined;
       for (const q of questions) {
@@ -451,6 +452,21 @@ function mergeCommand(): Command {
     });
 }
 
+// ---------------------------------------------------------------------------------------------
+// doctor
+
+function doctorCommand(): Command {
+  return new Command('doctor')
+    .description('check the GPU: create the device, run a small kernel on each path csattn chose (f16, subgroups, tensor cores, timestamps), report the adapter, webgpu version and limits')
+    .option('--json', 'print the report as one JSON object')
+    .option('--log-level <level>', 'pino log level; debug shows what Dawn printed at start-up', 'warn')
+    .action(async (o) => {
+      const report = await doctor(createLogger(o.logLevel));
+      process.stdout.write(o.json ? JSON.stringify(report) + '\n' : formatDoctor(report));
+      check(report.ok, () => `doctor: the ${failedChecks(report).join(', ')} check failed on this GPU`, 'gpu');
+    });
+}
+
 export function buildProgram(): Command {
   const program = new Command('csattn')
     .description('serve long, reusable LLM contexts with CSAttention sparse attention on WebGPU')
@@ -466,6 +482,7 @@ export function buildProgram(): Command {
   program.addCommand(evalCommand());
   program.addCommand(mergeCommand());
   program.addCommand(benchCommand());
+  program.addCommand(doctorCommand());
   return program;
 }
 

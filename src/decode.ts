@@ -17,6 +17,7 @@ import { destroyTables, listsSound, selectDispatches, uploadTables, type CsaPara
 import { buildKeyTables, oracleDispatches, questDispatches, questPages, selectionRecall, streamingDispatches, type Method, type QuestPages } from './attention/baselines.js';
 import { attentionDecode } from './ops/attention.js';
 import { questionIds } from './template.js';
+import type { Logger } from './log.js';
 
 /** Attention for generated tokens: full, CSAttention, or a baseline selector at the same budget. */
 export type AttentionKind = 'full' | Method;
@@ -80,9 +81,11 @@ export class Session {
 
   /**
    * Opens `bundlePath` for `modelDir`: checks that the bundle was made with this model, then
-   * streams the KV cache and the tables into GPU buffers. `room` = question + answer positions.
+   * streams the KV cache and the tables into GPU buffers. `room` = question + answer positions;
+   * `opts.loaded` a model to use instead of loading one, `opts.log` a logger for the GPU's start-up.
    */
-  static async open(bundlePath: string, modelDir: string, room: number, loaded?: { model: Model; identity: ModelIdentity }): Promise<Session> {
+  static async open(bundlePath: string, modelDir: string, room: number, opts: { loaded?: { model: Model; identity: ModelIdentity }; log?: Logger } = {}): Promise<Session> {
+    const { loaded, log } = opts;
     const t0 = performance.now();
     const bundle = await Bundle.open(bundlePath);
     try {
@@ -90,7 +93,7 @@ export class Session {
       const N = bundle.tokens;
       // Refuse a bundle of another model before loading any weights.
       checkSameModel(bundle.meta.model, loaded?.identity ?? (await modelIdentity(modelDir, loadConfig(modelDir))), bundlePath, modelDir);
-      const model = loaded?.model ?? (await Model.load(await createGpu(), modelDir, { capacity: N + room }));
+      const model = loaded?.model ?? (await Model.load(await createGpu({ log }), modelDir, { capacity: N + room }));
       check(model.capacity >= N + room, `the bundle's ${N} tokens and ${room} more do not fit the loaded model's cache (${model.capacity})`, 'too-long');
       const s = bundle.meta.shape;
       check(s.layers === model.cfg.layers && s.kvHeads === model.cfg.kvHeads && s.headDim === model.cfg.headDim,

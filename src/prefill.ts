@@ -103,7 +103,7 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
   const t0 = performance.now();
   const { log, ids } = job;
   const N = ids.length;
-  const model = job.model ?? (await Model.load(await createGpu(), job.modelDir, { capacity: N, chunkSize: job.chunkSize }));
+  const model = job.model ?? (await Model.load(await createGpu({ log }), job.modelDir, { capacity: N, chunkSize: job.chunkSize }));
   check(model.capacity >= N, `a context of ${N} tokens does not fit the loaded model's cache (${model.capacity})`, 'too-long');
   model.length = 0;
   const gpu = model.gpu;

@@ -15,7 +15,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'csattn-cli-'));
 
 function csattn(...args: string[]): { status: number | null; stdout: string; errLines: string[] } {
   const r = spawnSync('node', ['bin/csattn.js', ...args], { encoding: 'utf8', timeout: 300_000 });
-  // Dawn's own start-up notices on software adapters are not csattn's output.
+  // Dawn's own start-up notices on software adapters are not csattn's output (csattn hides them
+  // from a terminal or pipe, but Node's spawn gives the child a socket: test/quiet.test.ts).
   // Progress goes to stderr as JSON log lines when it is not a terminal: not errors either.
   const errLines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Warning: maxDynamic') && !l.startsWith('{'));
   return { status: r.status, stdout: r.stdout, errLines };

@@ -1,6 +1,8 @@
 /** The kernel source preprocessor: #include pastes shared helpers, #if picks a variant. */
 import { describe, expect, it } from 'vitest';
-import { expandIncludes, preprocess, readRanges } from '../src/gpu/kernels.js';
+import { create } from 'webgpu';
+import { SUBGROUP_MATRIX } from '../src/gpu/device.js';
+import { expandIncludes, kernelSource, preprocess, readRanges } from '../src/gpu/kernels.js';
 import { gpuContext, uploadU32 } from './helpers/gpu.js';
 
 describe('kernel preprocessor', () => {
@@ -28,5 +30,24 @@ describe('readRanges', () => {
     const got = new Uint8Array(await readRanges(gpu, src, ranges));
     const want = ranges.flatMap((r) => [...bytes.subarray(r.offset, r.offset + r.size)]);
     expect([...got]).toEqual(want);
+  });
+});
+
+// Dawn's null backend offers subgroup matrices and runs nothing: its shader modules check the WGSL
+// (with this webgpu package's Tint) of the tensor-core kernels, which lavapipe cannot compile.
+const nullBackend = create(['backend=null', 'enable-dawn-features=allow_unsafe_apis']);
+let nullDevice: Promise<GPUDevice> | undefined;
+
+describe("tensor-core kernels on Dawn's null backend", () => {
+  const variants: [string, string[]][] = [
+    ['matmul_mma', []], ['matmul_mma', ['SWIGLU', 'EXTRA']], ['matmul_mma', ['BIAS', 'EXTRA', 'ACCUMULATE']],
+    ['attention_prefill_mma', []], ['doctor_mma', []],
+  ];
+  // No message at all: a deprecated builtin is a warning, which Dawn prints to stdout.
+  it.each(variants)('%s %j compiles without a message', async (name, defines) => {
+    nullDevice ??= nullBackend.requestAdapter().then((a) => a!.requestDevice({ requiredFeatures: ['shader-f16', 'subgroups', SUBGROUP_MATRIX as GPUFeatureName] }));
+    const module = (await nullDevice).createShaderModule({ code: kernelSource(name, new Set(['F16', 'SUBGROUPS', 'MMA', ...defines])) });
+    const { messages } = await module.getCompilationInfo();
+    expect(messages.map((m) => `${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`)).toEqual([]);
   });
 });

@@ -95,7 +95,7 @@ fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumula
 
 // acc + Q's head-dim tile kk · (keys 16n .. 16n+15 of the K tile)ᵀ
 fn qk(acc: Acc, qm: Left, n: u32, kk: u32) -> Acc {
-  return mma(qm, subgroupMatrixLoad<Right>(&kv, n * 16u * KS + kk * 16u, true, KS), acc);
+  return mma(qm, subgroupMatrixLoad<Right, col_major>(&kv, n * 16u * KS + kk * 16u, KS), acc);
 }
 
 // S of subgroup sg's rows against the staged keys, into its rows of st.
@@ -109,13 +109,13 @@ fn scores(sg: u32, q0: Left, q1: Left, q2: Left, q3: Left, q4: Left, q5: Left, q
     if (DT > 5u) { acc = qk(acc, q5, n, 5u); }
     if (DT > 6u) { acc = qk(acc, q6, n, 6u); }
     if (DT > 7u) { acc = qk(acc, q7, n, 7u); }
-    subgroupMatrixStore(&st, sg * 16u * SS + n * 16u, acc, false, SS);
+    subgroupMatrixStore<row_major>(&st, sg * 16u * SS + n * 16u, acc, SS);
   }
 }
 
 // o + P's keys 16kk .. 16kk+15 · head-dim tile n of the V tile
 fn pv(o: Acc, pm: Left, kk: u32, n: u32) -> Acc {
-  return mma(pm, subgroupMatrixLoad<Right>(&kv, kk * 16u * KS + n * 16u, false, KS), o);
+  return mma(pm, subgroupMatrixLoad<Right, row_major>(&kv, kk * 16u * KS + n * 16u, KS), o);
 }
 
 fn masked(s: f32, t: u32, row: Row) -> f32 {
@@ -125,7 +125,7 @@ fn masked(s: f32, t: u32, row: Row) -> f32 {
 // Head-dim tile n of O / l through st to the row's place in out: lane l takes row l / 2, 8 dims.
 fn emit(o: Acc, n: u32, sg: u32, lane: u32, row: Row, inv: f32) {
   workgroupBarrier();
-  subgroupMatrixStore(&st, sg * 16u * SS, o, false, SS);
+  subgroupMatrixStore<row_major>(&st, sg * 16u * SS, o, SS);
   workgroupBarrier();
   let c0 = (lane % 2u) * 8u;
   for (var c = c0; c < c0 + 8u; c++) {
@@ -142,12 +142,12 @@ fn any_raised(r: array<u32, SG>) -> bool {
 // O's head-dim tile o with each row scaled by its lane's alpha, through the subgroup's rows of st.
 fn rescaled(o: Acc, sg: u32, lane: u32, alpha: f32) -> Acc {
   workgroupBarrier();
-  subgroupMatrixStore(&st, sg * 16u * SS, o, false, SS);
+  subgroupMatrixStore<row_major>(&st, sg * 16u * SS, o, SS);
   workgroupBarrier();
   let at = (sg * 16u + lane / 2u) * SS + (lane % 2u) * 8u;
   for (var c = at; c < at + 8u; c++) { st[c] *= alpha; }
   workgroupBarrier();
-  return subgroupMatrixLoad<Acc>(&st, sg * 16u * SS, false, SS);
+  return subgroupMatrixLoad<Acc, row_major>(&st, sg * 16u * SS, SS);
 }
 
 @compute @workgroup_size(WG)
@@ -167,15 +167,15 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   }
   workgroupBarrier();
   let qo = sg * 16u * D;
-  var q0 = subgroupMatrixLoad<Left>(&kv, qo, false, D);
+  var q0 = subgroupMatrixLoad<Left, row_major>(&kv, qo, D);
   var q1 = Left(); var q2 = Left(); var q3 = Left(); var q4 = Left(); var q5 = Left(); var q6 = Left(); var q7 = Left();
-  if (DT > 1u) { q1 = subgroupMatrixLoad<Left>(&kv, qo + 16u, false, D); }
-  if (DT > 2u) { q2 = subgroupMatrixLoad<Left>(&kv, qo + 32u, false, D); }
-  if (DT > 3u) { q3 = subgroupMatrixLoad<Left>(&kv, qo + 48u, false, D); }
-  if (DT > 4u) { q4 = subgroupMatrixLoad<Left>(&kv, qo + 64u, false, D); }
-  if (DT > 5u) { q5 = subgroupMatrixLoad<Left>(&kv, qo + 80u, false, D); }
-  if (DT > 6u) { q6 = subgroupMatrixLoad<Left>(&kv, qo + 96u, false, D); }
-  if (DT > 7u) { q7 = subgroupMatrixLoad<Left>(&kv, qo + 112u, false, D); }
+  if (DT > 1u) { q1 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 16u, D); }
+  if (DT > 2u) { q2 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 32u, D); }
+  if (DT > 3u) { q3 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 48u, D); }
+  if (DT > 4u) { q4 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 64u, D); }
+  if (DT > 5u) { q5 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 80u, D); }
+  if (DT > 6u) { q6 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 96u, D); }
+  if (DT > 7u) { q7 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 112u, D); }
 
   // Lane `lane` covers row r of its subgroup, columns 2c + h (c < 32) of each 16 x BK tile.
   let r = lane / 2u;
@@ -226,7 +226,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     if (t0 + BK < kend) { kw = fetch(base + t0 + BK, lid, false); }  // in flight during P·V
     workgroupBarrier();
     for (var kk = 0u; kk < BK / 16u; kk++) {
-      let pm = subgroupMatrixLoad<Left>(&pt, sg * 16u * PS + kk * 16u, false, PS);
+      let pm = subgroupMatrixLoad<Left, row_major>(&pt, sg * 16u * PS + kk * 16u, PS);
       o0 = pv(o0, pm, kk, 0u);
       if (DT > 1u) { o1 = pv(o1, pm, kk, 1u); }
       if (DT > 2u) { o2 = pv(o2, pm, kk, 2u); }

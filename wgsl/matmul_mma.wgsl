@@ -98,19 +98,19 @@ fn put(lid: u32, xr: ptr<function, XRegs>, gr: ptr<function, WRegs>, ur: ptr<fun
   }
 }
 
-fn left(row: u32, k: u32) -> Left { return subgroupMatrixLoad<Left>(&xs, row * XS + k, false, XS); }
-fn right_g(row: u32, k: u32) -> Right { return subgroupMatrixLoad<Right>(&gs, row * XS + k, true, XS); }
+fn left(row: u32, k: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&xs, row * XS + k, XS); }
+fn right_g(row: u32, k: u32) -> Right { return subgroupMatrixLoad<Right, col_major>(&gs, row * XS + k, XS); }
 #if SWIGLU
-fn right_u(row: u32, k: u32) -> Right { return subgroupMatrixLoad<Right>(&us, row * XS + k, true, XS); }
+fn right_u(row: u32, k: u32) -> Right { return subgroupMatrixLoad<Right, col_major>(&us, row * XS + k, XS); }
 #endif
 fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
 
 // A 16 × 16 result (and its up-projection twin) through workgroup memory to y: lane l takes row
 // l / 2, 8 columns.
 fn emit(g: Acc, u: Acc, t0: u32, r0: u32, sg: u32, lane: u32) {
-  subgroupMatrixStore(&out_g, sg * 256u, g, false, 16u);
+  subgroupMatrixStore<row_major>(&out_g, sg * 256u, g, 16u);
 #if SWIGLU
-  subgroupMatrixStore(&out_u, sg * 256u, u, false, 16u);
+  subgroupMatrixStore<row_major>(&out_u, sg * 256u, u, 16u);
 #endif
   workgroupBarrier();
   let r = lane / 2u;

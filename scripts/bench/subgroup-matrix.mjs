@@ -23,8 +23,8 @@ ${init}
 ${body}
 }`;
 const named = (loads, store = true) => `var c0 = A(); var c1 = A(); var c2 = A(); var c3 = A(); var c4 = A(); var c5 = A(); var c6 = A(); var c7 = A();
-let a0p = subgroupMatrixLoad<L>(&sh, sg * 512u, false, 32u); let a1p = subgroupMatrixLoad<L>(&sh, sg * 512u + 16u, false, 32u);
-let b0p = subgroupMatrixLoad<R>(&sh, 2048u, true, 32u); let b1p = subgroupMatrixLoad<R>(&sh, 2560u, true, 32u); let b2p = subgroupMatrixLoad<R>(&sh, 3072u, true, 32u); let b3p = subgroupMatrixLoad<R>(&sh, 3584u, true, 32u);
+let a0p = subgroupMatrixLoad<L, row_major>(&sh, sg * 512u, 32u); let a1p = subgroupMatrixLoad<L, row_major>(&sh, sg * 512u + 16u, 32u);
+let b0p = subgroupMatrixLoad<R, col_major>(&sh, 2048u, 32u); let b1p = subgroupMatrixLoad<R, col_major>(&sh, 2560u, 32u); let b2p = subgroupMatrixLoad<R, col_major>(&sh, 3072u, 32u); let b3p = subgroupMatrixLoad<R, col_major>(&sh, 3584u, 32u);
 for (var it = 0u; it < ITERS; it++) {
   ${loads}
   c0 = subgroupMatrixMultiplyAccumulate(a0, b0, c0); c1 = subgroupMatrixMultiplyAccumulate(a0, b1, c1);
@@ -33,26 +33,26 @@ for (var it = 0u; it < ITERS; it++) {
   c6 = subgroupMatrixMultiplyAccumulate(a1, b2, c6); c7 = subgroupMatrixMultiplyAccumulate(a1, b3, c7);
 }
 let o = (wg.x * 4u + sg) * 2048u;
-subgroupMatrixStore(&out, o, c0, false, 16u); subgroupMatrixStore(&out, o + 256u, c1, false, 16u); subgroupMatrixStore(&out, o + 512u, c2, false, 16u); subgroupMatrixStore(&out, o + 768u, c3, false, 16u);
-subgroupMatrixStore(&out, o + 1024u, c4, false, 16u); subgroupMatrixStore(&out, o + 1280u, c5, false, 16u); subgroupMatrixStore(&out, o + 1536u, c6, false, 16u); subgroupMatrixStore(&out, o + 1792u, c7, false, 16u);`;
+subgroupMatrixStore<row_major>(&out, o, c0, 16u); subgroupMatrixStore<row_major>(&out, o + 256u, c1, 16u); subgroupMatrixStore<row_major>(&out, o + 512u, c2, 16u); subgroupMatrixStore<row_major>(&out, o + 768u, c3, 16u);
+subgroupMatrixStore<row_major>(&out, o + 1024u, c4, 16u); subgroupMatrixStore<row_major>(&out, o + 1280u, c5, 16u); subgroupMatrixStore<row_major>(&out, o + 1536u, c6, 16u); subgroupMatrixStore<row_major>(&out, o + 1792u, c7, 16u);`;
 const regsLoads = `let a0 = a0p; let a1 = a1p; let b0 = b0p; let b1 = b1p; let b2 = b2p; let b3 = b3p;`;
 const shLoads = `let k = (it % 2u) * 16u;
-  let a0 = subgroupMatrixLoad<L>(&sh, sg * 512u + k, false, 32u); let a1 = subgroupMatrixLoad<L>(&sh, sg * 512u + 256u + k, false, 32u);
-  let b0 = subgroupMatrixLoad<R>(&sh, 2048u + k, true, 32u); let b1 = subgroupMatrixLoad<R>(&sh, 2560u + k, true, 32u); let b2 = subgroupMatrixLoad<R>(&sh, 3072u + k, true, 32u); let b3 = subgroupMatrixLoad<R>(&sh, 3584u + k, true, 32u);`;
+  let a0 = subgroupMatrixLoad<L, row_major>(&sh, sg * 512u + k, 32u); let a1 = subgroupMatrixLoad<L, row_major>(&sh, sg * 512u + 256u + k, 32u);
+  let b0 = subgroupMatrixLoad<R, col_major>(&sh, 2048u + k, 32u); let b1 = subgroupMatrixLoad<R, col_major>(&sh, 2560u + k, 32u); let b2 = subgroupMatrixLoad<R, col_major>(&sh, 3072u + k, 32u); let b3 = subgroupMatrixLoad<R, col_major>(&sh, 3584u + k, 32u);`;
 const glLoads = `let k = ((it * 16u) % 4096u) + wg.x * 64u * 4096u;
-  let a0 = subgroupMatrixLoad<L>(&sh, sg * 512u + (it % 2u) * 16u, false, 32u); let a1 = subgroupMatrixLoad<L>(&sh, sg * 512u + 256u + (it % 2u) * 16u, false, 32u);
-  let b0 = subgroupMatrixLoad<R>(&src, k, true, 4096u); let b1 = subgroupMatrixLoad<R>(&src, k + 16u * 4096u, true, 4096u); let b2 = subgroupMatrixLoad<R>(&src, k + 32u * 4096u, true, 4096u); let b3 = subgroupMatrixLoad<R>(&src, k + 48u * 4096u, true, 4096u);`;
+  let a0 = subgroupMatrixLoad<L, row_major>(&sh, sg * 512u + (it % 2u) * 16u, 32u); let a1 = subgroupMatrixLoad<L, row_major>(&sh, sg * 512u + 256u + (it % 2u) * 16u, 32u);
+  let b0 = subgroupMatrixLoad<R, col_major>(&src, k, 4096u); let b1 = subgroupMatrixLoad<R, col_major>(&src, k + 16u * 4096u, 4096u); let b2 = subgroupMatrixLoad<R, col_major>(&src, k + 32u * 4096u, 4096u); let b3 = subgroupMatrixLoad<R, col_major>(&src, k + 48u * 4096u, 4096u);`;
 const arr = `var c: array<A, 8>;
-let a0p = subgroupMatrixLoad<L>(&sh, sg * 512u, false, 32u); let a1p = subgroupMatrixLoad<L>(&sh, sg * 512u + 16u, false, 32u);
+let a0p = subgroupMatrixLoad<L, row_major>(&sh, sg * 512u, 32u); let a1p = subgroupMatrixLoad<L, row_major>(&sh, sg * 512u + 16u, 32u);
 for (var it = 0u; it < ITERS; it++) {
   ${shLoads}
   for (var j = 0u; j < 4u; j++) {
-    let b = subgroupMatrixLoad<R>(&sh, 2048u + 512u * j + (it % 2u) * 16u, true, 32u);
+    let b = subgroupMatrixLoad<R, col_major>(&sh, 2048u + 512u * j + (it % 2u) * 16u, 32u);
     c[j] = subgroupMatrixMultiplyAccumulate(a0, b, c[j]); c[4u + j] = subgroupMatrixMultiplyAccumulate(a1, b, c[4u + j]);
   }
 }
 let o = (wg.x * 4u + sg) * 2048u;
-for (var j = 0u; j < 8u; j++) { subgroupMatrixStore(&out, o + 256u * j, c[j], false, 16u); }`;
+for (var j = 0u; j < 8u; j++) { subgroupMatrixStore<row_major>(&out, o + 256u * j, c[j], 16u); }`;
 const variants = { regs: main(named(regsLoads)), shared: main(named(shLoads)), global: main(named(glLoads)), sharedArray: main(arr) };
 const outBuf = dev.createBuffer({ size: WGS * 4 * 2048 * 4, usage: GPUBufferUsage.STORAGE });
 const srcBuf = dev.createBuffer({ size: 4096 * 4096 * 2 * 4, usage: GPUBufferUsage.STORAGE });

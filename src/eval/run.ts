@@ -105,7 +105,7 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
       const cfg = loadConfig(o.modelDir);
       const window = Math.min(cfg.maxPositions, cfg.slidingWindow ?? Infinity);
       const tok = await Tokenizer.load(o.modelDir);
-      const model = await Model.load(await createGpu(), o.modelDir, { capacity: window, chunkSize: o.chunkSize });
+      const model = await Model.load(await createGpu({ log: o.log }), o.modelDir, { capacity: window, chunkSize: o.chunkSize });
       const identity = await modelIdentity(o.modelDir, model.cfg);
       mkdirSync(o.cacheDir, { recursive: true });
       const bar = progress(o.log, 'eval', todo.length, 'records');
@@ -146,7 +146,7 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
   if (!existsSync(bundle)) {
     await prefillIds({ ids, template, out: bundle, modelDir: o.modelDir, chunkSize: o.chunkSize, csa: o.csa, log: o.log.child({ record: job.key }), model: x.model });
   }
-  const session = await Session.open(bundle, o.modelDir, room, { model: x.model, identity: x.identity });
+  const session = await Session.open(bundle, o.modelDir, room, { loaded: { model: x.model, identity: x.identity } });
   try {
     const greedy = { maxTokens: maxNew, temperature: 0, topP: 1, seed: 0, stopIds: x.tok.eosIds };
     const score = (prediction: string) =>

@@ -4,6 +4,8 @@
  */
 import { create, globals } from 'webgpu';
 import { CsattnError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { captureStderr } from './stderr.js';
 
 Object.assign(globalThis, globals);
 
@@ -14,10 +16,13 @@ export interface GpuOptions {
   noSubgroups?: boolean;
   /** Skip subgroup-matrix (tensor core) kernels even when the adapter offers them. */
   noTensorCores?: boolean;
+  /** Receives, at debug level, what Dawn prints while it looks for adapters. */
+  log?: Logger;
 }
 
 export interface Gpu {
   device: GPUDevice;
+  adapter: GPUAdapter;
   adapterName: string;
   /** Kernels may use native f16 (`enable f16`); otherwise f16 is handled packed in u32. */
   f16: boolean;
@@ -38,34 +43,59 @@ const NO_ADAPTER =
   'no WebGPU adapter found: install a GPU driver with Vulkan support, or Mesa\'s software Vulkan ' +
   '(lavapipe; on Debian 12: `bash scripts/install-lavapipe.sh`)';
 
+/**
+ * Dawn toggles, passed by the webgpu package to the instance, the adapter and the device alike
+ * (names as in Dawn's src/dawn/native/Toggles.cpp; an unknown name is ignored without a word).
+ * f16 on NVIDIA is behind vulkan_enable_f16_on_nvidia; subgroup matrices (tensor cores) need
+ * allow_unsafe_apis and the Vulkan memory model (Dawn's default where the driver has it); timestamps
+ * are rounded to 65.5 µs unless timestamp_quantization is off.
+ */
+export const DAWN_FLAGS = [
+  'enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis,use_vulkan_memory_model',
+  'disable-dawn-features=timestamp_quantization',
+];
+
 let instance: ReturnType<typeof create> | null = null;
 
-const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix';
+export const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix';
 
 interface MatrixConfig { componentType: string; resultComponentType: string; M: number; N: number; K: number }
 
 /**
- * The kernels' one tensor-core shape: f16 x f16 -> f32 at 16x16x16, in subgroups of exactly 32
- * (their thread layout assumes it). Adapters that do not list their configurations are taken at
- * their word for the feature (Dawn's Vulkan path on NVIDIA lists them).
+ * Why the kernels' one tensor-core shape is missing, or null when the adapter has it: f16 x f16 ->
+ * f32 at 16x16x16, in subgroups of exactly 32 (their thread layout assumes it). Adapters that do
+ * not list their configurations are taken at their word for the feature.
  */
-function hasTensorCores(adapter: GPUAdapter): boolean {
-  if (!adapter.features.has(SUBGROUP_MATRIX) || !adapter.features.has('shader-f16')) return false;
-  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number; subgroupMatrixConfigs?: MatrixConfig[] };
-  if (info.subgroupMinSize !== 32 || info.subgroupMaxSize !== 32) return false;
+export function tensorCoreGap(adapter: GPUAdapter): string | null {
+  if (!adapter.features.has(SUBGROUP_MATRIX)) return `no ${SUBGROUP_MATRIX}`;
+  if (!adapter.features.has('shader-f16')) return 'no shader-f16';
+  const info = adapter.info as GPUAdapterInfo & { subgroupMatrixConfigs?: MatrixConfig[] };
+  if (info.subgroupMinSize !== 32 || info.subgroupMaxSize !== 32) return `subgroups of ${info.subgroupMinSize}-${info.subgroupMaxSize}, not 32`;
   const configs = info.subgroupMatrixConfigs;
-  return !configs || configs.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16);
+  const fits = !configs || configs.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16);
+  return fits ? null : 'no f16 -> f32 16x16x16 configuration';
+}
+
+const ADAPTER_OPTIONS: GPURequestAdapterOptions = { powerPreference: 'high-performance' };
+
+/**
+ * The adapter. Dawn enumerates adapters on an instance's first request and prints what it finds
+ * odd to stderr; that goes to `log` at debug level instead.
+ */
+async function requestAdapter(log?: Logger): Promise<GPUAdapter | null> {
+  if (instance) return instance.requestAdapter(ADAPTER_OPTIONS);
+  const { value, text } = captureStderr(() => {
+    instance = create(DAWN_FLAGS);
+    return instance.requestAdapter(ADAPTER_OPTIONS);
+  });
+  for (const line of text.split('\n').filter((l) => l.trim())) log?.debug({ source: 'dawn' }, line);
+  return value;
 }
 
 export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
-  // f16 on NVIDIA is behind a Dawn toggle; subgroup-matrix (tensor cores) behind allow_unsafe_apis.
-  instance ??= create([
-    'enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis,use_vulkan_memory_model',
-    'disable-dawn-features=timestamp_quantization',
-  ]);
-  const adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+  const adapter = await requestAdapter(opts.log);
   if (!adapter) throw new CsattnError(NO_ADAPTER, 'no-adapter');
-  const wanted = ['shader-f16', 'subgroups', 'timestamp-query', ...(hasTensorCores(adapter) ? [SUBGROUP_MATRIX] : [])] as GPUFeatureName[];
+  const wanted = ['shader-f16', 'subgroups', 'timestamp-query', ...(tensorCoreGap(adapter) ? [] : [SUBGROUP_MATRIX])] as GPUFeatureName[];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const l = adapter.limits;
   const device = await adapter.requestDevice({
@@ -83,6 +113,7 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   const info = adapter.info;
   const gpu: Gpu = {
     device,
+    adapter,
     adapterName: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown',
     f16: device.features.has('shader-f16') && !opts.packedF16,
     subgroups: device.features.has('subgroups') && !opts.noSubgroups,

@@ -72,7 +72,7 @@ export class Kernels {
     const defines = new Set(opts.defines ?? []);
     if (this.gpu.f16) defines.add('F16');
     if (this.gpu.subgroups) defines.add('SUBGROUPS');
-    const code = preprocess(prelude(defines) + loadSource(name), defines, name);
+    const code = kernelSource(name, defines);
     const device = this.gpu.device;
     device.pushErrorScope('internal');
     device.pushErrorScope('validation');
@@ -91,6 +91,11 @@ export class Kernels {
     device.popErrorScope().then(report);
     return pipeline;
   }
+}
+
+/** The WGSL of kernel `name` as Dawn gets it: prelude, includes and #if applied for `defines`. */
+export function kernelSource(name: string, defines: Set<string>): string {
+  return preprocess(prelude(defines) + loadSource(name), defines, name);
 }
 
 function loadSource(name: string): string {

@@ -1,0 +1,79 @@
+/**
+ * csattn doctor: its report names the paths createGpu chose on this adapter (and the probe kernels
+ * of those paths compute right), the adapter's limits, and the webgpu package installed.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { createGpu, tensorCoreGap, type Gpu } from '../src/gpu/device.js';
+import { checkF16, doctor, formatDoctor, type DoctorReport } from '../src/doctor.js';
+import { f16Modes, gpuContext } from './helpers/gpu.js';
+import { csattnPiped } from './helpers/cli.js';
+
+let gpu: Gpu;
+let report: DoctorReport;
+
+beforeAll(async () => {
+  gpu = await createGpu();
+  report = await doctor();
+});
+
+
+describe('csattn doctor', () => {
+  it('reports the f16 path createGpu chose, checked by a kernel', () => {
+    expect(report.f16.chosen).toBe(gpu.f16 ? 'native' : 'packed in u32');
+    expect(report.f16.ok).toBe(true);
+  });
+  it('the f16 probe computes right on both f16 paths', async () => {
+    for (const packed of await f16Modes()) {
+      const c = await checkF16((await gpuContext(packed)).kernels);
+      expect([c.chosen, c.ok]).toEqual([packed ? 'packed in u32' : 'native', true]);
+    }
+  });
+  it('reports subgroups as createGpu chose them, with the size the kernel saw', () => {
+    expect(report.subgroups.chosen).toBe(gpu.subgroups ? 'on' : 'off');
+    if (gpu.subgroups) {
+      expect(report.subgroups.ok).toBe(true);
+      const size = Number(/size (\d+)/.exec(report.subgroups.detail)?.[1]);
+      expect(size).toBeGreaterThanOrEqual(gpu.adapter.info.subgroupMinSize!);
+      expect(size).toBeLessThanOrEqual(gpu.adapter.info.subgroupMaxSize!);
+    }
+  });
+  it('reports tensor cores as createGpu chose them, or why they are off', () => {
+    expect(report.tensorCores.chosen).toBe(gpu.tensorCores ? 'on' : 'off');
+    if (gpu.tensorCores) expect(report.tensorCores.ok).toBe(true);
+    else expect(report.tensorCores.detail).toBe(tensorCoreGap(gpu.adapter));
+  });
+  it('reports timestamps as createGpu chose them, not quantized', () => {
+    expect(report.timestamps.chosen).toBe(gpu.timestamps ? 'on' : 'off');
+    if (gpu.timestamps) {
+      expect(report.timestamps.ok).toBe(true);
+      expect(report.timestamps.detail).toMatch(/^ns resolution/);
+    }
+  });
+  it('reports the device limits and the installed webgpu package', () => {
+    for (const [name, value] of Object.entries(report.limits)) expect(value).toBe(gpu.device.limits[name as keyof GPUSupportedLimits]);
+    expect(report.limits.maxStorageBufferBindingSize).toBe(gpu.maxBinding);
+    expect(report.webgpu).toBe(JSON.parse(readFileSync('node_modules/webgpu/package.json', 'utf8')).version);
+    expect(report.adapter.name).toBe(gpu.adapterName);
+    expect(report.ok).toBe(true);
+  });
+  it('prints one line per item', () => {
+    const lines = formatDoctor(report).trimEnd().split('\n');
+    expect(lines.map((l) => l.split(/\s{2,}/)[0])).toEqual(['adapter', 'webgpu', 'f16', 'subgroups', 'tensor cores', 'timestamps', ...Object.keys(report.limits)]);
+  });
+  it('CLI: exits 0 with the report as JSON, nothing on stderr', () => {
+    const r = csattnPiped(['doctor', '--json']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    const json = JSON.parse(r.stdout) as DoctorReport;
+    expect(json.f16.chosen).toBe(report.f16.chosen);
+    expect(json.tensorCores.chosen).toBe(report.tensorCores.chosen);
+    expect(json.limits).toEqual(report.limits);
+  });
+  it('CLI: no adapter is one line and exit status 1', () => {
+    const r = csattnPiped(['doctor'], { ...process.env, VK_DRIVER_FILES: '/nonexistent.json', VK_ICD_FILENAMES: '/nonexistent.json' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^csattn: no WebGPU adapter found: /)]);
+  });
+});
