@@ -1,7 +1,7 @@
 // Subgroup-matrix (tensor core) microbenchmark: the same 8 MMAs per step with their operands from
 // registers, from workgroup memory (named accumulators), from a storage buffer, and from workgroup
 // memory with the accumulators in an array indexed in a loop. TFLOP/s per variant.
-//   node scripts/bench/subgroup-matrix.mjs   (after the build; on a device with tensor cores)
+//   node scripts/bench/subgroup-matrix.mjs [--json]   (after the build; on a device with tensor cores)
 // H100 (Dawn/Vulkan, 2026-11-23): 510, 231, 62, 26 TFLOP/s.
 import { createGpu } from '../../dist/gpu/device.js';
 const gpu = await createGpu();
@@ -53,19 +53,23 @@ for (var it = 0u; it < ITERS; it++) {
 }
 let o = (wg.x * 4u + sg) * 2048u;
 for (var j = 0u; j < 8u; j++) { subgroupMatrixStore<row_major>(&out, o + 256u * j, c[j], 16u); }`;
-const variants = { regs: main(named(regsLoads)), shared: main(named(shLoads)), global: main(named(glLoads)), sharedArray: main(arr) };
+const variants = { registers: main(named(regsLoads)), 'workgroup memory': main(named(shLoads)), 'a storage buffer': main(named(glLoads)), 'workgroup memory, accumulators in an array': main(arr) };
+const json = process.argv.includes('--json');
+const results = [];
 const outBuf = dev.createBuffer({ size: WGS * 4 * 2048 * 4, usage: GPUBufferUsage.STORAGE });
 const srcBuf = dev.createBuffer({ size: 4096 * 4096 * 2 * 4, usage: GPUBufferUsage.STORAGE });
 for (const [name, code] of Object.entries(variants)) {
   dev.pushErrorScope('validation');
   const module = dev.createShaderModule({ code });
   const pipe = dev.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  const err = await dev.popErrorScope(); if (err) { console.log(name, 'ERR', err.message); continue; }
+  const err = await dev.popErrorScope(); if (err) { console.error(name, 'ERR', err.message); continue; }
   const bg = dev.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: outBuf } }, { binding: 1, resource: { buffer: srcBuf } }] });
   const go = async (reps) => { const t = performance.now(); const e = dev.createCommandEncoder(); const p = e.beginComputePass(); p.setPipeline(pipe); p.setBindGroup(0, bg); for (let r = 0; r < reps; r++) p.dispatchWorkgroups(WGS); p.end(); dev.queue.submit([e.finish()]); await dev.queue.onSubmittedWorkDone(); return performance.now() - t; };
   await go(1);
   const ms = (await go(10)) / 10;
   const flops = WGS * 4 * ITERS * 8 * 16 * 16 * 16 * 2;
-  console.log(`${name}: ${ms.toFixed(3)} ms, ${(flops / ms / 1e9).toFixed(1)} TFLOP/s`);
+  results.push({ name, ms, tflops: flops / ms / 1e9 });
+  if (!json) console.log(`${name}: ${ms.toFixed(3)} ms, ${(flops / ms / 1e9).toFixed(1)} TFLOP/s`);
 }
+if (json) console.log(JSON.stringify({ probe: 'subgroup-matrix', adapter: gpu.adapterName, variants: results }));
 process.exit(0);
