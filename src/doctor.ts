@@ -5,7 +5,7 @@
  * adapter, the webgpu package and Dawn toggles, and the limits csattn's sizes depend on.
  */
 import { createRequire } from 'node:module';
-import { DAWN_FLAGS, createGpu, fmtBytes, tensorCoreGap, type Gpu } from './gpu/device.js';
+import { createGpu, dawnFlags, fmtBytes, tensorCoreGap, type Gpu } from './gpu/device.js';
 import { Kernels, dispatchOf, encodeOps, readBuffer, run, storage, upload } from './gpu/kernels.js';
 import { f32ToF16 } from './weights/f16.js';
 import type { Logger } from './log.js';
@@ -47,7 +47,7 @@ export async function doctor(log?: Logger): Promise<DoctorReport> {
     return {
       adapter: { name: gpu.adapterName, description: info.description, fallback: info.isFallbackAdapter, subgroupSizes: subgroupSizes(gpu) },
       webgpu: createRequire(import.meta.url)('webgpu/package.json').version,
-      dawnFlags: DAWN_FLAGS,
+      dawnFlags: dawnFlags(process.env.CSATTN_DAWN_TOGGLES),
       ...checks,
       limits: Object.fromEntries(LIMITS.map((l) => [l, gpu.device.limits[l]])) as DoctorReport['limits'],
       ok: CHECKS.every((c) => checks[c].ok !== false),

@@ -3,7 +3,9 @@
 What it runs (stated in every JSON line it prints):
 - A Llama-family model written out in plain PyTorch (as gpt-fast's model.py): bf16 weights, Q/K/V
   stacked into one matrix and gate/up into another, RMSNorm, RoPE with llama3 scaling, GQA.
-- A static KV cache of the largest context plus the decode room, allocated once.
+- A static KV cache of the context plus the decode room, allocated per context (as gpt-fast sizes
+  it per prompt: FlexAttention's decoding kernel splits the cache's whole length across its
+  programs, so a cache much longer than the context costs time on every step).
 - Prefill: one forward pass over the whole context, SDPA causal attention (the flash backend).
 - Decode: one token a step with attention over exactly the filled part of the cache: FlexAttention
   with a causal block mask whose row for the query's 128-key block is selected by the position
@@ -208,11 +210,10 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
-def random_model(c: Config, dtype, capacity):
+def random_model(c: Config, dtype):
     torch.manual_seed(0)
     with torch.device("cuda"):
         m = Model(c).to(dtype)
-        m.setup_cache(-(-capacity // BLOCK) * BLOCK, dtype)
     with torch.no_grad():
         for name, p in m.named_parameters():
             if "norm" not in name:
@@ -229,17 +230,21 @@ def bench(a, raw):
     c = Config(raw)
     name = raw.get("_name_or_path") or raw.get("model_type")
     contexts = [min(int(x), c.max_positions - a.decode_tokens - 8) for x in a.contexts.split(",")]
-    model = random_model(c, torch.bfloat16, max(contexts) + a.decode_tokens + 8)
+    model = random_model(c, torch.bfloat16)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     kv_row_bytes = 2 * c.layers * c.kv_heads * c.head_dim * 2
-    decoder, mode = None, "eager sdpa over the filled slice"
-    if not a.no_compile:
-        decoder, mode = flex_decoder(model), "flex-decoding + CUDA graphs"
     for n in contexts:
+        model.k_cache = model.v_cache = None
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+        with torch.device("cuda"):
+            model.setup_cache(-(-(n + a.decode_tokens + 8) // BLOCK) * BLOCK, torch.bfloat16)
+        decoder, mode = None, "eager sdpa over the filled slice"
+        if not a.no_compile:
+            decoder, mode = flex_decoder(model), "flex-decoding + CUDA graphs"
         try:
             with torch.no_grad():
-                decoder, mode, row = run_context(a, model, n, decoder, mode)
+                mode, row = run_context(a, model, n, decoder, mode)
         except torch.OutOfMemoryError as e:
             print(json.dumps({"reference": "pytorch", "model": name, "context": n, "error": f"out of memory: {str(e)[:160]}"}), flush=True)
             continue
@@ -250,7 +255,6 @@ def bench(a, raw):
             "bytesPerStep": bytes_per_step, "achievedGBps": bytes_per_step / row["msPerToken"] / 1e6,
             "peakGpuBytes": torch.cuda.max_memory_allocated(),
         }), flush=True)
-        torch.cuda.empty_cache()
 
 
 def run_context(a, model, n, decoder, mode):
@@ -285,7 +289,7 @@ def run_context(a, model, n, decoder, mode):
     row["roundsMs"] = [r * 1e3 / a.decode_tokens for r in rounds]
     decode_s = min(rounds)
     row["msPerToken"] = decode_s * 1e3 / a.decode_tokens
-    return decoder, mode, row
+    return mode, row
 
 
 def check_against_transformers(raw, tokens=300, steps=8):

@@ -55,6 +55,15 @@ export const DAWN_FLAGS = [
   'disable-dawn-features=timestamp_quantization',
 ];
 
+/**
+ * csattn's flags plus `extra`, a comma-separated list of more Dawn toggles to enable (the
+ * CSATTN_DAWN_TOGGLES variable: e.g. disable_robustness, to measure what Dawn's checks cost).
+ */
+export function dawnFlags(extra = ''): string[] {
+  const more = extra.split(',').map((t) => t.trim()).filter(Boolean);
+  return more.length ? [`${DAWN_FLAGS[0]},${more.join(',')}`, ...DAWN_FLAGS.slice(1)] : DAWN_FLAGS;
+}
+
 let instance: ReturnType<typeof create> | null = null;
 
 export const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix';
@@ -85,7 +94,7 @@ const ADAPTER_OPTIONS: GPURequestAdapterOptions = { powerPreference: 'high-perfo
 async function requestAdapter(log?: Logger): Promise<GPUAdapter | null> {
   if (instance) return instance.requestAdapter(ADAPTER_OPTIONS);
   const { value, text } = captureStderr(() => {
-    instance = create(DAWN_FLAGS);
+    instance = create(dawnFlags(process.env.CSATTN_DAWN_TOGGLES));
     return instance.requestAdapter(ADAPTER_OPTIONS);
   });
   for (const line of text.split('\n').filter((l) => l.trim())) log?.debug({ source: 'dawn' }, line);
