@@ -19,11 +19,13 @@ import { VERSION } from './version.js';
 import { fmtBytes } from './gpu/device.js';
 import { DEFAULT_CSA, type CsaParams } from './attention/csa.js';
 import { Bundle } from './bundle.js';
+import { DEFAULT_QUESTION, costs, figuresFromStats, formatCosts } from './costs.js';
 import { prefillDocument, readDocument } from './prefill.js';
 import { DEFAULT_SPARSE, Session } from './decode.js';
 import { questionIds } from './template.js';
 import { formatSummary, runEval } from './eval/run.js';
-import { loadReport, mergeReports, parseShard, renderHtml, writeReport } from './eval/report.js';
+import { loadReport, mergeReports, parseShard, renderHtml, shardFromEnv, writeReport } from './eval/report.js';
+import { METRIC_NAMES } from './eval/metrics.js';
 import { exitOnSignals, writeFileAtomic } from './fsutil.js';
 import { bench, formatBench } from './bench.js';
 import { doctor, failedChecks, formatDoctor } from './doctor.js';
@@ -229,7 +231,7 @@ function csaParams(o: any): CsaParams {
 }
 
 function prefillCommand(): Command {
-  return csaOptions(new Command('prefill')
+  return questionOptions(csaOptions(new Command('prefill')
     .description('prefill a document once: KV cache + CSAttention lookup tables in one .csa bundle')
     .argument('<document>', 'UTF-8 text file')
     .requiredOption('-o, --out <file>', 'output bundle (.csa); replaced only by a complete bundle')
@@ -238,34 +240,51 @@ function prefillCommand(): Command {
     .addOption(new Option('--truncate <how>', 'cut a document longer than the model\'s window: middle (keep both ends) or end').choices(['middle', 'end']))
     .option('--reserve <n>', 'positions kept free for the question and answer', intArg(0), 512)
     .option('--chunk-size <n>', 'prefill chunk size in tokens', intArg(1, 65536), DEFAULT_CHUNK_SIZE)
-    .option('--json', 'print a JSON summary (phase times, peak GPU memory, sizes) at the end')
-    .option('--log-level <level>', 'pino log level', 'info'))
+    .option('--json', 'print a JSON summary (phase times, peak GPU memory, sizes, costs and break-even) at the end')
+    .option('--log-level <level>', 'pino log level', 'info')))
     .action(async (document: string, o) => {
       const log = createLogger(o.logLevel);
       const s = await prefillDocument({
         document, out: resolve(o.out), modelDir: modelDir(o.model), template: o.template, truncate: o.truncate,
-        reserve: o.reserve, chunkSize: o.chunkSize, csa: csaParams(o), log,
+        reserve: o.reserve, chunkSize: o.chunkSize, csa: csaParams(o), questionTokens: o.questionTokens, log,
       });
-      if (o.json) process.stdout.write(JSON.stringify(s) + '\n');
-      else log.info(s, `wrote ${s.out}: ${s.tokens} tokens, ${fmtBytes(s.fileBytes)}`);
+      const c = costs(s, questionShape(o));
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ ...s, tableToKvRatio: c.tableToKvRatio, costs: c }) + '\n');
+        return;
+      }
+      log.info(s, `wrote ${s.out}: ${s.tokens} tokens, ${fmtBytes(s.fileBytes)}`);
+      process.stdout.write([`${s.out}: ${s.tokens} tokens, ${fmtBytes(s.fileBytes)}`, ...formatCosts(c)].join('\n') + '\n');
     });
 }
 
+/** --question-tokens and --answer-tokens: the question the break-even is computed for. */
+function questionOptions(cmd: Command): Command {
+  return cmd
+    .option('--question-tokens <n>', 'break-even: tokens of a question', intArg(1, 1_000_000), DEFAULT_QUESTION.questionTokens)
+    .option('--answer-tokens <n>', 'break-even: tokens of an answer', intArg(1, 1_000_000), DEFAULT_QUESTION.answerTokens);
+}
+
+function questionShape(o: { questionTokens: number; answerTokens: number }) {
+  return { questionTokens: o.questionTokens, answerTokens: o.answerTokens };
+}
+
 function infoCommand(): Command {
-  return new Command('info')
-    .description('describe a .csa bundle: tokens, model, CSA parameters, sizes')
+  return questionOptions(new Command('info')
+    .description('describe a .csa bundle: tokens, model, CSA parameters, sizes, what the prefill cost and after how many questions it pays off')
     .argument('<bundle>', '.csa file')
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON'))
     .action(async (path: string, o) => {
       const b = await Bundle.open(resolve(path));
       const m = b.meta;
       const size = statSync(path).size;
       const kv = [...b.file.tensors.values()].filter((t) => /\.(k|v)$/.test(t.name)).reduce((a, t) => a + t.byteLength, 0);
+      const c = costs(figuresFromStats(m.stats, { kvBytes: kv, tableBytes: size - kv }), questionShape(o));
       const info = {
         file: path, bytes: size, tokens: b.tokens, formatVersion: m.formatVersion, csattnVersion: m.csattnVersion,
         model: { name: m.model.name, architecture: m.model.architecture, fingerprint: m.model.fingerprint },
         template: m.template, csa: m.csa, shape: m.shape, stats: m.stats,
-        kvBytes: kv, tableBytes: size - kv, tableToKvRatio: (size - kv) / kv,
+        kvBytes: kv, tableBytes: size - kv, tableToKvRatio: c.tableToKvRatio, costs: c,
       };
       await b.close();
       if (o.json) { process.stdout.write(JSON.stringify(info) + '\n'); return; }
@@ -275,8 +294,8 @@ function infoCommand(): Command {
         `  model        ${m.model.name} (${m.model.architecture}), fingerprint ${m.model.fingerprint.slice(0, 16)}`,
         `  shape        ${m.shape.layers} layers, ${m.shape.heads} heads / ${m.shape.kvHeads} KV heads, head dim ${m.shape.headDim}`,
         `  csa          m=${m.csa.subspaces} C=${m.csa.centroids} alpha=${m.csa.listFraction} (L=${m.shape.L}) iters=${m.csa.kmeansIters} seed=${m.csa.seed} ${m.csa.granularity} ${m.csa.rope}-rope scale=${m.csa.scoreScale}`,
-        `  sizes        KV ${fmtBytes(kv)}, tables ${fmtBytes(size - kv)} (${((size - kv) / kv).toFixed(2)}x KV), file ${fmtBytes(size)}`,
-        `  prefill      ${Object.entries(m.stats).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+        `  file         ${fmtBytes(size)}, made on ${m.stats.adapter ?? 'an unrecorded adapter'}`,
+        ...formatCosts(c),
       ];
       process.stdout.write(lines.join('\n') + '\n');
     });
@@ -411,27 +430,32 @@ function evalCommand(): Command {
     }), ['csa'])
     .option('--sink <n>', 'first context tokens always attended (inside the budget)', intArg(0), DEFAULT_SPARSE.sink)
     .option('--window <n>', 'last context tokens always attended (inside the budget)', intArg(0), DEFAULT_SPARSE.window)
-    .option('--templates <file>', 'JSON adding or overriding prompt templates / max lengths per dataset')
+    .option('--templates <file>', 'JSON {"prompt": {dataset: template}, "maxlen": {dataset: n}, "metric": {dataset: name}} adding or overriding datasets')
     .option('--default-template <text>', 'template for datasets without one ({context}, {input})')
+    .addOption(new Option('--metric <name>', 'metric for datasets that have none (not LongBench\'s, none in --templates, no "outputs")').choices(METRIC_NAMES))
     .option('--cache-dir <dir>', 'where prefilled bundles are kept between runs', '.csattn-cache')
     .option('--out <file>', 'report.json (per record and aggregates)')
     .option('--html <file>', 'self-contained HTML report with charts')
     .option('--resume', 'continue from --out, skipping records already in it')
     .option('--limit <n>', 'at most n records', intArg(1))
     .option('--datasets <list>', 'only these datasets', listArg(String))
-    .option('--shard <i/n>', 'run only shard i of n (1-based); join shards with csattn merge')
+    .option('--shard <i/n|auto>', 'run only shard i of n (1-based); auto: this task of a Slurm job array or Kubernetes Indexed Job; join shards with csattn merge')
+    .option('--shards <n>', 'with --shard auto in a Kubernetes Indexed Job: the number of shards (the Job\'s completions)', intArg(1))
     .option('--no-recall', 'skip recall@K of the oracle keys (one probe step per method)')
     .option('--chunk-size <n>', 'prefill chunk size', intArg(1, 65536), DEFAULT_CHUNK_SIZE)
     .option('--log-level <level>', 'pino log level', 'info'))
     .action(async (files: string[], o) => {
       const log = createLogger(o.logLevel);
-      if (o.shard) parseShard(o.shard);
+      check(o.shards === undefined || o.shard === 'auto', '--shards goes with --shard auto', 'usage');
+      const shard = o.shard === 'auto' ? shardFromEnv(process.env, o.shards) : o.shard;
+      if (shard) parseShard(shard);
       if (o.resume) check(o.out, '--resume needs --out (the report to continue)', 'input');
+      if (o.shard === 'auto') log.info({ shard }, `shard ${shard} from the job runner`);
       const { report, exitCode } = await runEval({
         files: files.map((f) => resolve(f)), modelDir: modelDir(o.model), methods: o.methods, sparsities: o.sparsity,
-        sink: o.sink, window: o.window, csa: csaParams(o), templatesFile: o.templates, defaultTemplate: o.defaultTemplate,
+        sink: o.sink, window: o.window, csa: csaParams(o), templatesFile: o.templates, defaultTemplate: o.defaultTemplate, metric: o.metric,
         cacheDir: resolve(o.cacheDir), out: o.out && resolve(o.out), html: o.html && resolve(o.html), resume: Boolean(o.resume),
-        limit: o.limit, datasets: o.datasets, shard: o.shard, chunkSize: o.chunkSize, recall: o.recall, log,
+        limit: o.limit, datasets: o.datasets, shard, chunkSize: o.chunkSize, recall: o.recall, log,
       });
       process.stdout.write(formatSummary(report));
       if (exitCode !== 0) process.exit(exitCode);

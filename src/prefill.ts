@@ -16,6 +16,10 @@ import { contextIds, splitTemplate, truncateIds } from './template.js';
 import { progress, type Logger } from './log.js';
 import { VERSION } from './version.js';
 import { checkWritable } from './fsutil.js';
+import { DEFAULT_SPARSE, csaSelector, selectOptions, sparseAttention } from './decode.js';
+import { Generator } from './generate.js';
+import { mulberry32 } from './model/synth.js';
+import { DEFAULT_QUESTION, costStats, type DecodeProbe } from './costs.js';
 
 export interface PrefillJob {
   document: string;
@@ -28,6 +32,8 @@ export interface PrefillJob {
   reserve: number;
   chunkSize: number;
   csa: CsaParams;
+  /** Tokens of the question the decode probe prefills (see probeDecode); DEFAULT_QUESTION's when absent. */
+  questionTokens?: number;
   log: Logger;
 }
 
@@ -45,6 +51,10 @@ export interface PrefillSummary {
   tableBytes: number;
   fileBytes: number;
   adapter: string;
+  /** The short decode at the end of the prefill; null when not run (no room after the context, or a model passed in). */
+  probe: DecodeProbe | null;
+  /** The rate at which the model's weights were loaded; null when the model was passed in. */
+  modelLoadBytesPerSecond: number | null;
 }
 
 export async function readDocument(path: string): Promise<string> {
@@ -81,7 +91,11 @@ export async function prefillDocument(job: PrefillJob): Promise<PrefillSummary> 
     ids = truncateIds(ids, limit, job.truncate);
     job.log.warn({ from: truncatedFrom, to: ids.length, how: job.truncate }, 'document truncated');
   }
-  const summary = await prefillIds({ ...job, ids, template: { kind: template.kind, separator: template.separator, suffix: template.suffix }, stats: { truncatedFrom: truncatedFrom ?? 'none' } });
+  const summary = await prefillIds({
+    ...job, ids, template: { kind: template.kind, separator: template.separator, suffix: template.suffix },
+    stats: { truncatedFrom: truncatedFrom ?? 'none' },
+    probe: { questionTokens: job.questionTokens ?? DEFAULT_QUESTION.questionTokens, window },
+  });
   return { ...summary, truncatedFrom, totalMs: performance.now() - t0 };
 }
 
@@ -96,6 +110,8 @@ export interface PrefillIdsJob {
   stats?: Record<string, string | number>;
   /** A loaded model to reuse (eval prefills many contexts); its cache is overwritten. */
   model?: Model;
+  /** Time a short decode after the prefill (when the model is loaded here and the question fits the model's window). */
+  probe?: { questionTokens: number; window: number };
 }
 
 /** Prefills context ids, builds the tables layer by layer, and writes the bundle. */
@@ -103,13 +119,18 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
   const t0 = performance.now();
   const { log, ids } = job;
   const N = ids.length;
-  const model = job.model ?? (await Model.load(await createGpu({ log }), job.modelDir, { capacity: N, chunkSize: job.chunkSize }));
+  const probeRoom = job.probe ? job.probe.questionTokens + PROBE_STEPS + 1 : 0;
+  const probing = !job.model && job.probe !== undefined && N + probeRoom <= job.probe.window;
+  const loaded = job.model ? { model: job.model, bytesPerSecond: null } : await loadTimed(job.modelDir, N + (probing ? probeRoom : 0), job.chunkSize, log);
+  const model = loaded.model;
   check(model.capacity >= N, `a context of ${N} tokens does not fit the loaded model's cache (${model.capacity})`, 'too-long');
   model.length = 0;
   const gpu = model.gpu;
   const identity = await modelIdentity(job.modelDir, model.cfg);
   const { heads, kvHeads, headDim: d, layers } = model.cfg;
   const { tables, prefillMs, tablesMs } = await prefillWithTables(model, ids, job.csa, log);
+  const probe = probing ? await probeDecode(model, tables, job.csa, N, job.probe!.questionTokens) : null;
+  if (job.probe && !probing && !job.model) log.warn('no room after the context for the decode probe: the break-even is not measured');
   const t2 = performance.now();
   const meta: BundleMeta = {
     formatVersion: FORMAT_VERSION,
@@ -119,7 +140,10 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
     template: job.template,
     csa: job.csa,
     shape: { layers, heads, kvHeads, headDim: d, groups: tables[0].groups, L: tables[0].L },
-    stats: { prefillMs: Math.round(prefillMs), tablesMs: Math.round(tablesMs), adapter: gpu.adapterName, ...job.stats },
+    stats: {
+      prefillMs: Math.round(prefillMs), tablesMs: Math.round(tablesMs), adapter: gpu.adapterName, ...job.stats,
+      ...costStats(probe, loaded.bytesPerSecond),
+    },
   };
   await writeContextBundle(job.out, meta, model, tables, log);
   const writeMs = performance.now() - t2;
@@ -139,10 +163,54 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
     tableBytes: fileBytes - kvBytes,
     fileBytes,
     adapter: gpu.adapterName,
+    probe,
+    modelLoadBytesPerSecond: loaded.bytesPerSecond,
   };
   for (const t of tables) destroyTables(gpu, t);
   if (!job.model) model.destroy();
   return summary;
+}
+
+/** Loads the model, timing the weights' read and upload: the rate estimates a bundle's load (src/costs.ts). */
+async function loadTimed(dir: string, capacity: number, chunkSize: number, log: Logger): Promise<{ model: Model; bytesPerSecond: number }> {
+  let bytes = 0;
+  const t0 = performance.now();
+  const model = await Model.load(await createGpu({ log }), dir, { capacity, chunkSize, onProgress: (_, total) => { bytes = total; } });
+  return { model, bytesPerSecond: (1000 * bytes) / (performance.now() - t0) };
+}
+
+/** Decode steps the probe times, after one untimed step that compiles them. */
+const PROBE_STEPS = 4;
+
+/**
+ * A short decode over the prefilled context, for the break-even (src/costs.ts): a question of
+ * random tokens (speed does not depend on values) prefilled after the context, then PROBE_STEPS
+ * tokens with full attention and with CSA at the default sparsity, each after a warm-up run (of a
+ * one-token question: it only compiles the decode step). The context's cache and tables are left
+ * as they were.
+ */
+async function probeDecode(model: Model, tables: LayerTables[], csa: CsaParams, N: number, questionTokens: number): Promise<DecodeProbe> {
+  const rand = mulberry32(csa.seed + N);
+  const question = Array.from({ length: questionTokens }, () => Math.floor(rand() * model.cfg.vocab));
+  const generator = new Generator(model);
+  const sparse = DEFAULT_SPARSE;
+  const csaAttention = sparseAttention(model, csaSelector(model, tables, csa, selectOptions(sparse, N, model.capacity)));
+  const timed = async (name: 'full' | 'csa') => {
+    const attention = name === 'full' ? model.fullAttention : csaAttention;
+    const run = (ids: number[], maxTokens: number) => {
+      model.length = N;
+      return generator.generate(ids, { maxTokens, temperature: 0, topP: 1, seed: 0, stopIds: [] }, undefined, attention, name);
+    };
+    await run(question.slice(0, 1), 2);
+    return (await run(question, PROBE_STEPS + 1)).timings;
+  };
+  const full = await timed('full');
+  const sparseRun = await timed('csa');
+  model.length = N;
+  return {
+    questionTokens, questionMs: full.prefillMs, decodeSteps: PROBE_STEPS,
+    fullMsPerToken: full.msPerToken, csaMsPerToken: sparseRun.msPerToken, sparsity: sparse.sparsity,
+  };
 }
 
 /** Writes the model's cache of the context (meta.contextIds) and its tables as a bundle at `out`. */

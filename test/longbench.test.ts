@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CsattnError } from '../src/errors.js';
 import {
-  buildPrompt, FIRST_LINE_DATASETS, loadTemplates, maxNewTokens, NO_CHAT_DATASETS, parseJsonl, splitPrompt,
-  truncateMiddle, type LongBenchRecord,
+  buildPrompt, datasetMetrics, FIRST_LINE_DATASETS, loadTemplates, maxNewTokens, NO_CHAT_DATASETS, parseJsonl,
+  references, splitPrompt, truncateMiddle, type LongBenchRecord,
 } from '../src/eval/longbench.js';
 
 const SAMPLE = 'fixtures/longbench/multi_news.sample.jsonl';
@@ -107,6 +107,48 @@ describe('templates', () => {
     expect(() => loadTemplates(badLen)).toThrow(/maxlen for "mine" must be a positive integer/);
     expect(() => loadTemplates(tempFile('broken.json', '{'))).toThrow(/broken\.json is not valid JSON/);
     expect(() => loadTemplates('/nonexistent/t.json')).toThrow(/cannot read \/nonexistent\/t\.json/);
+  });
+
+  it('takes a metric per dataset, and names the valid ones for an unknown metric', () => {
+    const t = loadTemplates(tempFile('m.json', JSON.stringify({ prompt: { mine: '{context} {input}' }, metric: { mine: 'string_match_part' } })));
+    expect(t.metric).toEqual({ mine: 'string_match_part' });
+    expect(loadTemplates().metric).toEqual({});
+    const bad = tempFile('badmetric.json', JSON.stringify({ metric: { mine: 'f1' } }));
+    expect(() => loadTemplates(bad)).toThrow(/badmetric\.json: metric for "mine" must be one of qa_f1, qa_f1_zh, rouge, .*string_match_part/);
+  });
+});
+
+describe('datasetMetrics', () => {
+  const t = loadTemplates();
+  const chosen = { ...t, metric: { hotpotqa: 'rouge' as const, ruler: 'string_match_part' as const } };
+
+  it('templates file, then string_match_all for records with outputs, then LongBench\'s, then --metric', () => {
+    const records = [
+      record({ dataset: 'hotpotqa' }), // templates: rouge over LongBench's qa_f1
+      record({ dataset: 'ruler', outputs: ['x'] }), // templates: string_match_part over outputs' default
+      record({ dataset: 'niah', outputs: ['x'] }),
+      record({ dataset: 'multi_news' }),
+      record({ dataset: 'fact_retrieval' }),
+    ];
+    expect(datasetMetrics(records, chosen, 'qa_f1')).toEqual({
+      hotpotqa: 'rouge', ruler: 'string_match_part', niah: 'string_match_all', multi_news: 'rouge', fact_retrieval: 'qa_f1',
+    });
+    expect(datasetMetrics([record({ dataset: 'multi_news' })], t, 'qa_f1')).toEqual({ multi_news: 'rouge' }); // --metric only where there is none
+  });
+
+  it('a dataset without a metric, or scored two ways, is an error naming it', () => {
+    expect(() => datasetMetrics([record({ dataset: 'fact_retrieval' })], t))
+      .toThrow(/no metric for dataset "fact_retrieval" \(LongBench has none\): give one with --metric NAME or in the templates file's "metric" map \(qa_f1, .*string_match_part\)/);
+    expect(() => datasetMetrics([record({ dataset: 'toString' })], t)).toThrow(/"toString"/);
+    const mixed = [record({ dataset: 'mine', outputs: ['x'] }), record({ dataset: 'mine' })];
+    expect(() => datasetMetrics(mixed, t, 'qa_f1')).toThrow(/dataset "mine" would be scored with both string_match_all and qa_f1/);
+    expect(datasetMetrics(mixed, { ...t, metric: { mine: 'qa_f1' } })).toEqual({ mine: 'qa_f1' });
+  });
+
+  it('scores against outputs when a record has them, else its answers', () => {
+    expect(references(record({ answers: ['a'], outputs: ['o1', 'o2'] }))).toEqual(['o1', 'o2']);
+    expect(references(record({ answers: ['a'], outputs: [] }))).toEqual(['a']);
+    expect(references(record({ answers: ['a'] }))).toEqual(['a']);
   });
 });
 

@@ -4,7 +4,7 @@ import { ratio } from 'fuzzball';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CsattnError } from '../src/errors.js';
-import { DATASET_METRIC, metricFor, scoreOne, scoreRecord, stringMatchAll } from '../src/eval/metrics.js';
+import { DATASET_METRIC, isMetricName, METRIC_NAMES, metricFor, scoreOne, scoreRecord, stringMatchAll, stringMatchPart } from '../src/eval/metrics.js';
 
 describe('dataset → metric', () => {
   it('covers exactly the datasets that have LongBench prompts', () => {
@@ -230,6 +230,29 @@ describe('string_match_all', () => {
   });
 });
 
+describe('string_match_part', () => {
+  it('100 when any output is found (case-insensitive), else 0', () => {
+    // RULER: max over references of (r.lower() in pred.lower()), ×100
+    expect(stringMatchPart('The keys are 123 and 456.', ['123', '456', '789'])).toBe(100); // string_match_all: 66.7
+    expect(stringMatchPart('The key is 789', ['123', '456', '789'])).toBe(100);
+    expect(stringMatchPart('The keys are 12 and 45', ['123', '456'])).toBe(0);
+    expect(stringMatchPart('BRANKOR', ['Brankor'])).toBe(100);
+    expect(stringMatchPart('', ['x'])).toBe(0);
+    expect(scoreOne('string_match_part', 'Foo bar', 'BAR')).toBe(1);
+    expect(() => stringMatchPart('abc', [])).toThrow(CsattnError);
+  });
+});
+
+describe('metric names', () => {
+  it('cover every LongBench metric and RULER\'s two', () => {
+    for (const m of Object.values(DATASET_METRIC)) expect(METRIC_NAMES).toContain(m);
+    expect(METRIC_NAMES).toContain('string_match_all');
+    expect(METRIC_NAMES).toContain('string_match_part');
+    expect(isMetricName('qa_f1_zh')).toBe(true);
+    expect(isMetricName('f1')).toBe(false);
+  });
+});
+
 describe('scoreRecord', () => {
   const trecClasses = ['Location', 'Animal', 'Food'];
 
@@ -246,5 +269,14 @@ describe('scoreRecord', () => {
     expect(scoreRecord('hotpotqa', 'Paris', ['London', 'Paris France'])).toBeCloseTo(200 / 3, 10);
     expect(scoreRecord('hotpotqa', 'Paris', [])).toBe(0);
     expect(scoreRecord('passage_count', '', ['3'])).toBe(0);
+  });
+
+  it('scores with a chosen metric: LongBench\'s take the best reference, RULER\'s the list', () => {
+    const refs = ['Brankor', 'the boat Kestrel'];
+    // qa_f1 against "kestrel" (normalized: "boat kestrel" → P = 1/1, R = 1/2, F1 = 2/3; "brankor" → 0)
+    expect(scoreRecord('fact_retrieval', 'Kestrel', refs, null, 'qa_f1')).toBeCloseTo(200 / 3, 10);
+    expect(scoreRecord('fact_retrieval', 'It is Brankor.', refs, null, 'string_match_part')).toBe(100);
+    expect(scoreRecord('fact_retrieval', 'It is Brankor.', refs, null, 'string_match_all')).toBe(50);
+    expect(() => scoreRecord('fact_retrieval', 'Brankor', refs)).toThrow(/no LongBench metric for dataset "fact_retrieval"/);
   });
 });

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { CsattnError } from '../src/errors.js';
 import {
   aggregate, buildReport, formatTable, loadReport, mergeReports, onInterrupt, parseShard, pendingRecords,
-  renderHtml, shardOf, writeReport,
+  renderHtml, shardFromEnv, shardOf, writeReport,
   type Aggregate, type MethodResult, type RecordResult, type Report,
 } from '../src/eval/report.js';
 
@@ -226,6 +226,59 @@ describe('shards', () => {
     expect(mergeReports([a, reordered]).records).toHaveLength(2);
     expect(() => mergeReports([a, buildReport([r2], [], { ...META, model: 'other' })])).toThrow(/different models/);
     expect(() => mergeReports([])).toThrow(CsattnError);
+  });
+});
+
+describe('metrics in the report', () => {
+  it('records the metric of each dataset; merging joins them and refuses a dataset scored two ways', async () => {
+    const a = buildReport([r1], [], { ...META, metrics: { facts: 'string_match_all' } });
+    const b = buildReport([r3], [], { ...META, metrics: { qa: 'qa_f1' } });
+    expect(mergeReports([b, a]).metrics).toEqual({ facts: 'string_match_all', qa: 'qa_f1' });
+    const other = buildReport([r2], [], { ...META, metrics: { facts: 'string_match_part' } });
+    expect(() => mergeReports([a, other]))
+      .toThrow(/cannot merge reports that score dataset "facts" with different metrics \("string_match_all" in one, "string_match_part" in another\)/);
+    const path = join(tmp, 'metrics.json');
+    await writeReport(path, a);
+    expect((await loadReport(path)).metrics).toEqual({ facts: 'string_match_all' });
+  });
+
+  it('reads a report written before metrics were recorded, and refuses a malformed map', async () => {
+    const { metrics, ...old } = buildReport([r1], [], META);
+    const path = join(tmp, 'old.json');
+    writeFileSync(path, JSON.stringify(old));
+    expect(mergeReports([await loadReport(path), buildReport([r2], [], { ...META, metrics: { facts: 'qa_f1' } })]).metrics).toEqual({ facts: 'qa_f1' });
+    writeFileSync(path, JSON.stringify({ ...old, metrics: { facts: 3 } }));
+    await expect(loadReport(path)).rejects.toThrow(/metrics\.facts must be a string/);
+  });
+});
+
+describe('shardFromEnv', () => {
+  it('a Slurm job array: task ID − MIN of COUNT', () => {
+    const slurm = (id: number, min = 0, count = 3) => ({
+      SLURM_ARRAY_TASK_ID: String(id), SLURM_ARRAY_TASK_MIN: String(min), SLURM_ARRAY_TASK_COUNT: String(count),
+    });
+    expect([0, 1, 2].map((id) => shardFromEnv(slurm(id)))).toEqual(['1/3', '2/3', '3/3']);
+    expect(shardFromEnv({ ...slurm(7, 5, 4), SLURM_ARRAY_TASK_MAX: '8' })).toBe('3/4'); // --array=5-8
+    expect(shardFromEnv(slurm(1), 3)).toBe('2/3'); // --shards may repeat the count
+    expect(() => shardFromEnv(slurm(1), 4)).toThrow(/--shards 4 disagrees with the Slurm array's 3 tasks/);
+    // --array=0-6:2: ids 0, 2, 4, 6; a step would leave shards out
+    expect(() => shardFromEnv({ ...slurm(2, 0, 4), SLURM_ARRAY_TASK_MAX: '6' })).toThrow(/not in a contiguous array: use --array=0-3/);
+    expect(() => shardFromEnv(slurm(3))).toThrow(/not in a contiguous array/);
+    expect(() => shardFromEnv({ SLURM_ARRAY_TASK_ID: '1' })).toThrow(/--shard auto: SLURM_ARRAY_TASK_MIN is not set/);
+    expect(() => shardFromEnv({ ...slurm(1), SLURM_ARRAY_TASK_COUNT: 'x' })).toThrow(/SLURM_ARRAY_TASK_COUNT is "x", not a whole number/);
+  });
+
+  it('a Kubernetes Indexed Job: JOB_COMPLETION_INDEX of --shards', () => {
+    expect(shardFromEnv({ JOB_COMPLETION_INDEX: '0' }, 4)).toBe('1/4');
+    expect(shardFromEnv({ JOB_COMPLETION_INDEX: '3' }, 4)).toBe('4/4');
+    expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: '4' }, 4)).toThrow(/JOB_COMPLETION_INDEX 4 is not below --shards 4/);
+    expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: '1' })).toThrow(/Kubernetes Indexed Job needs --shards N/);
+  });
+
+  it('neither: an error naming both', () => {
+    expect(() => shardFromEnv({})).toThrow(CsattnError);
+    expect(() => shardFromEnv({ HOME: '/root' }, 2))
+      .toThrow('--shard auto: neither a Slurm job array (SLURM_ARRAY_TASK_ID) nor a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) is set: give --shard i/n');
   });
 });
 

@@ -54,7 +54,7 @@ function truncate(s: string, max: number): string {
 
 function header(r: Report): string {
   return `<h1>csattn eval: ${esc(r.model)}</h1>
-<p class="meta">${esc(r.created)} · ${r.records.length} records · options <code>${esc(JSON.stringify(r.options))}</code></p>`;
+<p class="meta">${esc(r.created)} · ${r.records.length} records · metrics <code>${esc(JSON.stringify(r.metrics ?? {}))}</code> · options <code>${esc(JSON.stringify(r.options))}</code></p>`;
 }
 
 // ---- colours: one per method, the same in both charts; sparsities of one method differ by dash ----

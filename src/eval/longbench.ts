@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { check, CsattnError } from '../errors.js';
+import { DATASET_METRIC, isMetricName, METRIC_NAMES, type MetricName } from './metrics.js';
 
 export interface LongBenchRecord {
   input: string;
@@ -20,13 +21,18 @@ export interface LongBenchRecord {
 
 export interface BadLine { file: string; line: number; reason: string }
 
-export interface Templates { prompt: Record<string, string>; maxlen: Record<string, number> }
+export interface Templates {
+  prompt: Record<string, string>;
+  maxlen: Record<string, number>;
+  /** Metrics chosen for datasets (LongBench's own come from metrics.ts). */
+  metric: Record<string, MetricName>;
+}
 
 /** pred.py builds these prompts without the chat template ("chat models are better off without"). */
 export const NO_CHAT_DATASETS: Set<string> = new Set(['trec', 'triviaqa', 'samsum', 'lsht', 'lcc', 'repobench-p']);
 
-/** eval.py scores only the first line of these predictions (few-shot tasks where models keep going). */
-export const FIRST_LINE_DATASETS: Set<string> = new Set(['trec', 'triviaqa', 'samsum', 'lsht']);
+// A scoring rule, kept with the metrics; re-exported here with the other per-dataset rules.
+export { FIRST_LINE_DATASETS } from './metrics.js';
 
 // ---- JSONL ----
 
@@ -120,6 +126,8 @@ const PROMPT: ValueKind<string> = { what: 'prompt', expected: 'a string', ok: (v
 const MAXLEN: ValueKind<number> = {
   what: 'maxlen', expected: 'a positive integer', ok: (v): v is number => Number.isInteger(v) && (v as number) > 0,
 };
+const METRIC: ValueKind<MetricName> = { what: 'metric', expected: `one of ${METRIC_NAMES.join(', ')}`, ok: isMetricName };
+const SECTIONS = ['prompt', 'maxlen', 'metric'];
 
 /** A dataset → value map whose values are all of `kind`. */
 function datasetMap<T>(value: unknown, kind: ValueKind<T>, where: string): Record<string, T> {
@@ -130,27 +138,31 @@ function datasetMap<T>(value: unknown, kind: ValueKind<T>, where: string): Recor
   return value as Record<string, T>;
 }
 
-/** {"prompt": {...}, "maxlen": {...}} (either part optional) or a flat dataset → template map. */
+/** {"prompt": {...}, "maxlen": {...}, "metric": {...}} (every part optional) or a flat dataset → template map. */
 function templatesFrom(json: unknown, where: string): Templates {
   check(isObject(json), `${where}: expected a JSON object`);
   const keys = Object.keys(json);
-  const nested = keys.length > 0 && keys.every((k) => k === 'prompt' || k === 'maxlen');
-  if (!nested) return { prompt: datasetMap(json, PROMPT, where), maxlen: {} };
+  const nested = keys.length > 0 && keys.every((k) => SECTIONS.includes(k));
+  if (!nested) return { prompt: datasetMap(json, PROMPT, where), maxlen: {}, metric: {} };
   return {
     prompt: datasetMap(json.prompt ?? {}, PROMPT, where),
     maxlen: datasetMap(json.maxlen ?? {}, MAXLEN, where),
+    metric: datasetMap(json.metric ?? {}, METRIC, where),
   };
 }
 
-/** LongBench's dataset2prompt / dataset2maxlen from fixtures/longbench/, merged with an optional user JSON file {"prompt": {...}, "maxlen": {...}} (or a flat dataset->template map). */
+/** LongBench's dataset2prompt / dataset2maxlen from fixtures/longbench/, merged with an optional user JSON file {"prompt": {...}, "maxlen": {...}, "metric": {...}} (or a flat dataset->template map). */
 export function loadTemplates(extraFile?: string): Templates {
   const base: Templates = {
     prompt: datasetMap(readJson(new URL('dataset2prompt.json', FIXTURES)), PROMPT, 'dataset2prompt.json'),
     maxlen: datasetMap(readJson(new URL('dataset2maxlen.json', FIXTURES)), MAXLEN, 'dataset2maxlen.json'),
+    metric: {},
   };
   if (extraFile === undefined) return base;
   const extra = templatesFrom(readJson(extraFile), extraFile);
-  return { prompt: { ...base.prompt, ...extra.prompt }, maxlen: { ...base.maxlen, ...extra.maxlen } };
+  return {
+    prompt: { ...base.prompt, ...extra.prompt }, maxlen: { ...base.maxlen, ...extra.maxlen }, metric: extra.metric,
+  };
 }
 
 function own<T>(map: Record<string, T>, key: string): T | undefined {
@@ -185,6 +197,35 @@ export function maxNewTokens(dataset: string, t: Templates, fallback?: number): 
   const n = own(t.maxlen, dataset) ?? fallback;
   check(n !== undefined, `no generation length for dataset "${dataset}"`);
   return n;
+}
+
+/**
+ * The metric of every dataset among `records`: the templates file's choice, else string_match_all
+ * for RULER-style records (with `outputs`), else LongBench's, else `fallback` (--metric). A dataset
+ * with none, or whose records would be scored two ways, is an error naming it.
+ */
+export function datasetMetrics(records: LongBenchRecord[], t: Templates, fallback?: MetricName): Record<string, MetricName> {
+  const chosen = new Map<string, MetricName>();
+  for (const rec of records) {
+    const metric = recordMetric(rec, t, fallback);
+    const before = chosen.get(rec.dataset);
+    check(before === undefined || before === metric,
+      () => `dataset "${rec.dataset}" would be scored with both ${before} and ${metric} (records with and without "outputs"): name its metric in the templates file's "metric" map`);
+    chosen.set(rec.dataset, metric);
+  }
+  return Object.fromEntries(chosen);
+}
+
+function recordMetric(rec: LongBenchRecord, t: Templates, fallback?: MetricName): MetricName {
+  const metric = own(t.metric, rec.dataset) ?? (rec.outputs?.length ? 'string_match_all' : own(DATASET_METRIC, rec.dataset)) ?? fallback;
+  check(metric !== undefined,
+    `no metric for dataset "${rec.dataset}" (LongBench has none): give one with --metric NAME or in the templates file's "metric" map (${METRIC_NAMES.join(', ')})`);
+  return metric;
+}
+
+/** The strings a prediction is scored against: RULER-style `outputs` when a record has them, else its `answers`. */
+export function references(rec: LongBenchRecord): string[] {
+  return rec.outputs?.length ? rec.outputs : rec.answers;
 }
 
 /**

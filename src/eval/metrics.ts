@@ -10,11 +10,21 @@
  */
 import { distance } from 'fuzzball';
 import { check, CsattnError } from '../errors.js';
-import { FIRST_LINE_DATASETS } from './longbench.js';
 
-export type MetricName =
-  | 'qa_f1' | 'qa_f1_zh' | 'rouge' | 'rouge_zh' | 'classification'
-  | 'retrieval' | 'retrieval_zh' | 'count' | 'code_sim' | 'string_match_all';
+/** LongBench's metrics (eval.py's names) and RULER's two string matches. */
+export const METRIC_NAMES = [
+  'qa_f1', 'qa_f1_zh', 'rouge', 'rouge_zh', 'classification', 'retrieval', 'retrieval_zh', 'count', 'code_sim',
+  'string_match_all', 'string_match_part',
+] as const;
+
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+export function isMetricName(name: unknown): name is MetricName {
+  return (METRIC_NAMES as readonly unknown[]).includes(name);
+}
+
+/** eval.py scores only the first line of these predictions (few-shot tasks where models keep going). */
+export const FIRST_LINE_DATASETS: Set<string> = new Set(['trec', 'triviaqa', 'samsum', 'lsht']);
 
 /** eval.py's dataset2metric. */
 export const DATASET_METRIC: Record<string, MetricName> = {
@@ -51,18 +61,31 @@ export function scoreOne(metric: MetricName, prediction: string, groundTruth: st
   return SCORERS[metric](prediction, groundTruth, allClasses);
 }
 
-/** LongBench's per-record score: trec/triviaqa/samsum/lsht predictions cut at the first newline (after lstrip('\n')), max over answers, ×100. */
-export function scoreRecord(dataset: string, prediction: string, answers: string[], allClasses?: string[] | null): number {
-  const metric = metricFor(dataset);
+/**
+ * One record's score, ×100: trec/triviaqa/samsum/lsht predictions cut at the first newline (after
+ * lstrip('\n')) as eval.py does; LongBench's metrics take the best reference, RULER's score the
+ * list as a whole. The metric defaults to LongBench's for the dataset.
+ */
+export function scoreRecord(dataset: string, prediction: string, references: string[], allClasses?: string[] | null,
+  metric: MetricName = metricFor(dataset)): number {
   const pred = FIRST_LINE_DATASETS.has(dataset) ? prediction.replace(/^\n+/, '').split('\n')[0] : prediction;
-  return 100 * Math.max(0, ...answers.map((answer) => scoreOne(metric, pred, answer, allClasses)));
+  if (metric === 'string_match_all') return stringMatchAll(pred, references);
+  if (metric === 'string_match_part') return stringMatchPart(pred, references);
+  return 100 * Math.max(0, ...references.map((answer) => scoreOne(metric, pred, answer, allClasses)));
 }
 
-/** RULER-style: percentage of `outputs` strings contained (case-insensitive) in the prediction, ×100. */
+/** RULER's string_match_all: percentage of the `outputs` strings contained (case-insensitive) in the prediction. */
 export function stringMatchAll(prediction: string, outputs: string[]): number {
   check(outputs.length > 0, 'string_match_all needs at least one expected output');
   const pred = prediction.toLowerCase();
   return (100 * outputs.filter((o) => pred.includes(o.toLowerCase())).length) / outputs.length;
+}
+
+/** RULER's string_match_part: 100 if any of the `outputs` strings is contained (case-insensitive) in the prediction, else 0. */
+export function stringMatchPart(prediction: string, outputs: string[]): number {
+  check(outputs.length > 0, 'string_match_part needs at least one expected output');
+  const pred = prediction.toLowerCase();
+  return outputs.some((o) => pred.includes(o.toLowerCase())) ? 100 : 0;
 }
 
 type Scorer = (prediction: string, groundTruth: string, allClasses?: string[] | null) => number;
@@ -78,6 +101,7 @@ const SCORERS: Record<MetricName, Scorer> = {
   count: numberHitRate,
   code_sim: codeSimScore,
   string_match_all: (p, g) => stringMatchAll(p, [g]) / 100,
+  string_match_part: (p, g) => stringMatchPart(p, [g]) / 100,
 };
 
 // ---- Python string semantics ----

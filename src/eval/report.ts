@@ -70,12 +70,14 @@ export interface Report {
   created: string;
   model: string;
   options: Record<string, unknown>;
+  /** The metric each dataset was scored with (absent in reports of csattn before it was recorded). */
+  metrics?: Record<string, string>;
   aggregates: Aggregate[];
   records: RecordResult[];
   skipped: Skipped[];
 }
 
-export interface ReportMeta { model: string; options: Record<string, unknown>; created?: string }
+export interface ReportMeta { model: string; options: Record<string, unknown>; metrics?: Record<string, string>; created?: string }
 
 /** The pseudo-dataset of the rows that average over datasets. */
 export const ALL_DATASETS = 'all';
@@ -199,6 +201,7 @@ export function buildReport(records: RecordResult[], skipped: Skipped[], meta: R
     created: meta.created ?? new Date().toISOString(),
     model: meta.model,
     options: meta.options,
+    metrics: Object.fromEntries(Object.entries(meta.metrics ?? {}).sort(([a], [b]) => compareStrings(a, b))),
     aggregates: aggregate(records),
     records,
     skipped,
@@ -265,6 +268,8 @@ const int = is('a whole number', (v) => Number.isSafeInteger(v) && (v as number)
 // JSON has no NaN or Infinity (JSON.stringify writes null), so a report holds finite numbers only.
 const num = is('a finite number', Number.isFinite);
 const unit = is('a number in [0, 1]', (v) => Number.isFinite(v) && (v as number) >= 0 && (v as number) <= 1);
+const mapOf = (s: Shape): Shape => (v, at) =>
+  isObject(v) ? firstProblem(Object.keys(v), (k) => s(v[k], `${at}.${k}`)) : `${at} must be a JSON object`;
 const nullable = (s: Shape): Shape => (v, at) => (v === null ? undefined : s(v, at));
 const optional = (s: Shape): Shape => (v, at) => (v === undefined ? undefined : s(v, at));
 const arrayOf = (s: Shape): Shape => (v, at) =>
@@ -292,6 +297,7 @@ const REPORT = object({
   created: str,
   model: str,
   options: is('a JSON object', isObject),
+  metrics: optional(mapOf(str)),
   records: arrayOf(RECORD),
   skipped: arrayOf(object({ file: str, line: int, reason: str })),
   aggregates: arrayOf(AGGREGATE), // last: a bad record is the cause of a bad aggregate
@@ -369,10 +375,23 @@ export function mergeReports(reports: Report[]): Report {
     check(name === undefined, () =>
       `cannot merge reports run with different options: "${name}" is ${canonical(options[name!])} in one and ${canonical(r.options[name!])} in another`);
   }
+  const metrics = mergeMetrics(reports);
   const records = uniqueBy(reports.flatMap((r) => r.records), (rec) => rec.key).sort(byFileAndLine);
   const skipped = uniqueBy(reports.flatMap((r) => r.skipped), (s) => `${s.file}:${s.line}`).sort(byFileAndLine);
   const created = reports.map((r) => r.created).sort().at(-1)!;
-  return buildReport(records, skipped, { model: first.model, options, created });
+  return buildReport(records, skipped, { model: first.model, options, metrics, created });
+}
+
+/** Every report's dataset → metric entries; a dataset scored with two metrics makes the scores incomparable. */
+function mergeMetrics(reports: Report[]): Record<string, string> {
+  const metrics = new Map<string, string>();
+  for (const [dataset, metric] of reports.flatMap((r) => Object.entries(r.metrics ?? {}))) {
+    const before = metrics.get(dataset);
+    check(before === undefined || before === metric,
+      `cannot merge reports that score dataset "${dataset}" with different metrics ("${before}" in one, "${metric}" in another)`);
+    metrics.set(dataset, metric);
+  }
+  return Object.fromEntries(metrics);
 }
 
 /** "i/n" (1-based, 1 ≤ i ≤ n) → its numbers, or a CsattnError saying what --shard expects. */
@@ -383,6 +402,41 @@ export function parseShard(spec: string): { i: number; n: number } {
   check(m && Number.isSafeInteger(n) && i >= 1 && i <= n,
     `--shard must be "i/n" with 1 ≤ i ≤ n (e.g. "2/4" for the second of four shards), got "${spec}"`, 'usage');
   return { i, n };
+}
+
+/** A whole number of a job runner's environment variable, or an error naming the variable. */
+function envIndex(env: Record<string, string | undefined>, name: string): number {
+  const v = env[name];
+  check(v !== undefined && /^\d+$/.test(v.trim()) && Number.isSafeInteger(Number(v)),
+    `--shard auto: ${name} is ${v === undefined ? 'not set' : `"${v}", not a whole number`}`, 'usage');
+  return Number(v);
+}
+
+/**
+ * --shard auto: "i/n" for this task of a Slurm job array (task SLURM_ARRAY_TASK_ID of
+ * SLURM_ARRAY_TASK_COUNT from SLURM_ARRAY_TASK_MIN) or of a Kubernetes Indexed Job
+ * (JOB_COMPLETION_INDEX; the Job's completions are not in the environment, so `shards` gives n).
+ */
+export function shardFromEnv(env: Record<string, string | undefined>, shards?: number): string {
+  if (env.SLURM_ARRAY_TASK_ID !== undefined) {
+    const id = envIndex(env, 'SLURM_ARRAY_TASK_ID');
+    const min = envIndex(env, 'SLURM_ARRAY_TASK_MIN');
+    const n = envIndex(env, 'SLURM_ARRAY_TASK_COUNT');
+    // Tasks must be numbered min, min + 1, ...: a step or a list would leave shards out.
+    const max = env.SLURM_ARRAY_TASK_MAX === undefined ? min + n - 1 : envIndex(env, 'SLURM_ARRAY_TASK_MAX');
+    check(max - min + 1 === n && id >= min && id <= max,
+      `--shard auto: Slurm array task ${id} of ${n} numbered ${min}..${max} is not in a contiguous array: use --array=0-${n - 1} (no step, no list)`, 'usage');
+    check(shards === undefined || shards === n, `--shards ${shards} disagrees with the Slurm array's ${n} tasks`, 'usage');
+    return `${id - min + 1}/${n}`;
+  }
+  if (env.JOB_COMPLETION_INDEX !== undefined) {
+    const index = envIndex(env, 'JOB_COMPLETION_INDEX');
+    check(shards !== undefined,
+      '--shard auto in a Kubernetes Indexed Job needs --shards N (the Job\'s completions, which Kubernetes does not put in the environment)', 'usage');
+    check(index < shards, `--shard auto: JOB_COMPLETION_INDEX ${index} is not below --shards ${shards}`, 'usage');
+    return `${index + 1}/${shards}`;
+  }
+  throw new CsattnError('--shard auto: neither a Slurm job array (SLURM_ARRAY_TASK_ID) nor a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) is set: give --shard i/n', 'usage');
 }
 
 /** Whether record `index` (0-based, in reading order) belongs to shard i of n: records are dealt round-robin. */

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { check } from '../errors.js';
+import { check, CsattnError } from '../errors.js';
 import { createGpu } from '../gpu/device.js';
 import { loadConfig } from '../model/config.js';
 import { Model } from '../model/model.js';
@@ -17,8 +17,11 @@ import { Session, type AttentionKind } from '../decode.js';
 import type { CsaParams } from '../attention/csa.js';
 import { splitTemplate } from '../template.js';
 import { progress, type Logger } from '../log.js';
-import { NO_CHAT_DATASETS, loadTemplates, maxNewTokens, parseJsonl, splitPrompt, truncateMiddle, type LongBenchRecord, type Templates } from './longbench.js';
-import { scoreRecord, stringMatchAll } from './metrics.js';
+import {
+  NO_CHAT_DATASETS, datasetMetrics, loadTemplates, maxNewTokens, parseJsonl, references, splitPrompt, truncateMiddle,
+  type LongBenchRecord, type Templates,
+} from './longbench.js';
+import { scoreRecord, type MetricName } from './metrics.js';
 import {
   buildReport, formatTable, loadReport, mergeReports, onInterrupt, pendingRecords, renderHtml, shardOf, writeReport,
   type Agreement, type MethodResult, type RecordResult, type Report, type Skipped,
@@ -35,6 +38,8 @@ export interface EvalOptions {
   csa: CsaParams;
   templatesFile?: string;
   defaultTemplate?: string;
+  /** The metric of datasets that have none (not LongBench's, none in the templates file, no `outputs`). */
+  metric?: MetricName;
   cacheDir: string;
   out?: string;
   html?: string;
@@ -82,13 +87,15 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
   const templates = loadTemplates(o.templatesFile);
   const { jobs, skipped } = loadRecords(o);
   for (const s of skipped) o.log.warn(s, `skipped ${s.file}:${s.line}: ${s.reason}`);
+  const metrics = datasetMetrics(jobs.map((j) => j.rec), templates, o.metric);
   const done = o.resume && o.out && existsSync(o.out) ? await loadReport(o.out) : null;
   const todo = pendingRecords(jobs, done);
   const options = {
     methods: o.methods, sparsities: o.sparsities, sink: o.sink, window: o.window, csa: o.csa,
     files: o.files.map((f) => basename(f)), datasets: o.datasets ?? null, limit: o.limit ?? null, recall: o.recall,
   };
-  const meta = { model: basename(o.modelDir), options };
+  const meta = { model: basename(o.modelDir), options, metrics };
+  if (done) mergeReports([done, buildReport([], [], meta)]); // other options or metrics: refused before any work
   const results: RecordResult[] = [];
   const report = (): Report => {
     const fresh = buildReport(results, skipped, meta);
@@ -110,7 +117,7 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
       mkdirSync(o.cacheDir, { recursive: true });
       const bar = progress(o.log, 'eval', todo.length, 'records');
       for (const [i, job] of todo.entries()) {
-        results.push(await evalRecord(o, job, { tok, model, identity, templates, window }));
+        results.push(await evalRecord(o, job, { tok, model, identity, templates, metrics, window }));
         bar.update(i + 1);
         if (o.out) await save(); // every finished record is on disk: --resume continues from here
       }
@@ -125,7 +132,14 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
   return { report: r, exitCode: skipped.length > 0 ? 3 : 0 };
 }
 
-interface Loaded { tok: Tokenizer; model: Model; identity: ModelIdentity; templates: Templates; window: number }
+interface Loaded {
+  tok: Tokenizer;
+  model: Model;
+  identity: ModelIdentity;
+  templates: Templates;
+  metrics: Record<string, MetricName>;
+  window: number;
+}
 
 async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordResult> {
   const { rec } = job;
@@ -142,15 +156,11 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
   check(limit >= 2, `${job.key}: the question and answer alone need ${room} of the model's ${x.window} positions`, 'too-long');
   if (ids.length > limit) ids = truncateMiddle(ids, limit);
 
-  const bundle = join(o.cacheDir, `${cacheKey(x.identity, ids, template, o.csa)}.csa`);
-  if (!existsSync(bundle)) {
-    await prefillIds({ ids, template, out: bundle, modelDir: o.modelDir, chunkSize: o.chunkSize, csa: o.csa, log: o.log.child({ record: job.key }), model: x.model });
-  }
-  const session = await Session.open(bundle, o.modelDir, room, { loaded: { model: x.model, identity: x.identity } });
+  const session = await cachedSession(o, x, { ids, template, room, log: o.log.child({ record: job.key }) });
   try {
     const greedy = { maxTokens: maxNew, temperature: 0, topP: 1, seed: 0, stopIds: x.tok.eosIds };
-    const score = (prediction: string) =>
-      rec.outputs?.length ? stringMatchAll(prediction, rec.outputs) : scoreRecord(rec.dataset, prediction, rec.answers, rec.all_classes);
+    const truth = references(rec);
+    const score = (prediction: string) => scoreRecord(rec.dataset, prediction, truth, rec.all_classes, x.metrics[rec.dataset]);
     const none = { sparsity: 0, sink: 0, window: 0 };
     const full = await session.answer(questionText, 'full', none, { ...greedy, keepLogits: true });
     const fullText = x.tok.decode(full.ids, { skipSpecialTokens: true });
@@ -173,10 +183,45 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
         });
       }
     }
-    return { key: job.key, file: basename(job.file), line: job.line, id: rec._id, dataset: rec.dataset, contextTokens: ids.length, answers: rec.outputs ?? rec.answers, results };
+    return { key: job.key, file: basename(job.file), line: job.line, id: rec._id, dataset: rec.dataset, contextTokens: ids.length, answers: truth, results };
   } finally {
     await session.close();
   }
+}
+
+interface Context { ids: number[]; template: BundleTemplate; room: number; log: Logger }
+
+/**
+ * A session on the context's bundle from the cache, prefilled first when it is not there or not
+ * usable. Shard processes may share the cache and prefill the same context at once: each writes a
+ * temp file of its own and renames it into place (writeSafetensors), so a reader finds a whole
+ * bundle or none, and the last rename wins (either is a whole bundle of the context). A bundle
+ * that is there but fails the checks of opening it (cut short, another format version, corrupt
+ * lists) or holds another context is prefilled again.
+ */
+async function cachedSession(o: EvalOptions, x: Loaded, c: Context): Promise<Session> {
+  const path = join(o.cacheDir, `${cacheKey(x.identity, c.ids, c.template, o.csa)}.csa`);
+  const open = () => Session.open(path, o.modelDir, c.room, { loaded: { model: x.model, identity: x.identity }, log: c.log });
+  if (existsSync(path)) {
+    const session = await open().catch((e: unknown) => {
+      if (!(e instanceof CsattnError && REPAIRABLE.has(e.kind))) throw e;
+      c.log.warn({ bundle: path, problem: e.message }, 'unusable cached bundle: prefilling it again');
+      return null;
+    });
+    if (session && sameContext(session, c, o.csa)) return session;
+    await session?.close();
+  }
+  await prefillIds({ ids: c.ids, template: c.template, out: path, modelDir: o.modelDir, chunkSize: o.chunkSize, csa: o.csa, log: c.log, model: x.model });
+  return open();
+}
+
+/** Errors of a cached bundle that prefilling it again mends. */
+const REPAIRABLE = new Set(['format', 'version', 'wrong-model']);
+
+/** Whether an opened bundle holds this context, template and tables (its name is only a hash of them). */
+function sameContext(s: Session, c: Context, csa: CsaParams): boolean {
+  const m = s.bundle.meta;
+  return JSON.stringify([m.contextIds, m.template, m.csa]) === JSON.stringify([c.ids, c.template, csa]);
 }
 
 /** Bundles are reusable across runs: the name is a hash of everything that shaped them, the bundle format included. */
@@ -235,6 +280,9 @@ export function kl(p: Float32Array, q: Float32Array): number {
 }
 
 export function formatSummary(r: Report): string {
-  return formatTable(r.aggregates) + (r.skipped.length ? `\n${r.skipped.length} line(s) skipped\n` : '\n');
+  const metrics = Object.entries(r.metrics ?? {}).map(([dataset, metric]) => `${dataset} ${metric}`).join(', ');
+  return formatTable(r.aggregates)
+    + (metrics ? `\nmetrics: ${metrics}` : '')
+    + (r.skipped.length ? `\n${r.skipped.length} line(s) skipped\n` : '\n');
 }
 
