@@ -3,7 +3,6 @@
  * layer's lookup tables from its queries while they exist, and write KV cache + tables + metadata
  * as one .csa bundle.
  */
-import { readFile, stat } from 'node:fs/promises';
 import { CsattnError, check } from './errors.js';
 import { createGpu, fmtBytes } from './gpu/device.js';
 import { loadConfig } from './model/config.js';
@@ -15,7 +14,7 @@ import { FORMAT_VERSION, modelIdentity, writeBundle, type BundleMeta, type Bundl
 import { contextIds, splitTemplate, truncateIds } from './template.js';
 import { progress, type Logger } from './log.js';
 import { VERSION } from './version.js';
-import { checkWritable } from './fsutil.js';
+import { checkWritable, readInputFile } from './fsutil.js';
 
 export interface PrefillJob {
   document: string;
@@ -48,9 +47,7 @@ export interface PrefillSummary {
 }
 
 export async function readDocument(path: string): Promise<string> {
-  const st = await stat(path).catch(() => null);
-  check(st?.isFile(), `document not found: ${path}`, 'missing');
-  const bytes = await readFile(path);
+  const bytes = readInputFile(path, 'document');
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -121,9 +118,9 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
     shape: { layers, heads, kvHeads, headDim: d, groups: tables[0].groups, L: tables[0].L },
     stats: { prefillMs: Math.round(prefillMs), tablesMs: Math.round(tablesMs), adapter: gpu.adapterName, ...job.stats },
   };
-  await writeContextBundle(job.out, meta, model, tables, log);
+  // Counted as written: a bundle written through to a pipe has no size to stat.
+  const fileBytes = await writeContextBundle(job.out, meta, model, tables, log);
   const writeMs = performance.now() - t2;
-  const fileBytes = (await stat(job.out)).size;
   const kvBytes = 2 * layers * kvHeads * N * d * 2;
   const summary: PrefillSummary = {
     out: job.out,
@@ -145,8 +142,8 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
   return summary;
 }
 
-/** Writes the model's cache of the context (meta.contextIds) and its tables as a bundle at `out`. */
-export async function writeContextBundle(out: string, meta: BundleMeta, model: Model, tables: LayerTables[], log: Logger): Promise<void> {
+/** Writes the model's cache of the context (meta.contextIds) and its tables as a bundle at `out`; returns its size. */
+export async function writeContextBundle(out: string, meta: BundleMeta, model: Model, tables: LayerTables[], log: Logger): Promise<number> {
   const gpu = model.gpu;
   const N = meta.contextIds.length;
   const wbar = progress(log, 'write', model.cfg.layers, 'layers');
@@ -156,7 +153,7 @@ export async function writeContextBundle(out: string, meta: BundleMeta, model: M
     return downloaded.data;
   };
   const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  await writeBundle(out, meta, (l): LayerTensors => ({
+  const size = await writeBundle(out, meta, (l): LayerTensors => ({
     k: () => readRows(model, model.kCache[l], N),
     v: () => readRows(model, model.vCache[l], N),
     centroids: async () => bytes((await tableData(l)).centroids),
@@ -165,6 +162,7 @@ export async function writeContextBundle(out: string, meta: BundleMeta, model: M
     listLen: async () => { wbar.update(l + 1); return bytes((await tableData(l)).listLen); },
   }));
   wbar.stop();
+  return size;
 }
 
 /**

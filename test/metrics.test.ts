@@ -247,4 +247,9 @@ describe('scoreRecord', () => {
     expect(scoreRecord('hotpotqa', 'Paris', [])).toBe(0);
     expect(scoreRecord('passage_count', '', ['3'])).toBe(0);
   });
+
+  it('takes the best of 200K answers (no spread into Math.max)', () => {
+    const answers = Array.from({ length: 200_000 }, (_, i) => `answer ${i}`);
+    expect(scoreRecord('hotpotqa', 'answer 199999', answers)).toBe(100);
+  });
 });

@@ -11,6 +11,7 @@
 import { distance } from 'fuzzball';
 import { check, CsattnError } from '../errors.js';
 import { FIRST_LINE_DATASETS } from './longbench.js';
+import { maxOf } from '../arrays.js';
 
 export type MetricName =
   | 'qa_f1' | 'qa_f1_zh' | 'rouge' | 'rouge_zh' | 'classification'
@@ -55,7 +56,7 @@ export function scoreOne(metric: MetricName, prediction: string, groundTruth: st
 export function scoreRecord(dataset: string, prediction: string, answers: string[], allClasses?: string[] | null): number {
   const metric = metricFor(dataset);
   const pred = FIRST_LINE_DATASETS.has(dataset) ? prediction.replace(/^\n+/, '').split('\n')[0] : prediction;
-  return 100 * Math.max(0, ...answers.map((answer) => scoreOne(metric, pred, answer, allClasses)));
+  return 100 * maxOf(answers.map((answer) => scoreOne(metric, pred, answer, allClasses)), 0);
 }
 
 /** RULER-style: percentage of `outputs` strings contained (case-insensitive) in the prediction, ×100. */
