@@ -12,9 +12,9 @@
  *   L{l}.list_len         U32 [groups, m, C]                 entries in use (L after prefill)
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { CsattnError, check } from './errors.js';
+import { checkInputFile, readInputFile } from './fsutil.js';
 import { SafetensorsFile, SafetensorsModel, writeSafetensors, type TensorEntry } from './weights/safetensors.js';
 import type { ModelConfig } from './model/config.js';
 import type { CsaParams } from './attention/csa.js';
@@ -63,7 +63,7 @@ export interface BundleMeta {
  */
 export async function modelIdentity(dir: string, cfg: ModelConfig): Promise<ModelIdentity> {
   const sha = () => createHash('sha256');
-  const fileHash = async (name: string) => sha().update(await readFile(join(dir, name))).digest('hex');
+  const fileHash = async (name: string) => sha().update(readInputFile(join(dir, name), name)).digest('hex');
   const st = await SafetensorsModel.open(dir);
   try {
     const names = [...st.tensors.keys()].sort();
@@ -137,8 +137,8 @@ export function bundleEntries(meta: BundleMeta): TensorEntry[] {
   return out;
 }
 
-/** Writes the bundle through a temp file: an existing file is replaced only by a complete bundle. */
-export async function writeBundle(path: string, meta: BundleMeta, layer: (l: number) => LayerTensors): Promise<void> {
+/** Writes the bundle through a temp file (an existing file is replaced only by a complete bundle); returns its size. */
+export async function writeBundle(path: string, meta: BundleMeta, layer: (l: number) => LayerTensors): Promise<number> {
   const metadata: Record<string, string> = {
     format: FORMAT,
     format_version: String(meta.formatVersion),
@@ -151,7 +151,7 @@ export async function writeBundle(path: string, meta: BundleMeta, layer: (l: num
     stats: JSON.stringify(meta.stats),
   };
   const kinds = { k: 'k', v: 'v', centroids: 'centroids', list_idx: 'listIdx', list_score: 'listScore', list_len: 'listLen' } as const;
-  await writeSafetensors(path, bundleEntries(meta), metadata, (e) => {
+  return writeSafetensors(path, bundleEntries(meta), metadata, (e) => {
     const [, l, kind] = /^L(\d+)\.(\w+)$/.exec(e.name)!;
     return layer(Number(l))[kinds[kind as keyof typeof kinds]]();
   });
@@ -164,8 +164,7 @@ export class Bundle {
   private constructor(readonly path: string, readonly file: SafetensorsFile, readonly meta: BundleMeta) {}
 
   static async open(path: string): Promise<Bundle> {
-    const st = await stat(path).catch(() => null);
-    check(st?.isFile(), `bundle not found: ${path}`, 'missing');
+    checkInputFile(path, 'bundle');
     const file = await SafetensorsFile.open(path);
     try {
       const meta = parseMeta(path, file.metadata);

@@ -4,14 +4,13 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { CsattnError, check } from './errors.js';
 import { createGpu } from './gpu/device.js';
 import { DEFAULT_CHUNK_SIZE, Model } from './model/model.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
-import { Generator, type SamplingOptions } from './generate.js';
+import { Generator, textSink, type SamplingOptions } from './generate.js';
 import { writeNpy } from './npy.js';
 import { PRESETS, writeSynthModel } from './model/synth.js';
 import { createLogger, progress, type Logger } from './log.js';
@@ -26,12 +25,14 @@ import { questionIds } from './template.js';
 import { formatSummary, runEval } from './eval/run.js';
 import { loadReport, mergeReports, parseShard, renderHtml, shardFromEnv, writeReport } from './eval/report.js';
 import { METRIC_NAMES } from './eval/metrics.js';
-import { exitOnSignals, writeFileAtomic } from './fsutil.js';
+import { checkOutputs, exitOnSignals, modelFiles, writeFileAtomic, type NamedPath } from './fsutil.js';
 import { bench, formatBench } from './bench.js';
 import { doctor, failedChecks, formatDoctor } from './doctor.js';
+import { DEFAULT_MODEL, DEMO_DOCUMENT } from './paths.js';
+import { formatDemo, runDemo } from './demo.js';
+import { maxOf } from './arrays.js';
 
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'fixtures', 'models', 'tinylm');
+export { DEFAULT_MODEL, PACKAGE_ROOT } from './paths.js';
 
 // ---------------------------------------------------------------------------------------------
 // Option parsers: reject bad values before any work starts.
@@ -44,10 +45,13 @@ export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
-export function floatArg(min: number, max: number) {
+/** A number in [min, max], or in (min, max] when `aboveMin` (a bound that itself means nothing, like top-p 0). */
+export function floatArg(min: number, max: number, { aboveMin = false } = {}) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number in [${min}, ${max}]`);
+    if (!Number.isFinite(n) || n < min || (aboveMin && n === min) || n > max) {
+      throw new InvalidArgumentError(`expected a number in ${aboveMin ? '(' : '['}${min}, ${max}]`);
+    }
     return n;
   };
 }
@@ -66,7 +70,7 @@ export function samplingOptions(cmd: Command): Command {
   return cmd
     .option('--max-tokens <n>', 'maximum number of new tokens', intArg(1), 64)
     .option('--temperature <t>', 'sampling temperature; 0 = greedy', floatArg(0, 100), 0)
-    .option('--top-p <p>', 'nucleus sampling: keep the most probable tokens up to this total probability', floatArg(0, 1), 1)
+    .option('--top-p <p>', 'nucleus sampling: keep the most probable tokens up to this total probability', floatArg(0, 1, { aboveMin: true }), 1)
     .option('--seed <n>', 'random seed for sampling', intArg(0, 2 ** 32 - 1), 0)
     .option('--stop <text...>', 'stop when the output contains this text (repeatable)');
 }
@@ -85,39 +89,6 @@ export async function loadModel(dir: string, capacity: number, log: Logger, chun
   const model = await Model.load(gpu, dir, { capacity, chunkSize, onProgress: (d, t) => bar.update(d, { total: t }) });
   bar.stop();
   return { model, tok };
-}
-
-/**
- * Streams generated text to stdout: decodes incrementally (never splitting a UTF-8 character)
- * and stops at a stop string. Returns a callback for Generator.generate and the final text.
- */
-export function textSink(tok: Tokenizer, stops: string[] | undefined, write: (s: string) => void) {
-  const stream = tok.streamer({ skipSpecialTokens: true });
-  let text = '';
-  let printed = 0;
-  const hold = Math.max(0, ...(stops ?? []).map((s) => s.length - 1));
-  const onToken = (id: number): boolean => {
-    text += stream.push(id);
-    const hit = stops?.map((s) => text.indexOf(s)).filter((i) => i >= 0).sort((a, b) => a - b)[0];
-    if (hit !== undefined) {
-      text = text.slice(0, hit);
-      write(text.slice(printed));
-      printed = text.length;
-      return true;
-    }
-    // Hold back the tail that could still become a stop string.
-    const safe = Math.max(printed, text.length - hold);
-    write(text.slice(printed, safe));
-    printed = safe;
-    return false;
-  };
-  const finish = (): string => {
-    text += stream.flush();
-    write(text.slice(printed));
-    printed = text.length;
-    return text;
-  };
-  return { onToken, finish };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,6 +137,7 @@ function logitsCommand(): Command {
     .action(async (o) => {
       const log = createLogger(o.logLevel);
       const dir = modelDir(o.model);
+      await checkOutputs([{ what: '--out', path: o.out }], await modelFiles(dir));
       const tok = await Tokenizer.load(dir);
       check(o.prompt !== undefined || o.ids !== undefined, 'give --prompt or --ids');
       const ids = o.ids !== undefined ? parseIds(o.ids) : tok.encode(o.prompt);
@@ -244,8 +216,10 @@ function prefillCommand(): Command {
     .option('--log-level <level>', 'pino log level', 'info')))
     .action(async (document: string, o) => {
       const log = createLogger(o.logLevel);
+      const dir = modelDir(o.model);
+      await checkOutputs([{ what: '--out', path: o.out }], [{ what: 'the document', path: document }, ...await modelFiles(dir)]);
       const s = await prefillDocument({
-        document, out: resolve(o.out), modelDir: modelDir(o.model), template: o.template, truncate: o.truncate,
+        document, out: resolve(o.out), modelDir: dir, template: o.template, truncate: o.truncate,
         reserve: o.reserve, chunkSize: o.chunkSize, csa: csaParams(o), questionTokens: o.questionTokens, log,
       });
       const c = costs(s, questionShape(o));
@@ -353,7 +327,7 @@ function decodeCommand(): Command {
       const dir = modelDir(o.model);
       const b = await Bundle.open(resolve(path));
       const tok = await Tokenizer.load(dir);
-      const longest = Math.max(...questions.map((q) => questionIds(tok, b.meta.template, q.prompt).length));
+      const longest = maxOf(questions.map((q) => questionIds(tok, b.meta.template, q.prompt).length), 0);
       await b.close();
       const session = await Session.open(resolve(path), dir, longest + o.maxTokens, { log });
       const sparse = { sparsity: o.sparsity, sink: o.sink, window: o.window };
@@ -363,15 +337,46 @@ function decodeCommand(): Command {
         const r = await session.answer(q.prompt, o.attention, sparse, { ...sampling(o, tok), promptAttention: o.questionAttention }, sink.onToken);
         const text = sink.finish();
         const result = {
-          id: q.id, text, ids: r.ids, stopReason: r.stopReason, attention: r.attention, sparsity: o.attention === 'csa' ? o.sparsity : 0,
+          id: q.id, text, ids: r.ids, stopReason: r.stopReason, attention: r.attention, sparsity: o.attention === 'full' ? 0 : o.sparsity,
           contextTokens: session.contextTokens, questionTokens: r.questionTokens, loadMs: session.loadMs,
           questionPrefillMs: r.timings.prefillMs, firstTokenMs: r.timings.firstTokenMs, msPerToken: r.timings.msPerToken,
-          tokensPerSecond: r.timings.tokensPerSecond, kvBytesPerStep: r.kvBytesPerStep,
+          tokensPerSecond: r.timings.tokensPerSecond, contextKeysPerStep: r.contextKeysPerStep, keysPerStep: r.keysPerStep,
+          kvBytesPerStep: r.kvBytesPerStep,
         };
         if (o.json || many) process.stdout.write(JSON.stringify(result) + '\n');
-        else { process.stdout.write('\n'); log.info(result, 'timings'); }
+        else {
+          process.stdout.write('\n');
+          process.stderr.write(decodeSummary(result) + '\n');
+          log.debug(result, 'answer');
+        }
       }
       await session.close();
+    });
+}
+
+/** One line for people (stderr, after the answer): the attention, the keys a step attended, the speed. */
+export function decodeSummary(r: { attention: string; sparsity: number; contextKeysPerStep: number; contextTokens: number; questionTokens: number; ids: number[]; msPerToken: number }): string {
+  const share = ((100 * r.contextKeysPerStep) / r.contextTokens).toFixed(1);
+  const how = r.attention === 'full' ? 'full attention' : `${r.attention} at sparsity ${r.sparsity}`;
+  return `[${how}: ${r.contextKeysPerStep} of ${r.contextTokens} context keys per step (${share}%) + ${r.questionTokens} question tokens; ` +
+    `${r.ids.length} tokens, ${r.msPerToken.toFixed(1)} ms/token]`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// demo
+
+function demoCommand(): Command {
+  return new Command('demo')
+    .description('the main job on what ships: prefill a bundled document into a bundle, answer a question from it with CSAttention')
+    .option('-o, --out <file>', 'keep the bundle here (default: a temp file, removed at the end)')
+    .option('--sparsity <s>', 'fraction of the context NOT attended per step', floatArg(0, 1), DEFAULT_SPARSE.sparsity)
+    .option('--json', 'print one JSON object (answer, sizes, keys per step, timings)')
+    .option('--log-level <level>', 'pino log level (progress bars on a terminal at info)', 'info')
+    .action(async (o) => {
+      const log = createLogger(o.logLevel);
+      if (o.out) await checkOutputs([{ what: '--out', path: o.out }], [{ what: 'the demo document', path: DEMO_DOCUMENT }, ...await modelFiles(DEFAULT_MODEL)]);
+      const r = await runDemo({ out: o.out && resolve(o.out), sparsity: o.sparsity, log });
+      process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatDemo(r));
     });
 }
 
@@ -451,8 +456,13 @@ function evalCommand(): Command {
       if (shard) parseShard(shard);
       if (o.resume) check(o.out, '--resume needs --out (the report to continue)', 'input');
       if (o.shard === 'auto') log.info({ shard }, `shard ${shard} from the job runner`);
+      const dir = modelDir(o.model);
+      const inputs = [...files.map((path) => ({ what: 'the dataset file', path })), ...await modelFiles(dir)];
+      if (o.templates) inputs.push({ what: '--templates', path: o.templates });
+      // --resume rewrites --out on purpose: the report read is in the one written.
+      await checkOutputs(reportOutputs(o), inputs);
       const { report, exitCode } = await runEval({
-        files: files.map((f) => resolve(f)), modelDir: modelDir(o.model), methods: o.methods, sparsities: o.sparsity,
+        files: files.map((f) => resolve(f)), modelDir: dir, methods: o.methods, sparsities: o.sparsity,
         sink: o.sink, window: o.window, csa: csaParams(o), templatesFile: o.templates, defaultTemplate: o.defaultTemplate, metric: o.metric,
         cacheDir: resolve(o.cacheDir), out: o.out && resolve(o.out), html: o.html && resolve(o.html), resume: Boolean(o.resume),
         limit: o.limit, datasets: o.datasets, shard, chunkSize: o.chunkSize, recall: o.recall, log,
@@ -462,6 +472,14 @@ function evalCommand(): Command {
     });
 }
 
+/** The files eval and merge write. */
+function reportOutputs(o: { out?: string; html?: string }): NamedPath[] {
+  const outputs: NamedPath[] = [];
+  if (o.out) outputs.push({ what: '--out', path: o.out });
+  if (o.html) outputs.push({ what: '--html', path: o.html });
+  return outputs;
+}
+
 function mergeCommand(): Command {
   return new Command('merge')
     .description('join the reports of eval shards into one')
@@ -469,6 +487,7 @@ function mergeCommand(): Command {
     .requiredOption('-o, --out <file>', 'merged report.json')
     .option('--html <file>', 'also write the HTML report')
     .action(async (files: string[], o) => {
+      await checkOutputs(reportOutputs(o), files.map((path) => ({ what: 'the report', path })));
       const merged = mergeReports(await Promise.all(files.map((f) => loadReport(resolve(f)))));
       await writeReport(resolve(o.out), merged);
       if (o.html) await writeFileAtomic(resolve(o.html), [Buffer.from(renderHtml(merged))]);
@@ -497,6 +516,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (s, write) => write(s) });
+  program.addCommand(demoCommand());
   program.addCommand(generateCommand());
   program.addCommand(logitsCommand());
   program.addCommand(synthCommand());
@@ -513,12 +533,14 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<void> {
   exitOnSignals();
   const program = buildProgram();
-  program.exitOverride();
+  // Subcommands added whole do not inherit it: set on each, so their usage errors come here too.
+  for (const cmd of [program, ...program.commands]) cmd.exitOverride();
   try {
     await program.parseAsync(argv);
   } catch (e: any) {
     if (e?.code === 'commander.helpDisplayed' || e?.code === 'commander.version' || e?.code === 'commander.help') process.exit(0);
-    if (e?.code?.startsWith?.('commander.')) process.exit(e.exitCode ?? 2);
+    // commander gives usage errors status 1; the README (and scripts) tell them apart by 2.
+    if (e?.code?.startsWith?.('commander.')) process.exit(2);
     throw e;
   }
   // Dawn keeps the process alive while a GPU instance exists.

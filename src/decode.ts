@@ -35,6 +35,10 @@ export const DEFAULT_SPARSE: SparseOptions = { sparsity: 0.95, sink: 4, window: 
 export interface Answer extends Generation {
   questionTokens: number;
   attention: AttentionKind;
+  /** Context keys each generated token attends to: K = round((1 - sparsity) N) for a sparse method, N for full. */
+  contextKeysPerStep: number;
+  /** Keys attended per step on average, question and answer tokens included (each layer and KV head). */
+  keysPerStep: number;
   /** Bytes of K and V one decode step reads per layer-sum (for bandwidth figures). */
   kvBytesPerStep: number;
 }
@@ -119,8 +123,12 @@ export class Session {
     const key = attention === 'full' ? 'full' : `${attention}:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
     const r = await this.generator.generate(ids, o, onToken, att, key);
     const { kvHeads, headDim: d, layers } = this.model.cfg;
-    const keys = attention === 'full' ? N + ids.length + r.ids.length / 2 : Math.round((1 - sparse.sparsity) * N) + ids.length + r.ids.length / 2;
-    return { ...r, questionTokens: ids.length, attention, kvBytesPerStep: 2 * layers * kvHeads * d * 2 * keys };
+    const contextKeys = attention === 'full' ? N : Math.round((1 - sparse.sparsity) * N);
+    const keys = contextKeys + ids.length + r.ids.length / 2;
+    return {
+      ...r, questionTokens: ids.length, attention, contextKeysPerStep: contextKeys, keysPerStep: keys,
+      kvBytesPerStep: 2 * layers * kvHeads * d * 2 * keys,
+    };
   }
 
   /**

@@ -13,3 +13,9 @@ export class CsattnError extends Error {
 export function check(cond: unknown, message: string | (() => string), kind = 'error'): asserts cond {
   if (!cond) throw new CsattnError(typeof message === 'string' ? message : message(), kind);
 }
+
+/** An error as the one line the CLI prints: line breaks inside a message (a template's own text, say) become spaces. */
+export function errorLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return `csattn: ${message.replace(/\s*[\r\n\u2028\u2029]+\s*/g, ' ').trim()}`;
+}

@@ -9,6 +9,8 @@ import { check } from './errors.js';
 import { readBuffer, storage, type Dispatch } from './gpu/kernels.js';
 import { Model, type DecodeAttention, type Op } from './model/model.js';
 import * as ops from './ops/dense.js';
+import type { Tokenizer } from './tokenizer.js';
+import { maxOf } from './arrays.js';
 
 export interface SamplingOptions {
   maxTokens: number;
@@ -168,4 +170,37 @@ export class Generator {
       },
     };
   }
+}
+
+/**
+ * Streams generated text (to stdout, say): decodes incrementally (never splitting a UTF-8 character)
+ * and stops at a stop string. Returns a callback for Generator.generate and the final text.
+ */
+export function textSink(tok: Tokenizer, stops: string[] | undefined, write: (s: string) => void) {
+  const stream = tok.streamer({ skipSpecialTokens: true });
+  let text = '';
+  let printed = 0;
+  const hold = maxOf((stops ?? []).map((s) => s.length - 1), 0);
+  const onToken = (id: number): boolean => {
+    text += stream.push(id);
+    const hit = stops?.map((s) => text.indexOf(s)).filter((i) => i >= 0).sort((a, b) => a - b)[0];
+    if (hit !== undefined) {
+      text = text.slice(0, hit);
+      write(text.slice(printed));
+      printed = text.length;
+      return true;
+    }
+    // Hold back the tail that could still become a stop string.
+    const safe = Math.max(printed, text.length - hold);
+    write(text.slice(printed, safe));
+    printed = safe;
+    return false;
+  };
+  const finish = (): string => {
+    text += stream.flush();
+    write(text.slice(printed));
+    printed = text.length;
+    return text;
+  };
+  return { onToken, finish };
 }

@@ -3,7 +3,6 @@
  * layer's lookup tables from its queries while they exist, and write KV cache + tables + metadata
  * as one .csa bundle.
  */
-import { readFile, stat } from 'node:fs/promises';
 import { CsattnError, check } from './errors.js';
 import { createGpu, fmtBytes } from './gpu/device.js';
 import { loadConfig } from './model/config.js';
@@ -15,7 +14,7 @@ import { FORMAT_VERSION, modelIdentity, writeBundle, type BundleMeta, type Bundl
 import { contextIds, splitTemplate, truncateIds } from './template.js';
 import { progress, type Logger } from './log.js';
 import { VERSION } from './version.js';
-import { checkWritable } from './fsutil.js';
+import { checkWritable, readInputFile } from './fsutil.js';
 import { DEFAULT_SPARSE, csaSelector, selectOptions, sparseAttention } from './decode.js';
 import { Generator } from './generate.js';
 import { mulberry32 } from './model/synth.js';
@@ -58,9 +57,7 @@ export interface PrefillSummary {
 }
 
 export async function readDocument(path: string): Promise<string> {
-  const st = await stat(path).catch(() => null);
-  check(st?.isFile(), `document not found: ${path}`, 'missing');
-  const bytes = await readFile(path);
+  const bytes = readInputFile(path, 'document');
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -145,9 +142,9 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
       ...costStats(probe, loaded.bytesPerSecond),
     },
   };
-  await writeContextBundle(job.out, meta, model, tables, log);
+  // Counted as written: a bundle written through to a pipe has no size to stat.
+  const fileBytes = await writeContextBundle(job.out, meta, model, tables, log);
   const writeMs = performance.now() - t2;
-  const fileBytes = (await stat(job.out)).size;
   const kvBytes = 2 * layers * kvHeads * N * d * 2;
   const summary: PrefillSummary = {
     out: job.out,
@@ -213,8 +210,8 @@ async function probeDecode(model: Model, tables: LayerTables[], csa: CsaParams, 
   };
 }
 
-/** Writes the model's cache of the context (meta.contextIds) and its tables as a bundle at `out`. */
-export async function writeContextBundle(out: string, meta: BundleMeta, model: Model, tables: LayerTables[], log: Logger): Promise<void> {
+/** Writes the model's cache of the context (meta.contextIds) and its tables as a bundle at `out`; returns its size. */
+export async function writeContextBundle(out: string, meta: BundleMeta, model: Model, tables: LayerTables[], log: Logger): Promise<number> {
   const gpu = model.gpu;
   const N = meta.contextIds.length;
   const wbar = progress(log, 'write', model.cfg.layers, 'layers');
@@ -224,7 +221,7 @@ export async function writeContextBundle(out: string, meta: BundleMeta, model: M
     return downloaded.data;
   };
   const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  await writeBundle(out, meta, (l): LayerTensors => ({
+  const size = await writeBundle(out, meta, (l): LayerTensors => ({
     k: () => readRows(model, model.kCache[l], N),
     v: () => readRows(model, model.vCache[l], N),
     centroids: async () => bytes((await tableData(l)).centroids),
@@ -233,6 +230,7 @@ export async function writeContextBundle(out: string, meta: BundleMeta, model: M
     listLen: async () => { wbar.update(l + 1); return bytes((await tableData(l)).listLen); },
   }));
   wbar.stop();
+  return size;
 }
 
 /**

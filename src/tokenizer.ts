@@ -3,12 +3,13 @@
  * @huggingface/jinja, plus what generation needs on top: BOS handling that never doubles, id
  * validation, and incremental detokenization whose pieces add up exactly to a full decode.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { CsattnError, check } from './errors.js';
 import { readJson } from './model/config.js';
+import { readInputFile } from './fsutil.js';
 
 export interface ChatMessage { role: 'system' | 'user' | 'assistant' | string; content: string }
 
@@ -46,7 +47,7 @@ export class Tokenizer {
     const config = optionalJson(join(dir, 'tokenizer_config.json'));
     const generation = optionalJson(join(dir, 'generation_config.json'));
     const templatePath = join(dir, 'chat_template.jinja');
-    const templateFile = existsSync(templatePath) ? readFileSync(templatePath, 'utf8') : null;
+    const templateFile = existsSync(templatePath) ? readInputFile(templatePath, 'chat_template.jinja').toString('utf8') : null;
     let hf: HfTokenizer;
     try {
       hf = new HfTokenizer(json, config);
@@ -75,7 +76,7 @@ export class Tokenizer {
       const env = new Environment();
       const context = { ...this.templateTokens, messages, add_generation_prompt: opts.addGenerationPrompt ?? false };
       for (const [name, value] of Object.entries({ ...TEMPLATE_GLOBALS, ...context })) env.set(name, value);
-      return (new Interpreter(env).run(this.compiledTemplate.parsed) as { value: string }).value;
+      return new BudgetInterpreter(env).run(this.compiledTemplate.parsed).value as string;
     } catch (e) {
       if (e instanceof CsattnError) throw e;
       throw new CsattnError(`chat template failed: ${(e as Error).message}`, 'template');
@@ -193,19 +194,56 @@ export function strftime(date: Date, format: string): string {
 }
 
 /**
+ * What a chat template may do: evaluation steps (one message takes a few hundred; a long
+ * conversation with tools a few thousand) and the length of any string or list it makes.
+ */
+const TEMPLATE_STEPS = 50_000;
+const TEMPLATE_SIZE = 16_000_000;
+
+/** What is used of @huggingface/jinja's Interpreter (whose runtime types do not resolve under NodeNext). */
+interface JinjaValue { value: unknown }
+type InterpreterClass = new (env: Environment) => { run(program: unknown): JinjaValue; evaluate(node: unknown, env: unknown): JinjaValue };
+
+/**
+ * The template interpreter on a budget: a broken or hostile template (a loop over range(1e9),
+ * nested loops, a string doubled in a loop) fails with a clear error within a fraction of a second,
+ * instead of running out of memory or holding the process, Ctrl-C unanswered, for hours.
+ */
+class BudgetInterpreter extends (Interpreter as unknown as InterpreterClass) {
+  private steps = 0;
+
+  override evaluate(node: unknown, env: unknown): JinjaValue {
+    if (++this.steps > TEMPLATE_STEPS) {
+      throw new CsattnError(`chat template: too much work (more than ${TEMPLATE_STEPS} steps), is it looping?`, 'template');
+    }
+    const value = super.evaluate(node, env);
+    const size = (value.value as { length?: unknown } | null)?.length;
+    if (typeof size === 'number' && size > TEMPLATE_SIZE) {
+      throw new CsattnError(`chat template: made a value of ${size} characters or items (at most ${TEMPLATE_SIZE})`, 'template');
+    }
+    return value;
+  }
+}
+
+/** Python's range(), refusing more numbers than a template may loop over anyway. */
+function range(start: number, stop?: number, step = 1): number[] {
+  const [from, to] = stop === undefined ? [0, start] : [start, stop];
+  check(step !== 0, 'chat template: range() step must not be zero', 'template');
+  const count = Math.max(0, Math.ceil((to - from) / step));
+  check(count <= TEMPLATE_STEPS, `chat template: range() of ${count} numbers is too long (at most ${TEMPLATE_STEPS})`, 'template');
+  const out: number[] = [];
+  for (let i = from; step > 0 ? i < to : i > to; i += step) out.push(i);
+  return out;
+}
+
+/**
  * The globals a transformers chat template can rely on. @huggingface/jinja has its own, but they
  * cannot be overridden through Template.render, and its strftime_now follows the process locale
  * while Python's prints English month names; so the template runs in an environment built here.
  */
 const TEMPLATE_GLOBALS: Record<string, unknown> = {
   true: true, false: false, none: null, True: true, False: false, None: null,
-  range: (start: number, stop?: number, step = 1): number[] => {
-    const [from, to] = stop === undefined ? [0, start] : [start, stop];
-    check(step !== 0, 'chat template: range() step must not be zero', 'template');
-    const out: number[] = [];
-    for (let i = from; step > 0 ? i < to : i > to; i += step) out.push(i);
-    return out;
-  },
+  range,
   raise_exception: (message: string): never => {
     throw new CsattnError(`chat template: ${message}`, 'template');
   },

@@ -167,5 +167,13 @@ describe('prefill and decode input errors', () => {
     const out = JSON.parse(r.stdout);
     expect(out.text).toContain('4821');
     expect(out.msPerToken).toBeGreaterThan(0);
+    expect(out.contextKeysPerStep).toBe(out.contextTokens); // full attention: every context key
+  });
+  it('decode with CSA streams the answer and sums up the keys it attended on stderr', () => {
+    const r = spawnSync('node', ['bin/csattn.js', 'decode', bundle, '--prompt', "Question: What is Kalomi's passcode?\nAnswer:", '--max-tokens', '4'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const N = JSON.parse(csattn('info', bundle, '--json').stdout).tokens;
+    const K = Math.round(0.05 * N);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(new RegExp(`^\\[csa at sparsity 0\\.95: ${K} of ${N} context keys per step \\(\\d+\\.\\d%\\) \\+ \\d+ question tokens; \\d+ tokens, [\\d.]+ ms/token\\]$`));
   });
 });

@@ -4,11 +4,11 @@
  * interrupted run resumed with --resume gives the same report as one run.
  */
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { runEval, loadRecords, agreement, kl, formatSummary, type EvalOptions } from '../src/eval/run.js';
-import { loadReport, type Report } from '../src/eval/report.js';
+import { dirname, join, resolve } from 'node:path';
+import { runEval, loadRecords, fileLabels, agreement, kl, formatSummary, type EvalOptions } from '../src/eval/run.js';
+import { buildReport, loadReport, pendingRecords, type Report } from '../src/eval/report.js';
 import { DEFAULT_CSA } from '../src/attention/csa.js';
 import { createLogger } from '../src/log.js';
 
@@ -70,6 +70,34 @@ describe('csattn eval', () => {
     expect(exitCode).toBe(3);
     expect(report.skipped).toHaveLength(2);
     expect(existsSync(join(dir, 'bad.json'))).toBe(true);
+  });
+});
+
+describe('loadRecords', () => {
+  const write = (path: string, text: string) => {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+    return path;
+  };
+  const line = (id: string) => JSON.stringify({ input: 'q', context: 'c', answers: ['a'], dataset: 'qa', _id: id });
+
+  it('keys files of the same base name by as much of their path as tells them apart', async () => {
+    const a = write(join(dir, 'runs', 'a', 'qa.jsonl'), line('x') + '\n');
+    const b = write(join(dir, 'runs', 'b', 'qa.jsonl'), line('x') + '\n');
+    const other = write(join(dir, 'runs', 'b', 'facts.jsonl'), line('y') + '\n');
+    expect(fileLabels([a, b, other])).toEqual(['a/qa.jsonl', 'b/qa.jsonl', 'facts.jsonl']);
+    const { jobs } = loadRecords({ files: [a, b, other] });
+    expect(jobs.map((j) => j.key)).toEqual(['a/qa.jsonl:1:x', 'b/qa.jsonl:1:x', 'facts.jsonl:1:y']);
+    // a file alone keeps its base name, as in reports written before
+    expect(loadRecords({ files: [a] }).jobs[0].key).toBe('qa.jsonl:1:x');
+    // the report names them the same way, so merge and --resume keep both
+    const done = buildReport([{ key: jobs[0].key, file: 'a/qa.jsonl', line: 1, dataset: 'qa', contextTokens: 1, answers: ['a'], results: [] }], [], { model: 'm', options: {} });
+    expect(pendingRecords(jobs, done).map((j) => j.key)).toEqual(['b/qa.jsonl:1:x', 'facts.jsonl:1:y']);
+  });
+
+  it('200K bad lines are all reported (no spread into push)', () => {
+    const file = write(join(dir, 'bad', 'many.jsonl'), 'not json\n'.repeat(200_000));
+    expect(loadRecords({ files: [file] }).skipped).toHaveLength(200_000);
   });
 });
 

@@ -106,7 +106,7 @@ describe('templates', () => {
     const badLen = tempFile('len.json', JSON.stringify({ maxlen: { mine: 0 } }));
     expect(() => loadTemplates(badLen)).toThrow(/maxlen for "mine" must be a positive integer/);
     expect(() => loadTemplates(tempFile('broken.json', '{'))).toThrow(/broken\.json is not valid JSON/);
-    expect(() => loadTemplates('/nonexistent/t.json')).toThrow(/cannot read \/nonexistent\/t\.json/);
+    expect(() => loadTemplates('/nonexistent/t.json')).toThrow(/templates file not found: \/nonexistent\/t\.json/);
   });
 
   it('takes a metric per dataset, and names the valid ones for an unknown metric', () => {

@@ -279,4 +279,9 @@ describe('scoreRecord', () => {
     expect(scoreRecord('fact_retrieval', 'It is Brankor.', refs, null, 'string_match_all')).toBe(50);
     expect(() => scoreRecord('fact_retrieval', 'Brankor', refs)).toThrow(/no LongBench metric for dataset "fact_retrieval"/);
   });
+
+  it('takes the best of 200K answers (no spread into Math.max)', () => {
+    const answers = Array.from({ length: 200_000 }, (_, i) => `answer ${i}`);
+    expect(scoreRecord('hotpotqa', 'answer 199999', answers)).toBe(100);
+  });
 });

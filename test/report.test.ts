@@ -227,6 +227,19 @@ describe('shards', () => {
     expect(() => mergeReports([a, buildReport([r2], [], { ...META, model: 'other' })])).toThrow(/different models/);
     expect(() => mergeReports([])).toThrow(CsattnError);
   });
+
+  it('tells models apart by fingerprint, not folder name, when the reports have one', () => {
+    const of = (model: string, modelFingerprint: string | undefined, r: typeof r1) => buildReport([r], [], { ...META, model, modelFingerprint });
+    // retrained weights in a folder of the same name
+    expect(() => mergeReports([of('tinylm', 'aaaa1111', r1), of('tinylm', 'bbbb2222', r2)]))
+      .toThrow(/different models \("tinylm" \(fingerprint aaaa1111\) and "tinylm" \(fingerprint bbbb2222\)\)/);
+    // the same weights copied to another folder
+    const merged = mergeReports([of('tinylm', 'aaaa1111', r1), of('copy-of-tinylm', 'aaaa1111', r2)]);
+    expect([merged.records.length, merged.modelFingerprint]).toEqual([2, 'aaaa1111']);
+    // a report from before fingerprints: folder names decide
+    expect(mergeReports([of('tinylm', undefined, r1), of('tinylm', 'aaaa1111', r2)]).records).toHaveLength(2);
+    expect(() => mergeReports([of('tinylm', undefined, r1), of('other', 'aaaa1111', r2)])).toThrow(/different models/);
+  });
 });
 
 describe('metrics in the report', () => {

@@ -258,7 +258,7 @@ describe('SafetensorsFile validation', () => {
   });
 
   it('reports a missing file as a CsattnError', async () => {
-    await expect(SafetensorsFile.open(join(dir, 'missing.safetensors'))).rejects.toThrow(/cannot access .*missing\.safetensors/);
+    await expect(SafetensorsFile.open(join(dir, 'missing.safetensors'))).rejects.toThrow(/safetensors file not found: .*missing\.safetensors/);
   });
 });
 
@@ -376,7 +376,7 @@ describe('SafetensorsModel', () => {
       [{ weight_map: { w: '..' } }, /not a file name/],
       [{ weight_map: { w: 3 } }, /not a file name/],
       [{ weight_map: { w: 'a.safetensors', z: 'a.safetensors' } }, /tensor z is not in its shard a\.safetensors/],
-      [{ weight_map: { w: 'missing.safetensors' } }, /cannot access .*missing\.safetensors/],
+      [{ weight_map: { w: 'missing.safetensors' } }, /safetensors file not found: .*missing\.safetensors/],
     ];
     for (const [index, problem] of cases) {
       const sub = await shardedFolder(index);

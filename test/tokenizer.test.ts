@@ -214,6 +214,17 @@ describe('tokenizer with a Llama-3-style chat template', () => {
     expect(call).toThrow('chat template: Unknown role: tool');
   });
 
+  it.each([
+    ['range(1e9)', '{% for i in range(1000000000) %}x{% endfor %}', /^chat template: range\(\) of 1000000000 numbers is too long/],
+    ['nested loops', '{% for i in range(10000) %}{% for j in range(10000) %}{{ i }}{% endfor %}{% endfor %}', /^chat template: too much work/],
+    ['a string doubled in a loop', '{% set ns = namespace(s="ab") %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}', /^chat template: made a value of \d+ characters or items/],
+  ])('a template that would not finish (%s) fails fast with a clear error', async (_, template, error) => {
+    const t = await Tokenizer.load(craftedFolder({ 'tokenizer_config.json': { chat_template: template } }));
+    const t0 = performance.now();
+    expect(() => t.applyChatTemplate(messages)).toThrow(error);
+    expect(performance.now() - t0).toBeLessThan(5000); // about half a second on 2 CPU cores
+  });
+
   it('reports other template errors as CsattnError', async () => {
     const t = await Tokenizer.load(craftedFolder({ 'tokenizer_config.json': { chat_template: '{% if %}' } }));
     expect(() => t.applyChatTemplate(messages)).toThrow(CsattnError);

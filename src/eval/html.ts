@@ -7,6 +7,7 @@ import {
   ALL_DATASETS, METHOD_ORDER, TABLE_COLUMNS, compareMethods, groupBy, methodLabel,
   type Aggregate, type MethodResult, type RecordResult, type Report, type Skipped,
 } from './report.js';
+import { maxOf, minOf } from '../arrays.js';
 
 export function renderHtml(r: Report): string {
   return `<!DOCTYPE html>
@@ -172,8 +173,8 @@ function scoreChart(aggs: Aggregate[]): string {
   const full = all.find((a) => a.sparsity === null && a.method === 'full');
   const sparse = all.filter((a) => a.sparsity !== null);
   const sparsities = sparse.map((a) => a.sparsity!);
-  const lo = sparsities.length ? Math.min(...sparsities) : 0;
-  const hi = sparsities.length ? Math.max(...sparsities) : 1;
+  const lo = sparsities.length ? minOf(sparsities) : 0;
+  const hi = sparsities.length ? maxOf(sparsities) : 1;
   const series = groupBy(sparse, (a) => a.method).map((rows): Series => ({
     label: rows[0].method,
     color: methodColor(rows[0].method),
@@ -208,7 +209,7 @@ function recallChart(records: RecordResult[]): string {
       points: layerMeans(group.map((res) => res.recall!)).map((r, layer) => [layer, r] as [number, number]),
     };
   });
-  const last = Math.max(1, ...series.map((s) => s.points.length - 1));
+  const last = maxOf(series.map((s) => s.points.length - 1), 1);
   return chartSvg({
     id: 'recall-per-layer',
     title: 'Recall@K of the oracle\'s keys per layer (mean over records)',
@@ -220,7 +221,7 @@ function recallChart(records: RecordResult[]): string {
 
 /** Per-layer means over the records that reach that layer. */
 function layerMeans(recalls: number[][]): number[] {
-  const layers = Math.max(...recalls.map((r) => r.length));
+  const layers = maxOf(recalls.map((r) => r.length), 0);
   return Array.from({ length: layers }, (_, l) => {
     const values = recalls.flatMap((r) => (l < r.length ? [r[l]] : []));
     return values.reduce((a, b) => a + b, 0) / values.length;

@@ -3,7 +3,8 @@
  * (config/dataset2prompt.json, shipped in fixtures/longbench/), middle truncation of long prompts,
  * and the datasets that skip the chat template or keep only the first line of the answer.
  */
-import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { readInputFile } from '../fsutil.js';
 import { check, CsattnError } from '../errors.js';
 import { DATASET_METRIC, isMetricName, METRIC_NAMES, type MetricName } from './metrics.js';
 
@@ -107,13 +108,8 @@ export function parseJsonl(text: string, file: string, datasetHint?: string): { 
 const FIXTURES = new URL('../../fixtures/longbench/', import.meta.url);
 
 function readJson(path: string | URL): unknown {
-  const name = path instanceof URL ? path.pathname : path;
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new CsattnError(`cannot read ${name}: ${(e as Error).message}`);
-  }
+  const name = path instanceof URL ? fileURLToPath(path) : path;
+  const text = readInputFile(name, 'templates file').toString('utf8');
   try {
     return JSON.parse(text);
   } catch (e) {

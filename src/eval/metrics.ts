@@ -10,6 +10,7 @@
  */
 import { distance } from 'fuzzball';
 import { check, CsattnError } from '../errors.js';
+import { maxOf } from '../arrays.js';
 
 /** LongBench's metrics (eval.py's names) and RULER's two string matches. */
 export const METRIC_NAMES = [
@@ -71,7 +72,7 @@ export function scoreRecord(dataset: string, prediction: string, references: str
   const pred = FIRST_LINE_DATASETS.has(dataset) ? prediction.replace(/^\n+/, '').split('\n')[0] : prediction;
   if (metric === 'string_match_all') return stringMatchAll(pred, references);
   if (metric === 'string_match_part') return stringMatchPart(pred, references);
-  return 100 * Math.max(0, ...references.map((answer) => scoreOne(metric, pred, answer, allClasses)));
+  return 100 * maxOf(references.map((answer) => scoreOne(metric, pred, answer, allClasses)), 0);
 }
 
 /** RULER's string_match_all: percentage of the `outputs` strings contained (case-insensitive) in the prediction. */

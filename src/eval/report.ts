@@ -3,9 +3,9 @@
  * LongBench scores per dataset, method and sparsity, plus a macro average over datasets), the JSON
  * report that --resume and --shard read back, the terminal table, and saving on Ctrl-C.
  */
-import { readFile } from 'node:fs/promises';
 import { check, CsattnError } from '../errors.js';
-import { writeFileAtomic } from '../fsutil.js';
+import { readInputFile, writeFileAtomic } from '../fsutil.js';
+import { maxOf } from '../arrays.js';
 
 // renderHtml lives in html.ts (it is most of a page); re-exported so the report API is one module.
 export { renderHtml } from './html.js';
@@ -68,7 +68,10 @@ export interface Skipped { file: string; line: number; reason: string }
 export interface Report {
   version: 1;
   created: string;
+  /** The model folder's name. */
   model: string;
+  /** The model's fingerprint (bundle.ts modelIdentity): what merge compares. Absent in older reports. */
+  modelFingerprint?: string;
   options: Record<string, unknown>;
   /** The metric each dataset was scored with (absent in reports of csattn before it was recorded). */
   metrics?: Record<string, string>;
@@ -77,7 +80,7 @@ export interface Report {
   skipped: Skipped[];
 }
 
-export interface ReportMeta { model: string; options: Record<string, unknown>; metrics?: Record<string, string>; created?: string }
+export interface ReportMeta { model: string; modelFingerprint?: string; options: Record<string, unknown>; metrics?: Record<string, string>; created?: string }
 
 /** The pseudo-dataset of the rows that average over datasets. */
 export const ALL_DATASETS = 'all';
@@ -200,6 +203,7 @@ export function buildReport(records: RecordResult[], skipped: Skipped[], meta: R
     version: 1,
     created: meta.created ?? new Date().toISOString(),
     model: meta.model,
+    ...(meta.modelFingerprint === undefined ? {} : { modelFingerprint: meta.modelFingerprint }),
     options: meta.options,
     metrics: Object.fromEntries(Object.entries(meta.metrics ?? {}).sort(([a], [b]) => compareStrings(a, b))),
     aggregates: aggregate(records),
@@ -231,7 +235,7 @@ export const TABLE_COLUMNS: Column[] = [
 /** Aligned columns (text left, numbers right), a rule under the header and between datasets. */
 export function formatTable(aggs: Aggregate[]): string {
   const rows = aggs.map((a) => TABLE_COLUMNS.map((c) => c.cell(a)));
-  const widths = TABLE_COLUMNS.map((c, i) => Math.max(c.title.length, ...rows.map((r) => r[i].length)));
+  const widths = TABLE_COLUMNS.map((c, i) => maxOf(rows.map((r) => r[i].length), c.title.length));
   const line = (cells: string[]) => cells
     .map((text, i) => (TABLE_COLUMNS[i].numeric ? text.padStart(widths[i]) : text.padEnd(widths[i])))
     .join('  ');
@@ -296,6 +300,7 @@ const REPORT = object({
   version: is('1', (v) => v === 1),
   created: str,
   model: str,
+  modelFingerprint: optional(str),
   options: is('a JSON object', isObject),
   metrics: optional(mapOf(str)),
   records: arrayOf(RECORD),
@@ -313,12 +318,7 @@ export async function writeReport(path: string, r: Report): Promise<void> {
 }
 
 export async function loadReport(path: string): Promise<Report> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new CsattnError(`cannot read report ${path}: ${(e as Error).message}`, 'io');
-  }
+  const text = readInputFile(path, 'report').toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -370,7 +370,7 @@ export function mergeReports(reports: Report[]): Report {
   const [first] = reports;
   const options = sharedOptions(first.options);
   for (const r of reports.slice(1)) {
-    check(r.model === first.model, `cannot merge reports of different models ("${first.model}" and "${r.model}")`);
+    checkSameModel(first, r);
     const name = conflictingOption(options, sharedOptions(r.options));
     check(name === undefined, () =>
       `cannot merge reports run with different options: "${name}" is ${canonical(options[name!])} in one and ${canonical(r.options[name!])} in another`);
@@ -379,7 +379,8 @@ export function mergeReports(reports: Report[]): Report {
   const records = uniqueBy(reports.flatMap((r) => r.records), (rec) => rec.key).sort(byFileAndLine);
   const skipped = uniqueBy(reports.flatMap((r) => r.skipped), (s) => `${s.file}:${s.line}`).sort(byFileAndLine);
   const created = reports.map((r) => r.created).sort().at(-1)!;
-  return buildReport(records, skipped, { model: first.model, options, metrics, created });
+  const modelFingerprint = reports.find((r) => r.modelFingerprint !== undefined)?.modelFingerprint;
+  return buildReport(records, skipped, { model: first.model, modelFingerprint, options, metrics, created });
 }
 
 /** Every report's dataset → metric entries; a dataset scored with two metrics makes the scores incomparable. */
@@ -392,6 +393,18 @@ function mergeMetrics(reports: Report[]): Record<string, string> {
     metrics.set(dataset, metric);
   }
   return Object.fromEntries(metrics);
+}
+
+/**
+ * Reports of one model only: by fingerprint when both have one (the same weights in folders of
+ * other names merge; other weights in a folder of the same name do not), else by folder name.
+ */
+function checkSameModel(a: Report, b: Report): void {
+  const describe = (r: Report) => `"${r.model}"${r.modelFingerprint ? ` (fingerprint ${r.modelFingerprint.slice(0, 12)})` : ''}`;
+  const same = a.modelFingerprint !== undefined && b.modelFingerprint !== undefined
+    ? a.modelFingerprint === b.modelFingerprint
+    : a.model === b.model;
+  check(same, () => `cannot merge reports of different models (${describe(a)} and ${describe(b)})`);
 }
 
 /** "i/n" (1-based, 1 ≤ i ≤ n) → its numbers, or a CsattnError saying what --shard expects. */

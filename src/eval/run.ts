@@ -4,8 +4,8 @@
  * scored with LongBench's metrics and compared with the full-attention answer.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { basename, join, resolve, sep } from 'node:path';
 import { check, CsattnError } from '../errors.js';
 import { createGpu } from '../gpu/device.js';
 import { loadConfig } from '../model/config.js';
@@ -26,7 +26,8 @@ import {
   buildReport, formatTable, loadReport, mergeReports, onInterrupt, pendingRecords, renderHtml, shardOf, writeReport,
   type Agreement, type MethodResult, type RecordResult, type Report, type Skipped,
 } from './report.js';
-import { writeFileAtomic } from '../fsutil.js';
+import { readInputFile, writeFileAtomic } from '../fsutil.js';
+import { pushAll } from '../arrays.js';
 
 export interface EvalOptions {
   files: string[];
@@ -53,26 +54,44 @@ export interface EvalOptions {
   log: Logger;
 }
 
-interface Job { key: string; file: string; line: number; rec: LongBenchRecord }
+/** `label` names the file in keys and reports (see fileLabels). */
+interface Job { key: string; file: string; label: string; line: number; rec: LongBenchRecord }
 
 /** Records of every file, in order, filtered by --datasets, --shard and --limit; bad lines skipped. */
 export function loadRecords(o: Pick<EvalOptions, 'files' | 'datasets' | 'shard' | 'limit'>): { jobs: Job[]; skipped: Skipped[] } {
   const jobs: Job[] = [];
   const skipped: Skipped[] = [];
-  for (const file of o.files) {
-    check(existsSync(file), `dataset file not found: ${file}`, 'missing');
+  const labels = fileLabels(o.files);
+  for (const [f, file] of o.files.entries()) {
+    const text = readInputFile(file, 'dataset file').toString('utf8');
     const hint = basename(file).replace(/(\.sample)?\.jsonl$/, '');
-    const { records, bad } = parseJsonl(readFileSync(file, 'utf8'), file, hint);
-    skipped.push(...bad);
+    const { records, bad } = parseJsonl(text, file, hint);
+    pushAll(skipped, bad);
     // parseJsonl keeps file order; recover each record's line for a stable key.
-    const lines = lineNumbers(readFileSync(file, 'utf8'), new Set(bad.map((b) => b.line)));
+    const lines = lineNumbers(text, new Set(bad.map((b) => b.line)));
     records.forEach((rec, i) => {
       if (o.datasets && !o.datasets.includes(rec.dataset)) return;
-      jobs.push({ key: `${basename(file)}:${lines[i]}${rec._id ? `:${rec._id}` : ''}`, file, line: lines[i], rec });
+      jobs.push({ key: `${labels[f]}:${lines[i]}${rec._id ? `:${rec._id}` : ''}`, file, label: labels[f], line: lines[i], rec });
     });
   }
   const sharded = o.shard ? jobs.filter((_, i) => shardOf(i, o.shard!)) : jobs;
   return { jobs: o.limit !== undefined ? sharded.slice(0, o.limit) : sharded, skipped };
+}
+
+/**
+ * How each dataset file is named in record keys and reports: its base name when no other file given
+ * has the same one (as before, so earlier reports stay resumable), else as many trailing parts of
+ * its path as tell it apart (a/qa.jsonl and b/qa.jsonl), whatever the working directory.
+ */
+export function fileLabels(files: string[]): string[] {
+  const parts = files.map((f) => resolve(f).split(sep).filter(Boolean));
+  const tail = (p: string[], n: number) => p.slice(-n).join('/');
+  return parts.map((p, i) => {
+    for (let n = 1; n < p.length; n++) {
+      if (parts.every((q, j) => j === i || tail(q, n) !== tail(p, n))) return tail(p, n);
+    }
+    return p.join('/');
+  });
 }
 
 function lineNumbers(text: string, bad: Set<number>): number[] {
@@ -92,10 +111,13 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
   const todo = pendingRecords(jobs, done);
   const options = {
     methods: o.methods, sparsities: o.sparsities, sink: o.sink, window: o.window, csa: o.csa,
-    files: o.files.map((f) => basename(f)), datasets: o.datasets ?? null, limit: o.limit ?? null, recall: o.recall,
+    files: fileLabels(o.files), datasets: o.datasets ?? null, limit: o.limit ?? null, recall: o.recall,
   };
-  const meta = { model: basename(o.modelDir), options, metrics };
-  if (done) mergeReports([done, buildReport([], [], meta)]); // other options or metrics: refused before any work
+  const cfg = loadConfig(o.modelDir);
+  const identity = await modelIdentity(o.modelDir, cfg);
+  const meta = { model: basename(o.modelDir), modelFingerprint: identity.fingerprint, options, metrics };
+  // --resume of a report made with other options, metrics or another model: refused now, not after the first record.
+  if (done) mergeReports([done, buildReport([], [], meta)]);
   const results: RecordResult[] = [];
   const report = (): Report => {
     const fresh = buildReport(results, skipped, meta);
@@ -109,11 +131,9 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
   const stop = onInterrupt(save);
   try {
     if (todo.length > 0) {
-      const cfg = loadConfig(o.modelDir);
       const window = Math.min(cfg.maxPositions, cfg.slidingWindow ?? Infinity);
       const tok = await Tokenizer.load(o.modelDir);
       const model = await Model.load(await createGpu({ log: o.log }), o.modelDir, { capacity: window, chunkSize: o.chunkSize });
-      const identity = await modelIdentity(o.modelDir, model.cfg);
       mkdirSync(o.cacheDir, { recursive: true });
       const bar = progress(o.log, 'eval', todo.length, 'records');
       for (const [i, job] of todo.entries()) {
@@ -183,7 +203,7 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
         });
       }
     }
-    return { key: job.key, file: basename(job.file), line: job.line, id: rec._id, dataset: rec.dataset, contextTokens: ids.length, answers: truth, results };
+    return { key: job.key, file: job.label, line: job.line, id: rec._id, dataset: rec.dataset, contextTokens: ids.length, answers: truth, results };
   } finally {
     await session.close();
   }

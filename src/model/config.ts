@@ -3,9 +3,9 @@
  * Both RoPE config styles are read: `rope_theta` + `rope_scaling` (most Hub models) and
  * transformers 5's `rope_parameters` (the bundled model).
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CsattnError, check } from '../errors.js';
+import { readInputFile } from '../fsutil.js';
 
 export type Family = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
 
@@ -48,12 +48,7 @@ export interface ModelConfig {
 }
 
 export function readJson(path: string, what: string): any {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    throw new CsattnError(`${what} not found: ${path}`, 'missing');
-  }
+  const text = readInputFile(path, what).toString('utf8');
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -87,6 +82,7 @@ export function parseConfig(c: any, where = 'config.json'): ModelConfig {
   const act = c.hidden_act ?? 'silu';
   check(act === 'silu', `${where}: hidden_act ${act} is not supported (silu only)`, 'unsupported');
   const window = family === 'mistral' || c.use_sliding_window ? (c.sliding_window ?? null) : null;
+  check(window === null || (Number.isSafeInteger(window) && window > 0), `${where}: config.json field sliding_window must be a positive integer or null (got ${JSON.stringify(window)})`, 'format');
   return {
     architecture,
     family,
@@ -97,13 +93,13 @@ export function parseConfig(c: any, where = 'config.json'): ModelConfig {
     headDim,
     intermediate: int('intermediate_size'),
     vocab: int('vocab_size'),
-    eps: Number(c.rms_norm_eps ?? 1e-6),
+    eps: number(c, 'rms_norm_eps', 1e-6, { above: 0, below: 1 }, where),
     maxPositions: int('max_position_embeddings', 4096),
     tiedEmbeddings: Boolean(c.tie_word_embeddings ?? false),
     qkvBias: family === 'qwen2' || Boolean(c.attention_bias),
     qkNorm: family === 'qwen3',
     rope: parseRope(c, where),
-    slidingWindow: typeof window === 'number' ? window : null,
+    slidingWindow: window,
   };
 }
 
@@ -112,16 +108,31 @@ function parseRope(c: any, where: string): Rope {
   const p = c.rope_parameters ?? { ...(c.rope_scaling ?? {}), rope_theta: c.rope_theta };
   const type = p.rope_type ?? p.type ?? 'default';
   check(['default', 'linear', 'llama3'].includes(type), `${where}: rope type ${type} is not supported (default, linear, llama3)`, 'unsupported');
-  const theta = Number(p.rope_theta ?? c.rope_theta ?? 10000);
-  check(theta > 0, `${where}: rope_theta must be positive`, 'format');
-  return {
-    theta,
+  const positive = { above: 0 };
+  const rope: Rope = {
+    theta: number({ rope_theta: p.rope_theta ?? c.rope_theta }, 'rope_theta', 10000, positive, where),
     type,
-    factor: Number(p.factor ?? 1),
-    lowFreqFactor: Number(p.low_freq_factor ?? 1),
-    highFreqFactor: Number(p.high_freq_factor ?? 4),
-    originalMaxPositions: Number(p.original_max_position_embeddings ?? 8192),
+    factor: number(p, 'factor', 1, positive, where),
+    lowFreqFactor: number(p, 'low_freq_factor', 1, positive, where),
+    highFreqFactor: number(p, 'high_freq_factor', 4, positive, where),
+    originalMaxPositions: number(p, 'original_max_position_embeddings', 8192, positive, where),
   };
+  // llama3 scaling interpolates between the two wavelengths: they must differ, high above low.
+  check(type !== 'llama3' || rope.highFreqFactor > rope.lowFreqFactor,
+    `${where}: config.json rope high_freq_factor (${rope.highFreqFactor}) must be greater than low_freq_factor (${rope.lowFreqFactor})`, 'format');
+  return rope;
+}
+
+/**
+ * A float field of config.json (or of its rope settings): a finite JSON number inside the range,
+ * or `fallback` when absent. A string or a bad value would turn every logit into NaN.
+ */
+function number(obj: any, key: string, fallback: number, range: { above?: number; below?: number }, where: string): number {
+  const v = obj[key] ?? fallback;
+  const ok = typeof v === 'number' && Number.isFinite(v) && (range.above === undefined || v > range.above) && (range.below === undefined || v < range.below);
+  const bounds = range.below === undefined ? `greater than ${range.above}` : `in (${range.above}, ${range.below})`;
+  check(ok, `${where}: config.json field ${key} must be a number ${bounds} (got ${JSON.stringify(obj[key])})`, 'format');
+  return v;
 }
 
 /** RoPE inverse frequencies, as transformers computes them (f32). */

@@ -26,6 +26,7 @@ import { type ModelConfig, expectedTensors, loadConfig, parseConfig, ropeInvFreq
 import { synthTensors } from './synth.js';
 import * as ops from '../ops/dense.js';
 import { CACHE_PAD, attentionDecode, attentionPrefill } from '../ops/attention.js';
+import { pushAll } from '../arrays.js';
 
 interface LayerWeights {
   ln1: GPUBuffer; ln2: GPUBuffer;
@@ -116,6 +117,7 @@ export class Model {
         check(t, `${dir}: tensor ${name} is missing (config.json says ${cfg.architecture} with ${cfg.layers} layers)`, 'shape');
         check(sameShape(t.shape, shape), `${dir}: tensor ${name} has shape [${t.shape}] but config.json implies [${shape}]`, 'shape');
       }
+      checkNoExtraLayers(dir, cfg, st.tensors.keys());
       const total = [...expected.keys()].reduce((s, n) => s + st.tensors.get(n)!.shape.reduce((a, b) => a * b, 1) * 2, 0);
       let done = 0;
       const buffers = [new Uint8Array(SLICE * 4), new Uint8Array(SLICE * 4)];
@@ -277,8 +279,9 @@ export class Model {
   decodeOps(attention: DecodeAttention, sampler: (logits: GPUBuffer) => Dispatch): Op[] {
     const s = this.scratchFor(1);
     const ops: Op[] = this.embedOps(s, s.x);
-    for (let l = 0; l < this.cfg.layers; l++) ops.push(...this.layerOps(l, s, attention(l, s.q, s.att)));
-    ops.push(...this.headOps(s), sampler(this.logitsOf(s)));
+    for (let l = 0; l < this.cfg.layers; l++) pushAll(ops, this.layerOps(l, s, attention(l, s.q, s.att)));
+    pushAll(ops, this.headOps(s));
+    ops.push(sampler(this.logitsOf(s)));
     return ops;
   }
 
@@ -462,3 +465,17 @@ async function uploadTensor(k: Kernels, st: SafetensorsModel, info: TensorInfo, 
   return buf;
 }
 
+
+/**
+ * Refuses weights of layers past config.json's num_hidden_layers: a config that says fewer layers
+ * than the checkpoint holds would otherwise run a truncated model without a word.
+ */
+export function checkNoExtraLayers(dir: string, cfg: ModelConfig, names: Iterable<string>): void {
+  let deepest = -1;
+  for (const name of names) {
+    const m = /^model\.layers\.(\d+)\./.exec(name);
+    if (m) deepest = Math.max(deepest, Number(m[1]));
+  }
+  check(deepest < cfg.layers,
+    () => `${dir}: the weights have tensors of layer ${deepest} (model.layers.${deepest}.*) but config.json says num_hidden_layers ${cfg.layers}: the config does not match the weights`, 'shape');
+}

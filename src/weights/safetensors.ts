@@ -4,10 +4,10 @@
  * as strictly as the reference Rust implementation: every byte of the data section belongs to
  * exactly one tensor.
  */
-import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CsattnError } from '../errors.js';
-import { tempPathFor } from '../fsutil.js';
+import { checkInputFile, openOutput, type Output } from '../fsutil.js';
 import { bf16ToF16, bf16ToF32, f16ToF32, f32ToF16 } from './f16.js';
 
 export type Dtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U32' | 'I16' | 'U16' | 'I8' | 'U8' | 'BOOL';
@@ -201,6 +201,7 @@ export class SafetensorsFile {
 
   /** Opens `path` and validates its header; tensor bytes are read on demand. */
   static async open(path: string): Promise<SafetensorsFile> {
+    checkInputFile(path, 'safetensors file'); // a FIFO would block open() until a writer comes
     let fh: FileHandle;
     try {
       fh = await open(path, 'r');
@@ -250,6 +251,7 @@ function checkShardName(indexPath: string, tensor: string, file: unknown): strin
 
 async function readIndex(indexPath: string): Promise<Map<string, string>> {
   let index: unknown;
+  checkInputFile(indexPath, 'safetensors index');
   try {
     index = JSON.parse(await readFile(indexPath, 'utf8'));
   } catch (e) {
@@ -404,38 +406,29 @@ async function* chunksOf(produced: Uint8Array | AsyncIterable<Uint8Array>): Asyn
   else yield* produced;
 }
 
-async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < bytes.byteLength;) {
-    const { bytesWritten } = await fh.write(bytes, done, Math.min(bytes.byteLength - done, MAX_IO), position + done);
-    done += bytesWritten;
-  }
-}
-
 /**
  * Streams a safetensors file: header first, then each tensor's bytes from `produce(entry)` (called
  * once per entry, in order, each call once the previous one has resolved and while its bytes are
  * being written; may return the bytes in several chunks through an async iterable so a 1 GB tensor
- * never needs to be in memory at once). Writes to `<path>.tmp-<pid>-<random>` in the same
- * folder and renames over `path` only when everything was written and fsynced; on any error the temp
- * file is removed and an existing `path` is left untouched. Checks each produced length against
- * dtype × shape.
+ * never needs to be in memory at once). Writes through openOutput: a temp file in the same folder,
+ * renamed over `path` only when everything was written and fsynced (on any error the temp file is
+ * removed and an existing `path` is left untouched), or straight into a device or pipe. Checks each
+ * produced length against dtype × shape. Returns the file's size in bytes.
  */
 export async function writeSafetensors(
   path: string,
   entries: TensorEntry[],
   metadata: Record<string, string>,
   produce: (e: TensorEntry) => Uint8Array | Promise<Uint8Array> | AsyncIterable<Uint8Array>,
-): Promise<void> {
+): Promise<number> {
   const { header, sizes } = buildHeader(path, entries, metadata);
-  const { tmp, settled } = tempPathFor(path);
-  let fh: FileHandle | undefined;
+  let out: Output | undefined;
   try {
-    fh = await open(tmp, 'wx');
+    out = await openOutput(path);
     const prefix = new Uint8Array(8);
     new DataView(prefix.buffer).setBigUint64(0, BigInt(header.byteLength), true);
-    await writeAll(fh, prefix, 0);
-    await writeAll(fh, header, 8);
-    let position = 8 + header.byteLength;
+    await out.write(prefix);
+    await out.write(header);
     // The next entry is produced while this one is written, so producing (a GPU read-back, say)
     // and the disk overlap.
     let i = 0;
@@ -446,8 +439,7 @@ export async function writeSafetensors(
         if (!(chunk instanceof Uint8Array)) throw formatError(path, `tensor ${entry.name}: produced a chunk that is not a Uint8Array`);
         produced += chunk.byteLength;
         if (produced > sizes[i]) break; // reported below, before anything lands past the tensor
-        await writeAll(fh, chunk, position);
-        position += chunk.byteLength;
+        await out.write(chunk);
       }
       if (produced !== sizes[i]) {
         const got = produced > sizes[i] ? `more than ${sizes[i]}` : `${produced}`;
@@ -455,16 +447,13 @@ export async function writeSafetensors(
       }
       i++;
     }
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await rename(tmp, path);
+    const done = out;
+    out = undefined; // commit cleans up after itself
+    await done.commit();
+    return 8 + header.byteLength + sizes.reduce((a, b) => a + b, 0);
   } catch (e) {
-    await fh?.close().catch(() => undefined);
-    await rm(tmp, { force: true });
+    await out?.abort();
     // File-system failures become user errors; anything `produce` threw goes back as it was.
     throw (e as NodeJS.ErrnoException).code !== undefined ? ioError(path, e) : e;
-  } finally {
-    settled();
   }
 }

@@ -1,0 +1,23 @@
+/**
+ * Maximum, minimum and append for arrays of any length: spreading an array into a call
+ * (Math.max(...xs), push(...xs)) overflows the stack past about 100K elements.
+ */
+
+/** The largest of `xs`, or `start` if larger (so `start` is the answer for none). */
+export function maxOf(xs: Iterable<number>, start = -Infinity): number {
+  let m = start;
+  for (const x of xs) if (x > m) m = x;
+  return m;
+}
+
+/** The smallest of `xs`, or `start` if smaller. */
+export function minOf(xs: Iterable<number>, start = Infinity): number {
+  let m = start;
+  for (const x of xs) if (x < m) m = x;
+  return m;
+}
+
+/** Appends every item to `into`. */
+export function pushAll<T>(into: T[], items: Iterable<T>): void {
+  for (const item of items) into.push(item);
+}
