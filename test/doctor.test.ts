@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { createGpu, tensorCoreGap, type Gpu } from '../src/gpu/device.js';
+import { DAWN_FLAGS, createGpu, dawnFlags, tensorCoreGap, type Gpu } from '../src/gpu/device.js';
 import { checkF16, doctor, formatDoctor, type DoctorReport } from '../src/doctor.js';
 import { f16Modes, gpuContext } from './helpers/gpu.js';
 import { csattnPiped } from './helpers/cli.js';
@@ -75,5 +75,15 @@ describe('csattn doctor', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^csattn: no WebGPU adapter found: /)]);
+  });
+});
+
+describe('Dawn toggles', () => {
+  it('CSATTN_DAWN_TOGGLES adds toggles, and a leading - drops one of csattn\'s', () => {
+    expect(dawnFlags('')).toEqual(DAWN_FLAGS);
+    expect(DAWN_FLAGS[0]).toContain('disable_robustness');
+    expect(dawnFlags('skip_validation, dump_shaders')[0]).toBe(`${DAWN_FLAGS[0]},skip_validation,dump_shaders`);
+    expect(dawnFlags('-disable_robustness')[0]).toBe('enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis,use_vulkan_memory_model');
+    expect(dawnFlags('-disable_robustness')[1]).toBe(DAWN_FLAGS[1]);
   });
 });

@@ -297,11 +297,12 @@ def check_against_transformers(raw, tokens=300, steps=8):
     from transformers import AutoConfig, AutoModelForCausalLM
 
     small = {**raw, "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
-             "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 32, "vocab_size": 1024}
+             "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 32, "vocab_size": 1024,
+             "bos_token_id": 1, "eos_token_id": 2}
     cfg = AutoConfig.for_model(**small)
     torch.manual_seed(0)
     with torch.device("cuda"):
-        ref = AutoModelForCausalLM.from_config(cfg, torch_dtype=torch.float32, attn_implementation="eager").eval()
+        ref = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, attn_implementation="eager").eval()
     with torch.no_grad():
         for p in ref.parameters():
             p.normal_(0, 0.02) if p.dim() > 1 else p.uniform_(0.5, 1.5)

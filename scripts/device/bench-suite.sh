@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # csattn's speed on the GPU machine beside a strong PyTorch decode, in one command (< 10 minutes):
-#   run carry [".device"], command: "source .device/setup.sh && COMMIT=<sha> bash scripts/device/bench-suite.sh"
-# (move fixtures/models out of the working tree for the call: the 8B-shape runs do not need it).
+#   run carry [".device", ".peers"], command:
+#     "source .device/setup.sh && COMMIT=<sha> bash scripts/device/bench-suite.sh"
+# (move fixtures/models out of the working tree for the call: the 8B-shape runs do not need it),
+# then, on the same warm machine, "bash scripts/device/bench-peers.sh decode batched" for llama.cpp
+# and the joined report. With the llama.cpp kit in .peers/ (see bench-peers.sh), its build, GGUF and
+# quantizations (CPU work) run in the background here, at nice 19, while the GPU runs the suite.
 # - probes of what Dawn reaches on this GPU: a grid-stride read, subgroup-matrix products;
 # - Llama-3.1-8B shape (random weights): 32K and 128K with a real prefill, tables and kernel
 #   timings (32K also bundle write/load); 64K decode over a random context;
 # - PyTorch: scripts/bench/torch_decode.py (gpt-fast style, FlexAttention decoding under CUDA graphs),
 #   checked against transformers first;
 # - Qwen3-8B and Mistral-7B shapes at 32K.
-# llama.cpp runs in its own commands (scripts/device/bench-peers.sh); the report joins every folder:
-#   node scripts/bench/report.mjs SUITE_OUT PEERS_OUT...
-# $OUT gets suite.jsonl (every JSON line), suite.log, and the report of what this run has (bench.*).
+# $OUT gets suite.jsonl (every JSON line), suite.log, and the report of what this run has (bench.*);
+# a copy stays in /tmp/suite-out for bench-peers.sh to join.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 J="$OUT/suite.jsonl" LOG="$OUT/suite.log"
 B="node bin/csattn.js bench --log-level warn --json"
 step() { echo "[$(date +%T)] $*" | tee -a "$LOG"; }
 run() { "$@" >> "$J" 2>> "$LOG" || step "failed: $* (see suite.log)"; }
+prep=""
+if [[ -d ${LLAMACPP_KIT:-.peers/llamacpp} && -z ${LLAMACPP_BIN:-} ]]; then
+  PEERS_LOG="$OUT/peers-prepare.log" nice -n 19 bash scripts/device/bench-peers.sh prepare 2>/dev/null &
+  prep=$!
+fi
 machine=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
 echo "{\"meta\": {\"date\": \"$(date -u +%F)\", \"commit\": \"${COMMIT:-unknown}\", \"machine\": \"${machine:-unknown} (Dawn/Vulkan)\", \"command\": \"bash scripts/device/bench-suite.sh\"}}" > "$J"
 step "probes: read bandwidth, subgroup matrices"
@@ -36,4 +44,6 @@ for p in qwen3-8b mistral-7b; do
   run $B --preset $p --contexts 32768 --random-context --decode-tokens 64
 done
 step "report"
-node scripts/bench/report.mjs "$OUT" ${PEERS_OUT:-} 2>> "$LOG" | tail -40
+node scripts/bench/report.mjs "$OUT" 2>> "$LOG" | tail -40
+rm -rf /tmp/suite-out && cp -r "$OUT" /tmp/suite-out
+if [[ -n $prep ]]; then step "waiting for llama.cpp's build and models"; wait "$prep"; step "llama.cpp prepared"; fi

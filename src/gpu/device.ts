@@ -48,20 +48,28 @@ const NO_ADAPTER =
  * (names as in Dawn's src/dawn/native/Toggles.cpp; an unknown name is ignored without a word).
  * f16 on NVIDIA is behind vulkan_enable_f16_on_nvidia; subgroup matrices (tensor cores) need
  * allow_unsafe_apis and the Vulkan memory model (Dawn's default where the driver has it); timestamps
- * are rounded to 65.5 µs unless timestamp_quantization is off.
+ * are rounded to 65.5 µs unless timestamp_quantization is off. Robustness (bounds checks on every
+ * shader access, there to keep web pages from reading other memory) is off: csattn runs its own
+ * kernels, each tested against a CPU reference, and webgpu 0.6.2's checks cost a quarter of the
+ * decode step (H200, 8B shape at 32K: 9.5-9.8 ms a token with them, 7.5-7.9 without, 7.3-7.8 on
+ * webgpu 0.4.0; docs/perf-notes.md).
  */
 export const DAWN_FLAGS = [
-  'enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis,use_vulkan_memory_model',
+  'enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis,use_vulkan_memory_model,disable_robustness',
   'disable-dawn-features=timestamp_quantization',
 ];
 
 /**
- * csattn's flags plus `extra`, a comma-separated list of more Dawn toggles to enable (the
- * CSATTN_DAWN_TOGGLES variable: e.g. disable_robustness, to measure what Dawn's checks cost).
+ * csattn's flags changed by `edits` (the CSATTN_DAWN_TOGGLES variable): a comma-separated list of
+ * toggles to enable as well, where a name with a leading '-' is dropped from csattn's instead
+ * (`-disable_robustness` puts Dawn's bounds checks back).
  */
-export function dawnFlags(extra = ''): string[] {
-  const more = extra.split(',').map((t) => t.trim()).filter(Boolean);
-  return more.length ? [`${DAWN_FLAGS[0]},${more.join(',')}`, ...DAWN_FLAGS.slice(1)] : DAWN_FLAGS;
+export function dawnFlags(edits = ''): string[] {
+  const names = edits.split(',').map((t) => t.trim()).filter(Boolean);
+  const drop = new Set(names.filter((n) => n.startsWith('-')).map((n) => n.slice(1)));
+  const [key, list] = DAWN_FLAGS[0].split('=');
+  const enabled = [...list.split(',').filter((t) => !drop.has(t)), ...names.filter((n) => !n.startsWith('-'))];
+  return [`${key}=${enabled.join(',')}`, ...DAWN_FLAGS.slice(1)];
 }
 
 let instance: ReturnType<typeof create> | null = null;
