@@ -4,6 +4,8 @@
  * probes): every ratio and floor checked against the figures computed by hand.
  */
 import { describe, expect, it } from 'vitest';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { benchChart, benchReport, decodeEntries, nominal, parseBenchLines } from '../src/benchReport.js';
 
 const W = 15e9, KV = 131072, PEAK = 4800;
@@ -88,5 +90,29 @@ describe('bench report', () => {
     expect(svg).not.toContain('>llama.cpp Q8_0</text>');
     expect(svg.match(/<polyline/g)).toHaveLength(7);
     expect(svg).toContain('NVIDIA H200');
+  });
+});
+
+describe('bench report on the committed H200 run', () => {
+  // The lines as the device wrote them (docs/results/bench/): the README's Performance table comes from these.
+  const dir = 'docs/results/bench';
+  const lines = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).flatMap((f) =>
+    readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)));
+  const x = parseBenchLines(lines);
+
+  it('finds every tool\'s rows', () => {
+    expect(x.csattn.map((r) => r.model)).toEqual(['llama-3.1-8b', 'llama-3.1-8b', 'llama-3.1-8b', 'qwen3-8b', 'mistral-7b']);
+    expect(x.llamaDecode.map((l) => `${l.weights}@${l.context}`)).toEqual(['F16@32768', 'F16@65536', 'F16@131072', 'Q8_0@32768', 'Q8_0@131072', 'Q4_K_M@32768', 'Q4_K_M@131072']);
+    expect(x.llamaBatched).toHaveLength(6);
+    expect(x.pytorch.map((t) => t.context)).toEqual([32768, 65536, 131000]);
+    expect(x.checks).toHaveLength(1);
+    expect(x.read?.best.gbps).toBeGreaterThan(4000);
+  });
+
+  it('gives the README\'s decode table', () => {
+    const { summary } = benchReport(x);
+    const ms = (c: number, s: string) => (summary.find((r) => r.context === c)![s] as number).toFixed(2);
+    expect([ms(32768, 'csattn full'), ms(32768, 'csattn CSA'), ms(32768, 'llama.cpp F16'), ms(32768, 'PyTorch')]).toEqual(['9.48', '9.10', '6.70', '6.28']);
+    expect([ms(131072, 'csattn full'), ms(131072, 'csattn CSA'), ms(131072, 'llama.cpp F16'), ms(131072, 'llama.cpp Q4_K_M'), ms(131072, 'PyTorch')]).toEqual(['16.15', '10.70', '12.41', '11.37', '10.82']);
   });
 });
