@@ -212,6 +212,7 @@ export class Model {
     const queries = opts.keepQueries ? await allocate(this.gpu, n * heads * d * 4, `queries of ${n} tokens`) : null;
     const total = n * this.cfg.layers;
     try {
+      // x = embed(tokens), chunk by chunk into each chunk's own hidden states.
       for (const c of chunks) {
         const s = this.scratchFor(c.T);
         this.gpu.device.queue.writeBuffer(s.ids, 0, Uint32Array.from(ids.slice(c.start, c.start + c.T)));
@@ -219,6 +220,8 @@ export class Model {
       }
       for (let l = 0; l < this.cfg.layers; l++) {
         for (const c of chunks) {
+          // x = layer_l(x) for the chunk at its positions: its hidden states through the scratch,
+          // its K/V into the cache rows, its queries kept for onLayer.
           const s = this.scratchFor(c.T);
           const keep: Op[] = queries ? [{ copy: { src: s.q, srcOffset: 0, dst: queries, dstOffset: c.start * heads * d * 4, size: c.T * heads * d * 4 } }] : [];
           this.execute([copy(c.x, s.x, c.T * H * 4), ...this.layerPrefillOps(l, c.T), ...keep, copy(s.x, c.x, c.T * H * 4)], pos0 + c.start);
@@ -277,10 +280,10 @@ export class Model {
    */
   decodeOps(attention: DecodeAttention, sampler: (logits: GPUBuffer) => Dispatch): Op[] {
     const s = this.scratchFor(1);
-    const ops: Op[] = this.embedOps(s, s.x);
-    for (let l = 0; l < this.cfg.layers; l++) pushAll(ops, this.layerOps(l, s, attention(l, s.q, s.att)));
-    pushAll(ops, this.headOps(s));
-    ops.push(sampler(this.logitsOf(s)));
+    const ops: Op[] = this.embedOps(s, s.x); // x = embed(next token)
+    for (let l = 0; l < this.cfg.layers; l++) pushAll(ops, this.layerOps(l, s, attention(l, s.q, s.att))); // x = layer_l(x)
+    pushAll(ops, this.headOps(s)); // logits = rmsnorm(x) · Wlmᵀ
+    ops.push(sampler(this.logitsOf(s))); // next token → next[0] and history[pos + 1]
     return ops;
   }
 
@@ -313,33 +316,44 @@ export class Model {
   // -------------------------------------------------------------------------------------------
   // Shared pieces
 
-  /** The body of layer l, with `attention` (reading s.q, writing s.att) in the middle. */
+  /**
+   * The body of layer l over the T tokens of s.x, with `attention` (reading s.q, writing s.att) in
+   * the middle. Each RMSNorm is fused into the product after it at decode sizes (see normed).
+   */
   private layerOps(l: number, s: Scratch, attention: Op[]): Op[] {
     const w = this.layers[l];
     const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, eps } = this.cfg;
     const k = this.kernels;
     const T = s.T;
-    const n1 = this.normed(s, w.ln1);
-    const n2 = this.normed(s, w.ln2);
+    const attnNorm = this.normed(s, w.ln1); // input_layernorm
+    const mlpNorm = this.normed(s, w.ln2); // post_attention_layernorm
     return [
-      ...n1.ops,
-      ...ops.matmul(k, { ...n1.input, w: w.wqkv, bias: w.bqkv, y: s.qkv, T, K: H, N: (heads + 2 * kvHeads) * d }),
+      // qkv = rmsnorm(x) · Wqkvᵀ (+ b): q, k and v in one product.
+      ...attnNorm.ops, // a prefill chunk's rmsnorm into s.h; at decode it happens inside the matvec
+      ...ops.matmul(k, { ...attnNorm.input, w: w.wqkv, bias: w.bqkv, y: s.qkv, T, K: H, N: (heads + 2 * kvHeads) * d }),
+      // q, k = rope(q), rope(k) at positions step.pos + t (Qwen3 RMS-normalises each head first);
+      // k and v are written to those rows of the cache.
       ops.ropeKv(k, {
         qkv: s.qkv, q: s.q, kCache: this.cache.k[l], vCache: this.cache.v[l], invFreq: this.invFreq,
         step: this.step, T, Hq: heads, Hkv: kvHeads, d, capacity: this.capacity,
         qkNorm: w.qNorm && w.kNorm ? { q: w.qNorm, k: w.kNorm, eps } : undefined,
       }),
+      // att = softmax(q · Kᵀ / √d) · V over the cache (all keys, or a sparse selection).
       ...attention,
-      ...ops.matmul(k, { x: s.att, w: w.wo, y: s.x, T, K: heads * d, N: H, accumulate: true }),
-      ...n2.ops,
-      ...ops.matmul(k, { ...n2.input, w: w.gate, w2: w.up, y: s.mlp, T, K: H, N: I, swiglu: true }),
-      ...ops.matmul(k, { x: s.mlp, w: w.down, y: s.x, T, K: I, N: H, accumulate: true }),
+      // Residual: x += att · Woᵀ.
+      ...ops.matmul(k, { x: s.att, w: w.wo, y: s.x, T, K: heads * d, N: H, ...RESIDUAL_ADD }),
+      // mlp = silu(h · Wgᵀ) ⊙ (h · Wuᵀ), h = rmsnorm(x): gate and up in one product (SwiGLU).
+      ...mlpNorm.ops, // likewise
+      ...ops.matmul(k, { ...mlpNorm.input, w: w.gate, w2: w.up, y: s.mlp, T, K: H, N: I, swiglu: true }),
+      // Residual: x += mlp · Wdᵀ.
+      ...ops.matmul(k, { x: s.mlp, w: w.down, y: s.x, T, K: I, N: H, ...RESIDUAL_ADD }),
     ];
   }
 
   /**
-   * RMSNorm of s.x with `weight` as the input of the next products: fused into them for decode
-   * sizes (matvec), else one rmsnorm into s.h.
+   * RMSNorm of s.x with `weight` as the input of the next product. Up to MATVEC_MAX_T tokens (decode)
+   * the matvec normalises its input rows as it reads them (no ops, `norm` in the input); a longer
+   * chunk (prefill) gets one rmsnorm kernel into s.h, which the tiled product then reads.
    */
   private normed(s: Scratch, weight: GPUBuffer): { ops: Op[]; input: Pick<ops.MatmulArgs, 'x' | 'norm'> } {
     const { hidden: H, eps } = this.cfg;
@@ -352,11 +366,11 @@ export class Model {
     return ops.embedding(this.kernels, { ids: s.ids, table: this.embed, out, T: s.T, H: this.cfg.hidden });
   }
 
-  /** Final norm and LM head over every row of s.x into s.logits. */
+  /** logits = rmsnorm(x) · Wlmᵀ over every row of s.x (the final norm fused into the LM head at decode). */
   private headOps(s: Scratch): Op[] {
     return this.cached(`head:${s.T}`, () => {
       const { hidden: H, vocab: V } = this.cfg;
-      const n = this.normed(s, this.norm);
+      const n = this.normed(s, this.norm); // model.norm
       return [...n.ops, ...ops.matmul(this.kernels, { ...n.input, w: this.lmHead, y: this.logitsOf(s), T: s.T, K: H, N: V })];
     });
   }
@@ -426,6 +440,9 @@ export class Model {
     this.gpu.device.destroy();
   }
 }
+
+/** A product added into its output (y += x · Wᵀ): the residual adds onto the hidden states s.x. */
+const RESIDUAL_ADD = { accumulate: true } as const;
 
 function copy(src: GPUBuffer, dst: GPUBuffer, size: number, srcOffset = 0): Op {
   return { copy: { src, srcOffset, dst, dstOffset: 0, size } };
