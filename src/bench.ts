@@ -160,10 +160,9 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   const figures = async (name: 'full' | 'csa'): Promise<DecodeFigures> => {
     const attention = name === 'full' ? model.fullAttention : csa;
     log.info({ context: N, attention: name }, 'decode');
-    model.length = N; // a short warm-up run compiles the step's kernels first
-    await generator.generate(question, { ...sampling, maxTokens: 2 }, undefined, attention, name);
-    model.length = N;
-    const g = await generator.generate(question, sampling, undefined, attention, name);
+    // A short warm-up run compiles the step's kernels first; both put the question after the context.
+    await generator.generate(question, N, { ...sampling, maxTokens: 2 }, undefined, attention, name);
+    const g = await generator.generate(question, N, sampling, undefined, attention, name);
     const attended = (name === 'full' ? N : Math.round((1 - job.sparse.sparsity) * N)) + job.questionTokens + job.decodeTokens / 2;
     const bytesPerStep = model.weightBytesPerToken() + attended * kvRowBytes;
     const floorMs = peak ? bytesPerStep / peak.gbps / 1e6 : null;
@@ -175,7 +174,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   const sparse = await figures('csa');
   // Last: it rewrites layer 0's cache of that chunk from whatever the scratch holds.
   const T = Math.min(job.chunkSize, N);
-  const prefillKernels = job.profile ? await profileOps(gpu, model.layerPrefillOps(0, T), 2, () => model.setStep(N - T)) : undefined;
+  const prefillKernels = job.profile ? await profileOps(gpu, model.layerPrefillOps(0, T), 2, () => model.setPosition(N - T)) : undefined;
   const row: BenchRow = {
     model: modelName(job), adapter: gpu.adapterName, peak, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
     prefillMs, prefillTokensPerSecond: prefillMs === null ? null : (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
@@ -191,15 +190,15 @@ async function randomContext(model: Model, N: number, job: BenchJob): Promise<{ 
   const t0 = performance.now();
   const tables: LayerTables[] = [];
   for (let l = 0; l < layers; l++) {
-    for (const [i, cache] of [model.kCache[l], model.vCache[l]].entries()) {
+    for (const [i, cache] of [model.cache.k[l], model.cache.v[l]].entries()) {
       submit(model.gpu, (pass) => record(pass, ops.fillUniform(model.kernels, { out: cache, n: cache.size / 2, center: 0, half: 1, seed: job.seed + 2 * l + i })));
     }
     tables.push(await buildKeyTables(model.kernels, {
-      kCache: model.kCache[l], N, Hq, Hkv, d, capacity: model.capacity, invFreq: model.invFreq,
+      kCache: model.cache.k[l], N, Hq, Hkv, d, capacity: model.capacity, invFreq: model.invFreq,
       params: { ...job.csa, granularity: 'kv-head' },
     }));
   }
-  model.length = N;
+  model.cache.wrote(0, N);
   return { tables, tablesMs: performance.now() - t0 };
 }
 
@@ -236,7 +235,7 @@ async function bundleRoundTrip(job: BenchJob, model: Model, tables: LayerTables[
 /** GPU time per kernel of one decode step at position `pos`, and of the whole step (the step's cache stays as it was). */
 async function profileStep(model: Model, attention: Parameters<Model['decodeOps']>[0], pos: number): Promise<Pick<DecodeFigures, 'kernels' | 'gpuStepMs'>> {
   const step = model.decodeOps(attention, (logits) => ops.argmax(model.kernels, { logits, next: model.nextToken, history: storage(model.gpu, (model.capacity + 1) * 4, 'profiled token history'), step: model.step, V: model.cfg.vocab }));
-  const { kernels, wholeMs } = await profileInStep(model.gpu, step, 3, () => model.setStep(pos));
+  const { kernels, wholeMs } = await profileInStep(model.gpu, step, 3, () => model.setPosition(pos));
   return { kernels, gpuStepMs: wholeMs };
 }
 

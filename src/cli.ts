@@ -113,7 +113,7 @@ function generateCommand(): Command {
     const { model } = await loadModel(dir, ids.length + o.maxTokens, log);
     const gen = new Generator(model);
     const sink = textSink(tok, o.stop, o.json ? () => {} : (s) => process.stdout.write(s));
-    const r = await gen.generate(ids, sampling(o, tok), sink.onToken);
+    const r = await gen.generate(ids, 0, sampling(o, tok), sink.onToken);
     const text = sink.finish();
     if (o.json) {
       process.stdout.write(JSON.stringify({ text, ids: r.ids, promptTokens: ids.length, stopReason: r.stopReason, adapter: model.gpu.adapterName, ...r.timings }) + '\n');
@@ -145,7 +145,7 @@ function logitsCommand(): Command {
       tok.checkIds(ids);
       const { model } = await loadModel(dir, ids.length, log, o.chunkSize);
       check(ids.every((i) => i < model.cfg.vocab), () => `token id ${ids.find((i) => i >= model.cfg.vocab)} is outside the model's vocabulary (${model.cfg.vocab})`, 'input');
-      const logits = (await model.prefill(ids, { logits: 'all' }))!;
+      const logits = (await model.prefill(ids, 0, { logits: 'all' }))!;
       await writeNpy(o.out, logits, [ids.length, model.cfg.vocab]);
       log.info({ tokens: ids.length, out: o.out }, 'logits written');
       model.destroy();

@@ -6,7 +6,6 @@
  */
 import { check } from './errors.js';
 import { createGpu, release } from './gpu/device.js';
-import { uploader } from './gpu/uploader.js';
 import { Model, type DecodeAttention, type Op } from './model/model.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
@@ -118,10 +117,10 @@ export class Session {
     const ids = questionIds(this.tok, this.bundle.meta.template, question);
     check(ids.length + o.maxTokens <= this.model.capacity - N,
       `the question (${ids.length} tokens) and ${o.maxTokens} new tokens need ${ids.length + o.maxTokens} positions after the context; the session has room for ${this.model.capacity - N}`, 'too-long');
-    this.model.length = N;
     const att = attention === 'full' ? this.model.fullAttention : await this.sparseAttention(attention, sparse);
     const key = attention === 'full' ? 'full' : `${attention}:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
-    const r = await this.generator.generate(ids, o, onToken, att, key);
+    // The question goes right after the context, over the previous answer's rows.
+    const r = await this.generator.generate(ids, N, o, onToken, att, key);
     const { kvHeads, headDim: d, layers } = this.model.cfg;
     const contextKeys = attention === 'full' ? N : Math.round((1 - sparse.sparsity) * N);
     const keys = contextKeys + ids.length + r.ids.length / 2;
@@ -148,14 +147,13 @@ export class Session {
       const select = await this.selector(method, sparse);
       const attention: DecodeAttention = (l, q, out) => {
         const got = select(l, q);
-        const oracle = oracleDispatches(m.kernels, { q, kCache: m.kCache[l], step: m.step, ...this.heads(), capacity: m.capacity, opts });
+        const oracle = oracleDispatches(m.kernels, { q, kCache: m.cache.k[l], step: m.step, ...this.heads(), capacity: m.capacity, opts });
         plans[l] = { got: got.selection, oracle: oracle.selection };
         return [...got.dispatches, ...oracle.dispatches, ...m.fullAttention(l, q, out)];
       };
       this.probes.set(key, (probe = { attention, plans }));
     }
-    this.model.length = N;
-    await this.generator.generate(ids, { maxTokens: 2, temperature: 0, topP: 1, seed: 0, stopIds: [] }, undefined, probe.attention, key);
+    await this.generator.generate(ids, N, { maxTokens: 2, temperature: 0, topP: 1, seed: 0, stopIds: [] }, undefined, probe.attention, key);
     const { heads: Hq, kvHeads: Hkv } = this.model.cfg;
     const out: number[] = [];
     for (const p of probe.plans) out.push(await selectionRecall(this.model.gpu, p.got, p.oracle, { Hq, Hkv, N }));
@@ -187,16 +185,16 @@ export class Session {
         return csaSelector(m, this.tables, params, opts);
       case 'keypq': {
         const keyParams = { ...params, granularity: 'kv-head' as const };
-        this.keyTables ??= await this.perLayer((l) => buildKeyTables(k, { kCache: m.kCache[l], N: opts.N, Hq, Hkv, d, capacity: m.capacity, invFreq: m.invFreq, params: keyParams }));
+        this.keyTables ??= await this.perLayer((l) => buildKeyTables(k, { kCache: m.cache.k[l], N: opts.N, Hq, Hkv, d, capacity: m.capacity, invFreq: m.invFreq, params: keyParams }));
         const tables = this.keyTables;
         return (l, q) => selectDispatches(k, { q, tables: tables[l], ...common, params: keyParams, opts });
       }
       case 'oracle':
-        return (l, q) => oracleDispatches(k, { q, kCache: m.kCache[l], step: m.step, Hq, Hkv, d, capacity: m.capacity, opts });
+        return (l, q) => oracleDispatches(k, { q, kCache: m.cache.k[l], step: m.step, Hq, Hkv, d, capacity: m.capacity, opts });
       case 'streaming':
         return () => streamingDispatches(k, { step: m.step, Hkv, opts });
       case 'quest': {
-        this.questPages ??= await this.perLayer((l) => questPages(k, { kCache: m.kCache[l], Hkv, d, capacity: m.capacity, N: opts.N }));
+        this.questPages ??= await this.perLayer((l) => questPages(k, { kCache: m.cache.k[l], Hkv, d, capacity: m.capacity, N: opts.N }));
         const pages = this.questPages;
         return (l, q) => questDispatches(k, { q, pages: pages[l], step: m.step, Hq, Hkv, d, opts });
       }
@@ -244,7 +242,7 @@ export function sparseAttention(m: Model, select: Selector): DecodeAttention {
     return [
       ...s.dispatches,
       ...attentionDecode(m.kernels, {
-        q, kCache: m.kCache[l], vCache: m.vCache[l], out, step: m.step, Hq, Hkv, d,
+        q, kCache: m.cache.k[l], vCache: m.cache.v[l], out, step: m.step, Hq, Hkv, d,
         capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: s.selection,
       }),
     ];
@@ -261,11 +259,11 @@ export async function loadContext(model: Model, bundle: Bundle): Promise<LayerTa
   const tables: LayerTables[] = [];
   for await (const layer of readAhead(model.cfg.layers, (l) => readLayer(bundle, l))) {
     const l = tables.length;
-    await uploadRows(model, layer.k, model.kCache[l], N);
-    await uploadRows(model, layer.v, model.vCache[l], N);
+    await model.cache.writeRows(l, 'k', layer.k, N);
+    await model.cache.writeRows(l, 'v', layer.v, N);
     tables.push(await uploadTables(model.kernels, layer.tables));
   }
-  model.length = N;
+  model.cache.wrote(0, N);
   await model.sync();
   const bad = (await Promise.all(tables.map((t) => listsSound(model.gpu, t)))).indexOf(false);
   if (bad >= 0) tables.forEach((t) => destroyTables(model.gpu, t));
@@ -298,11 +296,4 @@ async function readLayer(bundle: Bundle, l: number): Promise<LayerBytes> {
 /** The bytes in an ArrayBuffer of their own (reads return such; anything else is copied). */
 function aligned(b: Uint8Array): Uint8Array {
   return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
-}
-
-/** Writes a [heads, N, d] f16 tensor into a [heads, capacity, d] cache. */
-async function uploadRows(model: Model, bytes: Uint8Array, cache: GPUBuffer, N: number): Promise<void> {
-  const { kvHeads, headDim: d } = model.cfg;
-  const row = N * d * 2;
-  for (let h = 0; h < kvHeads; h++) await uploader(model.gpu).write(cache, h * model.capacity * d * 2, bytes.subarray(h * row, (h + 1) * row));
 }

@@ -72,15 +72,16 @@ export class Generator {
   }
 
   /**
-   * Generates after `promptIds` (appended to whatever the cache holds). `attention` chooses the
-   * decode attention (full by default); `key` names it for caching its recorded step.
-   * `onToken` receives every kept token as soon as it is read back.
+   * Generates after `promptIds`, which go at positions [pos, pos + n) of the cache (0: a new
+   * sequence; a context's length: a question after it). `attention` chooses the decode attention
+   * (full by default); `key` names it for caching its recorded step. `onToken` receives every kept
+   * token as soon as it is read back. The cache then holds the prompt and the kept tokens.
    */
-  async generate(promptIds: number[], o: SamplingOptions, onToken?: (id: number) => boolean | void,
+  async generate(promptIds: number[], pos: number, o: SamplingOptions, onToken?: (id: number) => boolean | void,
     attention: DecodeAttention = this.model.fullAttention, key = 'full'): Promise<Generation> {
     const m = this.model;
     check(o.maxTokens >= 1, '--max-tokens must be at least 1');
-    const need = m.length + promptIds.length + o.maxTokens;
+    const need = pos + promptIds.length + o.maxTokens;
     check(need <= m.capacity, `the prompt and ${o.maxTokens} new tokens need ${need} positions; the KV cache holds ${m.capacity}`, 'too-long');
     const sample = this.sampler(o);
     const V = m.cfg.vocab;
@@ -91,21 +92,15 @@ export class Generator {
     const opsKey = `${key}|${o.temperature}|${o.topP}|${o.seed}`;
     let step = this.cachedOps.get(opsKey);
     if (!step) this.cachedOps.set(opsKey, (step = m.decodeOps(attention, sample)));
-    const first = m.length + promptIds.length - 1;
+    const first = pos + promptIds.length - 1; // the last prompt token's position
     if (o.promptAttention === 'sparse') {
-      // Each step embeds the token in nextToken at step.pos: feed the prompt's tokens in turn; the
-      // last step samples the first new token, as the prefill path's sampler does.
-      for (const [i, id] of promptIds.entries()) {
-        m.setStep(m.length + i);
-        m.gpu.device.queue.writeBuffer(m.nextToken, 0, Uint32Array.of(id));
-        m.execute(step);
-      }
-      m.length = first + 1;
+      // The prompt's tokens through the decode step in turn; the last step samples the first new
+      // token, as the prefill path's sampler does.
+      for (const [i, id] of promptIds.entries()) m.decode(step, pos + i, id);
       m.execute(keep(0));
     } else {
-      await m.prefill(promptIds, { logits: 'keep' });
-      m.setStep(first);
-      m.execute([sample(m.logitsOf(m.scratchFor(1))), ...keep(0)]);
+      await m.prefill(promptIds, pos, { logits: 'keep' });
+      m.execute([sample(m.logitsOf(m.scratchFor(1))), ...keep(0)], first);
     }
     await m.sync();
     const t1 = performance.now(); // decode timing starts with the step recorded and its kernels compiled
@@ -128,9 +123,8 @@ export class Generator {
     try {
       while (read < o.maxTokens) {
         while (submitted < o.maxTokens && submitted - read < LOOKAHEAD) {
-          m.setStep(first + submitted);
-          if (o.forced) m.gpu.device.queue.writeBuffer(m.nextToken, 0, Uint32Array.of(o.forced[submitted - 1]));
-          m.execute([...step, ...keep(submitted)]);
+          // The step at first + i embeds new token i - 1 (sampled, or forced) and samples token i.
+          m.decode([...step, ...keep(submitted)], first + submitted, o.forced?.[submitted - 1]);
           submitted++;
           if (submitted - queued >= READ_BATCH) queueRead();
         }
@@ -151,8 +145,9 @@ export class Generator {
     }
     await m.sync();
     const t2 = performance.now();
-    // Valid cache: the prompt plus every kept token that a decode step fed back.
-    m.length = first + 1 + Math.min(ids.length, submitted - 1);
+    // The steps queued past a stop wrote rows of dropped tokens: keep the prompt and every kept
+    // token that a decode step fed back.
+    m.cache.truncate(first + 1 + Math.min(ids.length, submitted - 1));
     const decodeSteps = Math.max(submitted - 1, 1);
     const logits = logitsOut ? new Float32Array(await readBuffer(m.gpu, logitsOut, ids.length * V * 4)) : undefined;
     logitsOut?.destroy();

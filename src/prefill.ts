@@ -6,7 +6,6 @@
 import { CsattnError, check } from './errors.js';
 import { createGpu, fmtBytes } from './gpu/device.js';
 import { loadConfig } from './model/config.js';
-import { readRanges } from './gpu/kernels.js';
 import { Model } from './model/model.js';
 import { Tokenizer } from './tokenizer.js';
 import { buildTables, destroyTables, downloadTables, type CsaParams, type LayerTables, type TableData } from './attention/csa.js';
@@ -121,7 +120,6 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
   const loaded = job.model ? { model: job.model, bytesPerSecond: null } : await loadTimed(job.modelDir, N + (probing ? probeRoom : 0), job.chunkSize, log);
   const model = loaded.model;
   check(model.capacity >= N, `a context of ${N} tokens does not fit the loaded model's cache (${model.capacity})`, 'too-long');
-  model.length = 0;
   const gpu = model.gpu;
   const identity = await modelIdentity(job.modelDir, model.cfg);
   const { heads, kvHeads, headDim: d, layers } = model.cfg;
@@ -194,16 +192,14 @@ async function probeDecode(model: Model, tables: LayerTables[], csa: CsaParams, 
   const csaAttention = sparseAttention(model, csaSelector(model, tables, csa, selectOptions(sparse, N, model.capacity)));
   const timed = async (name: 'full' | 'csa') => {
     const attention = name === 'full' ? model.fullAttention : csaAttention;
-    const run = (ids: number[], maxTokens: number) => {
-      model.length = N;
-      return generator.generate(ids, { maxTokens, temperature: 0, topP: 1, seed: 0, stopIds: [] }, undefined, attention, name);
-    };
+    const run = (ids: number[], maxTokens: number) =>
+      generator.generate(ids, N, { maxTokens, temperature: 0, topP: 1, seed: 0, stopIds: [] }, undefined, attention, name);
     await run(question.slice(0, 1), 2);
     return (await run(question, PROBE_STEPS + 1)).timings;
   };
   const full = await timed('full');
   const sparseRun = await timed('csa');
-  model.length = N;
+  model.cache.truncate(N);
   return {
     questionTokens, questionMs: full.prefillMs, decodeSteps: PROBE_STEPS,
     fullMsPerToken: full.msPerToken, csaMsPerToken: sparseRun.msPerToken, sparsity: sparse.sparsity,
@@ -222,8 +218,8 @@ export async function writeContextBundle(out: string, meta: BundleMeta, model: M
   };
   const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   const size = await writeBundle(out, meta, (l): LayerTensors => ({
-    k: () => readRows(model, model.kCache[l], N),
-    v: () => readRows(model, model.vCache[l], N),
+    k: () => model.cache.readRows(l, 'k', N),
+    v: () => model.cache.readRows(l, 'v', N),
     centroids: async () => bytes((await tableData(l)).centroids),
     listIdx: async () => bytes((await tableData(l)).listIdx),
     listScore: async () => bytes((await tableData(l)).listScore),
@@ -239,21 +235,20 @@ export async function writeContextBundle(out: string, meta: BundleMeta, model: M
  */
 export async function prefillWithTables(model: Model, ids: number[], csa: CsaParams, log: Logger): Promise<{ tables: LayerTables[]; prefillMs: number; tablesMs: number }> {
   const N = ids.length;
-  model.length = 0;
   const { heads, kvHeads, headDim: d, layers } = model.cfg;
   const tables: LayerTables[] = [];
   let tablesMs = 0;
   const bar = progress(log, 'prefill', N * layers, 'token-layers');
   const t0 = performance.now();
   try {
-    await model.prefill(ids, {
+    await model.prefill(ids, 0, {
       logits: 'none',
       keepQueries: true,
       onProgress: (done) => bar.update(done),
       onLayer: async (l, queries) => {
         const s = performance.now();
         tables.push(await buildTables(model.kernels, {
-          queries, kCache: model.kCache[l], N, Hq: heads, Hkv: kvHeads, d, capacity: model.capacity,
+          queries, kCache: model.cache.k[l], N, Hq: heads, Hkv: kvHeads, d, capacity: model.capacity,
           invFreq: model.invFreq, params: csa,
         }));
         tablesMs += performance.now() - s;
@@ -267,13 +262,6 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
     bar.stop();
   }
   return { tables, prefillMs: performance.now() - t0 - tablesMs, tablesMs };
-}
-
-/** The first n positions of every head of a [heads, capacity, d] f16 cache, as [heads, n, d]. */
-async function readRows(model: Model, cache: GPUBuffer, n: number): Promise<Uint8Array> {
-  const { kvHeads, headDim: d } = model.cfg;
-  const heads = Array.from({ length: kvHeads }, (_, h) => ({ offset: h * model.capacity * d * 2, size: n * d * 2 }));
-  return new Uint8Array(await readRanges(model.gpu, cache, heads));
 }
 
 /** Adds to an out-of-memory error what the whole job needs and what to lower. */

@@ -70,10 +70,10 @@ describe('bundle', () => {
     // A different chunk size (256 vs 128) and no table building: the same keys and values.
     const { gpu } = await gpuContext(false);
     const model = await Model.load(gpu, MODEL, { capacity: ids.length, chunkSize: 256 });
-    await model.prefill(ids, { logits: 'none' });
+    await model.prefill(ids, 0, { logits: 'none' });
     const { kvHeads, headDim: d } = model.cfg;
     for (let l = 0; l < model.cfg.layers; l++) {
-      for (const [name, cache] of [['k', model.kCache[l]], ['v', model.vCache[l]]] as const) {
+      for (const [name, cache] of [['k', model.cache.k[l]], ['v', model.cache.v[l]]] as const) {
         const stored = new Uint16Array((await b.read(`L${l}.${name}`)).slice().buffer);
         const live = new Uint16Array(await readBuffer(gpu, cache, kvHeads * ids.length * d * 2));
         // f16 values from chunked attention in a different order may differ in the last bit.
@@ -135,7 +135,7 @@ describe('decode from a bundle', () => {
     const ids = [...session.bundle.meta.contextIds, ...questionIds(tok, session.bundle.meta.template, question)];
     const { gpu } = await gpuContext(false);
     const model = await Model.load(gpu, MODEL, { capacity: ids.length + 16 });
-    const direct = await new Generator(model).generate(ids, greedy);
+    const direct = await new Generator(model).generate(ids, 0, greedy);
     expect(fromBundle.ids).toEqual(direct.ids);
   });
 

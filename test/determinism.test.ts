@@ -23,7 +23,7 @@ beforeAll(async () => {
 /** Generates on a freshly loaded model and device, so nothing carries over between runs. */
 async function run(o: SamplingOptions, chunkSize = 256): Promise<number[]> {
   const model = await Model.load(await createGpu(), MODEL, { capacity: prompt.length + o.maxTokens, chunkSize });
-  const { ids } = await new Generator(model).generate(prompt, o);
+  const { ids } = await new Generator(model).generate(prompt, 0, o);
   model.destroy();
   return ids;
 }

@@ -67,12 +67,12 @@ describe('GPU faults', () => {
   it('a lost device fails the next read-back and sync with its error', async () => {
     const gpu = await createGpu();
     const model = await Model.load(gpu, MODEL, { capacity: 16 });
-    await model.prefill([0, 585, 5361], { logits: 'none' });
+    await model.prefill([0, 585, 5361], 0, { logits: 'none' });
     await model.sync();
     const lost = simulateDeviceLoss(gpu);
-    await expect(readBuffer(gpu, model.kCache[0], 64)).rejects.toBe(lost);
+    await expect(readBuffer(gpu, model.cache.k[0], 64)).rejects.toBe(lost);
     await expect(model.sync()).rejects.toBe(lost);
-    await expect(model.prefill([0, 585], { logits: 'none' })).rejects.toThrow(/GPU device lost: test/);
+    await expect(model.prefill([0, 585], 0, { logits: 'none' })).rejects.toThrow(/GPU device lost: test/);
   });
 
   it('a buffer larger than the GPU allows is an oom CsattnError naming the size', async () => {

@@ -39,7 +39,7 @@ describe.each(CASES)('transformers reference: %s', (name) => {
 
   it('logits of every position match', async () => {
     const model = await load(16); // several chunks: exercises the chunked, layer-major prefill
-    const got = (await model.prefill(expected.ids, { logits: 'all' }))!;
+    const got = (await model.prefill(expected.ids, 0, { logits: 'all' }))!;
     expect(got.length).toBe(ref.data.length);
     let worst = 0;
     for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - ref.data[i]));
@@ -50,7 +50,7 @@ describe.each(CASES)('transformers reference: %s', (name) => {
   it('greedy generation of 32 tokens equals transformers generate', async () => {
     const model = await load(64);
     const gen = new Generator(model);
-    const r = await gen.generate(expected.ids, { maxTokens: expected.generated.length, temperature: 0, topP: 1, seed: 0, stopIds: [] });
+    const r = await gen.generate(expected.ids, 0, { maxTokens: expected.generated.length, temperature: 0, topP: 1, seed: 0, stopIds: [] });
     // Compare up to the first step whose top-2 logits are closer than the logit tolerance: there,
     // either token is a correct greedy choice.
     const tie = expected.margins.findIndex((m) => m < 2 * REL_TOL * range);

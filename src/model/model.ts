@@ -16,16 +16,21 @@
  * layer overwrites them, and peak memory stays one layer of queries plus the hidden states.
  * Decode replays one recorded list of dispatches per token; only the `step` uniform (the position)
  * changes, and the sampled token goes straight from the sampler to the next embedding on the GPU.
+ *
+ * Positions are arguments: prefill(ids, pos) and decode(step, pos) write the K/V rows of the
+ * positions they are given and report them to the KV cache (kvcache.ts), which alone keeps how far
+ * the written rows go. Only the Model writes the `step` uniform, from the position it is given.
  */
 import { check } from '../errors.js';
-import { allocate, fmtBytes, release, type Gpu } from '../gpu/device.js';
+import { allocate, release, type Gpu } from '../gpu/device.js';
 import { Kernels, encodeOps, record, storage, submit, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
 import { uploader } from '../gpu/uploader.js';
 import { SafetensorsModel, readAhead, toF16, weightDtype, type TensorInfo } from '../weights/safetensors.js';
 import { type ModelConfig, expectedTensors, loadConfig, parseConfig, ropeInvFreq } from './config.js';
 import { synthTensors } from './synth.js';
 import * as ops from '../ops/dense.js';
-import { CACHE_PAD, attentionDecode, attentionPrefill } from '../ops/attention.js';
+import { attentionDecode, attentionPrefill } from '../ops/attention.js';
+import { KvCache } from './kvcache.js';
 import { pushAll } from '../arrays.js';
 
 interface LayerWeights {
@@ -81,11 +86,10 @@ function checkContext(cfg: ModelConfig, capacity: number): void {
 
 export class Model {
   readonly invFreq: GPUBuffer;
-  readonly kCache: GPUBuffer[] = [];
-  readonly vCache: GPUBuffer[] = [];
-  /** Current position: tokens [0, length) are in the KV cache. */
-  length = 0;
-  /** The position uniform every position-dependent kernel reads. */
+  /**
+   * The position uniform every position-dependent kernel reads: bind it, never write it (prefill,
+   * decode, execute and setPosition do, from the position they are given).
+   */
   readonly step: GPUBuffer;
   private scratch = new Map<number, Scratch>();
   private opsCache = new Map<string, Op[]>();
@@ -98,7 +102,7 @@ export class Model {
     readonly embed: GPUBuffer,
     readonly lmHead: GPUBuffer,
     readonly norm: GPUBuffer,
-    readonly capacity: number,
+    readonly cache: KvCache,
     readonly chunkSize: number,
   ) {
     this.invFreq = upload(gpu, ropeInvFreq(cfg), 'rope inv_freq');
@@ -177,33 +181,28 @@ export class Model {
     const embed = await load('model.embed_tokens.weight');
     const lmHead = cfg.tiedEmbeddings ? embed : await load('lm_head.weight');
     const norm = await load('model.norm.weight');
-    const model = new Model(gpu, kernels, cfg, layers, embed, lmHead, norm, opts.capacity, opts.chunkSize ?? DEFAULT_CHUNK_SIZE);
-    await model.allocateCache();
-    return model;
+    const cache = await KvCache.allocate(gpu, cfg, opts.capacity);
+    return new Model(gpu, kernels, cfg, layers, embed, lmHead, norm, cache, opts.chunkSize ?? DEFAULT_CHUNK_SIZE);
   }
 
-  private async allocateCache(): Promise<void> {
-    const { layers, kvHeads, headDim } = this.cfg;
-    const bytes = (kvHeads * this.capacity + CACHE_PAD) * headDim * 2;
-    check(bytes <= this.gpu.maxBinding, () => `a KV cache of ${this.capacity} tokens needs ${fmtBytes(bytes)} per layer and tensor; this GPU binds at most ${fmtBytes(this.gpu.maxBinding)}: lower the context length`, 'oom');
-    for (let l = 0; l < layers; l++) {
-      this.kCache.push(await allocate(this.gpu, bytes, `K cache of layer ${l} (${this.capacity} tokens)`));
-      this.vCache.push(await allocate(this.gpu, bytes, `V cache of layer ${l} (${this.capacity} tokens)`));
-    }
+  /** KV cache positions. */
+  get capacity(): number {
+    return this.cache.capacity;
   }
 
   // -------------------------------------------------------------------------------------------
   // Prefill
 
   /**
-   * Runs `ids` at positions [length, length + n) through the model, layer-major in chunks, and
-   * appends their keys and values to the cache. Returns the requested logits (f32, [rows, vocab]).
+   * Runs `ids` at positions [pos0, pos0 + n) through the model, layer-major in chunks, and writes
+   * their keys and values to those rows of the cache (which then holds [0, pos0 + n): pos0 = 0
+   * starts a new sequence). Returns the requested logits (f32, [rows, vocab]).
    */
-  async prefill(ids: number[], opts: PrefillOptions = {}): Promise<Float32Array | null> {
+  async prefill(ids: number[], pos0: number, opts: PrefillOptions = {}): Promise<Float32Array | null> {
     const n = ids.length;
     check(n > 0, 'nothing to prefill: the prompt has no tokens');
-    const pos0 = this.length;
     check(pos0 + n <= this.capacity, `the prompt needs ${pos0 + n} positions but the KV cache holds ${this.capacity}`, 'too-long');
+    this.cache.checkWrite(pos0, n);
     const { hidden: H, heads, headDim: d } = this.cfg;
     const chunks: { start: number; T: number; x: GPUBuffer }[] = [];
     for (let start = 0; start < n; start += this.chunkSize) {
@@ -213,6 +212,7 @@ export class Model {
     const queries = opts.keepQueries ? await allocate(this.gpu, n * heads * d * 4, `queries of ${n} tokens`) : null;
     const total = n * this.cfg.layers;
     try {
+      // x = embed(tokens), chunk by chunk into each chunk's own hidden states.
       for (const c of chunks) {
         const s = this.scratchFor(c.T);
         this.gpu.device.queue.writeBuffer(s.ids, 0, Uint32Array.from(ids.slice(c.start, c.start + c.T)));
@@ -220,16 +220,17 @@ export class Model {
       }
       for (let l = 0; l < this.cfg.layers; l++) {
         for (const c of chunks) {
+          // x = layer_l(x) for the chunk at its positions: its hidden states through the scratch,
+          // its K/V into the cache rows, its queries kept for onLayer.
           const s = this.scratchFor(c.T);
-          this.setStep(pos0 + c.start);
           const keep: Op[] = queries ? [{ copy: { src: s.q, srcOffset: 0, dst: queries, dstOffset: c.start * heads * d * 4, size: c.T * heads * d * 4 } }] : [];
-          this.execute([copy(c.x, s.x, c.T * H * 4), ...this.layerPrefillOps(l, c.T), ...keep, copy(s.x, c.x, c.T * H * 4)]);
+          this.execute([copy(c.x, s.x, c.T * H * 4), ...this.layerPrefillOps(l, c.T), ...keep, copy(s.x, c.x, c.T * H * 4)], pos0 + c.start);
           opts.onProgress?.(l * n + c.start + c.T, total);
         }
         await this.sync();
         if (queries && opts.onLayer) await opts.onLayer(l, queries);
       }
-      this.length = pos0 + n;
+      this.cache.wrote(pos0, n);
       return await this.prefillLogits(chunks, opts.logits ?? 'last');
     } finally {
       for (const c of chunks) release(this.gpu, c.x);
@@ -262,7 +263,7 @@ export class Model {
       const s = this.scratchFor(T);
       const { heads, kvHeads, headDim: d } = this.cfg;
       const attention = attentionPrefill(this.kernels, {
-        q: s.q, kCache: this.kCache[l], vCache: this.vCache[l], out: s.att, step: this.step,
+        q: s.q, kCache: this.cache.k[l], vCache: this.cache.v[l], out: s.att, step: this.step,
         T, Hq: heads, Hkv: kvHeads, d, capacity: this.capacity, scale: 1 / Math.sqrt(d),
       });
       return this.layerOps(l, s, [attention]);
@@ -273,23 +274,36 @@ export class Model {
   // Decode
 
   /**
-   * The dispatches of one decode step: embed next[0] at position `step.pos`, run every layer with
-   * `attention`, and write the chosen token to next[0] and history[pos + 1].
+   * The dispatches of one decode step, recorded once and replayed by decode(step, pos): embed
+   * next[0] at position pos, run every layer with `attention`, and write the chosen token to
+   * next[0] and history[pos + 1].
    */
   decodeOps(attention: DecodeAttention, sampler: (logits: GPUBuffer) => Dispatch): Op[] {
     const s = this.scratchFor(1);
-    const ops: Op[] = this.embedOps(s, s.x);
-    for (let l = 0; l < this.cfg.layers; l++) pushAll(ops, this.layerOps(l, s, attention(l, s.q, s.att)));
-    pushAll(ops, this.headOps(s));
-    ops.push(sampler(this.logitsOf(s)));
+    const ops: Op[] = this.embedOps(s, s.x); // x = embed(next token)
+    for (let l = 0; l < this.cfg.layers; l++) pushAll(ops, this.layerOps(l, s, attention(l, s.q, s.att))); // x = layer_l(x)
+    pushAll(ops, this.headOps(s)); // logits = rmsnorm(x) · Wlmᵀ
+    ops.push(sampler(this.logitsOf(s))); // next token → next[0] and history[pos + 1]
     return ops;
+  }
+
+  /**
+   * Runs a recorded decode step (decodeOps, and any ops after it) at position `pos`: embeds `token`,
+   * or else the token the previous step sampled into nextToken, writes its K/V at pos and samples
+   * the next token. Returns at once: steps queue on the GPU, each reading the position it was given.
+   */
+  decode(step: Op[], pos: number, token?: number): void {
+    this.cache.checkWrite(pos, 1);
+    if (token !== undefined) this.gpu.device.queue.writeBuffer(this.nextToken, 0, Uint32Array.of(token));
+    this.execute(step, pos);
+    this.cache.wrote(pos, 1);
   }
 
   /** Dense split-K flash-decoding over the whole cache. */
   readonly fullAttention: DecodeAttention = (l, q, out) => {
     const { heads, kvHeads, headDim: d } = this.cfg;
     return attentionDecode(this.kernels, {
-      q, kCache: this.kCache[l], vCache: this.vCache[l], out, step: this.step,
+      q, kCache: this.cache.k[l], vCache: this.cache.v[l], out, step: this.step,
       Hq: heads, Hkv: kvHeads, d, capacity: this.capacity, scale: 1 / Math.sqrt(d),
     });
   };
@@ -302,33 +316,44 @@ export class Model {
   // -------------------------------------------------------------------------------------------
   // Shared pieces
 
-  /** The body of layer l, with `attention` (reading s.q, writing s.att) in the middle. */
+  /**
+   * The body of layer l over the T tokens of s.x, with `attention` (reading s.q, writing s.att) in
+   * the middle. Each RMSNorm is fused into the product after it at decode sizes (see normed).
+   */
   private layerOps(l: number, s: Scratch, attention: Op[]): Op[] {
     const w = this.layers[l];
     const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, eps } = this.cfg;
     const k = this.kernels;
     const T = s.T;
-    const n1 = this.normed(s, w.ln1);
-    const n2 = this.normed(s, w.ln2);
+    const attnNorm = this.normed(s, w.ln1); // input_layernorm
+    const mlpNorm = this.normed(s, w.ln2); // post_attention_layernorm
     return [
-      ...n1.ops,
-      ...ops.matmul(k, { ...n1.input, w: w.wqkv, bias: w.bqkv, y: s.qkv, T, K: H, N: (heads + 2 * kvHeads) * d }),
+      // qkv = rmsnorm(x) · Wqkvᵀ (+ b): q, k and v in one product.
+      ...attnNorm.ops, // a prefill chunk's rmsnorm into s.h; at decode it happens inside the matvec
+      ...ops.matmul(k, { ...attnNorm.input, w: w.wqkv, bias: w.bqkv, y: s.qkv, T, K: H, N: (heads + 2 * kvHeads) * d }),
+      // q, k = rope(q), rope(k) at positions step.pos + t (Qwen3 RMS-normalises each head first);
+      // k and v are written to those rows of the cache.
       ops.ropeKv(k, {
-        qkv: s.qkv, q: s.q, kCache: this.kCache[l], vCache: this.vCache[l], invFreq: this.invFreq,
+        qkv: s.qkv, q: s.q, kCache: this.cache.k[l], vCache: this.cache.v[l], invFreq: this.invFreq,
         step: this.step, T, Hq: heads, Hkv: kvHeads, d, capacity: this.capacity,
         qkNorm: w.qNorm && w.kNorm ? { q: w.qNorm, k: w.kNorm, eps } : undefined,
       }),
+      // att = softmax(q · Kᵀ / √d) · V over the cache (all keys, or a sparse selection).
       ...attention,
-      ...ops.matmul(k, { x: s.att, w: w.wo, y: s.x, T, K: heads * d, N: H, accumulate: true }),
-      ...n2.ops,
-      ...ops.matmul(k, { ...n2.input, w: w.gate, w2: w.up, y: s.mlp, T, K: H, N: I, swiglu: true }),
-      ...ops.matmul(k, { x: s.mlp, w: w.down, y: s.x, T, K: I, N: H, accumulate: true }),
+      // Residual: x += att · Woᵀ.
+      ...ops.matmul(k, { x: s.att, w: w.wo, y: s.x, T, K: heads * d, N: H, ...RESIDUAL_ADD }),
+      // mlp = silu(h · Wgᵀ) ⊙ (h · Wuᵀ), h = rmsnorm(x): gate and up in one product (SwiGLU).
+      ...mlpNorm.ops, // likewise
+      ...ops.matmul(k, { ...mlpNorm.input, w: w.gate, w2: w.up, y: s.mlp, T, K: H, N: I, swiglu: true }),
+      // Residual: x += mlp · Wdᵀ.
+      ...ops.matmul(k, { x: s.mlp, w: w.down, y: s.x, T, K: I, N: H, ...RESIDUAL_ADD }),
     ];
   }
 
   /**
-   * RMSNorm of s.x with `weight` as the input of the next products: fused into them for decode
-   * sizes (matvec), else one rmsnorm into s.h.
+   * RMSNorm of s.x with `weight` as the input of the next product. Up to MATVEC_MAX_T tokens (decode)
+   * the matvec normalises its input rows as it reads them (no ops, `norm` in the input); a longer
+   * chunk (prefill) gets one rmsnorm kernel into s.h, which the tiled product then reads.
    */
   private normed(s: Scratch, weight: GPUBuffer): { ops: Op[]; input: Pick<ops.MatmulArgs, 'x' | 'norm'> } {
     const { hidden: H, eps } = this.cfg;
@@ -341,11 +366,11 @@ export class Model {
     return ops.embedding(this.kernels, { ids: s.ids, table: this.embed, out, T: s.T, H: this.cfg.hidden });
   }
 
-  /** Final norm and LM head over every row of s.x into s.logits. */
+  /** logits = rmsnorm(x) · Wlmᵀ over every row of s.x (the final norm fused into the LM head at decode). */
   private headOps(s: Scratch): Op[] {
     return this.cached(`head:${s.T}`, () => {
       const { hidden: H, vocab: V } = this.cfg;
-      const n = this.normed(s, this.norm);
+      const n = this.normed(s, this.norm); // model.norm
       return [...n.ops, ...ops.matmul(this.kernels, { ...n.input, w: this.lmHead, y: this.logitsOf(s), T: s.T, K: H, N: V })];
     });
   }
@@ -379,12 +404,21 @@ export class Model {
     return o;
   }
 
-  setStep(pos: number): void {
+  /**
+   * Points the `step` uniform at `pos` for the ops submitted next, leaving the cache alone: for ops
+   * encoded outside execute (the profiler's replays); everything else passes the position to
+   * prefill, decode or execute.
+   */
+  setPosition(pos: number): void {
     this.gpu.device.queue.writeBuffer(this.step, 0, Uint32Array.of(pos, 0, 0, 0));
   }
 
-  /** Encodes ops (compute passes split at copies) and submits them. */
-  execute(list: Op[]): void {
+  /**
+   * Encodes ops (compute passes split at copies) and submits them; with `pos`, position-dependent
+   * kernels among them read that position (the sampler after a prefill reads the last prompt token's).
+   */
+  execute(list: Op[], pos?: number): void {
+    if (pos !== undefined) this.setPosition(pos);
     const enc = this.gpu.device.createCommandEncoder();
     encodeOps(enc, list);
     this.gpu.device.queue.submit([enc.finish()]);
@@ -406,6 +440,9 @@ export class Model {
     this.gpu.device.destroy();
   }
 }
+
+/** A product added into its output (y += x · Wᵀ): the residual adds onto the hidden states s.x. */
+const RESIDUAL_ADD = { accumulate: true } as const;
 
 function copy(src: GPUBuffer, dst: GPUBuffer, size: number, srcOffset = 0): Op {
   return { copy: { src, srcOffset, dst, dstOffset: 0, size } };
