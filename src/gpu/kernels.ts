@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { CsattnError } from '../errors.js';
-import { align, checkGpu, oneLine, recordFailure, type Gpu } from './device.js';
+import { align, checkGpu, createBuffer, oneLine, recordFailure, release, type Gpu } from './device.js';
 
 const WGSL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wgsl');
 
@@ -169,14 +169,14 @@ export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBuf
 /** A storage buffer holding `data` (padded to 16 bytes). */
 export function upload(gpu: Gpu, data: ArrayBufferView, label?: string, usage = STORAGE): GPUBuffer {
   const size = align(Math.max(data.byteLength, 16), 16);
-  const buffer = gpu.device.createBuffer({ size, usage, label, mappedAtCreation: true });
+  const buffer = createBuffer(gpu, { size, usage, label, mappedAtCreation: true });
   new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   buffer.unmap();
   return buffer;
 }
 
 export function storage(gpu: Gpu, size: number, label?: string): GPUBuffer {
-  return gpu.device.createBuffer({ size: align(Math.max(size, 16), 16), usage: STORAGE, label });
+  return createBuffer(gpu, { size: align(Math.max(size, 16), 16), usage: STORAGE, label });
 }
 
 /**
@@ -217,21 +217,24 @@ export async function readRanges(gpu: Gpu, src: GPUBuffer, ranges: { offset: num
     at.push(total);
     total += align(r.size, 4);
   }
-  const staging = gpu.device.createBuffer({ size: Math.max(total, 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = gpu.device.createCommandEncoder();
-  ranges.forEach((r, i) => enc.copyBufferToBuffer(src, r.offset, staging, at[i], align(r.size, 4)));
-  gpu.device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  checkGpu(gpu);
-  const mapped = new Uint8Array(staging.getMappedRange());
-  const out = new Uint8Array(ranges.reduce((n, r) => n + r.size, 0));
-  let o = 0;
-  ranges.forEach((r, i) => {
-    out.set(mapped.subarray(at[i], at[i] + r.size), o);
-    o += r.size;
-  });
-  staging.destroy();
-  return out.buffer;
+  const staging = createBuffer(gpu, { size: Math.max(total, 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'read-back staging' });
+  try {
+    const enc = gpu.device.createCommandEncoder();
+    ranges.forEach((r, i) => enc.copyBufferToBuffer(src, r.offset, staging, at[i], align(r.size, 4)));
+    gpu.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    checkGpu(gpu);
+    const mapped = new Uint8Array(staging.getMappedRange());
+    const out = new Uint8Array(ranges.reduce((n, r) => n + r.size, 0));
+    let o = 0;
+    ranges.forEach((r, i) => {
+      out.set(mapped.subarray(at[i], at[i] + r.size), o);
+      o += r.size;
+    });
+    return out.buffer;
+  } finally {
+    release(gpu, staging);
+  }
 }
 
 /** Records `record` into one compute pass and submits it. */
