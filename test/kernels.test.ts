@@ -64,6 +64,25 @@ describe('readRanges', () => {
 const nullBackend = create(['backend=null', 'enable-dawn-features=allow_unsafe_apis']);
 let nullDevice: Promise<GPUDevice> | undefined;
 
+/** Compiles kernel `name` for `defines` on Dawn's null backend; its compiler's messages. */
+async function nullCompile(name: string, defines: string[]): Promise<string[]> {
+  nullDevice ??= nullBackend.requestAdapter().then((a) => a!.requestDevice({ requiredFeatures: ['shader-f16', 'subgroups', SUBGROUP_MATRIX as GPUFeatureName] }));
+  const module = (await nullDevice).createShaderModule({ code: kernelSource(name, new Set(defines)) });
+  const { messages } = await module.getCompilationInfo();
+  return messages.map((m) => `${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`);
+}
+
+describe("kernels of the shared reduction on Dawn's null backend", () => {
+  const variants: [string, string[]][] = [
+    ['rmsnorm', []], ['rope_kv', ['QK_NORM']], ['sample', []], ['attention_reduce', []],
+    ['matvec', ['NORM']], ['matvec', ['SWIGLU', 'EXTRA']],
+  ];
+  it.each(variants)('%s %j compiles without a message, with and without subgroups and f16', async (name, defines) => {
+    expect(await nullCompile(name, defines)).toEqual([]);
+    expect(await nullCompile(name, ['F16', 'SUBGROUPS', ...defines])).toEqual([]);
+  });
+});
+
 describe("tensor-core kernels on Dawn's null backend", () => {
   const variants: [string, string[]][] = [
     ['matmul_mma', []], ['matmul_mma', ['SWIGLU', 'EXTRA']], ['matmul_mma', ['BIAS', 'EXTRA', 'ACCUMULATE']],
@@ -71,9 +90,6 @@ describe("tensor-core kernels on Dawn's null backend", () => {
   ];
   // No message at all: a deprecated builtin is a warning, which Dawn prints to stdout.
   it.each(variants)('%s %j compiles without a message', async (name, defines) => {
-    nullDevice ??= nullBackend.requestAdapter().then((a) => a!.requestDevice({ requiredFeatures: ['shader-f16', 'subgroups', SUBGROUP_MATRIX as GPUFeatureName] }));
-    const module = (await nullDevice).createShaderModule({ code: kernelSource(name, new Set(['F16', 'SUBGROUPS', 'MMA', ...defines])) });
-    const { messages } = await module.getCompilationInfo();
-    expect(messages.map((m) => `${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`)).toEqual([]);
+    expect(await nullCompile(name, ['F16', 'SUBGROUPS', 'MMA', ...defines])).toEqual([]);
   });
 });

@@ -38,11 +38,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   if (dim < D) {
     for (var s = lid / DIMS; s < SPLITS; s += GROUPS) { acc += part_acc[(first + s) * D + dim] * weight[s]; }
   }
-  partial[lid] = acc;
+  red[lid] = acc; // red is free after the reductions
   workgroupBarrier();
   if (lid < DIMS && dim < D) {
     var total = 0.0;
-    for (var g = 0u; g < GROUPS; g++) { total += partial[g * DIMS + lid]; }
+    for (var g = 0u; g < GROUPS; g++) { total += red[g * DIMS + lid]; }
     out[wg.x * D + dim] = select(0.0, total / l, l > 0.0);
   }
 }

@@ -57,7 +57,7 @@ export async function profileInStep(gpu: Gpu, ops: Op[], reps = 3, before?: (rep
 }
 
 /** The median GPU time of `ops` run as they are in use. */
-async function gpuTimeMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep: number) => void): Promise<number> {
+export async function gpuTimeMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep: number) => void): Promise<number> {
   const querySet = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
   const resolve = createBuffer(gpu, { size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   const runs: number[] = [];
