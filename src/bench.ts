@@ -9,7 +9,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { createGpu, type Gpu } from './gpu/device.js';
+import { createGpu, destroyGpu, type Gpu } from './gpu/device.js';
 import { peakBandwidth, type Peak } from './gpu/peaks.js';
 import { profileInStep, profileOps, type KernelTime } from './gpu/profile.js';
 import { Model } from './model/model.js';
@@ -103,7 +103,7 @@ export async function bench(job: BenchJob, onRow: (r: BenchRow) => void): Promis
       rows.push(row);
       onRow(row);
     } finally {
-      gpu.device.destroy();
+      destroyGpu(gpu);
     }
   }
   return rows;

@@ -5,7 +5,7 @@
  * adapter, the webgpu package and Dawn toggles, and the limits csattn's sizes depend on.
  */
 import { createRequire } from 'node:module';
-import { createGpu, dawnFlags, fmtBytes, tensorCoreGap, type Gpu } from './gpu/device.js';
+import { createBuffer, createGpu, dawnFlags, destroyGpu, fmtBytes, tensorCoreGap, type Gpu } from './gpu/device.js';
 import { Kernels, dispatchOf, encodeOps, readBuffer, run, storage, upload } from './gpu/kernels.js';
 import { f32ToF16 } from './weights/f16.js';
 import type { Logger } from './log.js';
@@ -53,7 +53,7 @@ export async function doctor(log?: Logger): Promise<DoctorReport> {
       ok: CHECKS.every((c) => checks[c].ok !== false),
     };
   } finally {
-    gpu.device.destroy();
+    destroyGpu(gpu);
   }
 }
 
@@ -134,7 +134,7 @@ async function checkTimestamps(k: Kernels): Promise<Check> {
   if (!gpu.timestamps) return { chosen: 'off', ok: null, detail: 'no timestamp-query' };
   const x = upload(gpu, f32ToF16(F16_VALUES));
   const querySet = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolved = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const resolved = createBuffer(gpu, { size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   const enc = gpu.device.createCommandEncoder();
   encodeOps(enc, [dispatchOf(k.get('doctor_f16'), [x, storage(gpu, 16)], 1)], querySet);
   enc.resolveQuerySet(querySet, 0, 2, resolved, 0);

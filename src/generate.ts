@@ -6,6 +6,7 @@
  * (a few steps may run past an end-of-sequence token; their output is dropped).
  */
 import { check } from './errors.js';
+import { oneShot, release } from './gpu/device.js';
 import { readBuffer, storage, type Dispatch } from './gpu/kernels.js';
 import { Model, type DecodeAttention, type Op } from './model/model.js';
 import * as ops from './ops/dense.js';
@@ -100,7 +101,8 @@ export class Generator {
       m.execute(keep(0));
     } else {
       await m.prefill(promptIds, pos, { logits: 'keep' });
-      m.execute([sample(m.logitsOf(m.scratchFor(1))), ...keep(0)], first);
+      const logits = m.logitsOf(m.scratchFor(1));
+      oneShot(m.gpu, () => sample(logits), (d) => m.execute([d, ...keep(0)], first));
     }
     await m.sync();
     const t1 = performance.now(); // decode timing starts with the step recorded and its kernels compiled
@@ -150,7 +152,7 @@ export class Generator {
     m.cache.truncate(first + 1 + Math.min(ids.length, submitted - 1));
     const decodeSteps = Math.max(submitted - 1, 1);
     const logits = logitsOut ? new Float32Array(await readBuffer(m.gpu, logitsOut, ids.length * V * 4)) : undefined;
-    logitsOut?.destroy();
+    if (logitsOut) release(m.gpu, logitsOut);
     return {
       ids,
       logits,

@@ -4,6 +4,7 @@ import { Kernels, record, storage, submit, uniform, type Dispatch } from '../src
 import { CACHE_PAD, attentionDecode, attentionPrefill, type SparseSelection } from '../src/ops/attention.js';
 import { roundF16 } from '../src/weights/f16.js';
 import { f16Modes, gpuContext, maxAbsDiff, rand, readF32, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
+import { perf } from './helpers/perf.js';
 import { allKeys, decodeAttentionRef, prefillAttentionRef, type CacheShape } from './ref/attention.js';
 
 // Tolerance. Outputs are convex combinations of V values in [-1, 1]. The GPU rounds nothing to f16
@@ -48,6 +49,12 @@ function shape(Hq: number, Hkv: number, d: number, capacity: number): CacheShape
   return { Hq, Hkv, d, capacity, scale: 1 / Math.sqrt(d) };
 }
 
+/** Perf mode's work of attention for T queries from position pos0: q, out, the K/V rows read, the two products. */
+function attentionWork(s: CacheShape, T: number, pos0: number) {
+  const keys = T * pos0 + (T * (T + 1)) / 2; // over the T queries
+  return { bytes: 2 * T * s.Hq * s.d * 4 + 2 * s.Hkv * (pos0 + T) * s.d * 2, flops: 4 * s.Hq * s.d * keys };
+}
+
 const prefillCases = [[6, 2], [4, 4]].flatMap(([Hq, Hkv]) => [64, 128].flatMap((d) =>
   [1, 5, 70].flatMap((T) => [0, 33].map((pos0) => ({ Hq, Hkv, d, T, pos0 })))));
 // Odd shapes: two-f16 words (d = 6), the smaller key tile of d > 128 with 8 heads per workgroup.
@@ -62,6 +69,7 @@ describe.each(f16Paths)('attention prefill ($name)', (mode) => {
     const ds = attentionPrefill(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, step: uniform(c.gpu, [pos0]) });
     const got = await runAndRead(c, [ds], out, T * Hq * d);
     expect(maxAbsDiff(got, prefillAttentionRef(q, k, v, s))).toBeLessThan(TOL);
+    await perf(c, `Hq=${Hq} Hkv=${Hkv} d=${d} T=${T} pos0=${pos0}`, [ds], attentionWork(s, T, pos0));
   });
 });
 
@@ -92,6 +100,7 @@ describe(`attention prefill over padded caches (${native.gpu.tensorCores ? 'tens
     const out = storage(c.gpu, T * Hq * d * 4);
     const ds = attentionPrefill(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, roundF16(padded(k))), vCache: uploadF16(c.gpu, roundF16(padded(v))), out, step: uniform(c.gpu, [pos0]) });
     const got = await runAndRead(c, [ds], out, T * Hq * d);
+    await perf(c, `Hq=${Hq} Hkv=${Hkv} d=${d} T=${T} pos0=${pos0} ramp=${ramp}`, [ds], attentionWork(s, T, pos0));
     if (!c.gpu.tensorCores) {
       expect(ds.kernel.name).toBe('attention_prefill');
       expect(maxAbsDiff(got, prefillAttentionRef(q, k, v, s))).toBeLessThan(TOL);
@@ -122,6 +131,7 @@ describe.each([...f16Paths, noSubgroups])('attention decode ($name)', (mode) => 
       const got = await runAndRead(c, ds, out, Hq * d);
       expect(maxAbsDiff(got, decodeAttentionRef(q, k, v, s, () => allKeys(n))), `n_kv=${n}`).toBeLessThan(TOL);
     }
+    await perf(c, `Hq=${Hq} Hkv=${Hkv} d=${d} n_kv=${capacity}`, ds, attentionWork(s, 1, capacity - 1));
   });
 
   it.each([false, true])('sparse lists (perQueryHead=%s) with unsorted keys, counts < kmax, garbage past counts', async (perQueryHead) => {

@@ -4,6 +4,7 @@ import {
   listsSound, DEFAULT_CSA, TILE_KEYS, type CsaParams, type LayerTables, type SelectOptions, type TableData,
 } from '../src/attention/csa.js';
 import { Kernels, readBuffer, record, submit, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
+import { uploader } from '../src/gpu/uploader.js';
 import { f16ToF32, f32ToF16, roundF16 } from '../src/weights/f16.js';
 import { f16Modes, gpuContext, readU32, uploadF16, type Ctx, prng } from './helpers/gpu.js';
 import {
@@ -270,6 +271,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
   it('GPU memory accounting: built and uploaded tables count while they live, scratch not after the build', async () => {
     const c = await ctx();
     const layer = makeLayer(c, BASE, 73);
+    uploader(c.gpu); // its staging lives as long as the device: made first, outside the measure
     const before = c.gpu.memory.current;
     const size = (t: LayerTables) => [t.centroids, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults].reduce((a, b) => a + b.size, 0);
     const built = await build(c, layer);

@@ -1,22 +1,48 @@
 /** The kernel source preprocessor: #include pastes shared helpers, #if picks a variant. */
 import { describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
 import { create } from 'webgpu';
 import { SUBGROUP_MATRIX } from '../src/gpu/device.js';
-import { expandIncludes, kernelSource, preprocess, readRanges } from '../src/gpu/kernels.js';
+import { expandSource, kernelSource, preprocess, readRanges } from '../src/gpu/kernels.js';
 import { gpuContext, uploadU32 } from './helpers/gpu.js';
 
 describe('kernel preprocessor', () => {
+  const files = (map: Record<string, string>) => (file: string) => map[file] ?? `<${file}>`;
+
   it('pastes wgsl/include/NAME.wgsl for each #include line, and only for whole lines', () => {
-    const read = (file: string) => `<${file}>`;
-    expect(expandIncludes('a\n#include thread\nb // #include not\n', read)).toBe('a\n<include/thread.wgsl>\nb // #include not\n');
+    expect(expandSource('k.wgsl', new Set(), files({ 'k.wgsl': 'a\n#include thread\nb // #include not\n' })))
+      .toBe('a\n<include/thread.wgsl>\nb // #include not\n');
   });
   it('keeps the #if branch of the defined names and drops the other', () => {
     const src = 'x\n#if F16\nhalf\n#else\nfull\n#endif\n#if !F16\nno16\n#endif\ny';
     expect(preprocess(src, new Set(['F16']))).toBe('x\nhalf\ny');
     expect(preprocess(src, new Set())).toBe('x\nfull\nno16\ny');
   });
-  it('refuses nested #if', () => {
-    expect(() => preprocess('#if A\n#if B\n#endif\n#endif', new Set())).toThrow(/nested #if/);
+  it.each([
+    ['#if A\n#if B\n#endif\n#endif', 'wgsl/k.wgsl:2: nested #if (the #if of line 1 is still open)'],
+    ['x\n#if A\ny', 'wgsl/k.wgsl:2: #if without #endif'],
+    ['x\n#endif', 'wgsl/k.wgsl:2: #endif without #if'],
+    ['#else', 'wgsl/k.wgsl:1: #else without #if'],
+    ['#if A\n#else\n#else\n#endif', 'wgsl/k.wgsl:3: second #else'],
+    ['#ifdef A\n#endif', 'wgsl/k.wgsl:1: unknown directive #ifdef A'],
+  ])('refuses %j with a one-line error naming the file and line', (src, message) => {
+    expect(() => preprocess(src, new Set(), 'k.wgsl')).toThrow(message);
+  });
+  it('applies #if in includes too, naming the include in its errors', () => {
+    const read = files({ 'k.wgsl': '#include h\n', 'include/h.wgsl': '#if A\na\n#endif\nb' });
+    expect(expandSource('k.wgsl', new Set(), read)).toBe('b\n');
+    expect(() => expandSource('k.wgsl', new Set(), files({ 'k.wgsl': '#include h', 'include/h.wgsl': '#if A' }))).toThrow('wgsl/include/h.wgsl:1: #if without #endif');
+  });
+  it("checks an include's #requires against what the kernel declares, and drops the line", () => {
+    const include = '#requires WG Thread\nfn f() {}';
+    const read = (kernel: string) => files({ 'k.wgsl': kernel, 'include/r.wgsl': include });
+    expect(expandSource('k.wgsl', new Set(), read('override WG: u32 = 64;\nstruct Thread { x: u32 }\n#include r'))).toBe('override WG: u32 = 64;\nstruct Thread { x: u32 }\nfn f() {}');
+    expect(() => expandSource('k.wgsl', new Set(), read('const WG = 64u;\n#include r'))).toThrow('wgsl/include/r.wgsl requires Thread, which wgsl/k.wgsl does not declare');
+  });
+  it('every kernel meets its includes\' requirements', () => {
+    for (const file of readdirSync('wgsl').filter((f) => f.endsWith('.wgsl'))) {
+      for (const defines of [[], ['F16', 'SUBGROUPS'], ['F16', 'SUBGROUPS', 'MMA', 'NORM', 'QK_NORM']]) kernelSource(file.slice(0, -5), new Set(defines));
+    }
   });
 });
 
@@ -38,6 +64,25 @@ describe('readRanges', () => {
 const nullBackend = create(['backend=null', 'enable-dawn-features=allow_unsafe_apis']);
 let nullDevice: Promise<GPUDevice> | undefined;
 
+/** Compiles kernel `name` for `defines` on Dawn's null backend; its compiler's messages. */
+async function nullCompile(name: string, defines: string[]): Promise<string[]> {
+  nullDevice ??= nullBackend.requestAdapter().then((a) => a!.requestDevice({ requiredFeatures: ['shader-f16', 'subgroups', SUBGROUP_MATRIX as GPUFeatureName] }));
+  const module = (await nullDevice).createShaderModule({ code: kernelSource(name, new Set(defines)) });
+  const { messages } = await module.getCompilationInfo();
+  return messages.map((m) => `${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`);
+}
+
+describe("kernels of the shared reduction on Dawn's null backend", () => {
+  const variants: [string, string[]][] = [
+    ['rmsnorm', []], ['rope_kv', ['QK_NORM']], ['sample', []], ['attention_reduce', []],
+    ['matvec', ['NORM']], ['matvec', ['SWIGLU', 'EXTRA']],
+  ];
+  it.each(variants)('%s %j compiles without a message, with and without subgroups and f16', async (name, defines) => {
+    expect(await nullCompile(name, defines)).toEqual([]);
+    expect(await nullCompile(name, ['F16', 'SUBGROUPS', ...defines])).toEqual([]);
+  });
+});
+
 describe("tensor-core kernels on Dawn's null backend", () => {
   const variants: [string, string[]][] = [
     ['matmul_mma', []], ['matmul_mma', ['SWIGLU', 'EXTRA']], ['matmul_mma', ['BIAS', 'EXTRA', 'ACCUMULATE']],
@@ -45,9 +90,6 @@ describe("tensor-core kernels on Dawn's null backend", () => {
   ];
   // No message at all: a deprecated builtin is a warning, which Dawn prints to stdout.
   it.each(variants)('%s %j compiles without a message', async (name, defines) => {
-    nullDevice ??= nullBackend.requestAdapter().then((a) => a!.requestDevice({ requiredFeatures: ['shader-f16', 'subgroups', SUBGROUP_MATRIX as GPUFeatureName] }));
-    const module = (await nullDevice).createShaderModule({ code: kernelSource(name, new Set(['F16', 'SUBGROUPS', 'MMA', ...defines])) });
-    const { messages } = await module.getCompilationInfo();
-    expect(messages.map((m) => `${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`)).toEqual([]);
+    expect(await nullCompile(name, ['F16', 'SUBGROUPS', 'MMA', ...defines])).toEqual([]);
   });
 });

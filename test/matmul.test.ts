@@ -4,6 +4,7 @@ import { matmul, MATVEC_MAX_T } from '../src/ops/dense.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
 import { f16Modes, gpuContext, rand, readF32, uploadF16, uploadF32, type Ctx } from './helpers/gpu.js';
+import { perf } from './helpers/perf.js';
 
 const U = 2 ** -24; // f32 unit roundoff
 
@@ -77,6 +78,9 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
   const tol = tolerance(normed, onTensorCores ? 8 : 4).map((t, i) => t + (c.norm ? 4 * Math.sqrt(c.K) * U * Math.abs(want[i] - (normed.y0?.[i] ?? 0) - (normed.bias?.[i % c.N] ?? 0)) : 0));
   const bad = Array.from(got.keys()).filter((i) => !(Math.abs(got[i] - want[i]) <= tol[i]));
   expect(bad.slice(0, 5).map((i) => [i, got[i], want[i], tol[i]])).toEqual([]);
+  const products = c.swiglu ? 2 : 1;
+  await perf(ctx, `T=${c.T} K=${c.K} N=${c.N}${['bias', 'accumulate', 'swiglu', 'norm'].filter((f) => c[f as keyof Case]).map((f) => ` ${f}`).join('')}`, ds,
+    { bytes: products * c.N * c.K * 2 + c.T * (c.K + c.N) * 4, flops: 2 * products * c.T * c.K * c.N });
   return ds[0]!.kernel.name;
 }
 

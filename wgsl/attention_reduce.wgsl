@@ -16,48 +16,33 @@ const WG = DIMS * GROUPS;  // a power of two, for the tree reductions
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;        // [Hq, D]
 
 var<workgroup> weight: array<f32, SPLITS>;
-var<workgroup> partial: array<f32, WG>;
-
-// x combined over the workgroup: the max, or (sum = true) the sum.
-fn combine(x: f32, lid: u32, sum: bool) -> f32 {
-  partial[lid] = x;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      let y = partial[lid + stride];
-      partial[lid] = select(max(partial[lid], y), partial[lid] + y, sum);
-    }
-    workgroupBarrier();
-  }
-  let r = partial[0];
-  workgroupBarrier();
-  return r;
-}
+#include thread
+#include reduce
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let first = wg.x * SPLITS;
   var m = -3.0e38;
   for (var s = lid; s < SPLITS; s += WG) { m = max(m, part_ml[first + s].x); }
-  m = combine(m, lid, false);
+  m = wg_tree(m, lid, true);
   var l = 0.0;
   for (var s = lid; s < SPLITS; s += WG) {
     let ml = part_ml[first + s];
     weight[s] = exp2(ml.x - m);
     l += ml.y * weight[s];
   }
-  l = combine(l, lid, true);  // its barriers also publish weight[]
+  l = wg_tree(l, lid, false);  // its barriers also publish weight[]
 
   let dim = wg.y * DIMS + lid % DIMS;
   var acc = 0.0;
   if (dim < D) {
     for (var s = lid / DIMS; s < SPLITS; s += GROUPS) { acc += part_acc[(first + s) * D + dim] * weight[s]; }
   }
-  partial[lid] = acc;
+  red[lid] = acc; // red is free after the reductions
   workgroupBarrier();
   if (lid < DIMS && dim < D) {
     var total = 0.0;
-    for (var g = 0u; g < GROUPS; g++) { total += partial[g * DIMS + lid]; }
+    for (var g = 0u; g < GROUPS; g++) { total += red[g * DIMS + lid]; }
     out[wg.x * D + dim] = select(0.0, total / l, l > 0.0);
   }
 }

@@ -27,46 +27,12 @@ const NORM_SUMS = 1u; // Σ x² per token
 #else
 const NORM_SUMS = 0u;
 #endif
-const MAX_SUMS = 40u; // PRODUCTS × ROWS × TOKENS + NORM_SUMS × TOKENS
+const SUMS = 40u; // PRODUCTS × ROWS × TOKENS + NORM_SUMS × TOKENS
 
 #include thread
-
-var<private> acc: array<f32, MAX_SUMS>; // [product][row][token]
-var<workgroup> sums: array<f32, MAX_SUMS>;
-#if SUBGROUPS
-var<workgroup> partial: array<f32, MAX_SUMS * WG / 4u>; // [sum][subgroup]; subgroups have ≥ 4 lanes
-#else
-var<workgroup> red: array<f32, WG>;
-#endif
-
-// sums[v] = Σ over the workgroup of acc[v], for v < count. Subgroups are taken to be consecutive
-// invocation indices (true of every WebGPU backend for a 1-D workgroup).
-fn reduce(count: u32, th: Thread) {
-#if SUBGROUPS
-  let groups = (WG + th.sg_size - 1u) / th.sg_size;
-  for (var v = 0u; v < count; v++) {
-    let s = subgroupAdd(acc[v]);
-    if (th.sg_lane == 0u) { partial[v * groups + th.lid / th.sg_size] = s; }
-  }
-  workgroupBarrier();
-  if (th.lid < count) {
-    var total = 0.0;
-    for (var i = 0u; i < groups; i++) { total += partial[th.lid * groups + i]; }
-    sums[th.lid] = total;
-  }
-#else
-  for (var v = 0u; v < count; v++) {
-    workgroupBarrier(); // the previous round has read red
-    red[th.lid] = acc[v];
-    for (var s = WG / 2u; s > 0u; s /= 2u) {
-      workgroupBarrier();
-      if (th.lid < s) { red[th.lid] += red[th.lid + s]; }
-    }
-    if (th.lid == 0u) { sums[v] = red[0]; }
-  }
-#endif
-  workgroupBarrier();
-}
+#include reduce
+var<private> acc: array<f32, SUMS>; // [product][row][token]
+#include reduce_many
 
 fn unpack8(v: vec4<u32>) -> array<vec4<f32>, 2> {
   return array(vec4(unpack_h2(v.x), unpack_h2(v.y)), vec4(unpack_h2(v.z), unpack_h2(v.w)));
@@ -103,7 +69,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
       }
     }
   }
-  reduce(PRODUCTS * count + NORM_SUMS * TOKENS, th);
+  wg_sums(PRODUCTS * count + NORM_SUMS * TOKENS, th);
   let r = th.lid / TOKENS;
   let t = th.lid % TOKENS;
   if (th.lid < count && first + r < p.rows) {

@@ -10,30 +10,7 @@ struct Params { n: u32, eps: f32 }
 override WG: u32 = 256; // a power of two
 
 #include thread
-
-var<workgroup> red: array<f32, WG>;
-
-// Σ v over the workgroup, the same value in every thread. Subgroups are taken to be consecutive
-// invocation indices (true of every WebGPU backend for a 1-D workgroup).
-fn wg_sum(v: f32, th: Thread) -> f32 {
-#if SUBGROUPS
-  let s = subgroupAdd(v);
-  if (th.sg_lane == 0u) { red[th.lid / th.sg_size] = s; }
-  workgroupBarrier();
-  var total = 0.0;
-  for (var i = 0u; i < (WG + th.sg_size - 1u) / th.sg_size; i++) { total += red[i]; }
-#else
-  red[th.lid] = v;
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
-    workgroupBarrier();
-    if (th.lid < s) { red[th.lid] += red[th.lid + s]; }
-  }
-  workgroupBarrier();
-  let total = red[0];
-#endif
-  workgroupBarrier();
-  return total;
-}
+#include reduce
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, th: Thread) {

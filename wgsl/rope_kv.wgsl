@@ -26,22 +26,10 @@ const MAX_D = 512u;
 
 var<workgroup> rotated: array<f32, MAX_D>;
 
+#include thread
+#include reduce
+
 #if QK_NORM
-var<workgroup> red: array<f32, WG>;
-
-// Σ v over the workgroup, the same value in every thread (one small sum per head: a tree will do).
-fn wg_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
-    workgroupBarrier();
-    if (lid < s) { red[lid] += red[lid + s]; }
-  }
-  workgroupBarrier();
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
-
 fn norm_weight(i: u32, is_k: bool) -> f32 {
   return unpack_h2(select(q_norm[i / 2u], k_norm[i / 2u], is_k))[i % 2u];
 }
@@ -77,7 +65,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let v = qkv[base + i];
     ss += v * v;
   }
-  let scale = inverseSqrt(wg_sum(ss, lid) / f32(p.d) + p.eps);
+  let scale = inverseSqrt(wg_tree(ss, lid, false) / f32(p.d) + p.eps); // one small sum per head: a tree will do
 #endif
   let out = (t * p.Hq + h) * p.d;
   for (var i = lid; i < half; i += WG) {

@@ -17,63 +17,12 @@ override WG: u32 = 256; // a power of two
 const WAYS = 16u;
 const ROUNDS = 8u; // each round divides hi − lo by 16: 16^8 > 0x3f800001 leaves them adjacent
 
+const SUMS = WAYS;
+
 #include thread
-
-var<workgroup> red: array<f32, WG>;
-var<workgroup> totals: array<f32, WAYS>;
-#if SUBGROUPS
-var<workgroup> partial: array<f32, WAYS * WG / 4u>; // [way][subgroup]; subgroups have ≥ 4 lanes
-#endif
-
-// Max of v over the workgroup, in every thread. Subgroups are taken to be consecutive invocation
-// indices (true of every WebGPU backend for a 1-D workgroup).
-fn wg_max(v: f32, th: Thread) -> f32 {
-#if SUBGROUPS
-  let s = subgroupMax(v);
-  if (th.sg_lane == 0u) { red[th.lid / th.sg_size] = s; }
-  workgroupBarrier();
-  var m = red[0];
-  for (var i = 1u; i < (WG + th.sg_size - 1u) / th.sg_size; i++) { m = max(m, red[i]); }
-#else
-  red[th.lid] = v;
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
-    workgroupBarrier();
-    if (th.lid < s) { red[th.lid] = max(red[th.lid], red[th.lid + s]); }
-  }
-  workgroupBarrier();
-  let m = red[0];
-#endif
-  workgroupBarrier();
-  return m;
-}
-
-// totals[j] = Σ over the workgroup of acc[j].
-fn wg_sums(acc: ptr<function, array<f32, WAYS>>, th: Thread) {
-#if SUBGROUPS
-  let groups = (WG + th.sg_size - 1u) / th.sg_size;
-  for (var j = 0u; j < WAYS; j++) {
-    let s = subgroupAdd((*acc)[j]);
-    if (th.sg_lane == 0u) { partial[j * groups + th.lid / th.sg_size] = s; }
-  }
-  workgroupBarrier();
-  if (th.lid < WAYS) {
-    var total = 0.0;
-    for (var i = 0u; i < groups; i++) { total += partial[th.lid * groups + i]; }
-    totals[th.lid] = total;
-  }
-#else
-  for (var j = 0u; j < WAYS; j++) {
-    workgroupBarrier(); // the previous round has read red
-    red[th.lid] = (*acc)[j];
-    for (var s = WG / 2u; s > 0u; s /= 2u) {
-      workgroupBarrier();
-      if (th.lid < s) { red[th.lid] += red[th.lid + s]; }
-    }
-    if (th.lid == 0u) { totals[j] = red[0]; }
-  }
-#endif
-  workgroupBarrier();
-}
+#include reduce
+var<private> acc: array<f32, SUMS>; // mass at each of the WAYS bit patterns of a round
+#include reduce_many
 
 // (exclusive, inclusive) prefix sums of v in thread order, and the total (Hillis–Steele scan).
 fn wg_scan(v: f32, th: Thread) -> vec3<f32> {
@@ -115,20 +64,19 @@ fn threshold_bits(th: Thread) -> u32 {
   var nucleus = 0.0;
   for (var round = 0u; round < ROUNDS; round++) {
     let stride = (hi - lo + WAYS - 1u) / WAYS;
-    // acc[j]: mass at bits lo + j·stride. Zeroed explicitly: on lavapipe, a var declared in a loop
-    // without an initialiser kept its value from the previous iteration.
-    var acc = array<f32, WAYS>();
+    // acc[j]: mass at bits lo + j·stride.
+    acc = array<f32, SUMS>();
     for (var i = th.lid; i < p.V; i += WG) {
       let pi = prob(i);
       for (var j = 0u; j < WAYS; j++) {
         if (bitcast<u32>(pi) >= lo + j * stride) { acc[j] += pi; }
       }
     }
-    wg_sums(&acc, th);
-    if (round == 0u) { nucleus = p.top_p * totals[0]; } // totals[0] = mass(0)
+    wg_sums(WAYS, th);
+    if (round == 0u) { nucleus = p.top_p * sums[0]; } // sums[0] = mass(0)
     var way = 0u;
     for (var j = 1u; j < WAYS && lo + j * stride < hi; j++) {
-      if (totals[j] >= nucleus) { way = j; }
+      if (sums[j] >= nucleus) { way = j; }
     }
     hi = min(hi, lo + (way + 1u) * stride);
     lo += way * stride;

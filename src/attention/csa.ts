@@ -26,7 +26,7 @@
  * f32(pos) * invFreq[i mod d/2].
  */
 import { check } from '../errors.js';
-import { allocate, checkGpu, fitBinding, release, track, type Gpu } from '../gpu/device.js';
+import { allocate, checkGpu, fitBinding, oneShot, release, type Gpu } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, readBuffer, record, storage, submit, upload, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
 import { rowParts } from '../ops/dense.js';
 import { uploader } from '../gpu/uploader.js';
@@ -264,12 +264,13 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
     part: await allocate(gpu, fitBinding(gpu, s.m * chunks * s.C * s.ds * 4, 'the k-means partial sums'), 'csa k-means sums'),
     scores: await allocate(gpu, fitBinding(gpu, s.m * s.C * words * 4, 'the partial scores'), 'csa partial scores'),
   };
-  const invFreq = ropeBuffer(gpu, p, a.invFreq);
-  for (let g = 0; g < s.G; g++) {
-    const ds = groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq });
-    submit(gpu, (pass) => record(pass, ds));
-  }
-  submit(gpu, (pass) => record(pass, [indexDispatch(k, t, scratch.listKeys)]));
+  oneShot(gpu, () => {
+    const invFreq = ropeBuffer(gpu, p, a.invFreq);
+    const groups = Array.from({ length: s.G }, (_, g) => groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq }));
+    return [...groups, [indexDispatch(k, t, scratch.listKeys)]];
+  }, (lists) => {
+    for (const ds of lists) submit(gpu, (pass) => record(pass, ds));
+  });
   await gpu.device.queue.onSubmittedWorkDone();
   checkGpu(gpu);
   for (const b of Object.values(scratch)) release(gpu, b);
@@ -501,17 +502,17 @@ export async function uploadTables(k: Kernels, data: TableData, tile = TILE_KEYS
   const up = uploader(gpu);
   const t: LayerTables = {
     groups: data.groups, N: data.N, m: data.m, C: data.C, ds: data.ds, L: data.L, tile, tiles,
-    centroids: track(gpu, upload(gpu, data.centroids, 'csa centroids')),
+    centroids: upload(gpu, data.centroids, 'csa centroids'),
     listEntry: await allocate(gpu, data.listScore.length * 4, 'csa list entries'),
-    listLen: track(gpu, upload(gpu, data.listLen, 'csa list lengths')),
-    listTiles: track(gpu, storage(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index')),
-    listBound: track(gpu, storage(gpu, lists * 4, 'csa list bounds')),
-    listFaults: track(gpu, storage(gpu, 4, 'csa list faults')),
+    listLen: upload(gpu, data.listLen, 'csa list lengths'),
+    listTiles: storage(gpu, fitBinding(gpu, lists * (tiles + 1) * 4, 'the list index'), 'csa list index'),
+    listBound: storage(gpu, lists * 4, 'csa list bounds'),
+    listFaults: storage(gpu, 4, 'csa list faults'),
   };
   const keys = await allocate(gpu, data.listIdx.byteLength, 'csa list keys');
   await up.widen(t.listEntry, 0, data.listScore);
   await up.write(keys, 0, data.listIdx);
-  submit(gpu, (pass) => record(pass, [indexDispatch(k, t, keys)]));
+  oneShot(gpu, () => indexDispatch(k, t, keys), (d) => submit(gpu, (pass) => record(pass, [d])));
   release(gpu, keys);
   return t;
 }

@@ -35,8 +35,8 @@ export interface Gpu {
   maxBufferSize: number;
   /** Set once the device is lost or an uncaptured error occurs; checked at every read-back. */
   failure: Error | null;
-  /** Bytes in buffers made through allocate() and their high-water mark. */
-  memory: { current: number; peak: number };
+  /** Bytes in the live buffers made through createBuffer() (every buffer csattn makes), and their high-water mark. */
+  memory: GpuMemory;
 }
 
 const NO_ADAPTER =
@@ -139,7 +139,7 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     maxBinding: device.limits.maxStorageBufferBindingSize,
     maxBufferSize: device.limits.maxBufferSize,
     failure: null,
-    memory: { current: 0, peak: 0 },
+    memory: new GpuMemory(),
   };
   device.lost.then((lost) => {
     if (lost.reason !== 'destroyed') gpu.failure ??= new CsattnError(`GPU device lost: ${lost.message || lost.reason}`, 'device-lost');
@@ -171,6 +171,80 @@ export function checkGpu(gpu: Gpu): void {
 }
 
 /**
+ * What csattn's GPU buffers hold: every buffer comes from createBuffer(), which counts it, and goes
+ * through release() (or destroyGpu()), which uncounts it, so that the peak is the whole footprint
+ * (weights, KV cache, scratch, logits, uniforms, staging), as PyTorch's max_memory_allocated is.
+ */
+export class GpuMemory {
+  current = 0;
+  peak = 0;
+  /** The counted buffers not yet released: a second release of one uncounts nothing. */
+  private live = new WeakSet<GPUBuffer>();
+  /** When set, buffers made meanwhile are also listed here (oneShot). */
+  collect: GPUBuffer[] | null = null;
+
+  add(buffer: GPUBuffer): void {
+    this.live.add(buffer);
+    this.collect?.push(buffer);
+    this.current += buffer.size;
+    this.peak = Math.max(this.peak, this.current);
+  }
+
+  remove(buffer: GPUBuffer): void {
+    if (this.live.delete(buffer)) this.current -= buffer.size;
+  }
+
+  /** The device is gone, and its buffers with it. */
+  clear(): void {
+    this.live = new WeakSet();
+    this.current = 0;
+  }
+}
+
+/** The one way csattn makes a GPU buffer: counted in gpu.memory until release(). */
+export function createBuffer(gpu: Gpu, descriptor: GPUBufferDescriptor): GPUBuffer {
+  const buffer = gpu.device.createBuffer(descriptor);
+  gpu.memory.add(buffer);
+  return buffer;
+}
+
+/** Destroys a buffer made by createBuffer() and uncounts it. */
+export function release(gpu: Gpu, buffer: GPUBuffer): void {
+  gpu.memory.remove(buffer);
+  buffer.destroy();
+}
+
+/**
+ * Builds work that runs once with `build` (synchronous), submits it with `submit`, then releases
+ * every buffer createBuffer() made during the build (its dispatches' params): recorded steps that
+ * are replayed keep theirs as long as they live, and one-shot work must not leave them counted.
+ * The build must make nothing that outlives the work. WebGPU frees a destroyed buffer only after
+ * the submitted work that uses it has finished.
+ */
+export function oneShot<T>(gpu: Gpu, build: () => T, submit: (work: T) => void): void {
+  const outer = gpu.memory.collect;
+  const made: GPUBuffer[] = [];
+  gpu.memory.collect = made;
+  let work: T;
+  try {
+    work = build();
+  } finally {
+    gpu.memory.collect = outer;
+  }
+  try {
+    submit(work);
+  } finally {
+    for (const b of made) release(gpu, b);
+  }
+}
+
+/** Destroys the device, and with it every buffer. */
+export function destroyGpu(gpu: Gpu): void {
+  gpu.device.destroy();
+  gpu.memory.clear();
+}
+
+/**
  * Allocates a storage buffer, turning an out-of-memory into a CsattnError that says how much was
  * asked for. `what` names the buffer for the message ("KV cache of layer 3").
  */
@@ -178,27 +252,14 @@ export async function allocate(gpu: Gpu, size: number, what: string, usage = GPU
   if (size > gpu.maxBufferSize) throw new CsattnError(`${what} needs a ${fmtBytes(size)} buffer; this GPU allows at most ${fmtBytes(gpu.maxBufferSize)}`, 'oom');
   gpu.device.pushErrorScope('out-of-memory');
   gpu.device.pushErrorScope('validation');
-  const buffer = gpu.device.createBuffer({ size: align(size, 16), usage, label: what });
+  const buffer = createBuffer(gpu, { size: align(size, 16), usage, label: what });
   const invalid = await gpu.device.popErrorScope();
   const oom = await gpu.device.popErrorScope();
   if (oom || invalid) {
-    buffer.destroy();
+    release(gpu, buffer);
     throw new CsattnError(`not enough GPU memory for ${what} (${fmtBytes(size)}, with ${fmtBytes(gpu.memory.current)} already in use): ${firstLine((oom ?? invalid)!.message)}`, 'oom');
   }
-  return track(gpu, buffer);
-}
-
-/** Counts a buffer made elsewhere (say, uploaded with its data) in gpu.memory; free it with release(). */
-export function track(gpu: Gpu, buffer: GPUBuffer): GPUBuffer {
-  gpu.memory.current += buffer.size;
-  gpu.memory.peak = Math.max(gpu.memory.peak, gpu.memory.current);
   return buffer;
-}
-
-/** Destroys a buffer made by allocate() or counted by track(). */
-export function release(gpu: Gpu, buffer: GPUBuffer): void {
-  gpu.memory.current -= buffer.size;
-  buffer.destroy();
 }
 
 /** `bytes`, if one storage binding can hold them; otherwise an error naming `what` and both sizes. */

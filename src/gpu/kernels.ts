@@ -2,7 +2,8 @@
  * Kernels: WGSL files in wgsl/ (one kernel each), compiled on first use and cached.
  *
  * A kernel source may use a tiny preprocessor (lines starting with `#if NAME`, `#else`, `#endif`,
- * no nesting; `#include NAME` pastes wgsl/include/NAME.wgsl) and always gets a prelude that gives it f16 storage helpers:
+ * no nesting; `#include NAME` pastes wgsl/include/NAME.wgsl, whose `#requires` line lists what the
+ * kernel must declare) and always gets a prelude that gives it f16 storage helpers:
  *   unpack_h2(u32) -> vec2<f32>   two f16 values packed in one u32
  *   pack_h2(vec2<f32>) -> u32
  * With shader-f16 the prelude enables f16 (define F16) and kernels may use f16 math in `#if F16`
@@ -14,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { CsattnError } from '../errors.js';
-import { align, checkGpu, oneLine, recordFailure, type Gpu } from './device.js';
+import { align, checkGpu, createBuffer, oneLine, recordFailure, release, type Gpu } from './device.js';
 
 const WGSL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wgsl');
 
@@ -95,11 +96,7 @@ export class Kernels {
 
 /** The WGSL of kernel `name` as Dawn gets it: prelude, includes and #if applied for `defines`. */
 export function kernelSource(name: string, defines: Set<string>): string {
-  return preprocess(prelude(defines) + loadSource(name), defines, name);
-}
-
-function loadSource(name: string): string {
-  return expandIncludes(readWgsl(`${name}.wgsl`), readWgsl);
+  return prelude(defines) + expandSource(`${name}.wgsl`, defines, readWgsl);
 }
 
 function readWgsl(file: string): string {
@@ -110,9 +107,41 @@ function readWgsl(file: string): string {
   }
 }
 
-/** `#include NAME` lines become the text of wgsl/include/NAME.wgsl (helpers shared by kernels). */
-export function expandIncludes(src: string, read: (file: string) => string): string {
-  return src.replace(/^#include (\w+)[ \t]*$/gm, (_, inc: string) => read(`include/${inc}.wgsl`));
+interface Include { file: string; text: string; requires: string[] }
+
+/**
+ * Kernel `file` with its #if sections applied, and each `#include NAME` line replaced by
+ * wgsl/include/NAME.wgsl (preprocessed the same way; includes do not include). An include's
+ * `#requires A B` line names what the kernel or its other includes must declare (the include
+ * uses them): a missing one is an error naming both files, not a WGSL error deep in pasted code.
+ */
+export function expandSource(file: string, defines: Set<string>, read: (file: string) => string): string {
+  const includes: Include[] = [];
+  const text = preprocess(read(file), defines, file).replace(/^#include (\w+)[ \t]*$/gm, (_, name: string) => {
+    const inc = requirements(`include/${name}.wgsl`, preprocess(read(`include/${name}.wgsl`), defines, `include/${name}.wgsl`));
+    includes.push(inc);
+    return inc.text;
+  });
+  for (const inc of includes) {
+    const others = text.replace(inc.text, '');
+    const missing = inc.requires.filter((n) => !declares(others, n));
+    if (missing.length) throw new CsattnError(`wgsl/${inc.file} requires ${missing.join(', ')}, which wgsl/${file} does not declare`);
+  }
+  return text;
+}
+
+/** An include's text without its `#requires` lines, and the names they list. */
+function requirements(file: string, src: string): Include {
+  const requires: string[] = [];
+  const text = src.replace(/^#requires\s+(.*)$\n?/gm, (_, names: string) => {
+    requires.push(...names.trim().split(/\s+/));
+    return '';
+  });
+  return { file, text, requires };
+}
+
+function declares(code: string, name: string): boolean {
+  return new RegExp(`\\b(const|override|struct|fn|alias|var(<[^>]*>)?)\\s+${name}\\b`).test(code);
 }
 
 function prelude(defines: Set<string>): string {
@@ -138,26 +167,33 @@ function prelude(defines: Set<string>): string {
   return lines.join('\n') + '\n';
 }
 
-/** `#if NAME` / `#if !NAME` / `#else` / `#endif`, one level deep. */
-export function preprocess(src: string, defines: Set<string>, name = 'kernel'): string {
+/**
+ * `#if NAME` / `#if !NAME` / `#else` / `#endif`, one level deep. A misplaced or missing directive
+ * is a one-line error naming `file` and the line.
+ */
+export function preprocess(src: string, defines: Set<string>, file = 'kernel'): string {
   const out: string[] = [];
-  let state: 'none' | 'keep' | 'skip' = 'none';
-  let taken = false;
-  for (const line of src.split('\n')) {
-    const t = line.trim();
+  let open: { line: number; taken: boolean; inElse: boolean } | null = null;
+  const fail = (line: number, what: string) => new CsattnError(`wgsl/${file}:${line}: ${what}`);
+  for (const [i, text] of src.split('\n').entries()) {
+    const t = text.trim();
     const m = /^#if\s+(!?)(\w+)$/.exec(t);
     if (m) {
-      if (state !== 'none') throw new CsattnError(`wgsl/${name}.wgsl: nested #if`);
-      taken = defines.has(m[2]) !== (m[1] === '!');
-      state = taken ? 'keep' : 'skip';
+      if (open) throw fail(i + 1, `nested #if (the #if of line ${open.line} is still open)`);
+      open = { line: i + 1, taken: defines.has(m[2]) !== (m[1] === '!'), inElse: false };
     } else if (t === '#else') {
-      state = taken ? 'skip' : 'keep';
+      if (!open || open.inElse) throw fail(i + 1, open ? 'second #else' : '#else without #if');
+      open.inElse = true;
     } else if (t === '#endif') {
-      state = 'none';
-    } else if (state !== 'skip') {
-      out.push(line);
+      if (!open) throw fail(i + 1, '#endif without #if');
+      open = null;
+    } else if (t.startsWith('#if') || t.startsWith('#el') || t.startsWith('#end')) {
+      throw fail(i + 1, `unknown directive ${t}`);
+    } else if (!open || open.taken !== open.inElse) {
+      out.push(text);
     }
   }
+  if (open) throw fail(open.line, '#if without #endif');
   return out.join('\n');
 }
 
@@ -169,14 +205,14 @@ export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBuf
 /** A storage buffer holding `data` (padded to 16 bytes). */
 export function upload(gpu: Gpu, data: ArrayBufferView, label?: string, usage = STORAGE): GPUBuffer {
   const size = align(Math.max(data.byteLength, 16), 16);
-  const buffer = gpu.device.createBuffer({ size, usage, label, mappedAtCreation: true });
+  const buffer = createBuffer(gpu, { size, usage, label, mappedAtCreation: true });
   new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   buffer.unmap();
   return buffer;
 }
 
 export function storage(gpu: Gpu, size: number, label?: string): GPUBuffer {
-  return gpu.device.createBuffer({ size: align(Math.max(size, 16), 16), usage: STORAGE, label });
+  return createBuffer(gpu, { size: align(Math.max(size, 16), 16), usage: STORAGE, label });
 }
 
 /**
@@ -217,21 +253,24 @@ export async function readRanges(gpu: Gpu, src: GPUBuffer, ranges: { offset: num
     at.push(total);
     total += align(r.size, 4);
   }
-  const staging = gpu.device.createBuffer({ size: Math.max(total, 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = gpu.device.createCommandEncoder();
-  ranges.forEach((r, i) => enc.copyBufferToBuffer(src, r.offset, staging, at[i], align(r.size, 4)));
-  gpu.device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  checkGpu(gpu);
-  const mapped = new Uint8Array(staging.getMappedRange());
-  const out = new Uint8Array(ranges.reduce((n, r) => n + r.size, 0));
-  let o = 0;
-  ranges.forEach((r, i) => {
-    out.set(mapped.subarray(at[i], at[i] + r.size), o);
-    o += r.size;
-  });
-  staging.destroy();
-  return out.buffer;
+  const staging = createBuffer(gpu, { size: Math.max(total, 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'read-back staging' });
+  try {
+    const enc = gpu.device.createCommandEncoder();
+    ranges.forEach((r, i) => enc.copyBufferToBuffer(src, r.offset, staging, at[i], align(r.size, 4)));
+    gpu.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    checkGpu(gpu);
+    const mapped = new Uint8Array(staging.getMappedRange());
+    const out = new Uint8Array(ranges.reduce((n, r) => n + r.size, 0));
+    let o = 0;
+    ranges.forEach((r, i) => {
+      out.set(mapped.subarray(at[i], at[i] + r.size), o);
+      o += r.size;
+    });
+    return out.buffer;
+  } finally {
+    release(gpu, staging);
+  }
 }
 
 /** Records `record` into one compute pass and submits it. */

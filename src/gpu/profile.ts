@@ -6,7 +6,7 @@
  * dispatches; the difference is what that kernel adds to the step, overlap and tails included.
  */
 import { CsattnError } from '../errors.js';
-import type { Gpu } from './device.js';
+import { createBuffer, release, type Gpu } from './device.js';
 import { encodeOps, readBuffer, record, type Op } from './kernels.js';
 
 export interface KernelTime {
@@ -57,9 +57,9 @@ export async function profileInStep(gpu: Gpu, ops: Op[], reps = 3, before?: (rep
 }
 
 /** The median GPU time of `ops` run as they are in use. */
-async function gpuTimeMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep: number) => void): Promise<number> {
+export async function gpuTimeMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep: number) => void): Promise<number> {
   const querySet = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolve = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const resolve = createBuffer(gpu, { size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   const runs: number[] = [];
   for (let rep = 0; rep < reps; rep++) {
     before?.(rep);
@@ -71,7 +71,7 @@ async function gpuTimeMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep: numbe
     runs.push(Number(stamps[1] - stamps[0]) / 1e6);
   }
   querySet.destroy();
-  resolve.destroy();
+  release(gpu, resolve);
   return runs.sort((a, b) => a - b)[Math.floor(reps / 2)];
 }
 
@@ -79,7 +79,7 @@ async function gpuTimeMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep: numbe
 async function timeSome(gpu: Gpu, ops: Op[], start: number): Promise<{ times: [string, number][]; next: number }> {
   const device = gpu.device;
   const querySet = device.createQuerySet({ type: 'timestamp', count: MAX_QUERIES });
-  const resolve = device.createBuffer({ size: MAX_QUERIES * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const resolve = createBuffer(gpu, { size: MAX_QUERIES * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   const enc = device.createCommandEncoder();
   const names: string[] = [];
   let i = start;
@@ -99,6 +99,6 @@ async function timeSome(gpu: Gpu, ops: Op[], start: number): Promise<{ times: [s
   device.queue.submit([enc.finish()]);
   const stamps = names.length ? new BigInt64Array(await readBuffer(gpu, resolve, names.length * 16)) : new BigInt64Array();
   querySet.destroy();
-  resolve.destroy();
+  release(gpu, resolve);
   return { times: names.map((n, j) => [n, Number(stamps[2 * j + 1] - stamps[2 * j]) / 1e6]), next: i };
 }

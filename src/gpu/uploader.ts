@@ -5,7 +5,7 @@
  * is copied into a mapped slot, the slot is unmapped, copied to its destination on the GPU and mapped
  * again; meanwhile the next piece fills the other slot.
  */
-import { align, type Gpu } from './device.js';
+import { align, createBuffer, type Gpu } from './device.js';
 
 const PIECE = 16 << 20;
 const SLOTS = 2;
@@ -23,7 +23,7 @@ export class Uploader {
   constructor(private readonly gpu: Gpu, readonly pieceBytes = PIECE) {
     if (pieceBytes <= 0 || pieceBytes % 4 !== 0) throw new RangeError(`upload pieces of ${pieceBytes} bytes: not a positive multiple of 4`);
     this.slots = Array.from({ length: SLOTS }, (_, i) => ({
-      buffer: gpu.device.createBuffer({ size: pieceBytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true, label: `upload staging ${i}` }),
+      buffer: createBuffer(gpu, { size: pieceBytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true, label: `upload staging ${i}` }),
       ready: Promise.resolve(),
     }));
   }

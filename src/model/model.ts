@@ -22,7 +22,7 @@
  * the written rows go. Only the Model writes the `step` uniform, from the position it is given.
  */
 import { check } from '../errors.js';
-import { allocate, release, type Gpu } from '../gpu/device.js';
+import { allocate, createBuffer, destroyGpu, oneShot, release, type Gpu } from '../gpu/device.js';
 import { Kernels, encodeOps, record, storage, submit, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
 import { uploader } from '../gpu/uploader.js';
 import { SafetensorsModel, readAhead, toF16, weightDtype, type TensorInfo } from '../weights/safetensors.js';
@@ -106,7 +106,7 @@ export class Model {
     readonly chunkSize: number,
   ) {
     this.invFreq = upload(gpu, ropeInvFreq(cfg), 'rope inv_freq');
-    this.step = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'step' });
+    this.step = createBuffer(gpu, { size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'step' });
   }
 
   /** Loads a Hugging Face model folder onto the GPU with a KV cache of `capacity` tokens. */
@@ -216,7 +216,7 @@ export class Model {
       for (const c of chunks) {
         const s = this.scratchFor(c.T);
         this.gpu.device.queue.writeBuffer(s.ids, 0, Uint32Array.from(ids.slice(c.start, c.start + c.T)));
-        this.execute(this.embedOps(s, c.x));
+        oneShot(this.gpu, () => this.embedOps(s, c.x), (o) => this.execute(o));
       }
       for (let l = 0; l < this.cfg.layers; l++) {
         for (const c of chunks) {
@@ -437,7 +437,7 @@ export class Model {
   }
 
   destroy(): void {
-    this.gpu.device.destroy();
+    destroyGpu(this.gpu);
   }
 }
 

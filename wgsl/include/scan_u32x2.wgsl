@@ -1,6 +1,7 @@
 // Exclusive prefix sum of v over the workgroup, and the total: 16 threads scan 16 values each, one
 // thread scans their sums. Few barriers: each one costs lavapipe compile time.
 // The including kernel defines WG = 256u.
+#requires WG
 
 var<workgroup> scan_buf: array<vec2<u32>, WG>;
 var<workgroup> seg_sum: array<vec2<u32>, 17>;

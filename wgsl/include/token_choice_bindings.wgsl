@@ -1,5 +1,6 @@
 // Bindings of the token choosers (argmax, sample), after the kernel's own Params struct: the
 // logits, the token for the next step (next[0]) and the token history (written at step.pos + 1).
+#requires Params
 struct Step { pos: u32 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;        // [V]

@@ -1,5 +1,6 @@
 // Un-rotating a row by -pos (the model rotated it by +pos; HF rotate-half layout), for CSA's
 // pre-RoPE option. The including kernel binds inv_freq (f32 [d/2]).
+#requires inv_freq
 
 // The angle modulo 2pi, exactly up to the f32 rounding of the result: GPU cos/sin are accurate only
 // near [-pi, pi] (NVIDIA's are off by ~1e-4 at a few thousand rad). Cody-Waite with 2pi split into

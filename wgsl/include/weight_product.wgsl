@@ -1,6 +1,7 @@
 // Bindings and output of the weight products (matmul, matvec), after the kernel's own Params struct:
 // x f32 [tokens, K], W f16 [rows, K] (a row range of the weight), then the up projection (SWIGLU)
 // or the bias (BIAS) as binding 2 when present (EXTRA), then y f32 [tokens, N] and the params.
+#requires Params
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
 #if SWIGLU
