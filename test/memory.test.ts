@@ -39,8 +39,8 @@ describe('GPU memory accounting', () => {
     const generator = new Generator(model);
     const job = async () => {
       // Three prefill chunks (hidden states allocated and released), kept queries, kept logits.
-      await model.prefill(Array.from({ length: 40 }, (_, i) => (i * 37) % 8000), { logits: 'all', keepQueries: true });
-      await generator.generate([5, 6, 7], { maxTokens: 4, temperature: 0, topP: 1, seed: 0, stopIds: [], keepLogits: true });
+      await model.prefill(Array.from({ length: 40 }, (_, i) => (i * 37) % 8000), 0, { logits: 'all', keepQueries: true });
+      await generator.generate([5, 6, 7], 40, { maxTokens: 4, temperature: 0, topP: 1, seed: 0, stopIds: [], keepLogits: true });
     };
     await job();
     expect(gpu.memory.current).toBe(seen.now);
@@ -50,7 +50,7 @@ describe('GPU memory accounting', () => {
     expect(gpu.memory.current).toBe(start);
     expect(gpu.memory.peak).toBe(seen.high);
     // More than weights and KV cache: scratch, logits, uniforms and staging count too.
-    const kv = model.kCache.reduce((n, b) => n + 2 * b.size, 0);
+    const kv = model.cache.k.reduce((n, b) => n + 2 * b.size, 0);
     expect(gpu.memory.peak).toBeGreaterThan(kv + model.weightBytesPerToken());
     model.destroy();
     expect(gpu.memory.current).toBe(0);
