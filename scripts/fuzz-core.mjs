@@ -394,6 +394,8 @@ export function makeCase(seeds, seed, i) {
 /**
  * Runs cases [0, cases) of `seed` in `dir` and summarizes: {cases, ok, errorsByKind, crashes}
  * (crashes: count; crashList: the first few, each with its case number for replay).
+ * @param {object} lib the parsers under test and CsattnError
+ * @param {{ seed: number, cases: number, dir: string, onProgress?: (done: number) => void }} options
  */
 export async function fuzz(lib, { seed, cases, dir, onProgress }) {
   const seeds = await makeSeeds(lib, dir);

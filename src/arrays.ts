@@ -1,6 +1,7 @@
 /**
  * Maximum, minimum and append for arrays of any length: spreading an array into a call
- * (Math.max(...xs), push(...xs)) overflows the stack past about 100K elements.
+ * (Math.max(...xs), push(...xs)) overflows the stack past about 100K elements. And an async map
+ * that runs one item at a time.
  */
 
 /** The largest of `xs`, or `start` if larger (so `start` is the answer for none). */
@@ -20,4 +21,11 @@ export function minOf(xs: Iterable<number>, start = Infinity): number {
 /** Appends every item to `into`. */
 export function pushAll<T>(into: T[], items: Iterable<T>): void {
   for (const item of items) into.push(item);
+}
+
+/** [build(0), ..., build(n - 1)], each started when the one before has finished (as GPU builds that each take the device). */
+export async function mapInOrder<T>(n: number, build: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) out.push(await build(i));
+  return out;
 }

@@ -17,6 +17,7 @@ import { createLogger, progress, type Logger } from './log.js';
 import { VERSION } from './version.js';
 import { fmtBytes } from './gpu/device.js';
 import { DEFAULT_CSA, type CsaParams } from './attention/csa.js';
+import { ATTENTION_KINDS, METHODS, METHOD_NAMES, isMethod } from './attention/methods.js';
 import { Bundle } from './bundle.js';
 import { DEFAULT_QUESTION, costs, figuresFromStats, formatCosts } from './costs.js';
 import { prefillDocument, readDocument } from './prefill.js';
@@ -276,8 +277,8 @@ function infoCommand(): Command {
 }
 
 function sparseOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--attention <kind>', 'attention for generated tokens: csa, full, or a baseline selector at the same budget').choices(['csa', 'full', 'oracle', 'streaming', 'quest', 'keypq']).default('csa'))
+  return methodsHelp(cmd)
+    .addOption(new Option('--attention <kind>', 'attention for generated tokens: csa, full, or a baseline selector at the same budget (see below)').choices(ATTENTION_KINDS).default('csa'))
     .option('--sparsity <s>', 'fraction of the context NOT attended per step (K = round((1 - s) N) keys)', floatArg(0, 1), DEFAULT_SPARSE.sparsity)
     .option('--sink <n>', 'first context tokens always attended (counted in the budget)', intArg(0), DEFAULT_SPARSE.sink)
     .option('--window <n>', 'last context tokens always attended (counted in the budget)', intArg(0), DEFAULT_SPARSE.window)
@@ -417,20 +418,25 @@ function benchCommand(): Command {
 // ---------------------------------------------------------------------------------------------
 // eval / merge
 
-const METHODS = ['csa', 'oracle', 'streaming', 'quest', 'keypq'];
+/** The sparse methods and what each does, after the options of a command that takes them. */
+function methodsHelp(cmd: Command): Command {
+  const width = maxOf(METHOD_NAMES.map((n) => n.length));
+  const lines = METHODS.map((m) => `  ${m.name.padEnd(width)}  ${m.description}`);
+  return cmd.addHelpText('after', ['', 'Sparse methods (each at the same budget of context keys):', ...lines].join('\n'));
+}
 
 export function listArg<T>(parse: (s: string) => T) {
   return (v: string): T[] => v.split(',').map((x) => x.trim()).filter(Boolean).map(parse);
 }
 
 function evalCommand(): Command {
-  return csaOptions(new Command('eval')
+  return methodsHelp(csaOptions(new Command('eval')
     .description('answer every record with full attention and with sparse methods; report scores, agreement, recall and speed')
     .argument('<jsonl...>', 'LongBench-format JSONL files (input, context, answers, dataset, ...)')
     .addOption(modelOption())
     .option('--sparsity <list>', 'comma-separated sparsities, e.g. 0.9,0.95,0.98', listArg(floatArg(0, 1)), [DEFAULT_SPARSE.sparsity])
-    .option('--methods <list>', `sparse methods besides full: ${METHODS.join(', ')}`, listArg((m: string) => {
-      if (!METHODS.includes(m)) throw new InvalidArgumentError(`unknown method ${m} (${METHODS.join(', ')})`);
+    .option('--methods <list>', `sparse methods besides full: ${METHOD_NAMES.join(', ')} (see below)`, listArg((m: string) => {
+      if (!isMethod(m)) throw new InvalidArgumentError(`unknown method ${m} (${METHOD_NAMES.join(', ')})`);
       return m;
     }), ['csa'])
     .option('--sink <n>', 'first context tokens always attended (inside the budget)', intArg(0), DEFAULT_SPARSE.sink)
@@ -448,7 +454,7 @@ function evalCommand(): Command {
     .option('--shards <n>', 'with --shard auto in a Kubernetes Indexed Job: the number of shards (the Job\'s completions)', intArg(1))
     .option('--no-recall', 'skip recall@K of the oracle keys (one probe step per method)')
     .option('--chunk-size <n>', 'prefill chunk size', intArg(1, 65536), DEFAULT_CHUNK_SIZE)
-    .option('--log-level <level>', 'pino log level', 'info'))
+    .option('--log-level <level>', 'pino log level', 'info')))
     .action(async (files: string[], o) => {
       const log = createLogger(o.logLevel);
       check(o.shards === undefined || o.shard === 'auto', '--shards goes with --shard auto', 'usage');

@@ -5,21 +5,18 @@
  * and the top-scoring context keys).
  */
 import { check } from './errors.js';
-import { createGpu, release } from './gpu/device.js';
-import { Model, type DecodeAttention, type Op } from './model/model.js';
+import { createGpu } from './gpu/device.js';
+import { Model, type DecodeAttention } from './model/model.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, type Generation, type SamplingOptions } from './generate.js';
 import { readAhead } from './weights/safetensors.js';
 import { Bundle, checkSameModel, modelIdentity, type ModelIdentity } from './bundle.js';
-import { destroyTables, listsSound, selectDispatches, uploadTables, type CsaParams, type LayerTables, type Selection, type SelectOptions, type TableData } from './attention/csa.js';
-import { buildKeyTables, oracleDispatches, questDispatches, questPages, selectionRecall, streamingDispatches, type Method, type QuestPages } from './attention/baselines.js';
+import { destroyTables, listsSound, uploadTables, type LayerTables, type SelectOptions, type TableData } from './attention/csa.js';
+import { methodOf, type AttentionKind, type LoadedContext, type Method, type PreparedMethod, type Selector } from './attention/methods.js';
 import { attentionDecode } from './ops/attention.js';
 import { questionIds } from './template.js';
 import type { Logger } from './log.js';
-
-/** Attention for generated tokens: full, CSAttention, or a baseline selector at the same budget. */
-export type AttentionKind = 'full' | Method;
 
 export interface SparseOptions {
   sparsity: number;
@@ -63,9 +60,7 @@ export function selectOptions(sp: SparseOptions, N: number, capacity: number): S
 export class Session {
   private generator: Generator;
   private attentions = new Map<string, DecodeAttention>();
-  private probes = new Map<string, { attention: DecodeAttention; plans: { got: Selection; oracle: Selection }[] }>();
-  private keyTables: LayerTables[] | null = null;
-  private questPages: QuestPages[] | null = null;
+  private prepared = new Map<Method, PreparedMethod>();
 
   private constructor(
     readonly bundle: Bundle,
@@ -119,8 +114,7 @@ export class Session {
       `the question (${ids.length} tokens) and ${o.maxTokens} new tokens need ${ids.length + o.maxTokens} positions after the context; the session has room for ${this.model.capacity - N}`, 'too-long');
     const att = attention === 'full' ? this.model.fullAttention : await this.sparseAttention(attention, sparse);
     const key = attention === 'full' ? 'full' : `${attention}:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
-    // The question goes right after the context, over the previous answer's rows.
-    const r = await this.generator.generate(ids, N, o, onToken, att, key);
+    const r = await this.generate(ids, o, att, key, onToken);
     const { kvHeads, headDim: d, layers } = this.model.cfg;
     const contextKeys = attention === 'full' ? N : Math.round((1 - sparse.sparsity) * N);
     const keys = contextKeys + ids.length + r.ids.length / 2;
@@ -131,80 +125,26 @@ export class Session {
   }
 
   /**
-   * recall@K of the oracle's keys, per layer, at the first generated token: one probe step that
-   * runs `method`'s selection and the oracle's on the same queries (full attention carries the
-   * step, so both see the same hidden states), then compares the two key sets.
+   * Generates after the stored context with `attention`, whose recorded step the session keeps
+   * under `key`. The prompt goes right after the context, over the previous answer's rows.
    */
-  async recall(question: string, method: Method, sparse: SparseOptions): Promise<number[]> {
-    const N = this.contextTokens;
-    const ids = questionIds(this.tok, this.bundle.meta.template, question);
-    const key = `probe:${method}:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
-    let probe = this.probes.get(key);
-    if (!probe) {
-      const plans: { got: Selection; oracle: Selection }[] = [];
-      const m = this.model;
-      const opts = this.selectOptions(sparse);
-      const select = await this.selector(method, sparse);
-      const attention: DecodeAttention = (l, q, out) => {
-        const got = select(l, q);
-        const oracle = oracleDispatches(m.kernels, { q, kCache: m.cache.k[l], step: m.step, ...this.heads(), capacity: m.capacity, opts });
-        plans[l] = { got: got.selection, oracle: oracle.selection };
-        return [...got.dispatches, ...oracle.dispatches, ...m.fullAttention(l, q, out)];
-      };
-      this.probes.set(key, (probe = { attention, plans }));
-    }
-    await this.generator.generate(ids, N, { maxTokens: 2, temperature: 0, topP: 1, seed: 0, stopIds: [] }, undefined, probe.attention, key);
-    const { heads: Hq, kvHeads: Hkv } = this.model.cfg;
-    const out: number[] = [];
-    for (const p of probe.plans) out.push(await selectionRecall(this.model.gpu, p.got, p.oracle, { Hq, Hkv, N }));
-    return out;
-  }
-
-  private heads() {
-    const { heads: Hq, kvHeads: Hkv, headDim: d } = this.model.cfg;
-    return { Hq, Hkv, d };
-  }
-
-  private selectOptions(sp: SparseOptions): SelectOptions {
-    return selectOptions(sp, this.contextTokens, this.model.capacity);
+  async generate(ids: number[], o: SamplingOptions, attention: DecodeAttention, key: string,
+    onToken?: (id: number) => boolean | void): Promise<Generation> {
+    return this.generator.generate(ids, this.contextTokens, o, onToken, attention, key);
   }
 
   /**
-   * The per-layer key selection of `method`: dispatches that fill a Selection from the query of
-   * the current step.
+   * The per-layer key selection of `method` at the budget of `sp`: dispatches that fill a Selection
+   * from the query of the current step. What the method builds over the context is built once.
    */
-  private async selector(method: Method, sp: SparseOptions): Promise<Selector> {
-    const m = this.model;
-    const k = m.kernels;
-    const { Hq, Hkv, d } = this.heads();
-    const opts = this.selectOptions(sp);
-    const params = this.bundle.meta.csa;
-    const common = { step: m.step, Hq, Hkv, d, invFreq: m.invFreq };
-    switch (method) {
-      case 'csa':
-        return csaSelector(m, this.tables, params, opts);
-      case 'keypq': {
-        const keyParams = { ...params, granularity: 'kv-head' as const };
-        this.keyTables ??= await this.perLayer((l) => buildKeyTables(k, { kCache: m.cache.k[l], N: opts.N, Hq, Hkv, d, capacity: m.capacity, invFreq: m.invFreq, params: keyParams }));
-        const tables = this.keyTables;
-        return (l, q) => selectDispatches(k, { q, tables: tables[l], ...common, params: keyParams, opts });
-      }
-      case 'oracle':
-        return (l, q) => oracleDispatches(k, { q, kCache: m.cache.k[l], step: m.step, Hq, Hkv, d, capacity: m.capacity, opts });
-      case 'streaming':
-        return () => streamingDispatches(k, { step: m.step, Hkv, opts });
-      case 'quest': {
-        this.questPages ??= await this.perLayer((l) => questPages(k, { kCache: m.cache.k[l], Hkv, d, capacity: m.capacity, N: opts.N }));
-        const pages = this.questPages;
-        return (l, q) => questDispatches(k, { q, pages: pages[l], step: m.step, Hq, Hkv, d, opts });
-      }
-    }
+  async selector(method: Method, sp: SparseOptions): Promise<Selector> {
+    let p = this.prepared.get(method);
+    if (!p) this.prepared.set(method, (p = await methodOf(method).prepare(this.loadedContext())));
+    return p.selector(selectOptions(sp, this.contextTokens, this.model.capacity));
   }
 
-  private async perLayer<T>(build: (l: number) => Promise<T>): Promise<T[]> {
-    const out: T[] = [];
-    for (let l = 0; l < this.model.cfg.layers; l++) out.push(await build(l));
-    return out;
+  private loadedContext(): LoadedContext {
+    return { model: this.model, N: this.contextTokens, tables: this.tables, params: this.bundle.meta.csa };
   }
 
   /** Sparse attention for every layer: select, then attend exactly over the selected keys. */
@@ -219,19 +159,10 @@ export class Session {
 
   async close(): Promise<void> {
     await this.bundle.close();
-    for (const t of [...this.tables, ...(this.keyTables ?? [])]) destroyTables(this.model.gpu, t);
-    for (const p of this.questPages ?? []) release(this.model.gpu, p.bounds);
+    for (const t of this.tables) destroyTables(this.model.gpu, t);
+    for (const p of this.prepared.values()) p.destroy();
     if (this.ownsModel) this.model.destroy();
   }
-}
-
-/** The key selection of one layer for the query of the current step. */
-export type Selector = (l: number, q: GPUBuffer) => { dispatches: Op[]; selection: Selection };
-
-/** CSAttention's selection through each layer's tables. */
-export function csaSelector(m: Model, tables: LayerTables[], params: CsaParams, opts: SelectOptions): Selector {
-  const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
-  return (l, q) => selectDispatches(m.kernels, { q, tables: tables[l], step: m.step, Hq, Hkv, d, invFreq: m.invFreq, params, opts });
 }
 
 /** Sparse attention for every layer: select, then attend exactly over the selected keys. */

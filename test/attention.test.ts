@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createGpu } from '../src/gpu/device.js';
-import { Kernels, record, storage, submit, uniform, type Dispatch } from '../src/gpu/kernels.js';
+import { Kernels, storage, uniform, type Dispatch } from '../src/gpu/kernels.js';
 import { CACHE_PAD, attentionDecode, attentionPrefill, type SparseSelection } from '../src/ops/attention.js';
 import { roundF16 } from '../src/weights/f16.js';
-import { f16Modes, gpuContext, maxAbsDiff, rand, readF32, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
+import { f16Modes, gpuContext, maxAbsDiff, rand, readF32, runDispatches, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
 import { perf } from './helpers/perf.js';
 import { allKeys, decodeAttentionRef, prefillAttentionRef, type CacheShape } from './ref/attention.js';
 
@@ -41,7 +41,7 @@ function setPos(c: Ctx, step: GPUBuffer, pos: number) {
 }
 
 async function runAndRead(c: Ctx, ds: Dispatch[], out: GPUBuffer, n: number) {
-  submit(c.gpu, (pass) => record(pass, ds));
+  runDispatches(c, ds);
   return readF32(c.gpu, out, n);
 }
 

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
-  buildKeyTables, oracleDispatches, questDispatches, questPages, readSelection, selectionRecall, streamingDispatches,
+  buildKeyTables, oracleDispatches, questDispatches, questPages, streamingDispatches,
   ORACLE_FIXED, QUEST_FIXED, type BaselinePlan,
 } from '../src/attention/baselines.js';
 import { downloadTables, initialPicks, selectDispatches, DEFAULT_CSA, type CsaParams, type SelectOptions } from '../src/attention/csa.js';
-import { readBuffer, record, storage, submit, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
+import { readBuffer, storage, uniform, upload } from '../src/gpu/kernels.js';
 import { attentionDecode } from '../src/ops/attention.js';
+import { readSelection, selectionRecall } from '../src/eval/recall.js';
 import { f16ToF32, roundF16 } from '../src/weights/f16.js';
-import { f16Modes, gpuContext, maxAbsDiff, rand, readF32, uploadF16, type Ctx, prng } from './helpers/gpu.js';
+import { f16Modes, gpuContext, maxAbsDiff, rand, readF32, runDispatches, uploadF16, type Ctx, prng } from './helpers/gpu.js';
 import { decodeAttentionRef } from './ref/attention.js';
 import {
   perKey, refOracleScores, refQuestPages, refQuestPageScores, refRecall, refSelect, refStreaming, type RefCache,
@@ -39,10 +40,6 @@ function exactCache(c: Ctx, seed: number): { ref: RefCache; kCache: GPUBuffer } 
 }
 const exactQuery = (seed: number) => grid(Hq * d, seed, 1, 8);
 
-function run(c: Ctx, ds: Dispatch[]): void {
-  submit(c.gpu, (pass) => record(pass, ds));
-}
-
 function setPos(c: Ctx, step: GPUBuffer, pos: number): void {
   c.gpu.device.queue.writeBuffer(step, 0, new Uint32Array([pos]));
 }
@@ -69,10 +66,10 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
       const qv = exactQuery(seed);
       c.gpu.device.queue.writeBuffer(q, 0, qv);
       setPos(c, step, pos);
-      run(c, plan.scoring);
+      runDispatches(c, plan.scoring);
       const want = refOracleScores(qv, ref, ORACLE_FIXED);
       expect(await readScores(c, plan, Hq)).toEqual(want);
-      run(c, plan.topK);
+      runDispatches(c, plan.topK);
       const got = await lists(c, plan, Hq);
       expect(got).toEqual(refSelect(want, OPTS, pos));
       expect(new Set(got.map((l) => l.join())).size).toBe(Hq); // every head picks its own keys
@@ -87,7 +84,7 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
     const c = await ctx();
     const pos = N + 2;
     const plan = streamingDispatches(c.kernels, { step: uniform(c.gpu, [pos]), Hkv, opts });
-    run(c, plan.dispatches);
+    runDispatches(c, plan.dispatches);
     const want = refStreaming(opts, pos);
     const K = Math.round((1 - opts.sparsity) * N);
     expect(want.filter((t) => t < N).length).toBe(Math.max(K, opts.sink + opts.window));
@@ -108,11 +105,11 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
 
     const qv = exactQuery(5), pos = N + 1;
     const plan = questDispatches(c.kernels, { q: upload(c.gpu, qv), pages, step: uniform(c.gpu, [pos]), Hq, Hkv, d, opts: OPTS });
-    run(c, plan.scoring);
+    runDispatches(c, plan.scoring);
     const pageScores = refQuestPageScores(qv, ref, want, QUEST_FIXED);
     const keyScores = perKey(pageScores, pageSize, N);
     expect(await readScores(c, plan, Hq)).toEqual(keyScores);
-    run(c, plan.topK);
+    runDispatches(c, plan.topK);
     const got = await lists(c, plan, Hq);
     expect(got).toEqual(refSelect(keyScores, OPTS, pos));
     // Candidates (outside sinks and window) come in whole pages, but for the one that fills the budget.
@@ -141,7 +138,7 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
     const q = upload(c.gpu, qv);
     const oracle = oracleDispatches(c.kernels, { q, kCache, step, Hq, Hkv, d, capacity: CAPACITY, opts });
     const streaming = streamingDispatches(c.kernels, { step, Hkv, opts });
-    run(c, [...oracle.dispatches, ...streaming.dispatches]);
+    runDispatches(c, [...oracle.dispatches, ...streaming.dispatches]);
     const best = await lists(c, oracle, Hq);
     expect(best[0].filter((t) => t < N)).toEqual(Array.from({ length: 100 }, (_, i) => 200 + i));
     const shape = { Hq, Hkv, N };
@@ -156,7 +153,7 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
     const pages = await questPages(c.kernels, { kCache: rnd.kCache, Hkv, d, capacity: CAPACITY, N });
     const quest = questDispatches(c.kernels, { q: q2, pages, step, Hq, Hkv, d, opts: OPTS });
     const stream = streamingDispatches(c.kernels, { step, Hkv, opts: OPTS });
-    run(c, [...o2.dispatches, ...quest.dispatches, ...stream.dispatches]);
+    runDispatches(c, [...o2.dispatches, ...quest.dispatches, ...stream.dispatches]);
     const wantOracle = refSelect(refOracleScores(qr, rnd.ref, ORACLE_FIXED), OPTS, pos);
     const rp = refQuestPages(rnd.ref, 16);
     const wantQuest = refSelect(perKey(refQuestPageScores(qr, rnd.ref, rp, QUEST_FIXED), 16, N), OPTS, pos);
@@ -194,7 +191,7 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
     const attend = async (sparsity?: number) => {
       const out = storage(c.gpu, Hq * d * 4);
       const plan = sparsity === undefined ? undefined : oracleDispatches(c.kernels, { q, kCache, step, Hq, Hkv, d, capacity: CAPACITY, opts: { ...OPTS, sparsity } });
-      run(c, [...(plan?.dispatches ?? []), ...attentionDecode(c.kernels, { ...shape, out, sparse: plan?.selection })]);
+      runDispatches(c, [...(plan?.dispatches ?? []), ...attentionDecode(c.kernels, { ...shape, out, sparse: plan?.selection })]);
       return readF32(c.gpu, out, Hq * d);
     };
     // Only the order of f32 sums differs (the splits cut the keys differently).
@@ -329,7 +326,7 @@ describe.each(await f16Modes())('key-centric CSA tables (packedF16=%s)', (packed
       const qv = Float32Array.from(rand(Hq * d, seed)); // continuous: no near-tie between centroids
       c.gpu.device.queue.writeBuffer(q, 0, qv);
       setPos(c, step, pos);
-      run(c, plan.dispatches);
+      runDispatches(c, plan.dispatches);
       const choice = refChoose(qv, pos, refTables, { ...layer.ref, Hq });
       const sel = refGatherSum(refTables, choice, N).map((s) => refTopK(s, OPTS, pos));
       expect((await readSelection(c.gpu, plan.selection, Hkv)).map((l) => Array.from(l))).toEqual(sel);

@@ -33,10 +33,10 @@ describe('csattn bench', () => {
       // The step without its matvecs (most of its work) runs shorter.
       expect(x.kernels!.find((k) => k.kernel === 'matvec')!.stepMs).toBeGreaterThan(0);
       for (const k of x.kernels!) expect(Number.isFinite(k.stepMs)).toBe(true);
-      // The whole step on the GPU: more than any kernel adds to it, not more than a token takes
-      // (with room for timing noise: one step timed against the mean of many).
+      // The whole step on the GPU: more than any kernel adds to it, and one step per run (one
+      // token sampled), whatever the timings.
       expect(x.gpuStepMs!).toBeGreaterThan(Math.max(...x.kernels!.map((k) => k.stepMs!)));
-      expect(x.gpuStepMs!).toBeLessThan(1.5 * x.msPerToken);
+      expect(x.kernels!.find((k) => k.kernel === 'argmax')!.calls).toBeCloseTo(1, 9);
     }
     expect(r.csa.kernels!.map((k) => k.kernel)).toContain('csa_topk');
     expect(r.full.kernels!.map((k) => k.kernel)).not.toContain('csa_topk');

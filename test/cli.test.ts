@@ -9,18 +9,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SafetensorsFile, writeSafetensors } from '../src/weights/safetensors.js';
 import { FORMAT_VERSION } from '../src/bundle.js';
+import { runCsattn } from './helpers/cli.js';
 
 const MODEL = resolve('fixtures/models/tinylm');
 const tmp = mkdtempSync(join(tmpdir(), 'csattn-cli-'));
 
-function csattn(...args: string[]): { status: number | null; stdout: string; errLines: string[] } {
-  const r = spawnSync('node', ['bin/csattn.js', ...args], { encoding: 'utf8', timeout: 300_000 });
-  // Dawn's own start-up notices on software adapters are not csattn's output (csattn hides them
-  // from a terminal or pipe, but Node's spawn gives the child a socket: test/quiet.test.ts).
-  // Progress goes to stderr as JSON log lines when it is not a terminal: not errors either.
-  const errLines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Warning: maxDynamic') && !l.startsWith('{'));
-  return { status: r.status, stdout: r.stdout, errLines };
-}
+const csattn = (...args: string[]) => runCsattn(args);
 
 function expectOneLineError(r: ReturnType<typeof csattn>, pattern: RegExp): void {
   expect(r.status).not.toBe(0);

@@ -3,11 +3,11 @@
  * --json` / `csattn info --json` on a tiny bundle of the bundled model (lavapipe).
  */
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { breakEven, costStats, costs, figuresFromStats, perQuestion, type CostFigures, type DecodeProbe } from '../src/costs.js';
+import { runCsattn } from './helpers/cli.js';
 
 // 5 ms per question token, 20 ms per answer token with full attention, 10 with CSA.
 const PROBE: DecodeProbe = { questionTokens: 10, questionMs: 50, decodeSteps: 4, fullMsPerToken: 20, csaMsPerToken: 10, sparsity: 0.95 };
@@ -63,7 +63,7 @@ describe('break-even', () => {
 
 describe('prefill and info on a tiny bundle', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'csattn-costs-'));
-  const csattn = (...args: string[]) => spawnSync('node', ['bin/csattn.js', ...args], { encoding: 'utf8', timeout: 300_000 });
+  const csattn = (...args: string[]) => runCsattn(args);
 
   it('print table against KV bytes, prefill with and without the tables, the measured decode and the break-even', () => {
     const doc = join(tmp, 'doc.txt');

@@ -3,10 +3,10 @@ import {
   buildTables, destroyTables, downloadTables, initialPicks, selectDispatches, topKDispatches, uploadTables,
   listsSound, DEFAULT_CSA, TILE_KEYS, type CsaParams, type LayerTables, type SelectOptions, type TableData,
 } from '../src/attention/csa.js';
-import { Kernels, readBuffer, record, submit, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
+import { Kernels, readBuffer, uniform, upload } from '../src/gpu/kernels.js';
 import { uploader } from '../src/gpu/uploader.js';
 import { f16ToF32, f32ToF16, roundF16 } from '../src/weights/f16.js';
-import { f16Modes, gpuContext, readU32, uploadF16, type Ctx, prng } from './helpers/gpu.js';
+import { f16Modes, gpuContext, readU32, runDispatches, uploadF16, type Ctx, prng } from './helpers/gpu.js';
 import {
   centroidRows, keyRow, kvHeadOf, refBuildTables, refChoose, refGatherSum, refTopK, rope, sub,
   type Choice, type RefLayer, type RefTables,
@@ -93,10 +93,6 @@ function toRef(t: TableData): RefTables {
     idx: rows.map(([a, b]) => Array.from(t.listIdx.subarray(a, b))),
     score: rows.map(([a, b]) => Array.from(f16ToF32(t.listScore.subarray(a, b)))),
   };
-}
-
-function run(ctx: Ctx, ds: Dispatch[]): void {
-  submit(ctx.gpu, (pass) => record(pass, ds));
 }
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -226,7 +222,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
       const qv = Float32Array.from({ length: Hq * d }, () => next() * 2 - 1);
       c.gpu.device.queue.writeBuffer(q, 0, qv);
       c.gpu.device.queue.writeBuffer(step, 0, new Uint32Array([pos]));
-      run(c, plan.scoring);
+      runDispatches(c, plan.scoring);
       const ids = await readU32(c.gpu, plan.choice, G * perGroup * 4);
       const mults = new Float32Array(await readBuffer(c.gpu, plan.mults, G * perGroup * 4));
       const choice: Choice[][] = Array.from({ length: G }, (_, g) =>
@@ -239,7 +235,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
       const wantSums = refGatherSum(ref, choice, N);
       expect(Array.from(sums)).toEqual(wantSums.flatMap((s) => Array.from(s)));
       expect(Math.max(...wantSums.map((s) => s.reduce((a, b) => Math.max(a, b), 0)))).toBeGreaterThan(2 ** 16); // the fixed-point scale uses its range
-      run(c, plan.topK);
+      runDispatches(c, plan.topK);
       await expectSelection(c, plan.selection, wantSums.map((s) => refTopK(s, OPTS, pos)));
     }
   });
@@ -264,7 +260,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
       q: upload(c.gpu, Float32Array.from({ length: Hq * d }, (_, i) => Math.sin(i))), tables, step: uniform(c.gpu, [pos]),
       Hq, Hkv, d, invFreq: layer.invFreq, params: BASE, opts,
     });
-    run(c, plan.dispatches);
+    runDispatches(c, plan.dispatches);
     await expectSelection(c, plan.selection, Array.from({ length: Hkv }, () => Array.from({ length: pos + 1 }, (_, k) => k)));
   });
 
@@ -325,7 +321,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
       q, tables, step: uniform(c.gpu, [n]), Hq: hq, Hkv: 1, d: dd, invFreq: upload(c.gpu, new Float32Array(dd / 2).fill(1)),
       params: p, opts: { ...OPTS, N: n },
     });
-    run(c, plan.scoring);
+    runDispatches(c, plan.scoring);
     const perGroup = hq * m;
     const ids = await readU32(c.gpu, plan.choice, perGroup * 4);
     const mults = new Float32Array(await readBuffer(c.gpu, plan.mults, perGroup * 4));
@@ -349,7 +345,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     for (let round = 0; round < 2; round++) { // the second round checks that the first cleared its state
       const s = Int32Array.from({ length: lists * n }, () => Math.floor(next() * 40 - 10) * 4099 * (round + 1));
       c.gpu.device.queue.writeBuffer(scores, 0, s);
-      run(c, top.dispatches);
+      runDispatches(c, top.dispatches);
       await expectSelection(c, top.selection, Array.from({ length: lists }, (_, l) => refTopK(s.subarray(l * n, (l + 1) * n), opts, pos)));
     }
   });

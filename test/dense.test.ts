@@ -1,15 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { Kernels, readBuffer, record, submit, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
+import { Kernels, readBuffer, uniform, upload } from '../src/gpu/kernels.js';
 import { argmax, convertBf16, embedding, ropeKv, rmsnorm, sample, sampleUniform } from '../src/ops/dense.js';
 import { bf16ToF16, roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
-import { f16Modes, gpuContext, maxAbsDiff, rand, readF16, readF32, readU32, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
+import { f16Modes, gpuContext, maxAbsDiff, rand, readF16, readF32, readU32, runDispatches, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
 
 const U = 2 ** -24; // f32 unit roundoff
-
-function go(ctx: Ctx, ds: Dispatch | Dispatch[]): void {
-  submit(ctx.gpu, (pass) => record(pass, Array.isArray(ds) ? ds : [ds]));
-}
 
 /** The kernels of a context, and the same kernels compiled without subgroups (the fallback path). */
 function kernelSets(ctx: Ctx): [string, Kernels][] {
@@ -30,7 +26,7 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
       const k = new Kernels({ ...ctx.gpu, maxBinding });
       const ds = embedding(k, { ids: uploadU32(ctx.gpu, ids), table: uploadF16(ctx.gpu, table), out, T: ids.length, H });
       expect(ds.length).toBe(parts);
-      go(ctx, ds);
+      runDispatches(ctx, ds);
       expect(await readF32(ctx.gpu, out, ids.length * H)).toEqual(want);
     }
   });
@@ -41,7 +37,7 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
     const want = ref.rmsnorm(x, w, n, 1e-5);
     for (const [, k] of kernelSets(ctx)) {
       const out = uploadF32(ctx.gpu, new Float32Array(rows * n));
-      go(ctx, rmsnorm(k, { x: uploadF32(ctx.gpu, x), weight: uploadF16(ctx.gpu, w), out, rows, n, eps: 1e-5 }));
+      runDispatches(ctx, rmsnorm(k, { x: uploadF32(ctx.gpu, x), weight: uploadF16(ctx.gpu, w), out, rows, n, eps: 1e-5 }));
       const got = await readF32(ctx.gpu, out, rows * n);
       // Σx² in f32, any order: relative error ≤ n·u; rsqrt and the two products add a few ulp.
       got.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThanOrEqual((n + 8) * U * Math.abs(want[i])));
@@ -58,7 +54,7 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
     const data = upload(ctx.gpu, Uint16Array.from([...bf16, 0]));
     const ds = convertBf16(k, { data, n: bf16.length });
     expect(ds.length).toBe(3);
-    go(ctx, ds);
+    runDispatches(ctx, ds);
     const got = new Uint16Array(await readBuffer(ctx.gpu, data, want.byteLength + 2));
     const wrong = [...want.keys()].filter((i) => got[i] !== want[i]);
     expect(wrong.slice(0, 5).map((i) => [bf16[i], got[i], want[i]])).toEqual([]);
@@ -81,7 +77,7 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
         return [...x.subarray(t * w, (t + 1) * w)];
       }));
       const bq = uploadF32(gpu, new Float32Array(T * Hq * d)), bk = uploadF16(gpu, kCache0), bv = uploadF16(gpu, vCache0);
-      go(ctx, ropeKv(ctx.kernels, {
+      runDispatches(ctx, ropeKv(ctx.kernels, {
         qkv: uploadF32(gpu, Float32Array.from(rows.flat())), q: bq, kCache: bk, vCache: bv,
         invFreq: uploadF32(gpu, invFreq), step: uniform(gpu, [pos]), T, Hq, Hkv, d, capacity: cap,
         qkNorm: norm ? { q: uploadF16(gpu, qw), k: uploadF16(gpu, kw), eps: 1e-6 } : undefined,
@@ -116,7 +112,7 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
       for (const i of [V - 1, 71, 5, 70]) logits[i] = 11;
       for (const [, k] of kernelSets(ctx)) {
         const next = uploadU32(ctx.gpu, [0]), history = uploadU32(ctx.gpu, new Uint32Array(64));
-        go(ctx, argmax(k, { logits: uploadF32(ctx.gpu, logits), next, history, step: uniform(ctx.gpu, [40]), V }));
+        runDispatches(ctx, argmax(k, { logits: uploadF32(ctx.gpu, logits), next, history, step: uniform(ctx.gpu, [40]), V }));
         expect(ref.argmax(logits)).toBe(5);
         expect((await readU32(ctx.gpu, next, 1))[0]).toBe(5);
         expect((await readU32(ctx.gpu, history, 64))[41]).toBe(5);
@@ -134,7 +130,7 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
       const d = sample(k, { logits: uploadF32(gpu, logits), next: uploadU32(gpu, [0]), history, step, V: logits.length, temperature, topP, seed });
       for (const pos of positions) {
         gpu.device.queue.writeBuffer(step, 0, Uint32Array.of(pos));
-        go(ctx, d);
+        runDispatches(ctx, d);
       }
       const h = await readU32(gpu, history, history.size / 4);
       return positions.map((pos) => h[pos + 1]);

@@ -5,11 +5,12 @@
  * bundle prefilled again. Two questions about one short context of fixtures/facts.tiny.jsonl.
  */
 import { describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PER_RUN_OPTIONS, type Report } from '../src/eval/report.js';
+import { runCsattn } from './helpers/cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'csattn-cluster-'));
 
@@ -32,9 +33,7 @@ const EVAL = [
 ];
 
 function csattnSync(args: string[], env: Record<string, string | undefined> = {}) {
-  const r = spawnSync('node', ['bin/csattn.js', ...args], { encoding: 'utf8', env: { ...cleanEnv, ...env }, timeout: 300_000 });
-  const errLines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Warning: maxDynamic') && !l.startsWith('{'));
-  return { ...r, errLines };
+  return runCsattn(args, { env: { ...cleanEnv, ...env } });
 }
 
 function csattn(args: string[], env: Record<string, string>): Promise<{ status: number | null; stderr: string }> {

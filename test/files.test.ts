@@ -12,24 +12,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { checkOutputs, writeFileAtomic } from '../src/fsutil.js';
 import { SafetensorsFile, writeSafetensors } from '../src/weights/safetensors.js';
+import { runCsattn, expectOneLineError } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'csattn-files-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const MODEL = resolve('fixtures/models/tinylm');
 
-function csattn(args: string[], timeout = 120_000) {
-  const r = spawnSync('node', ['bin/csattn.js', ...args], { encoding: 'utf8', timeout });
-  const errLines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Warning: maxDynamic') && !l.startsWith('{'));
-  return { status: r.status, signal: r.signal, stdout: r.stdout, errLines };
-}
-
-function expectOneLineError(r: ReturnType<typeof csattn>, pattern: RegExp): void {
-  expect(r.signal).toBeNull(); // not killed by the timeout: it did not hang
-  expect(r.status).not.toBe(0);
-  expect(r.errLines).toHaveLength(1);
-  expect(r.errLines[0]).toMatch(/^csattn: /);
-  expect(r.errLines[0]).toMatch(pattern);
-}
+const csattn = (args: string[], timeout = 120_000) => runCsattn(args, { timeout });
 
 function mkfifo(path: string): string {
   execFileSync('mkfifo', [path]);

@@ -165,7 +165,7 @@ describe('prompts', () => {
   });
 
   it('substitutes in one pass and leaves other braces alone', () => {
-    const mine = { prompt: { mine: 'JSON like {"a": 1}. {context} | {input} | {length}' }, maxlen: {} };
+    const mine = { prompt: { mine: 'JSON like {"a": 1}. {context} | {input} | {length}' }, maxlen: {}, metric: {} };
     const rec = record({ dataset: 'mine', context: 'has {input} and $& inside', input: 'q {context}' });
     expect(buildPrompt(rec, mine)).toBe('JSON like {"a": 1}. has {input} and $& inside | q {context} | {length}');
   });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { Kernels, record, submit } from '../src/gpu/kernels.js';
+import { Kernels } from '../src/gpu/kernels.js';
 import { matmul, MATVEC_MAX_T } from '../src/ops/dense.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
-import { f16Modes, gpuContext, rand, readF32, uploadF16, uploadF32, type Ctx } from './helpers/gpu.js';
+import { f16Modes, gpuContext, rand, readF32, runDispatches, uploadF16, uploadF32, type Ctx } from './helpers/gpu.js';
 import { perf } from './helpers/perf.js';
 
 const U = 2 ** -24; // f32 unit roundoff
@@ -67,7 +67,7 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
     norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined,
   });
   expect(ds.length).toBeGreaterThanOrEqual(minDispatches);
-  submit(gpu, (pass) => record(pass, ds));
+  runDispatches(ctx, ds);
   const got = await readF32(gpu, y, c.T * c.N);
   const onTensorCores = ds[0]!.kernel.name === 'matmul_mma';
   const x = onTensorCores ? roundF16(a.x) : a.x;

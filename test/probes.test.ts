@@ -5,30 +5,18 @@
  * is wrong, on one line, before any model is loaded; 150K questions do not overflow the stack.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseConfig } from '../src/model/config.js';
+import { runCsattn, expectOneLineError } from './helpers/cli.js';
 
 const MODEL = resolve('fixtures/models/tinylm');
 const tmp = mkdtempSync(join(tmpdir(), 'csattn-probes-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function csattn(...args: string[]) {
-  const r = spawnSync('node', ['bin/csattn.js', ...args], { encoding: 'utf8', timeout: 120_000 });
-  const errLines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Warning: maxDynamic') && !l.startsWith('{'));
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, errLines };
-}
-
-function expectOneLineError(r: ReturnType<typeof csattn>, pattern: RegExp): void {
-  expect(r.signal).toBeNull();
-  expect(r.status).toBe(1);
-  expect(r.errLines).toHaveLength(1);
-  expect(r.errLines[0]).toMatch(/^csattn: /);
-  expect(r.errLines[0]).toMatch(pattern);
-}
+const csattn = (...args: string[]) => runCsattn(args, { timeout: 120_000 });
 
 let variants = 0;
 /** A copy of the bundled model (weights linked) with config.json edited and extra files written. */
@@ -63,12 +51,12 @@ describe('config.json numbers', () => {
 
   it('a bad rms_norm_eps stops generate with one line (it used to print NaN logits\' tokens and exit 0)', () => {
     expectOneLineError(csattn('generate', '--model', modelVariant((c) => { c.rms_norm_eps = 'abc'; }), '--prompt', 'hi'),
-      /config\.json field rms_norm_eps must be a number in \(0, 1\) \(got "abc"\)/);
+      /config\.json field rms_norm_eps must be a number in \(0, 1\) \(got "abc"\)/, 1);
   });
 
   it('fewer layers in config.json than in the weights is refused', () => {
     expectOneLineError(csattn('generate', '--model', modelVariant((c) => { c.num_hidden_layers = 4; }), '--prompt', 'hi'),
-      /the weights have tensors of layer 5 .* but config\.json says num_hidden_layers 4/);
+      /the weights have tensors of layer 5 .* but config\.json says num_hidden_layers 4/, 1);
   });
 });
 
@@ -76,18 +64,18 @@ describe('chat templates', () => {
   it('nested loops fail within seconds with one line', () => {
     const model = modelVariant(() => {}, { 'chat_template.jinja': '{% for i in range(10000) %}{% for j in range(10000) %}{{ j }}{% endfor %}{% endfor %}' });
     const t0 = Date.now();
-    expectOneLineError(csattn('generate', '--model', model, '--prompt', 'hi'), /chat template: too much work/);
+    expectOneLineError(csattn('generate', '--model', model, '--prompt', 'hi'), /chat template: too much work/, 1);
     expect(Date.now() - t0).toBeLessThan(20_000);
   });
 
   it('range(1e9) fails with one line instead of exhausting memory', () => {
     const model = modelVariant(() => {}, { 'chat_template.jinja': '{% for i in range(1000000000) %}{{ i }}{% endfor %}' });
-    expectOneLineError(csattn('generate', '--model', model, '--prompt', 'hi'), /chat template: range\(\) of 1000000000 numbers is too long/);
+    expectOneLineError(csattn('generate', '--model', model, '--prompt', 'hi'), /chat template: range\(\) of 1000000000 numbers is too long/, 1);
   });
 
   it('raise_exception with a line break in its message stays one line', () => {
     const model = modelVariant(() => {}, { 'chat_template.jinja': '{{ raise_exception("roles must alternate\\nuser/assistant") }}' });
-    expectOneLineError(csattn('generate', '--model', model, '--prompt', 'hi'), /chat template: roles must alternate user\/assistant$/);
+    expectOneLineError(csattn('generate', '--model', model, '--prompt', 'hi'), /chat template: roles must alternate user\/assistant$/, 1);
   });
 });
 

@@ -7,7 +7,7 @@ import { CsattnError } from '../src/errors.js';
 import {
   aggregate, buildReport, formatTable, loadReport, mergeReports, onInterrupt, parseShard, pendingRecords,
   renderHtml, shardFromEnv, shardOf, writeReport,
-  type Aggregate, type MethodResult, type RecordResult, type Report,
+  type Aggregate, type MethodResult, type RecordResult,
 } from '../src/eval/report.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'csattn-report-'));

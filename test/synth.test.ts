@@ -99,7 +99,7 @@ describe.each(tinyPresets)('%s', (preset) => {
     const enc = tok.encode(TEXT);
     const addsBos = config.model_type !== 'qwen2' && config.model_type !== 'qwen3';
     expect(enc.ids[0] === config.bos_token_id).toBe(addsBos);
-    expect(enc.ids.every((id) => id >= 0 && id < config.vocab_size)).toBe(true);
+    expect(enc.ids.every((id: number) => id >= 0 && id < config.vocab_size)).toBe(true);
     expect(tok.decode(enc.ids, { skip_special_tokens: true })).toBe(TEXT);
     // Merges do compress: fewer tokens than UTF-8 bytes.
     expect(enc.ids.length).toBeLessThan(Buffer.byteLength(TEXT));
@@ -238,11 +238,12 @@ describe('8B presets (computed, not written)', () => {
     }
   });
 
-  it('have a 150K-token tokenizer, generated and loaded quickly', () => {
+  it('have a 150K-token tokenizer with just the merges its vocabulary needs, which loads', () => {
     const c: Config = PRESETS['qwen3-8b'].config;
-    const t0 = performance.now();
     const { tokenizer, tokenizerConfig } = synthTokenizer(c);
-    expect(performance.now() - t0).toBeLessThan(3000);
+    // Merges are made lazily, one per token past the specials and the 256 bytes: none beyond.
+    const t = tokenizer as { added_tokens: unknown[]; model: { merges: unknown[] } };
+    expect(t.model.merges).toHaveLength(c.vocab_size - t.added_tokens.length - 256);
     const tok = new Tokenizer(tokenizer, tokenizerConfig);
     expect(tok.get_vocab(true).size).toBe(c.vocab_size);
     expect(tok.id_to_token(c.vocab_size - 1)).toBeDefined();

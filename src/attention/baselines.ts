@@ -17,10 +17,8 @@
  */
 import { check } from '../errors.js';
 import { allocate, checkGpu, fitBinding, release, type Gpu } from '../gpu/device.js';
-import { ceilDiv, dispatchOf, readBuffer, run, storage, uniform, type Dispatch, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, run, storage, uniform, type Dispatch, type Kernels } from '../gpu/kernels.js';
 import { buildTables, contextBudget, topKDispatches, type CsaParams, type LayerTables, type SelectOptions, type Selection } from './csa.js';
-
-export type Method = 'csa' | 'oracle' | 'streaming' | 'quest' | 'keypq';
 
 /** Fixed point of the scores csa_topk ranks: round(clamp(s, -limit, limit) * scale), below 2^21. */
 export interface FixedPoint { limit: number; scale: number }
@@ -159,35 +157,6 @@ export async function buildKeyTables(k: Kernels, a: KeyTablesArgs): Promise<Laye
   } finally {
     release(gpu, rows);
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Recall
-
-/** The selected key positions of each list (reads the selection back: eval and tests only). */
-export async function readSelection(gpu: Gpu, s: Selection, lists: number): Promise<Uint32Array[]> {
-  const counts = new Uint32Array(await readBuffer(gpu, s.counts, lists * 4));
-  const sel = new Uint32Array(await readBuffer(gpu, s.sel, lists * s.kmax * 4));
-  return Array.from(counts, (n, l) => sel.slice(l * s.kmax, l * s.kmax + Math.min(n, s.kmax)));
-}
-
-/**
- * recall@K of `got` against the oracle's selection: the mean over query heads of
- * |got ∩ oracle| / |oracle ∩ [0, N)|, context keys only (1 where the oracle selects none). A
- * per-KV-head selection is compared with each query head's oracle list of its group.
- */
-export async function selectionRecall(gpu: Gpu, got: Selection, oracle: Selection, a: { Hq: number; Hkv: number; N: number }): Promise<number> {
-  check(oracle.perQueryHead, 'recall: the oracle selection must be per query head');
-  const group = a.Hq / a.Hkv;
-  const mine = (await readSelection(gpu, got, got.perQueryHead ? a.Hq : a.Hkv)).map((l) => new Set(l));
-  const best = await readSelection(gpu, oracle, a.Hq);
-  let sum = 0;
-  best.forEach((list, h) => {
-    const context = list.filter((t) => t < a.N);
-    const picked = mine[got.perQueryHead ? h : Math.floor(h / group)];
-    sum += context.length === 0 ? 1 : context.filter((t) => picked.has(t)).length / context.length;
-  });
-  return sum / a.Hq;
 }
 
 // ---------------------------------------------------------------------------------------------

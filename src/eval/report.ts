@@ -6,6 +6,7 @@
 import { check, CsattnError } from '../errors.js';
 import { readInputFile, writeFileAtomic } from '../fsutil.js';
 import { maxOf } from '../arrays.js';
+import { ATTENTION_KINDS } from '../attention/methods.js';
 
 // renderHtml lives in html.ts (it is most of a page); re-exported so the report API is one module.
 export { renderHtml } from './html.js';
@@ -22,7 +23,7 @@ export interface Agreement {
 }
 
 export interface MethodResult {
-  /** 'full' | 'csa' | 'oracle' | 'streaming' | 'quest' | 'keypq' */
+  /** An AttentionKind (src/attention/methods.ts): 'full' or a sparse method. */
   method: string;
   /** null for full */
   sparsity: number | null;
@@ -86,7 +87,7 @@ export interface ReportMeta { model: string; modelFingerprint?: string; options:
 export const ALL_DATASETS = 'all';
 
 /** Table and legend order; methods not listed follow, by name. */
-export const METHOD_ORDER = ['full', 'csa', 'oracle', 'streaming', 'quest', 'keypq'];
+export const METHOD_ORDER: readonly string[] = ATTENTION_KINDS;
 
 /**
  * Options that differ between runs of one evaluation (shards, resumed runs, where to write):

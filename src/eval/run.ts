@@ -13,7 +13,9 @@ import { Model } from '../model/model.js';
 import { Tokenizer } from '../tokenizer.js';
 import { FORMAT_VERSION, modelIdentity, type BundleTemplate, type ModelIdentity } from '../bundle.js';
 import { prefillIds } from '../prefill.js';
-import { Session, type AttentionKind } from '../decode.js';
+import { Session } from '../decode.js';
+import type { Method } from '../attention/methods.js';
+import { RecallProbe } from './recall.js';
 import type { CsaParams } from '../attention/csa.js';
 import { splitTemplate } from '../template.js';
 import { progress, type Logger } from '../log.js';
@@ -32,7 +34,7 @@ import { pushAll } from '../arrays.js';
 export interface EvalOptions {
   files: string[];
   modelDir: string;
-  methods: Exclude<AttentionKind, 'full'>[];
+  methods: Method[];
   sparsities: number[];
   sink: number;
   window: number;
@@ -177,6 +179,7 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
   if (ids.length > limit) ids = truncateMiddle(ids, limit);
 
   const session = await cachedSession(o, x, { ids, template, room, log: o.log.child({ record: job.key }) });
+  const probe = o.recall ? new RecallProbe(session) : undefined;
   try {
     const greedy = { maxTokens: maxNew, temperature: 0, topP: 1, seed: 0, stopIds: x.tok.eosIds };
     const truth = references(rec);
@@ -195,7 +198,7 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
         const forced = full.ids.length > 0
           ? await session.answer(questionText, method, sparse, { ...greedy, maxTokens: full.ids.length, forced: full.ids, keepLogits: true })
           : null;
-        const recall = o.recall ? await session.recall(questionText, method, sparse) : undefined;
+        const recall = await probe?.recall(questionText, method, sparse);
         results.push({
           method, sparsity, prediction: text, score: score(text), msPerToken: r.timings.msPerToken, tokens: r.ids.length,
           agreement: agreement(full.ids, r.ids, fullText === text, full.logits, forced?.logits, x.model.cfg.vocab),

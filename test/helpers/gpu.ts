@@ -3,7 +3,7 @@
  * has it) and packed u32. A missing adapter fails the tests: it is never a silent skip.
  */
 import { createGpu, type Gpu } from '../../src/gpu/device.js';
-import { Kernels, readBuffer, upload } from '../../src/gpu/kernels.js';
+import { Kernels, readBuffer, record, submit, upload, type Dispatch } from '../../src/gpu/kernels.js';
 import { f16ToF32, f32ToF16 } from '../../src/weights/f16.js';
 
 export interface Ctx { gpu: Gpu; kernels: Kernels; mode: string }
@@ -18,6 +18,11 @@ export function gpuContext(packedF16: boolean): Promise<Ctx> {
     contexts.set(mode, c);
   }
   return c;
+}
+
+/** Records the dispatches into one compute pass and submits it. */
+export function runDispatches(c: Ctx, ds: Dispatch | Dispatch[]): void {
+  submit(c.gpu, (pass) => record(pass, Array.isArray(ds) ? ds : [ds]));
 }
 
 /** The f16 modes this adapter can run: native only when it has shader-f16. */

@@ -1,0 +1,19 @@
+/** CSAttention: the bundle's tables score the context keys for the current query (see ../csa.ts). */
+import type { Model } from '../../model/model.js';
+import { selectDispatches, type CsaParams, type LayerTables, type SelectOptions } from '../csa.js';
+import type { Selector, SparseMethod } from '../methods.js';
+
+export const csa = {
+  name: 'csa',
+  description: 'CSAttention: prefill-query centroids score keys through lookup lists',
+  async prepare({ model, tables, params }) {
+    // The tables belong to the session that loaded them.
+    return { selector: (opts) => csaSelector(model, tables, params, opts), destroy() {} };
+  },
+} as const satisfies SparseMethod;
+
+/** CSAttention's selection through each layer's tables. */
+export function csaSelector(m: Model, tables: LayerTables[], params: CsaParams, opts: SelectOptions): Selector {
+  const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
+  return (l, q) => selectDispatches(m.kernels, { q, tables: tables[l], step: m.step, Hq, Hkv, d, invFreq: m.invFreq, params, opts });
+}

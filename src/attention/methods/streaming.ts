@@ -1,0 +1,14 @@
+/** StreamingLLM: the sinks and the most recent context keys, no ranking (see ../baselines.ts). */
+import { streamingDispatches } from '../baselines.js';
+import type { SparseMethod } from '../methods.js';
+
+export const streaming = {
+  name: 'streaming',
+  description: 'sinks and the most recent keys only (StreamingLLM): the floor',
+  async prepare({ model: m }) {
+    return {
+      selector: (opts) => () => streamingDispatches(m.kernels, { step: m.step, Hkv: m.cfg.kvHeads, opts }),
+      destroy() {},
+    };
+  },
+} as const satisfies SparseMethod;

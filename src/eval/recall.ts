@@ -1,0 +1,85 @@
+/**
+ * recall@K of the oracle's keys, the selector quality `csattn eval` reports: one probe step runs a
+ * method's selection and the oracle's on the same queries and compares the two key sets.
+ */
+import { check } from '../errors.js';
+import type { Gpu } from '../gpu/device.js';
+import { readBuffer } from '../gpu/kernels.js';
+import type { DecodeAttention } from '../model/model.js';
+import type { Selection } from '../attention/csa.js';
+import type { Method } from '../attention/methods.js';
+import type { Session, SparseOptions } from '../decode.js';
+import type { SamplingOptions } from '../generate.js';
+import { questionIds } from '../template.js';
+
+/** The selected key positions of each list (reads the selection back: eval and tests only). */
+export async function readSelection(gpu: Gpu, s: Selection, lists: number): Promise<Uint32Array[]> {
+  const counts = new Uint32Array(await readBuffer(gpu, s.counts, lists * 4));
+  const sel = new Uint32Array(await readBuffer(gpu, s.sel, lists * s.kmax * 4));
+  return Array.from(counts, (n, l) => sel.slice(l * s.kmax, l * s.kmax + Math.min(n, s.kmax)));
+}
+
+/**
+ * recall@K of `got` against the oracle's selection: the mean over query heads of
+ * |got ∩ oracle| / |oracle ∩ [0, N)|, context keys only (1 where the oracle selects none). A
+ * per-KV-head selection is compared with each query head's oracle list of its group.
+ */
+export async function selectionRecall(gpu: Gpu, got: Selection, oracle: Selection, a: { Hq: number; Hkv: number; N: number }): Promise<number> {
+  check(oracle.perQueryHead, 'recall: the oracle selection must be per query head');
+  const group = a.Hq / a.Hkv;
+  const mine = (await readSelection(gpu, got, got.perQueryHead ? a.Hq : a.Hkv)).map((l) => new Set(l));
+  const best = await readSelection(gpu, oracle, a.Hq);
+  let sum = 0;
+  best.forEach((list, h) => {
+    const context = list.filter((t) => t < a.N);
+    const picked = mine[got.perQueryHead ? h : Math.floor(h / group)];
+    sum += context.length === 0 ? 1 : context.filter((t) => picked.has(t)).length / context.length;
+  });
+  return sum / a.Hq;
+}
+
+/** A probe step's attention, and the two selections of each layer it fills when its step is recorded. */
+interface Probe { attention: DecodeAttention; plans: { got: Selection; oracle: Selection }[] }
+
+/** Two greedy tokens: the question's prefill samples the first, the probe step runs for the second. */
+const PROBE_SAMPLING: SamplingOptions = { maxTokens: 2, temperature: 0, topP: 1, seed: 0, stopIds: [] };
+
+/**
+ * The recall probes of one session. Keep one per session: the session caches each probe's
+ * recorded step by its key, and the plans are filled only when a step is recorded.
+ */
+export class RecallProbe {
+  private probes = new Map<string, Probe>();
+
+  constructor(private readonly session: Session) {}
+
+  /**
+   * recall@K of the oracle's keys, per layer, at the first generated token: full attention carries
+   * the step, so `method` and the oracle see the same hidden states.
+   */
+  async recall(question: string, method: Method, sparse: SparseOptions): Promise<number[]> {
+    const s = this.session;
+    const key = `probe:${method}:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
+    let probe = this.probes.get(key);
+    if (!probe) this.probes.set(key, (probe = await this.probe(method, sparse)));
+    await s.generate(questionIds(s.tok, s.bundle.meta.template, question), PROBE_SAMPLING, probe.attention, key);
+    const { heads: Hq, kvHeads: Hkv } = s.model.cfg;
+    const out: number[] = [];
+    for (const p of probe.plans) out.push(await selectionRecall(s.model.gpu, p.got, p.oracle, { Hq, Hkv, N: s.contextTokens }));
+    return out;
+  }
+
+  private async probe(method: Method, sparse: SparseOptions): Promise<Probe> {
+    const s = this.session;
+    const select = await s.selector(method, sparse);
+    const best = await s.selector('oracle', sparse);
+    const plans: Probe['plans'] = [];
+    const attention: DecodeAttention = (l, q, out) => {
+      const got = select(l, q);
+      const oracle = best(l, q);
+      plans[l] = { got: got.selection, oracle: oracle.selection };
+      return [...got.dispatches, ...oracle.dispatches, ...s.model.fullAttention(l, q, out)];
+    };
+    return { attention, plans };
+  }
+}
