@@ -10,12 +10,13 @@
  * in fixtures/facts.templates.json ("{context}\n\nQuestion: {input}\nAnswer:") this is the trained
  * format, so full attention answers it and a method that drops the fact's line cannot.
  *
- * Deterministic for a seed. The fixtures come from:
+ * Deterministic for a seed. The fixtures come from (after `npm run build`):
  *   node scripts/make-facts.mjs --seed 0 --n 60 --out fixtures/facts.jsonl
  *   node scripts/make-facts.mjs --seed 1 --n 4 --lengths 600,800,1000,1200 --out fixtures/facts.tiny.jsonl
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { mulberry32 } from '../dist/random.js';
 
 /** Characters per token of tinylm's tokenizer on its corpus (model card); lengths are estimates from it. */
 const CHARS_PER_TOKEN = 3.47;
@@ -30,15 +31,9 @@ const PLATE_LETTERS = 'ABCDEFGHJKLMNPRSTUVWXYZ';
 const NUMBER_ATTRIBUTES = new Set(['passcode', 'lucky number', 'locker number', 'office room', 'birth year']);
 const NAME_ATTRIBUTES = new Set(['middle name', "pet's name", 'home town', 'boat name']);
 
-/** mulberry32: a small seeded generator, the same stream on every platform. */
+/** csattn's seeded generator (the same stream on every platform) with Python's randint and choice. */
 function rng(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)); // inclusive, like Python's randint
   return { next, int, choice: (xs) => xs[int(0, xs.length - 1)] };
 }

@@ -17,7 +17,7 @@ import { checkWritable, readInputFile } from './fsutil.js';
 import { DEFAULT_SPARSE, selectOptions, sparseAttention } from './decode.js';
 import { csaSelector } from './attention/methods/csa.js';
 import { Generator } from './generate.js';
-import { mulberry32 } from './model/synth.js';
+import { mulberry32 } from './random.js';
 import { DEFAULT_QUESTION, costStats, type DecodeProbe } from './costs.js';
 
 export interface PrefillJob {

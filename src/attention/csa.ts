@@ -30,6 +30,7 @@ import { allocate, checkGpu, fitBinding, oneShot, release, type Gpu } from '../g
 import { ceilDiv, dispatchOf, readBuffer, record, storage, submit, upload, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
 import { rowParts } from '../ops/dense.js';
 import { uploader } from '../gpu/uploader.js';
+import { mulberry32 } from '../random.js';
 
 export interface CsaParams {
   /** m: the head dim splits into m equal parts (d % m == 0). */
@@ -170,16 +171,6 @@ export function initialPicks(seed: number, group: number, subspace: number, poin
 function mix(h: number, v: number): number {
   h = Math.imul(h ^ (v >>> 0), 0x85ebca6b);
   return (h ^ (h >>> 13)) >>> 0;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

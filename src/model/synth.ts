@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { CsattnError, check } from '../errors.js';
 import { f32ToBF16, f32ToF16 } from '../weights/f16.js';
 import { DTYPE_SIZE, entryBytes, writeSafetensors, type TensorEntry } from '../weights/safetensors.js';
+import { mulberry32 } from '../random.js';
 
 export interface SynthPreset { name: string; config: Record<string, unknown> /* a real HF config.json */ }
 
@@ -264,16 +265,6 @@ function streamSeed(seed: number, name: string): number {
   let h = 0x811c9dc5 ^ seed;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
   return h;
-}
-
-/** mulberry32 (a splitmix-style generator): uniform in [0, 1). */
-export function mulberry32(state: number): () => number {
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Elements per generated chunk: 16 MB of f32 scratch, whatever the tensor's size. */
