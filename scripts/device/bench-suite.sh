@@ -14,6 +14,9 @@
 # - Qwen3-8B and Mistral-7B shapes at 32K.
 # $OUT gets suite.jsonl (every JSON line), suite.log, and the report of what this run has (bench.*);
 # a copy stays in /tmp/suite-out for bench-peers.sh to join.
+# GPU_TESTS="test/a.test.ts ..." (with a `pack.sh --tests` pack) first runs these test files on this
+# GPU, into $OUT/gpu-tests.log, so that the kernels timed are the ones checked here against the CPU
+# references (VITEST_ARGS adds arguments, e.g. -t to pick cases).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 J="$OUT/suite.jsonl" LOG="$OUT/suite.log"
@@ -27,6 +30,12 @@ if [[ -d ${LLAMACPP_KIT:-.peers/llamacpp} && -z ${LLAMACPP_BIN:-} ]]; then
 fi
 machine=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
 echo "{\"meta\": {\"date\": \"$(date -u +%F)\", \"commit\": \"${COMMIT:-unknown}\", \"machine\": \"${machine:-unknown} (Dawn/Vulkan)\", \"command\": \"bash scripts/device/bench-suite.sh\"}}" > "$J"
+if [[ -n ${GPU_TESTS:-} ]]; then
+  step "GPU tests: $GPU_TESTS"
+  # shellcheck disable=SC2086
+  node node_modules/vitest/vitest.mjs run $GPU_TESTS ${VITEST_ARGS:-} > "$OUT/gpu-tests.log" 2>&1 || step "GPU tests failed (see gpu-tests.log)"
+  step "GPU tests: $(grep -E '^ +Tests ' "$OUT/gpu-tests.log" | tr -s ' ')"
+fi
 step "probes: read bandwidth, subgroup matrices"
 run node scripts/bench/read-bandwidth.mjs --json
 run node scripts/bench/subgroup-matrix.mjs --json
