@@ -35,7 +35,8 @@ llama_ready() {
   if [[ ! -x $BIN/llama-bench ]]; then
     [[ -n ${LLAMACPP_BIN:-} ]] && { step "no llama-bench in LLAMACPP_BIN=$BIN"; return 1; }
     step "build llama.cpp (CUDA) from $KIT"
-    TARGETS="llama-bench llama-batched-bench llama-quantize" bash "$KIT/build.sh" >> "$LOG" 2>&1 || { step "llama.cpp build failed (see peers.log)"; return 1; }
+    # OUT= keeps the kit's build logs in its build tree: $OUT returns only 8 files.
+    OUT= TARGETS="llama-bench llama-batched-bench llama-quantize" bash "$KIT/build.sh" >> "$LOG" 2>&1 || { step "llama.cpp build failed (see peers.log)"; return 1; }
   fi
   if [[ ! -s $F16 ]]; then
     step "make the f16 GGUF"

@@ -33,7 +33,7 @@ echo "{\"meta\": {\"date\": \"$(date -u +%F)\", \"commit\": \"${COMMIT:-unknown}
 if [[ -n ${GPU_TESTS:-} ]]; then
   step "GPU tests: $GPU_TESTS"
   # shellcheck disable=SC2086
-  node node_modules/vitest/vitest.mjs run $GPU_TESTS ${VITEST_ARGS:-} > "$OUT/gpu-tests.log" 2>&1 || step "GPU tests failed (see gpu-tests.log)"
+  NO_COLOR=1 node node_modules/vitest/vitest.mjs run $GPU_TESTS ${VITEST_ARGS:-} > "$OUT/gpu-tests.log" 2>&1 || step "GPU tests failed (see gpu-tests.log)"
   step "GPU tests: $(grep -E '^ +Tests ' "$OUT/gpu-tests.log" | tr -s ' ')"
 fi
 step "probes: read bandwidth, subgroup matrices"
