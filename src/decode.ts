@@ -9,7 +9,7 @@ import { createGpu } from './gpu/device.js';
 import { Model, type DecodeAttention } from './model/model.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
-import { Generator, type Generation, type SamplingOptions } from './generate.js';
+import { Generator, textSink, type Generation, type SamplingOptions } from './generate.js';
 import { readAhead } from './weights/safetensors.js';
 import { Bundle, checkSameModel, modelIdentity, type ModelIdentity } from './bundle.js';
 import { destroyTables, listsSound, uploadTables, type LayerTables, type SelectOptions, type TableData } from './attention/csa.js';
@@ -17,6 +17,8 @@ import { methodOf, type AttentionKind, type LoadedContext, type Method, type Pre
 import { attentionDecode } from './ops/attention.js';
 import { questionIds } from './template.js';
 import type { Logger } from './log.js';
+import type { Question } from './questions.js';
+import { maxOf } from './arrays.js';
 
 export interface SparseOptions {
   sparsity: number;
@@ -227,4 +229,56 @@ async function readLayer(bundle: Bundle, l: number): Promise<LayerBytes> {
 /** The bytes in an ArrayBuffer of their own (reads return such; anything else is copied). */
 function aligned(b: Uint8Array): Uint8Array {
   return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
+}
+
+export interface DecodeJob {
+  bundle: string;
+  modelDir: string;
+  questions: Question[];
+  attention: AttentionKind;
+  sparse: SparseOptions;
+  /** Sampling as a user sets it; the tokenizer adds its end-of-sequence ids. */
+  sampling: Omit<SamplingOptions, 'stopIds'>;
+  /** Where the answer's text streams as it is generated (none: only the results). */
+  stream?: (text: string) => void;
+  log: Logger;
+}
+
+/** What `csattn decode` reports of one answer. */
+export interface AnswerResult {
+  id: string; text: string; ids: number[]; stopReason: Generation['stopReason']; attention: AttentionKind; sparsity: number;
+  contextTokens: number; questionTokens: number; loadMs: number; questionPrefillMs: number; firstTokenMs: number;
+  msPerToken: number; tokensPerSecond: number; contextKeysPerStep: number; keysPerStep: number; kvBytesPerStep: number;
+}
+
+/** Loads the bundle once, with room for the longest question, and answers every question in turn. */
+export async function answerQuestions(job: DecodeJob, onAnswer: (r: AnswerResult) => void): Promise<void> {
+  const tok = await Tokenizer.load(job.modelDir);
+  const b = await Bundle.open(job.bundle);
+  const longest = maxOf(job.questions.map((q) => questionIds(tok, b.meta.template, q.prompt).length), 0);
+  await b.close();
+  const session = await Session.open(job.bundle, job.modelDir, longest + job.sampling.maxTokens, { log: job.log });
+  try {
+    for (const q of job.questions) {
+      const sink = textSink(tok, job.sampling.stopStrings, job.stream ?? (() => {}));
+      const r = await session.answer(q.prompt, job.attention, job.sparse, { ...job.sampling, stopIds: tok.eosIds }, sink.onToken);
+      onAnswer({
+        id: q.id, text: sink.finish(), ids: r.ids, stopReason: r.stopReason, attention: r.attention,
+        sparsity: job.attention === 'full' ? 0 : job.sparse.sparsity, contextTokens: session.contextTokens,
+        questionTokens: r.questionTokens, loadMs: session.loadMs, questionPrefillMs: r.timings.prefillMs,
+        firstTokenMs: r.timings.firstTokenMs, msPerToken: r.timings.msPerToken, tokensPerSecond: r.timings.tokensPerSecond,
+        contextKeysPerStep: r.contextKeysPerStep, keysPerStep: r.keysPerStep, kvBytesPerStep: r.kvBytesPerStep,
+      });
+    }
+  } finally {
+    await session.close();
+  }
+}
+
+/** One line for people (stderr, after the answer): the attention, the keys a step attended, the speed. */
+export function decodeSummary(r: AnswerResult): string {
+  const share = ((100 * r.contextKeysPerStep) / r.contextTokens).toFixed(1);
+  const how = r.attention === 'full' ? 'full attention' : `${r.attention} at sparsity ${r.sparsity}`;
+  return `[${how}: ${r.contextKeysPerStep} of ${r.contextTokens} context keys per step (${share}%) + ${r.questionTokens} question tokens; ` +
+    `${r.ids.length} tokens, ${r.msPerToken.toFixed(1)} ms/token]`;
 }

@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import { inflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { methodColor } from '../src/eval/html.js';
-import { buildReport, renderHtml, type MethodResult, type RecordResult } from '../src/eval/report.js';
+import { buildReport, type MethodResult, type RecordResult } from '../src/eval/report.js';
+import { renderHtml } from '../src/eval/html.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const WIDTH = 1200, HEIGHT = 1600;

@@ -6,9 +6,10 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { CsattnError } from '../src/errors.js';
 import {
   aggregate, buildReport, formatTable, loadReport, mergeReports, onInterrupt, parseShard, pendingRecords,
-  renderHtml, shardFromEnv, shardOf, writeReport,
+  shardFromEnv, shardOf, writeReport,
   type Aggregate, type MethodResult, type RecordResult,
 } from '../src/eval/report.js';
+import { renderHtml } from '../src/eval/html.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'csattn-report-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

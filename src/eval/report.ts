@@ -8,8 +8,6 @@ import { readInputFile, writeFileAtomic } from '../fsutil.js';
 import { maxOf } from '../arrays.js';
 import { ATTENTION_KINDS } from '../attention/methods.js';
 
-// renderHtml lives in html.ts (it is most of a page); re-exported so the report API is one module.
-export { renderHtml } from './html.js';
 
 /** How a sparse method's answer compares with full attention's on the same record. */
 export interface Agreement {

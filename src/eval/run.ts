@@ -25,9 +25,10 @@ import {
 } from './longbench.js';
 import { scoreRecord, type MetricName } from './metrics.js';
 import {
-  buildReport, formatTable, loadReport, mergeReports, onInterrupt, pendingRecords, renderHtml, shardOf, writeReport,
+  buildReport, formatTable, loadReport, mergeReports, onInterrupt, pendingRecords, shardOf, writeReport,
   type Agreement, type MethodResult, type RecordResult, type Report, type Skipped,
 } from './report.js';
+import { renderHtml } from './html.js';
 import { readInputFile, writeFileAtomic } from '../fsutil.js';
 import { pushAll } from '../arrays.js';
 
