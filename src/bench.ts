@@ -68,6 +68,8 @@ export interface DecodeFigures {
   kernels?: KernelTime[];
   /** With profile: GPU time of one whole step by timestamps (msPerToken less this: time the GPU waits between steps). */
   gpuStepMs?: number;
+  /** CPU time to record and submit one step (generate's timings). */
+  submitMsPerStep: number;
 }
 
 export interface BenchRow {
@@ -170,7 +172,10 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
     const floorMs = peak ? bytesPerStep / peak.gbps / 1e6 : null;
     const ms = g.timings.msPerToken;
     const profile = job.profile ? await profileStep(model, attention, N + job.questionTokens) : undefined;
-    return { msPerToken: ms, bytesPerStep, achievedGBps: bytesPerStep / ms / 1e6, floorMs, pctOfFloor: floorMs === null ? null : (100 * floorMs) / ms, ...profile };
+    return {
+      msPerToken: ms, bytesPerStep, achievedGBps: bytesPerStep / ms / 1e6, floorMs, pctOfFloor: floorMs === null ? null : (100 * floorMs) / ms,
+      submitMsPerStep: g.timings.submitMsPerStep, ...profile,
+    };
   };
   const full = await figures('full');
   const sparse = await figures('csa');
@@ -264,7 +269,7 @@ export function formatBench(rows: BenchRow[]): string {
   const f = (x: number | null, digits = 1) => (x === null ? '-' : x.toFixed(digits));
   const list = (ks: KernelTime[]) => ks.slice(0, 8).map((k) => `${k.kernel} ${f(k.ms, 3)} ms (${Math.round(k.calls)}x${k.stepMs === undefined ? '' : `; ${f(k.stepMs, 3)} ms of the step`})`).join(', ');
   const kernels = rows.flatMap((r) => [
-    ...(['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) => `${r.model} ${r.context} ${a} decode step (${f(r[a].gpuStepMs ?? null, 2)} ms on the GPU): ${list(r[a].kernels!)}`),
+    ...(['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) => `${r.model} ${r.context} ${a} decode step (${f(r[a].gpuStepMs ?? null, 2)} ms on the GPU, ${f(r[a].submitMsPerStep, 2)} ms on the CPU to submit): ${list(r[a].kernels!)}`),
     ...(r.prefillKernels ? [`${r.model} ${r.context} prefill, one layer of the last chunk: ${list(r.prefillKernels)}`] : []),
   ]);
   return [...benchTable(rows), ...(kernels.length ? ['', 'GPU time per kernel, largest first:', ...kernels] : [])].join('\n') + '\n';

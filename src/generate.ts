@@ -40,6 +40,8 @@ export interface Timings {
   generated: number;
   msPerToken: number;
   tokensPerSecond: number;
+  /** CPU time a decode step takes to record and submit (the GPU starves if it nears msPerToken). */
+  submitMsPerStep: number;
 }
 
 export interface Generation {
@@ -113,6 +115,7 @@ export class Generator {
     let submitted = 1; // tokens whose sampling has been submitted
     let queued = 0; // tokens whose read-back has been submitted
     let read = 0;
+    let submitMs = 0;
     // A read-back's copy is submitted right after its last step, so mapping it waits for that step
     // only: the steps queued after it keep the GPU busy while the CPU reads and streams (reading
     // after the last queued step instead drained the GPU every LOOKAHEAD steps).
@@ -126,7 +129,9 @@ export class Generator {
       while (read < o.maxTokens) {
         while (submitted < o.maxTokens && submitted - read < LOOKAHEAD) {
           // The step at first + i embeds new token i - 1 (sampled, or forced) and samples token i.
+          const ts = performance.now();
           m.decode([...step, ...keep(submitted)], first + submitted, o.forced?.[submitted - 1]);
+          submitMs += performance.now() - ts;
           submitted++;
           if (submitted - queued >= READ_BATCH) queueRead();
         }
@@ -164,6 +169,7 @@ export class Generator {
         generated: ids.length,
         msPerToken: (t2 - t1) / decodeSteps,
         tokensPerSecond: (decodeSteps * 1000) / (t2 - t1),
+        submitMsPerStep: submitMs / decodeSteps,
       },
     };
   }
