@@ -16,7 +16,7 @@ import { PRESETS, writeSynthModel } from './model/synth.js';
 import { createLogger, progress, type Logger } from './log.js';
 import { VERSION } from './version.js';
 import { fmtBytes } from './gpu/device.js';
-import { DEFAULT_CSA, type CsaParams } from './attention/csa.js';
+import { DEFAULT_CSA, type CsaParams } from './attention/csa/tables.js';
 import { ATTENTION_KINDS, METHODS, METHOD_NAMES, isMethod } from './attention/methods.js';
 import { Bundle } from './bundle.js';
 import { DEFAULT_QUESTION, costs, figuresFromStats, formatCosts } from './costs.js';
