@@ -15,7 +15,7 @@ import { profileInStep, profileOps, type KernelTime } from './gpu/profile.js';
 import { Model } from './model/model.js';
 import { presetConfig } from './model/synth.js';
 import { mulberry32 } from './random.js';
-import { destroyTables, type CsaParams, type LayerTables } from './attention/csa.js';
+import { destroyTables, type CsaParams, type LayerTables } from './attention/csa/tables.js';
 import { Bundle, FORMAT_VERSION, modelIdentity, type BundleMeta, type ModelIdentity } from './bundle.js';
 import { loadContext, selectOptions, sparseAttention, type SparseOptions } from './decode.js';
 import { csaSelector } from './attention/methods/csa.js';

@@ -17,7 +17,7 @@ import { CsattnError, check } from './errors.js';
 import { checkInputFile, readInputFile } from './fsutil.js';
 import { SafetensorsFile, SafetensorsModel, writeSafetensors, type TensorEntry } from './weights/safetensors.js';
 import type { ModelConfig } from './model/config.js';
-import type { CsaParams } from './attention/csa.js';
+import type { CsaParams } from './attention/csa/tables.js';
 
 export const FORMAT = 'csattn.bundle';
 /** 2: lists in ascending key order (1 had them in score order). */

@@ -7,7 +7,7 @@
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_CSA } from './attention/csa.js';
+import { DEFAULT_CSA } from './attention/csa/tables.js';
 import { DEFAULT_SPARSE, Session } from './decode.js';
 import { check } from './errors.js';
 import { readInputFile, tempPathFor } from './fsutil.js';

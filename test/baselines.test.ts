@@ -3,7 +3,9 @@ import {
   buildKeyTables, oracleDispatches, questDispatches, questPages, streamingDispatches,
   ORACLE_FIXED, QUEST_FIXED, type BaselinePlan,
 } from '../src/attention/baselines.js';
-import { downloadTables, initialPicks, selectDispatches, DEFAULT_CSA, type CsaParams, type SelectOptions } from '../src/attention/csa.js';
+import { initialPicks } from '../src/attention/csa/build.js';
+import { selectDispatches, type SelectOptions } from '../src/attention/csa/select.js';
+import { downloadTables, DEFAULT_CSA, type CsaParams } from '../src/attention/csa/tables.js';
 import { readBuffer, storage, uniform, upload } from '../src/gpu/kernels.js';
 import { attentionDecode } from '../src/ops/attention.js';
 import { readSelection, selectionRecall } from '../src/eval/recall.js';

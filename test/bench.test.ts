@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bench, benchTable, formatBench, type BenchJob } from '../src/bench.js';
-import { DEFAULT_CSA } from '../src/attention/csa.js';
+import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { PRESETS } from '../src/model/synth.js';
 import { createLogger } from '../src/log.js';
 import { peakBandwidth } from '../src/gpu/peaks.js';

@@ -13,7 +13,7 @@ import { Session } from '../src/decode.js';
 import { Model } from '../src/model/model.js';
 import { Generator } from '../src/generate.js';
 import { Tokenizer } from '../src/tokenizer.js';
-import { DEFAULT_CSA } from '../src/attention/csa.js';
+import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { readBuffer } from '../src/gpu/kernels.js';
 import { createLogger } from '../src/log.js';
 import { contextIds, questionIds, splitTemplate } from '../src/template.js';

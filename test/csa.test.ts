@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { buildTables, initialPicks } from '../src/attention/csa/build.js';
+import { selectDispatches, topKDispatches, type SelectOptions } from '../src/attention/csa/select.js';
 import {
-  buildTables, destroyTables, downloadTables, initialPicks, selectDispatches, topKDispatches, uploadTables,
-  listsSound, DEFAULT_CSA, TILE_KEYS, type CsaParams, type LayerTables, type SelectOptions, type TableData,
-} from '../src/attention/csa.js';
+  destroyTables, downloadTables, uploadTables, listsSound, DEFAULT_CSA, TILE_KEYS, type CsaParams, type LayerTables, type TableData,
+} from '../src/attention/csa/tables.js';
 import { Kernels, readBuffer, uniform, upload } from '../src/gpu/kernels.js';
 import { uploader } from '../src/gpu/uploader.js';
 import { f16ToF32, f32ToF16, roundF16 } from '../src/weights/f16.js';

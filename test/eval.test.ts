@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { runEval, loadRecords, fileLabels, agreement, kl, formatSummary, type EvalOptions } from '../src/eval/run.js';
 import { buildReport, loadReport, pendingRecords, type Report } from '../src/eval/report.js';
-import { DEFAULT_CSA } from '../src/attention/csa.js';
+import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { createLogger } from '../src/log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'csattn-eval-'));

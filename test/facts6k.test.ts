@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prefillDocument } from '../src/prefill.js';
 import { Session } from '../src/decode.js';
-import { DEFAULT_CSA } from '../src/attention/csa.js';
+import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { createLogger } from '../src/log.js';
 
 const MODEL = 'fixtures/models/tinylm';

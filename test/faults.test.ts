@@ -13,7 +13,7 @@ import { writeSafetensors } from '../src/weights/safetensors.js';
 import { allocate, createGpu } from '../src/gpu/device.js';
 import { readBuffer } from '../src/gpu/kernels.js';
 import { Model } from '../src/model/model.js';
-import { DEFAULT_CSA } from '../src/attention/csa.js';
+import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { enospc, simulateDeviceLoss } from './helpers/faults.js';
 
 const MODEL = 'fixtures/models/tinylm';

@@ -11,7 +11,7 @@ import { FORMAT_VERSION } from '../src/bundle.js';
 import { prefillDocument } from '../src/prefill.js';
 import { Session } from '../src/decode.js';
 import { CsattnError } from '../src/errors.js';
-import { DEFAULT_CSA } from '../src/attention/csa.js';
+import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { createLogger } from '../src/log.js';
 import { SafetensorsFile, writeSafetensors } from '../src/weights/safetensors.js';
 

@@ -1,5 +1,5 @@
 /**
- * Baseline key selectors for `csattn eval`, at CSAttention's token budget (contextBudget in csa.ts:
+ * Baseline key selectors for `csattn eval`, at CSAttention's token budget (contextBudget in csa/select.ts:
  * K = round((1 - sparsity) N) context keys, sinks and window inside it, the generated keys [N, pos]
  * always attended). Each yields a Selection for attentionDecode's sparse path and differs from CSA
  * only in how it ranks the context keys:
@@ -18,7 +18,9 @@
 import { check } from '../errors.js';
 import { allocate, checkGpu, fitBinding, release, type Gpu } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, run, storage, uniform, type Dispatch, type Kernels } from '../gpu/kernels.js';
-import { buildTables, contextBudget, topKDispatches, type CsaParams, type LayerTables, type SelectOptions, type Selection } from './csa.js';
+import { buildTables } from './csa/build.js';
+import { contextBudget, topKDispatches, type SelectOptions, type Selection } from './csa/select.js';
+import type { CsaParams, LayerTables } from './csa/tables.js';
 
 /** Fixed point of the scores csa_topk ranks: round(clamp(s, -limit, limit) * scale), below 2^21. */
 export interface FixedPoint { limit: number; scale: number }

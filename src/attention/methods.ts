@@ -6,7 +6,8 @@
  * one entry here.
  */
 import type { Model, Op } from '../model/model.js';
-import type { CsaParams, LayerTables, Selection, SelectOptions } from './csa.js';
+import type { Selection, SelectOptions } from './csa/select.js';
+import type { CsaParams, LayerTables } from './csa/tables.js';
 import { csa } from './methods/csa.js';
 import { keypq } from './methods/keypq.js';
 import { oracle } from './methods/oracle.js';

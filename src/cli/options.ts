@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DEFAULT_CSA, type CsaParams } from '../attention/csa.js';
+import { DEFAULT_CSA, type CsaParams } from '../attention/csa/tables.js';
 import { ATTENTION_KINDS, METHODS, METHOD_NAMES, type AttentionKind } from '../attention/methods.js';
 import { maxOf } from '../arrays.js';
 import { DEFAULT_QUESTION, type QuestionShape } from '../costs.js';

@@ -6,7 +6,7 @@ import { check } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { readBuffer } from '../gpu/kernels.js';
 import type { DecodeAttention } from '../model/model.js';
-import type { Selection } from '../attention/csa.js';
+import type { Selection } from '../attention/csa/select.js';
 import type { Method } from '../attention/methods.js';
 import type { Session, SparseOptions } from '../decode.js';
 import type { SamplingOptions } from '../generate.js';

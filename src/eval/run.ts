@@ -16,7 +16,7 @@ import { prefillIds } from '../prefill.js';
 import { Session } from '../decode.js';
 import type { Method } from '../attention/methods.js';
 import { RecallProbe } from './recall.js';
-import type { CsaParams } from '../attention/csa.js';
+import type { CsaParams } from '../attention/csa/tables.js';
 import { splitTemplate } from '../template.js';
 import { progress, type Logger } from '../log.js';
 import {

@@ -5,7 +5,8 @@
  * Plain f64 arithmetic, except where the GPU's format is part of the contract: scores rounded to f16
  * (through f32), fixed-point sums, and the f32 multipliers that define the fixed-point units.
  */
-import { initialPicks, type CsaParams } from '../../src/attention/csa.js';
+import { initialPicks } from '../../src/attention/csa/build.js';
+import type { CsaParams } from '../../src/attention/csa/tables.js';
 import { fromF16Bits, toF16Bits } from '../../src/weights/f16.js';
 
 export interface RefLayer {

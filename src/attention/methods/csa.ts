@@ -1,6 +1,7 @@
-/** CSAttention: the bundle's tables score the context keys for the current query (see ../csa.ts). */
+/** CSAttention: the bundle's tables score the context keys for the current query (see ../csa/select.ts). */
 import type { Model } from '../../model/model.js';
-import { selectDispatches, type CsaParams, type LayerTables, type SelectOptions } from '../csa.js';
+import { selectDispatches, type SelectOptions } from '../csa/select.js';
+import type { CsaParams, LayerTables } from '../csa/tables.js';
 import type { Selector, SparseMethod } from '../methods.js';
 
 export const csa = {

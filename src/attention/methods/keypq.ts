@@ -1,7 +1,7 @@
 /** Key-centric CSA (PQCache / Squeezed Attention): CSA's tables clustered from the context keys (see ../baselines.ts). */
 import { mapInOrder } from '../../arrays.js';
 import { buildKeyTables } from '../baselines.js';
-import { destroyTables } from '../csa.js';
+import { destroyTables } from '../csa/tables.js';
 import type { SparseMethod } from '../methods.js';
 import { csaSelector } from './csa.js';
 

@@ -1,0 +1,164 @@
+/**
+ * CSAttention's offline table build, per layer (buildTables), on the GPU. Each table group's queries
+ * are split into m sub-vectors (csa_rows); cosine k-means gives C unit centroids per subspace
+ * (csa_kmeans_*); each centroid keeps the L = ceil(αN) context keys with the largest partial score
+ * <centroid, key sub-vector> (csa_partial_scores; ties: the lower key), in ascending key order
+ * (csa_topl); the list index is then derived from the lists (tables.ts).
+ */
+import { check } from '../../errors.js';
+import { allocate, checkGpu, fitBinding, oneShot, release } from '../../gpu/device.js';
+import { ceilDiv, dispatchOf, record, submit, upload, uniform, type Binding, type Dispatch, type Kernels } from '../../gpu/kernels.js';
+import { rowParts } from '../../ops/dense.js';
+import { mulberry32 } from '../../random.js';
+import {
+  allocateTables, indexDispatch, listLength, ropeBuffer, shapeOf, TILE_KEYS, type CsaParams, type LayerTables, type Shape,
+} from './tables.js';
+
+/** Workgroup sizes of the kernels, as in their WGSL defaults. */
+const WG_SMALL = 64;
+/** Most points csa_kmeans_sum adds per workgroup: its fixed point (2^18) stays below 2^30. */
+const MAX_KMEANS_CHUNK = 4096;
+
+/**
+ * The k-means init of one (group, subspace): C distinct point indices in [0, points), from a PRNG
+ * seeded by (seed, group, subspace) (a partial Fisher-Yates shuffle).
+ */
+export function initialPicks(seed: number, group: number, subspace: number, points: number, C: number): Uint32Array {
+  check(C <= points, `csa: ${C} centroids need at least ${C} query sub-vectors to cluster, not ${points}`);
+  const rand = mulberry32(mix(mix(mix(0x9e3779b9, seed), group), subspace));
+  const moved = new Map<number, number>();
+  const out = new Uint32Array(C);
+  for (let i = 0; i < C; i++) {
+    const r = i + Math.floor(rand() * (points - i));
+    out[i] = moved.get(r) ?? r;
+    moved.set(r, moved.get(i) ?? i);
+  }
+  return out;
+}
+
+function mix(h: number, v: number): number {
+  h = Math.imul(h ^ (v >>> 0), 0x85ebca6b);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sub-vectors (csa_rows)
+
+interface Rows {
+  src: GPUBuffer;
+  /** The source is the f16 KV cache (read at the row's position); else f32 [tokens, srcHeads, d]. */
+  keys: boolean;
+  tokens: number; heads: number; head0: number; srcHeads: number; capacity: number;
+  normalize: boolean;
+  out: GPUBuffer; norms: GPUBuffer;
+}
+
+function rowsDispatch(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuffer, r: Rows,
+  slice: { src: Binding; tok0: number; tokens: number } = { src: r.src, tok0: 0, tokens: r.tokens }): Dispatch {
+  const kernel = k.get('csa_rows', { defines: r.keys ? ['KEYS'] : [] });
+  const params = uniform(k.gpu, [slice.tokens, slice.tok0, slice.tok0 * r.heads, r.tokens * r.heads, r.heads, r.head0, r.srcHeads,
+    r.capacity, s.d, s.m, +(p.rope === 'pre'), +r.normalize]);
+  return dispatchOf(kernel, [slice.src, invFreq, r.out, r.norms, params], [ceilDiv(slice.tokens * r.heads, WG_SMALL), s.m]);
+}
+
+/** Query rows of a prefill, whose f32 [tokens, srcHeads, d] may exceed one binding: a slice of tokens per dispatch. */
+function queryRowsDispatches(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuffer, r: Rows): Dispatch[] {
+  return rowParts(k.gpu, r.tokens, r.srcHeads * s.d * 4, 'one token of queries').map((part) =>
+    rowsDispatch(k, s, p, invFreq, r, { src: { buffer: r.src, offset: part.offset, size: part.size }, tok0: part.row0, tokens: part.rows }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table build
+
+export interface BuildArgs {
+  queries: GPUBuffer; kCache: GPUBuffer;
+  N: number; Hq: number; Hkv: number; d: number; capacity: number;
+  invFreq?: GPUBuffer; params: CsaParams;
+  /** Points per k-means summing workgroup (at most 4096); tests shrink it to cover several chunks. */
+  kmeansChunk?: number;
+  /** Keys per tile of the list index (at most TILE_KEYS); tests shrink it to cover several tiles. */
+  tile?: number;
+}
+
+/** Builds one layer's tables on the GPU. */
+export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables> {
+  const gpu = k.gpu;
+  const p = a.params;
+  const s = shapeOf(p, a.Hq, a.Hkv, a.d);
+  const { N } = a;
+  check(N >= 1 && N <= a.capacity, `csa: context of ${N} tokens does not fit the KV cache (${a.capacity})`);
+  check(Number.isInteger(p.kmeansIters) && p.kmeansIters >= 0, `csa: kmeansIters must be a non-negative integer, not ${p.kmeansIters}`);
+  const chunk = a.kmeansChunk ?? MAX_KMEANS_CHUNK;
+  check(chunk >= 1 && chunk <= MAX_KMEANS_CHUNK, `csa: k-means chunk must be in [1, ${MAX_KMEANS_CHUNK}]`);
+  check(s.C * s.ds * 4 <= gpu.device.limits.maxComputeWorkgroupStorageSize,
+    `csa: centroids x subspace dims (${s.C} x ${s.ds}) exceed the GPU's workgroup memory for k-means`);
+  const L = listLength(p.listFraction, N);
+  const t = await allocateTables(gpu, s, N, L, a.tile ?? TILE_KEYS);
+  const P = s.perGroup * N;
+  check(ceilDiv(P, WG_SMALL) <= gpu.device.limits.maxComputeWorkgroupsPerDimension, `csa: ${P} query rows per table group are too many for one dispatch`);
+  const words = ceilDiv(N, 2);
+  const chunks = ceilDiv(P, chunk);
+  const scratch = {
+    points: await allocate(gpu, fitBinding(gpu, P * s.d * 4, 'the k-means points'), 'csa k-means points'),
+    pointNorms: await allocate(gpu, s.m * P * 4, 'csa k-means point norms'),
+    keys: await allocate(gpu, fitBinding(gpu, N * s.d * 4, 'the key sub-vectors'), 'csa key sub-vectors'),
+    listKeys: await allocate(gpu, t.listEntry.size, 'csa list keys'),
+    keyNorms: await allocate(gpu, s.m * N * 4, 'csa key norms'),
+    assign: await allocate(gpu, fitBinding(gpu, s.m * P * 4, 'the k-means assignment'), 'csa k-means assignment'),
+    part: await allocate(gpu, fitBinding(gpu, s.m * chunks * s.C * s.ds * 4, 'the k-means partial sums'), 'csa k-means sums'),
+    scores: await allocate(gpu, fitBinding(gpu, s.m * s.C * words * 4, 'the partial scores'), 'csa partial scores'),
+  };
+  oneShot(gpu, () => {
+    const invFreq = ropeBuffer(gpu, p, a.invFreq);
+    const groups = Array.from({ length: s.G }, (_, g) => groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq }));
+    return [...groups, [indexDispatch(k, t, scratch.listKeys)]];
+  }, (lists) => {
+    for (const ds of lists) submit(gpu, (pass) => record(pass, ds));
+  });
+  await gpu.device.queue.onSubmittedWorkDone();
+  checkGpu(gpu);
+  for (const b of Object.values(scratch)) release(gpu, b);
+  return t;
+}
+
+interface BuildScratch {
+  points: GPUBuffer; pointNorms: GPUBuffer; keys: GPUBuffer; keyNorms: GPUBuffer;
+  assign: GPUBuffer; part: GPUBuffer; scores: GPUBuffer;
+  /** u32 [groups, m, C, L]: the lists' keys, until the index packs them into listEntry. */
+  listKeys: GPUBuffer;
+}
+
+interface GroupJob { g: number; P: number; words: number; chunk: number; chunks: number; invFreq: GPUBuffer }
+
+/** The dispatches that build the tables of group g: sub-vectors, k-means, partial scores, top-L. */
+function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTables, x: BuildScratch, j: GroupJob): Dispatch[] {
+  const gpu = k.gpu;
+  const { g, P } = j;
+  const ds4 = s.ds / 4;
+  const kvHead = p.granularity === 'kv-head' ? g : Math.floor(g / (s.Hq / s.Hkv));
+  const picks = new Uint32Array(s.m * s.C);
+  for (let sub = 0; sub < s.m; sub++) picks.set(initialPicks(p.seed, g, sub, P, s.C), sub * s.C);
+  const queries = queryRowsDispatches(k, s, p, j.invFreq, {
+    src: a.queries, keys: false, tokens: a.N, heads: s.perGroup, head0: g * s.perGroup, srcHeads: s.Hq,
+    capacity: a.capacity, normalize: true, out: x.points, norms: x.pointNorms,
+  });
+  const keys = rowsDispatch(k, s, p, j.invFreq, {
+    src: a.kCache, keys: true, tokens: a.N, heads: 1, head0: kvHead, srcHeads: s.Hkv,
+    capacity: a.capacity, normalize: false, out: x.keys, norms: x.keyNorms,
+  });
+  const init = dispatchOf(k.get('csa_kmeans_init'), [x.points, upload(gpu, picks), t.centroids,
+    uniform(gpu, [P, s.C, s.ds, g, s.m])], [ceilDiv(s.C * s.ds, WG_SMALL), s.m]);
+  const assign = dispatchOf(k.get('csa_kmeans_assign'), [x.points, t.centroids, x.assign,
+    uniform(gpu, [P, s.C, ds4, g, s.m])], [ceilDiv(P, WG_SMALL), s.m]);
+  const sum = dispatchOf(k.get('csa_kmeans_sum', { constants: { CAP: s.C * s.ds } }), [x.points, x.assign, x.part,
+    uniform(gpu, [P, s.C, s.ds, j.chunk, j.chunks])], [j.chunks, s.m]);
+  const update = dispatchOf(k.get('csa_kmeans_update'), [x.part, t.centroids,
+    uniform(gpu, [s.C, ds4, j.chunks, g, s.m])], [ceilDiv(s.C, WG_SMALL), s.m]);
+  const scores = dispatchOf(k.get('csa_partial_scores'), [x.keys, t.centroids, x.scores,
+    uniform(gpu, [a.N, j.words, s.C, ds4, g, s.m])], [ceilDiv(j.words, WG_SMALL), s.C, s.m]);
+  const rows = s.m * s.C;
+  const topl = dispatchOf(k.get('csa_topl'), [x.scores, x.listKeys, t.listEntry, t.listLen,
+    uniform(gpu, [a.N, j.words, t.L, g * rows])], [rows]);
+  const kmeans = Array.from({ length: p.kmeansIters }, () => [assign, sum, update]).flat();
+  return [...queries, keys, init, ...kmeans, scores, topl];
+}

@@ -1,0 +1,138 @@
+/**
+ * CSAttention's decode-time selection through a layer's tables (tables.ts). Each decode step
+ * (selectDispatches), all on the GPU, in five dispatches: every query head's sub-vectors pick their
+ * nearest centroid (csa_choose); the chosen lists' scores (times ||q^(j)|| for 'qnorm') are summed
+ * per key in fixed point, a workgroup per tile of keys adding up its slice of every chosen list in
+ * workgroup memory (csa_score); the sinks, the recent window and the generated keys are always
+ * taken, and the rest of the budget K = round((1 - sparsity) N) goes to the top-scoring context keys
+ * (ties: lower index; csa_topk).
+ *
+ * Generated keys are always attended (contextBudget), so the lists hold context keys only: the
+ * paper's streaming insert of each new key into the lists (Sec. 3.3) would add entries that no
+ * selection reads (it cost 0.8 ms a step at 128K on the H100).
+ */
+import { check } from '../../errors.js';
+import { fitBinding } from '../../gpu/device.js';
+import { ceilDiv, dispatchOf, storage, uniform, type Dispatch, type Grid, type Kernels } from '../../gpu/kernels.js';
+import { checkTables, ropeBuffer, shapeOf, type CsaParams, type LayerTables } from './tables.js';
+
+/** The SparseSelection contract of src/ops/attention.ts: sel u32 [lists, kmax], counts u32 [lists]. */
+export interface Selection { sel: GPUBuffer; counts: GPUBuffer; kmax: number; perQueryHead: boolean }
+
+export interface SelectOptions { sparsity: number; sink: number; window: number; N: number; maxNewTokens: number }
+
+/** Keys per workgroup of csa_topk (256 threads x KPT = 16 keys). */
+const TOPK_CHUNK = 256 * 16;
+
+export interface Budget {
+  /** Total over the context: sinks and window inside it. */
+  K: number;
+  sinkEnd: number;
+  winStart: number;
+  /** Keys picked by score among [sinkEnd, winStart). */
+  R: number;
+  /** Context keys selected: sinks + window + R (K, unless sinks and window alone exceed it). */
+  kctx: number;
+  kmax: number;
+}
+
+export function contextBudget(o: SelectOptions): Budget {
+  check(o.sparsity >= 0 && o.sparsity <= 1, `csa: sparsity must be in [0, 1], not ${o.sparsity}`);
+  check(Number.isInteger(o.sink) && o.sink >= 0 && Number.isInteger(o.window) && o.window >= 0, 'csa: sink and window must be non-negative integers');
+  const K = Math.round((1 - o.sparsity) * o.N);
+  const sinkEnd = Math.min(o.sink, o.N);
+  const winStart = Math.max(sinkEnd, o.N - o.window);
+  const forced = sinkEnd + o.N - winStart;
+  const R = Math.max(0, K - forced);
+  return { K, sinkEnd, winStart, R, kctx: forced + R, kmax: forced + R + o.maxNewTokens };
+}
+
+/**
+ * A dispatch of a kernel variant (built with `define`) that uses only some of its file's bindings:
+ * with layout 'auto' the bind group must hold exactly those, by binding number.
+ */
+function variantDispatch(k: Kernels, name: string, define: string, bindings: [number, GPUBuffer][], grid: Grid): Dispatch {
+  const kernel = k.get(name, { defines: [define] });
+  return { kernel, group: kernel.bindAt(bindings), grid };
+}
+
+export interface SelectArgs {
+  q: GPUBuffer; tables: LayerTables; step: GPUBuffer;
+  Hq: number; Hkv: number; d: number; invFreq?: GPUBuffer; params: CsaParams; opts: SelectOptions;
+}
+
+export interface SelectPlan {
+  /** Recorded once, replayed every step: scoring then topK. */
+  dispatches: Dispatch[];
+  selection: Selection;
+  /** The two halves of `dispatches`, and what passes between them (for tests and profiling). */
+  scoring: Dispatch[];
+  topK: Dispatch[];
+  /** vec4<u32> [groups, perGroup * m]: chosen list, w and w * max|score| (f32 bits). */
+  choice: GPUBuffer;
+  /** f32 [groups, perGroup * m]: the chosen lists' fixed-point multipliers. */
+  mults: GPUBuffer;
+  /** i32 [groups, N]: summed fixed-point scores. */
+  scores: GPUBuffer;
+}
+
+/**
+ * Per decode step, all on the GPU: (1) each query head's sub-vectors → nearest centroid (cosine;
+ * csa_choose); (2) gather-and-sum the chosen lists into per-key scores over [0, N), by tiles of
+ * keys, with the histogram of the top-K's first digit (csa_score); (3) select the sinks, the window,
+ * the generated keys [N, step.pos] and the top-R of the rest (see contextBudget; csa_topk).
+ */
+export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
+  const gpu = k.gpu;
+  const p = a.params;
+  const s = shapeOf(p, a.Hq, a.Hkv, a.d);
+  const t = a.tables;
+  checkTables(t, s);
+  check(a.opts.N === t.N, `csa: selection over ${a.opts.N} context keys, but the tables were built over ${t.N}`);
+  const perGroup = s.perGroup * s.m;
+  const b = contextBudget(a.opts);
+  const choice = storage(gpu, s.G * perGroup * 16, 'csa chosen lists');
+  const mults = storage(gpu, s.G * perGroup * 4, 'csa list multipliers');
+  const scores = storage(gpu, fitBinding(gpu, s.G * t.N * 4, 'the per-key scores'), 'csa per-key scores');
+  const top = topKStages(k, { scores, lists: s.G, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
+  const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, choice, a.step,
+    uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre')])], [perGroup, s.G]);
+  const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, choice, mults, scores, top.hist,
+    uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [t.tiles, s.G]);
+  const topK = top.stages.slice(1);
+  const scoring = [choose, score];
+  return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice, mults, scores };
+}
+
+export interface TopKArgs {
+  /** i32 [lists, N] fixed-point scores, |score| < 2^21; cleared by the last dispatch. */
+  scores: GPUBuffer;
+  lists: number; step: GPUBuffer; opts: SelectOptions; perQueryHead: boolean;
+}
+
+/** The csa_topk stages over `scores`: the selection of each list, in ascending key order. */
+export function topKDispatches(k: Kernels, a: TopKArgs): { dispatches: Dispatch[]; selection: Selection } {
+  const top = topKStages(k, a);
+  return { dispatches: top.stages, selection: top.selection };
+}
+
+/** All four csa_topk stages (HIST, REFINE, COUNT, COMPACT), and the histograms that HIST fills. */
+function topKStages(k: Kernels, a: TopKArgs): { stages: Dispatch[]; selection: Selection; hist: GPUBuffer } {
+  const gpu = k.gpu;
+  const b = contextBudget(a.opts);
+  const { N, maxNewTokens } = a.opts;
+  const chunks = ceilDiv(N, TOPK_CHUNK);
+  const hist = storage(gpu, a.lists * 2 * 2048 * 4, 'csa top-k histograms');
+  const state = storage(gpu, a.lists * 16, 'csa top-k thresholds');
+  const chunkCounts = storage(gpu, a.lists * chunks * 8, 'csa top-k chunk counts');
+  const sel = storage(gpu, fitBinding(gpu, a.lists * b.kmax * 4, 'the selection'), 'csa selection');
+  const counts = storage(gpu, a.lists * 4, 'csa selection counts');
+  const buffers = [a.scores, hist, state, chunkCounts, sel, counts, a.step];
+  const params = uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens]);
+  const stages: [string, number[]][] = [
+    ['HIST', [0, 1]], ['REFINE', [0, 1, 2]], ['COUNT', [0, 1, 2, 3]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6]],
+  ];
+  const dispatches = stages.map(([variant, used]) =>
+    variantDispatch(k, 'csa_topk', variant, [...used.map((i): [number, GPUBuffer] => [i, buffers[i]]), [7, params]], [chunks, a.lists]));
+  return { stages: dispatches, selection: { sel, counts, kmax: b.kmax, perQueryHead: a.perQueryHead }, hist };
+}
