@@ -8,7 +8,7 @@ import { readFileSync, rmSync, statSync, type Stats } from 'node:fs';
 import { access, constants, lstat, open, readdir, readlink, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { CsattnError } from './errors.js';
+import { CsattnError, check } from './errors.js';
 
 /** Temp files being written: removed if the process exits (Ctrl-C included) before the rename. */
 const inFlight = new Set<string>();
@@ -255,4 +255,17 @@ export function readInputFile(path: string, what: string): Buffer {
   } catch (e) {
     throw new CsattnError(`cannot read ${what} ${path}: ${(e as Error).message}`, 'io');
   }
+}
+
+/** A text file the user gave (a document, questions): UTF-8 and not empty. */
+export async function readDocument(path: string): Promise<string> {
+  const bytes = readInputFile(path, 'document');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new CsattnError(`${path} is not UTF-8 text`, 'input');
+  }
+  check(text.trim().length > 0, `document ${path} is empty`, 'input');
+  return text;
 }

@@ -14,7 +14,7 @@ import { FORMAT_VERSION, modelIdentity, writeBundle, type BundleMeta, type Bundl
 import { contextIds, splitTemplate, truncateIds } from './template.js';
 import { progress, type Logger } from './log.js';
 import { VERSION } from './version.js';
-import { checkWritable, readInputFile } from './fsutil.js';
+import { checkWritable, readDocument } from './fsutil.js';
 import { DEFAULT_SPARSE, selectOptions, sparseAttention } from './decode.js';
 import { csaSelector } from './attention/methods/csa.js';
 import { Generator } from './generate.js';
@@ -55,18 +55,6 @@ export interface PrefillSummary {
   probe: DecodeProbe | null;
   /** The rate at which the model's weights were loaded; null when the model was passed in. */
   modelLoadBytesPerSecond: number | null;
-}
-
-export async function readDocument(path: string): Promise<string> {
-  const bytes = readInputFile(path, 'document');
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new CsattnError(`${path} is not UTF-8 text`, 'input');
-  }
-  check(text.trim().length > 0, `document ${path} is empty`, 'input');
-  return text;
 }
 
 export async function prefillDocument(job: PrefillJob): Promise<PrefillSummary> {

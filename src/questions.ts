@@ -3,7 +3,7 @@
  * standard input when it is not a terminal.
  */
 import { check, CsattnError } from './errors.js';
-import { readDocument } from './prefill.js';
+import { readDocument } from './fsutil.js';
 
 export interface Question { id: string; prompt: string }
 

@@ -2,7 +2,7 @@
 import type { Model } from '../../model/model.js';
 import { selectDispatches, type SelectOptions } from '../csa/select.js';
 import type { CsaParams, LayerTables } from '../csa/tables.js';
-import type { Selector, SparseMethod } from '../methods.js';
+import type { Selector, SparseMethod } from '../method.js';
 
 export const csa = {
   name: 'csa',

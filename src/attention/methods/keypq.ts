@@ -2,7 +2,7 @@
 import { mapInOrder } from '../../arrays.js';
 import { buildKeyTables } from '../baselines.js';
 import { destroyTables } from '../csa/tables.js';
-import type { SparseMethod } from '../methods.js';
+import type { SparseMethod } from '../method.js';
 import { csaSelector } from './csa.js';
 
 export const keypq = {

@@ -1,6 +1,6 @@
 /** The oracle: exact top-K by the true logits q·k (see ../baselines.ts). */
 import { oracleDispatches } from '../baselines.js';
-import type { SparseMethod } from '../methods.js';
+import type { SparseMethod } from '../method.js';
 
 export const oracle = {
   name: 'oracle',

@@ -2,7 +2,7 @@
 import { mapInOrder } from '../../arrays.js';
 import { release } from '../../gpu/device.js';
 import { QUEST_PAGE_SIZE, questDispatches, questPages } from '../baselines.js';
-import type { SparseMethod } from '../methods.js';
+import type { SparseMethod } from '../method.js';
 
 export const quest = {
   name: 'quest',

@@ -1,6 +1,6 @@
 /** StreamingLLM: the sinks and the most recent context keys, no ranking (see ../baselines.ts). */
 import { streamingDispatches } from '../baselines.js';
-import type { SparseMethod } from '../methods.js';
+import type { SparseMethod } from '../method.js';
 
 export const streaming = {
   name: 'streaming',

@@ -1,0 +1,34 @@
+/**
+ * What a sparse attention method is: a factory that prepares once over a loaded context, then
+ * selects each layer's keys for a budget. The methods themselves are listed in methods.ts.
+ */
+import type { Model, Op } from '../model/model.js';
+import type { Selection, SelectOptions } from './csa/select.js';
+import type { CsaParams, LayerTables } from './csa/tables.js';
+
+/** The key selection of one layer for the query of the current step. */
+export type Selector = (l: number, q: GPUBuffer) => { dispatches: Op[]; selection: Selection };
+
+/** A context ready to decode from: the model with the context in its KV cache, and the bundle's CSA tables. */
+export interface LoadedContext {
+  model: Model;
+  /** Context tokens in the cache. */
+  N: number;
+  /** CSA's tables of each layer, and the parameters they were built with (owned by the caller). */
+  tables: LayerTables[];
+  params: CsaParams;
+}
+
+/** A method ready on one context: a selector per budget; `destroy` frees what `prepare` built. */
+export interface PreparedMethod {
+  selector(opts: SelectOptions): Selector;
+  destroy(): void;
+}
+
+export interface SparseMethod {
+  readonly name: string;
+  /** One line for --help. */
+  readonly description: string;
+  /** Builds what the method needs over the context (Quest's pages, key-centric tables): once per context. */
+  prepare(c: LoadedContext): Promise<PreparedMethod>;
+}
