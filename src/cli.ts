@@ -7,7 +7,8 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CsattnError, check } from './errors.js';
 import { createGpu } from './gpu/device.js';
-import { DEFAULT_CHUNK_SIZE, Model } from './model/model.js';
+import { loadModel } from './model/load.js';
+import { DEFAULT_CHUNK_SIZE, type Model } from './model/model.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, textSink, type SamplingOptions } from './generate.js';
@@ -81,13 +82,13 @@ export function sampling(o: { maxTokens: number; temperature: number; topP: numb
 }
 
 /** Loads the model and tokenizer with a KV cache of `capacity` tokens, showing progress. */
-export async function loadModel(dir: string, capacity: number, log: Logger, chunkSize?: number): Promise<{ model: Model; tok: Tokenizer }> {
+export async function loadModelAndTokenizer(dir: string, capacity: number, log: Logger, chunkSize?: number): Promise<{ model: Model; tok: Tokenizer }> {
   loadConfig(dir); // a bad config fails before the GPU starts
   const tok = await Tokenizer.load(dir);
   const gpu = await createGpu({ log });
   log.debug({ adapter: gpu.adapterName, f16: gpu.f16, subgroups: gpu.subgroups, tensorCores: gpu.tensorCores }, 'gpu');
   const bar = progress(log, 'load', 1, 'bytes');
-  const model = await Model.load(gpu, dir, { capacity, chunkSize, onProgress: (d, t) => bar.update(d, { total: t }) });
+  const model = await loadModel(gpu, dir, { capacity, chunkSize, onProgress: (d, t) => bar.update(d, { total: t }) });
   bar.stop();
   return { model, tok };
 }
@@ -111,7 +112,7 @@ function generateCommand(): Command {
     const tok = await Tokenizer.load(dir);
     const ids = tok.promptIds(o.prompt, { chat: o.chat });
     check(ids.length > 0, 'the prompt is empty');
-    const { model } = await loadModel(dir, ids.length + o.maxTokens, log);
+    const { model } = await loadModelAndTokenizer(dir, ids.length + o.maxTokens, log);
     const gen = new Generator(model);
     const sink = textSink(tok, o.stop, o.json ? () => {} : (s) => process.stdout.write(s));
     const r = await gen.generate(ids, 0, sampling(o, tok), sink.onToken);
@@ -144,7 +145,7 @@ function logitsCommand(): Command {
       const ids = o.ids !== undefined ? parseIds(o.ids) : tok.encode(o.prompt);
       check(ids.length > 0, 'no tokens to run');
       tok.checkIds(ids);
-      const { model } = await loadModel(dir, ids.length, log, o.chunkSize);
+      const { model } = await loadModelAndTokenizer(dir, ids.length, log, o.chunkSize);
       check(ids.every((i) => i < model.cfg.vocab), () => `token id ${ids.find((i) => i >= model.cfg.vocab)} is outside the model's vocabulary (${model.cfg.vocab})`, 'input');
       const logits = (await model.prefill(ids, 0, { logits: 'all' }))!;
       await writeNpy(o.out, logits, [ids.length, model.cfg.vocab]);
