@@ -12,8 +12,9 @@ import { createHash } from 'node:crypto';
 import { createGpu, destroyGpu, type Gpu } from './gpu/device.js';
 import { peakBandwidth, type Peak } from './gpu/peaks.js';
 import { profileInStep, profileOps, type KernelTime } from './gpu/profile.js';
-import { Model } from './model/model.js';
-import { presetConfig } from './model/synth.js';
+import { loadModel } from './model/load.js';
+import type { Model } from './model/model.js';
+import { presetConfig, syntheticModel } from './model/synth.js';
 import { mulberry32 } from './random.js';
 import { destroyTables, type CsaParams, type LayerTables } from './attention/csa/tables.js';
 import { Bundle, FORMAT_VERSION, modelIdentity, type BundleMeta, type ModelIdentity } from './bundle.js';
@@ -121,10 +122,10 @@ function configOf(job: BenchJob): ModelConfig {
   return job.modelDir ? loadConfig(job.modelDir) : parseConfig(presetConfig(job.preset!, job.layers), job.preset);
 }
 
-async function loadModel(gpu: Gpu, job: BenchJob, capacity: number): Promise<Model> {
+async function modelOf(gpu: Gpu, job: BenchJob, capacity: number): Promise<Model> {
   const opts = { capacity, chunkSize: job.chunkSize };
-  if (job.modelDir) return Model.load(gpu, job.modelDir, opts);
-  return Model.synthetic(gpu, presetConfig(job.preset!, job.layers), { ...opts, seed: job.seed });
+  if (job.modelDir) return loadModel(gpu, job.modelDir, opts);
+  return syntheticModel(gpu, presetConfig(job.preset!, job.layers), { ...opts, seed: job.seed });
 }
 
 async function identityOf(job: BenchJob, model: Model): Promise<ModelIdentity> {
@@ -140,7 +141,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   const room = job.questionTokens + job.decodeTokens + 1;
   // A context of the model's full window leaves the question and answer their room inside it.
   const N = Math.min(context, configOf(job).maxPositions - room);
-  const model = await loadModel(gpu, job, N + room);
+  const model = await modelOf(gpu, job, N + room);
   const rand = mulberry32(job.seed + N);
   const ids = Array.from({ length: N }, () => Math.floor(rand() * model.cfg.vocab));
   const question = Array.from({ length: job.questionTokens }, () => Math.floor(rand() * model.cfg.vocab));

@@ -7,7 +7,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { CsattnError, check } from './errors.js';
 import { createGpu, fmtBytes } from './gpu/device.js';
-import { Model } from './model/model.js';
+import { loadModel } from './model/load.js';
+import type { Model } from './model/model.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, textSink } from './generate.js';
@@ -36,16 +37,15 @@ import {
   type AttentionFlags, type BudgetFlags, type Common, type CsaFlags, type QuestionFlags, type SamplingFlags,
 } from './cli/options.js';
 
-/** Loads the model and tokenizer with a KV cache of `capacity` tokens, showing progress. */
-async function loadModel(dir: string, capacity: number, log: Logger, chunkSize?: number): Promise<{ model: Model; tok: Tokenizer }> {
+/** The model on the GPU with a KV cache of `capacity` tokens, showing the load's progress. */
+async function modelOnGpu(dir: string, capacity: number, log: Logger, chunkSize?: number): Promise<Model> {
   loadConfig(dir); // a bad config fails before the GPU starts
-  const tok = await Tokenizer.load(dir);
   const gpu = await createGpu({ log });
   log.debug({ adapter: gpu.adapterName, f16: gpu.f16, subgroups: gpu.subgroups, tensorCores: gpu.tensorCores }, 'gpu');
   const bar = progress(log, 'load', 1, 'bytes');
-  const model = await Model.load(gpu, dir, { capacity, chunkSize, onProgress: (d, t) => bar.update(d, { total: t }) });
+  const model = await loadModel(gpu, dir, { capacity, chunkSize, onProgress: (d, t) => bar.update(d, { total: t }) });
   bar.stop();
-  return { model, tok };
+  return model;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ function generateCommand(): Command {
     const tok = await Tokenizer.load(dir);
     const ids = tok.promptIds(o.prompt, { chat: o.chat });
     check(ids.length > 0, 'the prompt is empty');
-    const { model } = await loadModel(dir, ids.length + o.maxTokens, log);
+    const model = await modelOnGpu(dir, ids.length + o.maxTokens, log);
     const sink = textSink(tok, o.stop, o.json ? () => {} : (s) => process.stdout.write(s));
     const r = await new Generator(model).generate(ids, 0, sampling(o, tok), sink.onToken);
     const text = sink.finish();
@@ -103,7 +103,7 @@ function logitsCommand(): Command {
       const ids = o.ids !== undefined ? parseIds(o.ids) : tok.encode(o.prompt!);
       check(ids.length > 0, 'no tokens to run');
       tok.checkIds(ids);
-      const { model } = await loadModel(dir, ids.length, log, o.chunkSize);
+      const model = await modelOnGpu(dir, ids.length, log, o.chunkSize);
       check(ids.every((i) => i < model.cfg.vocab), () => `token id ${ids.find((i) => i >= model.cfg.vocab)} is outside the model's vocabulary (${model.cfg.vocab})`, 'input');
       const logits = (await model.prefill(ids, 0, { logits: 'all' }))!;
       await writeNpy(o.out, logits, [ids.length, model.cfg.vocab]);

@@ -6,7 +6,8 @@
  */
 import { check } from './errors.js';
 import { createGpu } from './gpu/device.js';
-import { Model, type DecodeAttention } from './model/model.js';
+import { loadModel } from './model/load.js';
+import type { Model, DecodeAttention } from './model/model.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, textSink, type Generation, type SamplingOptions } from './generate.js';
@@ -95,7 +96,7 @@ export class Session {
       const N = bundle.tokens;
       // Refuse a bundle of another model before loading any weights.
       checkSameModel(bundle.meta.model, loaded?.identity ?? (await modelIdentity(modelDir, loadConfig(modelDir))), bundlePath, modelDir);
-      const model = loaded?.model ?? (await Model.load(await createGpu({ log }), modelDir, { capacity: N + room }));
+      const model = loaded?.model ?? (await loadModel(await createGpu({ log }), modelDir, { capacity: N + room }));
       check(model.capacity >= N + room, `the bundle's ${N} tokens and ${room} more do not fit the loaded model's cache (${model.capacity})`, 'too-long');
       const s = bundle.meta.shape;
       check(s.layers === model.cfg.layers && s.kvHeads === model.cfg.kvHeads && s.headDim === model.cfg.headDim,

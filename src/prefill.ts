@@ -6,7 +6,8 @@
 import { CsattnError, check } from './errors.js';
 import { createGpu, fmtBytes } from './gpu/device.js';
 import { loadConfig } from './model/config.js';
-import { Model } from './model/model.js';
+import { loadModel } from './model/load.js';
+import type { Model } from './model/model.js';
 import { Tokenizer } from './tokenizer.js';
 import { buildTables } from './attention/csa/build.js';
 import { destroyTables, downloadTables, type CsaParams, type LayerTables, type TableData } from './attention/csa/tables.js';
@@ -160,7 +161,7 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
 async function loadTimed(dir: string, capacity: number, chunkSize: number, log: Logger): Promise<{ model: Model; bytesPerSecond: number }> {
   let bytes = 0;
   const t0 = performance.now();
-  const model = await Model.load(await createGpu({ log }), dir, { capacity, chunkSize, onProgress: (_, total) => { bytes = total; } });
+  const model = await loadModel(await createGpu({ log }), dir, { capacity, chunkSize, onProgress: (_, total) => { bytes = total; } });
   return { model, bytesPerSecond: (1000 * bytes) / (performance.now() - t0) };
 }
 

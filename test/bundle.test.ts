@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Bundle, FORMAT_VERSION, writeBundle, type BundleMeta } from '../src/bundle.js';
 import { prefillDocument } from '../src/prefill.js';
 import { Session } from '../src/decode.js';
-import { Model } from '../src/model/model.js';
+import { loadModel } from '../src/model/load.js';
 import { Generator } from '../src/generate.js';
 import { Tokenizer } from '../src/tokenizer.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
@@ -69,7 +69,7 @@ describe('bundle', () => {
     expect(b.meta.template).toEqual({ kind: 'plain', separator: '\n\n', suffix: '' });
     // A different chunk size (256 vs 128) and no table building: the same keys and values.
     const { gpu } = await gpuContext(false);
-    const model = await Model.load(gpu, MODEL, { capacity: ids.length, chunkSize: 256 });
+    const model = await loadModel(gpu, MODEL, { capacity: ids.length, chunkSize: 256 });
     await model.prefill(ids, 0, { logits: 'none' });
     const { kvHeads, headDim: d } = model.cfg;
     for (let l = 0; l < model.cfg.layers; l++) {
@@ -134,7 +134,7 @@ describe('decode from a bundle', () => {
     const tok = session.tok;
     const ids = [...session.bundle.meta.contextIds, ...questionIds(tok, session.bundle.meta.template, question)];
     const { gpu } = await gpuContext(false);
-    const model = await Model.load(gpu, MODEL, { capacity: ids.length + 16 });
+    const model = await loadModel(gpu, MODEL, { capacity: ids.length + 16 });
     const direct = await new Generator(model).generate(ids, 0, greedy);
     expect(fromBundle.ids).toEqual(direct.ids);
   });

@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { Model } from '../src/model/model.js';
+import { loadModel } from '../src/model/load.js';
 import { Generator, type SamplingOptions } from '../src/generate.js';
 import { Tokenizer } from '../src/tokenizer.js';
 import { createGpu } from '../src/gpu/device.js';
@@ -22,7 +22,7 @@ beforeAll(async () => {
 
 /** Generates on a freshly loaded model and device, so nothing carries over between runs. */
 async function run(o: SamplingOptions, chunkSize = 256): Promise<number[]> {
-  const model = await Model.load(await createGpu(), MODEL, { capacity: prompt.length + o.maxTokens, chunkSize });
+  const model = await loadModel(await createGpu(), MODEL, { capacity: prompt.length + o.maxTokens, chunkSize });
   const { ids } = await new Generator(model).generate(prompt, 0, o);
   model.destroy();
   return ids;

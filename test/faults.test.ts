@@ -12,7 +12,7 @@ import { writeBundle, type BundleMeta, type LayerTensors } from '../src/bundle.j
 import { writeSafetensors } from '../src/weights/safetensors.js';
 import { allocate, createGpu } from '../src/gpu/device.js';
 import { readBuffer } from '../src/gpu/kernels.js';
-import { Model } from '../src/model/model.js';
+import { loadModel } from '../src/model/load.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { enospc, simulateDeviceLoss } from './helpers/faults.js';
 
@@ -66,7 +66,7 @@ describe('disk full while writing', () => {
 describe('GPU faults', () => {
   it('a lost device fails the next read-back and sync with its error', async () => {
     const gpu = await createGpu();
-    const model = await Model.load(gpu, MODEL, { capacity: 16 });
+    const model = await loadModel(gpu, MODEL, { capacity: 16 });
     await model.prefill([0, 585, 5361], 0, { logits: 'none' });
     await model.sync();
     const lost = simulateDeviceLoss(gpu);

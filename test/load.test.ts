@@ -1,4 +1,4 @@
-/** Model.load: every weight reaches the GPU as its f16 rounding (f32 converted on the CPU, bf16 on the GPU), tensors of several read slices included. */
+/** loadModel: every weight reaches the GPU as its f16 rounding (f32 converted on the CPU, bf16 on the GPU), tensors of several read slices included. */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createGpu } from '../src/gpu/device.js';
 import { readBuffer } from '../src/gpu/kernels.js';
 import { expectedTensors, parseConfig } from '../src/model/config.js';
-import { Model } from '../src/model/model.js';
+import { loadModel } from '../src/model/load.js';
 import { presetConfig } from '../src/model/synth.js';
 import { bf16ToF16, f32ToBF16, f32ToF16 } from '../src/weights/f16.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
@@ -18,7 +18,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 /** Element i of the tensor with salt s: a hash spread over [-0.5, 0.5). */
 const value = (s: number, i: number) => Math.imul(i + s, 2654435761) / 2 ** 32;
 
-describe('Model.load', () => {
+describe('loadModel', () => {
   it.each(['F32', 'BF16'] as const)('uploads every tensor as its f16 rounding, a %s embedding of 17.3M elements (two read slices) included', async (dtype) => {
     // 180,000 x 96 elements: past the 16M-element slice, so the second slice reuses a read buffer.
     const config = { ...presetConfig('tiny-llama-tied', 1), vocab_size: 180_000 };
@@ -34,16 +34,16 @@ describe('Model.load', () => {
       const v = stored(tensors.find((t) => t.name === e.name)!);
       return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
     });
-    const model = await Model.load(await createGpu(), at, { capacity: 16 });
+    const model = await loadModel(await createGpu(), at, { capacity: 16 });
     const embed = tensors.find((t) => t.name === 'model.embed_tokens.weight')!;
     const want = f16(embed);
-    const got = new Uint16Array(await readBuffer(model.gpu, model.embed, want.byteLength));
+    const got = new Uint16Array(await readBuffer(model.gpu, model.weights.embed, want.byteLength));
     let wrong = 0;
     for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) wrong++;
     expect(want.length).toBeGreaterThan(16 << 20);
     expect(wrong).toBe(0);
     const norm = tensors.find((t) => t.name === 'model.norm.weight')!;
-    expect(Array.from(new Uint16Array(await readBuffer(model.gpu, model.norm, norm.shape[0] * 2)))).toEqual(Array.from(f16(norm)));
+    expect(Array.from(new Uint16Array(await readBuffer(model.gpu, model.weights.norm, norm.shape[0] * 2)))).toEqual(Array.from(f16(norm)));
     model.destroy();
   });
 
@@ -54,6 +54,6 @@ describe('Model.load', () => {
     writeFileSync(join(at, 'config.json'), JSON.stringify(config));
     const tensors = [...expectedTensors(parseConfig(config, 'test config'))].map(([name, shape]) => ({ name, shape, dtype: name.includes('norm') ? 'I64' as const : 'F16' as const }));
     await writeSafetensors(join(at, 'model.safetensors'), tensors, {}, (e) => new Uint8Array(e.shape.reduce((a, b) => a * b, 1) * (e.dtype === 'I64' ? 8 : 2)));
-    await expect(Model.load(await createGpu(), at, { capacity: 16 })).rejects.toThrow(/norm\.weight in .* is I64; only F32, F16 and BF16 weights are supported/);
+    await expect(loadModel(await createGpu(), at, { capacity: 16 })).rejects.toThrow(/norm\.weight in .* is I64; only F32, F16 and BF16 weights are supported/);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createGpu, type Gpu } from '../src/gpu/device.js';
-import { Model } from '../src/model/model.js';
+import { loadModel } from '../src/model/load.js';
 import { Generator } from '../src/generate.js';
 
 const MODEL = 'fixtures/models/tinylm';
@@ -35,7 +35,7 @@ describe('GPU memory accounting', () => {
   it('the peak is the high-water mark of live buffers; a repeated job returns current to its start', async () => {
     const gpu = await createGpu();
     const seen = watchBuffers(gpu);
-    const model = await Model.load(gpu, MODEL, { capacity: 256, chunkSize: 16 });
+    const model = await loadModel(gpu, MODEL, { capacity: 256, chunkSize: 16 });
     const generator = new Generator(model);
     const job = async () => {
       // Three prefill chunks (hidden states allocated and released), kept queries, kept logits.

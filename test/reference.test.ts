@@ -13,7 +13,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Model } from '../src/model/model.js';
+import { loadModel } from '../src/model/load.js';
 import { Generator } from '../src/generate.js';
 import { Tokenizer } from '../src/tokenizer.js';
 import { gpuContext } from './helpers/gpu.js';
@@ -34,7 +34,7 @@ describe.each(CASES)('transformers reference: %s', (name) => {
 
   async function load(chunkSize: number) {
     const { gpu } = await gpuContext(false);
-    return Model.load(gpu, spec.model, { capacity: expected.ids.length + expected.generated.length + 8, chunkSize });
+    return loadModel(gpu, spec.model, { capacity: expected.ids.length + expected.generated.length + 8, chunkSize });
   }
 
   it('logits of every position match', async () => {

@@ -9,7 +9,8 @@ import { basename, join, resolve, sep } from 'node:path';
 import { check, CsattnError } from '../errors.js';
 import { createGpu } from '../gpu/device.js';
 import { loadConfig } from '../model/config.js';
-import { Model } from '../model/model.js';
+import { loadModel } from '../model/load.js';
+import type { Model } from '../model/model.js';
 import { Tokenizer } from '../tokenizer.js';
 import { FORMAT_VERSION, modelIdentity, type BundleTemplate, type ModelIdentity } from '../bundle.js';
 import { prefillIds } from '../prefill.js';
@@ -136,7 +137,7 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
     if (todo.length > 0) {
       const window = Math.min(cfg.maxPositions, cfg.slidingWindow ?? Infinity);
       const tok = await Tokenizer.load(o.modelDir);
-      const model = await Model.load(await createGpu({ log: o.log }), o.modelDir, { capacity: window, chunkSize: o.chunkSize });
+      const model = await loadModel(await createGpu({ log: o.log }), o.modelDir, { capacity: window, chunkSize: o.chunkSize });
       mkdirSync(o.cacheDir, { recursive: true });
       const bar = progress(o.log, 'eval', todo.length, 'records');
       for (const [i, job] of todo.entries()) {

@@ -1,5 +1,6 @@
 /**
- * The transformer on the GPU: weights, KV cache, and the forward pass, top to bottom.
+ * The transformer's forward pass on the GPU, top to bottom, over its weights (ModelWeights: read by
+ * load.ts, or random from synth.ts) and its KV cache.
  *
  *   x = embed(tokens)
  *   for each layer:
@@ -23,23 +24,33 @@
  */
 import { check } from '../errors.js';
 import { allocate, createBuffer, destroyGpu, oneShot, release, type Gpu } from '../gpu/device.js';
-import { Kernels, encodeOps, record, storage, submit, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
-import { uploader } from '../gpu/uploader.js';
-import { SafetensorsModel, readAhead, toF16, weightDtype, type TensorInfo } from '../weights/safetensors.js';
-import { type ModelConfig, expectedTensors, loadConfig, parseConfig, ropeInvFreq } from './config.js';
-import { synthTensors } from './synth.js';
+import { Kernels, encodeOps, storage, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
+import { type ModelConfig, ropeInvFreq } from './config.js';
 import * as ops from '../ops/dense.js';
 import { attentionDecode, attentionPrefill } from '../ops/attention.js';
 import { KvCache } from './kvcache.js';
 import { pushAll } from '../arrays.js';
 
-interface LayerWeights {
+/** One layer's weights, f16 on the GPU. */
+export interface LayerWeights {
   ln1: GPUBuffer; ln2: GPUBuffer;
   /** q_proj, k_proj and v_proj stacked by rows ([(heads + 2·kvHeads)·d, hidden]): one product. */
   wqkv: GPUBuffer; wo: GPUBuffer;
   bqkv?: GPUBuffer;
   qNorm?: GPUBuffer; kNorm?: GPUBuffer;
   gate: GPUBuffer; up: GPUBuffer; down: GPUBuffer;
+}
+
+/**
+ * Every weight the forward pass reads, f16 on the GPU: read from a checkpoint by load.ts:loadModel,
+ * or made at random by synth.ts:syntheticModel.
+ */
+export interface ModelWeights {
+  layers: LayerWeights[];
+  embed: GPUBuffer;
+  /** The embedding itself in tied models. */
+  lmHead: GPUBuffer;
+  norm: GPUBuffer;
 }
 
 /**
@@ -79,7 +90,11 @@ export interface ModelOptions {
   chunkSize?: number;
 }
 
-function checkContext(cfg: ModelConfig, capacity: number): void {
+/**
+ * Refuses a KV cache longer than the model's positions. Loaders call it before reading weights, so
+ * a context that cannot run fails before gigabytes are uploaded.
+ */
+export function checkContext(cfg: ModelConfig, capacity: number): void {
   check(capacity <= cfg.maxPositions, `a context of ${capacity} tokens exceeds the model's max_position_embeddings (${cfg.maxPositions})`, 'too-long');
   check(!cfg.slidingWindow || capacity <= cfg.slidingWindow, `a context of ${capacity} tokens exceeds the model's sliding window (${cfg.slidingWindow}), which csattn does not implement`, 'too-long');
 }
@@ -98,10 +113,7 @@ export class Model {
     readonly gpu: Gpu,
     readonly kernels: Kernels,
     readonly cfg: ModelConfig,
-    readonly layers: LayerWeights[],
-    readonly embed: GPUBuffer,
-    readonly lmHead: GPUBuffer,
-    readonly norm: GPUBuffer,
+    readonly weights: ModelWeights,
     readonly cache: KvCache,
     readonly chunkSize: number,
   ) {
@@ -109,80 +121,14 @@ export class Model {
     this.step = createBuffer(gpu, { size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'step' });
   }
 
-  /** Loads a Hugging Face model folder onto the GPU with a KV cache of `capacity` tokens. */
-  static async load(gpu: Gpu, dir: string, opts: ModelOptions & { onProgress?: (done: number, total: number) => void }): Promise<Model> {
-    const cfg = loadConfig(dir);
-    checkContext(cfg, opts.capacity);
-    const st = await SafetensorsModel.open(dir);
-    try {
-      const expected = expectedTensors(cfg);
-      for (const [name, shape] of expected) {
-        const t = st.tensors.get(name);
-        check(t, `${dir}: tensor ${name} is missing (config.json says ${cfg.architecture} with ${cfg.layers} layers)`, 'shape');
-        check(sameShape(t.shape, shape), `${dir}: tensor ${name} has shape [${t.shape}] but config.json implies [${shape}]`, 'shape');
-      }
-      checkNoExtraLayers(dir, cfg, st.tensors.keys());
-      const total = [...expected.keys()].reduce((s, n) => s + st.tensors.get(n)!.shape.reduce((a, b) => a * b, 1) * 2, 0);
-      let done = 0;
-      const buffers = [new Uint8Array(SLICE * 4), new Uint8Array(SLICE * 4)];
-      const kernels = new Kernels(gpu);
-      return await Model.build(gpu, cfg, opts, async (name) => {
-        const buf = await uploadTensor(kernels, st, st.tensors.get(name)!, buffers);
-        done += buf.size;
-        opts.onProgress?.(Math.min(done, total), total);
-        return buf;
-      }, kernels);
-    } finally {
-      await st.close();
-    }
-  }
-
   /**
-   * A model of `config` (a config.json object) with uniform random weights made on the GPU, scaled
-   * as synth-model's: for benchmarks, whose speed does not depend on weight values.
+   * The model of `cfg` over `weights` (already on `gpu`), with a KV cache of opts.capacity positions.
+   * `kernels`: the loader's, so the pipelines it compiled are reused.
    */
-  static async synthetic(gpu: Gpu, config: Record<string, unknown>, opts: ModelOptions & { seed?: number }): Promise<Model> {
-    const cfg = parseConfig(config, 'synthetic config');
+  static async create(gpu: Gpu, cfg: ModelConfig, weights: ModelWeights, opts: ModelOptions, kernels = new Kernels(gpu)): Promise<Model> {
     checkContext(cfg, opts.capacity);
-    const specs = new Map(synthTensors(config, 'F16').map((t) => [t.name, t]));
-    const kernels = new Kernels(gpu);
-    let seed = opts.seed ?? 0;
-    return Model.build(gpu, cfg, opts, async (name) => {
-      const t = specs.get(name)!;
-      const n = t.shape.reduce((a, b) => a * b, 1);
-      const buf = await allocate(gpu, n * 2, `weight ${name}`);
-      submit(gpu, (pass) => record(pass, ops.fillUniform(kernels, { out: buf, n, center: t.center, half: t.halfWidth, seed: seed++ })));
-      return buf;
-    }, kernels);
-  }
-
-  /** Gets every weight through `load`, in checkpoint order, and allocates the KV cache. */
-  private static async build(gpu: Gpu, cfg: ModelConfig, opts: ModelOptions, load: (name: string) => Promise<GPUBuffer>, kernels = new Kernels(gpu)): Promise<Model> {
-    const expected = expectedTensors(cfg);
-    const layers: LayerWeights[] = [];
-    for (let l = 0; l < cfg.layers; l++) {
-      const p = `model.layers.${l}.`;
-      const opt = (n: string) => (expected.has(p + n) ? load(p + n) : Promise.resolve(undefined));
-      layers.push({
-        ln1: await load(p + 'input_layernorm.weight'),
-        ln2: await load(p + 'post_attention_layernorm.weight'),
-        wqkv: await stacked(gpu, load, qkvNames(p, 'weight'), `layer ${l} q/k/v projection`),
-        wo: await load(p + 'self_attn.o_proj.weight'),
-        bqkv: expected.has(p + 'self_attn.q_proj.bias')
-          ? await stacked(gpu, load, qkvNames(p, 'bias'), `layer ${l} q/k/v bias`)
-          : undefined,
-        qNorm: await opt('self_attn.q_norm.weight'),
-        kNorm: await opt('self_attn.k_norm.weight'),
-        gate: await load(p + 'mlp.gate_proj.weight'),
-        up: await load(p + 'mlp.up_proj.weight'),
-        down: await load(p + 'mlp.down_proj.weight'),
-      });
-    }
-    const embed = await load('model.embed_tokens.weight');
-    const lmHead = cfg.tiedEmbeddings ? embed : await load('lm_head.weight');
-    const norm = await load('model.norm.weight');
     const cache = await KvCache.allocate(gpu, cfg, opts.capacity);
-    return new Model(gpu, kernels, cfg, layers, embed, lmHead, norm, cache, opts.chunkSize ?? DEFAULT_CHUNK_SIZE);
+    return new Model(gpu, kernels, cfg, weights, cache, opts.chunkSize ?? DEFAULT_CHUNK_SIZE);
   }
 
   /** KV cache positions. */
@@ -321,7 +267,7 @@ export class Model {
    * the middle. Each RMSNorm is fused into the product after it at decode sizes (see normed).
    */
   private layerOps(l: number, s: Scratch, attention: Op[]): Op[] {
-    const w = this.layers[l];
+    const w = this.weights.layers[l];
     const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, eps } = this.cfg;
     const k = this.kernels;
     const T = s.T;
@@ -363,15 +309,15 @@ export class Model {
 
   /** Embeds s.ids (T tokens) into `out`. */
   private embedOps(s: Scratch, out: GPUBuffer): Op[] {
-    return ops.embedding(this.kernels, { ids: s.ids, table: this.embed, out, T: s.T, H: this.cfg.hidden });
+    return ops.embedding(this.kernels, { ids: s.ids, table: this.weights.embed, out, T: s.T, H: this.cfg.hidden });
   }
 
   /** logits = rmsnorm(x) · Wlmᵀ over every row of s.x (the final norm fused into the LM head at decode). */
   private headOps(s: Scratch): Op[] {
     return this.cached(`head:${s.T}`, () => {
       const { hidden: H, vocab: V } = this.cfg;
-      const n = this.normed(s, this.norm); // model.norm
-      return [...n.ops, ...ops.matmul(this.kernels, { ...n.input, w: this.lmHead, y: this.logitsOf(s), T: s.T, K: H, N: V })];
+      const n = this.normed(s, this.weights.norm); // model.norm
+      return [...n.ops, ...ops.matmul(this.kernels, { ...n.input, w: this.weights.lmHead, y: this.logitsOf(s), T: s.T, K: H, N: V })];
     });
   }
 
@@ -446,73 +392,4 @@ const RESIDUAL_ADD = { accumulate: true } as const;
 
 function copy(src: GPUBuffer, dst: GPUBuffer, size: number, srcOffset = 0): Op {
   return { copy: { src, srcOffset, dst, dstOffset: 0, size } };
-}
-
-function sameShape(a: number[], b: number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-/**
- * One buffer holding `parts` one after another (their rows stacked); the parts are freed. The
- * q, k and v projections stacked this way are one matvec at decode (one dispatch instead of three).
- */
-async function stacked(gpu: Gpu, load: (name: string) => Promise<GPUBuffer>, names: string[], what: string): Promise<GPUBuffer> {
-  const bufs: GPUBuffer[] = [];
-  for (const name of names) bufs.push(await load(name));
-  check(bufs.every((b) => b.size % 4 === 0), `${what}: a part of odd length cannot be stacked`);
-  const out = await allocate(gpu, bufs.reduce((n, b) => n + b.size, 0), what);
-  const enc = gpu.device.createCommandEncoder();
-  let at = 0;
-  for (const b of bufs) {
-    enc.copyBufferToBuffer(b, 0, out, at, b.size);
-    at += b.size;
-  }
-  gpu.device.queue.submit([enc.finish()]);
-  for (const b of bufs) release(gpu, b);
-  return out;
-}
-
-function qkvNames(layerPrefix: string, kind: 'weight' | 'bias'): string[] {
-  return ['q', 'k', 'v'].map((x) => `${layerPrefix}self_attn.${x}_proj.${kind}`);
-}
-
-/** Elements a weight is read and converted by at a time (a 1 GB tensor never sits in memory whole). */
-const SLICE = 16 << 20;
-
-/**
- * Streams one tensor into a new f16 GPU buffer, a slice at a time, the next slice read while one
- * goes to the GPU. Slices land in the two `buffers` (each SLICE f32s): fresh 64 MB arrays per slice
- * cost more in garbage collection than the reads. bf16 goes up as stored and is converted on the
- * GPU; f32 is converted here.
- */
-async function uploadTensor(k: Kernels, st: SafetensorsModel, info: TensorInfo, buffers: Uint8Array[]): Promise<GPUBuffer> {
-  const gpu = k.gpu;
-  const raw = weightDtype(info) === 'BF16';
-  const elems = info.shape.reduce((a, b) => a * b, 1);
-  const buf = await allocate(gpu, elems * 2, `weight ${info.name}`);
-  const elemBytes = info.byteLength / Math.max(elems, 1);
-  const slice = SLICE * elemBytes;
-  const read = (i: number) => st.readRange(info.name, i * slice, Math.min(slice, info.byteLength - i * slice), buffers[i % 2]);
-  let off = 0;
-  for await (const bytes of readAhead(Math.ceil(info.byteLength / slice), read)) {
-    await uploader(gpu).write(buf, (off / elemBytes) * 2, raw ? bytes : toF16({ ...info, byteLength: bytes.byteLength }, bytes));
-    off += bytes.byteLength;
-  }
-  if (raw) submit(gpu, (pass) => record(pass, ops.convertBf16(k, { data: buf, n: elems })));
-  return buf;
-}
-
-
-/**
- * Refuses weights of layers past config.json's num_hidden_layers: a config that says fewer layers
- * than the checkpoint holds would otherwise run a truncated model without a word.
- */
-export function checkNoExtraLayers(dir: string, cfg: ModelConfig, names: Iterable<string>): void {
-  let deepest = -1;
-  for (const name of names) {
-    const m = /^model\.layers\.(\d+)\./.exec(name);
-    if (m) deepest = Math.max(deepest, Number(m[1]));
-  }
-  check(deepest < cfg.layers,
-    () => `${dir}: the weights have tensors of layer ${deepest} (model.layers.${deepest}.*) but config.json says num_hidden_layers ${cfg.layers}: the config does not match the weights`, 'shape');
 }

@@ -2,7 +2,8 @@
  * Synthetic random-weight models: Hugging Face folders (config, safetensors, tokenizer) with the
  * exact tensor names and shapes of real architectures, for tests and for benchmarks at 8B scale
  * without downloading weights. Weights are generated chunk by chunk while they are written, so
- * a 16 GB model never sits in memory.
+ * a 16 GB model never sits in memory. syntheticModel makes the same weights' distribution straight
+ * on the GPU, with no folder, for benchmarks.
  */
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,6 +11,12 @@ import { CsattnError, check } from '../errors.js';
 import { f32ToBF16, f32ToF16 } from '../weights/f16.js';
 import { DTYPE_SIZE, entryBytes, writeSafetensors, type TensorEntry } from '../weights/safetensors.js';
 import { mulberry32 } from '../random.js';
+import { allocate, type Gpu } from '../gpu/device.js';
+import { Kernels, record, submit } from '../gpu/kernels.js';
+import * as ops from '../ops/dense.js';
+import { parseConfig } from './config.js';
+import { assembleWeights } from './load.js';
+import { Model, checkContext, type ModelOptions } from './model.js';
 
 export interface SynthPreset { name: string; config: Record<string, unknown> /* a real HF config.json */ }
 
@@ -462,4 +469,24 @@ export async function writeSynthModel(dir: string, preset: string,
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))); // sorted like transformers' index files
     await writeFile(join(dir, 'model.safetensors.index.json'), json({ metadata: { total_size: totalBytes }, weight_map: weightMap }));
   }
+}
+
+/**
+ * A model of `config` (a config.json object) with uniform random weights made on the GPU, scaled
+ * as synthTensors's: for benchmarks, whose speed does not depend on weight values.
+ */
+export async function syntheticModel(gpu: Gpu, config: Record<string, unknown>, opts: ModelOptions & { seed?: number }): Promise<Model> {
+  const cfg = parseConfig(config, 'synthetic config');
+  checkContext(cfg, opts.capacity);
+  const specs = new Map(synthTensors(config, 'F16').map((t) => [t.name, t]));
+  const kernels = new Kernels(gpu);
+  let seed = opts.seed ?? 0;
+  const weights = await assembleWeights(gpu, cfg, async (name) => {
+    const t = specs.get(name)!;
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const buf = await allocate(gpu, n * 2, `weight ${name}`);
+    submit(gpu, (pass) => record(pass, ops.fillUniform(kernels, { out: buf, n, center: t.center, half: t.halfWidth, seed: seed++ })));
+    return buf;
+  });
+  return Model.create(gpu, cfg, weights, opts, kernels);
 }
