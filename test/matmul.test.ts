@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Kernels } from '../src/gpu/kernels.js';
-import { matmul, MATVEC_MAX_T } from '../src/ops/dense.js';
+import { matmul, matvecShape, MATVEC_MAX_T, type MatvecShape } from '../src/ops/dense.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
 import { f16Modes, gpuContext, rand, readF32, runDispatches, uploadF16, uploadF32, type Ctx } from './helpers/gpu.js';
@@ -8,7 +8,7 @@ import { perf } from './helpers/perf.js';
 
 const U = 2 ** -24; // f32 unit roundoff
 
-interface Case { T: number; K: number; N: number; bias?: boolean; accumulate?: boolean; swiglu?: boolean; norm?: boolean }
+interface Case { T: number; K: number; N: number; bias?: boolean; accumulate?: boolean; swiglu?: boolean; norm?: boolean; shape?: MatvecShape }
 
 const EPS = 1e-5;
 
@@ -65,7 +65,7 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
     x: uploadF32(gpu, a.x), w: uploadF16(gpu, a.w), w2: a.w2 && uploadF16(gpu, a.w2),
     bias: a.bias && uploadF16(gpu, a.bias), y, T: c.T, K: c.K, N: c.N, accumulate: c.accumulate, swiglu: c.swiglu,
     norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined,
-  });
+  }, c.shape ?? matvecShape(c));
   expect(ds.length).toBeGreaterThanOrEqual(minDispatches);
   runDispatches(ctx, ds);
   const got = await readF32(gpu, y, c.T * c.N);
@@ -122,6 +122,16 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
     const plain = new Kernels({ ...gpu, subgroups: false });
     await check({ T, K: 2056, N: 13, swiglu: true }, plain);
     await check({ T, K: 24, N: 9, bias: true, accumulate: true }, plain);
+  });
+
+  // The shapes scripts/bench/matvec.mjs sweeps: K = 2056 leaves a tail of column blocks after the
+  // unrolled ones for every workgroup size, N = 13 a partial row group.
+  it.each([
+    { rows: 1, wg: 64, unroll: 4 }, { rows: 2, wg: 128, unroll: 8 }, { rows: 4, wg: 256, unroll: 2 }, { rows: 8, wg: 64, unroll: 2 },
+  ])('matvec cut as $rows rows, $wg threads, $unroll blocks in flight', async (shape) => {
+    await check({ T: 1, K: 2056, N: 13, swiglu: true, norm: true, shape });
+    await check({ T: 1, K: 2056, N: 13, accumulate: true, shape });
+    await check({ T: 2, K: 2056, N: 13, bias: true, shape });
   });
 
   it('decode-sized K and a grid of more than 65535 workgroups', async () => {

@@ -80,7 +80,7 @@ export interface MatmulArgs {
  * y (=, or += with accumulate) x · Wᵀ (+ bias); with swiglu, y = silu(x · Gᵀ) ⊙ (x · Uᵀ) for
  * G = w, U = w2. K must be a multiple of 8. One dispatch per row range of W that fits a binding.
  */
-export function matmul(k: Kernels, a: MatmulArgs): Dispatch[] {
+export function matmul(k: Kernels, a: MatmulArgs, shape = matvecShape(a)): Dispatch[] {
   check(a.K % 8 === 0, `matmul: K = ${a.K} is not a multiple of 8`);
   check(a.T >= 1, 'matmul: no tokens');
   check(!a.swiglu || a.w2, 'matmul: swiglu needs w2 (the up projection)');
@@ -96,24 +96,30 @@ export function matmul(k: Kernels, a: MatmulArgs): Dispatch[] {
   return rowParts(k.gpu, a.N, a.K * 2, 'matmul weight').map((part) => {
     const extra = a.swiglu ? [partOf(a.w2!, part)] : a.bias ? [a.bias] : [];
     const bindings = [a.x, partOf(a.w, part), ...extra, a.y];
-    return a.T <= MATVEC_MAX_T ? matvecPart(k, a, part, defines, bindings) : tiledPart(k, a, part, defines, bindings);
+    return a.T <= MATVEC_MAX_T ? matvecPart(k, a, part, defines, bindings, shape) : tiledPart(k, a, part, defines, bindings);
   });
 }
+
+/** How a matvec is cut: rows a workgroup owns, its threads, column blocks a thread loads before use. */
+export interface MatvecShape { rows: number; wg: number; unroll: number }
 
 /**
  * Matvec shape, from sweeps on an H100 (T = 1): about 4 weight loads per thread and step over k
  * (4 rows, or 2 rows of gate and up; at most 16 sums per thread), and 128 threads, or 64 when K is
  * short (K = 896: 2.5 TB/s against 0.9 with 256 threads and 4 rows of SwiGLU).
  */
-function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], bindings: Binding[]): Dispatch {
-  const rows = Math.min((a.swiglu ? 2 : 4), Math.floor(16 / a.T));
-  const WG = a.K / 8 >= 128 ? 128 : 64;
-  const kernel = k.get('matvec', { defines, constants: { TOKENS: a.T, ROWS: rows, WG } });
+export function matvecShape(a: Pick<MatmulArgs, 'K' | 'T' | 'swiglu'>): MatvecShape {
+  return { rows: Math.min((a.swiglu ? 2 : 4), Math.floor(16 / a.T)), wg: a.K / 8 >= 128 ? 128 : 64, unroll: 1 };
+}
+
+function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], bindings: Binding[], shape: MatvecShape): Dispatch {
+  check(shape.rows * a.T <= 16 && shape.rows * shape.unroll <= 16, `matvec: ${shape.rows} rows x ${a.T} tokens x ${shape.unroll} blocks is too many`);
+  const kernel = k.get('matvec', { defines, constants: { TOKENS: a.T, ROWS: shape.rows, WG: shape.wg, UNROLL: shape.unroll } });
   const params = uniform(k.gpu, [a.K / 8, a.N, part.row0, part.rows, { f32: a.norm?.eps ?? 0 }]);
   // The norm weight is binding 5, whether or not an extra binding before y moved p to 4.
   const entries: [number, Binding][] = [...bindings, params].map((b, i) => [i, b]);
   if (a.norm) entries.push([5, a.norm.weight]);
-  return { kernel, group: kernel.bindAt(entries), grid: flatGrid(k.gpu, ceilDiv(part.rows, rows)) };
+  return { kernel, group: kernel.bindAt(entries), grid: flatGrid(k.gpu, ceilDiv(part.rows, shape.rows)) };
 }
 
 /** The tiled product: on tensor cores where the device has them (x rounded to f16 there). */
