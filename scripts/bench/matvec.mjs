@@ -1,0 +1,63 @@
+// The decode matvec's cut (rows a workgroup owns, threads, column blocks loaded before use) swept
+// over the weight shapes of one decode step, GB/s of each by GPU timestamps. Weights are cycled
+// over copies that together exceed the L2 cache, so every read comes from memory, as in decode.
+//   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--json]   (after the build)
+// The best cut per shape is what src/ops/dense.ts:matvecShape should choose on this GPU.
+import { createGpu } from '../../dist/gpu/device.js';
+import { Kernels, storage } from '../../dist/gpu/kernels.js';
+import { gpuTimeMs } from '../../dist/gpu/profile.js';
+import { matmul, matvecShape } from '../../dist/ops/dense.js';
+import { PRESETS } from '../../dist/model/synth.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const preset = args.includes('--preset') ? args[args.indexOf('--preset') + 1] : 'llama-3.1-8b';
+const c = PRESETS[preset].config;
+const H = c.hidden_size, F = c.intermediate_size, d = c.head_dim ?? H / c.num_attention_heads;
+const qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) * d;
+const SHAPES = [
+  { name: 'wqkv', K: H, N: qkv, norm: true },
+  { name: 'wo', K: c.num_attention_heads * d, N: H, accumulate: true },
+  { name: 'gate/up', K: H, N: F, swiglu: true, norm: true },
+  { name: 'down', K: F, N: H, accumulate: true },
+  { name: 'lm_head', K: H, N: c.vocab_size, norm: true },
+];
+const CUTS = [];
+for (const rows of [1, 2, 4, 8]) for (const wg of [64, 128, 256]) for (const unroll of [1, 2, 4]) if (rows * unroll <= 16) CUTS.push({ rows, wg, unroll });
+
+const gpu = await createGpu();
+const k = new Kernels(gpu);
+const L2_BYTES = 256 << 20; // well past the H200's 60 MB L2
+const rows = [];
+for (const s of SHAPES) {
+  const wBytes = s.N * s.K * 2 * (s.swiglu ? 2 : 1);
+  const copies = Math.min(64, Math.max(1, Math.ceil(L2_BYTES / wBytes)));
+  const x = storage(gpu, s.K * 4), y = storage(gpu, s.N * 4);
+  const norm = s.norm ? { weight: storage(gpu, s.K * 2), eps: 1e-5 } : undefined;
+  const weights = Array.from({ length: copies }, () => ({ w: storage(gpu, s.N * s.K * 2), w2: s.swiglu ? storage(gpu, s.N * s.K * 2) : undefined }));
+  const byCut = [];
+  for (const cut of CUTS) {
+    const ops = [];
+    for (let rep = 0; rep < Math.max(copies, 4); rep++) {
+      const { w, w2 } = weights[rep % copies];
+      ops.push(...matmul(k, { x, w, w2, y, T: 1, K: s.K, N: s.N, accumulate: s.accumulate, swiglu: s.swiglu, norm }, cut));
+    }
+    const per = (await gpuTimeMs(gpu, ops, 5)) / Math.max(copies, 4);
+    byCut.push({ ...cut, ms: per, gbps: wBytes / per / 1e6 });
+  }
+  const def = matvecShape({ K: s.K, T: 1, swiglu: s.swiglu });
+  const now = byCut.find((r) => r.rows === def.rows && r.wg === def.wg && r.unroll === def.unroll);
+  const best = byCut.reduce((a, b) => (b.gbps > a.gbps ? b : a));
+  rows.push({ shape: s.name, K: s.K, N: s.N, bytes: wBytes, default: now, best, cuts: byCut });
+  for (const b of [...weights.flatMap((w) => [w.w, w.w2]), x, y, norm?.weight]) b?.destroy();
+}
+const layers = c.num_hidden_layers;
+const stepMs = (pick) => rows.reduce((t, r) => t + pick(r).ms * (r.shape === 'lm_head' ? 1 : layers), 0);
+const result = { probe: 'matvec', adapter: gpu.adapterName, preset, stepMsDefault: stepMs((r) => r.default), stepMsBest: stepMs((r) => r.best), shapes: rows };
+if (json) process.stdout.write(JSON.stringify(result) + '\n');
+else {
+  const f = (r) => `${r.rows} rows x ${r.wg} threads x ${r.unroll} blocks: ${r.ms.toFixed(4)} ms, ${r.gbps.toFixed(0)} GB/s`;
+  for (const r of rows) console.log(`${r.shape} (K ${r.K}, N ${r.N}): now ${f(r.default)}; best ${f(r.best)}`);
+  console.log(`matvecs of one step: ${result.stepMsDefault.toFixed(2)} ms now, ${result.stepMsBest.toFixed(2)} ms with the best cuts (${gpu.adapterName})`);
+}
+process.exit(0);
