@@ -1,12 +1,14 @@
 // The decode matvec's cut (rows a workgroup owns, threads, column blocks loaded before use) swept
 // over the weight shapes of one decode step, GB/s of each by GPU timestamps. Weights are cycled
-// over copies that together exceed the L2 cache, so every read comes from memory, as in decode.
-//   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--json]   (after the build)
+// over copies that together exceed the L2 cache, so every read comes from memory, as in decode, and
+// hold random values as the benchmark model's do (never-written buffers timed 2-3x slow on the H200);
+// each timed run reads at least 2 GB, long enough for the GPU's clocks.
+//   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--run-mb 2000] [--json]   (after the build)
 // The best cut per shape is what src/ops/dense.ts:matvecShape should choose on this GPU.
 import { createGpu } from '../../dist/gpu/device.js';
-import { Kernels, storage } from '../../dist/gpu/kernels.js';
+import { Kernels, record, storage, submit } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
-import { matmul, matvecShape } from '../../dist/ops/dense.js';
+import { fillUniform, matmul, matvecShape } from '../../dist/ops/dense.js';
 import { PRESETS } from '../../dist/model/synth.js';
 
 const args = process.argv.slice(2);
@@ -28,21 +30,29 @@ for (const rows of [1, 2, 4, 8]) for (const wg of [64, 128, 256]) for (const unr
 const gpu = await createGpu();
 const k = new Kernels(gpu);
 const L2_BYTES = 256 << 20; // well past the H200's 60 MB L2
+const RUN_BYTES = args.includes('--run-mb') ? Number(args[args.indexOf('--run-mb') + 1]) * 1e6 : 2e9;
+let seed = 1;
+const filled = (n) => {
+  const b = storage(gpu, n * 2);
+  submit(gpu, (pass) => record(pass, fillUniform(k, { out: b, n, center: 0, half: 0.02, seed: seed++ })));
+  return b;
+};
 const rows = [];
 for (const s of SHAPES) {
   const wBytes = s.N * s.K * 2 * (s.swiglu ? 2 : 1);
   const copies = Math.min(64, Math.max(1, Math.ceil(L2_BYTES / wBytes)));
-  const x = storage(gpu, s.K * 4), y = storage(gpu, s.N * 4);
-  const norm = s.norm ? { weight: storage(gpu, s.K * 2), eps: 1e-5 } : undefined;
-  const weights = Array.from({ length: copies }, () => ({ w: storage(gpu, s.N * s.K * 2), w2: s.swiglu ? storage(gpu, s.N * s.K * 2) : undefined }));
+  const x = filled(2 * s.K), y = filled(2 * s.N); // f32 [K] and [N]: random bits of the right size
+  const norm = s.norm ? { weight: filled(s.K), eps: 1e-5 } : undefined;
+  const weights = Array.from({ length: copies }, () => ({ w: filled(s.N * s.K), w2: s.swiglu ? filled(s.N * s.K) : undefined }));
+  const runs = Math.max(copies, Math.ceil(RUN_BYTES / wBytes));
   const byCut = [];
   for (const cut of CUTS) {
     const ops = [];
-    for (let rep = 0; rep < Math.max(copies, 4); rep++) {
+    for (let rep = 0; rep < runs; rep++) {
       const { w, w2 } = weights[rep % copies];
       ops.push(...matmul(k, { x, w, w2, y, T: 1, K: s.K, N: s.N, accumulate: s.accumulate, swiglu: s.swiglu, norm }, cut));
     }
-    const per = (await gpuTimeMs(gpu, ops, 5)) / Math.max(copies, 4);
+    const per = (await gpuTimeMs(gpu, ops, 5)) / runs;
     byCut.push({ ...cut, ms: per, gbps: wBytes / per / 1e6 });
   }
   const def = matvecShape({ K: s.K, T: 1, swiglu: s.swiglu });
