@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createGpu } from '../src/gpu/device.js';
 import { Kernels, storage, uniform, type Dispatch } from '../src/gpu/kernels.js';
-import { CACHE_PAD, attentionDecode, attentionPrefill, type SparseSelection } from '../src/ops/attention.js';
+import { CACHE_PAD, attentionDecode, attentionPrefill, decodeCut, type DecodeCut, type SparseSelection } from '../src/ops/attention.js';
 import { roundF16 } from '../src/weights/f16.js';
 import { f16Modes, gpuContext, maxAbsDiff, rand, readF32, runDispatches, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
 import { perf } from './helpers/perf.js';
@@ -117,7 +117,7 @@ describe.each([...f16Paths, noSubgroups])('attention decode ($name)', (mode) => 
   it.each([
     { Hq: 6, Hkv: 2, d: 64 }, { Hq: 6, Hkv: 2, d: 128 }, { Hq: 4, Hkv: 4, d: 128 },
     { Hq: 8, Hkv: 1, d: 256 }, { Hq: 4, Hkv: 2, d: 6 },
-    // Llama-3.1-8B's heads with enough keys for the most splits an H100 gets (66 per KV group).
+    // Llama-3.1-8B's heads with many splits (68 of 64 keys per KV group; 99 from 6,336 keys).
     { Hq: 32, Hkv: 8, d: 128, capacity: 4300 },
   ])('dense Hq=$Hq Hkv=$Hkv d=$d: one recording replayed as the context grows', async ({ Hq, Hkv, d, capacity = 2053 }) => {
     const c = await mode.ctx();
@@ -148,6 +148,27 @@ describe.each([...f16Paths, noSubgroups])('attention decode ($name)', (mode) => 
     const got = await runAndRead(c, ds, out, s.Hq * s.d);
     const listOf = (h: number) => (perQueryHead ? h : Math.floor(h / (s.Hq / s.Hkv)));
     expect(maxAbsDiff(got, decodeAttentionRef(q, k, v, s, (h) => keys[listOf(h)]))).toBeLessThan(TOL);
+  });
+
+  // The cuts scripts/bench/attention.mjs sweeps: threads, tile, heads per workgroup and splits.
+  it.each([
+    { hpw: 4, wg: 256, tk: 64, splits: 5 }, { hpw: 2, wg: 128, tk: 32, splits: 9 },
+    { hpw: 1, wg: 128, tk: 16, splits: 1 }, { hpw: 4, wg: 256, tk: 32, splits: 13 },
+  ])('cut hpw=$hpw wg=$wg tk=$tk splits=$splits, dense and sparse', async (cut: DecodeCut) => {
+    const c = await mode.ctx();
+    const s = shape(8, 2, 128, 450);
+    const n = 400, kmax = 300;
+    const q = queries(s.Hq * s.d, 31), k = cache(s, 32), v = cache(s, 33);
+    const keys = [0, 1].map((i) => shuffled(allKeys(n), 40 + i).slice(0, 250 + i * 50));
+    const sparse: SparseSelection = { sel: uploadU32(c.gpu, packLists(keys, kmax)), counts: uploadU32(c.gpu, keys.map((l) => l.length)), kmax, perQueryHead: false };
+    const gpuIn = { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), step: uniform(c.gpu, [n - 1]) };
+    for (const sp of [undefined, sparse]) {
+      const out = storage(c.gpu, s.Hq * s.d * 4);
+      expect(decodeCut({ ...gpuIn, out, sparse: sp }).wg).toBe(128);
+      const got = await runAndRead(c, attentionDecode(c.kernels, { ...gpuIn, out, sparse: sp }, cut), out, s.Hq * s.d);
+      const want = decodeAttentionRef(q, k, v, s, (h) => (sp ? keys[Math.floor(h / 4)] : allKeys(n)));
+      expect(maxAbsDiff(got, want), sp ? 'sparse' : 'dense').toBeLessThan(TOL);
+    }
   });
 
   it('a sparse list holding every key equals dense decode', async () => {

@@ -4,7 +4,10 @@
 // hold random values as the benchmark model's do (never-written buffers timed 2-3x slow on the H200);
 // each timed run reads at least 2 GB, long enough for the GPU's clocks.
 //   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--run-mb 2000] [--json]   (after the build)
-// The best cut per shape is what src/ops/dense.ts:matvecShape should choose on this GPU.
+// Its figures rank cuts; only an A/B of the whole step (csattn bench) decides a default: on the H200
+// (2026-12-04) this sweep's best cuts (two blocks, 64 threads for gate/up) summed to 10.44 ms against
+// 11.31 for src/ops/dense.ts:matvecShape, yet made decode 0.1-0.6 ms a token slower in the step, and
+// its absolute times are ~2.6x the matvecs' share of the step (docs/perf-notes.md).
 import { createGpu } from '../../dist/gpu/device.js';
 import { Kernels, record, storage, submit } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';

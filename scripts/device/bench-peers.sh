@@ -5,10 +5,11 @@
 #
 #   bash scripts/device/bench-peers.sh [prepare] [decode] [batched]     (default: all three)
 #
-#   prepare: build llama.cpp's CUDA tools (~5 min on the device's 16 cores), write the f16 GGUF and
-#            quantize it to Q8_0 and Q4_K_M: CPU work only, which bench-suite.sh runs in the
-#            background (nice 19) while csattn and PyTorch have the GPU
-#   decode:  llama-bench -fa 1 -n 64 at depths 32K, 64K, 128K, for F16, Q8_0 and Q4_K_M   ~3.5 min
+#   prepare: build llama.cpp's CUDA tools (~5 min on the device's 16 cores) and write the f16 GGUF:
+#            CPU work only, which bench-suite.sh runs in the background (nice 19) while the GPU
+#            tests and PyTorch have the GPU
+#   decode:  llama-bench -fa 1 -n 64 at depths 32K, 64K, 128K, for F16, Q8_0 and Q4_K_M (quantized
+#            from the f16 GGUF first, ~1.5 min)                                             ~5 min
 #   batched: whole-prompt prefill and shared-prompt batches B = 1, 4, 16 at 32K and 128K
 #            (llama-batched-bench -pps -kvu)                                              ~1.5 min
 # A part whose build or models are missing makes them first (the build tree and models live in
@@ -56,9 +57,7 @@ model() {
   echo "$m"
 }
 
-if has prepare && llama_ready; then
-  for q in Q8_0 Q4_K_M; do model $q > /dev/null; done
-fi
+if has prepare; then llama_ready; fi
 # llama-bench's JSON lines into llamacpp.jsonl (their model_type names the weights: F16, Q8_0, Q4_K - Medium).
 if has decode && llama_ready; then
   for q in F16 Q8_0 Q4_K_M; do

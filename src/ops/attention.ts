@@ -28,17 +28,30 @@ const DECODE_WG = 128;
 /** Fewest keys per split at full capacity (splits are whole tiles of at most 64 keys). */
 const DECODE_MIN_SPLIT = 64;
 /**
- * Keys per split of a sparse selection: four tiles, so that each workgroup's next tile loads while it
- * accumulates one (at 128K on the H100, 6.5K keys a head: attention + reduce 1.40 ms a step, against
- * 1.48 with two tiles, 1.64 with eight and 1.55 with one).
+ * Keys per tile of a dense decode workgroup. On the H200 (scripts/bench/attention.mjs, 2026-12-04,
+ * d = 128) 32 beat 64: the next tile held in registers is half as large, so more workgroups stay
+ * resident (dense 128K: 2.29 TB/s against 1.93 at the best split count of each).
+ */
+const DECODE_TILE_KEYS = 32;
+/**
+ * Keys per split of a sparse selection: four tiles of 64, so that each workgroup's next tile loads
+ * while it accumulates one (at 128K on the H100, 6.5K keys a head: attention + reduce 1.40 ms a step,
+ * against 1.48 with two tiles, 1.64 with eight and 1.55 with one). On the H200 the dense cut (32-key
+ * tiles) with 64-key splits looked as fast alone (scripts/bench/attention.mjs) but made CSA's decode
+ * at 128K 0.4-0.6 ms a token slower in the step (2026-12-04, docs/design.md): sparse keeps this cut.
  */
 const SPARSE_SPLIT_KEYS = 256;
 /** Most splits of a sparse selection (attention_reduce keeps a weight per split in workgroup memory). */
 const MAX_SPARSE_SPLITS = 1024;
 /** Output dims per reduce workgroup: DIMS in attention_reduce.wgsl. */
 const REDUCE_DIMS = 16;
-/** Enough workgroups to keep a big GPU's memory system busy: 4 per SM of an H100. */
-const DECODE_TARGET_WORKGROUPS = 4 * 132;
+/**
+ * Enough workgroups to keep a big GPU's memory system busy: 6 per SM of an H200 (132 SMs). The H200
+ * sweep, Llama-3.1-8B heads, 32-key tiles: 99 splits a group (792 workgroups) 234 µs a layer at 128K
+ * against 282 with 66 and 440 with 16; at 32K 70.9 µs against 79.9 with 66 (49 splits: 65.8 there,
+ * 241 at 128K).
+ */
+const DECODE_TARGET_WORKGROUPS = 6 * 132;
 
 export interface AttentionShape {
   q: GPUBuffer;
@@ -96,16 +109,16 @@ function usesTensorCores(k: Kernels, a: AttentionShape): boolean {
  * group (dense, and sparse with perQueryHead=false). The number of keys comes from step.pos (or
  * counts) on the GPU. Returns [decode, reduce]; allocates its partials buffers.
  */
-export function attentionDecode(k: Kernels, a: AttentionShape & { sparse?: SparseSelection }): Dispatch[] {
+export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): Dispatch[] {
   checkShape(a);
   const sp = a.sparse;
   if (sp) check(Number.isInteger(sp.kmax) && sp.kmax >= 1, `sparse attention needs kmax >= 1, got ${sp.kmax}`);
-  const words = a.d % 8 === 0 ? a.d / 8 : a.d / 2; // per K/V row: the kernel's L
-  const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv, Math.floor(DECODE_WG / words));
+  const { hpw, splits } = cut;
   const groups = a.Hq / hpw;
-  const splits = sp ? Math.min(ceilDiv(sp.kmax, SPARSE_SPLIT_KEYS), MAX_SPARSE_SPLITS) : decodeSplits(a.capacity, groups);
   const defines = [...(a.d % 8 === 0 ? ['VEC4'] : []), ...(sp ? ['SPARSE'] : [])];
-  const decode = k.get('attention_decode', { defines, constants: { WG: DECODE_WG, HPW: hpw, D: a.d } });
+  const constants: Record<string, number> = { WG: cut.wg, HPW: hpw, D: a.d };
+  if (cut.tk) constants.TK = cut.tk;
+  const decode = k.get('attention_decode', { defines, constants });
   const reduce = k.get('attention_reduce', { constants: { D: a.d, SPLITS: splits } });
 
   const partAcc = storage(k.gpu, a.Hq * splits * a.d * 4, 'attention partial acc');
@@ -117,6 +130,26 @@ export function attentionDecode(k: Kernels, a: AttentionShape & { sparse?: Spars
     dispatchOf(decode, bindings, [splits, groups]),
     dispatchOf(reduce, [partAcc, partMl, a.out], [a.Hq, ceilDiv(a.d, REDUCE_DIMS)]),
   ];
+}
+
+export type DecodeArgs = AttentionShape & { sparse?: SparseSelection };
+
+/**
+ * How a decode is cut: query heads per workgroup, threads per workgroup (at least 128, and at
+ * least hpw × words of a row), keys per tile (undefined: the kernel's largest, 64 at d = 128;
+ * at most wg / 2 at d = 128) and splits of the keys per group of heads.
+ */
+export interface DecodeCut { hpw: number; wg: number; tk?: number; splits: number }
+
+type CutArgs = Pick<AttentionShape, 'Hq' | 'Hkv' | 'd' | 'capacity'> & { sparse?: Pick<SparseSelection, 'kmax' | 'perQueryHead'> };
+
+/** The cut decode takes on its own: see the sweeps behind the constants above. */
+export function decodeCut(a: CutArgs): DecodeCut {
+  const sp = a.sparse;
+  const words = a.d % 8 === 0 ? a.d / 8 : a.d / 2; // per K/V row: the kernel's L
+  const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv, Math.floor(DECODE_WG / words));
+  if (sp) return { hpw, wg: DECODE_WG, splits: Math.min(ceilDiv(sp.kmax, SPARSE_SPLIT_KEYS), MAX_SPARSE_SPLITS) };
+  return { hpw, wg: DECODE_WG, tk: Math.min(DECODE_TILE_KEYS, Math.floor(8192 / a.d)), splits: decodeSplits(a.capacity, a.Hq / hpw) };
 }
 
 /**
