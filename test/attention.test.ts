@@ -164,7 +164,7 @@ describe.each([...f16Paths, noSubgroups])('attention decode ($name)', (mode) => 
     const gpuIn = { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), step: uniform(c.gpu, [n - 1]) };
     for (const sp of [undefined, sparse]) {
       const out = storage(c.gpu, s.Hq * s.d * 4);
-      expect(decodeCut({ ...gpuIn, out, sparse: sp }).wg).toBe(128);
+      expect(decodeCut({ ...s, sparse: sp }).wg).toBe(128);
       const got = await runAndRead(c, attentionDecode(c.kernels, { ...gpuIn, out, sparse: sp }, cut), out, s.Hq * s.d);
       const want = decodeAttentionRef(q, k, v, s, (h) => (sp ? keys[Math.floor(h / 4)] : allKeys(n)));
       expect(maxAbsDiff(got, want), sp ? 'sparse' : 'dense').toBeLessThan(TOL);
