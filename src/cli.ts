@@ -16,7 +16,7 @@ import { writeNpy } from './npy.js';
 import { PRESETS, writeSynthModel } from './model/synth.js';
 import { createLogger, progress, type Logger } from './log.js';
 import { VERSION } from './version.js';
-import { METHOD_NAMES, isMethod, type Method } from './attention/methods.js';
+import { ATTENTION_KINDS, METHOD_NAMES, isMethod, type AttentionKind, type Method } from './attention/methods.js';
 import { costs, formatCosts } from './costs.js';
 import { prefillDocument } from './prefill.js';
 import { answerQuestions, decodeSummary } from './decode.js';
@@ -26,8 +26,9 @@ import { formatSummary, runEval } from './eval/run.js';
 import { loadReport, mergeReports, parseShard, shardFromEnv, writeReport } from './eval/report.js';
 import { renderHtml } from './eval/html.js';
 import { METRIC_NAMES, type MetricName } from './eval/metrics.js';
-import { checkOutputs, exitOnSignals, modelFiles, writeFileAtomic, type NamedPath } from './fsutil.js';
+import { checkOutputs, exitOnSignals, modelFiles, readDocument, writeFileAtomic, type NamedPath } from './fsutil.js';
 import { bench, formatBench } from './bench.js';
+import { formatPerplexity, perplexity } from './perplexity.js';
 import { doctor, failedChecks, formatDoctor } from './doctor.js';
 import { DEFAULT_MODEL, DEMO_DOCUMENT } from './paths.js';
 import { formatDemo, runDemo } from './demo.js';
@@ -220,6 +221,41 @@ function decodeCommand(): Command {
 }
 
 // ---------------------------------------------------------------------------------------------
+// perplexity
+
+interface PerplexityFlags extends Common, CsaFlags, BudgetFlags {
+  model?: string; attention: AttentionKind; sparsity: number; context: number; windows?: number; chunkSize: number;
+}
+
+function perplexityCommand(): Command {
+  return csaOptions(budgetOptions(methodsHelp(new Command('perplexity')
+    .description('teacher-forced perplexity of a text file: windows of --context tokens, the first half of each prefilled (CSA tables built), the second half scored token by token through the decode step with --attention')
+    .argument('<text-file>', 'UTF-8 text (PG19 book, held-out document)')
+    .addOption(modelOption())
+    .addOption(new Option('--attention <kind>', 'attention of the scored tokens: full, csa, or a baseline selector at the same budget (see below)').choices(ATTENTION_KINDS).default('full'))
+    .option('--context <n>', 'tokens per window (the leading BOS included)', intArg(4, 1 << 20), 1024)
+    .option('--windows <n>', 'score at most this many windows (from the start of the text)', intArg(1)))))
+    .addOption(chunkSizeOption())
+    .option('--json', 'print one JSON object: perplexity, tokens, nll, windows, context, attention, sparsity, weights, kv')
+    .addOption(logLevelOption('info', 'pino log level (a progress bar on a terminal at info)'))
+    .action(async (path: string, o: PerplexityFlags) => {
+      const log = createLogger(o.logLevel);
+      const text = await readDocument(path);
+      const dir = modelDir(o.model);
+      const tok = await Tokenizer.load(dir);
+      const model = await modelOnGpu(dir, o.context, log, o.chunkSize);
+      try {
+        const r = await perplexity({
+          model, tok, text, context: o.context, maxWindows: o.windows, attention: o.attention, sparse: sparse(o), csa: csaParams(o), log,
+        });
+        process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatPerplexity(r) + '\n');
+      } finally {
+        model.destroy();
+      }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // demo
 
 function demoCommand(): Command {
@@ -380,6 +416,7 @@ export function buildProgram(): Command {
   program.addCommand(decodeCommand());
   program.addCommand(evalCommand());
   program.addCommand(mergeCommand());
+  program.addCommand(perplexityCommand());
   program.addCommand(benchCommand());
   program.addCommand(doctorCommand());
   return program;

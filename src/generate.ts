@@ -6,7 +6,7 @@
  * (a few steps may run past an end-of-sequence token; their output is dropped).
  */
 import { check } from './errors.js';
-import { oneShot, release } from './gpu/device.js';
+import { collecting, oneShot, release } from './gpu/device.js';
 import { readBuffer, storage, type Dispatch } from './gpu/kernels.js';
 import { Model, type DecodeAttention, type Op } from './model/model.js';
 import * as ops from './ops/dense.js';
@@ -60,6 +60,8 @@ const READ_BATCH = 4;
 export class Generator {
   private history: GPUBuffer;
   private cachedOps = new Map<string, ReturnType<Model['decodeOps']>>();
+  /** Buffers the recorded steps made (their dispatches' params and partials). */
+  private made: GPUBuffer[] = [];
 
   constructor(readonly model: Model) {
     this.history = storage(model.gpu, (model.capacity + 1) * 4, 'token history');
@@ -72,6 +74,13 @@ export class Generator {
       o.temperature > 0
         ? ops.sample(m.kernels, { logits, ...common, temperature: o.temperature, topP: o.topP, seed: o.seed })
         : ops.argmax(m.kernels, { logits, ...common });
+  }
+
+  /** Frees the token history and the recorded steps' buffers: for a generator of a context that goes away. */
+  destroy(): void {
+    for (const b of [...this.made, this.history]) release(this.model.gpu, b);
+    this.made = [];
+    this.cachedOps.clear();
   }
 
   /**
@@ -94,7 +103,7 @@ export class Generator {
     const t0 = performance.now();
     const opsKey = `${key}|${o.temperature}|${o.topP}|${o.seed}`;
     let step = this.cachedOps.get(opsKey);
-    if (!step) this.cachedOps.set(opsKey, (step = m.decodeOps(attention, sample)));
+    if (!step) this.cachedOps.set(opsKey, (step = collecting(m.gpu, this.made, () => m.decodeOps(attention, sample))));
     const first = pos + promptIds.length - 1; // the last prompt token's position
     if (o.promptAttention === 'sparse') {
       // The prompt's tokens through the decode step in turn; the last step samples the first new

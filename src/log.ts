@@ -36,9 +36,10 @@ export function progress(log: Logger, phase: string, total: number, unit = 'toke
   return {
     update(done, info) {
       const now = Date.now();
-      if (now - last < everyMs && done < total) return;
+      const all = typeof info?.total === 'number' ? info.total : total; // a total learnt on the way (a load's bytes)
+      if (now - last < everyMs && done < all) return;
       last = now;
-      log.info({ phase, done, total, unit, rate: Number(rate(done, start)), ...info }, `${phase} ${done}/${total} ${unit}`);
+      log.info({ phase, done, total: all, unit, rate: Number(rate(done, start)), ...info }, `${phase} ${done}/${all} ${unit}`);
     },
     stop() {},
   };

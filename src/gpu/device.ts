@@ -222,19 +222,26 @@ export function release(gpu: Gpu, buffer: GPUBuffer): void {
  * the submitted work that uses it has finished.
  */
 export function oneShot<T>(gpu: Gpu, build: () => T, submit: (work: T) => void): void {
-  const outer = gpu.memory.collect;
   const made: GPUBuffer[] = [];
-  gpu.memory.collect = made;
-  let work: T;
-  try {
-    work = build();
-  } finally {
-    gpu.memory.collect = outer;
-  }
+  const work = collecting(gpu, made, build);
   try {
     submit(work);
   } finally {
     for (const b of made) release(gpu, b);
+  }
+}
+
+/**
+ * Runs `build` (synchronous), adding every buffer createBuffer() makes meanwhile to `made`; with
+ * null, to no list, whatever scope encloses it: for buffers an object makes lazily and keeps.
+ */
+export function collecting<T>(gpu: Gpu, made: GPUBuffer[] | null, build: () => T): T {
+  const outer = gpu.memory.collect;
+  gpu.memory.collect = made;
+  try {
+    return build();
+  } finally {
+    gpu.memory.collect = outer;
   }
 }
 

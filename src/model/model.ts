@@ -23,7 +23,7 @@
  * the written rows go. Only the Model writes the `step` uniform, from the position it is given.
  */
 import { check } from '../errors.js';
-import { allocate, createBuffer, destroyGpu, oneShot, release, type Gpu } from '../gpu/device.js';
+import { allocate, collecting, createBuffer, destroyGpu, oneShot, release, type Gpu } from '../gpu/device.js';
 import { Kernels, encodeOps, storage, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
 import { type ModelConfig, ropeInvFreq } from './config.js';
 import * as ops from '../ops/dense.js';
@@ -325,19 +325,20 @@ export class Model {
   logitsOf(s: Scratch): GPUBuffer {
     const V = this.cfg.vocab;
     check(s.T * V * 4 <= this.gpu.maxBinding, `logits of ${s.T} tokens exceed the GPU's binding size: use a smaller chunk`, 'oom');
-    return (s.logits ??= storage(this.gpu, s.T * V * 4, `logits [${s.T}]`));
+    return (s.logits ??= collecting(this.gpu, null, () => storage(this.gpu, s.T * V * 4, `logits [${s.T}]`)));
   }
 
   scratchFor(T: number): Scratch {
     let s = this.scratch.get(T);
     if (!s) {
       const { hidden: H, heads, kvHeads, headDim: d, intermediate: I } = this.cfg;
-      const f32 = (n: number, what: string) => storage(this.gpu, n * 4, `${what} [${T}]`);
+      // The model keeps what it makes lazily: never collected by a caller's scope (oneShot, a Generator).
+      const f32 = (n: number, what: string) => collecting(this.gpu, null, () => storage(this.gpu, n * 4, `${what} [${T}]`));
       s = {
         T,
         x: f32(T * H, 'x'), h: f32(T * H, 'h'), qkv: f32(T * (heads + 2 * kvHeads) * d, 'qkv'), q: f32(T * heads * d, 'q'),
         att: f32(T * heads * d, 'att'), mlp: f32(T * I, 'mlp'),
-        ids: storage(this.gpu, T * 4, 'ids'), logits: null,
+        ids: collecting(this.gpu, null, () => storage(this.gpu, T * 4, 'ids')), logits: null,
       };
       this.scratch.set(T, s);
     }
@@ -346,7 +347,7 @@ export class Model {
 
   private cached(key: string, build: () => Op[]): Op[] {
     let o = this.opsCache.get(key);
-    if (!o) this.opsCache.set(key, (o = build()));
+    if (!o) this.opsCache.set(key, (o = collecting(this.gpu, null, build)));
     return o;
   }
 
