@@ -224,19 +224,20 @@ function decodeCommand(): Command {
 // perplexity
 
 interface PerplexityFlags extends Common, CsaFlags, BudgetFlags {
-  model?: string; attention: AttentionKind; sparsity: number; context: number; windows?: number; chunkSize: number;
+  model?: string; attention: AttentionKind; sparsity: number; context: number; scored?: number; windows?: number; chunkSize: number;
 }
 
 function perplexityCommand(): Command {
   return csaOptions(budgetOptions(methodsHelp(new Command('perplexity')
-    .description('teacher-forced perplexity of a text file: windows of --context tokens, the first half of each prefilled (CSA tables built), the second half scored token by token through the decode step with --attention')
+    .description('teacher-forced perplexity of a text file: windows of --context tokens, each prefilled (CSA tables built) but for its last --scored tokens, which are scored token by token through the decode step with --attention (attending to the selected context keys and to every scored token before them)')
     .argument('<text-file>', 'UTF-8 text (PG19 book, held-out document)')
     .addOption(modelOption())
     .addOption(new Option('--attention <kind>', 'attention of the scored tokens: full, csa, or a baseline selector at the same budget (see below)').choices(ATTENTION_KINDS).default('full'))
     .option('--context <n>', 'tokens per window (the leading BOS included)', intArg(4, 1 << 20), 1024)
+    .option('--scored <n>', 'tokens scored at the end of each window (default: half the window)', intArg(1))
     .option('--windows <n>', 'score at most this many windows (from the start of the text)', intArg(1)))))
     .addOption(chunkSizeOption())
-    .option('--json', 'print one JSON object: perplexity, tokens, nll, windows, context, attention, sparsity, weights, kv')
+    .option('--json', 'print one JSON object: perplexity, tokens, nll, windows, context, scored, attention, sparsity, weights, kv')
     .addOption(logLevelOption('info', 'pino log level (a progress bar on a terminal at info)'))
     .action(async (path: string, o: PerplexityFlags) => {
       const log = createLogger(o.logLevel);
@@ -246,7 +247,7 @@ function perplexityCommand(): Command {
       const model = await modelOnGpu(dir, o.context, log, o.chunkSize);
       try {
         const r = await perplexity({
-          model, tok, text, context: o.context, maxWindows: o.windows, attention: o.attention, sparse: sparse(o), csa: csaParams(o), log,
+          model, tok, text, context: o.context, scored: o.scored, maxWindows: o.windows, attention: o.attention, sparse: sparse(o), csa: csaParams(o), log,
         });
         process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatPerplexity(r) + '\n');
       } finally {

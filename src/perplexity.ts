@@ -1,9 +1,11 @@
 /**
  * Teacher-forced perplexity of a text, as sparse-attention papers measure it on PG19 and llama.cpp's
  * perplexity tool does: the text's tokens are cut into windows of `context` tokens (each starting
- * with the tokens the tokenizer puts first, BOS for most models); the first half of a window is the
- * context (prefilled with full attention, and for a sparse method its CSA tables built), and every
- * token of the second half is scored through the decode step, attending as `attention` does.
+ * with the tokens the tokenizer puts first, BOS for most models); all but the last `scored` tokens
+ * of a window are the context (prefilled with full attention, and for a sparse method its CSA
+ * tables built), and each of the last `scored` is scored through the decode step, attending as
+ * `attention` does: to the keys it selects from the context, and to every scored token before it
+ * (as decode's answer tokens do), so a short tail after a long context measures the selection.
  */
 import { check } from './errors.js';
 import { Generator } from './generate.js';
@@ -21,6 +23,8 @@ export interface PerplexityJob {
   text: string;
   /** Tokens per window (the model's cache must hold them). */
   context: number;
+  /** Tokens scored at the end of each window (default: half of it). */
+  scored?: number;
   /** At most this many windows (from the start of the text). */
   maxWindows?: number;
   attention: AttentionKind;
@@ -37,6 +41,8 @@ export interface PerplexityResult {
   nll: number;
   windows: number;
   context: number;
+  /** Tokens scored per window. */
+  scored: number;
   attention: AttentionKind;
   sparsity: number | null;
   weights: 'f16';
@@ -57,13 +63,15 @@ export function windowsOf(tok: Tokenizer, text: string, context: number, maxWind
 export async function perplexity(job: PerplexityJob): Promise<PerplexityResult> {
   const { model, context, attention } = job;
   check(model.capacity >= context, `the model's cache (${model.capacity}) is shorter than --context ${context}`, 'too-long');
+  const scored = job.scored ?? Math.ceil(context / 2);
+  check(scored >= 1 && scored <= context - 2, `--scored ${scored} must leave at least 2 tokens of context in a window of ${context}`, 'input');
   const windows = windowsOf(job.tok, job.text, context, job.maxWindows);
   const bar = progress(job.log, 'perplexity', windows.length, 'windows');
   let nll = 0;
   let tokens = 0;
   try {
     for (const [i, ids] of windows.entries()) {
-      const w = await windowNll(job, ids);
+      const w = await windowNll(job, ids, scored);
       nll += w.sum;
       tokens += w.tokens;
       bar.update(i + 1);
@@ -73,18 +81,19 @@ export async function perplexity(job: PerplexityJob): Promise<PerplexityResult> 
     bar.stop();
   }
   return {
-    perplexity: Math.exp(nll / tokens), tokens, nll: nll / tokens, windows: windows.length, context,
+    perplexity: Math.exp(nll / tokens), tokens, nll: nll / tokens, windows: windows.length, context, scored,
     attention, sparsity: attention === 'full' ? null : job.sparse.sparsity, weights: 'f16', kv: 'f16',
   };
 }
 
 /**
- * One window: ids[0, P - 1) is the context; ids[P - 1] goes in as the prompt (its logits score
- * ids[P]); ids[P + 1 ..] are fed in turn through the decode step, each step's logits scoring the next.
+ * One window, P = its length - count: ids[0, P - 1) is the context; ids[P - 1] goes in as the prompt
+ * (its logits score ids[P]); ids[P ..] are fed in turn through the decode step, each step's logits
+ * scoring the next.
  */
-async function windowNll(job: PerplexityJob, ids: number[]): Promise<{ sum: number; tokens: number }> {
+async function windowNll(job: PerplexityJob, ids: number[], count: number): Promise<{ sum: number; tokens: number }> {
   const { model } = job;
-  const P = Math.floor(ids.length / 2);
+  const P = ids.length - count;
   const N = P - 1;
   const scored = ids.slice(P);
   const ctx = await contextAttention(job, ids.slice(0, N));
@@ -135,5 +144,5 @@ export function negLogLikelihood(logits: Float32Array, targets: number[], V: num
 
 export function formatPerplexity(r: PerplexityResult): string {
   const how = r.attention === 'full' ? 'full attention' : `${r.attention} at sparsity ${r.sparsity}`;
-  return `perplexity ${r.perplexity.toFixed(3)} (mean NLL ${r.nll.toFixed(4)} nats) over ${r.tokens} tokens: ${r.windows} window(s) of ${r.context}, second halves scored through the decode step with ${how}`;
+  return `perplexity ${r.perplexity.toFixed(3)} (mean NLL ${r.nll.toFixed(4)} nats) over ${r.tokens} tokens: the last ${r.scored} of ${r.windows} window(s) of ${r.context}, scored through the decode step with ${how}`;
 }

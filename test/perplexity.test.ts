@@ -51,7 +51,7 @@ describe('perplexity', async () => {
     expect(gpu.memory.current).toBe(before);
   });
 
-  it('CSA attending every key (sparsity 0) equals full attention; at 0.5 it is another, finite figure', async () => {
+  it('CSA attending every key (sparsity 0) equals full attention; at 0.5 it is another, finite figure; a short tail scores as transformers does', async () => {
     const full = await perplexity(job({}));
     const before = gpu.memory.current;
     const all = await perplexity(job({ attention: 'csa', sparse: { ...DEFAULT_SPARSE, sparsity: 0 } }));
@@ -61,6 +61,12 @@ describe('perplexity', async () => {
     expect(Number.isFinite(half.perplexity)).toBe(true);
     expect(half.nll).not.toBe(full.nll);
     expect(gpu.memory.current).toBe(before); // tables, selection and recordings freed
+    // A 10-token tail after 50 of context: the reference logits score it too.
+    const tail = await perplexity(job({ scored: 10 }));
+    const ref = readNpy(join(REF, 'logits.npy'));
+    const V = ref.shape[1];
+    expect(tail.tokens).toBe(10);
+    expect(Math.abs(tail.nll - negLogLikelihood(ref.data.subarray(49 * V, 59 * V), ids.slice(50), V) / 10)).toBeLessThan(2e-3);
   });
 
   it('the command prints JSON, and refuses a text shorter than one window in one line', () => {
@@ -70,8 +76,9 @@ describe('perplexity', async () => {
     const r = runCsattn(['perplexity', file, '--context', String(ids.length), '--json', '--log-level', 'warn']);
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ tokens: ids.length / 2, windows: 1, context: ids.length, attention: 'full', sparsity: null, weights: 'f16', kv: 'f16' });
+    expect(out).toMatchObject({ tokens: ids.length / 2, windows: 1, context: ids.length, scored: ids.length / 2, attention: 'full', sparsity: null, weights: 'f16', kv: 'f16' });
     expect(out.perplexity).toBeCloseTo(Math.exp(out.nll), 6);
     expectOneLineError(runCsattn(['perplexity', file, '--context', '200']), /the text has 59 tokens: --context 200 needs at least 199/);
+    expectOneLineError(runCsattn(['perplexity', file, '--context', '60', '--scored', '59']), /--scored 59 must leave at least 2 tokens of context/);
   });
 });
