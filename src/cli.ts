@@ -34,8 +34,8 @@ import { DEFAULT_MODEL, DEMO_DOCUMENT } from './paths.js';
 import { formatDemo, runDemo } from './demo.js';
 import {
   attentionOptions, budgetOptions, chunkSizeOption, csaOptions, csaParams, floatArg, intArg, listArg, logLevelOption,
-  methodsHelp, modelDir, modelOption, questionOptions, questionShape, sampling, samplingOptions, sparse,
-  type AttentionFlags, type BudgetFlags, type Common, type CsaFlags, type QuestionFlags, type SamplingFlags,
+  methodsHelp, modelDir, modelOption, questionAttentionOption, questionOptions, questionShape, sampling, samplingOptions, sparse,
+  type AttentionFlags, type BudgetFlags, type Common, type CsaFlags, type QuestionAttention, type QuestionFlags, type SamplingFlags,
 } from './cli/options.js';
 
 /** The model on the GPU with a KV cache of `capacity` tokens, showing the load's progress. */
@@ -315,7 +315,7 @@ function benchCommand(): Command {
 interface EvalFlags extends Common, CsaFlags, BudgetFlags {
   model?: string; sparsity: number[]; methods: Method[]; templates?: string; defaultTemplate?: string; metric?: MetricName;
   cacheDir: string; out?: string; html?: string; resume?: boolean; limit?: number; datasets?: string[];
-  shard?: string; shards?: number; recall: boolean; chunkSize: number;
+  shard?: string; shards?: number; recall: boolean; chunkSize: number; questionAttention: QuestionAttention;
 }
 
 function evalCommand(): Command {
@@ -339,6 +339,7 @@ function evalCommand(): Command {
     .option('--shard <i/n|auto>', 'run only shard i of n (1-based); auto: this task of a Slurm job array or Kubernetes Indexed Job; join shards with csattn merge')
     .option('--shards <n>', 'with --shard auto in a Kubernetes Indexed Job: the number of shards (the Job\'s completions)', intArg(1))
     .option('--no-recall', 'skip recall@K of the oracle keys (one probe step per method)')
+    .addOption(questionAttentionOption('each sparse method (the strict setting: the question arrives after the offline prefill)'))
     .addOption(chunkSizeOption())
     .addOption(logLevelOption('info')))
     .action(async (files: string[], o: EvalFlags) => {
@@ -357,7 +358,7 @@ function evalCommand(): Command {
         files: files.map((f) => resolve(f)), modelDir: dir, methods: o.methods, sparsities: o.sparsity,
         sink: o.sink, window: o.window, csa: csaParams(o), templatesFile: o.templates, defaultTemplate: o.defaultTemplate, metric: o.metric,
         cacheDir: resolve(o.cacheDir), out: o.out && resolve(o.out), html: o.html && resolve(o.html), resume: Boolean(o.resume),
-        limit: o.limit, datasets: o.datasets, shard, chunkSize: o.chunkSize, recall: o.recall, log,
+        limit: o.limit, datasets: o.datasets, shard, chunkSize: o.chunkSize, recall: o.recall, questionAttention: o.questionAttention, log,
       });
       process.stdout.write(formatSummary(report));
       if (exitCode !== 0) process.exit(exitCode);

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { runEval, loadRecords, fileLabels, agreement, kl, formatSummary, type EvalOptions } from '../src/eval/run.js';
-import { buildReport, loadReport, pendingRecords, type Report } from '../src/eval/report.js';
+import { buildReport, loadReport, mergeReports, pendingRecords, type Report } from '../src/eval/report.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { createLogger } from '../src/log.js';
 
@@ -57,6 +57,25 @@ describe('csattn eval', () => {
     expect((await loadReport(out)).records).toHaveLength(1);
     const { report } = await runEval({ ...base, out, resume: true });
     expect(answers(report)).toEqual(answers((globalThis as any).oneRun));
+  });
+
+  it('the strict setting: questions through the sparse decode step, recorded in the report', async () => {
+    const out = join(dir, 'strict.json');
+    const { report } = await runEval({ ...base, out, limit: 1, methods: ['csa'], sparsities: [0, 0.9], recall: false, questionAttention: 'sparse' });
+    expect(report.options.questionAttention).toBe('sparse');
+    const [full, all, sparse] = report.records[0].results;
+    expect(sparse.method).toBe('csa');
+    // Every key selected: the question and answer go through the decode step and come out as full attention's.
+    expect(all.prediction).toBe(full.prediction);
+    expect(all.agreement!.top1).toBe(1);
+    expect((await loadReport(out)).options.questionAttention).toBe('sparse');
+    // A report from before the option asked its questions with full attention: it joins a 'full' run only.
+    const { questionAttention, ...options } = (globalThis as any).oneRun.options;
+    expect(questionAttention).toBe('full');
+    const old = { ...(globalThis as any).oneRun, options };
+    expect(mergeReports([old, (globalThis as any).oneRun]).records).toHaveLength(2);
+    const strict = { ...old, options: { ...options, questionAttention: 'sparse' } };
+    expect(() => mergeReports([old, strict])).toThrow(/"questionAttention" is "full" in one and "sparse" in another/);
   });
 
   it('reports bad lines with their line numbers, skips them and says so in the exit code', async () => {

@@ -133,13 +133,20 @@ export function methodsHelp(cmd: Command): Command {
   return cmd.addHelpText('after', ['', 'Sparse methods (each at the same budget of context keys):', ...lines].join('\n'));
 }
 
-export interface AttentionFlags extends BudgetFlags { attention: AttentionKind; sparsity: number; questionAttention: 'full' | 'sparse' }
+export interface AttentionFlags extends BudgetFlags { attention: AttentionKind; sparsity: number; questionAttention: QuestionAttention }
 
 /** How generated tokens (and the question) attend: decode's choice of method and budget. */
 export function attentionOptions(cmd: Command): Command {
   return budgetOptions(methodsHelp(cmd)
     .addOption(new Option('--attention <kind>', 'attention for generated tokens: csa, full, or a baseline selector at the same budget (see below)').choices(ATTENTION_KINDS).default('csa')))
-    .addOption(new Option('--question-attention <kind>', 'the question (and template suffix): one prefill with full attention, or token by token with --attention').choices(['full', 'sparse']).default('full'));
+    .addOption(questionAttentionOption('--attention'));
+}
+
+export type QuestionAttention = 'full' | 'sparse';
+
+/** How the question attends: one full-attention prefill over the context, or through the sparse decode step (`through`). */
+export function questionAttentionOption(through: string): Option {
+  return new Option('--question-attention <kind>', `the question (and template suffix): one prefill with full attention, or token by token with ${through}`).choices(['full', 'sparse']).default('full');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -342,10 +342,14 @@ function sharedOptions(options: Record<string, unknown>): Record<string, unknown
   return Object.fromEntries(Object.entries(options).filter(([k]) => !PER_RUN_OPTIONS.has(k)));
 }
 
-/** The one option on which b disagrees with a, if any. */
+/** What an option absent from a report meant: reports from before --question-attention asked with full attention. */
+const OPTION_DEFAULTS: Record<string, unknown> = { questionAttention: 'full' };
+
+/** The one option on which b disagrees with a, if any (an absent one taken at its default). */
 function conflictingOption(a: Record<string, unknown>, b: Record<string, unknown>): string | undefined {
   const names = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...names].sort().find((k) => canonical(a[k]) !== canonical(b[k]));
+  const value = (o: Record<string, unknown>, k: string) => canonical(k in o ? o[k] : OPTION_DEFAULTS[k]);
+  return [...names].sort().find((k) => value(a, k) !== value(b, k));
 }
 
 function byFileAndLine(a: { file: string; line: number }, b: { file: string; line: number }): number {
@@ -372,7 +376,7 @@ export function mergeReports(reports: Report[]): Report {
     checkSameModel(first, r);
     const name = conflictingOption(options, sharedOptions(r.options));
     check(name === undefined, () =>
-      `cannot merge reports run with different options: "${name}" is ${canonical(options[name!])} in one and ${canonical(r.options[name!])} in another`);
+      `cannot merge reports run with different options: "${name}" is ${canonical(options[name!] ?? OPTION_DEFAULTS[name!])} in one and ${canonical(r.options[name!] ?? OPTION_DEFAULTS[name!])} in another`);
   }
   const metrics = mergeMetrics(reports);
   const records = uniqueBy(reports.flatMap((r) => r.records), (rec) => rec.key).sort(byFileAndLine);

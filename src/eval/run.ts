@@ -55,6 +55,12 @@ export interface EvalOptions {
   chunkSize: number;
   /** Measure recall@K of the oracle's keys per layer (one extra probe step per method). */
   recall: boolean;
+  /**
+   * How the sparse methods' questions attend: 'full' (one prefill over the context; the default) or
+   * 'sparse' (token by token through the method's decode step: CSAttention's strict setting).
+   * Full attention's answer is the same either way.
+   */
+  questionAttention?: 'full' | 'sparse';
   log: Logger;
 }
 
@@ -116,6 +122,7 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
   const options = {
     methods: o.methods, sparsities: o.sparsities, sink: o.sink, window: o.window, csa: o.csa,
     files: fileLabels(o.files), datasets: o.datasets ?? null, limit: o.limit ?? null, recall: o.recall,
+    questionAttention: o.questionAttention ?? 'full',
   };
   const cfg = loadConfig(o.modelDir);
   const identity = await modelIdentity(o.modelDir, cfg);
@@ -195,10 +202,11 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
     for (const method of o.methods) {
       for (const sparsity of o.sparsities) {
         const sparse = { sparsity, sink: o.sink, window: o.window };
-        const r = await session.answer(questionText, method, sparse, greedy);
+        const asked = { ...greedy, promptAttention: o.questionAttention };
+        const r = await session.answer(questionText, method, sparse, asked);
         const text = x.tok.decode(r.ids, { skipSpecialTokens: true });
         const forced = full.ids.length > 0
-          ? await session.answer(questionText, method, sparse, { ...greedy, maxTokens: full.ids.length, forced: full.ids, keepLogits: true })
+          ? await session.answer(questionText, method, sparse, { ...asked, maxTokens: full.ids.length, forced: full.ids, keepLogits: true })
           : null;
         const recall = await probe?.recall(questionText, method, sparse);
         results.push({
