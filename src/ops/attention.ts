@@ -38,7 +38,7 @@ const DECODE_TILE_KEYS = 32;
  * while it accumulates one (at 128K on the H100, 6.5K keys a head: attention + reduce 1.40 ms a step,
  * against 1.48 with two tiles, 1.64 with eight and 1.55 with one). On the H200 the dense cut (32-key
  * tiles) with 64-key splits looked as fast alone (scripts/bench/attention.mjs) but made CSA's decode
- * at 128K 0.4-0.6 ms a token slower in the step (2026-12-04, docs/design.md): sparse keeps this cut.
+ * at 128K 0.2-0.35 ms a token slower in the step (2026-12-04, docs/perf-notes.md): sparse keeps this cut.
  */
 const SPARSE_SPLIT_KEYS = 256;
 /** Most splits of a sparse selection (attention_reduce keeps a weight per split in workgroup memory). */
