@@ -4,7 +4,7 @@ import {
   ORACLE_FIXED, QUEST_FIXED, type BaselinePlan,
 } from '../src/attention/baselines.js';
 import { initialPicks } from '../src/attention/csa/build.js';
-import { selectDispatches, type SelectOptions } from '../src/attention/csa/select.js';
+import { contextBudget, selectDispatches, type SelectOptions } from '../src/attention/csa/select.js';
 import { downloadTables, DEFAULT_CSA, type CsaParams } from '../src/attention/csa/tables.js';
 import { readBuffer, storage, uniform, upload } from '../src/gpu/kernels.js';
 import { attentionDecode } from '../src/ops/attention.js';
@@ -144,8 +144,8 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
     const best = await lists(c, oracle, Hq);
     expect(best[0].filter((t) => t < N)).toEqual(Array.from({ length: 100 }, (_, i) => 200 + i));
     const shape = { Hq, Hkv, N };
-    expect(await selectionRecall(c.gpu, oracle.selection, oracle.selection, shape)).toBe(1);
-    expect(await selectionRecall(c.gpu, streaming.selection, oracle.selection, shape)).toBeLessThan(0.01);
+    expect(await selectionRecall(c.gpu, oracle.selection, oracle.selection, shape)).toEqual({ all: 1, chosen: 1 });
+    expect((await selectionRecall(c.gpu, streaming.selection, oracle.selection, shape)).all).toBeLessThan(0.01);
 
     // Random keys: partial recalls, per query head (Quest) and per KV head (streaming with sinks and window).
     const rnd = exactCache(c, 8);
@@ -172,11 +172,15 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
       { selection: stream.selection, want: [wantStream, wantStream] },
       { selection: fromFirsts, want: firsts },
     ]) {
-      const r = await selectionRecall(c.gpu, selection, o2.selection, shape);
+      // The chosen part: what lies between the sinks and the window, which every method holds.
+      const b = contextBudget(OPTS);
+      const chosen = { from: b.sinkEnd, to: b.winStart };
+      const r = await selectionRecall(c.gpu, selection, o2.selection, { ...shape, chosen });
       const expected = refRecall(want, wantOracle, shape);
       expect(expected).toBeGreaterThan(0.2);
       expect(expected).toBeLessThan(0.9);
-      expect(r).toBeCloseTo(expected, 12);
+      expect(r.all).toBeCloseTo(expected, 12);
+      expect(r.chosen).toBeCloseTo(refRecall(want, wantOracle, { ...shape, chosen }), 12);
     }
   });
 

@@ -39,15 +39,20 @@ describe('csattn eval', () => {
       expect(full.score).toBe(100);
       for (const r of rec.results.slice(1)) {
         expect(r.recall).toHaveLength(6); // one figure per layer
+        expect(r.chosenRecall).toHaveLength(6);
+        expect(r.chosenRecall!.every((x) => x >= 0 && x <= 1)).toBe(true);
         expect(r.agreement!.top1).toBeGreaterThanOrEqual(0);
       }
     }
     const table = formatSummary(report);
     expect(table).toMatch(/facts\s+csa@0\.9\s+2/);
+    expect(table).toContain('chosen recall');
+    for (const a of report.aggregates.filter((x) => x.method !== 'full')) expect(a.chosen_recall).toBeLessThanOrEqual(a.recall!);
     expect((await loadReport(out)).records).toHaveLength(2);
     const page = readFileSync(html, 'utf8');
     expect(page).toContain('id="score-vs-sparsity"');
     expect(page).toContain('id="recall-per-layer"');
+    expect(page).toContain('id="chosen-recall-per-layer"');
     (globalThis as any).oneRun = report;
   });
 

@@ -22,7 +22,7 @@ function sparse(method: string, sparsity: number, score: number, exactMatch: boo
   return {
     method, sparsity, prediction: `${method} says ${score}`, score, msPerToken: 2, tokens: 5,
     agreement: { exactMatch, firstDivergence: exactMatch ? 5 : 1, top1: exactMatch ? 1 : 0.5, meanKl: exactMatch ? 0.01 : 0.7 },
-    recall,
+    recall, chosenRecall: recall.map((x) => x / 2),
   };
 }
 
@@ -71,12 +71,13 @@ describe('aggregate', () => {
   it('per dataset: mean score, paired Δ vs full, exact-match rate, recall over records and layers, ms/token over tokens', () => {
     // full: (100 + 50) / 2 = 75; ms/token weighted by tokens: (10·4 + 20·1) / 5 = 12
     expect(row(aggs, 'facts', 'full', null)).toEqual({
-      dataset: 'facts', method: 'full', sparsity: null, n: 2, score: 75, delta_vs_full: null, agreement: null, recall: null, ms_per_token: 12,
+      dataset: 'facts', method: 'full', sparsity: null, n: 2, score: 75, delta_vs_full: null, agreement: null, recall: null, chosen_recall: null, ms_per_token: 12,
     });
     // csa@0.9: (100 + 50) / 2 = 75, Δ = 75 − 75 = 0, exact 2/2, recall (0.8 + 0.6 + 1 + 0.8) / 4 = 0.8
     const csa90 = row(aggs, 'facts', 'csa', 0.9);
     expect(csa90).toMatchObject({ n: 2, score: 75, delta_vs_full: 0, agreement: 1, ms_per_token: 2 });
     expect(csa90.recall).toBeCloseTo(0.8, 12);
+    expect(csa90.chosen_recall).toBeCloseTo(0.4, 12); // the chosen part's recall, averaged the same way
     // csa@0.95: (0 + 50) / 2 = 25, Δ = −50, exact 1/2, recall (0.5 + 0.3 + 0.7 + 0.5) / 4 = 0.5
     const csa95 = row(aggs, 'facts', 'csa', 0.95);
     expect(csa95).toMatchObject({ n: 2, score: 25, delta_vs_full: -50, agreement: 0.5 });
@@ -96,12 +97,13 @@ describe('aggregate', () => {
   it('"all" rows are macro averages over the datasets that ran the method', () => {
     // full: (75 + 80) / 2 = 77.5; ms/token (12 + 5) / 2 = 8.5; n = 3
     expect(row(aggs, 'all', 'full', null)).toEqual({
-      dataset: 'all', method: 'full', sparsity: null, n: 3, score: 77.5, delta_vs_full: null, agreement: null, recall: null, ms_per_token: 8.5,
+      dataset: 'all', method: 'full', sparsity: null, n: 3, score: 77.5, delta_vs_full: null, agreement: null, recall: null, chosen_recall: null, ms_per_token: 8.5,
     });
     // csa@0.9: score (75 + 60) / 2 = 67.5, Δ (0 − 20) / 2 = −10, agreement (1 + 0) / 2 = 0.5, recall (0.8 + 0.8) / 2 = 0.8
     const csa90 = row(aggs, 'all', 'csa', 0.9);
     expect(csa90).toMatchObject({ n: 3, score: 67.5, delta_vs_full: -10, agreement: 0.5 });
     expect(csa90.recall).toBeCloseTo(0.8, 12);
+    expect(csa90.chosen_recall).toBeCloseTo(0.4, 12); // the chosen part's recall, averaged the same way
     // csa@0.95: score (25 + 40) / 2 = 32.5, Δ (−50 − 40) / 2 = −45, agreement (0.5 + 0) / 2 = 0.25, recall (0.5 + 0.4) / 2 = 0.45
     const csa95 = row(aggs, 'all', 'csa', 0.95);
     expect(csa95).toMatchObject({ n: 3, score: 32.5, delta_vs_full: -45, agreement: 0.25 });
@@ -121,12 +123,12 @@ describe('formatTable', () => {
   const cells = (line: string) => line.trim().split(/\s{2,}/);
 
   it('shows each row\'s numbers under the header', () => {
-    expect(cells(lines[0])).toEqual(['dataset', 'method', 'n', 'score', 'Δ vs full', 'agreement', 'recall', 'ms/token']);
+    expect(cells(lines[0])).toEqual(['dataset', 'method', 'n', 'score', 'Δ vs full', 'agreement', 'recall', 'chosen recall', 'ms/token']);
     const byLabel = new Map(lines.filter((l) => /\d/.test(l)).map((l) => [cells(l).slice(0, 2).join(' '), cells(l)]));
-    expect(byLabel.get('facts full')).toEqual(['facts', 'full', '2', '75.0', '—', '—', '—', '12.00']);
-    expect(byLabel.get('facts csa@0.95')).toEqual(['facts', 'csa@0.95', '2', '25.0', '-50.0', '50.0%', '50.0%', '2.00']);
-    expect(byLabel.get('all csa@0.9')).toEqual(['all', 'csa@0.9', '3', '67.5', '-10.0', '50.0%', '80.0%', '2.00']);
-    expect(byLabel.get('all csa@0.95')).toEqual(['all', 'csa@0.95', '3', '32.5', '-45.0', '25.0%', '45.0%', '2.00']);
+    expect(byLabel.get('facts full')).toEqual(['facts', 'full', '2', '75.0', '—', '—', '—', '—', '12.00']);
+    expect(byLabel.get('facts csa@0.95')).toEqual(['facts', 'csa@0.95', '2', '25.0', '-50.0', '50.0%', '50.0%', '25.0%', '2.00']);
+    expect(byLabel.get('all csa@0.9')).toEqual(['all', 'csa@0.9', '3', '67.5', '-10.0', '50.0%', '80.0%', '40.0%', '2.00']);
+    expect(byLabel.get('all csa@0.95')).toEqual(['all', 'csa@0.95', '3', '32.5', '-45.0', '25.0%', '45.0%', '22.5%', '2.00']);
     expect(byLabel.size).toBe(13);
   });
 
@@ -406,8 +408,8 @@ describe('renderHtml', () => {
     expect(x).toBeLessThan(width);
     expect(Number.isFinite(y)).toBe(true);
     const empty = renderHtml(buildReport([], [], META));
-    expect(empty.match(/<svg class="chart"/g)).toHaveLength(2);
-    expect(empty.match(/>no data</g)).toHaveLength(2);
+    expect(empty.match(/<svg class="chart"/g)).toHaveLength(3);
+    expect(empty.match(/>no data</g)).toHaveLength(3);
   });
 
   it('tabulates aggregates and records', () => {

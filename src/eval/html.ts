@@ -21,7 +21,8 @@ export function renderHtml(r: Report): string {
 ${header(r)}
 <section class="charts">
 ${scoreChart(r.aggregates)}
-${recallChart(r.records)}
+${recallChart(r.records, RECALL_ALL)}
+${recallChart(r.records, RECALL_CHOSEN)}
 </section>
 ${aggregateTable(r.aggregates)}
 ${recordTable(r.records)}
@@ -196,9 +197,15 @@ function byMethod(results: MethodResult[]): MethodResult[][] {
   return groupBy(results, (res) => methodLabel(res.method, res.sparsity)).sort((a, b) => compareMethods(a[0], b[0]));
 }
 
-/** Recall@K of the oracle's keys per layer, averaged over records: one line per method and sparsity. */
-function recallChart(records: RecordResult[]): string {
-  const groups = byMethod(records.flatMap((rec) => rec.results).filter((res) => (res.recall?.length ?? 0) > 0));
+interface RecallKind { id: string; title: string; of: (res: MethodResult) => number[] | undefined }
+const RECALL_ALL: RecallKind = { id: 'recall-per-layer', title: 'Recall@K of the oracle\'s keys per layer (mean over records)', of: (res) => res.recall };
+const RECALL_CHOSEN: RecallKind = {
+  id: 'chosen-recall-per-layer', title: 'The same over the keys chosen by score (sinks and window, which every method holds, left out)', of: (res) => res.chosenRecall,
+};
+
+/** A recall per layer, averaged over records: one line per method and sparsity. */
+function recallChart(records: RecordResult[], kind: RecallKind): string {
+  const groups = byMethod(records.flatMap((rec) => rec.results).filter((res) => (kind.of(res)?.length ?? 0) > 0));
   const series = groups.map((group, i): Series => {
     const { method, sparsity } = group[0];
     return {
@@ -206,13 +213,13 @@ function recallChart(records: RecordResult[]): string {
       color: methodColor(method),
       // the method's earlier sparsities took the earlier dashes
       dash: DASHES[groups.slice(0, i).filter((g) => g[0].method === method).length % DASHES.length],
-      points: layerMeans(group.map((res) => res.recall!)).map((r, layer) => [layer, r] as [number, number]),
+      points: layerMeans(group.map((res) => kind.of(res)!)).map((r, layer) => [layer, r] as [number, number]),
     };
   });
   const last = maxOf(series.map((s) => s.points.length - 1), 1);
   return chartSvg({
-    id: 'recall-per-layer',
-    title: 'Recall@K of the oracle\'s keys per layer (mean over records)',
+    id: kind.id,
+    title: kind.title,
     x: niceAxis('layer', 0, last, Math.min(last, 8), trim),
     y: fixedAxis('recall', 1, 0.2, trim),
     series,

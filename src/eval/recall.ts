@@ -6,9 +6,9 @@ import { check } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { readBuffer } from '../gpu/kernels.js';
 import type { DecodeAttention } from '../model/model.js';
-import type { Selection } from '../attention/csa/select.js';
+import { contextBudget, type Selection } from '../attention/csa/select.js';
 import type { Method } from '../attention/methods.js';
-import type { Session, SparseOptions } from '../decode.js';
+import { selectOptions, type Session, type SparseOptions } from '../decode.js';
 import type { SamplingOptions } from '../generate.js';
 import { questionIds } from '../template.js';
 
@@ -19,23 +19,33 @@ export async function readSelection(gpu: Gpu, s: Selection, lists: number): Prom
   return Array.from(counts, (n, l) => sel.slice(l * s.kmax, l * s.kmax + Math.min(n, s.kmax)));
 }
 
+/** recall@K over all context keys, and over the part chosen by score (sinks and window left out). */
+export interface Recall { all: number; chosen: number }
+
 /**
  * recall@K of `got` against the oracle's selection: the mean over query heads of
- * |got ∩ oracle| / |oracle ∩ [0, N)|, context keys only (1 where the oracle selects none). A
- * per-KV-head selection is compared with each query head's oracle list of its group.
+ * |got ∩ oracle| / |oracle ∩ keys|, for keys = the context [0, N) (`all`) and = the part every
+ * method fills by score, [chosen.from, chosen.to) (`chosen`: the forced sinks and window, which
+ * both hold, left out); 1 where the oracle selects none. A per-KV-head selection is compared with
+ * each query head's oracle list of its group.
  */
-export async function selectionRecall(gpu: Gpu, got: Selection, oracle: Selection, a: { Hq: number; Hkv: number; N: number }): Promise<number> {
+export async function selectionRecall(gpu: Gpu, got: Selection, oracle: Selection,
+  a: { Hq: number; Hkv: number; N: number; chosen?: { from: number; to: number } }): Promise<Recall> {
   check(oracle.perQueryHead, 'recall: the oracle selection must be per query head');
   const group = a.Hq / a.Hkv;
+  const { from, to } = a.chosen ?? { from: 0, to: a.N };
   const mine = (await readSelection(gpu, got, got.perQueryHead ? a.Hq : a.Hkv)).map((l) => new Set(l));
   const best = await readSelection(gpu, oracle, a.Hq);
-  let sum = 0;
+  const share = (keys: number[], picked: Set<number>) => (keys.length === 0 ? 1 : keys.filter((t) => picked.has(t)).length / keys.length);
+  let all = 0;
+  let chosen = 0;
   best.forEach((list, h) => {
-    const context = list.filter((t) => t < a.N);
     const picked = mine[got.perQueryHead ? h : Math.floor(h / group)];
-    sum += context.length === 0 ? 1 : context.filter((t) => picked.has(t)).length / context.length;
+    const context = Array.from(list).filter((t) => t < a.N);
+    all += share(context, picked);
+    chosen += share(context.filter((t) => t >= from && t < to), picked);
   });
-  return sum / a.Hq;
+  return { all: all / a.Hq, chosen: chosen / a.Hq };
 }
 
 /** A probe step's attention, and the two selections of each layer it fills when its step is recorded. */
@@ -57,15 +67,21 @@ export class RecallProbe {
    * recall@K of the oracle's keys, per layer, at the first generated token: full attention carries
    * the step, so `method` and the oracle see the same hidden states.
    */
-  async recall(question: string, method: Method, sparse: SparseOptions): Promise<number[]> {
+  async recall(question: string, method: Method, sparse: SparseOptions): Promise<{ all: number[]; chosen: number[] }> {
     const s = this.session;
     const key = `probe:${method}:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
     let probe = this.probes.get(key);
     if (!probe) this.probes.set(key, (probe = await this.probe(method, sparse)));
     await s.generate(questionIds(s.tok, s.bundle.meta.template, question), PROBE_SAMPLING, probe.attention, key);
     const { heads: Hq, kvHeads: Hkv } = s.model.cfg;
-    const out: number[] = [];
-    for (const p of probe.plans) out.push(await selectionRecall(s.model.gpu, p.got, p.oracle, { Hq, Hkv, N: s.contextTokens }));
+    const N = s.contextTokens;
+    const budget = contextBudget(selectOptions(sparse, N, s.model.capacity));
+    const out = { all: [] as number[], chosen: [] as number[] };
+    for (const p of probe.plans) {
+      const r = await selectionRecall(s.model.gpu, p.got, p.oracle, { Hq, Hkv, N, chosen: { from: budget.sinkEnd, to: budget.winStart } });
+      out.all.push(r.all);
+      out.chosen.push(r.chosen);
+    }
     return out;
   }
 

@@ -34,6 +34,8 @@ export interface MethodResult {
   agreement?: Agreement;
   /** recall@K of the oracle's keys per layer, 0..1 */
   recall?: number[];
+  /** The same over the keys chosen by score (sinks and window left out: every method holds them). */
+  chosenRecall?: number[];
 }
 
 export interface RecordResult {
@@ -59,6 +61,8 @@ export interface Aggregate {
   agreement: number | null;
   /** mean over records and layers */
   recall: number | null;
+  /** the same over the chosen part (absent in reports from before it was measured) */
+  chosen_recall?: number | null;
   ms_per_token: number;
 }
 
@@ -144,6 +148,7 @@ function cellAggregate(entries: Entry[]): Aggregate {
     delta_vs_full: result.method === 'full' ? null : mean(deltas),
     agreement: mean(agreements),
     recall: mean(results.flatMap((r) => r.recall ?? [])),
+    chosen_recall: mean(results.flatMap((r) => r.chosenRecall ?? [])),
     ms_per_token: msPerToken(results),
   };
 }
@@ -160,6 +165,7 @@ function macroAggregate(rows: Aggregate[]): Aggregate {
     delta_vs_full: macro((a) => a.delta_vs_full),
     agreement: macro((a) => a.agreement),
     recall: macro((a) => a.recall),
+    chosen_recall: macro((a) => a.chosen_recall ?? null),
     ms_per_token: macro((a) => a.ms_per_token)!,
   };
 }
@@ -228,6 +234,7 @@ export const TABLE_COLUMNS: Column[] = [
   { title: 'Δ vs full', numeric: true, cell: (a) => signed(a.delta_vs_full) },
   { title: 'agreement', numeric: true, cell: (a) => percent(a.agreement) },
   { title: 'recall', numeric: true, cell: (a) => percent(a.recall) },
+  { title: 'chosen recall', numeric: true, cell: (a) => percent(a.chosen_recall ?? null) },
   { title: 'ms/token', numeric: true, cell: (a) => a.ms_per_token.toFixed(2) },
 ];
 
@@ -285,7 +292,7 @@ const object = (fields: Record<string, Shape>): Shape => (v, at) =>
 const AGREEMENT = object({ exactMatch: bool, firstDivergence: int, top1: unit, meanKl: num });
 const METHOD_RESULT = object({
   method: str, sparsity: nullable(unit), prediction: str, score: num, msPerToken: num, tokens: int,
-  agreement: optional(AGREEMENT), recall: optional(arrayOf(unit)),
+  agreement: optional(AGREEMENT), recall: optional(arrayOf(unit)), chosenRecall: optional(arrayOf(unit)),
 });
 const RECORD = object({
   key: str, file: str, line: int, id: optional(str), dataset: str, contextTokens: int,
@@ -293,7 +300,7 @@ const RECORD = object({
 });
 const AGGREGATE = object({
   dataset: str, method: str, sparsity: nullable(unit), n: int, score: num,
-  delta_vs_full: nullable(num), agreement: nullable(unit), recall: nullable(unit), ms_per_token: num,
+  delta_vs_full: nullable(num), agreement: nullable(unit), recall: nullable(unit), chosen_recall: optional(nullable(unit)), ms_per_token: num,
 });
 const REPORT = object({
   version: is('1', (v) => v === 1),

@@ -212,7 +212,7 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
         results.push({
           method, sparsity, prediction: text, score: score(text), msPerToken: r.timings.msPerToken, tokens: r.ids.length,
           agreement: agreement(full.ids, r.ids, fullText === text, full.logits, forced?.logits, x.model.cfg.vocab),
-          recall,
+          recall: recall?.all, chosenRecall: recall?.chosen,
         });
       }
     }

@@ -86,10 +86,11 @@ export function refStreaming(o: RefSelectOptions, pos: number): number[] {
 }
 
 /** Mean over query heads of |got ∩ oracle ∩ [0, N)| / |oracle ∩ [0, N)|; `got` per KV head when it has Hkv lists. */
-export function refRecall(got: number[][], oracle: number[][], a: { Hq: number; Hkv: number; N: number }): number {
+export function refRecall(got: number[][], oracle: number[][], a: { Hq: number; Hkv: number; N: number; chosen?: { from: number; to: number } }): number {
+  const { from, to } = a.chosen ?? { from: 0, to: a.N };
   const total = oracle.reduce((sum, best, h) => {
     const mine = got.length === a.Hq ? got[h] : got[Math.floor(h / (a.Hq / a.Hkv))];
-    const context = best.filter((t) => t < a.N);
+    const context = best.filter((t) => t >= from && t < to);
     return sum + (context.length ? context.filter((t) => mine.includes(t)).length / context.length : 1);
   }, 0);
   return total / a.Hq;
