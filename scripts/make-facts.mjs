@@ -10,9 +10,15 @@
  * in fixtures/facts.templates.json ("{context}\n\nQuestion: {input}\nAnswer:") this is the trained
  * format, so full attention answers it and a method that drops the fact's line cannot.
  *
+ * Harder sets: --questions k asks k of a context's facts, one record each with the same context
+ * (csattn eval then prefills the context once and answers the k questions from its bundle, as users
+ * do); --same-attribute gives all facts of a context one attribute (RULER's multi-key needles: the
+ * question must tell "Kalomi's passcode" from the other names' passcodes).
+ *
  * Deterministic for a seed. The fixtures come from (after `npm run build`):
  *   node scripts/make-facts.mjs --seed 0 --n 60 --out fixtures/facts.jsonl
  *   node scripts/make-facts.mjs --seed 1 --n 4 --lengths 600,800,1000,1200 --out fixtures/facts.tiny.jsonl
+ *   node scripts/make-facts.mjs --seed 2 --n 16 --questions 4 --same-attribute --out fixtures/facts.multi.jsonl
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -50,14 +56,14 @@ function value(r, attribute) {
   return r.choice(WORDS);
 }
 
-/** 1–8 facts with distinct (name, attribute), so every question has one answer. */
-function facts(r) {
-  const count = r.int(1, 8);
+/** `least`–8 facts with distinct (name, attribute), so every question has one answer; all of `attribute` if given. */
+function facts(r, least, attribute0) {
+  const count = r.int(least, 8);
   const out = [];
   const seen = new Set();
   while (out.length < count) {
     const who = name(r);
-    const attribute = r.choice(ATTRIBUTES);
+    const attribute = attribute0 ?? r.choice(ATTRIBUTES);
     if (seen.has(`${who}'s ${attribute}`)) continue;
     seen.add(`${who}'s ${attribute}`);
     out.push({ name: who, attribute, value: value(r, attribute) });
@@ -107,8 +113,9 @@ function placements(r, breaks, textLength, count, depth) {
   return [asked, ...[...chosen].slice(1)];
 }
 
-function record(r, docs, i, seed, targetTokens, depth) {
-  const all = facts(r);
+/** One context and a record for each of its first `questions` facts (the first at `depth`). */
+function records(r, docs, i, seed, targetTokens, depth, questions, sameAttribute) {
+  const all = facts(r, questions, sameAttribute ? r.choice(ATTRIBUTES) : undefined);
   const askedIndex = r.int(0, all.length - 1);
   const ordered = [all[askedIndex], ...all.filter((_, k) => k !== askedIndex)];
   const factChars = ordered.reduce((n, f) => n + factLine(f).length - 1, 0); // each replaces one '\n'
@@ -117,9 +124,9 @@ function record(r, docs, i, seed, targetTokens, depth) {
   // splice from the end so earlier positions stay valid
   const splices = ordered.map((f, k) => ({ at: at[k], line: factLine(f) })).sort((a, b) => b.at - a.at);
   const context = splices.reduce((s, { at: p, line }) => s.slice(0, p) + line + s.slice(p + 1), text);
-  const asked = ordered[0];
-  return {
-    _id: `facts-s${seed}-${String(i).padStart(3, '0')}`,
+  const id = `facts-s${seed}-${String(i).padStart(3, '0')}`;
+  return ordered.slice(0, questions).map((asked, q) => ({
+    _id: questions > 1 ? `${id}-q${q}` : id,
     dataset: 'facts',
     language: 'en',
     length: Math.round(context.length / CHARS_PER_TOKEN),
@@ -129,7 +136,7 @@ function record(r, docs, i, seed, targetTokens, depth) {
     answers: [asked.value],
     outputs: [asked.value],
     context,
-  };
+  }));
 }
 
 function main() {
@@ -139,14 +146,17 @@ function main() {
       n: { type: 'string', default: '60' },
       lengths: { type: 'string', default: '2000,4000,6000,8000' },
       heldout: { type: 'string', default: new URL('../fixtures/heldout/heldout-a.txt', import.meta.url).pathname },
+      questions: { type: 'string', default: '1' },
+      'same-attribute': { type: 'boolean', default: false },
       out: { type: 'string' },
     },
   });
-  const usage = 'usage: make-facts.mjs --out <file.jsonl> [--seed 0] [--n 60] [--lengths 2000,4000,6000,8000] [--heldout <text>]';
+  const usage = 'usage: make-facts.mjs --out <file.jsonl> [--seed 0] [--n 60 (contexts)] [--lengths 2000,4000,6000,8000] [--questions 1..8] [--same-attribute] [--heldout <text>]';
   const seed = Number(values.seed);
   const n = Number(values.n);
   const lengths = values.lengths.split(',').map(Number);
-  if (!values.out || !Number.isSafeInteger(seed) || !(Number.isInteger(n) && n > 0)
+  const questions = Number(values.questions);
+  if (!values.out || !Number.isSafeInteger(seed) || !(Number.isInteger(n) && n > 0) || !(Number.isInteger(questions) && questions >= 1 && questions <= 8)
       || !lengths.every((l) => Number.isInteger(l) && l >= 100)) {
     console.error(usage);
     process.exit(2);
@@ -155,7 +165,7 @@ function main() {
   const docs = documents(values.heldout);
   // lengths and depths taken in turn: every length meets every depth when their counts are coprime
   const lines = Array.from({ length: n }, (_, i) =>
-    JSON.stringify(record(r, docs, i, seed, lengths[i % lengths.length], DEPTHS[i % DEPTHS.length])));
+    records(r, docs, i, seed, lengths[i % lengths.length], DEPTHS[i % DEPTHS.length], questions, values['same-attribute'])).flat().map((x) => JSON.stringify(x));
   writeFileSync(values.out, lines.join('\n') + '\n');
 }
 

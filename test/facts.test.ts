@@ -14,6 +14,7 @@ const ATTRIBUTES = ['passcode', 'favourite colour', 'home town', 'lucky number',
 const FIXTURES = [
   { file: 'fixtures/facts.jsonl', args: ['--seed', '0', '--n', '60'], count: 60, minTokens: 1800, maxTokens: 8000 },
   { file: 'fixtures/facts.tiny.jsonl', args: ['--seed', '1', '--n', '4', '--lengths', '600,800,1000,1200'], count: 4, minTokens: 500, maxTokens: 1200 },
+  { file: 'fixtures/facts.multi.jsonl', args: ['--seed', '2', '--n', '16', '--questions', '4', '--same-attribute'], count: 64, minTokens: 1800, maxTokens: 8000 },
 ];
 
 const tmp = mkdtempSync(join(tmpdir(), 'csattn-facts-'));
@@ -84,6 +85,25 @@ describe.each(FIXTURES)('$file', ({ file, args, count, minTokens, maxTokens }) =
 
   it('is exactly what the script writes for its seed', () => {
     expect(makeFacts(join(tmp, 'again.jsonl'), args)).toBe(readFileSync(file, 'utf8'));
+  });
+});
+
+describe('fixtures/facts.multi.jsonl: four questions a context, every fact of one attribute', () => {
+  const { records, raw } = load('fixtures/facts.multi.jsonl');
+  const byContext = new Map<string, { r: LongBenchRecord; facts: number }[]>();
+  records.forEach((r, i) => byContext.set(r.context, [...(byContext.get(r.context) ?? []), { r, facts: raw[i].facts as number }]));
+
+  it('asks four different facts of each of 16 contexts, the other names holding the same attribute', () => {
+    expect(byContext.size).toBe(16);
+    for (const group of byContext.values()) {
+      expect(group).toHaveLength(4);
+      expect(new Set(group.map((x) => x.r.input)).size).toBe(4);
+      const { attribute } = question(group[0].r.input);
+      for (const { r, facts } of group) {
+        expect(question(r.input).attribute).toBe(attribute);
+        expect(occurrences(r.context, `'s ${attribute} is `), r._id).toBe(facts); // every fact is of this attribute
+      }
+    }
   });
 });
 
