@@ -18,6 +18,14 @@ export function minOf(xs: Iterable<number>, start = Infinity): number {
   return m;
 }
 
+/** log Σ exp(x) over `xs`, computed from the largest (no overflow). */
+export function logSumExp(xs: ArrayLike<number> & Iterable<number>): number {
+  const m = maxOf(xs);
+  let s = 0;
+  for (const x of xs) s += Math.exp(x - m);
+  return m + Math.log(s);
+}
+
 /** Appends every item to `into`. */
 export function pushAll<T>(into: T[], items: Iterable<T>): void {
   for (const item of items) into.push(item);

@@ -16,6 +16,7 @@ import { prefillWithTables } from './prefill.js';
 import { destroyTables, type CsaParams } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind } from './attention/methods.js';
 import { progress, type Logger } from './log.js';
+import { logSumExp } from './arrays.js';
 
 export interface PerplexityJob {
   model: Model;
@@ -133,11 +134,7 @@ export function negLogLikelihood(logits: Float32Array, targets: number[], V: num
   let sum = 0;
   targets.forEach((t, i) => {
     const row = logits.subarray(i * V, (i + 1) * V);
-    let m = -Infinity;
-    for (const x of row) m = Math.max(m, x);
-    let s = 0;
-    for (const x of row) s += Math.exp(x - m);
-    sum += m + Math.log(s) - row[t];
+    sum += logSumExp(row) - row[t];
   });
   return sum;
 }

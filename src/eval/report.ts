@@ -352,11 +352,10 @@ function sharedOptions(options: Record<string, unknown>): Record<string, unknown
 /** What an option absent from a report meant: reports from before --question-attention asked with full attention. */
 const OPTION_DEFAULTS: Record<string, unknown> = { questionAttention: 'full' };
 
-/** The one option on which b disagrees with a, if any (an absent one taken at its default). */
+/** The one option on which b disagrees with a, if any. */
 function conflictingOption(a: Record<string, unknown>, b: Record<string, unknown>): string | undefined {
   const names = new Set([...Object.keys(a), ...Object.keys(b)]);
-  const value = (o: Record<string, unknown>, k: string) => canonical(k in o ? o[k] : OPTION_DEFAULTS[k]);
-  return [...names].sort().find((k) => value(a, k) !== value(b, k));
+  return [...names].sort().find((k) => canonical(a[k]) !== canonical(b[k]));
 }
 
 function byFileAndLine(a: { file: string; line: number }, b: { file: string; line: number }): number {
@@ -379,11 +378,14 @@ export function mergeReports(reports: Report[]): Report {
   check(reports.length > 0, 'no reports to merge');
   const [first] = reports;
   const options = sharedOptions(first.options);
+  // Compared with absent options at their defaults; the merged report keeps the first's as written.
+  const ours = { ...OPTION_DEFAULTS, ...options };
   for (const r of reports.slice(1)) {
     checkSameModel(first, r);
-    const name = conflictingOption(options, sharedOptions(r.options));
+    const theirs = { ...OPTION_DEFAULTS, ...sharedOptions(r.options) };
+    const name = conflictingOption(ours, theirs);
     check(name === undefined, () =>
-      `cannot merge reports run with different options: "${name}" is ${canonical(options[name!] ?? OPTION_DEFAULTS[name!])} in one and ${canonical(r.options[name!] ?? OPTION_DEFAULTS[name!])} in another`);
+      `cannot merge reports run with different options: "${name}" is ${canonical(ours[name!])} in one and ${canonical(theirs[name!])} in another`);
   }
   const metrics = mergeMetrics(reports);
   const records = uniqueBy(reports.flatMap((r) => r.records), (rec) => rec.key).sort(byFileAndLine);

@@ -31,7 +31,7 @@ import {
 } from './report.js';
 import { renderHtml } from './html.js';
 import { readInputFile, writeFileAtomic } from '../fsutil.js';
-import { pushAll } from '../arrays.js';
+import { logSumExp, pushAll } from '../arrays.js';
 
 export interface EvalOptions {
   files: string[];
@@ -194,6 +194,7 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
     const truth = references(rec);
     const score = (prediction: string) => scoreRecord(rec.dataset, prediction, truth, rec.all_classes, x.metrics[rec.dataset]);
     const none = { sparsity: 0, sink: 0, window: 0 };
+    const asked = { ...greedy, promptAttention: o.questionAttention }; // how the sparse methods take the question
     const full = await session.answer(questionText, 'full', none, { ...greedy, keepLogits: true });
     const fullText = x.tok.decode(full.ids, { skipSpecialTokens: true });
     const results: MethodResult[] = [{
@@ -202,7 +203,6 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
     for (const method of o.methods) {
       for (const sparsity of o.sparsities) {
         const sparse = { sparsity, sink: o.sink, window: o.window };
-        const asked = { ...greedy, promptAttention: o.questionAttention };
         const r = await session.answer(questionText, method, sparse, asked);
         const text = x.tok.decode(r.ids, { skipSpecialTokens: true });
         const forced = full.ids.length > 0
@@ -295,15 +295,8 @@ function argmax(x: Float32Array): number {
 
 /** KL(softmax(p) ‖ softmax(q)) from logits, in nats. */
 export function kl(p: Float32Array, q: Float32Array): number {
-  const lse = (x: Float32Array) => {
-    let m = -Infinity;
-    for (const v of x) m = Math.max(m, v);
-    let s = 0;
-    for (const v of x) s += Math.exp(v - m);
-    return m + Math.log(s);
-  };
-  const lp = lse(p);
-  const lq = lse(q);
+  const lp = logSumExp(p);
+  const lq = logSumExp(q);
   let out = 0;
   for (let i = 0; i < p.length; i++) {
     const a = p[i] - lp;

@@ -332,14 +332,14 @@ export class Model {
     let s = this.scratch.get(T);
     if (!s) {
       const { hidden: H, heads, kvHeads, headDim: d, intermediate: I } = this.cfg;
+      const f32 = (n: number, what: string) => storage(this.gpu, n * 4, `${what} [${T}]`);
       // The model keeps what it makes lazily: never collected by a caller's scope (oneShot, a Generator).
-      const f32 = (n: number, what: string) => collecting(this.gpu, null, () => storage(this.gpu, n * 4, `${what} [${T}]`));
-      s = {
+      s = collecting(this.gpu, null, (): Scratch => ({
         T,
         x: f32(T * H, 'x'), h: f32(T * H, 'h'), qkv: f32(T * (heads + 2 * kvHeads) * d, 'qkv'), q: f32(T * heads * d, 'q'),
         att: f32(T * heads * d, 'att'), mlp: f32(T * I, 'mlp'),
-        ids: collecting(this.gpu, null, () => storage(this.gpu, T * 4, 'ids')), logits: null,
-      };
+        ids: storage(this.gpu, T * 4, 'ids'), logits: null,
+      }));
       this.scratch.set(T, s);
     }
     return s;
