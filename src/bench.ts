@@ -28,12 +28,15 @@ import { buildKeyTables } from './attention/baselines.js';
 import { record, storage, submit } from './gpu/kernels.js';
 import type { Logger } from './log.js';
 import { VERSION } from './version.js';
+import type { WeightFormat } from './ops/quant.js';
 
 
 export interface BenchJob {
   /** A synth-model preset name, or a model folder. */
   preset?: string;
   modelDir?: string;
+  /** The weight matrices' format. */
+  weights: WeightFormat;
   /** Fewer layers than the model (quick runs). */
   layers?: number;
   contexts: number[];
@@ -75,6 +78,8 @@ export interface DecodeFigures {
 
 export interface BenchRow {
   model: string;
+  /** The weight matrices' format (absent in rows from before q8: f16). */
+  weights?: WeightFormat;
   adapter: string;
   /** The bandwidth the floors are computed with, and where it comes from. */
   peak: Peak | null;
@@ -123,15 +128,15 @@ function configOf(job: BenchJob): ModelConfig {
 }
 
 async function modelOf(gpu: Gpu, job: BenchJob, capacity: number): Promise<Model> {
-  const opts = { capacity, chunkSize: job.chunkSize };
+  const opts = { capacity, chunkSize: job.chunkSize, weights: job.weights };
   if (job.modelDir) return loadModel(gpu, job.modelDir, opts);
   return syntheticModel(gpu, presetConfig(job.preset!, job.layers), { ...opts, seed: job.seed });
 }
 
 async function identityOf(job: BenchJob, model: Model): Promise<ModelIdentity> {
-  if (job.modelDir) return modelIdentity(job.modelDir, loadConfig(job.modelDir));
+  if (job.modelDir) return modelIdentity(job.modelDir, loadConfig(job.modelDir), job.weights);
   const config = createHash('sha256').update(JSON.stringify(model.cfg)).digest('hex');
-  const parts = { config, tokenizer: 'none', tensors: config, weights: `uniform seed ${job.seed}` };
+  const parts = { config, tokenizer: 'none', tensors: config, weights: `uniform seed ${job.seed}`, ...(job.weights === 'f16' ? {} : { weightFormat: job.weights }) };
   const fingerprint = createHash('sha256').update(JSON.stringify(parts)).digest('hex');
   return { fingerprint, parts, architecture: model.cfg.architecture, name: job.preset! };
 }
@@ -184,7 +189,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   const T = Math.min(job.chunkSize, N);
   const prefillKernels = job.profile ? await profileOps(gpu, model.layerPrefillOps(0, T), 2, () => model.setPosition(N - T)) : undefined;
   const row: BenchRow = {
-    model: modelName(job), adapter: gpu.adapterName, peak, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
+    model: modelName(job), weights: job.weights, adapter: gpu.adapterName, peak, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
     prefillMs, prefillTokensPerSecond: prefillMs === null ? null : (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
     csaSpeedup: full.msPerToken / sparse.msPerToken, sparsity: job.sparse.sparsity, weightBytes: model.weightBytesPerToken(), kvRowBytes, peakGpuBytes: gpu.memory.peak, prefillKernels,
   };
@@ -260,7 +265,7 @@ export function benchTable(rows: BenchRow[], torchMs?: (r: BenchRow) => number |
     const t = torchMs?.(r);
     const torch = torchMs ? ` ${t ? f(t, 2) : '-'} | ${t ? f(r.full.msPerToken / t, 2) : '-'} |` : '';
     const io = r.bundle ? `${f(r.bundle.writeMs / 1e3)} | ${f(r.bundle.loadMs / 1e3)}` : '- | -';
-    return `| ${r.model} | ${r.context} | ${r.context_kind} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${io} | ${decode(r.full)} | ${decode(r.csa)} | ${f(r.csaSpeedup, 2)}x |${torch} ${f(r.peakGpuBytes / 2 ** 30)} | ${r.peak ? `${r.peak.gbps} (${r.peak.source})` : 'unknown: --peak-gbps'} |`;
+    return `| ${r.model}${r.weights && r.weights !== 'f16' ? ` (${r.weights})` : ''} | ${r.context} | ${r.context_kind} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${io} | ${decode(r.full)} | ${decode(r.csa)} | ${f(r.csaSpeedup, 2)}x |${torch} ${f(r.peakGpuBytes / 2 ** 30)} | ${r.peak ? `${r.peak.gbps} (${r.peak.source})` : 'unknown: --peak-gbps'} |`;
   };
   return [head, head.replace(/[^|]+/g, '---'), ...rows.map(line)];
 }

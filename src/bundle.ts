@@ -18,6 +18,7 @@ import { checkInputFile, readInputFile } from './fsutil.js';
 import { SafetensorsFile, SafetensorsModel, writeSafetensors, type TensorEntry } from './weights/safetensors.js';
 import type { ModelConfig } from './model/config.js';
 import type { CsaParams } from './attention/csa/tables.js';
+import type { WeightFormat } from './ops/quant.js';
 
 export const FORMAT = 'csattn.bundle';
 /** 2: lists in ascending key order (1 had them in score order). */
@@ -26,8 +27,11 @@ export const FORMAT_VERSION = 2;
 export interface ModelIdentity {
   /** sha256 over the parts below. */
   fingerprint: string;
-  /** Separate hashes, so a mismatch can say what differs. */
-  parts: { config: string; tokenizer: string; tensors: string; weights: string };
+  /**
+   * Separate hashes, so a mismatch can say what differs; and the format the weight matrices ran in
+   * when not f16 (absent for f16, so f16 fingerprints are those of bundles made before q8).
+   */
+  parts: { config: string; tokenizer: string; tensors: string; weights: string; weightFormat?: WeightFormat };
   architecture: string;
   name: string;
 }
@@ -58,10 +62,11 @@ export interface BundleMeta {
 // Model identity
 
 /**
- * A model's fingerprint: config.json, tokenizer.json, the tensor names/shapes/dtypes, and a sample
- * of the weight bytes (so retrained weights of the same shapes are told apart without hashing 16 GB).
+ * A model's fingerprint: config.json, tokenizer.json, the tensor names/shapes/dtypes, a sample of
+ * the weight bytes (so retrained weights of the same shapes are told apart without hashing 16 GB),
+ * and the format its matrices run in (a bundle's KV cache depends on it).
  */
-export async function modelIdentity(dir: string, cfg: ModelConfig): Promise<ModelIdentity> {
+export async function modelIdentity(dir: string, cfg: ModelConfig, format: WeightFormat = 'f16'): Promise<ModelIdentity> {
   const sha = () => createHash('sha256');
   const fileHash = async (name: string) => sha().update(readInputFile(join(dir, name), name)).digest('hex');
   const st = await SafetensorsModel.open(dir);
@@ -86,6 +91,7 @@ export async function modelIdentity(dir: string, cfg: ModelConfig): Promise<Mode
       tokenizer: await fileHash('tokenizer.json'),
       tensors: tensors.digest('hex'),
       weights: weights.digest('hex'),
+      ...(format === 'f16' ? {} : { weightFormat: format }),
     };
     const fingerprint = sha().update(JSON.stringify(parts)).digest('hex');
     return { fingerprint, parts, architecture: cfg.architecture, name: basename(dir) };
@@ -97,13 +103,22 @@ export async function modelIdentity(dir: string, cfg: ModelConfig): Promise<Mode
 /** Refuses a bundle made with another model, naming what differs. */
 export function checkSameModel(bundle: ModelIdentity, model: ModelIdentity, bundlePath: string, modelDir: string): void {
   if (bundle.fingerprint === model.fingerprint) return;
-  const what = { config: 'config.json', tokenizer: 'tokenizer.json', tensors: 'tensor names/shapes', weights: 'weights' } as const;
-  const differ = (Object.keys(what) as (keyof typeof what)[]).filter((k) => bundle.parts[k] !== model.parts[k]).map((k) => what[k]);
+  const what = { config: 'config.json', tokenizer: 'tokenizer.json', tensors: 'tensor names/shapes', weights: 'weights', weightFormat: 'weight format' } as const;
+  const differ = (Object.keys(what) as (keyof typeof what)[]).filter((k) => bundle.parts[k] !== model.parts[k]);
+  if (differ.length === 1 && differ[0] === 'weightFormat') {
+    const made = weightFormatOf(bundle);
+    throw new CsattnError(`${bundlePath} was prefilled with ${made} weights, not ${weightFormatOf(model)}: decode it with --weights ${made}`, 'wrong-model');
+  }
   throw new CsattnError(
     `${bundlePath} was prefilled with model "${bundle.name}" (${bundle.architecture}, fingerprint ${bundle.fingerprint.slice(0, 12)}), ` +
-      `not with ${modelDir} (${model.architecture}, fingerprint ${model.fingerprint.slice(0, 12)}): ${differ.join(', ') || 'fingerprint'} differ`,
+      `not with ${modelDir} (${model.architecture}, fingerprint ${model.fingerprint.slice(0, 12)}): ${differ.map((k) => what[k]).join(', ') || 'fingerprint'} differ`,
     'wrong-model',
   );
+}
+
+/** The weight format a model identity was made with. */
+export function weightFormatOf(id: ModelIdentity): WeightFormat {
+  return id.parts.weightFormat ?? 'f16';
 }
 
 // ---------------------------------------------------------------------------------------------

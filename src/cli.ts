@@ -9,6 +9,7 @@ import { CsattnError, check } from './errors.js';
 import { createGpu, fmtBytes } from './gpu/device.js';
 import { loadModel } from './model/load.js';
 import type { Model } from './model/model.js';
+import type { WeightFormat } from './ops/quant.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, textSink } from './generate.js';
@@ -34,17 +35,17 @@ import { DEFAULT_MODEL, DEMO_DOCUMENT } from './paths.js';
 import { formatDemo, runDemo } from './demo.js';
 import {
   attentionOptions, budgetOptions, chunkSizeOption, csaOptions, csaParams, floatArg, intArg, listArg, logLevelOption,
-  methodsHelp, modelDir, modelOption, questionAttentionOption, questionOptions, questionShape, sampling, samplingOptions, sparse,
+  methodsHelp, modelDir, modelOption, weightsOption, questionAttentionOption, questionOptions, questionShape, sampling, samplingOptions, sparse,
   type AttentionFlags, type BudgetFlags, type Common, type CsaFlags, type QuestionAttention, type QuestionFlags, type SamplingFlags,
 } from './cli/options.js';
 
 /** The model on the GPU with a KV cache of `capacity` tokens, showing the load's progress. */
-async function modelOnGpu(dir: string, capacity: number, log: Logger, chunkSize?: number): Promise<Model> {
+async function modelOnGpu(dir: string, capacity: number, log: Logger, o: { chunkSize?: number; weights?: WeightFormat } = {}): Promise<Model> {
   loadConfig(dir); // a bad config fails before the GPU starts
   const gpu = await createGpu({ log });
   log.debug({ adapter: gpu.adapterName, f16: gpu.f16, subgroups: gpu.subgroups, tensorCores: gpu.tensorCores }, 'gpu');
   const bar = progress(log, 'load', 1, 'bytes');
-  const model = await loadModel(gpu, dir, { capacity, chunkSize, onProgress: (d, t) => bar.update(d, { total: t }) });
+  const model = await loadModel(gpu, dir, { capacity, ...o, onProgress: (d, t) => bar.update(d, { total: t }) });
   bar.stop();
   return model;
 }
@@ -52,13 +53,14 @@ async function modelOnGpu(dir: string, capacity: number, log: Logger, chunkSize?
 // ---------------------------------------------------------------------------------------------
 // generate / logits / synth-model
 
-interface GenerateFlags extends Common, SamplingFlags { model?: string; prompt: string; chat: boolean }
+interface GenerateFlags extends Common, SamplingFlags { model?: string; weights: WeightFormat; prompt: string; chat: boolean }
 
 function generateCommand(): Command {
   return samplingOptions(
     new Command('generate')
       .description('generate text from a prompt with full attention, streaming tokens to stdout')
       .addOption(modelOption())
+      .addOption(weightsOption())
       .requiredOption('--prompt <text>', 'the prompt')
       .option('--no-chat', 'do not apply the chat template (raw text continuation)')
       .option('--json', 'print one JSON object (text, ids, timings) instead of streaming text')
@@ -70,7 +72,7 @@ function generateCommand(): Command {
     const tok = await Tokenizer.load(dir);
     const ids = tok.promptIds(o.prompt, { chat: o.chat });
     check(ids.length > 0, 'the prompt is empty');
-    const model = await modelOnGpu(dir, ids.length + o.maxTokens, log);
+    const model = await modelOnGpu(dir, ids.length + o.maxTokens, log, { weights: o.weights });
     const sink = textSink(tok, o.stop, o.json ? () => {} : (s) => process.stdout.write(s));
     const r = await new Generator(model).generate(ids, 0, sampling(o, tok), sink.onToken);
     const text = sink.finish();
@@ -84,12 +86,13 @@ function generateCommand(): Command {
   });
 }
 
-interface LogitsFlags extends Common { model?: string; prompt?: string; ids?: string; out: string; chunkSize: number }
+interface LogitsFlags extends Common { model?: string; weights: WeightFormat; prompt?: string; ids?: string; out: string; chunkSize: number }
 
 function logitsCommand(): Command {
   return new Command('logits')
     .description('write the logits of every position as a float32 .npy file [tokens, vocab] (reference checks)')
     .addOption(modelOption())
+    .addOption(weightsOption())
     .addOption(new Option('--prompt <text>', 'text to encode (BOS added as the tokenizer does)').conflicts('ids'))
     .option('--ids <list>', 'comma-separated token ids, used exactly as given (no BOS added)')
     .requiredOption('--out <file>', 'output .npy file')
@@ -104,7 +107,7 @@ function logitsCommand(): Command {
       const ids = o.ids !== undefined ? parseIds(o.ids) : tok.encode(o.prompt!);
       check(ids.length > 0, 'no tokens to run');
       tok.checkIds(ids);
-      const model = await modelOnGpu(dir, ids.length, log, o.chunkSize);
+      const model = await modelOnGpu(dir, ids.length, log, { chunkSize: o.chunkSize, weights: o.weights });
       check(ids.every((i) => i < model.cfg.vocab), () => `token id ${ids.find((i) => i >= model.cfg.vocab)} is outside the model's vocabulary (${model.cfg.vocab})`, 'input');
       const logits = (await model.prefill(ids, 0, { logits: 'all' }))!;
       await writeNpy(o.out, logits, [ids.length, model.cfg.vocab]);
@@ -146,7 +149,7 @@ function synthCommand(): Command {
 // prefill / info / decode
 
 interface PrefillFlags extends Common, CsaFlags, QuestionFlags {
-  out: string; model?: string; template: string; truncate?: 'middle' | 'end'; reserve: number; chunkSize: number;
+  out: string; model?: string; weights: WeightFormat; template: string; truncate?: 'middle' | 'end'; reserve: number; chunkSize: number;
 }
 
 function prefillCommand(): Command {
@@ -155,6 +158,7 @@ function prefillCommand(): Command {
     .argument('<document>', 'UTF-8 text file')
     .requiredOption('-o, --out <file>', 'output bundle (.csa); replaced only by a complete bundle')
     .addOption(modelOption())
+    .addOption(weightsOption('f16', '; decode runs the bundle in the same format'))
     .option('--template <t>', 'prompt template: auto (chat template if the model has one, else plain "{context}\\n\\n{prompt}"), plain, chat, or a custom text with {context} and {prompt}', 'auto')
     .addOption(new Option('--truncate <how>', 'cut a document longer than the model\'s window: middle (keep both ends) or end').choices(['middle', 'end']))
     .option('--reserve <n>', 'positions kept free for the question and answer', intArg(0), 512)
@@ -166,7 +170,7 @@ function prefillCommand(): Command {
       const dir = modelDir(o.model);
       await checkOutputs([{ what: '--out', path: o.out }], [{ what: 'the document', path: document }, ...await modelFiles(dir)]);
       const s = await prefillDocument({
-        document, out: resolve(o.out), modelDir: dir, template: o.template, truncate: o.truncate,
+        document, out: resolve(o.out), modelDir: dir, weights: o.weights, template: o.template, truncate: o.truncate,
         reserve: o.reserve, chunkSize: o.chunkSize, csa: csaParams(o), questionTokens: o.questionTokens, log,
       });
       const c = costs(s, questionShape(o));
@@ -190,13 +194,14 @@ function infoCommand(): Command {
     });
 }
 
-interface DecodeFlags extends Common, SamplingFlags, AttentionFlags, QuestionSources { model?: string }
+interface DecodeFlags extends Common, SamplingFlags, AttentionFlags, QuestionSources { model?: string; weights?: WeightFormat }
 
 function decodeCommand(): Command {
   return attentionOptions(samplingOptions(new Command('decode')
     .description('answer questions from a .csa bundle with CSAttention sparse attention, streaming tokens')
     .argument('<bundle>', '.csa file made by csattn prefill')
     .addOption(modelOption())
+    .addOption(weightsOption(undefined, '; default: the format the bundle was prefilled with'))
     .option('--prompt <text>', 'the question')
     .option('--prompt-file <file>', 'read the question from a file')
     .option('--prompts <jsonl>', 'answer every line ({"prompt": ...}) against one loaded bundle; one JSON line out per question')
@@ -208,7 +213,7 @@ function decodeCommand(): Command {
       // One question streams its text; answers to many (or --json) come as JSON lines.
       const lines = o.json || o.prompts !== undefined;
       await answerQuestions({
-        bundle: resolve(path), modelDir: modelDir(o.model), questions, attention: o.attention, sparse: sparse(o),
+        bundle: resolve(path), modelDir: modelDir(o.model), weights: o.weights, questions, attention: o.attention, sparse: sparse(o),
         sampling: { maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, seed: o.seed, stopStrings: o.stop, promptAttention: o.questionAttention },
         stream: lines ? undefined : (s) => process.stdout.write(s), log,
       }, (r) => {
@@ -224,7 +229,7 @@ function decodeCommand(): Command {
 // perplexity
 
 interface PerplexityFlags extends Common, CsaFlags, BudgetFlags {
-  model?: string; attention: AttentionKind; sparsity: number; context: number; scored?: number; windows?: number; chunkSize: number;
+  model?: string; weights: WeightFormat; attention: AttentionKind; sparsity: number; context: number; scored?: number; windows?: number; chunkSize: number;
 }
 
 function perplexityCommand(): Command {
@@ -232,6 +237,7 @@ function perplexityCommand(): Command {
     .description('teacher-forced perplexity of a text file: windows of --context tokens, each prefilled (CSA tables built) but for its last --scored tokens, which are scored token by token through the decode step with --attention (attending to the selected context keys and to every scored token before them)')
     .argument('<text-file>', 'UTF-8 text (PG19 book, held-out document)')
     .addOption(modelOption())
+    .addOption(weightsOption())
     .addOption(new Option('--attention <kind>', 'attention of the scored tokens: full, csa, or a baseline selector at the same budget (see below)').choices(ATTENTION_KINDS).default('full'))
     .option('--context <n>', 'tokens per window (the leading BOS included)', intArg(4, 1 << 20), 1024)
     .option('--scored <n>', 'tokens scored at the end of each window (default: half the window)', intArg(1))
@@ -244,7 +250,7 @@ function perplexityCommand(): Command {
       const text = await readDocument(path);
       const dir = modelDir(o.model);
       const tok = await Tokenizer.load(dir);
-      const model = await modelOnGpu(dir, o.context, log, o.chunkSize);
+      const model = await modelOnGpu(dir, o.context, log, { chunkSize: o.chunkSize, weights: o.weights });
       try {
         const r = await perplexity({
           model, tok, text, context: o.context, scored: o.scored, maxWindows: o.windows, attention: o.attention, sparse: sparse(o), csa: csaParams(o), log,
@@ -277,7 +283,7 @@ function demoCommand(): Command {
 // bench
 
 interface BenchFlags extends Common, CsaFlags, BudgetFlags {
-  preset: string; model?: string; layers?: number; contexts: number[]; sparsity: number; decodeTokens: number; questionTokens: number;
+  preset: string; model?: string; weights: WeightFormat; layers?: number; contexts: number[]; sparsity: number; decodeTokens: number; questionTokens: number;
   bundleIo?: boolean; randomContext?: boolean; profile?: boolean; peakGbps?: number; chunkSize: number;
 }
 
@@ -286,6 +292,7 @@ function benchCommand(): Command {
     .description('decode speed against the bandwidth floor: prefill, tables, bundle write/load, decode ms/token with full and CSA attention, per context length')
     .addOption(new Option('--preset <name>', 'model shape with random weights made on the GPU').choices(Object.keys(PRESETS)).default('llama-3.1-8b'))
     .option('--model <dir>', 'a real Hugging Face model folder instead of a preset')
+    .addOption(weightsOption())
     .option('--layers <n>', 'use only the first n layers (quick runs)', intArg(1, 1000))
     .option('--contexts <list>', 'comma-separated context lengths in tokens', listArg(intArg(1)), [32768, 65536, 131072])))
     .option('--decode-tokens <n>', 'tokens generated per measurement', intArg(2, 100000), 128)
@@ -300,7 +307,7 @@ function benchCommand(): Command {
     .action(async (o: BenchFlags) => {
       const log = createLogger(o.logLevel);
       const rows = await bench({
-        preset: o.model ? undefined : o.preset, modelDir: o.model ? modelDir(o.model) : undefined, layers: o.layers,
+        preset: o.model ? undefined : o.preset, modelDir: o.model ? modelDir(o.model) : undefined, weights: o.weights, layers: o.layers,
         contexts: o.contexts, sparse: sparse(o), decodeTokens: o.decodeTokens,
         questionTokens: o.questionTokens, csa: csaParams(o), chunkSize: o.chunkSize, bundleIo: !!o.bundleIo, randomContext: !!o.randomContext, profile: !!o.profile,
         peakGbps: o.peakGbps, seed: o.seed, log,
@@ -313,7 +320,7 @@ function benchCommand(): Command {
 // eval / merge
 
 interface EvalFlags extends Common, CsaFlags, BudgetFlags {
-  model?: string; sparsity: number[]; methods: Method[]; templates?: string; defaultTemplate?: string; metric?: MetricName;
+  model?: string; weights: WeightFormat; sparsity: number[]; methods: Method[]; templates?: string; defaultTemplate?: string; metric?: MetricName;
   cacheDir: string; out?: string; html?: string; resume?: boolean; limit?: number; datasets?: string[];
   shard?: string; shards?: number; recall: boolean; chunkSize: number; questionAttention: QuestionAttention;
 }
@@ -323,6 +330,7 @@ function evalCommand(): Command {
     .description('answer every record with full attention and with sparse methods; report scores, agreement, recall and speed')
     .argument('<jsonl...>', 'LongBench-format JSONL files (input, context, answers, dataset, ...)')
     .addOption(modelOption())
+    .addOption(weightsOption())
     .option('--methods <list>', `sparse methods besides full: ${METHOD_NAMES.join(', ')} (see below)`, listArg((m: string) => {
       if (!isMethod(m)) throw new InvalidArgumentError(`unknown method ${m} (${METHOD_NAMES.join(', ')})`);
       return m;
@@ -355,7 +363,7 @@ function evalCommand(): Command {
       // --resume rewrites --out on purpose: the report read is in the one written.
       await checkOutputs(reportOutputs(o), inputs);
       const { report, exitCode } = await runEval({
-        files: files.map((f) => resolve(f)), modelDir: dir, methods: o.methods, sparsities: o.sparsity,
+        files: files.map((f) => resolve(f)), modelDir: dir, weights: o.weights, methods: o.methods, sparsities: o.sparsity,
         sink: o.sink, window: o.window, csa: csaParams(o), templatesFile: o.templates, defaultTemplate: o.defaultTemplate, metric: o.metric,
         cacheDir: resolve(o.cacheDir), out: o.out && resolve(o.out), html: o.html && resolve(o.html), resume: Boolean(o.resume),
         limit: o.limit, datasets: o.datasets, shard, chunkSize: o.chunkSize, recall: o.recall, questionAttention: o.questionAttention, log,

@@ -12,7 +12,8 @@ import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, textSink, type Generation, type SamplingOptions } from './generate.js';
 import { readAhead } from './weights/safetensors.js';
-import { Bundle, checkSameModel, modelIdentity, type ModelIdentity } from './bundle.js';
+import { Bundle, checkSameModel, modelIdentity, weightFormatOf, type ModelIdentity } from './bundle.js';
+import type { WeightFormat } from './ops/quant.js';
 import type { SelectOptions } from './attention/csa/select.js';
 import { destroyTables, listsSound, uploadTables, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
@@ -87,7 +88,8 @@ export class Session {
    * streams the KV cache and the tables into GPU buffers. `room` = question + answer positions;
    * `opts.loaded` a model to use instead of loading one, `opts.log` a logger for the GPU's start-up.
    */
-  static async open(bundlePath: string, modelDir: string, room: number, opts: { loaded?: { model: Model; identity: ModelIdentity }; log?: Logger } = {}): Promise<Session> {
+  /** `weights`: the format to run the matrices in; by default the one the bundle was prefilled with. */
+  static async open(bundlePath: string, modelDir: string, room: number, opts: { loaded?: { model: Model; identity: ModelIdentity }; weights?: WeightFormat; log?: Logger } = {}): Promise<Session> {
     const { loaded, log } = opts;
     const t0 = performance.now();
     const bundle = await Bundle.open(bundlePath);
@@ -95,8 +97,9 @@ export class Session {
       const tok = await Tokenizer.load(modelDir);
       const N = bundle.tokens;
       // Refuse a bundle of another model before loading any weights.
-      checkSameModel(bundle.meta.model, loaded?.identity ?? (await modelIdentity(modelDir, loadConfig(modelDir))), bundlePath, modelDir);
-      const model = loaded?.model ?? (await loadModel(await createGpu({ log }), modelDir, { capacity: N + room }));
+      const weights = opts.weights ?? weightFormatOf(bundle.meta.model);
+      checkSameModel(bundle.meta.model, loaded?.identity ?? (await modelIdentity(modelDir, loadConfig(modelDir), weights)), bundlePath, modelDir);
+      const model = loaded?.model ?? (await loadModel(await createGpu({ log }), modelDir, { capacity: N + room, weights }));
       check(model.capacity >= N + room, `the bundle's ${N} tokens and ${room} more do not fit the loaded model's cache (${model.capacity})`, 'too-long');
       const s = bundle.meta.shape;
       check(s.layers === model.cfg.layers && s.kvHeads === model.cfg.kvHeads && s.headDim === model.cfg.headDim,
@@ -244,12 +247,14 @@ export interface DecodeJob {
   sampling: Omit<SamplingOptions, 'stopIds'>;
   /** Where the answer's text streams as it is generated (none: only the results). */
   stream?: (text: string) => void;
+  /** The weight matrices' format (default: the one the bundle was prefilled with). */
+  weights?: WeightFormat;
   log: Logger;
 }
 
 /** What `csattn decode` reports of one answer. */
 export interface AnswerResult {
-  id: string; text: string; ids: number[]; stopReason: Generation['stopReason']; attention: AttentionKind; sparsity: number;
+  id: string; text: string; ids: number[]; stopReason: Generation['stopReason']; attention: AttentionKind; sparsity: number; weights: WeightFormat;
   contextTokens: number; questionTokens: number; loadMs: number; questionPrefillMs: number; firstTokenMs: number;
   msPerToken: number; tokensPerSecond: number; contextKeysPerStep: number; keysPerStep: number; kvBytesPerStep: number;
 }
@@ -260,14 +265,14 @@ export async function answerQuestions(job: DecodeJob, onAnswer: (r: AnswerResult
   const b = await Bundle.open(job.bundle);
   const longest = maxOf(job.questions.map((q) => questionIds(tok, b.meta.template, q.prompt).length), 0);
   await b.close();
-  const session = await Session.open(job.bundle, job.modelDir, longest + job.sampling.maxTokens, { log: job.log });
+  const session = await Session.open(job.bundle, job.modelDir, longest + job.sampling.maxTokens, { weights: job.weights, log: job.log });
   try {
     for (const q of job.questions) {
       const sink = textSink(tok, job.sampling.stopStrings, job.stream ?? (() => {}));
       const r = await session.answer(q.prompt, job.attention, job.sparse, { ...job.sampling, stopIds: tok.eosIds }, sink.onToken);
       onAnswer({
         id: q.id, text: sink.finish(), ids: r.ids, stopReason: r.stopReason, attention: r.attention,
-        sparsity: job.attention === 'full' ? 0 : job.sparse.sparsity, contextTokens: session.contextTokens,
+        sparsity: job.attention === 'full' ? 0 : job.sparse.sparsity, weights: session.model.weights.format, contextTokens: session.contextTokens,
         questionTokens: r.questionTokens, loadMs: session.loadMs, questionPrefillMs: r.timings.prefillMs,
         firstTokenMs: r.timings.firstTokenMs, msPerToken: r.timings.msPerToken, tokensPerSecond: r.timings.tokensPerSecond,
         contextKeysPerStep: r.contextKeysPerStep, keysPerStep: r.keysPerStep, kvBytesPerStep: r.kvBytesPerStep,

@@ -68,7 +68,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const bundle = o.out ?? temp!.tmp;
   try {
     const p = await prefillDocument({
-      document: DEMO_DOCUMENT, out: bundle, modelDir: DEFAULT_MODEL, template: 'auto', reserve: ROOM,
+      document: DEMO_DOCUMENT, out: bundle, modelDir: DEFAULT_MODEL, weights: 'f16', template: 'auto', reserve: ROOM,
       chunkSize: DEFAULT_CHUNK_SIZE, csa: DEFAULT_CSA, log: o.log,
     });
     const tok = await Tokenizer.load(DEFAULT_MODEL);

@@ -17,6 +17,7 @@ import { destroyTables, type CsaParams } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind } from './attention/methods.js';
 import { progress, type Logger } from './log.js';
 import { logSumExp } from './arrays.js';
+import type { WeightFormat } from './ops/quant.js';
 
 export interface PerplexityJob {
   model: Model;
@@ -46,7 +47,7 @@ export interface PerplexityResult {
   scored: number;
   attention: AttentionKind;
   sparsity: number | null;
-  weights: 'f16';
+  weights: WeightFormat;
   kv: 'f16';
 }
 
@@ -83,7 +84,7 @@ export async function perplexity(job: PerplexityJob): Promise<PerplexityResult> 
   }
   return {
     perplexity: Math.exp(nll / tokens), tokens, nll: nll / tokens, windows: windows.length, context, scored,
-    attention, sparsity: attention === 'full' ? null : job.sparse.sparsity, weights: 'f16', kv: 'f16',
+    attention, sparsity: attention === 'full' ? null : job.sparse.sparsity, weights: job.model.weights.format, kv: 'f16',
   };
 }
 
@@ -141,5 +142,5 @@ export function negLogLikelihood(logits: Float32Array, targets: number[], V: num
 
 export function formatPerplexity(r: PerplexityResult): string {
   const how = r.attention === 'full' ? 'full attention' : `${r.attention} at sparsity ${r.sparsity}`;
-  return `perplexity ${r.perplexity.toFixed(3)} (mean NLL ${r.nll.toFixed(4)} nats) over ${r.tokens} tokens: the last ${r.scored} of ${r.windows} window(s) of ${r.context}, scored through the decode step with ${how}`;
+  return `perplexity ${r.perplexity.toFixed(3)} (mean NLL ${r.nll.toFixed(4)} nats) over ${r.tokens} tokens: the last ${r.scored} of ${r.windows} window(s) of ${r.context}, scored through the decode step with ${how}, ${r.weights} weights`;
 }

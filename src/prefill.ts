@@ -7,7 +7,8 @@ import { CsattnError, check } from './errors.js';
 import { createGpu, fmtBytes } from './gpu/device.js';
 import { loadConfig } from './model/config.js';
 import { loadModel } from './model/load.js';
-import type { Model } from './model/model.js';
+import type { Model, ModelOptions } from './model/model.js';
+import type { WeightFormat } from './ops/quant.js';
 import { Tokenizer } from './tokenizer.js';
 import { buildTables } from './attention/csa/build.js';
 import { destroyTables, downloadTables, type CsaParams, type LayerTables, type TableData } from './attention/csa/tables.js';
@@ -26,6 +27,8 @@ export interface PrefillJob {
   document: string;
   out: string;
   modelDir: string;
+  /** The weight matrices' format (a bundle is decoded in the format it was prefilled with). */
+  weights: WeightFormat;
   /** 'auto' | 'plain' | 'chat' | a custom template with {context} and {prompt}. */
   template: string;
   truncate?: 'middle' | 'end';
@@ -91,6 +94,8 @@ export interface PrefillIdsJob {
   template: BundleTemplate;
   out: string;
   modelDir: string;
+  /** The weight format to load the model in (a model passed in has its own). */
+  weights?: WeightFormat;
   chunkSize: number;
   csa: CsaParams;
   log: Logger;
@@ -108,11 +113,12 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
   const N = ids.length;
   const probeRoom = job.probe ? job.probe.questionTokens + PROBE_STEPS + 1 : 0;
   const probing = !job.model && job.probe !== undefined && N + probeRoom <= job.probe.window;
-  const loaded = job.model ? { model: job.model, bytesPerSecond: null } : await loadTimed(job.modelDir, N + (probing ? probeRoom : 0), job.chunkSize, log);
+  const loaded = job.model ? { model: job.model, bytesPerSecond: null }
+    : await loadTimed(job.modelDir, { capacity: N + (probing ? probeRoom : 0), chunkSize: job.chunkSize, weights: job.weights }, log);
   const model = loaded.model;
   check(model.capacity >= N, `a context of ${N} tokens does not fit the loaded model's cache (${model.capacity})`, 'too-long');
   const gpu = model.gpu;
-  const identity = await modelIdentity(job.modelDir, model.cfg);
+  const identity = await modelIdentity(job.modelDir, model.cfg, model.weights.format);
   const { heads, kvHeads, headDim: d, layers } = model.cfg;
   const { tables, prefillMs, tablesMs } = await prefillWithTables(model, ids, job.csa, log);
   const probe = probing ? await probeDecode(model, tables, job.csa, N, job.probe!.questionTokens) : null;
@@ -158,10 +164,10 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
 }
 
 /** Loads the model, timing the weights' read and upload: the rate estimates a bundle's load (src/costs.ts). */
-async function loadTimed(dir: string, capacity: number, chunkSize: number, log: Logger): Promise<{ model: Model; bytesPerSecond: number }> {
+async function loadTimed(dir: string, opts: ModelOptions, log: Logger): Promise<{ model: Model; bytesPerSecond: number }> {
   let bytes = 0;
   const t0 = performance.now();
-  const model = await loadModel(await createGpu({ log }), dir, { capacity, chunkSize, onProgress: (_, total) => { bytes = total; } });
+  const model = await loadModel(await createGpu({ log }), dir, { ...opts, onProgress: (_, total) => { bytes = total; } });
   return { model, bytesPerSecond: (1000 * bytes) / (performance.now() - t0) };
 }
 

@@ -12,7 +12,7 @@ import { peakBandwidth } from '../src/gpu/peaks.js';
 const cfg = PRESETS['tiny-llama'].config as Record<string, number>;
 const job: BenchJob = {
   preset: 'tiny-llama', contexts: [300], sparse: { sparsity: 0.9, sink: 4, window: 8 }, decodeTokens: 6, questionTokens: 5,
-  csa: { ...DEFAULT_CSA, subspaces: 4 }, chunkSize: 128, bundleIo: true, randomContext: false, profile: true,
+  csa: { ...DEFAULT_CSA, subspaces: 4 }, chunkSize: 128, weights: 'f16', bundleIo: true, randomContext: false, profile: true,
   peakGbps: 100, seed: 3, log: createLogger('silent'),
 };
 

@@ -30,7 +30,7 @@ const greedy = { maxTokens: 12, temperature: 0, topP: 1, seed: 0, stopIds: [1] }
 beforeAll(async () => {
   writeFileSync(doc, record.context);
   await prefillDocument({
-    document: doc, out, modelDir: MODEL, template: 'auto', reserve: 512, chunkSize: 128,
+    document: doc, out, modelDir: MODEL, weights: 'f16', template: 'auto', reserve: 512, chunkSize: 128,
     csa: { ...DEFAULT_CSA, centroids: 16, kmeansIters: 4 }, log: createLogger('silent'),
   });
 }, 600_000);

@@ -21,7 +21,7 @@ let session: Session;
 beforeAll(async () => {
   const s = await prefillDocument({
     document: 'fixtures/docs/facts-6k.txt', out, modelDir: MODEL, template: 'auto', reserve: 512,
-    chunkSize: 256, csa: DEFAULT_CSA, log: createLogger('silent'),
+    weights: 'f16', chunkSize: 256, csa: DEFAULT_CSA, log: createLogger('silent'),
   });
   expect(s.tokens).toBeGreaterThan(6000);
   session = await Session.open(out, MODEL, 64);

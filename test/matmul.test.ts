@@ -1,14 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { Kernels } from '../src/gpu/kernels.js';
+import { storage, upload } from '../src/gpu/kernels.js';
 import { matmul, matvecShape, MATVEC_MAX_T, type MatvecShape } from '../src/ops/dense.js';
+import { f16Matrix, type Matrix } from '../src/ops/quant.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
+import { dequantizeQ8, q8Bytes, quantizeQ8 } from './ref/quant.js';
 import { f16Modes, gpuContext, rand, readF32, runDispatches, uploadF16, uploadF32, type Ctx } from './helpers/gpu.js';
 import { perf } from './helpers/perf.js';
 
 const U = 2 ** -24; // f32 unit roundoff
 
-interface Case { T: number; K: number; N: number; bias?: boolean; accumulate?: boolean; swiglu?: boolean; norm?: boolean; shape?: MatvecShape }
+interface Case {
+  T: number; K: number; N: number; bias?: boolean; accumulate?: boolean; swiglu?: boolean; norm?: boolean; shape?: MatvecShape;
+  /** Q8 weights (quantized on the CPU), expanded for tiled products into buffers of this many rows. */
+  q8?: { expandRows?: number };
+}
 
 const EPS = 1e-5;
 
@@ -58,18 +65,30 @@ function tolerance(a: ref.MatmulRef, lambda = 4): Float32Array {
  */
 async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches = 1): Promise<string> {
   const gpu = ctx.gpu;
-  const a = inputs(c, c.T * 1000 + c.N);
+  const f16 = inputs(c, c.T * 1000 + c.N);
   const normW = roundF16(rand(c.K, 7).map((v) => 1 + 0.5 * v));
-  const y = uploadF32(gpu, a.y0 ?? new Float32Array(c.T * c.N));
+  const y = uploadF32(gpu, f16.y0 ?? new Float32Array(c.T * c.N));
+  // Q8: the values the product sees are q·d, as f16 where a tiled product expands them.
+  const tiled = c.T > MATVEC_MAX_T;
+  const weight = (w: Float32Array): [Matrix, Float32Array] => {
+    if (!c.q8) return [f16Matrix(uploadF16(gpu, w)), w];
+    const q = quantizeQ8(w);
+    const bytes = q8Bytes(q);
+    return [{ format: 'q8', data: upload(gpu, bytes.data), scales: upload(gpu, bytes.scales) }, tiled ? roundF16(dequantizeQ8(q)) : dequantizeQ8(q)];
+  };
+  const [w, wv] = weight(f16.w);
+  const [w2, w2v] = f16.w2 ? weight(f16.w2) : [];
+  const a = { ...f16, w: wv, w2: w2v };
+  const expandInto = c.q8 && [0, 1].map(() => storage(gpu, (c.q8!.expandRows ?? c.N) * c.K * 2));
   const ds = matmul(kernels, {
-    x: uploadF32(gpu, a.x), w: uploadF16(gpu, a.w), w2: a.w2 && uploadF16(gpu, a.w2),
+    x: uploadF32(gpu, a.x), w, w2,
     bias: a.bias && uploadF16(gpu, a.bias), y, T: c.T, K: c.K, N: c.N, accumulate: c.accumulate, swiglu: c.swiglu,
-    norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined,
+    norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined, expandInto,
   }, c.shape ?? matvecShape(c));
   expect(ds.length).toBeGreaterThanOrEqual(minDispatches);
   runDispatches(ctx, ds);
   const got = await readF32(gpu, y, c.T * c.N);
-  const onTensorCores = ds[0]!.kernel.name === 'matmul_mma';
+  const onTensorCores = ds.some((d) => d.kernel.name === 'matmul_mma');
   const x = onTensorCores ? roundF16(a.x) : a.x;
   // A fused norm is the product with the normalised x, whose scale rsqrt(mean(x²) + eps) the GPU
   // gets from an f32 sum of K squares (relative error <= K·u; 4·√K·u with λ = 4 as below).
@@ -79,9 +98,9 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
   const bad = Array.from(got.keys()).filter((i) => !(Math.abs(got[i] - want[i]) <= tol[i]));
   expect(bad.slice(0, 5).map((i) => [i, got[i], want[i], tol[i]])).toEqual([]);
   const products = c.swiglu ? 2 : 1;
-  await perf(ctx, `T=${c.T} K=${c.K} N=${c.N}${['bias', 'accumulate', 'swiglu', 'norm'].filter((f) => c[f as keyof Case]).map((f) => ` ${f}`).join('')}`, ds,
-    { bytes: products * c.N * c.K * 2 + c.T * (c.K + c.N) * 4, flops: 2 * products * c.T * c.K * c.N });
-  return ds[0]!.kernel.name;
+  await perf(ctx, `T=${c.T} K=${c.K} N=${c.N}${['bias', 'accumulate', 'swiglu', 'norm', 'q8'].filter((f) => c[f as keyof Case]).map((f) => ` ${f}`).join('')}`, ds,
+    { bytes: products * c.N * c.K * (c.q8 ? 1 + 1 / 16 : 2) + c.T * (c.K + c.N) * 4, flops: 2 * products * c.T * c.K * c.N });
+  return ds[ds.length - 1]!.kernel.name;
 }
 
 describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
@@ -142,7 +161,33 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
   it('rejects K that is not a multiple of 8', async () => {
     const { gpu, kernels } = await gpuContext(packed);
     const b = uploadF32(gpu, new Float32Array(16));
-    expect(() => matmul(kernels, { x: b, w: b, y: b, T: 1, K: 12, N: 1 })).toThrow(/multiple of 8/);
+    expect(() => matmul(kernels, { x: b, w: f16Matrix(b), y: b, T: 1, K: 12, N: 1 })).toThrow(/multiple of 8/);
+  });
+
+  // Q8 weights: read as int8 blocks by the matvec, expanded to f16 for the tiled products (K = 320:
+  // five blocks of 64 values, an odd count of the matvec's pairs of column blocks per thread).
+  // (T = 8 is left out: its kernels take 10 s each to compile on lavapipe.)
+  it.each([1, 3, MATVEC_MAX_T + 1, 37])('T = %i: Q8 weights, plain, bias + accumulate, swiglu', async (T) => {
+    await check({ T, K: 320, N: 77, q8: {} });
+    await check({ T, K: 320, N: 77, q8: {}, bias: true, accumulate: true });
+    await check({ T, K: 320, N: 77, q8: {}, swiglu: true });
+  });
+  it.each([1, 2])('T = %i: Q8 weights with RMSNorm fused in front', async (T) => {
+    await check({ T, K: 2112, N: 13, q8: {}, norm: true, swiglu: true });
+    await check({ T, K: 2112, N: 13, q8: {}, norm: true, bias: true });
+  });
+  it('Q8 weights split by rows: by the binding size (matvec) and by the expansion buffers (tiled)', async () => {
+    const { gpu } = await gpuContext(packed);
+    // Rows of K = 320 int8 values have 20 B of scales: offsets aligned to 256 B fall every 64 rows.
+    // 32 KiB bindings hold 102 rows, so N = 150 comes in parts of 64, 64 and 22 rows; so does the
+    // tiled product with buffers of 64 rows to expand into (a dequantization before each part).
+    const small = new Kernels({ ...gpu, maxBinding: 32768 });
+    await check({ T: 1, K: 320, N: 150, q8: {}, swiglu: true }, small, 3);
+    await check({ T: 37, K: 320, N: 150, q8: { expandRows: 64 }, accumulate: true }, undefined, 3 * 2);
+    await check({ T: 37, K: 320, N: 150, q8: { expandRows: 64 }, swiglu: true }, undefined, 3 * 3);
+    // K = 96: three blocks a row, so rows' scales start mid-word; 128-row parts.
+    await check({ T: 1, K: 96, N: 300, q8: {}, bias: true }, new Kernels({ ...gpu, maxBinding: 16384 }), 3);
+    await check({ T: 37, K: 96, N: 150, q8: { expandRows: 128 } }, undefined, 2 * 2);
   });
 });
 

@@ -47,7 +47,7 @@ beforeAll(async () => {
   const doc = join(dir, 'doc.txt');
   writeFileSync(doc, readFileSync('fixtures/heldout/heldout-a.txt', 'utf8').slice(0, 450));
   await prefillDocument({
-    document: doc, out: bundle, modelDir: MODEL, template: 'plain', reserve: 64, chunkSize: 64,
+    document: doc, out: bundle, modelDir: MODEL, weights: 'f16', template: 'plain', reserve: 64, chunkSize: 64,
     csa: { ...DEFAULT_CSA, centroids: 4, kmeansIters: 2 }, log: createLogger('silent'),
   });
 }, 120_000);
@@ -88,6 +88,22 @@ describe('bundle ↔ model pairing', () => {
     }, [shard]);
     const e = await refusal(bundle, other);
     expect(e.message).toMatch(/: weights differ/);
+  });
+
+  it('weights run in another format: q8 bundles decode in q8 by default; the other format is refused, naming both', async () => {
+    const q8 = join(dir, 'doc-q8.csa');
+    await prefillDocument({
+      document: join(dir, 'doc.txt'), out: q8, modelDir: MODEL, weights: 'q8', template: 'plain', reserve: 64, chunkSize: 64,
+      csa: { ...DEFAULT_CSA, centroids: 4, kmeansIters: 2 }, log: createLogger('silent'),
+    });
+    const s = await Session.open(q8, MODEL, 16);
+    expect(s.model.weights.format).toBe('q8');
+    await s.close();
+    const asF16 = await Session.open(q8, MODEL, 16, { weights: 'f16' }).then(() => null, (err: unknown) => err);
+    expect(asF16).toBeInstanceOf(CsattnError);
+    expect((asF16 as CsattnError).message).toMatch(/doc-q8\.csa was prefilled with q8 weights, not f16: decode it with --weights q8$/);
+    const asQ8 = await Session.open(bundle, MODEL, 16, { weights: 'q8' }).then(() => null, (err: unknown) => err);
+    expect((asQ8 as CsattnError).message).toMatch(/doc\.csa was prefilled with f16 weights, not q8: decode it with --weights f16$/);
   });
 
   it('a newer CSA format version', async () => {

@@ -13,6 +13,7 @@ import { DEFAULT_SPARSE, type SparseOptions } from '../decode.js';
 import { check } from '../errors.js';
 import type { SamplingOptions } from '../generate.js';
 import { DEFAULT_CHUNK_SIZE } from '../model/model.js';
+import { WEIGHT_FORMATS, type WeightFormat } from '../ops/quant.js';
 import { DEFAULT_MODEL } from '../paths.js';
 import type { Tokenizer } from '../tokenizer.js';
 
@@ -54,6 +55,15 @@ export function modelDir(dir: string | undefined): string {
   const d = resolve(dir ?? DEFAULT_MODEL);
   check(existsSync(d) && statSync(d).isDirectory(), `model folder not found: ${d}`, 'missing');
   return d;
+}
+
+/**
+ * --weights: the format the weight matrices run in, quantized at load from the checkpoint.
+ * `fallback` undefined: no default (decode takes the bundle's).
+ */
+export function weightsOption(fallback: WeightFormat | undefined = 'f16', what = ''): Option {
+  const o = new Option('--weights <format>', `weight matrices: f16 as stored, or q8 (int8 in blocks of 32 with an f16 scale, quantized at load; half the bytes a decode step reads)${what}`).choices(WEIGHT_FORMATS);
+  return fallback ? o.default(fallback) : o;
 }
 
 export function chunkSizeOption(): Option {

@@ -12,6 +12,7 @@ import { loadConfig } from '../model/config.js';
 import { loadModel } from '../model/load.js';
 import type { Model } from '../model/model.js';
 import { Tokenizer } from '../tokenizer.js';
+import type { WeightFormat } from '../ops/quant.js';
 import { FORMAT_VERSION, modelIdentity, type BundleTemplate, type ModelIdentity } from '../bundle.js';
 import { prefillIds } from '../prefill.js';
 import { Session } from '../decode.js';
@@ -36,6 +37,8 @@ import { logSumExp, pushAll } from '../arrays.js';
 export interface EvalOptions {
   files: string[];
   modelDir: string;
+  /** The weight matrices' format (full attention and every method alike). */
+  weights?: WeightFormat;
   methods: Method[];
   sparsities: number[];
   sink: number;
@@ -122,10 +125,10 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
   const options = {
     methods: o.methods, sparsities: o.sparsities, sink: o.sink, window: o.window, csa: o.csa,
     files: fileLabels(o.files), datasets: o.datasets ?? null, limit: o.limit ?? null, recall: o.recall,
-    questionAttention: o.questionAttention ?? 'full',
+    questionAttention: o.questionAttention ?? 'full', weights: o.weights ?? 'f16',
   };
   const cfg = loadConfig(o.modelDir);
-  const identity = await modelIdentity(o.modelDir, cfg);
+  const identity = await modelIdentity(o.modelDir, cfg, options.weights);
   const meta = { model: basename(o.modelDir), modelFingerprint: identity.fingerprint, options, metrics };
   // --resume of a report made with other options, metrics or another model: refused now, not after the first record.
   if (done) mergeReports([done, buildReport([], [], meta)]);
@@ -144,7 +147,7 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
     if (todo.length > 0) {
       const window = Math.min(cfg.maxPositions, cfg.slidingWindow ?? Infinity);
       const tok = await Tokenizer.load(o.modelDir);
-      const model = await loadModel(await createGpu({ log: o.log }), o.modelDir, { capacity: window, chunkSize: o.chunkSize });
+      const model = await loadModel(await createGpu({ log: o.log }), o.modelDir, { capacity: window, chunkSize: o.chunkSize, weights: options.weights });
       mkdirSync(o.cacheDir, { recursive: true });
       const bar = progress(o.log, 'eval', todo.length, 'records');
       for (const [i, job] of todo.entries()) {

@@ -1,6 +1,7 @@
 /**
  * Loading a Hugging Face model folder onto the GPU: config.json, the safetensors tensors checked
- * against it, every weight streamed up as f16 into the ModelWeights the forward pass reads.
+ * against it, every weight streamed up as f16 into the ModelWeights the forward pass reads (the
+ * matrices quantized there when the model runs with Q8 weights).
  */
 import { check } from '../errors.js';
 import { allocate, release, type Gpu } from '../gpu/device.js';
@@ -10,6 +11,7 @@ import * as ops from '../ops/dense.js';
 import { SafetensorsModel, readAhead, toF16, weightDtype, type TensorInfo } from '../weights/safetensors.js';
 import { type ModelConfig, expectedTensors, loadConfig } from './config.js';
 import { Model, checkContext, type LayerWeights, type ModelOptions, type ModelWeights } from './model.js';
+import { f16Matrix, quantizeQ8, type Matrix, type WeightFormat } from '../ops/quant.js';
 
 type Progress = (done: number, total: number) => void;
 
@@ -21,19 +23,19 @@ export async function loadModel(gpu: Gpu, dir: string, opts: ModelOptions & { on
   const cfg = loadConfig(dir);
   checkContext(cfg, opts.capacity);
   const kernels = new Kernels(gpu);
-  const weights = await loadWeights(kernels, dir, cfg, opts.onProgress);
+  const weights = await loadWeights(kernels, dir, cfg, opts.weights ?? 'f16', opts.onProgress);
   return Model.create(gpu, cfg, weights, opts, kernels);
 }
 
-/** Streams the weights of `dir` onto the GPU as f16, once their names and shapes match `cfg`. */
-async function loadWeights(kernels: Kernels, dir: string, cfg: ModelConfig, onProgress?: Progress): Promise<ModelWeights> {
+/** Streams the weights of `dir` onto the GPU as f16, once their names and shapes match `cfg`, matrices in `format`. */
+async function loadWeights(kernels: Kernels, dir: string, cfg: ModelConfig, format: WeightFormat, onProgress?: Progress): Promise<ModelWeights> {
   const st = await SafetensorsModel.open(dir);
   try {
     checkTensors(dir, cfg, st);
     const total = [...expectedTensors(cfg).keys()].reduce((s, n) => s + st.tensors.get(n)!.shape.reduce((a, b) => a * b, 1) * 2, 0);
     let done = 0;
     const buffers = [new Uint8Array(SLICE * 4), new Uint8Array(SLICE * 4)];
-    return await assembleWeights(kernels.gpu, cfg, async (name) => {
+    return await assembleWeights(kernels, cfg, format, async (name) => {
       const buf = await uploadTensor(kernels, st, st.tensors.get(name)!, buffers);
       done += buf.size;
       onProgress?.(Math.min(done, total), total);
@@ -73,34 +75,45 @@ function sameShape(a: number[], b: number[]): boolean {
 }
 
 /**
- * Gets every weight of `cfg` by its checkpoint name through `load`, in checkpoint order, into the
- * ModelWeights the forward pass reads (synth.ts's random weights come through here too).
+ * Gets every weight of `cfg` by its checkpoint name through `load` (as f16), in checkpoint order,
+ * into the ModelWeights the forward pass reads, matrices in `format` (synth.ts's random weights
+ * come through here too).
  */
-export async function assembleWeights(gpu: Gpu, cfg: ModelConfig, load: (name: string) => Promise<GPUBuffer>): Promise<ModelWeights> {
+export async function assembleWeights(k: Kernels, cfg: ModelConfig, format: WeightFormat, load: (name: string) => Promise<GPUBuffer>): Promise<ModelWeights> {
   const expected = expectedTensors(cfg);
+  const { hidden: H, heads, headDim: d, intermediate: I } = cfg;
+  // A matrix [rows, cols] in `format`; with `keep`, the f16 buffer is kept (the tied embedding).
+  const matrix = async (f16: GPUBuffer, rows: number, cols: number, what: string, keep = false): Promise<Matrix> => {
+    if (format === 'f16') return f16Matrix(f16);
+    const m = await quantizeQ8(k, f16, rows, cols, what);
+    if (!keep) release(k.gpu, f16);
+    return m;
+  };
   const layers: LayerWeights[] = [];
   for (let l = 0; l < cfg.layers; l++) {
     const p = `model.layers.${l}.`;
     const opt = (n: string) => (expected.has(p + n) ? load(p + n) : Promise.resolve(undefined));
+    const ln1 = await load(p + 'input_layernorm.weight');
+    const ln2 = await load(p + 'post_attention_layernorm.weight');
+    const wqkv = await stacked(k.gpu, load, qkvNames(p, 'weight'), `layer ${l} q/k/v projection`);
     layers.push({
-      ln1: await load(p + 'input_layernorm.weight'),
-      ln2: await load(p + 'post_attention_layernorm.weight'),
-      wqkv: await stacked(gpu, load, qkvNames(p, 'weight'), `layer ${l} q/k/v projection`),
-      wo: await load(p + 'self_attn.o_proj.weight'),
+      ln1, ln2,
+      wqkv: await matrix(wqkv, wqkv.size / (2 * H), H, `layer ${l} q/k/v projection`),
+      wo: await matrix(await load(p + 'self_attn.o_proj.weight'), H, heads * d, `layer ${l} o_proj`),
       bqkv: expected.has(p + 'self_attn.q_proj.bias')
-        ? await stacked(gpu, load, qkvNames(p, 'bias'), `layer ${l} q/k/v bias`)
+        ? await stacked(k.gpu, load, qkvNames(p, 'bias'), `layer ${l} q/k/v bias`)
         : undefined,
       qNorm: await opt('self_attn.q_norm.weight'),
       kNorm: await opt('self_attn.k_norm.weight'),
-      gate: await load(p + 'mlp.gate_proj.weight'),
-      up: await load(p + 'mlp.up_proj.weight'),
-      down: await load(p + 'mlp.down_proj.weight'),
+      gate: await matrix(await load(p + 'mlp.gate_proj.weight'), I, H, `layer ${l} gate_proj`),
+      up: await matrix(await load(p + 'mlp.up_proj.weight'), I, H, `layer ${l} up_proj`),
+      down: await matrix(await load(p + 'mlp.down_proj.weight'), H, I, `layer ${l} down_proj`),
     });
   }
   const embed = await load('model.embed_tokens.weight');
-  const lmHead = cfg.tiedEmbeddings ? embed : await load('lm_head.weight');
+  const lmHead = await matrix(cfg.tiedEmbeddings ? embed : await load('lm_head.weight'), cfg.vocab, H, 'lm_head', cfg.tiedEmbeddings);
   const norm = await load('model.norm.weight');
-  return { layers, embed, lmHead, norm };
+  return { format, layers, embed, lmHead, norm };
 }
 
 /**

@@ -30,26 +30,28 @@ import * as ops from '../ops/dense.js';
 import { attentionDecode, attentionPrefill } from '../ops/attention.js';
 import { KvCache } from './kvcache.js';
 import { pushAll } from '../arrays.js';
+import { BYTES_PER_WEIGHT, type Matrix, type WeightFormat } from '../ops/quant.js';
 
-/** One layer's weights, f16 on the GPU. */
+/** One layer's weights on the GPU: matrices in the model's weight format, norms and biases f16. */
 export interface LayerWeights {
   ln1: GPUBuffer; ln2: GPUBuffer;
   /** q_proj, k_proj and v_proj stacked by rows ([(heads + 2·kvHeads)·d, hidden]): one product. */
-  wqkv: GPUBuffer; wo: GPUBuffer;
+  wqkv: Matrix; wo: Matrix;
   bqkv?: GPUBuffer;
   qNorm?: GPUBuffer; kNorm?: GPUBuffer;
-  gate: GPUBuffer; up: GPUBuffer; down: GPUBuffer;
+  gate: Matrix; up: Matrix; down: Matrix;
 }
 
 /**
- * Every weight the forward pass reads, f16 on the GPU: read from a checkpoint by load.ts:loadModel,
- * or made at random by synth.ts:syntheticModel.
+ * Every weight the forward pass reads, on the GPU: read from a checkpoint by load.ts:loadModel, or
+ * made at random by synth.ts:syntheticModel. The embedding stays f16 (a decode step reads one row
+ * of it); the LM head is a matrix like the others (a Q8 copy of the embedding in tied models).
  */
 export interface ModelWeights {
+  format: WeightFormat;
   layers: LayerWeights[];
   embed: GPUBuffer;
-  /** The embedding itself in tied models. */
-  lmHead: GPUBuffer;
+  lmHead: Matrix;
   norm: GPUBuffer;
 }
 
@@ -88,6 +90,8 @@ export interface ModelOptions {
   capacity: number;
   /** Prefill chunk (tokens per pass). */
   chunkSize?: number;
+  /** The format the weight matrices are held in (load.ts quantizes f16 checkpoints at load). */
+  weights?: WeightFormat;
 }
 
 /**
@@ -108,6 +112,8 @@ export class Model {
   readonly step: GPUBuffer;
   private scratch = new Map<number, Scratch>();
   private opsCache = new Map<string, Op[]>();
+  /** f16 buffers the tiled products expand Q8 weights into (made on first use). */
+  private expandBuffers: GPUBuffer[] | null = null;
 
   private constructor(
     readonly gpu: Gpu,
@@ -276,7 +282,7 @@ export class Model {
     return [
       // qkv = rmsnorm(x) · Wqkvᵀ (+ b): q, k and v in one product.
       ...attnNorm.ops, // a prefill chunk's rmsnorm into s.h; at decode it happens inside the matvec
-      ...ops.matmul(k, { ...attnNorm.input, w: w.wqkv, bias: w.bqkv, y: s.qkv, T, K: H, N: (heads + 2 * kvHeads) * d }),
+      ...ops.matmul(k, { ...attnNorm.input, w: w.wqkv, bias: w.bqkv, y: s.qkv, T, K: H, N: (heads + 2 * kvHeads) * d, expandInto: this.expandInto(T) }),
       // q, k = rope(q), rope(k) at positions step.pos + t (Qwen3 RMS-normalises each head first);
       // k and v are written to those rows of the cache.
       ops.ropeKv(k, {
@@ -287,12 +293,12 @@ export class Model {
       // att = softmax(q · Kᵀ / √d) · V over the cache (all keys, or a sparse selection).
       ...attention,
       // Residual: x += att · Woᵀ.
-      ...ops.matmul(k, { x: s.att, w: w.wo, y: s.x, T, K: heads * d, N: H, ...RESIDUAL_ADD }),
+      ...ops.matmul(k, { x: s.att, w: w.wo, y: s.x, T, K: heads * d, N: H, ...RESIDUAL_ADD, expandInto: this.expandInto(T) }),
       // mlp = silu(h · Wgᵀ) ⊙ (h · Wuᵀ), h = rmsnorm(x): gate and up in one product (SwiGLU).
       ...mlpNorm.ops, // likewise
-      ...ops.matmul(k, { ...mlpNorm.input, w: w.gate, w2: w.up, y: s.mlp, T, K: H, N: I, swiglu: true }),
+      ...ops.matmul(k, { ...mlpNorm.input, w: w.gate, w2: w.up, y: s.mlp, T, K: H, N: I, swiglu: true, expandInto: this.expandInto(T) }),
       // Residual: x += mlp · Wdᵀ.
-      ...ops.matmul(k, { x: s.mlp, w: w.down, y: s.x, T, K: I, N: H, ...RESIDUAL_ADD }),
+      ...ops.matmul(k, { x: s.mlp, w: w.down, y: s.x, T, K: I, N: H, ...RESIDUAL_ADD, expandInto: this.expandInto(T) }),
     ];
   }
 
@@ -317,7 +323,7 @@ export class Model {
     return this.cached(`head:${s.T}`, () => {
       const { hidden: H, vocab: V } = this.cfg;
       const n = this.normed(s, this.weights.norm); // model.norm
-      return [...n.ops, ...ops.matmul(this.kernels, { ...n.input, w: this.weights.lmHead, y: this.logitsOf(s), T: s.T, K: H, N: V })];
+      return [...n.ops, ...ops.matmul(this.kernels, { ...n.input, w: this.weights.lmHead, y: this.logitsOf(s), T: s.T, K: H, N: V, expandInto: this.expandInto(s.T) })];
     });
   }
 
@@ -343,6 +349,17 @@ export class Model {
       this.scratch.set(T, s);
     }
     return s;
+  }
+
+  /**
+   * Where a tiled product (T > MATVEC_MAX_T) expands Q8 weights: two f16 buffers the size of the
+   * largest layer matrix (gate and up side by side); the LM head is expanded a row range at a time.
+   */
+  private expandInto(T: number): GPUBuffer[] | undefined {
+    if (this.weights.format === 'f16' || T <= ops.MATVEC_MAX_T) return undefined;
+    const { hidden: H, heads, kvHeads, headDim: d, intermediate: I } = this.cfg;
+    const bytes = 2 * Math.max(H * (heads + 2 * kvHeads) * d, heads * d * H, H * I);
+    return (this.expandBuffers ??= collecting(this.gpu, null, () => [0, 1].map((i) => storage(this.gpu, bytes, `q8 weights as f16 (${i})`))));
   }
 
   private cached(key: string, build: () => Op[]): Op[] {
@@ -380,7 +397,7 @@ export class Model {
   /** Bytes the decode step reads from weights (for bandwidth figures). */
   weightBytesPerToken(): number {
     const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, vocab: V, layers } = this.cfg;
-    return 2 * (layers * (H * (heads + 2 * kvHeads) * d + heads * d * H + 3 * H * I) + V * H);
+    return BYTES_PER_WEIGHT[this.weights.format] * (layers * (H * (heads + 2 * kvHeads) * d + heads * d * H + 3 * H * I) + V * H);
   }
 
   destroy(): void {

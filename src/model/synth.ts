@@ -481,7 +481,7 @@ export async function syntheticModel(gpu: Gpu, config: Record<string, unknown>, 
   const specs = new Map(synthTensors(config, 'F16').map((t) => [t.name, t]));
   const kernels = new Kernels(gpu);
   let seed = opts.seed ?? 0;
-  const weights = await assembleWeights(gpu, cfg, async (name) => {
+  const weights = await assembleWeights(kernels, cfg, opts.weights ?? 'f16', async (name) => {
     const t = specs.get(name)!;
     const n = t.shape.reduce((a, b) => a * b, 1);
     const buf = await allocate(gpu, n * 2, `weight ${name}`);

@@ -6,8 +6,9 @@
  */
 import { check } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
-import { fmtBytes } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
+import { flatGrid, maxGroups, partOf, rowParts, type RowPart } from '../gpu/parts.js';
+import { dequantizeQ8, matrixParts, partBindings, type Matrix } from './quant.js';
 
 /**
  * Chunks of at most this many tokens use the matvec kernel (weights streamed once, as in decode);
@@ -63,8 +64,8 @@ export function rmsnorm(k: Kernels, a: RmsnormArgs): Dispatch {
 
 export interface MatmulArgs {
   x: GPUBuffer; // f32 [T, K]
-  w: GPUBuffer; // f16 [N, K]
-  w2?: GPUBuffer; // f16 [N, K], the up projection with swiglu
+  w: Matrix; // [N, K]
+  w2?: Matrix; // [N, K], the up projection with swiglu, in w's format
   bias?: GPUBuffer; // f16 [N]
   y: GPUBuffer; // f32 [T, N]
   T: number;
@@ -74,6 +75,11 @@ export interface MatmulArgs {
   swiglu?: boolean;
   /** RMSNorm (HF) of x with this weight fused in front (matvec only: T <= MATVEC_MAX_T). */
   norm?: { weight: GPUBuffer; eps: number };
+  /**
+   * Q8 weights in the tiled product (T > MATVEC_MAX_T): f16 buffers they are expanded into, a row
+   * range at a time (one for w, one for w2); the larger, the fewer ranges.
+   */
+  expandInto?: GPUBuffer[];
 }
 
 /**
@@ -84,6 +90,7 @@ export function matmul(k: Kernels, a: MatmulArgs, shape = matvecShape(a)): Dispa
   check(a.K % 8 === 0, `matmul: K = ${a.K} is not a multiple of 8`);
   check(a.T >= 1, 'matmul: no tokens');
   check(!a.swiglu || a.w2, 'matmul: swiglu needs w2 (the up projection)');
+  check(!a.w2 || a.w2.format === a.w.format, 'matmul: w and w2 in different formats');
   check(!(a.swiglu && a.bias), 'matmul: bias with swiglu is not supported');
   check(!a.norm || a.T <= MATVEC_MAX_T, `matmul: a fused RMSNorm needs T <= ${MATVEC_MAX_T}, got ${a.T}`);
   const defines = [
@@ -93,10 +100,35 @@ export function matmul(k: Kernels, a: MatmulArgs, shape = matvecShape(a)): Dispa
     a.accumulate && 'ACCUMULATE',
     a.norm && 'NORM',
   ].filter((d): d is string => !!d);
-  return rowParts(k.gpu, a.N, a.K * 2, 'matmul weight').map((part) => {
-    const extra = a.swiglu ? [partOf(a.w2!, part)] : a.bias ? [a.bias] : [];
-    const bindings = [a.x, partOf(a.w, part), ...extra, a.y];
-    return a.T <= MATVEC_MAX_T ? matvecPart(k, a, part, defines, bindings, shape) : tiledPart(k, a, part, defines, bindings);
+  if (a.T <= MATVEC_MAX_T) return matrixParts(k, a.w, a.N, a.K, 'matmul weight').map((part) => matvecPart(k, a, part, defines, shape));
+  if (a.w.format === 'f16') return rowParts(k.gpu, a.N, a.K * 2, 'matmul weight').map((part) => tiledPart(k, a, part, defines, partOf(a.w.data, part), a.w2 && partOf(a.w2.data, part)));
+  return expandedParts(k, a, defines);
+}
+
+/** The bindings of x, a row range of the weights (and w2 or the bias), and y. */
+function productBindings(a: MatmulArgs, w: Binding, w2?: Binding): Binding[] {
+  const extra = a.swiglu ? [w2!] : a.bias ? [a.bias] : [];
+  return [a.x, w, ...extra, a.y];
+}
+
+/**
+ * The tiled product over Q8 weights: each row range is expanded to f16 into a.expandInto, then
+ * multiplied as f16 (the tensor cores read f16 tiles; the expansion reads half the bytes the
+ * product would read from an f16 weight, and writes them once).
+ */
+function expandedParts(k: Kernels, a: MatmulArgs, defines: string[]): Dispatch[] {
+  const into = a.expandInto;
+  check(into && into.length >= (a.swiglu ? 2 : 1), 'matmul: Q8 weights in a tiled product need buffers to expand them into');
+  const maxRows = Math.floor(Math.min(...into.map((b) => b.size)) / (2 * a.K));
+  return matrixParts(k, a.w, a.N, a.K, 'matmul weight', maxRows).flatMap((part) => {
+    const expand = (m: Matrix, out: GPUBuffer): [Dispatch, Binding] => {
+      const b = partBindings(m, part, a.K);
+      const f16 = { buffer: out, offset: 0, size: part.rows * a.K * 2 };
+      return [dequantizeQ8(k, { data: b.data, scales: b.scales!, out: f16, values: part.rows * a.K }), f16];
+    };
+    const [dw, w] = expand(a.w, into[0]);
+    const [dw2, w2] = a.w2 ? expand(a.w2, into[1]) : [];
+    return [dw, ...(dw2 ? [dw2] : []), tiledPart(k, a, part, defines, w, w2)];
   });
 }
 
@@ -112,25 +144,33 @@ export function matvecShape(a: Pick<MatmulArgs, 'K' | 'T' | 'swiglu'>): MatvecSh
   return { rows: Math.min((a.swiglu ? 2 : 4), Math.floor(16 / a.T)), wg: a.K / 8 >= 128 ? 128 : 64, unroll: 1 };
 }
 
-function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], bindings: Binding[], shape: MatvecShape): Dispatch {
+function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], shape: MatvecShape): Dispatch {
   check(shape.rows * a.T <= 16 && shape.rows * shape.unroll <= 16, `matvec: ${shape.rows} rows x ${a.T} tokens x ${shape.unroll} blocks is too many`);
-  const kernel = k.get('matvec', { defines, constants: { TOKENS: a.T, ROWS: shape.rows, WG: shape.wg, UNROLL: shape.unroll } });
-  const params = uniform(k.gpu, [a.K / 8, a.N, part.row0, part.rows, { f32: a.norm?.eps ?? 0 }]);
-  // The norm weight is binding 5, whether or not an extra binding before y moved p to 4.
-  const entries: [number, Binding][] = [...bindings, params].map((b, i) => [i, b]);
+  const q8 = a.w.format === 'q8';
+  const kernel = k.get('matvec', {
+    defines: [...defines, ...(q8 ? ['Q8', ...(a.swiglu ? ['Q8_SWIGLU'] : [])] : [])],
+    constants: { TOKENS: a.T, ROWS: shape.rows, WG: shape.wg, UNROLL: shape.unroll },
+  });
+  const params = uniform(k.gpu, [a.K / (q8 ? 16 : 8), a.N, part.row0, part.rows, { f32: a.norm?.eps ?? 0 }]);
+  const w = partBindings(a.w, part, a.K);
+  const w2 = a.w2 && partBindings(a.w2, part, a.K);
+  // The norm weight is binding 5 and the scales 6 and 7, whether or not an extra binding before y moved p to 4.
+  const entries: [number, Binding][] = [...productBindings(a, w.data, w2?.data), params].map((b, i) => [i, b]);
   if (a.norm) entries.push([5, a.norm.weight]);
+  if (w.scales) entries.push([6, w.scales]);
+  if (w2?.scales) entries.push([7, w2.scales]);
   return { kernel, group: kernel.bindAt(entries), grid: flatGrid(k.gpu, ceilDiv(part.rows, shape.rows)) };
 }
 
-/** The tiled product: on tensor cores where the device has them (x rounded to f16 there). */
-function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], bindings: Binding[]): Dispatch {
+/** The tiled product of f16 weights w (and w2), a row range of W: on tensor cores where the device has them (x rounded to f16 there). */
+function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], w: Binding, w2?: Binding): Dispatch {
   const mma = k.gpu.tensorCores;
   const [tokens, rows] = mma ? [MMA_TOKENS, a.swiglu ? MMA_ROWS / 2 : MMA_ROWS] : [TILE, TILE];
   const grid: Grid = [ceilDiv(part.rows, rows), ceilDiv(a.T, tokens)];
   check(Math.max(grid[0], grid[1]!) <= maxGroups(k.gpu), `matmul: ${a.T} x ${part.rows} exceeds one dispatch`);
   const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows]);
   const kernel = mma ? k.get('matmul_mma', { defines: [...defines, 'MMA'] }) : k.get('matmul', { defines });
-  return dispatchOf(kernel, [...bindings, params], grid);
+  return dispatchOf(kernel, [...productBindings(a, w, w2), params], grid);
 }
 
 export interface RopeKvArgs {
@@ -208,49 +248,6 @@ function pcg(v: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-/** A range of rows of a row-major tensor, as a binding window of its buffer. */
-export interface RowPart {
-  row0: number;
-  rows: number;
-  offset: number;
-  size: number;
-}
-
-/**
- * Splits a row-major tensor of `rows` rows of `rowBytes` bytes into row ranges that each fit one
- * binding (gpu.maxBinding) and start at an offset the device accepts as a binding offset.
- */
-export function rowParts(gpu: Gpu, rows: number, rowBytes: number, what: string): RowPart[] {
-  const align = gpu.device.limits.minStorageBufferOffsetAlignment;
-  const unit = align / gcd(rowBytes, align); // rows between aligned offsets
-  const perPart = Math.floor(gpu.maxBinding / rowBytes / unit) * unit;
-  check(perPart > 0, `${what}: ${unit} rows of ${fmtBytes(rowBytes)} exceed one GPU binding (${fmtBytes(gpu.maxBinding)})`);
-  const parts: RowPart[] = [];
-  for (let row0 = 0; row0 < rows; row0 += perPart) {
-    const n = Math.min(perPart, rows - row0);
-    parts.push({ row0, rows: n, offset: row0 * rowBytes, size: n * rowBytes });
-  }
-  return parts;
-}
-
-function partOf(buffer: GPUBuffer, part: RowPart): Binding {
-  return { buffer, offset: part.offset, size: part.size };
-}
-
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
-}
-
-function maxGroups(gpu: Gpu): number {
-  return gpu.device.limits.maxComputeWorkgroupsPerDimension;
-}
-
-/** `groups` workgroups as an [x, y] grid within the per-dimension limit; kernels use x + y · nx. */
-function flatGrid(gpu: Gpu, groups: number): Grid {
-  const x = Math.min(groups, maxGroups(gpu));
-  return [x, ceilDiv(groups, x)];
-}
 
 function selectWorkgroup(gpu: Gpu): number {
   return Math.min(SELECT_WG, gpu.device.limits.maxComputeInvocationsPerWorkgroup);

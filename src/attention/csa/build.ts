@@ -8,7 +8,7 @@
 import { check } from '../../errors.js';
 import { allocate, checkGpu, fitBinding, oneShot, release } from '../../gpu/device.js';
 import { ceilDiv, dispatchOf, record, submit, upload, uniform, type Binding, type Dispatch, type Kernels } from '../../gpu/kernels.js';
-import { rowParts } from '../../ops/dense.js';
+import { rowParts } from '../../gpu/parts.js';
 import { mulberry32 } from '../../random.js';
 import {
   allocateTables, indexDispatch, listLength, ropeBuffer, shapeOf, TILE_KEYS, type CsaParams, type LayerTables, type Shape,
