@@ -13,8 +13,12 @@ const U = 2 ** -24; // f32 unit roundoff
 
 interface Case {
   T: number; K: number; N: number; bias?: boolean; accumulate?: boolean; swiglu?: boolean; norm?: boolean; shape?: MatvecShape;
-  /** Q8 weights (quantized on the CPU), expanded for tiled products into buffers of this many rows. */
-  q8?: { expandRows?: number };
+  /**
+   * Q8 weights (quantized on the CPU), expanded for tiled products into buffers of this many rows.
+   * exactX: x of whole multiples of 1/8 reaching ±127/8 in every block of 16, which the matvec's
+   * int8 quantization of x (DOT4) holds exactly.
+   */
+  q8?: { expandRows?: number; exactX?: boolean };
 }
 
 const EPS = 1e-5;
@@ -24,7 +28,7 @@ function inputs(c: Case, seed: number): ref.MatmulRef {
   const { T, K, N } = c;
   return {
     T, K, N,
-    x: rand(T * K, seed),
+    x: c.q8?.exactX ? rand(T * K, seed).map((v, i) => (i % 16 === 3 ? Math.sign(v) || 1 : Math.round(v * 127) / 127) * 127 / 8) : rand(T * K, seed),
     w: roundF16(rand(N * K, seed + 1)),
     w2: c.swiglu ? roundF16(rand(N * K, seed + 2)) : undefined,
     bias: c.bias ? roundF16(rand(N, seed + 3)) : undefined,
@@ -41,10 +45,14 @@ function inputs(c: Case, seed: number): ref.MatmulRef {
  * λ = 4, ~15× the largest error seen on lavapipe. The adds of bias and y0 cost an ulp each. With
  * SwiGLU, y = silu(g)·v: |silu'| ≤ 1.1, and silu's exp is within (3 + 2|g|) ulp (Vulkan's bound).
  */
-function tolerance(a: ref.MatmulRef, lambda = 4): Float32Array {
+function tolerance(a: ref.MatmulRef, lambda = 4, xError?: Float32Array): Float32Array {
   const abs = (v?: Float32Array) => v && v.map(Math.abs);
   const plain = { ...a, bias: undefined, y0: undefined, swiglu: false };
-  const dotError = (w: Float32Array) => ref.matmul({ ...plain, x: abs(a.x)!, w: abs(w)! }).map((s) => lambda * Math.sqrt(a.K + 1) * U * s);
+  const moved = (w: Float32Array) => (xError ? ref.matmul({ ...plain, x: xError, w: abs(w)! }) : new Float32Array(a.T * a.N));
+  const dotError = (w: Float32Array) => {
+    const m = moved(w);
+    return ref.matmul({ ...plain, x: abs(a.x)!, w: abs(w)! }).map((s, i) => lambda * Math.sqrt(a.K + 1) * U * s + m[i]);
+  };
   const g = ref.matmul(plain);
   const eg = dotError(a.w);
   const v = a.swiglu ? ref.matmul({ ...plain, w: a.w2! }) : g;
@@ -94,13 +102,28 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
   // gets from an f32 sum of K squares (relative error <= K·u; 4·√K·u with λ = 4 as below).
   const normed = c.norm ? { ...a, x: ref.rmsnorm(x, normW, c.K, EPS) } : { ...a, x };
   const want = ref.matmul(normed);
-  const tol = tolerance(normed, onTensorCores ? 8 : 4).map((t, i) => t + (c.norm ? 4 * Math.sqrt(c.K) * U * Math.abs(want[i] - (normed.y0?.[i] ?? 0) - (normed.bias?.[i % c.N] ?? 0)) : 0));
+  // With int8 products (DOT4) the matvec also quantizes x per block of 16: each value moves by at
+  // most half a step, amax/127/2 (none with exactX), and a product by Σ|w|·that at most.
+  const dot4 = c.q8 && !tiled && kernels.gpu.int8Dot;
+  const xError = dot4 ? (c.q8!.exactX ? new Float32Array(normed.x.length) : halfSteps(normed.x)) : undefined;
+  const tol = tolerance(normed, onTensorCores ? 8 : 4, xError).map((t, i) => t + (c.norm ? 4 * Math.sqrt(c.K) * U * Math.abs(want[i] - (normed.y0?.[i] ?? 0) - (normed.bias?.[i % c.N] ?? 0)) : 0));
   const bad = Array.from(got.keys()).filter((i) => !(Math.abs(got[i] - want[i]) <= tol[i]));
   expect(bad.slice(0, 5).map((i) => [i, got[i], want[i], tol[i]])).toEqual([]);
   const products = c.swiglu ? 2 : 1;
   await perf(ctx, `T=${c.T} K=${c.K} N=${c.N}${['bias', 'accumulate', 'swiglu', 'norm', 'q8'].filter((f) => c[f as keyof Case]).map((f) => ` ${f}`).join('')}`, ds,
     { bytes: products * c.N * c.K * (c.q8 ? 1 + 1 / 16 : 2) + c.T * (c.K + c.N) * 4, flops: 2 * products * c.T * c.K * c.N });
   return ds[ds.length - 1]!.kernel.name;
+}
+
+/** Half the int8 quantization step of each value's block of 16 (1.001x for the f32 arithmetic). */
+function halfSteps(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < x.length; b += 16) {
+    let amax = 0;
+    for (let i = b; i < b + 16; i++) amax = Math.max(amax, Math.abs(x[i]));
+    out.fill((amax / 127 / 2) * 1.001, b, b + 16);
+  }
+  return out;
 }
 
 describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
@@ -175,6 +198,16 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
   it.each([1, 2])('T = %i: Q8 weights with RMSNorm fused in front', async (T) => {
     await check({ T, K: 2112, N: 13, q8: {}, norm: true, swiglu: true });
     await check({ T, K: 2112, N: 13, q8: {}, norm: true, bias: true });
+  });
+  it('Q8 weights: int8 products (DOT4) where the compiler has them, else f32 ones; x that int8 holds exactly', async () => {
+    const { gpu } = await gpuContext(packed);
+    expect(gpu.int8Dot).toBe(true); // lavapipe's and NVIDIA's Dawn both have packed_4x8_integer_dot_product
+    const plain = new Kernels({ ...gpu, int8Dot: false });
+    for (const kernels of [undefined, plain]) {
+      await check({ T: 1, K: 2112, N: 13, q8: { exactX: true }, swiglu: true }, kernels);
+      await check({ T: 3, K: 320, N: 77, q8: { exactX: true }, bias: true, accumulate: true }, kernels);
+      await check({ T: 1, K: 320, N: 77, q8: {}, norm: true }, kernels);
+    }
   });
   it('Q8 weights split by rows: by the binding size (matvec) and by the expansion buffers (tiled)', async () => {
     const { gpu } = await gpuContext(packed);

@@ -16,7 +16,9 @@
  * values). Along the residual stream the 7 products of a layer add up in quadrature: √(7·6 layers)
  * · 0.6% ≈ 4% of a logit's spread (RMS) at most, and over 40 positions × the vocabulary the largest
  * of those errors is ~4.5 of them, ~18% of the spread, which is ~1/8 of the range: Q8_TOL = 2e-2 ×
- * range. Measured on lavapipe: 2.8e-3 (llama-tied) to 7.3e-3 (tinylm) of the range.
+ * range. (Chunks of at most 8 tokens, as the last one here, go through the matvec, which also rounds
+ * x to int8 per block of 16 for packed int8 products: an error of the same kind, √2 on the above.)
+ * Measured on lavapipe: 3.0e-3 (llama-tied) to 7.3e-3 (tinylm) of the range.
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';

@@ -58,17 +58,40 @@ fn widen(v: vec4<u32>) -> array<vec4<f32>, XV> {
 #endif
 }
 
-// Adds row r's products at column block c: g (and u with SWIGLU) are its weights there, gs and us
-// their scales (1 for f16).
-fn accumulate(c: u32, r: u32, g8: vec4<u32>, u8: vec4<u32>, gs: f32, us: f32) {
-  let count = ROWS * TOKENS;
-  let g = widen(g8);
-#if SWIGLU
-  let u = widen(u8);
+// One token's x over the column block in use, read once for all rows: as f32 values, and with
+// DOT4 as int8 values xq times one scale xd (quantized here, per block of 16, as llama.cpp's MMVQ
+// quantizes activations per block of 32), for packed int8 dot products with Q8 weights.
+var<private> xs: array<vec4<f32>, XV>;
+var<private> xq: vec4<u32>;
+var<private> xd: f32;
+
+fn quantize_x() {
+#if DOT4
+  let m = max(max(abs(xs[0]), abs(xs[1])), max(abs(xs[2]), abs(xs[3])));
+  xd = max(max(m.x, m.y), max(m.z, m.w)) / 127.0;
+  let inv = select(0.0, 1.0 / xd, xd > 0.0);
+  xq = vec4(pack4xI8(vec4<i32>(round(xs[0] * inv))), pack4xI8(vec4<i32>(round(xs[1] * inv))),
+            pack4xI8(vec4<i32>(round(xs[2] * inv))), pack4xI8(vec4<i32>(round(xs[3] * inv))));
 #endif
+}
+
+// Σ over the column block of weights w times the token's x, unscaled by w's scale.
+fn product(w: vec4<u32>) -> f32 {
+#if DOT4
+  return f32(dot4I8Packed(w.x, xq.x) + dot4I8Packed(w.y, xq.y) + dot4I8Packed(w.z, xq.z) + dot4I8Packed(w.w, xq.w)) * xd;
+#else
+  let g = widen(w);
+  var s = 0.0;
+  for (var j = 0u; j < XV; j++) { s += dot(g[j], xs[j]); }
+  return s;
+#endif
+}
+
+// Adds every row's products at column block c, whose weights and scales are at i·ROWS + r of
+// gw, uw, gd and ud.
+fn accumulate(c: u32, i: u32) {
+  let count = ROWS * TOKENS;
   for (var t = 0u; t < TOKENS; t++) {
-    var dg = 0.0;
-    var du = 0.0;
     var sq = 0.0;
     for (var j = 0u; j < XV; j++) {
       var xj = x[XV * (t * p.KB + c) + j];
@@ -77,46 +100,26 @@ fn accumulate(c: u32, r: u32, g8: vec4<u32>, u8: vec4<u32>, gs: f32, us: f32) {
       let nw = norm_w[XV * c + j];
       xj *= vec4(unpack_h2(nw.x), unpack_h2(nw.y));
 #endif
-      dg += dot(g[j], xj);
-#if SWIGLU
-      du += dot(u[j], xj);
-#endif
+      xs[j] = xj;
     }
 #if NORM
-    if (r == 0u) { acc[PRODUCTS * count + t] += sq; }
+    acc[PRODUCTS * count + t] += sq;
 #endif
-    acc[r * TOKENS + t] += dg * gs;
+    quantize_x();
+    for (var r = 0u; r < ROWS; r++) {
+      let at = i * ROWS + r;
+      acc[r * TOKENS + t] += product(gw[at]) * gd[at];
 #if SWIGLU
-    acc[count + r * TOKENS + t] += du * us;
+      acc[count + r * TOKENS + t] += product(uw[at]) * ud[at];
 #endif
+    }
   }
 }
 
-fn weight(row: u32, c: u32) -> vec4<u32> { return w[row * p.KB + c]; }
-fn weight2(row: u32, c: u32) -> vec4<u32> {
-#if SWIGLU
-  return w2[row * p.KB + c];
-#else
-  return vec4<u32>();
-#endif
-}
-
 // The scale of column block c of a row (two blocks share one of 32 values).
-fn scale(row: u32, c: u32) -> f32 {
-#if Q8
+fn scale(s: ptr<storage, array<u32>, read>, row: u32, c: u32) -> f32 {
   let b = row * (p.KB / 2u) + c / 2u;
-  return unpack_h2(ws[b / 2u])[b % 2u];
-#else
-  return 1.0;
-#endif
-}
-fn scale2(row: u32, c: u32) -> f32 {
-#if Q8_SWIGLU
-  let b = row * (p.KB / 2u) + c / 2u;
-  return unpack_h2(ws2[b / 2u])[b % 2u];
-#else
-  return 1.0;
-#endif
+  return unpack_h2((*s)[b / 2u])[b % 2u];
 }
 
 // UNROLL column blocks a thread loads before it computes on them: ROWS × UNROLL (× 2 with SWIGLU)
@@ -124,8 +127,24 @@ fn scale2(row: u32, c: u32) -> f32 {
 override UNROLL: u32 = 1; // ROWS × UNROLL ≤ 16
 var<private> gw: array<vec4<u32>, 16>;
 var<private> uw: array<vec4<u32>, 16>;
-var<private> gd: array<f32, 16>; // their scales
+var<private> gd: array<f32, 16>; // their scales (1 for f16)
 var<private> ud: array<f32, 16>;
+
+// Loads row's weights (and scales) at column block c into slot `at`.
+fn load(at: u32, row: u32, c: u32) {
+  gw[at] = w[row * p.KB + c];
+  gd[at] = 1.0;
+  ud[at] = 1.0;
+#if SWIGLU
+  uw[at] = w2[row * p.KB + c];
+#endif
+#if Q8
+  gd[at] = scale(&ws, row, c);
+#endif
+#if Q8_SWIGLU
+  ud[at] = scale(&ws2, row, c);
+#endif
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, th: Thread) {
@@ -136,26 +155,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   for (; c + (UNROLL - 1u) * WG < p.KB; c += UNROLL * WG) {
     for (var i = 0u; i < UNROLL; i++) {
       for (var r = 0u; r < ROWS; r++) {
-        let row = min(first + r, p.rows - 1u); // rows past the end repeat the last one, unused
-        let at = i * ROWS + r;
-        gw[at] = weight(row, c + i * WG);
-        uw[at] = weight2(row, c + i * WG);
-        gd[at] = scale(row, c + i * WG);
-        ud[at] = scale2(row, c + i * WG);
+        load(i * ROWS + r, min(first + r, p.rows - 1u), c + i * WG); // rows past the end repeat the last one, unused
       }
     }
-    for (var i = 0u; i < UNROLL; i++) {
-      for (var r = 0u; r < ROWS; r++) {
-        let at = i * ROWS + r;
-        accumulate(c + i * WG, r, gw[at], uw[at], gd[at], ud[at]);
-      }
-    }
+    for (var i = 0u; i < UNROLL; i++) { accumulate(c + i * WG, i); }
   }
   for (; c < p.KB; c += WG) {
-    for (var r = 0u; r < ROWS; r++) {
-      let row = min(first + r, p.rows - 1u);
-      accumulate(c, r, weight(row, c), weight2(row, c), scale(row, c), scale2(row, c));
-    }
+    for (var r = 0u; r < ROWS; r++) { load(r, min(first + r, p.rows - 1u), c); }
+    accumulate(c, 0u);
   }
   wg_sums(PRODUCTS * count + NORM_SUMS * TOKENS, th);
   let r = th.lid / TOKENS;

@@ -3,7 +3,8 @@
 // over copies that together exceed the L2 cache, so every read comes from memory, as in decode, and
 // hold random values as the benchmark model's do (never-written buffers timed 2-3x slow on the H200);
 // each timed run reads at least 2 GB, long enough for the GPU's clocks.
-//   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--run-mb 2000] [--json]   (after the build)
+//   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--weights f16|q8] [--no-int8-dot] [--run-mb 2000] [--json]
+// (after the build; --no-int8-dot: Q8 products in f32 rather than dot4I8Packed).
 // Its figures rank cuts; only an A/B of the whole step (csattn bench) decides a default: on the H200
 // (2026-12-04) this sweep's best cuts (two blocks, 64 threads for gate/up) summed to 10.44 ms against
 // 11.31 for src/ops/dense.ts:matvecShape, yet made decode 0.1-0.6 ms a token slower in the step, and
@@ -12,11 +13,14 @@ import { createGpu } from '../../dist/gpu/device.js';
 import { Kernels, record, storage, submit } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
 import { fillUniform, matmul, matvecShape } from '../../dist/ops/dense.js';
+import { BYTES_PER_WEIGHT, f16Matrix, quantizeQ8 } from '../../dist/ops/quant.js';
 import { PRESETS } from '../../dist/model/synth.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
-const preset = args.includes('--preset') ? args[args.indexOf('--preset') + 1] : 'llama-3.1-8b';
+const arg = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+const preset = arg('--preset', 'llama-3.1-8b');
+const format = arg('--weights', 'f16');
 const c = PRESETS[preset].config;
 const H = c.hidden_size, F = c.intermediate_size, d = c.head_dim ?? H / c.num_attention_heads;
 const qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) * d;
@@ -30,10 +34,11 @@ const SHAPES = [
 const CUTS = [];
 for (const rows of [1, 2, 4, 8]) for (const wg of [64, 128, 256]) for (const unroll of [1, 2, 4]) if (rows * unroll <= 16) CUTS.push({ rows, wg, unroll });
 
-const gpu = await createGpu();
+const device = await createGpu();
+const gpu = { ...device, int8Dot: device.int8Dot && !args.includes('--no-int8-dot') };
 const k = new Kernels(gpu);
 const L2_BYTES = 256 << 20; // well past the H200's 60 MB L2
-const RUN_BYTES = args.includes('--run-mb') ? Number(args[args.indexOf('--run-mb') + 1]) * 1e6 : 2e9;
+const RUN_BYTES = Number(arg('--run-mb', 2000)) * 1e6;
 let seed = 1;
 const filled = (n) => {
   const b = storage(gpu, n * 2);
@@ -42,11 +47,19 @@ const filled = (n) => {
 };
 const rows = [];
 for (const s of SHAPES) {
-  const wBytes = s.N * s.K * 2 * (s.swiglu ? 2 : 1);
+  const wBytes = s.N * s.K * BYTES_PER_WEIGHT[format] * (s.swiglu ? 2 : 1);
   const copies = Math.min(64, Math.max(1, Math.ceil(L2_BYTES / wBytes)));
   const x = filled(2 * s.K), y = filled(2 * s.N); // f32 [K] and [N]: random bits of the right size
   const norm = s.norm ? { weight: filled(s.K), eps: 1e-5 } : undefined;
-  const weights = Array.from({ length: copies }, () => ({ w: filled(s.N * s.K), w2: s.swiglu ? filled(s.N * s.K) : undefined }));
+  const matrix = async () => {
+    if (format === 'f16') return f16Matrix(filled(s.N * s.K));
+    const f16 = filled(s.N * s.K);
+    const m = await quantizeQ8(k, f16, s.N, s.K, s.name);
+    f16.destroy();
+    return m;
+  };
+  const weights = [];
+  for (let i = 0; i < copies; i++) weights.push({ w: await matrix(), w2: s.swiglu ? await matrix() : undefined });
   const runs = Math.max(copies, Math.ceil(RUN_BYTES / wBytes));
   const byCut = [];
   for (const cut of CUTS) {
@@ -62,15 +75,16 @@ for (const s of SHAPES) {
   const now = byCut.find((r) => r.rows === def.rows && r.wg === def.wg && r.unroll === def.unroll);
   const best = byCut.reduce((a, b) => (b.gbps > a.gbps ? b : a));
   rows.push({ shape: s.name, K: s.K, N: s.N, bytes: wBytes, default: now, best, cuts: byCut });
-  for (const b of [...weights.flatMap((w) => [w.w, w.w2]), x, y, norm?.weight]) b?.destroy();
+  for (const m of weights.flatMap((w) => [w.w, w.w2])) { m?.data.destroy(); m?.scales?.destroy(); }
+  for (const b of [x, y, norm?.weight]) b?.destroy();
 }
 const layers = c.num_hidden_layers;
 const stepMs = (pick) => rows.reduce((t, r) => t + pick(r).ms * (r.shape === 'lm_head' ? 1 : layers), 0);
-const result = { probe: 'matvec', adapter: gpu.adapterName, preset, stepMsDefault: stepMs((r) => r.default), stepMsBest: stepMs((r) => r.best), shapes: rows };
+const result = { probe: 'matvec', adapter: gpu.adapterName, preset, weights: format, int8Dot: gpu.int8Dot, stepMsDefault: stepMs((r) => r.default), stepMsBest: stepMs((r) => r.best), shapes: rows };
 if (json) process.stdout.write(JSON.stringify(result) + '\n');
 else {
   const f = (r) => `${r.rows} rows x ${r.wg} threads x ${r.unroll} blocks: ${r.ms.toFixed(4)} ms, ${r.gbps.toFixed(0)} GB/s`;
   for (const r of rows) console.log(`${r.shape} (K ${r.K}, N ${r.N}): now ${f(r.default)}; best ${f(r.best)}`);
-  console.log(`matvecs of one step: ${result.stepMsDefault.toFixed(2)} ms now, ${result.stepMsBest.toFixed(2)} ms with the best cuts (${gpu.adapterName})`);
+  console.log(`${format}${format === 'q8' ? (gpu.int8Dot ? ' (int8 products)' : ' (f32 products)') : ''} matvecs of one step: ${result.stepMsDefault.toFixed(2)} ms now, ${result.stepMsBest.toFixed(2)} ms with the best cuts (${gpu.adapterName})`);
 }
 process.exit(0);

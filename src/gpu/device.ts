@@ -16,6 +16,8 @@ export interface GpuOptions {
   noSubgroups?: boolean;
   /** Skip subgroup-matrix (tensor core) kernels even when the adapter offers them. */
   noTensorCores?: boolean;
+  /** Skip packed int8 dot products (dot4I8Packed) even when the WGSL compiler has them. */
+  noInt8Dot?: boolean;
   /** Receives, at debug level, what Dawn prints while it looks for adapters. */
   log?: Logger;
 }
@@ -29,6 +31,8 @@ export interface Gpu {
   subgroups: boolean;
   /** Subgroup matrices f16 x f16 -> f32 at 16x16x16 in subgroups of 32 (kernels with the MMA define). */
   tensorCores: boolean;
+  /** WGSL's packed_4x8_integer_dot_product (dot4I8Packed, pack4xI8): Q8 products in int8. */
+  int8Dot: boolean;
   timestamps: boolean;
   /** Largest single storage binding, in bytes. */
   maxBinding: number;
@@ -136,6 +140,7 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     subgroups: device.features.has('subgroups') && !opts.noSubgroups,
     tensorCores: device.features.has(SUBGROUP_MATRIX) && device.features.has('shader-f16') && !opts.packedF16 && !opts.noSubgroups && !opts.noTensorCores,
     timestamps: device.features.has('timestamp-query'),
+    int8Dot: !!instance?.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') && !opts.noInt8Dot,
     maxBinding: device.limits.maxStorageBufferBindingSize,
     maxBufferSize: device.limits.maxBufferSize,
     failure: null,

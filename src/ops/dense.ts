@@ -138,7 +138,9 @@ export interface MatvecShape { rows: number; wg: number; unroll: number }
 /**
  * Matvec shape, from sweeps on an H100 (T = 1): about 4 weight loads per thread and step over k
  * (4 rows, or 2 rows of gate and up; at most 16 sums per thread), and 128 threads, or 64 when K is
- * short (K = 896: 2.5 TB/s against 0.9 with 256 threads and 4 rows of SwiGLU).
+ * short (K = 896: 2.5 TB/s against 0.9 with 256 threads and 4 rows of SwiGLU). Q8 weights take the
+ * same shape: more rows, fewer threads or more blocks in flight each lost in the step on the H200
+ * (docs/perf-notes.md).
  */
 export function matvecShape(a: Pick<MatmulArgs, 'K' | 'T' | 'swiglu'>): MatvecShape {
   return { rows: Math.min((a.swiglu ? 2 : 4), Math.floor(16 / a.T)), wg: a.K / 8 >= 128 ? 128 : 64, unroll: 1 };
@@ -148,7 +150,7 @@ function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[],
   check(shape.rows * a.T <= 16 && shape.rows * shape.unroll <= 16, `matvec: ${shape.rows} rows x ${a.T} tokens x ${shape.unroll} blocks is too many`);
   const q8 = a.w.format === 'q8';
   const kernel = k.get('matvec', {
-    defines: [...defines, ...(q8 ? ['Q8', ...(a.swiglu ? ['Q8_SWIGLU'] : [])] : [])],
+    defines: [...defines, ...(q8 ? ['Q8', ...(a.swiglu ? ['Q8_SWIGLU'] : []), ...(k.gpu.int8Dot ? ['DOT4'] : [])] : [])],
     constants: { TOKENS: a.T, ROWS: shape.rows, WG: shape.wg, UNROLL: shape.unroll },
   });
   const params = uniform(k.gpu, [a.K / (q8 ? 16 : 8), a.N, part.row0, part.rows, { f32: a.norm?.eps ?? 0 }]);
