@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { Kernels } from '../src/gpu/kernels.js';
 import { storage, upload } from '../src/gpu/kernels.js';
 import { matmul, matvecShape, MATVEC_MAX_T, type MatvecShape } from '../src/ops/dense.js';
-import { f16Matrix, type Matrix } from '../src/ops/quant.js';
+import { BYTES_PER_WEIGHT, f16Matrix, type Matrix, type QuantFormat } from '../src/ops/quant.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
-import { dequantizeQ8, q8Bytes, quantizeQ8 } from './ref/quant.js';
+import * as quant from './ref/quant.js';
 import { f16Modes, gpuContext, rand, readF32, runDispatches, uploadF16, uploadF32, type Ctx } from './helpers/gpu.js';
 import { perf } from './helpers/perf.js';
 
@@ -14,11 +14,11 @@ const U = 2 ** -24; // f32 unit roundoff
 interface Case {
   T: number; K: number; N: number; bias?: boolean; accumulate?: boolean; swiglu?: boolean; norm?: boolean; shape?: MatvecShape;
   /**
-   * Q8 weights (quantized on the CPU), expanded for tiled products into buffers of this many rows.
+   * Quantized weights (on the CPU), expanded for tiled products into buffers of this many rows.
    * exactX: x of whole multiples of 1/8 reaching ±127/8 in every block of 16, which the matvec's
    * int8 quantization of x (DOT4) holds exactly.
    */
-  q8?: { expandRows?: number; exactX?: boolean };
+  quant?: { format?: QuantFormat; expandRows?: number; exactX?: boolean };
 }
 
 const EPS = 1e-5;
@@ -28,7 +28,7 @@ function inputs(c: Case, seed: number): ref.MatmulRef {
   const { T, K, N } = c;
   return {
     T, K, N,
-    x: c.q8?.exactX ? rand(T * K, seed).map((v, i) => (i % 16 === 3 ? Math.sign(v) || 1 : Math.round(v * 127) / 127) * 127 / 8) : rand(T * K, seed),
+    x: c.quant?.exactX ? rand(T * K, seed).map((v, i) => (i % 16 === 3 ? Math.sign(v) || 1 : Math.round(v * 127) / 127) * 127 / 8) : rand(T * K, seed),
     w: roundF16(rand(N * K, seed + 1)),
     w2: c.swiglu ? roundF16(rand(N * K, seed + 2)) : undefined,
     bias: c.bias ? roundF16(rand(N, seed + 3)) : undefined,
@@ -79,15 +79,15 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
   // Q8: the values the product sees are q·d, as f16 where a tiled product expands them.
   const tiled = c.T > MATVEC_MAX_T;
   const weight = (w: Float32Array): [Matrix, Float32Array] => {
-    if (!c.q8) return [f16Matrix(uploadF16(gpu, w)), w];
-    const q = quantizeQ8(w);
-    const bytes = q8Bytes(q);
-    return [{ format: 'q8', data: upload(gpu, bytes.data), scales: upload(gpu, bytes.scales) }, tiled ? roundF16(dequantizeQ8(q)) : dequantizeQ8(q)];
+    if (!c.quant) return [f16Matrix(uploadF16(gpu, w)), w];
+    const q = quant.quantize(c.quant.format ?? 'q8', w);
+    const bytes = quant.quantBytes(q);
+    return [{ format: q.format, data: upload(gpu, bytes.data), scales: upload(gpu, bytes.scales) }, tiled ? roundF16(quant.dequantize(q)) : quant.dequantize(q)];
   };
   const [w, wv] = weight(f16.w);
   const [w2, w2v] = f16.w2 ? weight(f16.w2) : [];
   const a = { ...f16, w: wv, w2: w2v };
-  const expandInto = c.q8 && [0, 1].map(() => storage(gpu, (c.q8!.expandRows ?? c.N) * c.K * 2));
+  const expandInto = c.quant && [0, 1].map(() => storage(gpu, (c.quant!.expandRows ?? c.N) * c.K * 2));
   const ds = matmul(kernels, {
     x: uploadF32(gpu, a.x), w, w2,
     bias: a.bias && uploadF16(gpu, a.bias), y, T: c.T, K: c.K, N: c.N, accumulate: c.accumulate, swiglu: c.swiglu,
@@ -102,26 +102,27 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
   // gets from an f32 sum of K squares (relative error <= K·u; 4·√K·u with λ = 4 as below).
   const normed = c.norm ? { ...a, x: ref.rmsnorm(x, normW, c.K, EPS) } : { ...a, x };
   const want = ref.matmul(normed);
-  // With int8 products (DOT4) the matvec also quantizes x per block of 16: each value moves by at
+  // With int8 products (DOT4) the matvec also quantizes x per column block (16 values for Q8, 32
+  // for Q4): each value moves by at
   // most half a step, amax/127/2 (none with exactX), and a product by Σ|w|·that at most.
-  const dot4 = c.q8 && !tiled && kernels.gpu.int8Dot;
-  const xError = dot4 ? (c.q8!.exactX ? new Float32Array(normed.x.length) : halfSteps(normed.x)) : undefined;
+  const dot4 = c.quant && !tiled && kernels.gpu.int8Dot;
+  const xError = dot4 ? (c.quant!.exactX ? new Float32Array(normed.x.length) : halfSteps(normed.x, c.quant!.format === 'q4' ? 32 : 16)) : undefined;
   const tol = tolerance(normed, onTensorCores ? 8 : 4, xError).map((t, i) => t + (c.norm ? 4 * Math.sqrt(c.K) * U * Math.abs(want[i] - (normed.y0?.[i] ?? 0) - (normed.bias?.[i % c.N] ?? 0)) : 0));
   const bad = Array.from(got.keys()).filter((i) => !(Math.abs(got[i] - want[i]) <= tol[i]));
   expect(bad.slice(0, 5).map((i) => [i, got[i], want[i], tol[i]])).toEqual([]);
   const products = c.swiglu ? 2 : 1;
-  await perf(ctx, `T=${c.T} K=${c.K} N=${c.N}${['bias', 'accumulate', 'swiglu', 'norm', 'q8'].filter((f) => c[f as keyof Case]).map((f) => ` ${f}`).join('')}`, ds,
-    { bytes: products * c.N * c.K * (c.q8 ? 1 + 1 / 16 : 2) + c.T * (c.K + c.N) * 4, flops: 2 * products * c.T * c.K * c.N });
+  await perf(ctx, `T=${c.T} K=${c.K} N=${c.N}${['bias', 'accumulate', 'swiglu', 'norm', 'quant'].filter((f) => c[f as keyof Case]).map((f) => ` ${f}`).join('')}`, ds,
+    { bytes: products * c.N * c.K * BYTES_PER_WEIGHT[c.quant?.format ?? (c.quant ? 'q8' : 'f16')] + c.T * (c.K + c.N) * 4, flops: 2 * products * c.T * c.K * c.N });
   return ds[ds.length - 1]!.kernel.name;
 }
 
-/** Half the int8 quantization step of each value's block of 16 (1.001x for the f32 arithmetic). */
-function halfSteps(x: Float32Array): Float32Array {
+/** Half the int8 quantization step of each value's block (1.001x for the f32 arithmetic). */
+function halfSteps(x: Float32Array, block: number): Float32Array {
   const out = new Float32Array(x.length);
-  for (let b = 0; b < x.length; b += 16) {
+  for (let b = 0; b < x.length; b += block) {
     let amax = 0;
-    for (let i = b; i < b + 16; i++) amax = Math.max(amax, Math.abs(x[i]));
-    out.fill((amax / 127 / 2) * 1.001, b, b + 16);
+    for (let i = b; i < b + block; i++) amax = Math.max(amax, Math.abs(x[i]));
+    out.fill((amax / 127 / 2) * 1.001, b, b + block);
   }
   return out;
 }
@@ -187,40 +188,48 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
     expect(() => matmul(kernels, { x: b, w: f16Matrix(b), y: b, T: 1, K: 12, N: 1 })).toThrow(/multiple of 8/);
   });
 
-  // Q8 weights: read as int8 blocks by the matvec, expanded to f16 for the tiled products (K = 320:
-  // five blocks of 64 values, an odd count of the matvec's pairs of column blocks per thread).
+  // Quantized weights: read as blocks by the matvec, expanded to f16 for the tiled products (K = 320:
+  // ten blocks of 32, five of the Q8 matvec's pairs of column blocks per row).
   // (T = 8 is left out: its kernels take 10 s each to compile on lavapipe.)
   it.each([1, 3, MATVEC_MAX_T + 1, 37])('T = %i: Q8 weights, plain, bias + accumulate, swiglu', async (T) => {
-    await check({ T, K: 320, N: 77, q8: {} });
-    await check({ T, K: 320, N: 77, q8: {}, bias: true, accumulate: true });
-    await check({ T, K: 320, N: 77, q8: {}, swiglu: true });
+    await check({ T, K: 320, N: 77, quant: {} });
+    await check({ T, K: 320, N: 77, quant: {}, bias: true, accumulate: true });
+    await check({ T, K: 320, N: 77, quant: {}, swiglu: true });
   });
-  it.each([1, 2])('T = %i: Q8 weights with RMSNorm fused in front', async (T) => {
-    await check({ T, K: 2112, N: 13, q8: {}, norm: true, swiglu: true });
-    await check({ T, K: 2112, N: 13, q8: {}, norm: true, bias: true });
+  it.each([1, MATVEC_MAX_T + 1])('T = %i: Q4 weights, bias + accumulate, swiglu', async (T) => {
+    await check({ T, K: 320, N: 77, quant: { format: 'q4' }, bias: true, accumulate: true });
+    await check({ T, K: 320, N: 77, quant: { format: 'q4' }, swiglu: true });
   });
-  it('Q8 weights: int8 products (DOT4) where the compiler has them, else f32 ones; x that int8 holds exactly', async () => {
+  it.each([1, 2])('T = %i: Q8 and Q4 weights with RMSNorm fused in front', async (T) => {
+    await check({ T, K: 2112, N: 13, quant: {}, norm: true, swiglu: true });
+    await check({ T, K: 2112, N: 13, quant: {}, norm: true, bias: true });
+    await check({ T, K: 2112, N: 13, quant: { format: 'q4' }, norm: true, swiglu: true });
+  });
+  it('quantized weights: int8 products (DOT4) where the compiler has them, else f32 ones; x that int8 holds exactly', async () => {
     const { gpu } = await gpuContext(packed);
     expect(gpu.int8Dot).toBe(true); // lavapipe's and NVIDIA's Dawn both have packed_4x8_integer_dot_product
     const plain = new Kernels({ ...gpu, int8Dot: false });
     for (const kernels of [undefined, plain]) {
-      await check({ T: 1, K: 2112, N: 13, q8: { exactX: true }, swiglu: true }, kernels);
-      await check({ T: 3, K: 320, N: 77, q8: { exactX: true }, bias: true, accumulate: true }, kernels);
-      await check({ T: 1, K: 320, N: 77, q8: {}, norm: true }, kernels);
+      for (const format of ['q8', 'q4'] as const) {
+        await check({ T: 1, K: 2112, N: 13, quant: { format, exactX: true }, swiglu: true }, kernels);
+        await check({ T: 3, K: 320, N: 77, quant: { format, exactX: true }, bias: true, accumulate: true }, kernels);
+        await check({ T: 1, K: 320, N: 77, quant: { format }, norm: true }, kernels);
+      }
     }
   });
-  it('Q8 weights split by rows: by the binding size (matvec) and by the expansion buffers (tiled)', async () => {
+  it.each(['q8', 'q4'] as const)('%s weights split by rows: by the binding size (matvec) and by the expansion buffers (tiled)', async (format) => {
     const { gpu } = await gpuContext(packed);
-    // Rows of K = 320 int8 values have 20 B of scales: offsets aligned to 256 B fall every 64 rows.
-    // 32 KiB bindings hold 102 rows, so N = 150 comes in parts of 64, 64 and 22 rows; so does the
-    // tiled product with buffers of 64 rows to expand into (a dequantization before each part).
-    const small = new Kernels({ ...gpu, maxBinding: 32768 });
-    await check({ T: 1, K: 320, N: 150, q8: {}, swiglu: true }, small, 3);
-    await check({ T: 37, K: 320, N: 150, q8: { expandRows: 64 }, accumulate: true }, undefined, 3 * 2);
-    await check({ T: 37, K: 320, N: 150, q8: { expandRows: 64 }, swiglu: true }, undefined, 3 * 3);
+    // Rows of K = 320 values have 20 B of scales: offsets aligned to 256 B fall every 64 rows.
+    // 16 KiB bindings hold 51 (Q8) or 102 (Q4) rows: Q8's N = 150 comes in parts of 64, 64 and 22 rows
+    // only with 32 KiB, Q4's with 16 KiB; so does the tiled product with buffers of 64 rows to expand
+    // into (a dequantization before each part).
+    const small = new Kernels({ ...gpu, maxBinding: format === 'q8' ? 32768 : 16384 });
+    await check({ T: 1, K: 320, N: 150, quant: { format }, swiglu: true }, small, 3);
+    await check({ T: 37, K: 320, N: 150, quant: { format, expandRows: 64 }, accumulate: true }, undefined, 3 * 2);
+    await check({ T: 37, K: 320, N: 150, quant: { format, expandRows: 64 }, swiglu: true }, undefined, 3 * 3);
     // K = 96: three blocks a row, so rows' scales start mid-word; 128-row parts.
-    await check({ T: 1, K: 96, N: 300, q8: {}, bias: true }, new Kernels({ ...gpu, maxBinding: 16384 }), 3);
-    await check({ T: 37, K: 96, N: 150, q8: { expandRows: 128 } }, undefined, 2 * 2);
+    await check({ T: 1, K: 96, N: 300, quant: { format }, bias: true }, new Kernels({ ...gpu, maxBinding: format === 'q8' ? 16384 : 8192 }), 3);
+    await check({ T: 37, K: 96, N: 150, quant: { format, expandRows: 128 } }, undefined, 2 * 2);
   });
 });
 

@@ -2,9 +2,10 @@
 // (+ bias[n] with BIAS); with SWIGLU, y = silu(x·Gᵀ) ⊙ (x·Uᵀ) for G = w, U = w2. With NORM the
 // input is RMSNorm(x) · norm_w (HF): x·norm_w goes into the dot products, Σ x² into one more sum,
 // and rsqrt(mean(x²) + eps) scales the results, so no normalised copy of x is written and read.
-// W is f16, or with Q8 int8 blocks with f16 scales (include/q8.wgsl, the scales bound at 6 and 7).
-// Memory-bound: each weight byte is read once, 16 bytes per load (8 f16 or 16 int8 values: a
-// column block). A workgroup owns ROWS rows; its threads stride over the column blocks together
+// W is f16 (F16W), or int8 (Q8) or 4-bit (Q4) blocks of 32 with f16 scales, bound at 6 and 7: the
+// include of the format (matvec_f16, matvec_q8, matvec_q4) says how a load's values meet x.
+// Memory-bound: each weight byte is read once, 16 bytes per load (a column block: 8 f16, 16 int8
+// or 32 4-bit values). A workgroup owns ROWS rows; its threads stride over the column blocks together
 // (coalesced loads, UNROLL blocks of them loaded before use) keeping ROWS × TOKENS partial sums,
 // which are reduced across the workgroup at the end. W is bound from row row0 (a weight larger
 // than one binding comes in row ranges); y and bias are indexed by the absolute row.
@@ -15,17 +16,26 @@ struct Params { KB: u32, N: u32, row0: u32, rows: u32, eps: f32 } // KB = K / BL
 #if NORM
 @group(0) @binding(5) var<storage, read> norm_w: array<vec2<u32>>; // f16 [K]
 #endif
-#if Q8
+#if QUANT
 @group(0) @binding(6) var<storage, read> ws: array<u32>; // f16 scales of w [rows, K / 32]
 #endif
-#if Q8_SWIGLU
+#if QUANT_SWIGLU
 @group(0) @binding(7) var<storage, read> ws2: array<u32>; // of w2
+#endif
+#if F16W
+#include matvec_f16
 #endif
 #if Q8
 #include q8
-const BLOCK = 16u;
-#else
-const BLOCK = 8u;
+#endif
+#if Q8
+#include matvec_q8
+#endif
+#if Q4
+#include q4
+#endif
+#if Q4
+#include matvec_q4
 #endif
 const XV = BLOCK / 4u; // vec4s of x a column block spans
 
@@ -49,43 +59,8 @@ const SUMS = 40u; // PRODUCTS × ROWS × TOKENS + NORM_SUMS × TOKENS
 var<private> acc: array<f32, SUMS>; // [product][row][token]
 #include reduce_many
 
-// The values of a column block's load, unscaled.
-fn widen(v: vec4<u32>) -> array<vec4<f32>, XV> {
-#if Q8
-  return array(i8x4(v.x), i8x4(v.y), i8x4(v.z), i8x4(v.w));
-#else
-  return array(vec4(unpack_h2(v.x), unpack_h2(v.y)), vec4(unpack_h2(v.z), unpack_h2(v.w)));
-#endif
-}
-
-// One token's x over the column block in use, read once for all rows: as f32 values, and with
-// DOT4 as int8 values xq times one scale xd (quantized here, per block of 16, as llama.cpp's MMVQ
-// quantizes activations per block of 32), for packed int8 dot products with Q8 weights.
+// One token's x over the column block in use, read once for all rows (the format's product reads it).
 var<private> xs: array<vec4<f32>, XV>;
-var<private> xq: vec4<u32>;
-var<private> xd: f32;
-
-fn quantize_x() {
-#if DOT4
-  let m = max(max(abs(xs[0]), abs(xs[1])), max(abs(xs[2]), abs(xs[3])));
-  xd = max(max(m.x, m.y), max(m.z, m.w)) / 127.0;
-  let inv = select(0.0, 1.0 / xd, xd > 0.0);
-  xq = vec4(pack4xI8(vec4<i32>(round(xs[0] * inv))), pack4xI8(vec4<i32>(round(xs[1] * inv))),
-            pack4xI8(vec4<i32>(round(xs[2] * inv))), pack4xI8(vec4<i32>(round(xs[3] * inv))));
-#endif
-}
-
-// Σ over the column block of weights w times the token's x, unscaled by w's scale.
-fn product(w: vec4<u32>) -> f32 {
-#if DOT4
-  return f32(dot4I8Packed(w.x, xq.x) + dot4I8Packed(w.y, xq.y) + dot4I8Packed(w.z, xq.z) + dot4I8Packed(w.w, xq.w)) * xd;
-#else
-  let g = widen(w);
-  var s = 0.0;
-  for (var j = 0u; j < XV; j++) { s += dot(g[j], xs[j]); }
-  return s;
-#endif
-}
 
 // Adds every row's products at column block c, whose weights and scales are at i·ROWS + r of
 // gw, uw, gd and ud.
@@ -116,9 +91,9 @@ fn accumulate(c: u32, i: u32) {
   }
 }
 
-// The scale of column block c of a row (two blocks share one of 32 values).
+// The scale of column block c of a row.
 fn scale(s: ptr<storage, array<u32>, read>, row: u32, c: u32) -> f32 {
-  let b = row * (p.KB / 2u) + c / 2u;
+  let b = row * (p.KB / COLUMN_BLOCKS_A_SCALE) + c / COLUMN_BLOCKS_A_SCALE;
   return unpack_h2((*s)[b / 2u])[b % 2u];
 }
 
@@ -138,10 +113,10 @@ fn load(at: u32, row: u32, c: u32) {
 #if SWIGLU
   uw[at] = w2[row * p.KB + c];
 #endif
-#if Q8
+#if QUANT
   gd[at] = scale(&ws, row, c);
 #endif
-#if Q8_SWIGLU
+#if QUANT_SWIGLU
   ud[at] = scale(&ws2, row, c);
 #endif
 }

@@ -3,8 +3,8 @@
 // over copies that together exceed the L2 cache, so every read comes from memory, as in decode, and
 // hold random values as the benchmark model's do (never-written buffers timed 2-3x slow on the H200);
 // each timed run reads at least 2 GB, long enough for the GPU's clocks.
-//   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--weights f16|q8] [--no-int8-dot] [--run-mb 2000] [--json]
-// (after the build; --no-int8-dot: Q8 products in f32 rather than dot4I8Packed).
+//   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--weights f16|q8|q4] [--no-int8-dot] [--run-mb 2000] [--json]
+// (after the build; --no-int8-dot: quantized products in f32 rather than dot4I8Packed).
 // Its figures rank cuts; only an A/B of the whole step (csattn bench) decides a default: on the H200
 // (2026-12-04) this sweep's best cuts (two blocks, 64 threads for gate/up) summed to 10.44 ms against
 // 11.31 for src/ops/dense.ts:matvecShape, yet made decode 0.1-0.6 ms a token slower in the step, and
@@ -13,7 +13,7 @@ import { createGpu } from '../../dist/gpu/device.js';
 import { Kernels, record, storage, submit } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
 import { fillUniform, matmul, matvecShape } from '../../dist/ops/dense.js';
-import { BYTES_PER_WEIGHT, f16Matrix, quantizeQ8 } from '../../dist/ops/quant.js';
+import { BYTES_PER_WEIGHT, f16Matrix, quantize } from '../../dist/ops/quant.js';
 import { PRESETS } from '../../dist/model/synth.js';
 
 const args = process.argv.slice(2);
@@ -54,7 +54,7 @@ for (const s of SHAPES) {
   const matrix = async () => {
     if (format === 'f16') return f16Matrix(filled(s.N * s.K));
     const f16 = filled(s.N * s.K);
-    const m = await quantizeQ8(k, f16, s.N, s.K, s.name);
+    const m = await quantize(k, format, f16, s.N, s.K, s.name);
     f16.destroy();
     return m;
   };
@@ -85,6 +85,6 @@ if (json) process.stdout.write(JSON.stringify(result) + '\n');
 else {
   const f = (r) => `${r.rows} rows x ${r.wg} threads x ${r.unroll} blocks: ${r.ms.toFixed(4)} ms, ${r.gbps.toFixed(0)} GB/s`;
   for (const r of rows) console.log(`${r.shape} (K ${r.K}, N ${r.N}): now ${f(r.default)}; best ${f(r.best)}`);
-  console.log(`${format}${format === 'q8' ? (gpu.int8Dot ? ' (int8 products)' : ' (f32 products)') : ''} matvecs of one step: ${result.stepMsDefault.toFixed(2)} ms now, ${result.stepMsBest.toFixed(2)} ms with the best cuts (${gpu.adapterName})`);
+  console.log(`${format}${format !== 'f16' ? (gpu.int8Dot ? ' (int8 products)' : ' (f32 products)') : ''} matvecs of one step: ${result.stepMsDefault.toFixed(2)} ms now, ${result.stepMsBest.toFixed(2)} ms with the best cuts (${gpu.adapterName})`);
 }
 process.exit(0);

@@ -8,7 +8,7 @@ import { check } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
 import { flatGrid, maxGroups, partOf, rowParts, type RowPart } from '../gpu/parts.js';
-import { dequantizeQ8, matrixParts, partBindings, type Matrix } from './quant.js';
+import { dequantize, matrixParts, partBindings, type Matrix, type QuantFormat, type WeightFormat } from './quant.js';
 
 /**
  * Chunks of at most this many tokens use the matvec kernel (weights streamed once, as in decode);
@@ -124,7 +124,7 @@ function expandedParts(k: Kernels, a: MatmulArgs, defines: string[]): Dispatch[]
     const expand = (m: Matrix, out: GPUBuffer): [Dispatch, Binding] => {
       const b = partBindings(m, part, a.K);
       const f16 = { buffer: out, offset: 0, size: part.rows * a.K * 2 };
-      return [dequantizeQ8(k, { data: b.data, scales: b.scales!, out: f16, values: part.rows * a.K }), f16];
+      return [dequantize(k, { format: m.format as QuantFormat, data: b.data, scales: b.scales!, out: f16, values: part.rows * a.K }), f16];
     };
     const [dw, w] = expand(a.w, into[0]);
     const [dw2, w2] = a.w2 ? expand(a.w2, into[1]) : [];
@@ -146,14 +146,19 @@ export function matvecShape(a: Pick<MatmulArgs, 'K' | 'T' | 'swiglu'>): MatvecSh
   return { rows: Math.min((a.swiglu ? 2 : 4), Math.floor(16 / a.T)), wg: a.K / 8 >= 128 ? 128 : 64, unroll: 1 };
 }
 
+/** The matvec's define for each weight format (the include that reads it), and the values of its 16-byte loads. */
+const MATVEC_FORMAT: Record<WeightFormat, string> = { f16: 'F16W', q8: 'Q8', q4: 'Q4' };
+const COLUMN_BLOCK: Record<WeightFormat, number> = { f16: 8, q8: 16, q4: 32 };
+
 function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], shape: MatvecShape): Dispatch {
   check(shape.rows * a.T <= 16 && shape.rows * shape.unroll <= 16, `matvec: ${shape.rows} rows x ${a.T} tokens x ${shape.unroll} blocks is too many`);
-  const q8 = a.w.format === 'q8';
+  const format = a.w.format;
+  const quant = format !== 'f16';
   const kernel = k.get('matvec', {
-    defines: [...defines, ...(q8 ? ['Q8', ...(a.swiglu ? ['Q8_SWIGLU'] : []), ...(k.gpu.int8Dot ? ['DOT4'] : [])] : [])],
+    defines: [...defines, MATVEC_FORMAT[format], ...(quant ? ['QUANT', ...(a.swiglu ? ['QUANT_SWIGLU'] : []), ...(k.gpu.int8Dot ? ['DOT4'] : [])] : [])],
     constants: { TOKENS: a.T, ROWS: shape.rows, WG: shape.wg, UNROLL: shape.unroll },
   });
-  const params = uniform(k.gpu, [a.K / (q8 ? 16 : 8), a.N, part.row0, part.rows, { f32: a.norm?.eps ?? 0 }]);
+  const params = uniform(k.gpu, [a.K / COLUMN_BLOCK[format], a.N, part.row0, part.rows, { f32: a.norm?.eps ?? 0 }]);
   const w = partBindings(a.w, part, a.K);
   const w2 = a.w2 && partBindings(a.w2, part, a.K);
   // The norm weight is binding 5 and the scales 6 and 7, whether or not an extra binding before y moved p to 4.
