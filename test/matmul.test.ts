@@ -92,7 +92,7 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
     x: uploadF32(gpu, a.x), w, w2,
     bias: a.bias && uploadF16(gpu, a.bias), y, T: c.T, K: c.K, N: c.N, accumulate: c.accumulate, swiglu: c.swiglu,
     norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined, expandInto,
-  }, c.shape ?? matvecShape(c));
+  }, c.shape ?? matvecShape({ ...c, w }));
   expect(ds.length).toBeGreaterThanOrEqual(minDispatches);
   runDispatches(ctx, ds);
   const got = await readF32(gpu, y, c.T * c.N);
@@ -219,11 +219,11 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
   });
   it.each(['q8', 'q4'] as const)('%s weights split by rows: by the binding size (matvec) and by the expansion buffers (tiled)', async (format) => {
     const { gpu } = await gpuContext(packed);
-    // Rows of K = 320 values have 20 B of scales: offsets aligned to 256 B fall every 64 rows.
-    // 16 KiB bindings hold 51 (Q8) or 102 (Q4) rows: Q8's N = 150 comes in parts of 64, 64 and 22 rows
-    // only with 32 KiB, Q4's with 16 KiB; so does the tiled product with buffers of 64 rows to expand
-    // into (a dequantization before each part).
-    const small = new Kernels({ ...gpu, maxBinding: format === 'q8' ? 32768 : 16384 });
+    // Rows of K = 320 values: Q8's 320 B and 20 B of scales align every 64 rows, and 32 KiB
+    // bindings hold 102 rows: N = 150 comes in parts of 64, 64 and 22 rows. Q4's 160 B and 40 B
+    // align every 32 rows, and 8 KiB hold 51: parts of 32 rows. The tiled product with buffers of
+    // 64 rows to expand into comes in parts of 64, 64 and 22 (a dequantization before each part).
+    const small = new Kernels({ ...gpu, maxBinding: format === 'q8' ? 32768 : 8192 });
     await check({ T: 1, K: 320, N: 150, quant: { format }, swiglu: true }, small, 3);
     await check({ T: 37, K: 320, N: 150, quant: { format, expandRows: 64 }, accumulate: true }, undefined, 3 * 2);
     await check({ T: 37, K: 320, N: 150, quant: { format, expandRows: 64 }, swiglu: true }, undefined, 3 * 3);

@@ -13,14 +13,15 @@ function weights(rows: number, cols: number): Float32Array {
   return roundF16(w);
 }
 
-/** A GPU matrix's values q (signed) and scales, read back. */
+/** A GPU matrix's values q and scales (and offsets), read back. */
 async function readQuantized(ctx: Ctx, m: Matrix, rows: number, cols: number): Promise<ref.Quantized> {
   if (m.format === 'f16') throw new Error('not quantized');
   const b = rowBytes(m.format, cols);
   const data = new Uint8Array(await readBuffer(ctx.gpu, m.data, b.data * rows));
   const q = m.format === 'q8' ? new Int8Array(data.buffer) : ref.unpackQ4(data);
-  const scales = f16ToF32(new Uint16Array(await readBuffer(ctx.gpu, m.scales, b.scales * rows)));
-  return { format: m.format, q, scales };
+  const halves = f16ToF32(new Uint16Array(await readBuffer(ctx.gpu, m.scales, b.scales * rows)));
+  if (m.format === 'q8') return { format: m.format, q, scales: halves, offsets: new Float32Array(halves.length) };
+  return { format: m.format, q, scales: halves.filter((_, i) => i % 2 === 0), offsets: halves.filter((_, i) => i % 2 === 1) };
 }
 
 /**
@@ -29,16 +30,17 @@ async function readQuantized(ctx: Ctx, m: Matrix, rows: number, cols: number): P
  */
 function expectSameValues(got: ref.Quantized, want: ref.Quantized, w: Float32Array): void {
   expect(Array.from(got.scales)).toEqual(Array.from(want.scales));
+  expect(Array.from(got.offsets)).toEqual(Array.from(want.offsets));
   const bad = Array.from(got.q.keys()).filter((i) => {
-    const r = w[i] / want.scales[Math.floor(i / 32)];
+    const b = Math.floor(i / 32);
+    const r = (w[i] - want.offsets[b]) / want.scales[b];
     return got.q[i] !== want.q[i] && !(Math.abs(got.q[i] - want.q[i]) === 1 && Math.abs(Math.abs(r % 1) - 0.5) < 1e-4);
   });
   expect(bad.map((i) => [i, got.q[i], want.q[i], w[i]])).toEqual([]);
 }
 
 describe.each(await f16Modes())('quantized weights (packedF16=%s)', (packed) => {
-  // q8: within half a step of the value; q4: also, but for the block's largest magnitude of the
-  // sign that has 7 steps, not 8, whose clamp may cost up to a step.
+  // Within half a step of the value (q4's values past the f16-rounded offset clamp to it: a 2^-11 slip).
   it.each(['q8', 'q4'] as const)('%s: scales and values as the CPU reference, every value within half a step', async (format) => {
     const ctx = await gpuContext(packed);
     const [rows, cols] = [37, 192];
@@ -47,8 +49,8 @@ describe.each(await f16Modes())('quantized weights (packedF16=%s)', (packed) => 
     const got = await readQuantized(ctx, m, rows, cols);
     expectSameValues(got, ref.quantize(format, w), w);
     const values = ref.dequantize(got);
-    const steps = format === 'q8' ? 0.5 : 1;
-    const worst = Array.from(values.keys()).filter((i) => !(Math.abs(values[i] - w[i]) <= Math.abs(got.scales[Math.floor(i / 32)]) * steps * (1 + 1e-3)));
+    const bound = (i: number) => got.scales[Math.floor(i / 32)] * 0.5 * (1 + 1e-3) + Math.abs(got.offsets[Math.floor(i / 32)]) * 2 ** -11;
+    const worst = Array.from(values.keys()).filter((i) => !(Math.abs(values[i] - w[i]) <= bound(i)));
     expect(worst).toEqual([]);
     expect(Array.from(got.q.subarray(cols, cols + 32))).toEqual(new Array(32).fill(0)); // the zero block
   });
@@ -61,14 +63,14 @@ describe.each(await f16Modes())('quantized weights (packedF16=%s)', (packed) => 
 
   it.each(['q8', 'q4'] as const)('%s: a matrix larger than a binding in row ranges', async (format) => {
     const ctx = await gpuContext(packed);
-    // Rows of 96 values: 192 B of f16, 6 B of scales (a row's scales start mid-word); binding
-    // offsets aligned to 256 B fall every 128 rows, so a 32 KiB binding takes parts of 128 rows.
+    // Rows of 96 values: 192 B of f16, 6 B of q8 scales (a row's scales start mid-word); binding
+    // offsets aligned to 256 B fall every 128 rows (q4: 64), so a 32 KiB binding takes parts of 128 rows.
     const [rows, cols] = [300, 96];
     const w = weights(rows, cols);
     const small = new Kernels({ ...ctx.gpu, maxBinding: 32768 });
     const m = await quantize(small, format, uploadF16(ctx.gpu, w), rows, cols, 'test');
     expectSameValues(await readQuantized(ctx, m, rows, cols), ref.quantize(format, w), w);
-    expect(rowBytes(format, cols)).toEqual({ data: format === 'q8' ? 96 : 48, scales: 6 });
+    expect(rowBytes(format, cols)).toEqual(format === 'q8' ? { data: 96, scales: 6 } : { data: 48, scales: 12 });
   });
 
   it.each(['q8', 'q4'] as const)('%s: dequantize gives q·d rounded to f16', async (format) => {

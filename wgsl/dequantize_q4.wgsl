@@ -2,7 +2,7 @@
 // one thread per word of eight values).
 struct Params { words: u32 } // code words (values / 8)
 @group(0) @binding(0) var<storage, read> q: array<u32>;
-@group(0) @binding(1) var<storage, read> scales: array<u32>;
+@group(0) @binding(1) var<storage, read> scales: array<u32>; // f16 (d, m) a block
 @group(0) @binding(2) var<storage, read_write> out: array<u32>; // f16 [values]
 @group(0) @binding(3) var<uniform> p: Params;
 
@@ -12,11 +12,10 @@ struct Params { words: u32 } // code words (values / 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
   let i = gid.x + gid.y * n.x * 256u;
   if (i >= p.words) { return; }
-  let b = i / 4u; // its block of 32
-  let d = unpack_h2(scales[b / 2u])[b % 2u];
+  let dm = unpack_h2(scales[i / 4u]); // its block of 32
   let v = q4x8(q[i]);
-  let lo = v[0] * d;
-  let hi = v[1] * d;
+  let lo = v[0] * dm.x + dm.y;
+  let hi = v[1] * dm.x + dm.y;
   out[4u * i] = pack_h2(lo.xy);
   out[4u * i + 1u] = pack_h2(lo.zw);
   out[4u * i + 2u] = pack_h2(hi.xy);

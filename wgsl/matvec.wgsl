@@ -2,8 +2,9 @@
 // (+ bias[n] with BIAS); with SWIGLU, y = silu(x·Gᵀ) ⊙ (x·Uᵀ) for G = w, U = w2. With NORM the
 // input is RMSNorm(x) · norm_w (HF): x·norm_w goes into the dot products, Σ x² into one more sum,
 // and rsqrt(mean(x²) + eps) scales the results, so no normalised copy of x is written and read.
-// W is f16 (F16W), or int8 (Q8) or 4-bit (Q4) blocks of 32 with f16 scales, bound at 6 and 7: the
-// include of the format (matvec_f16, matvec_q8, matvec_q4) says how a load's values meet x.
+// W is f16 (F16W), or int8 (Q8) or 4-bit (Q4) blocks of 32 with f16 scales (and offsets), bound at
+// 6 and 7: the include of the format (matvec_f16, matvec_q8, matvec_q4) says how a load's values
+// and its block's scale meet x.
 // Memory-bound: each weight byte is read once, 16 bytes per load (a column block: 8 f16, 16 int8
 // or 32 4-bit values). A workgroup owns ROWS rows; its threads stride over the column blocks together
 // (coalesced loads, UNROLL blocks of them loaded before use) keeping ROWS × TOKENS partial sums,
@@ -17,7 +18,7 @@ struct Params { KB: u32, N: u32, row0: u32, rows: u32, eps: f32 } // KB = K / BL
 @group(0) @binding(5) var<storage, read> norm_w: array<vec2<u32>>; // f16 [K]
 #endif
 #if QUANT
-@group(0) @binding(6) var<storage, read> ws: array<u32>; // f16 scales of w [rows, K / 32]
+@group(0) @binding(6) var<storage, read> ws: array<u32>; // f16 scales (and offsets) of w's blocks
 #endif
 #if QUANT_SWIGLU
 @group(0) @binding(7) var<storage, read> ws2: array<u32>; // of w2
@@ -83,18 +84,12 @@ fn accumulate(c: u32, i: u32) {
     quantize_x();
     for (var r = 0u; r < ROWS; r++) {
       let at = i * ROWS + r;
-      acc[r * TOKENS + t] += product(gw[at]) * gd[at];
+      acc[r * TOKENS + t] += product(gw[at], gd[at]);
 #if SWIGLU
-      acc[count + r * TOKENS + t] += product(uw[at]) * ud[at];
+      acc[count + r * TOKENS + t] += product(uw[at], ud[at]);
 #endif
     }
   }
-}
-
-// The scale of column block c of a row.
-fn scale(s: ptr<storage, array<u32>, read>, row: u32, c: u32) -> f32 {
-  let b = row * (p.KB / COLUMN_BLOCKS_A_SCALE) + c / COLUMN_BLOCKS_A_SCALE;
-  return unpack_h2((*s)[b / 2u])[b % 2u];
 }
 
 // UNROLL column blocks a thread loads before it computes on them: ROWS × UNROLL (× 2 with SWIGLU)
@@ -102,14 +97,12 @@ fn scale(s: ptr<storage, array<u32>, read>, row: u32, c: u32) -> f32 {
 override UNROLL: u32 = 1; // ROWS × UNROLL ≤ 16
 var<private> gw: array<vec4<u32>, 16>;
 var<private> uw: array<vec4<u32>, 16>;
-var<private> gd: array<f32, 16>; // their scales (1 for f16)
-var<private> ud: array<f32, 16>;
+var<private> gd: array<vec2<f32>, 16>; // their blocks' scale and offset (the format's scale())
+var<private> ud: array<vec2<f32>, 16>;
 
 // Loads row's weights (and scales) at column block c into slot `at`.
 fn load(at: u32, row: u32, c: u32) {
   gw[at] = w[row * p.KB + c];
-  gd[at] = 1.0;
-  ud[at] = 1.0;
 #if SWIGLU
   uw[at] = w2[row * p.KB + c];
 #endif

@@ -139,11 +139,14 @@ export interface MatvecShape { rows: number; wg: number; unroll: number }
  * Matvec shape, from sweeps on an H100 (T = 1): about 4 weight loads per thread and step over k
  * (4 rows, or 2 rows of gate and up; at most 16 sums per thread), and 128 threads, or 64 when K is
  * short (K = 896: 2.5 TB/s against 0.9 with 256 threads and 4 rows of SwiGLU). Q8 weights take the
- * same shape: more rows, fewer threads or more blocks in flight each lost in the step on the H200
- * (docs/perf-notes.md).
+ * same shape: more rows, fewer threads or more blocks in flight each lost in the step on the H200.
+ * Q4 rows are a quarter as long and a thread's x (f32, 128 bytes a column block) outweighs its
+ * weights: 16 rows (8 of gate and up) share it (H200, in the step: 3.12 ms against 3.81 for Q8's
+ * shape; docs/perf-notes.md).
  */
-export function matvecShape(a: Pick<MatmulArgs, 'K' | 'T' | 'swiglu'>): MatvecShape {
-  return { rows: Math.min((a.swiglu ? 2 : 4), Math.floor(16 / a.T)), wg: a.K / 8 >= 128 ? 128 : 64, unroll: 1 };
+export function matvecShape(a: Pick<MatmulArgs, 'K' | 'T' | 'swiglu'> & { w?: Pick<Matrix, 'format'> }): MatvecShape {
+  const rows = a.w?.format === 'q4' ? (a.swiglu ? 8 : 16) : (a.swiglu ? 2 : 4);
+  return { rows: Math.min(rows, Math.floor(16 / a.T)), wg: a.K / 8 >= 128 ? 128 : 64, unroll: 1 };
 }
 
 /** The matvec's define for each weight format (the include that reads it), and the values of its 16-byte loads. */

@@ -1,8 +1,8 @@
 /**
  * Weight matrices and their formats: f16 as the checkpoint gives them, or quantized on the GPU at
- * load in blocks of 32 values along a row, each block with an f16 scale: Q8 (llama.cpp's Q8_0,
- * int8 values; wgsl/include/q8.wgsl) or Q4 (llama.cpp's Q4_0 scheme, 4-bit codes;
- * wgsl/include/q4.wgsl). They halve and quarter the bytes a decode step reads from the weights;
+ * load in blocks of 32 values along a row: Q8 (llama.cpp's Q8_0: int8 values and an f16 scale a
+ * block; wgsl/include/q8.wgsl) or Q4 (llama.cpp's Q4_1 scheme: 4-bit codes, an f16 scale and an f16
+ * offset a block; wgsl/include/q4.wgsl). They halve and quarter the bytes a decode step reads from the weights;
  * the products read them directly at decode and expand them to f16 for the tensor cores at prefill.
  */
 import { check } from '../errors.js';
@@ -24,15 +24,18 @@ export function f16Matrix(data: GPUBuffer): Matrix {
 /** Values per scale. */
 export const QUANT_BLOCK = 32;
 
-/** Bits of a weight's value in each format. */
+/** Bits of a weight's value in each format, and bytes of a block's scale (and offset). */
 const BITS: Record<WeightFormat, number> = { f16: 16, q8: 8, q4: 4 };
+const SCALE_BYTES: Record<WeightFormat, number> = { f16: 0, q8: 2, q4: 4 };
 
 /** Bytes a weight takes, scales included. */
-export const BYTES_PER_WEIGHT: Record<WeightFormat, number> = { f16: 2, q8: 1 + 2 / QUANT_BLOCK, q4: 0.5 + 2 / QUANT_BLOCK };
+export const BYTES_PER_WEIGHT: Record<WeightFormat, number> = {
+  f16: 2, q8: 1 + SCALE_BYTES.q8 / QUANT_BLOCK, q4: 0.5 + SCALE_BYTES.q4 / QUANT_BLOCK,
+};
 
 /** Bytes of one row of `cols` values in the matrix's data buffer, and in its scales. */
 export function rowBytes(format: WeightFormat, cols: number): { data: number; scales: number } {
-  return { data: (cols * BITS[format]) / 8, scales: format === 'f16' ? 0 : (cols / QUANT_BLOCK) * 2 };
+  return { data: (cols * BITS[format]) / 8, scales: (cols / QUANT_BLOCK) * SCALE_BYTES[format] };
 }
 
 /** Quantized rows must be whole blocks; every model shape csattn knows has them. */
@@ -71,7 +74,9 @@ export async function quantize(k: Kernels, format: QuantFormat, src: GPUBuffer, 
   const ds = rowParts(gpu, rows, 2 * cols, what, { also: [b.data, b.scales] }).map((part) => {
     const q = partBindings(m, part, cols);
     const blocks = (part.rows * cols) / QUANT_BLOCK;
-    return dispatchOf(kernel, [partOf(src, part), q.data, q.scales!, uniform(gpu, [blocks, 0])], flatGrid(gpu, ceilDiv(blocks / 2, 256)));
+    // quantize_q8 takes two blocks a thread (a u32 of scales), quantize_q4 one.
+    const threads = format === 'q8' ? ceilDiv(blocks, 2) : blocks;
+    return dispatchOf(kernel, [partOf(src, part), q.data, q.scales!, uniform(gpu, [blocks, 0])], flatGrid(gpu, ceilDiv(threads, 256)));
   });
   submit(gpu, (pass) => record(pass, ds));
   return m;
@@ -80,7 +85,7 @@ export async function quantize(k: Kernels, format: QuantFormat, src: GPUBuffer, 
 export interface DequantizeArgs {
   format: QuantFormat;
   data: Binding; // the values' codes
-  scales: Binding; // f16 [values / 32]
+  scales: Binding; // f16 [values / 32] (q8), f16 (scale, offset) [values / 32] (q4)
   out: Binding; // f16 [values]
   values: number;
 }

@@ -4,7 +4,6 @@
 // weights are widened to f32.
 #requires xs i8x4
 const BLOCK = 16u;
-const COLUMN_BLOCKS_A_SCALE = 2u;
 
 var<private> xq: vec4<u32>;
 var<private> xd: f32;
@@ -18,11 +17,17 @@ fn quantize_x() {
 #endif
 }
 
-// Σ over the column block of the weights in w times the token's x, unscaled by w's scale.
-fn product(w: vec4<u32>) -> f32 {
+// The scale of column block c of a row, two column blocks a block (and no offset).
+fn scale(s: ptr<storage, array<u32>, read>, row: u32, c: u32) -> vec2<f32> {
+  let b = row * (p.KB / 2u) + c / 2u;
+  return vec2(unpack_h2((*s)[b / 2u])[b % 2u], 0.0);
+}
+
+// Σ over the column block of the weights in w, of scale s.x, times the token's x.
+fn product(w: vec4<u32>, s: vec2<f32>) -> f32 {
 #if DOT4
-  return f32(dot4I8Packed(w.x, xq.x) + dot4I8Packed(w.y, xq.y) + dot4I8Packed(w.z, xq.z) + dot4I8Packed(w.w, xq.w)) * xd;
+  return f32(dot4I8Packed(w.x, xq.x) + dot4I8Packed(w.y, xq.y) + dot4I8Packed(w.z, xq.z) + dot4I8Packed(w.w, xq.w)) * xd * s.x;
 #else
-  return dot(i8x4(w.x), xs[0]) + dot(i8x4(w.y), xs[1]) + dot(i8x4(w.z), xs[2]) + dot(i8x4(w.w), xs[3]);
+  return (dot(i8x4(w.x), xs[0]) + dot(i8x4(w.y), xs[1]) + dot(i8x4(w.z), xs[2]) + dot(i8x4(w.w), xs[3])) * s.x;
 #endif
 }
