@@ -201,7 +201,7 @@ function decodeCommand(): Command {
     .description('answer questions from a .csa bundle with CSAttention sparse attention, streaming tokens')
     .argument('<bundle>', '.csa file made by csattn prefill')
     .addOption(modelOption())
-    .addOption(weightsOption(undefined, '; default: the format the bundle was prefilled with'))
+    .addOption(weightsOption(null, '; default: the format the bundle was prefilled with'))
     .option('--prompt <text>', 'the question')
     .option('--prompt-file <file>', 'read the question from a file')
     .option('--prompts <jsonl>', 'answer every line ({"prompt": ...}) against one loaded bundle; one JSON line out per question')

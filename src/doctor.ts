@@ -1,7 +1,7 @@
 /**
  * `csattn doctor`: creates the device as every command does and runs a small kernel on each path
- * csattn chose there (wgsl/doctor_*.wgsl: f16 native or packed, subgroups, tensor cores, and
- * timestamp queries around a pass), comparing its output with the expected one. Reports the
+ * csattn chose there (wgsl/doctor_*.wgsl: f16 native or packed, subgroups, tensor cores, packed
+ * int8 products, and timestamp queries around a pass), comparing its output with the expected one. Reports the
  * adapter, the webgpu package and Dawn toggles, and the limits csattn's sizes depend on.
  */
 import { createRequire } from 'node:module';
@@ -31,19 +31,20 @@ export interface DoctorReport {
   f16: Check;
   subgroups: Check;
   tensorCores: Check;
+  int8Dot: Check;
   timestamps: Check;
   limits: Record<(typeof LIMITS)[number], number>;
   ok: boolean;
 }
 
-const CHECKS = ['f16', 'subgroups', 'tensorCores', 'timestamps'] as const;
+const CHECKS = ['f16', 'subgroups', 'tensorCores', 'int8Dot', 'timestamps'] as const;
 
 export async function doctor(log?: Logger): Promise<DoctorReport> {
   const gpu = await createGpu({ log });
   try {
     const k = new Kernels(gpu);
     const info = gpu.adapter.info;
-    const checks = { f16: await checkF16(k), subgroups: await checkSubgroups(k), tensorCores: await checkTensorCores(k), timestamps: await checkTimestamps(k) };
+    const checks = { f16: await checkF16(k), subgroups: await checkSubgroups(k), tensorCores: await checkTensorCores(k), int8Dot: await checkInt8Dot(k), timestamps: await checkTimestamps(k) };
     return {
       adapter: { name: gpu.adapterName, description: info.description, fallback: info.isFallbackAdapter, subgroupSizes: subgroupSizes(gpu) },
       webgpu: createRequire(import.meta.url)('webgpu/package.json').version,
@@ -76,6 +77,7 @@ export function formatDoctor(r: DoctorReport): string {
     ['f16', check(r.f16)],
     ['subgroups', check(r.subgroups)],
     ['tensor cores', check(r.tensorCores)],
+    ['int8 products', check(r.int8Dot)],
     ['timestamps', check(r.timestamps)],
     ...LIMITS.map((l): [string, string] => [l, BYTE_LIMITS.has(l) ? fmtBytes(r.limits[l]) : String(r.limits[l])]),
   ];
@@ -126,6 +128,20 @@ async function checkTensorCores(k: Kernels): Promise<Check> {
     }
   }
   return { chosen: 'on', ok: wrong === 0, detail: `f16 x f16 -> f32 at 16x16x16${wrong ? `, ${wrong} of 256 outputs wrong` : ''}` };
+}
+
+/** Packed int8 products, as the q8 and q4 matvecs take them (f32 products where WGSL lacks them). */
+export async function checkInt8Dot(k: Kernels): Promise<Check> {
+  if (!k.gpu.int8Dot) return { chosen: 'off', ok: null, detail: 'no packed_4x8_integer_dot_product in WGSL: q8/q4 products in f32' };
+  const a = Int32Array.from({ length: 32 }, (_, i) => ((i * 37) % 255) - 127); // -127..127, both ends
+  const b = Int32Array.from({ length: 32 }, (_, i) => ((i * 91 + 5) % 255) - 127);
+  const y = new Int32Array(await probe(k, 'doctor_int8', [a, b], 8 * 3 * 4, 1));
+  const ok = Array.from({ length: 8 }, (_, i) => {
+    const [va, vb] = [a.subarray(4 * i, 4 * i + 4), b.subarray(4 * i, 4 * i + 4)];
+    const packed = va.reduce((w, v, j) => w | ((v & 0xff) << (8 * j)), 0);
+    return y[3 * i] === va.reduce((s, v, j) => s + v * vb[j], 0) && y[3 * i + 1] === packed && y[3 * i + 2] === va.reduce((s, v) => s + v, 0);
+  }).every(Boolean);
+  return { chosen: 'on', ok, detail: 'dot4I8Packed for q8/q4 products' };
 }
 
 /** A pass of the f16 probe between two timestamps; Dawn rounds them to 2^16 ns unless told not to. */

@@ -4,13 +4,16 @@
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Bundle, type BundleMeta } from './bundle.js';
+import { Bundle, weightFormatOf, type BundleMeta } from './bundle.js';
+import type { WeightFormat } from './ops/quant.js';
 import { costs, figuresFromStats, formatCosts, type Costs, type QuestionShape } from './costs.js';
 import { fmtBytes } from './gpu/device.js';
 
 export interface BundleInfo {
   file: string; bytes: number; tokens: number; formatVersion: number; csattnVersion: string;
   model: Pick<BundleMeta['model'], 'name' | 'architecture' | 'fingerprint'>;
+  /** The precisions it was prefilled with: the weight matrices' format, and K/V's. */
+  precision: { weights: WeightFormat; kv: 'f16' };
   template: BundleMeta['template']; csa: BundleMeta['csa']; shape: BundleMeta['shape']; stats: BundleMeta['stats'];
   kvBytes: number; tableBytes: number; tableToKvRatio: number; costs: Costs;
 }
@@ -26,6 +29,7 @@ export async function bundleInfo(path: string, question: QuestionShape): Promise
     return {
       file: path, bytes, tokens: b.tokens, formatVersion: m.formatVersion, csattnVersion: m.csattnVersion,
       model: { name: m.model.name, architecture: m.model.architecture, fingerprint: m.model.fingerprint },
+      precision: { weights: weightFormatOf(m.model), kv: 'f16' },
       template: m.template, csa: m.csa, shape: m.shape, stats: m.stats,
       kvBytes, tableBytes: bytes - kvBytes, tableToKvRatio: c.tableToKvRatio, costs: c,
     };
@@ -39,7 +43,7 @@ export function formatInfo(i: BundleInfo): string {
   return [
     `${i.file}: csattn bundle v${i.formatVersion} (csattn ${i.csattnVersion})`,
     `  context      ${i.tokens} tokens, template ${i.template.kind}`,
-    `  model        ${model.name} (${model.architecture}), fingerprint ${model.fingerprint.slice(0, 16)}`,
+    `  model        ${model.name} (${model.architecture}), fingerprint ${model.fingerprint.slice(0, 16)}, ${i.precision.weights} weights, ${i.precision.kv} K/V`,
     `  shape        ${shape.layers} layers, ${shape.heads} heads / ${shape.kvHeads} KV heads, head dim ${shape.headDim}`,
     `  csa          m=${csa.subspaces} C=${csa.centroids} alpha=${csa.listFraction} (L=${shape.L}) iters=${csa.kmeansIters} seed=${csa.seed} ${csa.granularity} ${csa.rope}-rope scale=${csa.scoreScale}`,
     `  file         ${fmtBytes(i.bytes)}, made on ${i.stats.adapter ?? 'an unrecorded adapter'}`,

@@ -96,6 +96,7 @@ describe('prefill and decode input errors', () => {
     const info = JSON.parse(r.stdout);
     expect(info.tokens).toBeGreaterThan(20);
     expect(info.model.name).toBe('tinylm');
+    expect(info.precision).toEqual({ weights: 'f16', kv: 'f16' });
     expect(info.kvBytes).toBe(2 * 6 * 2 * info.tokens * 64 * 2);
   });
   it('missing and empty documents', () => {
@@ -123,6 +124,18 @@ describe('prefill and decode input errors', () => {
     copyFileSync(bundle, join(tmp, 'cut.csa'));
     truncateSync(join(tmp, 'cut.csa'), statSync(bundle).size - 100);
     expectOneLineError(csattn('decode', join(tmp, 'cut.csa'), '--prompt', 'q'), /cut\.csa/);
+  });
+  it('--weights q8: prefill records it, info shows it, decode takes it from the bundle and refuses f16', () => {
+    const q8 = join(tmp, 'doc-q8.csa');
+    expect(csattn('prefill', doc, '-o', q8, '--weights', 'q8', '--centroids', '4', '--log-level', 'warn').status).toBe(0);
+    expect(JSON.parse(csattn('info', q8, '--json').stdout).precision.weights).toBe('q8');
+    const r = csattn('decode', q8, '--prompt', "What is Kalomi's passcode?", '--max-tokens', '2', '--json');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).weights).toBe('q8');
+    expectOneLineError(csattn('decode', q8, '--weights', 'f16', '--prompt', 'q'), /doc-q8\.csa was prefilled with q8 weights, not f16: decode it with --weights q8/);
+    const bad = csattn('decode', q8, '--weights', 'q5', '--prompt', 'q');
+    expect(bad.status).toBe(2); // usage: refused before anything loads
+    expect(bad.errLines[0]).toMatch(/--weights <format>' argument 'q5' is invalid\. Allowed choices are f16, q8, q4/);
   });
   it('a bundle made with another model is refused, naming both', () => {
     const other = modelVariant('retrained', (c) => { c.rms_norm_eps = 1e-6; });

@@ -5,8 +5,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { DAWN_FLAGS, createGpu, dawnFlags, tensorCoreGap, type Gpu } from '../src/gpu/device.js';
-import { checkF16, doctor, formatDoctor, type DoctorReport } from '../src/doctor.js';
+import { checkF16, checkInt8Dot, doctor, formatDoctor, type DoctorReport } from '../src/doctor.js';
 import { f16Modes, gpuContext } from './helpers/gpu.js';
+import { Kernels } from '../src/gpu/kernels.js';
 import { csattnPiped } from './helpers/cli.js';
 
 let gpu: Gpu;
@@ -43,6 +44,12 @@ describe('csattn doctor', () => {
     if (gpu.tensorCores) expect(report.tensorCores.ok).toBe(true);
     else expect(report.tensorCores.detail).toBe(tensorCoreGap(gpu.adapter));
   });
+  it('reports packed int8 products as createGpu chose them, checked by a kernel', async () => {
+    expect(report.int8Dot.chosen).toBe(gpu.int8Dot ? 'on' : 'off');
+    if (gpu.int8Dot) expect(report.int8Dot.ok).toBe(true);
+    const off = await checkInt8Dot(new Kernels({ ...gpu, int8Dot: false }));
+    expect(off).toEqual({ chosen: 'off', ok: null, detail: expect.stringMatching(/f32/) });
+  });
   it('reports timestamps as createGpu chose them, not quantized', () => {
     expect(report.timestamps.chosen).toBe(gpu.timestamps ? 'on' : 'off');
     if (gpu.timestamps) {
@@ -59,7 +66,7 @@ describe('csattn doctor', () => {
   });
   it('prints one line per item', () => {
     const lines = formatDoctor(report).trimEnd().split('\n');
-    expect(lines.map((l) => l.split(/\s{2,}/)[0])).toEqual(['adapter', 'webgpu', 'f16', 'subgroups', 'tensor cores', 'timestamps', ...Object.keys(report.limits)]);
+    expect(lines.map((l) => l.split(/\s{2,}/)[0])).toEqual(['adapter', 'webgpu', 'f16', 'subgroups', 'tensor cores', 'int8 products', 'timestamps', ...Object.keys(report.limits)]);
   });
   it('CLI: exits 0 with the report as JSON, nothing on stderr', () => {
     const r = csattnPiped(['doctor', '--json']);

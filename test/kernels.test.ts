@@ -41,7 +41,9 @@ describe('kernel preprocessor', () => {
   });
   it('every kernel meets its includes\' requirements', () => {
     for (const file of readdirSync('wgsl').filter((f) => f.endsWith('.wgsl'))) {
-      for (const defines of [[], ['F16', 'SUBGROUPS'], ['F16', 'SUBGROUPS', 'MMA', 'NORM', 'QK_NORM']]) kernelSource(file.slice(0, -5), new Set(defines));
+      for (const defines of [[], ['F16', 'SUBGROUPS'], ['F16', 'SUBGROUPS', 'MMA', 'NORM', 'QK_NORM'], ['F16W'], ['Q8', 'QUANT', 'DOT4'], ['Q4', 'QUANT']]) {
+        kernelSource(file.slice(0, -5), new Set(defines));
+      }
     }
   });
 });
@@ -75,7 +77,9 @@ async function nullCompile(name: string, defines: string[]): Promise<string[]> {
 describe("kernels of the shared reduction on Dawn's null backend", () => {
   const variants: [string, string[]][] = [
     ['rmsnorm', []], ['rope_kv', ['QK_NORM']], ['sample', []], ['attention_reduce', []],
-    ['matvec', ['NORM']], ['matvec', ['SWIGLU', 'EXTRA']],
+    ['matvec', ['F16W', 'NORM']], ['matvec', ['F16W', 'SWIGLU', 'EXTRA']],
+    ['matvec', ['Q8', 'QUANT', 'DOT4', 'NORM']], ['matvec', ['Q8', 'QUANT', 'QUANT_SWIGLU', 'SWIGLU', 'EXTRA']],
+    ['matvec', ['Q4', 'QUANT', 'QUANT_SWIGLU', 'SWIGLU', 'EXTRA', 'DOT4']], ['matvec', ['Q4', 'QUANT', 'NORM']],
   ];
   it.each(variants)('%s %j compiles without a message, with and without subgroups and f16', async (name, defines) => {
     expect(await nullCompile(name, defines)).toEqual([]);

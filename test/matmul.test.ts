@@ -5,7 +5,7 @@ import { matmul, matvecShape, MATVEC_MAX_T, type MatvecShape } from '../src/ops/
 import { BYTES_PER_WEIGHT, f16Matrix, type Matrix, type QuantFormat } from '../src/ops/quant.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
-import * as quant from './ref/quant.js';
+import * as qref from './ref/quant.js';
 import { f16Modes, gpuContext, rand, readF32, runDispatches, uploadF16, uploadF32, type Ctx } from './helpers/gpu.js';
 import { perf } from './helpers/perf.js';
 
@@ -80,9 +80,9 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
   const tiled = c.T > MATVEC_MAX_T;
   const weight = (w: Float32Array): [Matrix, Float32Array] => {
     if (!c.quant) return [f16Matrix(uploadF16(gpu, w)), w];
-    const q = quant.quantize(c.quant.format ?? 'q8', w);
-    const bytes = quant.quantBytes(q);
-    return [{ format: q.format, data: upload(gpu, bytes.data), scales: upload(gpu, bytes.scales) }, tiled ? roundF16(quant.dequantize(q)) : quant.dequantize(q)];
+    const q = qref.quantize(c.quant.format ?? 'q8', w);
+    const bytes = qref.quantBytes(q);
+    return [{ format: q.format, data: upload(gpu, bytes.data), scales: upload(gpu, bytes.scales) }, tiled ? roundF16(qref.dequantize(q)) : qref.dequantize(q)];
   };
   const [w, wv] = weight(f16.w);
   const [w2, w2v] = f16.w2 ? weight(f16.w2) : [];

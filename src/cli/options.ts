@@ -59,10 +59,10 @@ export function modelDir(dir: string | undefined): string {
 
 /**
  * --weights: the format the weight matrices run in, quantized at load from the checkpoint.
- * `fallback` undefined: no default (decode takes the bundle's).
+ * `fallback` null: no default (decode takes the bundle's).
  */
-export function weightsOption(fallback: WeightFormat | undefined = 'f16', what = ''): Option {
-  const o = new Option('--weights <format>', `weight matrices: f16 as stored, or q8 (int8 in blocks of 32 with an f16 scale, quantized at load; half the bytes a decode step reads)${what}`).choices(WEIGHT_FORMATS);
+export function weightsOption(fallback: WeightFormat | null = 'f16', what = ''): Option {
+  const o = new Option('--weights <format>', `weight matrices: f16 as stored, q8 (int8, llama.cpp's Q8_0) or q4 (4-bit with offsets, Q4_1's scheme), quantized at load in blocks of 32${what}`).choices(WEIGHT_FORMATS);
   return fallback ? o.default(fallback) : o;
 }
 

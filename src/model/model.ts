@@ -112,7 +112,7 @@ export class Model {
   readonly step: GPUBuffer;
   private scratch = new Map<number, Scratch>();
   private opsCache = new Map<string, Op[]>();
-  /** f16 buffers the tiled products expand Q8 weights into (made on first use). */
+  /** f16 buffers the tiled products expand quantized weights into (made on first use). */
   private expandBuffers: GPUBuffer[] | null = null;
 
   private constructor(
@@ -352,14 +352,14 @@ export class Model {
   }
 
   /**
-   * Where a tiled product (T > MATVEC_MAX_T) expands Q8 weights: two f16 buffers the size of the
+   * Where a tiled product (T > MATVEC_MAX_T) expands quantized weights: two f16 buffers the size of the
    * largest layer matrix (gate and up side by side); the LM head is expanded a row range at a time.
    */
   private expandInto(T: number): GPUBuffer[] | undefined {
     if (this.weights.format === 'f16' || T <= ops.MATVEC_MAX_T) return undefined;
     const { hidden: H, heads, kvHeads, headDim: d, intermediate: I } = this.cfg;
     const bytes = 2 * Math.max(H * (heads + 2 * kvHeads) * d, heads * d * H, H * I);
-    return (this.expandBuffers ??= collecting(this.gpu, null, () => [0, 1].map((i) => storage(this.gpu, bytes, `q8 weights as f16 (${i})`))));
+    return (this.expandBuffers ??= collecting(this.gpu, null, () => [0, 1].map((i) => storage(this.gpu, bytes, `quantized weights as f16 (${i})`))));
   }
 
   private cached(key: string, build: () => Op[]): Op[] {

@@ -1,6 +1,7 @@
 /**
  * Typed builders for the dense (non-attention) kernels of the forward pass: embedding, RMSNorm,
- * matmul (matvec for decode, tiled for prefill; bias, accumulate, SwiGLU), RoPE + KV-cache write,
+ * matmul (matvec for decode, tiled for prefill; bias, accumulate, SwiGLU; f16 or quantized
+ * weights, src/ops/quant.ts), RoPE + KV-cache write,
  * argmax and top-p sampling. Each builds its uniforms and bind groups once and returns dispatches
  * that are replayed every step; values that change per step come from the `step` buffer.
  */
@@ -8,7 +9,7 @@ import { check } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
 import { flatGrid, maxGroups, partOf, rowParts, type RowPart } from '../gpu/parts.js';
-import { dequantize, matrixParts, partBindings, type Matrix, type QuantFormat, type WeightFormat } from './quant.js';
+import { dequantize, matrixParts, partBindings, type Matrix, type WeightFormat } from './quant.js';
 
 /**
  * Chunks of at most this many tokens use the matvec kernel (weights streamed once, as in decode);
@@ -76,7 +77,7 @@ export interface MatmulArgs {
   /** RMSNorm (HF) of x with this weight fused in front (matvec only: T <= MATVEC_MAX_T). */
   norm?: { weight: GPUBuffer; eps: number };
   /**
-   * Q8 weights in the tiled product (T > MATVEC_MAX_T): f16 buffers they are expanded into, a row
+   * Quantized weights in the tiled product (T > MATVEC_MAX_T): f16 buffers they are expanded into, a row
    * range at a time (one for w, one for w2); the larger, the fewer ranges.
    */
   expandInto?: GPUBuffer[];
@@ -112,19 +113,20 @@ function productBindings(a: MatmulArgs, w: Binding, w2?: Binding): Binding[] {
 }
 
 /**
- * The tiled product over Q8 weights: each row range is expanded to f16 into a.expandInto, then
+ * The tiled product over quantized weights: each row range is expanded to f16 into a.expandInto, then
  * multiplied as f16 (the tensor cores read f16 tiles; the expansion reads half the bytes the
  * product would read from an f16 weight, and writes them once).
  */
 function expandedParts(k: Kernels, a: MatmulArgs, defines: string[]): Dispatch[] {
   const into = a.expandInto;
-  check(into && into.length >= (a.swiglu ? 2 : 1), 'matmul: Q8 weights in a tiled product need buffers to expand them into');
+  check(into && into.length >= (a.swiglu ? 2 : 1), 'matmul: quantized weights in a tiled product need buffers to expand them into');
   const maxRows = Math.floor(Math.min(...into.map((b) => b.size)) / (2 * a.K));
   return matrixParts(k, a.w, a.N, a.K, 'matmul weight', maxRows).flatMap((part) => {
     const expand = (m: Matrix, out: GPUBuffer): [Dispatch, Binding] => {
+      check(m.format !== 'f16', 'matmul: an f16 weight needs no expanding');
       const b = partBindings(m, part, a.K);
       const f16 = { buffer: out, offset: 0, size: part.rows * a.K * 2 };
-      return [dequantize(k, { format: m.format as QuantFormat, data: b.data, scales: b.scales!, out: f16, values: part.rows * a.K }), f16];
+      return [dequantize(k, { format: m.format, data: b.data, scales: b.scales!, out: f16, values: part.rows * a.K }), f16];
     };
     const [dw, w] = expand(a.w, into[0]);
     const [dw2, w2] = a.w2 ? expand(a.w2, into[1]) : [];
