@@ -1,7 +1,7 @@
 /**
  * Loading a Hugging Face model folder onto the GPU: config.json, the safetensors tensors checked
  * against it, every weight streamed up as f16 into the ModelWeights the forward pass reads (the
- * matrices quantized there when the model runs with Q8 weights).
+ * matrices quantized there when the model runs with q8 or q4 weights).
  */
 import { check } from '../errors.js';
 import { allocate, release, type Gpu } from '../gpu/device.js';

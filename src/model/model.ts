@@ -45,7 +45,7 @@ export interface LayerWeights {
 /**
  * Every weight the forward pass reads, on the GPU: read from a checkpoint by load.ts:loadModel, or
  * made at random by synth.ts:syntheticModel. The embedding stays f16 (a decode step reads one row
- * of it); the LM head is a matrix like the others (a Q8 copy of the embedding in tied models).
+ * of it); the LM head is a matrix like the others (a quantized copy of the embedding in tied models).
  */
 export interface ModelWeights {
   format: WeightFormat;
