@@ -19,6 +19,13 @@
  * range. (Chunks of at most 8 tokens, as the last one here, go through the matvec, which also rounds
  * x to int8 per block of 16 for packed int8 products: an error of the same kind, √2 on the above.)
  * Measured on lavapipe: 3.0e-3 (llama-tied) to 7.3e-3 (tinylm) of the range.
+ *
+ * q4 (--weights q4: 4-bit codes, a scale and an offset a block) moves each weight by up to half of
+ * (max - min) / 15 of its block, against q8's max |w| / 127: (127 / 15) · (max - min) / max |w|
+ * ≈ 8.5 · 1.8 ≈ 15 times q8's error, so Q4_TOL = 0.3 × range. A loose bound, there to catch a
+ * wrong layout or a lost scale end to end on every family (the kernels are checked exactly against
+ * CPU references in test/matmul.test.ts); measured on lavapipe: 4.6e-2 (llama-tied) to 1.2e-1
+ * (tinylm) of the range.
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -34,6 +41,7 @@ const ROOT = 'fixtures/reference';
 const CASES = ['llama', 'llama-tied', 'qwen2', 'qwen3', 'mistral', 'tinylm'];
 const REL_TOL = 1e-3;
 const Q8_TOL = 2e-2;
+const Q4_TOL = 0.3;
 
 interface Expected { ids: number[]; generated: number[]; margins: number[] }
 
@@ -64,13 +72,13 @@ describe.each(CASES)('transformers reference: %s', (name) => {
     expect((await worstDifference('f16')).worst).toBeLessThan(REL_TOL * range);
   });
 
-  it('with q8 weights: logits within the quantization\'s tolerance, the same top token where it leads clearly', async () => {
-    const { got, worst } = await worstDifference('q8');
-    expect(worst).toBeLessThan(Q8_TOL * range);
+  it.each([['q8', Q8_TOL], ['q4', Q4_TOL]] as const)('with %s weights: logits within the quantization\'s tolerance, the same top token where it leads clearly', async (format, tol) => {
+    const { got, worst } = await worstDifference(format);
+    expect(worst).toBeLessThan(tol * range);
     const V = got.length / expected.ids.length;
-    const clear = expected.ids.map((_, t) => t).filter((t) => topTwoMargin(ref.data.subarray(t * V, (t + 1) * V)) > 2 * Q8_TOL * range);
-    console.log(`${name} (q8): ${clear.length} of ${expected.ids.length} positions with a clear top token`);
-    expect(clear.length).toBeGreaterThan(0);
+    const clear = expected.ids.map((_, t) => t).filter((t) => topTwoMargin(ref.data.subarray(t * V, (t + 1) * V)) > 2 * tol * range);
+    console.log(`${name} (${format}): ${clear.length} of ${expected.ids.length} positions with a clear top token`);
+    if (format === 'q8') expect(clear.length).toBeGreaterThan(0);
     expect(clear.filter((t) => argmax(got.subarray(t * V, (t + 1) * V)) !== argmax(ref.data.subarray(t * V, (t + 1) * V)))).toEqual([]);
   });
 
