@@ -17,7 +17,7 @@ import type { Model } from './model/model.js';
 import { presetConfig, syntheticModel } from './model/synth.js';
 import { mulberry32 } from './random.js';
 import { destroyTables, type CsaParams, type LayerTables } from './attention/csa/tables.js';
-import { Bundle, FORMAT_VERSION, modelIdentity, type BundleMeta, type ModelIdentity } from './bundle.js';
+import { Bundle, FORMAT_VERSION, identityOf, modelIdentity, type BundleMeta, type ModelIdentity } from './bundle.js';
 import { loadContext, selectOptions, sparseAttention, type SparseOptions } from './decode.js';
 import { csaSelector } from './attention/methods/csa.js';
 import { Generator, type SamplingOptions } from './generate.js';
@@ -133,12 +133,10 @@ async function modelOf(gpu: Gpu, job: BenchJob, capacity: number): Promise<Model
   return syntheticModel(gpu, presetConfig(job.preset!, job.layers), { ...opts, seed: job.seed });
 }
 
-async function identityOf(job: BenchJob, model: Model): Promise<ModelIdentity> {
+async function benchIdentity(job: BenchJob, model: Model): Promise<ModelIdentity> {
   if (job.modelDir) return modelIdentity(job.modelDir, loadConfig(job.modelDir), job.weights);
   const config = createHash('sha256').update(JSON.stringify(model.cfg)).digest('hex');
-  const parts = { config, tokenizer: 'none', tensors: config, weights: `uniform seed ${job.seed}`, ...(job.weights === 'f16' ? {} : { weightFormat: job.weights }) };
-  const fingerprint = createHash('sha256').update(JSON.stringify(parts)).digest('hex');
-  return { fingerprint, parts, architecture: model.cfg.architecture, name: job.preset! };
+  return identityOf({ config, tokenizer: 'none', tensors: config, weights: `uniform seed ${job.seed}` }, job.weights, model.cfg.architecture, job.preset!);
 }
 
 async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<BenchRow> {
@@ -222,7 +220,7 @@ async function bundleRoundTrip(job: BenchJob, model: Model, tables: LayerTables[
   try {
     const c = model.cfg;
     const meta: BundleMeta = {
-      formatVersion: FORMAT_VERSION, csattnVersion: VERSION, model: await identityOf(job, model), contextIds: ids,
+      formatVersion: FORMAT_VERSION, csattnVersion: VERSION, model: await benchIdentity(job, model), contextIds: ids,
       template: { kind: 'plain', separator: '', suffix: '' }, csa: job.csa,
       shape: { layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, groups: tables[0].groups, L: tables[0].L },
       stats: { adapter: model.gpu.adapterName },

@@ -86,18 +86,20 @@ export async function modelIdentity(dir: string, cfg: ModelConfig, format: Weigh
         weights.update(await st.readRange(n, off, Math.min(64, t.byteLength)));
       }
     }
-    const parts = {
-      config: await fileHash('config.json'),
-      tokenizer: await fileHash('tokenizer.json'),
-      tensors: tensors.digest('hex'),
-      weights: weights.digest('hex'),
-      ...(format === 'f16' ? {} : { weightFormat: format }),
-    };
-    const fingerprint = sha().update(JSON.stringify(parts)).digest('hex');
-    return { fingerprint, parts, architecture: cfg.architecture, name: basename(dir) };
+    const hashes = { config: await fileHash('config.json'), tokenizer: await fileHash('tokenizer.json'), tensors: tensors.digest('hex'), weights: weights.digest('hex') };
+    return identityOf(hashes, format, cfg.architecture, basename(dir));
   } finally {
     await st.close();
   }
+}
+
+/**
+ * The identity of a model whose parts are hashed (`hashes`), run with `format` weights: the format
+ * joins the parts only when it is not f16, so f16 fingerprints are those of bundles made before q8.
+ */
+export function identityOf(hashes: Omit<ModelIdentity['parts'], 'weightFormat'>, format: WeightFormat, architecture: string, name: string): ModelIdentity {
+  const parts = { ...hashes, ...(format === 'f16' ? {} : { weightFormat: format }) };
+  return { fingerprint: createHash('sha256').update(JSON.stringify(parts)).digest('hex'), parts, architecture, name };
 }
 
 /** Refuses a bundle made with another model, naming what differs. */

@@ -22,7 +22,7 @@ export function f16Matrix(data: GPUBuffer): Matrix {
 }
 
 /** Values per scale. */
-export const QUANT_BLOCK = 32;
+const QUANT_BLOCK = 32;
 
 /** Bits of a weight's value in each format, and bytes of a block's scale (and offset). */
 const BITS: Record<WeightFormat, number> = { f16: 16, q8: 8, q4: 4 };
@@ -39,7 +39,7 @@ export function rowBytes(format: WeightFormat, cols: number): { data: number; sc
 }
 
 /** Quantized rows must be whole blocks; every model shape csattn knows has them. */
-export function checkQuantShape(format: QuantFormat, cols: number, what: string): void {
+function checkQuantShape(format: QuantFormat, cols: number, what: string): void {
   check(cols % QUANT_BLOCK === 0, `${what}: rows of ${cols} values cannot be quantized to ${format} (needs a multiple of ${QUANT_BLOCK}); use --weights f16`, 'shape');
 }
 
