@@ -29,6 +29,7 @@ import { record, storage, submit } from './gpu/kernels.js';
 import type { Logger } from './log.js';
 import { VERSION } from './version.js';
 import type { WeightFormat } from './ops/quant.js';
+import type { KvFormat } from './model/kvcache.js';
 
 
 export interface BenchJob {
@@ -37,6 +38,8 @@ export interface BenchJob {
   modelDir?: string;
   /** The weight matrices' format. */
   weights: WeightFormat;
+  /** The KV cache's format (default f16). */
+  kv?: KvFormat;
   /** Fewer layers than the model (quick runs). */
   layers?: number;
   contexts: number[];
@@ -80,6 +83,8 @@ export interface BenchRow {
   model: string;
   /** The weight matrices' format (absent in rows from before q8: f16). */
   weights?: WeightFormat;
+  /** The KV cache's format (absent in rows from before q8 KV: f16). */
+  kv?: KvFormat;
   adapter: string;
   /** The bandwidth the floors are computed with, and where it comes from. */
   peak: Peak | null;
@@ -128,7 +133,7 @@ function configOf(job: BenchJob): ModelConfig {
 }
 
 async function modelOf(gpu: Gpu, job: BenchJob, capacity: number): Promise<Model> {
-  const opts = { capacity, chunkSize: job.chunkSize, weights: job.weights };
+  const opts = { capacity, chunkSize: job.chunkSize, weights: job.weights, kv: job.kv };
   if (job.modelDir) return loadModel(gpu, job.modelDir, opts);
   return syntheticModel(gpu, presetConfig(job.preset!, job.layers), { ...opts, seed: job.seed });
 }
@@ -162,8 +167,8 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   const sampling: SamplingOptions = { maxTokens: job.decodeTokens, temperature: 0, topP: 1, seed: 0, stopIds: [] };
   const opts = selectOptions(job.sparse, N, model.capacity);
   const csa = sparseAttention(model, csaSelector(model, tables, job.csa, opts));
-  const { kvHeads, headDim: d, layers } = model.cfg;
-  const kvRowBytes = 2 * layers * kvHeads * d * 2; // K and V of one position, all layers
+  const layers = model.cfg.layers;
+  const kvRowBytes = layers * model.cache.bytesPerPosition; // K and V of one position, all layers
   const peak = peakBandwidth(gpu.adapterName, job.peakGbps);
   const figures = async (name: 'full' | 'csa'): Promise<DecodeFigures> => {
     const attention = name === 'full' ? model.fullAttention : csa;
@@ -187,7 +192,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   const T = Math.min(job.chunkSize, N);
   const prefillKernels = job.profile ? await profileOps(gpu, model.layerPrefillOps(0, T), 2, () => model.setPosition(N - T)) : undefined;
   const row: BenchRow = {
-    model: modelName(job), weights: job.weights, adapter: gpu.adapterName, peak, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
+    model: modelName(job), weights: job.weights, kv: model.cache.format, adapter: gpu.adapterName, peak, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
     prefillMs, prefillTokensPerSecond: prefillMs === null ? null : (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
     csaSpeedup: full.msPerToken / sparse.msPerToken, sparsity: job.sparse.sparsity, weightBytes: model.weightBytesPerToken(), kvRowBytes, peakGpuBytes: gpu.memory.peak, prefillKernels,
   };
@@ -195,7 +200,10 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   return row;
 }
 
-/** Random f16 K/V for positions [0, N) of every layer, and key-clustered tables of CSA's shapes. */
+/**
+ * Random K/V for positions [0, N) of every layer (f16 in [-1, 1]; for q8, those bits as int8 with
+ * scales of 1/64), and key-clustered tables of CSA's shapes.
+ */
 async function randomContext(model: Model, N: number, job: BenchJob): Promise<{ tables: LayerTables[]; tablesMs: number }> {
   const { layers, heads: Hq, kvHeads: Hkv, headDim: d } = model.cfg;
   const t0 = performance.now();
@@ -204,8 +212,9 @@ async function randomContext(model: Model, N: number, job: BenchJob): Promise<{ 
     for (const [i, cache] of [model.cache.k[l], model.cache.v[l]].entries()) {
       submit(model.gpu, (pass) => record(pass, ops.fillUniform(model.kernels, { out: cache, n: cache.size / 2, center: 0, half: 1, seed: job.seed + 2 * l + i })));
     }
+    for (const scale of Object.values(model.cache.scales[l] ?? {})) model.gpu.device.queue.writeBuffer(scale, 0, new Float32Array(scale.size / 4).fill(1 / 64));
     tables.push(await buildKeyTables(model.kernels, {
-      kCache: model.cache.k[l], N, Hq, Hkv, d, capacity: model.capacity, invFreq: model.invFreq,
+      kCache: model.f16Keys(l, N), N, Hq, Hkv, d, capacity: model.capacity, invFreq: model.invFreq,
       params: { ...job.csa, granularity: 'kv-head' },
     }));
   }
@@ -221,7 +230,7 @@ async function bundleRoundTrip(job: BenchJob, model: Model, tables: LayerTables[
     const c = model.cfg;
     const meta: BundleMeta = {
       formatVersion: FORMAT_VERSION, csattnVersion: VERSION, model: await benchIdentity(job, model), contextIds: ids,
-      template: { kind: 'plain', separator: '', suffix: '' }, csa: job.csa,
+      template: { kind: 'plain', separator: '', suffix: '' }, csa: job.csa, kv: model.cache.format,
       shape: { layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, groups: tables[0].groups, L: tables[0].L },
       stats: { adapter: model.gpu.adapterName },
     };

@@ -6,6 +6,8 @@
  *
  * Tensors, per layer l:
  *   L{l}.k, L{l}.v        F16 [kv_heads, N, head_dim]        post-RoPE keys, values
+ *                         (I8 with metadata kv = "q8", each row times its scale:)
+ *   L{l}.k_scale, .v_scale F16 [kv_heads, N]                 q8 only: the rows' scales
  *   L{l}.centroids        F32 [groups, m, C, head_dim / m]   unit-norm query centroids
  *   L{l}.list_idx         U32 [groups, m, C, L]              top-L key positions per centroid, ascending
  *   L{l}.list_score       F16 [groups, m, C, L]              their partial scores
@@ -19,6 +21,7 @@ import { SafetensorsFile, SafetensorsModel, writeSafetensors, type TensorEntry }
 import type { ModelConfig } from './model/config.js';
 import type { CsaParams } from './attention/csa/tables.js';
 import type { WeightFormat } from './ops/quant.js';
+import { KV_FORMATS, type KvFormat } from './model/kvcache.js';
 
 export const FORMAT = 'csattn.bundle';
 /** 2: lists in ascending key order (1 had them in score order). */
@@ -52,6 +55,8 @@ export interface BundleMeta {
   contextIds: number[];
   template: BundleTemplate;
   csa: CsaParams;
+  /** The KV cache's format (metadata `kv`, absent in f16 bundles). */
+  kv: KvFormat;
   /** Shapes the tensors must have. */
   shape: { layers: number; heads: number; kvHeads: number; headDim: number; groups: number; L: number };
   /** Facts about the prefill that made it (times in ms, sizes in bytes). */
@@ -129,6 +134,9 @@ export function weightFormatOf(id: ModelIdentity): WeightFormat {
 export interface LayerTensors {
   k: () => Promise<Uint8Array>;
   v: () => Promise<Uint8Array>;
+  /** q8 KV only. */
+  kScale?: () => Promise<Uint8Array>;
+  vScale?: () => Promise<Uint8Array>;
   centroids: () => Promise<Uint8Array>;
   listIdx: () => Promise<Uint8Array>;
   listScore: () => Promise<Uint8Array>;
@@ -141,10 +149,15 @@ export function bundleEntries(meta: BundleMeta): TensorEntry[] {
   const m = meta.csa.subspaces;
   const C = meta.csa.centroids;
   const out: TensorEntry[] = [];
+  const kv = meta.kv === 'q8' ? 'I8' : 'F16';
   for (let l = 0; l < layers; l++) {
     out.push(
-      { name: `L${l}.k`, dtype: 'F16', shape: [kvHeads, N, headDim] },
-      { name: `L${l}.v`, dtype: 'F16', shape: [kvHeads, N, headDim] },
+      { name: `L${l}.k`, dtype: kv, shape: [kvHeads, N, headDim] },
+      { name: `L${l}.v`, dtype: kv, shape: [kvHeads, N, headDim] },
+      ...(meta.kv === 'q8' ? [
+        { name: `L${l}.k_scale`, dtype: 'F16', shape: [kvHeads, N] },
+        { name: `L${l}.v_scale`, dtype: 'F16', shape: [kvHeads, N] },
+      ] satisfies TensorEntry[] : []),
       { name: `L${l}.centroids`, dtype: 'F32', shape: [groups, m, C, headDim / m] },
       { name: `L${l}.list_idx`, dtype: 'U32', shape: [groups, m, C, L] },
       { name: `L${l}.list_score`, dtype: 'F16', shape: [groups, m, C, L] },
@@ -164,13 +177,16 @@ export async function writeBundle(path: string, meta: BundleMeta, layer: (l: num
     context_ids: JSON.stringify(meta.contextIds),
     template: JSON.stringify(meta.template),
     csa: JSON.stringify(meta.csa),
+    ...(meta.kv === 'f16' ? {} : { kv: meta.kv }),
     shape: JSON.stringify(meta.shape),
     stats: JSON.stringify(meta.stats),
   };
-  const kinds = { k: 'k', v: 'v', centroids: 'centroids', list_idx: 'listIdx', list_score: 'listScore', list_len: 'listLen' } as const;
+  const kinds = { k: 'k', v: 'v', k_scale: 'kScale', v_scale: 'vScale', centroids: 'centroids', list_idx: 'listIdx', list_score: 'listScore', list_len: 'listLen' } as const;
   return writeSafetensors(path, bundleEntries(meta), metadata, (e) => {
     const [, l, kind] = /^L(\d+)\.(\w+)$/.exec(e.name)!;
-    return layer(Number(l))[kinds[kind as keyof typeof kinds]]();
+    const tensor = layer(Number(l))[kinds[kind as keyof typeof kinds]];
+    check(tensor, `writeBundle: no ${e.name} given`);
+    return tensor();
   });
 }
 
@@ -186,8 +202,9 @@ export class Bundle {
     try {
       const meta = parseMeta(path, file.metadata);
       // Before bundleEntries: a hostile layer count must not drive a loop or an allocation.
-      check(file.tensors.size === 6 * meta.shape.layers,
-        `${path}: ${file.tensors.size} tensors for ${meta.shape.layers} layers (6 per layer): the bundle is incomplete or corrupt`, 'format');
+      const perLayer = meta.kv === 'q8' ? 8 : 6;
+      check(file.tensors.size === perLayer * meta.shape.layers,
+        `${path}: ${file.tensors.size} tensors for ${meta.shape.layers} layers (${perLayer} per layer): the bundle is incomplete or corrupt`, 'format');
       const expected = bundleEntries(meta);
       for (const e of expected) {
         const t = file.tensors.get(e.name);
@@ -240,12 +257,14 @@ function parseMeta(path: string, md: Record<string, string>): BundleMeta {
     contextIds: json('context_ids'),
     template: json('template'),
     csa: json('csa'),
+    kv: (md.kv ?? 'f16') as KvFormat,
     shape: json('shape'),
     stats: json('stats') ?? {},
   };
   const isInt = (x: unknown, min = 0) => Number.isSafeInteger(x) && (x as number) >= min;
   if (!Array.isArray(meta.contextIds) || meta.contextIds.length === 0 || !meta.contextIds.every((x) => isInt(x))) throw bad('context_ids');
   if (typeof meta.model?.fingerprint !== 'string' || typeof meta.model?.parts !== 'object' || meta.model.parts === null) throw bad('model');
+  if (!KV_FORMATS.includes(meta.kv)) throw bad(`kv is ${JSON.stringify(md.kv)}, expected one of ${KV_FORMATS.join(', ')}`);
   if (typeof meta.template?.suffix !== 'string' || typeof meta.template?.separator !== 'string') throw bad('template');
   const s = meta.shape;
   if (!s || !['layers', 'heads', 'kvHeads', 'headDim', 'groups', 'L'].every((k) => isInt((s as any)[k], 1))) throw bad('shape');

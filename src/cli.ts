@@ -10,6 +10,7 @@ import { createGpu, fmtBytes } from './gpu/device.js';
 import { loadModel } from './model/load.js';
 import type { Model } from './model/model.js';
 import type { WeightFormat } from './ops/quant.js';
+import type { KvFormat } from './model/kvcache.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, textSink } from './generate.js';
@@ -35,12 +36,12 @@ import { DEFAULT_MODEL, DEMO_DOCUMENT } from './paths.js';
 import { formatDemo, runDemo } from './demo.js';
 import {
   attentionOptions, budgetOptions, chunkSizeOption, csaOptions, csaParams, floatArg, intArg, listArg, logLevelOption,
-  methodsHelp, modelDir, modelOption, weightsOption, questionAttentionOption, questionOptions, questionShape, sampling, samplingOptions, sparse,
+  methodsHelp, modelDir, modelOption, weightsOption, kvOption, questionAttentionOption, questionOptions, questionShape, sampling, samplingOptions, sparse,
   type AttentionFlags, type BudgetFlags, type Common, type CsaFlags, type QuestionAttention, type QuestionFlags, type SamplingFlags,
 } from './cli/options.js';
 
 /** The model on the GPU with a KV cache of `capacity` tokens, showing the load's progress. */
-async function modelOnGpu(dir: string, capacity: number, log: Logger, o: { chunkSize?: number; weights?: WeightFormat } = {}): Promise<Model> {
+async function modelOnGpu(dir: string, capacity: number, log: Logger, o: { chunkSize?: number; weights?: WeightFormat; kv?: KvFormat } = {}): Promise<Model> {
   loadConfig(dir); // a bad config fails before the GPU starts
   const gpu = await createGpu({ log });
   log.debug({ adapter: gpu.adapterName, f16: gpu.f16, subgroups: gpu.subgroups, tensorCores: gpu.tensorCores }, 'gpu');
@@ -53,7 +54,7 @@ async function modelOnGpu(dir: string, capacity: number, log: Logger, o: { chunk
 // ---------------------------------------------------------------------------------------------
 // generate / logits / synth-model
 
-interface GenerateFlags extends Common, SamplingFlags { model?: string; weights: WeightFormat; prompt: string; chat: boolean }
+interface GenerateFlags extends Common, SamplingFlags { model?: string; weights: WeightFormat; kv: KvFormat; prompt: string; chat: boolean }
 
 function generateCommand(): Command {
   return samplingOptions(
@@ -61,6 +62,7 @@ function generateCommand(): Command {
       .description('generate text from a prompt with full attention, streaming tokens to stdout')
       .addOption(modelOption())
       .addOption(weightsOption())
+      .addOption(kvOption())
       .requiredOption('--prompt <text>', 'the prompt')
       .option('--no-chat', 'do not apply the chat template (raw text continuation)')
       .option('--json', 'print one JSON object (text, ids, timings) instead of streaming text')
@@ -72,7 +74,7 @@ function generateCommand(): Command {
     const tok = await Tokenizer.load(dir);
     const ids = tok.promptIds(o.prompt, { chat: o.chat });
     check(ids.length > 0, 'the prompt is empty');
-    const model = await modelOnGpu(dir, ids.length + o.maxTokens, log, { weights: o.weights });
+    const model = await modelOnGpu(dir, ids.length + o.maxTokens, log, { weights: o.weights, kv: o.kv });
     const sink = textSink(tok, o.stop, o.json ? () => {} : (s) => process.stdout.write(s));
     const r = await new Generator(model).generate(ids, 0, sampling(o, tok), sink.onToken);
     const text = sink.finish();
@@ -86,13 +88,14 @@ function generateCommand(): Command {
   });
 }
 
-interface LogitsFlags extends Common { model?: string; weights: WeightFormat; prompt?: string; ids?: string; out: string; chunkSize: number }
+interface LogitsFlags extends Common { model?: string; weights: WeightFormat; kv: KvFormat; prompt?: string; ids?: string; out: string; chunkSize: number }
 
 function logitsCommand(): Command {
   return new Command('logits')
     .description('write the logits of every position as a float32 .npy file [tokens, vocab] (reference checks)')
     .addOption(modelOption())
     .addOption(weightsOption())
+    .addOption(kvOption())
     .addOption(new Option('--prompt <text>', 'text to encode (BOS added as the tokenizer does)').conflicts('ids'))
     .option('--ids <list>', 'comma-separated token ids, used exactly as given (no BOS added)')
     .requiredOption('--out <file>', 'output .npy file')
@@ -107,7 +110,7 @@ function logitsCommand(): Command {
       const ids = o.ids !== undefined ? parseIds(o.ids) : tok.encode(o.prompt!);
       check(ids.length > 0, 'no tokens to run');
       tok.checkIds(ids);
-      const model = await modelOnGpu(dir, ids.length, log, { chunkSize: o.chunkSize, weights: o.weights });
+      const model = await modelOnGpu(dir, ids.length, log, { chunkSize: o.chunkSize, weights: o.weights, kv: o.kv });
       check(ids.every((i) => i < model.cfg.vocab), () => `token id ${ids.find((i) => i >= model.cfg.vocab)} is outside the model's vocabulary (${model.cfg.vocab})`, 'input');
       const logits = (await model.prefill(ids, 0, { logits: 'all' }))!;
       await writeNpy(o.out, logits, [ids.length, model.cfg.vocab]);
@@ -149,7 +152,7 @@ function synthCommand(): Command {
 // prefill / info / decode
 
 interface PrefillFlags extends Common, CsaFlags, QuestionFlags {
-  out: string; model?: string; weights: WeightFormat; template: string; truncate?: 'middle' | 'end'; reserve: number; chunkSize: number;
+  out: string; model?: string; weights: WeightFormat; kv: KvFormat; template: string; truncate?: 'middle' | 'end'; reserve: number; chunkSize: number;
 }
 
 function prefillCommand(): Command {
@@ -159,6 +162,7 @@ function prefillCommand(): Command {
     .requiredOption('-o, --out <file>', 'output bundle (.csa); replaced only by a complete bundle')
     .addOption(modelOption())
     .addOption(weightsOption('f16', '; decode runs the bundle in the same format'))
+    .addOption(kvOption('; decode runs the bundle\'s'))
     .option('--template <t>', 'prompt template: auto (chat template if the model has one, else plain "{context}\\n\\n{prompt}"), plain, chat, or a custom text with {context} and {prompt}', 'auto')
     .addOption(new Option('--truncate <how>', 'cut a document longer than the model\'s window: middle (keep both ends) or end').choices(['middle', 'end']))
     .option('--reserve <n>', 'positions kept free for the question and answer', intArg(0), 512)
@@ -170,7 +174,7 @@ function prefillCommand(): Command {
       const dir = modelDir(o.model);
       await checkOutputs([{ what: '--out', path: o.out }], [{ what: 'the document', path: document }, ...await modelFiles(dir)]);
       const s = await prefillDocument({
-        document, out: resolve(o.out), modelDir: dir, weights: o.weights, template: o.template, truncate: o.truncate,
+        document, out: resolve(o.out), modelDir: dir, weights: o.weights, kv: o.kv, template: o.template, truncate: o.truncate,
         reserve: o.reserve, chunkSize: o.chunkSize, csa: csaParams(o), questionTokens: o.questionTokens, log,
       });
       const c = costs(s, questionShape(o));
@@ -229,7 +233,7 @@ function decodeCommand(): Command {
 // perplexity
 
 interface PerplexityFlags extends Common, CsaFlags, BudgetFlags {
-  model?: string; weights: WeightFormat; attention: AttentionKind; sparsity: number; context: number; scored?: number; windows?: number; chunkSize: number;
+  model?: string; weights: WeightFormat; kv: KvFormat; attention: AttentionKind; sparsity: number; context: number; scored?: number; windows?: number; chunkSize: number;
 }
 
 function perplexityCommand(): Command {
@@ -238,6 +242,7 @@ function perplexityCommand(): Command {
     .argument('<text-file>', 'UTF-8 text (PG19 book, held-out document)')
     .addOption(modelOption())
     .addOption(weightsOption())
+    .addOption(kvOption())
     .addOption(new Option('--attention <kind>', 'attention of the scored tokens: full, csa, or a baseline selector at the same budget (see below)').choices(ATTENTION_KINDS).default('full'))
     .option('--context <n>', 'tokens per window (the leading BOS included)', intArg(4, 1 << 20), 1024)
     .option('--scored <n>', 'tokens scored at the end of each window (default: half the window)', intArg(1))
@@ -250,7 +255,7 @@ function perplexityCommand(): Command {
       const text = await readDocument(path);
       const dir = modelDir(o.model);
       const tok = await Tokenizer.load(dir);
-      const model = await modelOnGpu(dir, o.context, log, { chunkSize: o.chunkSize, weights: o.weights });
+      const model = await modelOnGpu(dir, o.context, log, { chunkSize: o.chunkSize, weights: o.weights, kv: o.kv });
       try {
         const r = await perplexity({
           model, tok, text, context: o.context, scored: o.scored, maxWindows: o.windows, attention: o.attention, sparse: sparse(o), csa: csaParams(o), log,
@@ -283,7 +288,7 @@ function demoCommand(): Command {
 // bench
 
 interface BenchFlags extends Common, CsaFlags, BudgetFlags {
-  preset: string; model?: string; weights: WeightFormat; layers?: number; contexts: number[]; sparsity: number; decodeTokens: number; questionTokens: number;
+  preset: string; model?: string; weights: WeightFormat; kv: KvFormat; layers?: number; contexts: number[]; sparsity: number; decodeTokens: number; questionTokens: number;
   bundleIo?: boolean; randomContext?: boolean; profile?: boolean; peakGbps?: number; chunkSize: number;
 }
 
@@ -293,6 +298,7 @@ function benchCommand(): Command {
     .addOption(new Option('--preset <name>', 'model shape with random weights made on the GPU').choices(Object.keys(PRESETS)).default('llama-3.1-8b'))
     .option('--model <dir>', 'a real Hugging Face model folder instead of a preset')
     .addOption(weightsOption())
+    .addOption(kvOption())
     .option('--layers <n>', 'use only the first n layers (quick runs)', intArg(1, 1000))
     .option('--contexts <list>', 'comma-separated context lengths in tokens', listArg(intArg(1)), [32768, 65536, 131072])))
     .option('--decode-tokens <n>', 'tokens generated per measurement', intArg(2, 100000), 128)
@@ -307,7 +313,7 @@ function benchCommand(): Command {
     .action(async (o: BenchFlags) => {
       const log = createLogger(o.logLevel);
       const rows = await bench({
-        preset: o.model ? undefined : o.preset, modelDir: o.model ? modelDir(o.model) : undefined, weights: o.weights, layers: o.layers,
+        preset: o.model ? undefined : o.preset, modelDir: o.model ? modelDir(o.model) : undefined, weights: o.weights, kv: o.kv, layers: o.layers,
         contexts: o.contexts, sparse: sparse(o), decodeTokens: o.decodeTokens,
         questionTokens: o.questionTokens, csa: csaParams(o), chunkSize: o.chunkSize, bundleIo: !!o.bundleIo, randomContext: !!o.randomContext, profile: !!o.profile,
         peakGbps: o.peakGbps, seed: o.seed, log,
@@ -320,7 +326,7 @@ function benchCommand(): Command {
 // eval / merge
 
 interface EvalFlags extends Common, CsaFlags, BudgetFlags {
-  model?: string; weights: WeightFormat; sparsity: number[]; methods: Method[]; templates?: string; defaultTemplate?: string; metric?: MetricName;
+  model?: string; weights: WeightFormat; kv: KvFormat; sparsity: number[]; methods: Method[]; templates?: string; defaultTemplate?: string; metric?: MetricName;
   cacheDir: string; out?: string; html?: string; resume?: boolean; limit?: number; datasets?: string[];
   shard?: string; shards?: number; recall: boolean; chunkSize: number; questionAttention: QuestionAttention;
 }
@@ -331,6 +337,7 @@ function evalCommand(): Command {
     .argument('<jsonl...>', 'LongBench-format JSONL files (input, context, answers, dataset, ...)')
     .addOption(modelOption())
     .addOption(weightsOption())
+    .addOption(kvOption())
     .option('--methods <list>', `sparse methods besides full: ${METHOD_NAMES.join(', ')} (see below)`, listArg((m: string) => {
       if (!isMethod(m)) throw new InvalidArgumentError(`unknown method ${m} (${METHOD_NAMES.join(', ')})`);
       return m;
@@ -363,7 +370,7 @@ function evalCommand(): Command {
       // --resume rewrites --out on purpose: the report read is in the one written.
       await checkOutputs(reportOutputs(o), inputs);
       const { report, exitCode } = await runEval({
-        files: files.map((f) => resolve(f)), modelDir: dir, weights: o.weights, methods: o.methods, sparsities: o.sparsity,
+        files: files.map((f) => resolve(f)), modelDir: dir, weights: o.weights, kv: o.kv, methods: o.methods, sparsities: o.sparsity,
         sink: o.sink, window: o.window, csa: csaParams(o), templatesFile: o.templates, defaultTemplate: o.defaultTemplate, metric: o.metric,
         cacheDir: resolve(o.cacheDir), out: o.out && resolve(o.out), html: o.html && resolve(o.html), resume: Boolean(o.resume),
         limit: o.limit, datasets: o.datasets, shard, chunkSize: o.chunkSize, recall: o.recall, questionAttention: o.questionAttention, log,

@@ -14,6 +14,7 @@ import { Generator, textSink, type Generation, type SamplingOptions } from './ge
 import { readAhead } from './weights/safetensors.js';
 import { Bundle, checkSameModel, modelIdentity, weightFormatOf, type ModelIdentity } from './bundle.js';
 import type { WeightFormat } from './ops/quant.js';
+import type { KvFormat } from './model/kvcache.js';
 import type { SelectOptions } from './attention/csa/select.js';
 import { destroyTables, listsSound, uploadTables, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
@@ -99,7 +100,8 @@ export class Session {
       // Refuse a bundle of another model before loading any weights.
       const weights = opts.weights ?? weightFormatOf(bundle.meta.model);
       checkSameModel(bundle.meta.model, loaded?.identity ?? (await modelIdentity(modelDir, loadConfig(modelDir), weights)), bundlePath, modelDir);
-      const model = loaded?.model ?? (await loadModel(await createGpu({ log }), modelDir, { capacity: N + room, weights }));
+      const model = loaded?.model ?? (await loadModel(await createGpu({ log }), modelDir, { capacity: N + room, weights, kv: bundle.meta.kv }));
+      check(model.cache.format === bundle.meta.kv, `${bundlePath} holds a ${bundle.meta.kv} KV cache; the loaded model's is ${model.cache.format}`);
       check(model.capacity >= N + room, `the bundle's ${N} tokens and ${room} more do not fit the loaded model's cache (${model.capacity})`, 'too-long');
       const s = bundle.meta.shape;
       check(s.layers === model.cfg.layers && s.kvHeads === model.cfg.kvHeads && s.headDim === model.cfg.headDim,
@@ -123,12 +125,12 @@ export class Session {
     const att = attention === 'full' ? this.model.fullAttention : await this.sparseAttention(attention, sparse);
     const key = attention === 'full' ? 'full' : `${attention}:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
     const r = await this.generate(ids, o, att, key, onToken);
-    const { kvHeads, headDim: d, layers } = this.model.cfg;
+    const layers = this.model.cfg.layers;
     const contextKeys = attention === 'full' ? N : Math.round((1 - sparse.sparsity) * N);
     const keys = contextKeys + ids.length + r.ids.length / 2;
     return {
       ...r, questionTokens: ids.length, attention, contextKeysPerStep: contextKeys, keysPerStep: keys,
-      kvBytesPerStep: 2 * layers * kvHeads * d * 2 * keys,
+      kvBytesPerStep: layers * this.model.cache.bytesPerPosition * keys,
     };
   }
 
@@ -181,7 +183,7 @@ export function sparseAttention(m: Model, select: Selector): DecodeAttention {
     return [
       ...s.dispatches,
       ...attentionDecode(m.kernels, {
-        q, kCache: m.cache.k[l], vCache: m.cache.v[l], out, step: m.step, Hq, Hkv, d,
+        q, ...m.cache.layer(l), out, step: m.step, Hq, Hkv, d,
         capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: s.selection,
       }),
     ];
@@ -200,6 +202,10 @@ export async function loadContext(model: Model, bundle: Bundle): Promise<LayerTa
     const l = tables.length;
     await model.cache.writeRows(l, 'k', layer.k, N);
     await model.cache.writeRows(l, 'v', layer.v, N);
+    if (layer.scales) {
+      await model.cache.writeScales(l, 'k', layer.scales.k, N);
+      await model.cache.writeScales(l, 'v', layer.scales.v, N);
+    }
     tables.push(await uploadTables(model.kernels, layer.tables));
   }
   model.cache.wrote(0, N);
@@ -210,15 +216,17 @@ export async function loadContext(model: Model, bundle: Bundle): Promise<LayerTa
   return tables;
 }
 
-interface LayerBytes { k: Uint8Array; v: Uint8Array; tables: TableData }
+interface LayerBytes { k: Uint8Array; v: Uint8Array; scales?: { k: Uint8Array; v: Uint8Array }; tables: TableData }
 
-/** Reads layer l's K and V ([kvHeads, N, d] f16) and tables, all reads in flight together. */
+/** Reads layer l's K and V ([kvHeads, N, d] f16, or int8 and their f16 scales) and tables, all reads in flight together. */
 async function readLayer(bundle: Bundle, l: number): Promise<LayerBytes> {
   const s = bundle.meta.shape;
   const c = bundle.meta.csa;
-  const [k, v, listLen, centroids, listIdx, listScore] = await Promise.all([
+  const q8 = bundle.meta.kv === 'q8';
+  const [k, v, listLen, centroids, listIdx, listScore, kScale, vScale] = await Promise.all([
     bundle.read(`L${l}.k`), bundle.read(`L${l}.v`), bundle.read(`L${l}.list_len`),
     bundle.read(`L${l}.centroids`), bundle.read(`L${l}.list_idx`), bundle.read(`L${l}.list_score`),
+    ...(q8 ? [bundle.read(`L${l}.k_scale`), bundle.read(`L${l}.v_scale`)] : []),
   ]);
   const lens = new Uint32Array(aligned(listLen).buffer);
   check(lens.every((x) => x <= s.L), `${bundle.path}: layer ${l} has a list longer than ${s.L}: the bundle is corrupt`, 'format');
@@ -229,7 +237,7 @@ async function readLayer(bundle: Bundle, l: number): Promise<LayerBytes> {
     listScore: new Uint16Array(aligned(listScore).buffer),
     listLen: lens,
   };
-  return { k, v, tables };
+  return { k, v, scales: q8 ? { k: kScale, v: vScale } : undefined, tables };
 }
 
 /** The bytes in an ArrayBuffer of their own (reads return such; anything else is copied). */
@@ -254,7 +262,7 @@ export interface DecodeJob {
 
 /** What `csattn decode` reports of one answer. */
 export interface AnswerResult {
-  id: string; text: string; ids: number[]; stopReason: Generation['stopReason']; attention: AttentionKind; sparsity: number; weights: WeightFormat;
+  id: string; text: string; ids: number[]; stopReason: Generation['stopReason']; attention: AttentionKind; sparsity: number; weights: WeightFormat; kv: KvFormat;
   contextTokens: number; questionTokens: number; loadMs: number; questionPrefillMs: number; firstTokenMs: number;
   msPerToken: number; tokensPerSecond: number; contextKeysPerStep: number; keysPerStep: number; kvBytesPerStep: number;
 }
@@ -272,7 +280,7 @@ export async function answerQuestions(job: DecodeJob, onAnswer: (r: AnswerResult
       const r = await session.answer(q.prompt, job.attention, job.sparse, { ...job.sampling, stopIds: tok.eosIds }, sink.onToken);
       onAnswer({
         id: q.id, text: sink.finish(), ids: r.ids, stopReason: r.stopReason, attention: r.attention,
-        sparsity: job.attention === 'full' ? 0 : job.sparse.sparsity, weights: session.model.weights.format, contextTokens: session.contextTokens,
+        sparsity: job.attention === 'full' ? 0 : job.sparse.sparsity, weights: session.model.weights.format, kv: session.model.cache.format, contextTokens: session.contextTokens,
         questionTokens: r.questionTokens, loadMs: session.loadMs, questionPrefillMs: r.timings.prefillMs,
         firstTokenMs: r.timings.firstTokenMs, msPerToken: r.timings.msPerToken, tokensPerSecond: r.timings.tokensPerSecond,
         contextKeysPerStep: r.contextKeysPerStep, keysPerStep: r.keysPerStep, kvBytesPerStep: r.kvBytesPerStep,

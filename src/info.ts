@@ -6,6 +6,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Bundle, weightFormatOf, type BundleMeta } from './bundle.js';
 import type { WeightFormat } from './ops/quant.js';
+import type { KvFormat } from './model/kvcache.js';
 import { costs, figuresFromStats, formatCosts, type Costs, type QuestionShape } from './costs.js';
 import { fmtBytes } from './gpu/device.js';
 
@@ -13,7 +14,7 @@ export interface BundleInfo {
   file: string; bytes: number; tokens: number; formatVersion: number; csattnVersion: string;
   model: Pick<BundleMeta['model'], 'name' | 'architecture' | 'fingerprint'>;
   /** The precisions it was prefilled with: the weight matrices' format, and K/V's. */
-  precision: { weights: WeightFormat; kv: 'f16' };
+  precision: { weights: WeightFormat; kv: KvFormat };
   template: BundleMeta['template']; csa: BundleMeta['csa']; shape: BundleMeta['shape']; stats: BundleMeta['stats'];
   kvBytes: number; tableBytes: number; tableToKvRatio: number; costs: Costs;
 }
@@ -23,13 +24,13 @@ export async function bundleInfo(path: string, question: QuestionShape): Promise
   try {
     const m = b.meta;
     const bytes = statSync(path).size;
-    // Everything that is not a layer's K or V is CSA's: the tables' cost in the file.
-    const kvBytes = [...b.file.tensors.values()].filter((t) => /\.(k|v)$/.test(t.name)).reduce((a, t) => a + t.byteLength, 0);
+    // Everything that is not a layer's K or V (or their q8 scales) is CSA's: the tables' cost in the file.
+    const kvBytes = [...b.file.tensors.values()].filter((t) => /\.(k|v)(_scale)?$/.test(t.name)).reduce((a, t) => a + t.byteLength, 0);
     const c = costs(figuresFromStats(m.stats, { kvBytes, tableBytes: bytes - kvBytes }), question);
     return {
       file: path, bytes, tokens: b.tokens, formatVersion: m.formatVersion, csattnVersion: m.csattnVersion,
       model: { name: m.model.name, architecture: m.model.architecture, fingerprint: m.model.fingerprint },
-      precision: { weights: weightFormatOf(m.model), kv: 'f16' },
+      precision: { weights: weightFormatOf(m.model), kv: m.kv },
       template: m.template, csa: m.csa, shape: m.shape, stats: m.stats,
       kvBytes, tableBytes: bytes - kvBytes, tableToKvRatio: c.tableToKvRatio, costs: c,
     };

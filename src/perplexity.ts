@@ -17,6 +17,7 @@ import { destroyTables, type CsaParams } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind } from './attention/methods.js';
 import { progress, type Logger } from './log.js';
 import { logSumExp } from './arrays.js';
+import type { KvFormat } from './model/kvcache.js';
 import type { WeightFormat } from './ops/quant.js';
 
 export interface PerplexityJob {
@@ -48,7 +49,7 @@ export interface PerplexityResult {
   attention: AttentionKind;
   sparsity: number | null;
   weights: WeightFormat;
-  kv: 'f16';
+  kv: KvFormat;
 }
 
 /** The windows of a text: `lead` (BOS) then `context - lead.length` tokens of the text each. */
@@ -84,7 +85,7 @@ export async function perplexity(job: PerplexityJob): Promise<PerplexityResult> 
   }
   return {
     perplexity: Math.exp(nll / tokens), tokens, nll: nll / tokens, windows: windows.length, context, scored,
-    attention, sparsity: attention === 'full' ? null : job.sparse.sparsity, weights: job.model.weights.format, kv: 'f16',
+    attention, sparsity: attention === 'full' ? null : job.sparse.sparsity, weights: job.model.weights.format, kv: job.model.cache.format,
   };
 }
 

@@ -9,6 +9,7 @@ import { loadConfig } from './model/config.js';
 import { loadModel } from './model/load.js';
 import type { Model, ModelOptions } from './model/model.js';
 import type { WeightFormat } from './ops/quant.js';
+import type { KvFormat } from './model/kvcache.js';
 import { Tokenizer } from './tokenizer.js';
 import { buildTables } from './attention/csa/build.js';
 import { destroyTables, downloadTables, type CsaParams, type LayerTables, type TableData } from './attention/csa/tables.js';
@@ -29,6 +30,8 @@ export interface PrefillJob {
   modelDir: string;
   /** The weight matrices' format (a bundle is decoded in the format it was prefilled with). */
   weights: WeightFormat;
+  /** The KV cache's format, in the GPU and in the bundle (default f16). */
+  kv?: KvFormat;
   /** 'auto' | 'plain' | 'chat' | a custom template with {context} and {prompt}. */
   template: string;
   truncate?: 'middle' | 'end';
@@ -94,8 +97,9 @@ export interface PrefillIdsJob {
   template: BundleTemplate;
   out: string;
   modelDir: string;
-  /** The weight format to load the model in (a model passed in has its own). */
+  /** The weight and KV formats to load the model in (a model passed in has its own). */
   weights?: WeightFormat;
+  kv?: KvFormat;
   chunkSize: number;
   csa: CsaParams;
   log: Logger;
@@ -114,7 +118,7 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
   const probeRoom = job.probe ? job.probe.questionTokens + PROBE_STEPS + 1 : 0;
   const probing = !job.model && job.probe !== undefined && N + probeRoom <= job.probe.window;
   const loaded = job.model ? { model: job.model, bytesPerSecond: null }
-    : await loadTimed(job.modelDir, { capacity: N + (probing ? probeRoom : 0), chunkSize: job.chunkSize, weights: job.weights }, log);
+    : await loadTimed(job.modelDir, { capacity: N + (probing ? probeRoom : 0), chunkSize: job.chunkSize, weights: job.weights, kv: job.kv }, log);
   const model = loaded.model;
   check(model.capacity >= N, `a context of ${N} tokens does not fit the loaded model's cache (${model.capacity})`, 'too-long');
   const gpu = model.gpu;
@@ -131,6 +135,7 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
     contextIds: ids,
     template: job.template,
     csa: job.csa,
+    kv: model.cache.format,
     shape: { layers, heads, kvHeads, headDim: d, groups: tables[0].groups, L: tables[0].L },
     stats: {
       prefillMs: Math.round(prefillMs), tablesMs: Math.round(tablesMs), adapter: gpu.adapterName, ...job.stats,
@@ -140,7 +145,7 @@ export async function prefillIds(job: PrefillIdsJob): Promise<PrefillSummary> {
   // Counted as written: a bundle written through to a pipe has no size to stat.
   const fileBytes = await writeContextBundle(job.out, meta, model, tables, log);
   const writeMs = performance.now() - t2;
-  const kvBytes = 2 * layers * kvHeads * N * d * 2;
+  const kvBytes = 2 * layers * kvHeads * N * (model.cache.format === 'f16' ? 2 * d : d + 2); // + f16 scales
   const summary: PrefillSummary = {
     out: job.out,
     tokens: N,
@@ -217,6 +222,7 @@ export async function writeContextBundle(out: string, meta: BundleMeta, model: M
   const size = await writeBundle(out, meta, (l): LayerTensors => ({
     k: () => model.cache.readRows(l, 'k', N),
     v: () => model.cache.readRows(l, 'v', N),
+    ...(meta.kv === 'q8' ? { kScale: () => model.cache.readScales(l, 'k', N), vScale: () => model.cache.readScales(l, 'v', N) } : {}),
     centroids: async () => bytes((await tableData(l)).centroids),
     listIdx: async () => bytes((await tableData(l)).listIdx),
     listScore: async () => bytes((await tableData(l)).listScore),
@@ -245,7 +251,7 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
       onLayer: async (l, queries) => {
         const s = performance.now();
         tables.push(await buildTables(model.kernels, {
-          queries, kCache: model.cache.k[l], N, Hq: heads, Hkv: kvHeads, d, capacity: model.capacity,
+          queries, kCache: model.f16Keys(l, N), N, Hq: heads, Hkv: kvHeads, d, capacity: model.capacity,
           invFreq: model.invFreq, params: csa,
         }));
         tablesMs += performance.now() - s;

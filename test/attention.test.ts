@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createGpu } from '../src/gpu/device.js';
-import { Kernels, storage, uniform, type Dispatch } from '../src/gpu/kernels.js';
-import { CACHE_PAD, attentionDecode, attentionPrefill, decodeCut, type DecodeCut, type SparseSelection } from '../src/ops/attention.js';
+import { Kernels, storage, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
+import { CACHE_PAD, attentionDecode, attentionPrefill, decodeCut, expandKv, type DecodeCut, type SparseSelection } from '../src/ops/attention.js';
 import { roundF16 } from '../src/weights/f16.js';
-import { f16Modes, gpuContext, maxAbsDiff, rand, readF32, runDispatches, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
+import { f16Modes, gpuContext, maxAbsDiff, rand, readF16, readF32, runDispatches, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
 import { perf } from './helpers/perf.js';
 import { allKeys, decodeAttentionRef, prefillAttentionRef, type CacheShape } from './ref/attention.js';
+import * as qref from './ref/quant.js';
 
 // Tolerance. Outputs are convex combinations of V values in [-1, 1]. The GPU rounds nothing to f16
 // beyond the cache, which the reference sees exactly as the GPU does, so what remains is f32 vs f64
@@ -186,6 +187,77 @@ describe.each([...f16Paths, noSubgroups])('attention decode ($name)', (mode) => 
     const sparse = await decode({ sel: uploadU32(c.gpu, packLists(everyKey, kmax)), counts: uploadU32(c.gpu, [n, n]), kmax, perQueryHead: false });
     // Only the order of f32 sums differs (the splits cut the keys differently).
     expect(maxAbsDiff(sparse, await decode())).toBeLessThan(1e-5);
+  });
+});
+
+/**
+ * A random q8 cache (src/model/kvcache.ts) [Hkv, capacity, d]: int8 rows, each with an f16-valued
+ * scale (test/ref/quant.ts, one block a row), and the values they hold, which the reference attends.
+ */
+function q8Cache(c: Ctx, s: CacheShape, seed: number) {
+  const r = qref.quantize('q8', rand(s.Hkv * s.capacity * s.d, seed), s.d);
+  return { data: upload(c.gpu, new Uint8Array(r.q.buffer)), scale: uploadF32(c.gpu, r.scales), values: qref.dequantize(r) };
+}
+
+// Decode over int8 rows: the same kernel with KV_Q8 words (so the same tolerance: the reference sees
+// the values q·scale exactly, and the GPU's int8 · f32 products are exact before the f32 sums).
+describe.each(f16Paths)('attention decode over a q8 KV cache ($name)', (mode) => {
+  async function inputs(c: Ctx, s: CacheShape, seed: number) {
+    const k = q8Cache(c, s, seed + 1), v = q8Cache(c, s, seed + 2);
+    const q = queries(s.Hq * s.d, seed);
+    const gpuIn = { ...s, q: uploadF32(c.gpu, q), kCache: k.data, vCache: v.data, scales: { k: k.scale, v: v.scale } };
+    return { q, k, v, gpuIn };
+  }
+
+  it.each([{ Hq: 6, Hkv: 2, d: 64 }, { Hq: 32, Hkv: 8, d: 128, capacity: 1100 }])(
+    'dense Hq=$Hq Hkv=$Hkv d=$d as the context grows', async ({ Hq, Hkv, d, capacity = 700 }) => {
+      const c = await mode.ctx();
+      const s = shape(Hq, Hkv, d, capacity);
+      const { q, k, v, gpuIn } = await inputs(c, s, 50);
+      const out = storage(c.gpu, Hq * d * 4);
+      const step = uniform(c.gpu, [0]);
+      const ds = attentionDecode(c.kernels, { ...gpuIn, out, step });
+      for (const n of [1, 300, capacity]) {
+        setPos(c, step, n - 1);
+        const got = await runAndRead(c, ds, out, Hq * d);
+        expect(maxAbsDiff(got, decodeAttentionRef(q, k.values, v.values, s, () => allKeys(n))), `n_kv=${n}`).toBeLessThan(TOL);
+      }
+    });
+
+  it.each([false, true])('sparse lists (perQueryHead=%s), and a non-default cut of a shared list', async (perQueryHead) => {
+    const c = await mode.ctx();
+    const s = shape(8, 2, 128, 450);
+    const n = 400, kmax = 300;
+    const { q, k, v, gpuIn } = await inputs(c, s, 60);
+    const lists = perQueryHead ? s.Hq : s.Hkv;
+    const keys = Array.from({ length: lists }, (_, i) => shuffled(allKeys(n), 70 + i).slice(0, 100 + 25 * i));
+    const sparse: SparseSelection = { sel: uploadU32(c.gpu, packLists(keys, kmax)), counts: uploadU32(c.gpu, keys.map((l) => l.length)), kmax, perQueryHead };
+    const listOf = (h: number) => (perQueryHead ? h : Math.floor(h / (s.Hq / s.Hkv)));
+    for (const cut of perQueryHead ? [undefined] : [undefined, { hpw: 2, wg: 128, tk: 16, splits: 5 }]) {
+      const out = storage(c.gpu, s.Hq * s.d * 4);
+      const got = await runAndRead(c, attentionDecode(c.kernels, { ...gpuIn, out, step: uniform(c.gpu, [n - 1]), sparse }, cut), out, s.Hq * s.d);
+      expect(maxAbsDiff(got, decodeAttentionRef(q, k.values, v.values, s, (h) => keys[listOf(h)])), JSON.stringify(cut)).toBeLessThan(TOL);
+    }
+  });
+});
+
+describe('expandKv: a q8 layer back to f16 rows', () => {
+  it('expands rows [0, step.pos + T), or a fixed row count, and nothing past them', async () => {
+    const c = await gpuContext(true);
+    const s = shape(2, 2, 64, 300);
+    const k = q8Cache(c, s, 80), v = q8Cache(c, s, 81);
+    const bytes = (s.Hkv * s.capacity + CACHE_PAD) * s.d * 2;
+    const step = uniform(c.gpu, [0]);
+    for (const [pos, T, rows] of [[100, 7, undefined], [0, 1, 250]] as const) {
+      const out = { k: storage(c.gpu, bytes), v: storage(c.gpu, bytes) };
+      setPos(c, step, pos);
+      runDispatches(c, expandKv(c.kernels, { kCache: k.data, vCache: v.data, scales: { k: k.scale, v: v.scale }, out, step, Hkv: s.Hkv, d: s.d, capacity: s.capacity, T, rows }));
+      const n = rows ?? pos + T;
+      for (const [name, x] of [['k', k], ['v', v]] as const) {
+        const want = roundF16(x.values).map((val, i) => (i % (s.capacity * s.d) < n * s.d ? val : 0));
+        expect(maxAbsDiff(await readF16(c.gpu, out[name], want.length), want), `${name}, ${n} rows`).toBe(0);
+      }
+    }
   });
 });
 

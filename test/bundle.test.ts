@@ -41,7 +41,7 @@ describe('bundle', () => {
       formatVersion: FORMAT_VERSION, csattnVersion: 'test',
       model: { fingerprint: 'f', parts: { config: 'a', tokenizer: 'b', tensors: 'c', weights: 'd' }, architecture: 'LlamaForCausalLM', name: 'm' },
       contextIds: [0, 5, 7], template: { kind: 'plain', separator: '\n\n', suffix: '' },
-      csa: { ...DEFAULT_CSA, subspaces: 2, centroids: 2 }, shape: { layers: 1, heads: 2, kvHeads: 1, headDim: 4, groups: 1, L: 2 },
+      csa: { ...DEFAULT_CSA, subspaces: 2, centroids: 2 }, kv: 'f16', shape: { layers: 1, heads: 2, kvHeads: 1, headDim: 4, groups: 1, L: 2 },
       stats: { prefillMs: 1 },
     };
     const fill = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
@@ -152,3 +152,37 @@ describe('decode from a bundle', () => {
     expect(await tables()).toEqual(loaded); // answers leave the lists as the bundle had them
   });
 });
+
+describe('a q8 KV cache (--kv q8)', () => {
+  const q8 = join(dir, 'doc-q8.csa');
+  beforeAll(async () => {
+    await prefillDocument({
+      document: doc, out: q8, modelDir: MODEL, weights: 'f16', kv: 'q8', template: 'auto', reserve: 512, chunkSize: 128,
+      csa: { ...DEFAULT_CSA, centroids: 16, kmeansIters: 4 }, log: createLogger('silent'),
+    });
+  }, 600_000);
+
+  it('is stored as int8 rows with f16 scales, and decodes as generation over the concatenated ids with a q8 cache', async () => {
+    const session = await Session.open(q8, MODEL, 64);
+    try {
+      const { kvHeads, headDim: d } = session.model.cfg;
+      const N = session.contextTokens;
+      expect(session.bundle.meta.kv).toBe('q8');
+      expect(session.model.cache.format).toBe('q8');
+      for (const [name, dtype, shape] of [['L0.k', 'I8', [kvHeads, N, d]], ['L0.v_scale', 'F16', [kvHeads, N]]] as const) {
+        expect(session.bundle.file.tensors.get(name)).toMatchObject({ dtype, shape });
+      }
+      const fromBundle = await session.answer(question, 'full', { sparsity: 0, sink: 0, window: 0 }, greedy);
+      expect(session.tok.decode(fromBundle.ids)).toContain(record.answers[0]);
+      const ids = [...session.bundle.meta.contextIds, ...questionIds(session.tok, session.bundle.meta.template, question)];
+      const { gpu } = await gpuContext(false);
+      const model = await loadModel(gpu, MODEL, { capacity: ids.length + 16, kv: 'q8' });
+      expect((await new Generator(model).generate(ids, 0, greedy)).ids).toEqual(fromBundle.ids);
+      const csa = await session.answer(question, 'csa', { sparsity: 0.9, sink: 4, window: 16 }, { ...greedy, promptAttention: 'sparse' });
+      expect(session.tok.decode(csa.ids)).toContain(record.answers[0]);
+    } finally {
+      await session.close();
+    }
+  });
+});
+

@@ -99,6 +99,20 @@ describe('prefill and decode input errors', () => {
     expect(info.precision).toEqual({ weights: 'f16', kv: 'f16' });
     expect(info.kvBytes).toBe(2 * 6 * 2 * info.tokens * 64 * 2);
   });
+  it('--kv q8: the bundle holds int8 K/V with f16 scales (info says so), and decode runs it; other formats are refused', () => {
+    const q8 = join(tmp, 'doc-kv8.csa');
+    expect(csattn('prefill', doc, '-o', q8, '--kv', 'q8', '--centroids', '4', '--log-level', 'warn').status).toBe(0);
+    const info = JSON.parse(csattn('info', q8, '--json').stdout);
+    expect(info.precision).toEqual({ weights: 'f16', kv: 'q8' });
+    expect(info.kvBytes).toBe(2 * 6 * 2 * info.tokens * (64 + 2));
+    expect(csattn('info', q8).stdout).toMatch(/f16 weights, q8 K\/V/);
+    const r = csattn('decode', q8, '--prompt', "What is Kalomi's passcode?", '--max-tokens', '4', '--json');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ weights: 'f16', kv: 'q8' });
+    const bad = csattn('prefill', doc, '-o', join(tmp, 'x.csa'), '--kv', 'q4');
+    expect(bad.status).toBe(2);
+    expect(bad.errLines[0]).toMatch(/--kv <format>' argument 'q4' is invalid\. Allowed choices are f16, q8/);
+  });
   it('missing and empty documents', () => {
     expectOneLineError(csattn('prefill', join(tmp, 'none.txt'), '-o', join(tmp, 'x.csa')), /document not found/);
     writeFileSync(join(tmp, 'empty.txt'), '  \n');

@@ -3,6 +3,7 @@ import { Kernels, readBuffer, uniform, upload } from '../src/gpu/kernels.js';
 import { argmax, convertBf16, embedding, ropeKv, rmsnorm, sample, sampleUniform } from '../src/ops/dense.js';
 import { bf16ToF16, roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
+import * as qref from './ref/quant.js';
 import { f16Modes, gpuContext, maxAbsDiff, rand, readF16, readF32, readU32, runDispatches, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
 
 const U = 2 ** -24; // f32 unit roundoff
@@ -101,6 +102,49 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
     }
 
     it.each([16, 64, 128])('d = %i at positions around 1000', (d) => check(d, 10000, pos0, capacity));
+
+    // A q8 cache (src/model/kvcache.ts): each written row as int8 with its scale, as test/ref/quant.ts
+    // quantizes the CPU's rotated rows (one block a row); every other row keeps its bytes.
+    it.each([{ d: 64, norm: false }, { d: 128, norm: true }])('q8 cache, d = $d (q/k norm: $norm)', async ({ d, norm }) => {
+      const ctx = await context();
+      const gpu = ctx.gpu;
+      const cap = capacity;
+      const kx = rand(T * Hkv * d, d + 1, 2), v = rand(T * Hkv * d, d + 2, 2);
+      const invFreq = Float32Array.from({ length: d / 2 }, (_, i) => 1e4 ** (-(2 * i) / d));
+      const kw = roundF16(rand(d, d + 4, 2));
+      const rows = Array.from({ length: T }, (_, t) => [new Float32Array(Hq * d), kx, v].flatMap((x, i) => {
+        const w = (i === 0 ? Hq : Hkv) * d;
+        return i === 0 ? [...x.subarray(0, w)] : [...x.subarray(t * w, (t + 1) * w)];
+      }));
+      const garbage = (n: number, seed: number) => Uint8Array.from(rand(n, seed), (x) => Math.floor((x + 1) * 127.5));
+      const before = { k: garbage(Hkv * cap * d, 7), v: garbage(Hkv * cap * d, 8), ks: rand(Hkv * cap, 9), vs: rand(Hkv * cap, 10) };
+      const bk = upload(gpu, before.k), bv = upload(gpu, before.v);
+      const scales = { k: uploadF32(gpu, before.ks), v: uploadF32(gpu, before.vs) };
+      runDispatches(ctx, ropeKv(ctx.kernels, {
+        qkv: uploadF32(gpu, Float32Array.from(rows.flat())), q: uploadF32(gpu, new Float32Array(T * Hq * d)), kCache: bk, vCache: bv, scales,
+        invFreq: uploadF32(gpu, invFreq), step: uniform(gpu, [pos0]), T, Hq, Hkv, d, capacity: cap,
+        qkNorm: norm ? { q: uploadF16(gpu, roundF16(rand(d, 3, 2))), k: uploadF16(gpu, kw), eps: 1e-6 } : undefined,
+      }));
+      const wantK = ref.rope({ x: kx, T, H: Hkv, d, pos0, invFreq, norm: norm ? { w: kw, eps: 1e-6 } : undefined });
+      for (const [name, data, scale, x, old, oldScale] of [['K', bk, scales.k, wantK, before.k, before.ks], ['V', bv, scales.v, v, before.v, before.vs]] as const) {
+        const got = new Int8Array(await readBuffer(gpu, data, Hkv * cap * d));
+        const gotScale = await readF32(gpu, scale, Hkv * cap);
+        const expected = { q: new Int8Array(old.buffer.slice(0)), scales: Float32Array.from(oldScale) };
+        for (let t = 0; t < T; t++) {
+          for (let h = 0; h < Hkv; h++) {
+            const row = h * cap + pos0 + t;
+            const r = qref.quantize('q8', x.subarray((t * Hkv + h) * d, (t * Hkv + h + 1) * d), d);
+            expected.q.set(r.q, row * d);
+            expected.scales[row] = r.scales[0];
+          }
+        }
+        // The GPU rotates in f32 (7e-7 from the CPU's): a value within that of a rounding tie may
+        // round the other way, one step of its row; scales match (an f16 max moves only at a tie too).
+        expect(maxAbsDiff(gotScale, expected.scales), `${name} scales`).toBe(0);
+        expect(maxAbsDiff(got, expected.q), `${name} values`).toBeLessThanOrEqual(1);
+        expect(got.filter((q, i) => q !== expected.q[i]).length, `${name} values off by one step`).toBeLessThanOrEqual(2);
+      }
+    });
     it('Qwen3 q/k norm before rotating', () => check(128, 1e6, pos0, capacity, true));
     it('far positions (angles ~1e5 rad)', () => check(16, 1e6, 131000, 131003));
   });

@@ -23,7 +23,7 @@ const meta: BundleMeta = {
   formatVersion: 1, csattnVersion: 'test',
   model: { fingerprint: 'f', parts: { config: 'a', tokenizer: 'b', tensors: 'c', weights: 'd' }, architecture: 'LlamaForCausalLM', name: 'm' },
   contextIds: [0, 5, 7], template: { kind: 'plain', separator: '\n\n', suffix: '' },
-  csa: { ...DEFAULT_CSA, subspaces: 2, centroids: 2 }, shape: { layers: 2, heads: 2, kvHeads: 1, headDim: 4, groups: 1, L: 2 },
+  csa: { ...DEFAULT_CSA, subspaces: 2, centroids: 2 }, kv: 'f16', shape: { layers: 2, heads: 2, kvHeads: 1, headDim: 4, groups: 1, L: 2 },
   stats: {},
 };
 const SIZES = { k: 24, v: 24, centroids: 32, listIdx: 32, listScore: 16, listLen: 16 };

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createGpu } from '../src/gpu/device.js';
 import { loadModel } from '../src/model/load.js';
 import { Tokenizer } from '../src/tokenizer.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
@@ -49,6 +50,19 @@ describe('perplexity', async () => {
     const before = gpu.memory.current;
     expect((await perplexity(job({}))).nll).toBe(r.nll);
     expect(gpu.memory.current).toBe(before);
+  });
+
+  it('with a q8 KV cache, full attention scores as transformers does within int8 rounding, and says kv q8', async () => {
+    const q8 = await loadModel(await createGpu(), MODEL, { capacity: ids.length, kv: 'q8' });
+    const ref = readNpy(join(REF, 'logits.npy'));
+    const V = ref.shape[1];
+    const P = ids.length / 2;
+    const want = negLogLikelihood(ref.data.subarray((P - 1) * V, (ids.length - 1) * V), ids.slice(P), V) / (ids.length - P);
+    const r = await perplexity(job({ model: q8 }));
+    console.log(`tinylm, q8 K/V: mean NLL ${r.nll.toFixed(5)} against transformers' ${want.toFixed(5)}`);
+    expect(r.kv).toBe('q8');
+    expect(Math.abs(r.nll - want)).toBeLessThan(2e-2); // measured 6.3e-3 on lavapipe (f16 K/V: 1.8e-4)
+    q8.destroy();
   });
 
   it('CSA attending every key (sparsity 0) equals full attention; at 0.5 it is another, finite figure; a short tail scores as transformers does', async () => {

@@ -20,8 +20,8 @@ async function readQuantized(ctx: Ctx, m: Matrix, rows: number, cols: number): P
   const data = new Uint8Array(await readBuffer(ctx.gpu, m.data, b.data * rows));
   const q = m.format === 'q8' ? new Int8Array(data.buffer) : ref.unpackQ4(data);
   const halves = f16ToF32(new Uint16Array(await readBuffer(ctx.gpu, m.scales, b.scales * rows)));
-  if (m.format === 'q8') return { format: m.format, q, scales: halves, offsets: new Float32Array(halves.length) };
-  return { format: m.format, q, scales: halves.filter((_, i) => i % 2 === 0), offsets: halves.filter((_, i) => i % 2 === 1) };
+  if (m.format === 'q8') return { format: m.format, block: 32, q, scales: halves, offsets: new Float32Array(halves.length) };
+  return { format: m.format, block: 32, q, scales: halves.filter((_, i) => i % 2 === 0), offsets: halves.filter((_, i) => i % 2 === 1) };
 }
 
 /**

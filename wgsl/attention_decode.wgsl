@@ -16,6 +16,8 @@
 // Scores are in log2 units (q is prescaled by scale·log2 e), so exp2 serves throughout.
 // Assumes subgroups hold consecutive local_invocation_index values (true of every 1-D workgroup
 // implementation we know); any subgroup size >= 4 works.
+// KV_Q8: the rows are int8 with one scale per (head, position) (model/kvcache.ts): a key's score is
+// its int8 dot product times its K scale, and its softmax weight meets its V scale before the V row.
 
 struct Params { Hq: u32, Hkv: u32, capacity: u32, splits: u32, scale: f32, kmax: u32, per_query_head: u32 }
 struct Step { pos: u32 }
@@ -26,17 +28,14 @@ override D: u32 = 128;   // head dim
 
 const NEG = -3.0e38;     // "minus infinity" that stays finite through subtraction
 
-// A word is the unit of K/V loads: eight f16 when D % 8 == 0, else two.
+// A word is the unit of K/V loads: eight values when D % 8 == 0 (VEC4: f16 with F16X8, int8 with
+// KV_Q8), else two f16.
 #if VEC4
-alias Word = vec4<u32>;
 alias WordF = mat2x4<f32>;
 alias QWord = vec4<f32>;
 const WORD = 8u;
 const STAGE_MAX = 8u;    // 16 KiB of V words over 128 threads
 const KW_MAX = 32u;      // K words a thread loads per tile, KPK * LANE_WORDS (D = 256 without subgroups)
-fn unpack_word(x: Word) -> WordF {
-  return WordF(vec4(unpack_h2(x.x), unpack_h2(x.y)), vec4(unpack_h2(x.z), unpack_h2(x.w)));
-}
 fn dot_word(a: WordF, b: WordF) -> f32 { return dot(a[0], b[0]) + dot(a[1], b[1]); }
 fn load_q(i: u32) -> WordF { return WordF(q[2u * i], q[2u * i + 1u]); }
 #else
@@ -49,6 +48,17 @@ const KW_MAX = 128u;
 fn unpack_word(x: Word) -> WordF { return unpack_h2(x); }
 fn dot_word(a: WordF, b: WordF) -> f32 { return dot(a, b); }
 fn load_q(i: u32) -> WordF { return q[i]; }
+#endif
+#if F16X8
+alias Word = vec4<u32>;
+fn unpack_word(x: Word) -> WordF {
+  return WordF(vec4(unpack_h2(x.x), unpack_h2(x.y)), vec4(unpack_h2(x.z), unpack_h2(x.w)));
+}
+#endif
+#if KV_Q8
+alias Word = vec2<u32>;
+#include q8
+fn unpack_word(x: Word) -> WordF { return WordF(i8x4(x.x), i8x4(x.y)); }
 #endif
 
 #if SUBGROUPS
@@ -87,6 +97,10 @@ override KPS: u32 = (TK + R - 1u) / R;        // keys of a tile per slot
 @group(0) @binding(5) var<uniform> step: Step;
 @group(0) @binding(6) var<uniform> p: Params;
 #endif
+#if KV_Q8
+@group(0) @binding(8) var<storage, read> k_scale: array<f32>;      // [Hkv, capacity]
+@group(0) @binding(9) var<storage, read> v_scale: array<f32>;
+#endif
 
 var<workgroup> qs: array<WordF, HPW * L>;          // prescaled queries
 var<workgroup> scores: array<f32, HPW * TK>;      // [head][key]
@@ -96,6 +110,25 @@ var<workgroup> merge_ml: array<vec2<f32>, R * HPW>;
 // The next tile, in flight: this thread's K words (keys g, g + KR, ...) and its share of the V rows.
 var<private> kw: array<Word, KW_MAX>;
 var<private> vw: array<Word, STAGE_MAX>;
+
+#if KV_Q8
+// The scales of the tile in flight: this thread's keys' K scales, and (threads < TK) one key's V
+// scale, which score_and_stage puts in v_scales for the accumulating threads.
+var<private> ksc: array<f32, KW_MAX>;
+var<private> vsc: f32;
+var<workgroup> v_scales: array<f32, 64>;           // TK <= 64
+fn fetch_k_scale(b: u32, row: u32) { ksc[b] = k_scale[row]; }
+fn fetch_v_scale(row: u32) { vsc = v_scale[row]; }
+fn stage_v_scale(k: u32) { v_scales[k] = vsc; }
+fn k_scale_of(b: u32) -> f32 { return ksc[b]; }
+fn v_scale_of(k: u32) -> f32 { return v_scales[k]; }
+#else
+fn fetch_k_scale(b: u32, row: u32) {}
+fn fetch_v_scale(row: u32) {}
+fn stage_v_scale(k: u32) {}
+fn k_scale_of(b: u32) -> f32 { return 1.0; }
+fn v_scale_of(k: u32) -> f32 { return 1.0; }
+#endif
 
 // The keys this workgroup attends: positions key_at(base + j) for j in [begin, end).
 struct Keys { base: u32, begin: u32, end: u32, row0: u32 }
@@ -129,20 +162,22 @@ fn key_range(split: u32, kvh: u32, h0: u32) -> Keys {
 
 // The K/V row of the tile's key t0 + k (clamped to the last key: finite values nobody uses).
 fn row_of(keys: Keys, t0: u32, k: u32) -> u32 {
-  return (keys.row0 + key_at(keys, min(t0 + k, keys.end - 1u))) * L;
+  return keys.row0 + key_at(keys, min(t0 + k, keys.end - 1u));
 }
 
 // Issues the loads of the tile at t0 into kw and vw: thread (g*P + lane) takes keys g, g + KR, ...
 fn fetch(keys: Keys, t0: u32, lid: u32) {
   for (var i = 0u; i < STAGE; i++) {
     let e = min(lid + i * WG, TK * L - 1u);
-    vw[i] = vc[row_of(keys, t0, e / L) + e % L];
+    vw[i] = vc[row_of(keys, t0, e / L) * L + e % L];
   }
+  if (lid < TK) { fetch_v_scale(row_of(keys, t0, lid)); }
   let lane = lid % P;
   let g = lid / P;
   for (var b = 0u; b < KPK; b++) {
     let row = row_of(keys, t0, g + b * KR);
-    for (var i = 0u; i < LANE_WORDS; i++) { kw[b * LANE_WORDS + i] = kc[row + min(lane + i * P, L - 1u)]; }
+    fetch_k_scale(b, row);
+    for (var i = 0u; i < LANE_WORDS; i++) { kw[b * LANE_WORDS + i] = kc[row * L + min(lane + i * P, L - 1u)]; }
   }
 }
 
@@ -157,7 +192,7 @@ fn score_and_stage(lid: u32) {
         let w = lane + i * P;
         if (w < L) { dot += dot_word(qs[h * L + w], unpack_word(kw[b * LANE_WORDS + i])); }
       }
-      let s = lane_sum(dot);
+      let s = lane_sum(dot) * k_scale_of(b);
       let k = g + b * KR;
       if (lane == 0u && k < TK) { scores[h * TK + k] = s; }
     }
@@ -166,6 +201,7 @@ fn score_and_stage(lid: u32) {
     let e = lid + i * WG;
     if (e < TK * L) { vs[e] = vw[i]; }
   }
+  if (lid < TK) { stage_v_scale(lid); }
 }
 
 // Folds slot s's keys of the tile (s + i*R, i < KPS) into its online softmax for head h.
@@ -186,7 +222,7 @@ fn accumulate_tile(keys: Keys, t0: u32, s: u32, h: u32, word: u32, st: ptr<funct
     if (k < n) {
       let e = exp2(scores[h * TK + k] - m);
       (*st).l += e;
-      (*st).acc += e * unpack_word(vs[k * L + word]);
+      (*st).acc += (e * v_scale_of(k)) * unpack_word(vs[k * L + word]);
     }
   }
 }

@@ -13,6 +13,7 @@ import { DEFAULT_SPARSE, type SparseOptions } from '../decode.js';
 import { check } from '../errors.js';
 import type { SamplingOptions } from '../generate.js';
 import { DEFAULT_CHUNK_SIZE } from '../model/model.js';
+import { KV_FORMATS } from '../model/kvcache.js';
 import { WEIGHT_FORMATS, type WeightFormat } from '../ops/quant.js';
 import { DEFAULT_MODEL } from '../paths.js';
 import type { Tokenizer } from '../tokenizer.js';
@@ -64,6 +65,11 @@ export function modelDir(dir: string | undefined): string {
 export function weightsOption(fallback: WeightFormat | null = 'f16', what = ''): Option {
   const o = new Option('--weights <format>', `weight matrices: f16 as stored, q8 (int8, llama.cpp's Q8_0) or q4 (4-bit with offsets, Q4_1's scheme), quantized at load in blocks of 32${what}`).choices(WEIGHT_FORMATS);
   return fallback ? o.default(fallback) : o;
+}
+
+/** --kv: the KV cache's format, in the GPU and in a bundle. */
+export function kvOption(what = ''): Option {
+  return new Option('--kv <format>', `K/V cache: f16, or q8 (int8 rows with an f16 scale per token and head: half the memory, bundle and full-attention reads)${what}`).choices(KV_FORMATS).default('f16');
 }
 
 export function chunkSizeOption(): Option {

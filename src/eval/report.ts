@@ -349,8 +349,8 @@ function sharedOptions(options: Record<string, unknown>): Record<string, unknown
   return Object.fromEntries(Object.entries(options).filter(([k]) => !PER_RUN_OPTIONS.has(k)));
 }
 
-/** What an option absent from a report meant: reports from before --question-attention asked with full attention, those from before --weights ran f16. */
-const OPTION_DEFAULTS: Record<string, unknown> = { questionAttention: 'full', weights: 'f16' };
+/** What an option absent from a report meant: reports from before --question-attention asked with full attention, those from before --weights and --kv ran f16. */
+const OPTION_DEFAULTS: Record<string, unknown> = { questionAttention: 'full', weights: 'f16', kv: 'f16' };
 
 /** The one option on which b disagrees with a, if any. */
 function conflictingOption(a: Record<string, unknown>, b: Record<string, unknown>): string | undefined {

@@ -12,6 +12,7 @@ import { loadConfig } from '../model/config.js';
 import { loadModel } from '../model/load.js';
 import type { Model } from '../model/model.js';
 import { Tokenizer } from '../tokenizer.js';
+import type { KvFormat } from '../model/kvcache.js';
 import type { WeightFormat } from '../ops/quant.js';
 import { FORMAT_VERSION, modelIdentity, type BundleTemplate, type ModelIdentity } from '../bundle.js';
 import { prefillIds } from '../prefill.js';
@@ -37,8 +38,9 @@ import { logSumExp, pushAll } from '../arrays.js';
 export interface EvalOptions {
   files: string[];
   modelDir: string;
-  /** The weight matrices' format (full attention and every method alike). */
+  /** The weight matrices' and the KV cache's formats (full attention and every method alike). */
   weights?: WeightFormat;
+  kv?: KvFormat;
   methods: Method[];
   sparsities: number[];
   sink: number;
@@ -125,7 +127,7 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
   const options = {
     methods: o.methods, sparsities: o.sparsities, sink: o.sink, window: o.window, csa: o.csa,
     files: fileLabels(o.files), datasets: o.datasets ?? null, limit: o.limit ?? null, recall: o.recall,
-    questionAttention: o.questionAttention ?? 'full', weights: o.weights ?? 'f16',
+    questionAttention: o.questionAttention ?? 'full', weights: o.weights ?? 'f16', kv: o.kv ?? 'f16',
   };
   const cfg = loadConfig(o.modelDir);
   const identity = await modelIdentity(o.modelDir, cfg, options.weights);
@@ -147,7 +149,7 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
     if (todo.length > 0) {
       const window = Math.min(cfg.maxPositions, cfg.slidingWindow ?? Infinity);
       const tok = await Tokenizer.load(o.modelDir);
-      const model = await loadModel(await createGpu({ log: o.log }), o.modelDir, { capacity: window, chunkSize: o.chunkSize, weights: options.weights });
+      const model = await loadModel(await createGpu({ log: o.log }), o.modelDir, { capacity: window, chunkSize: o.chunkSize, weights: options.weights, kv: options.kv });
       mkdirSync(o.cacheDir, { recursive: true });
       const bar = progress(o.log, 'eval', todo.length, 'records');
       for (const [i, job] of todo.entries()) {
@@ -236,7 +238,7 @@ interface Context { ids: number[]; template: BundleTemplate; room: number; log: 
  * lists) or holds another context is prefilled again.
  */
 async function cachedSession(o: EvalOptions, x: Loaded, c: Context): Promise<Session> {
-  const path = join(o.cacheDir, `${cacheKey(x.identity, c.ids, c.template, o.csa)}.csa`);
+  const path = join(o.cacheDir, `${cacheKey(x.identity, c.ids, c.template, o.csa, x.model.cache.format)}.csa`);
   const open = () => Session.open(path, o.modelDir, c.room, { loaded: { model: x.model, identity: x.identity }, log: c.log });
   if (existsSync(path)) {
     const session = await open().catch((e: unknown) => {
@@ -260,9 +262,10 @@ function sameContext(s: Session, c: Context, csa: CsaParams): boolean {
   return JSON.stringify([m.contextIds, m.template, m.csa]) === JSON.stringify([c.ids, c.template, csa]);
 }
 
-/** Bundles are reusable across runs: the name is a hash of everything that shaped them, the bundle format included. */
-function cacheKey(id: ModelIdentity, ids: number[], t: BundleTemplate, csa: CsaParams): string {
-  return createHash('sha256').update(JSON.stringify({ v: FORMAT_VERSION, m: id.fingerprint, ids, t, csa })).digest('hex').slice(0, 32);
+/** Bundles are reusable across runs: the name is a hash of everything that shaped them, the bundle format included (and a q8 KV cache). */
+function cacheKey(id: ModelIdentity, ids: number[], t: BundleTemplate, csa: CsaParams, kv: KvFormat): string {
+  const key = { v: FORMAT_VERSION, m: id.fingerprint, ids, t, csa, ...(kv === 'f16' ? {} : { kv }) };
+  return createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 32);
 }
 
 /**

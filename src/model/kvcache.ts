@@ -1,6 +1,12 @@
 /**
- * The KV cache the model owns: per layer, K and V each [kvHeads, capacity, headDim] f16 (K after
- * RoPE), and how many positions hold keys and values.
+ * The KV cache the model owns: per layer, K and V each [kvHeads, capacity, headDim] (K after RoPE),
+ * and how many positions hold keys and values.
+ *
+ * Two formats (`--kv`): f16, or q8: int8 rows with one scale per (head, position) (the value is
+ * q · scale, scale = f16(max |row| / 127)), which halves what full attention reads and what a
+ * bundle holds. A q8 cache keeps its scales in f32 words [kvHeads, capacity] (each row written by
+ * its own workgroup, so no two share a word) and one layer's K and V as f16 beside it, where kernels
+ * that read f16 rows (the tensor-core prefill attention, table builds) get a layer expanded.
  *
  * Nothing else keeps a position. Prefill and decode take the position they write and report the
  * rows written here (`wrote`); the cache only checks that writes leave no gap and remembers where
@@ -14,31 +20,59 @@ import { check } from '../errors.js';
 import { allocate, fmtBytes, type Gpu } from '../gpu/device.js';
 import { readRanges } from '../gpu/kernels.js';
 import { uploader } from '../gpu/uploader.js';
-import { CACHE_PAD } from '../ops/attention.js';
+import { CACHE_PAD, type KvScales } from '../ops/attention.js';
+import { f16ToF32, f32ToF16 } from '../weights/f16.js';
 import type { ModelConfig } from './config.js';
 
+export const KV_FORMATS = ['f16', 'q8'] as const;
+export type KvFormat = (typeof KV_FORMATS)[number];
 export type KvTensor = 'k' | 'v';
 /** The model's shapes the cache depends on. */
 export type KvShape = Pick<ModelConfig, 'layers' | 'kvHeads' | 'headDim'>;
 
+/** One layer's cache as the kernels bind it. */
+export interface KvLayer { kCache: GPUBuffer; vCache: GPUBuffer; scales?: KvScales }
+
 export class KvCache {
   readonly k: GPUBuffer[] = [];
   readonly v: GPUBuffer[] = [];
+  /** q8: each layer's scales, f32 [kvHeads, capacity] for K and for V. */
+  readonly scales: KvScales[] = [];
+  /** q8: one layer's K and V as f16 [kvHeads, capacity, headDim] (+ CACHE_PAD rows), for kernels that read f16. */
+  expanded: { k: GPUBuffer; v: GPUBuffer } | null = null;
   /** Positions [0, filled) hold keys and values. */
   private filled = 0;
 
-  private constructor(private readonly gpu: Gpu, private readonly cfg: KvShape, readonly capacity: number) {}
+  private constructor(private readonly gpu: Gpu, private readonly cfg: KvShape, readonly capacity: number, readonly format: KvFormat) {}
 
-  /** K and V buffers of `capacity` positions for every layer (padded for the tensor-core attention's tiles). */
-  static async allocate(gpu: Gpu, cfg: KvShape, capacity: number): Promise<KvCache> {
-    const cache = new KvCache(gpu, cfg, capacity);
-    const bytes = (cfg.kvHeads * capacity + CACHE_PAD) * cfg.headDim * 2;
-    check(bytes <= gpu.maxBinding, () => `a KV cache of ${capacity} tokens needs ${fmtBytes(bytes)} per layer and tensor; this GPU binds at most ${fmtBytes(gpu.maxBinding)}: lower the context length`, 'oom');
+  /** K and V buffers of `capacity` positions for every layer (an f16 cache padded for the tensor-core attention's tiles). */
+  static async allocate(gpu: Gpu, cfg: KvShape, capacity: number, format: KvFormat = 'f16'): Promise<KvCache> {
+    check(format === 'f16' || cfg.headDim % 8 === 0, `--kv q8 needs a head dim divisible by 8; this model's is ${cfg.headDim}`);
+    const cache = new KvCache(gpu, cfg, capacity, format);
+    const f16Bytes = (cfg.kvHeads * capacity + CACHE_PAD) * cfg.headDim * 2;
+    const bytes = format === 'f16' ? f16Bytes : cfg.kvHeads * capacity * cfg.headDim;
+    check(f16Bytes <= gpu.maxBinding, () => `a KV cache of ${capacity} tokens needs ${fmtBytes(f16Bytes)} per layer and tensor; this GPU binds at most ${fmtBytes(gpu.maxBinding)}: lower the context length`, 'oom');
     for (let l = 0; l < cfg.layers; l++) {
       cache.k.push(await allocate(gpu, bytes, `K cache of layer ${l} (${capacity} tokens)`));
       cache.v.push(await allocate(gpu, bytes, `V cache of layer ${l} (${capacity} tokens)`));
+      if (format === 'q8') {
+        const scale = (what: string) => allocate(gpu, cfg.kvHeads * capacity * 4, `${what} scales of layer ${l}`);
+        cache.scales.push({ k: await scale('K'), v: await scale('V') });
+      }
     }
+    if (format === 'q8') cache.expanded = { k: await allocate(gpu, f16Bytes, 'K of one layer as f16'), v: await allocate(gpu, f16Bytes, 'V of one layer as f16') };
     return cache;
+  }
+
+  /** Layer l's buffers as the attention and RoPE kernels take them. */
+  layer(l: number): KvLayer {
+    return { kCache: this.k[l], vCache: this.v[l], scales: this.scales[l] };
+  }
+
+  /** Bytes one position takes in one layer, K and V together (what attention reads per key). */
+  get bytesPerPosition(): number {
+    const { kvHeads, headDim: d } = this.cfg;
+    return 2 * kvHeads * (this.format === 'f16' ? 2 * d : d + 4);
   }
 
   /** Positions [0, length) hold keys and values. */
@@ -67,25 +101,45 @@ export class KvCache {
     this.filled = n;
   }
 
-  /** Rows [0, n) of layer l's K or V as [kvHeads, n, headDim] f16 bytes. */
+  /** Rows [0, n) of layer l's K or V as [kvHeads, n, headDim] bytes (f16, or int8 for q8). */
   async readRows(l: number, which: KvTensor, n: number): Promise<Uint8Array> {
-    const heads = Array.from({ length: this.cfg.kvHeads }, (_, h) => ({ offset: this.rowOffset(h, 0), size: n * this.rowBytes }));
-    return new Uint8Array(await readRanges(this.gpu, this[which][l], heads));
+    return this.readHeads(this[which][l], this.rowBytes, n);
   }
 
-  /** Writes [kvHeads, n, headDim] f16 bytes to rows [0, n) of layer l's K or V (report them with `wrote`). */
+  /** Writes [kvHeads, n, headDim] bytes (f16, or int8 for q8) to rows [0, n) of layer l's K or V (report them with `wrote`). */
   async writeRows(l: number, which: KvTensor, bytes: Uint8Array, n: number): Promise<void> {
-    const size = n * this.rowBytes;
-    for (let h = 0; h < this.cfg.kvHeads; h++) await uploader(this.gpu).write(this[which][l], this.rowOffset(h, 0), bytes.subarray(h * size, (h + 1) * size));
+    await this.writeHeads(this[which][l], this.rowBytes, bytes, n);
+  }
+
+  /** q8: the scales of rows [0, n) of layer l's K or V as f16 [kvHeads, n] (what a bundle stores: they are f16 values). */
+  async readScales(l: number, which: KvTensor, n: number): Promise<Uint8Array> {
+    const f32 = new Float32Array((await this.readHeads(this.scaleOf(l, which), 4, n)).buffer);
+    return new Uint8Array(f32ToF16(f32).buffer);
+  }
+
+  /** q8: writes f16 [kvHeads, n] scales to rows [0, n) of layer l's K or V. */
+  async writeScales(l: number, which: KvTensor, f16: Uint8Array, n: number): Promise<void> {
+    const halves = new Uint16Array(f16.slice().buffer);
+    await this.writeHeads(this.scaleOf(l, which), 4, new Uint8Array(f16ToF32(halves).buffer), n);
+  }
+
+  private scaleOf(l: number, which: KvTensor): GPUBuffer {
+    check(this.format === 'q8', 'an f16 KV cache has no scales');
+    return this.scales[l][which];
+  }
+
+  private async readHeads(buffer: GPUBuffer, rowBytes: number, n: number): Promise<Uint8Array> {
+    const heads = Array.from({ length: this.cfg.kvHeads }, (_, h) => ({ offset: h * this.capacity * rowBytes, size: n * rowBytes }));
+    return new Uint8Array(await readRanges(this.gpu, buffer, heads));
+  }
+
+  private async writeHeads(buffer: GPUBuffer, rowBytes: number, bytes: Uint8Array, n: number): Promise<void> {
+    const size = n * rowBytes;
+    for (let h = 0; h < this.cfg.kvHeads; h++) await uploader(this.gpu).write(buffer, h * this.capacity * rowBytes, bytes.subarray(h * size, (h + 1) * size));
   }
 
   /** Bytes of one head's row at one position. */
   private get rowBytes(): number {
-    return this.cfg.headDim * 2;
-  }
-
-  /** Where head h's row of position t starts in a layer's K or V. */
-  private rowOffset(h: number, t: number): number {
-    return (h * this.capacity + t) * this.rowBytes;
+    return this.cfg.headDim * (this.format === 'f16' ? 2 : 1);
   }
 }

@@ -27,8 +27,8 @@ import { allocate, collecting, createBuffer, destroyGpu, oneShot, release, type 
 import { Kernels, encodeOps, storage, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
 import { type ModelConfig, ropeInvFreq } from './config.js';
 import * as ops from '../ops/dense.js';
-import { attentionDecode, attentionPrefill } from '../ops/attention.js';
-import { KvCache } from './kvcache.js';
+import { attentionDecode, attentionPrefill, expandKv } from '../ops/attention.js';
+import { KvCache, type KvFormat } from './kvcache.js';
 import { pushAll } from '../arrays.js';
 import { BYTES_PER_WEIGHT, type Matrix, type WeightFormat } from '../ops/quant.js';
 
@@ -92,6 +92,8 @@ export interface ModelOptions {
   chunkSize?: number;
   /** The format the weight matrices are held in (load.ts quantizes f16 checkpoints at load). */
   weights?: WeightFormat;
+  /** The KV cache's format (kvcache.ts). */
+  kv?: KvFormat;
 }
 
 /**
@@ -133,7 +135,7 @@ export class Model {
    */
   static async create(gpu: Gpu, cfg: ModelConfig, weights: ModelWeights, opts: ModelOptions, kernels = new Kernels(gpu)): Promise<Model> {
     checkContext(cfg, opts.capacity);
-    const cache = await KvCache.allocate(gpu, cfg, opts.capacity);
+    const cache = await KvCache.allocate(gpu, cfg, opts.capacity, opts.kv);
     return new Model(gpu, kernels, cfg, weights, cache, opts.chunkSize ?? DEFAULT_CHUNK_SIZE);
   }
 
@@ -214,11 +216,12 @@ export class Model {
     return this.cached(`prefill:${l}:${T}`, () => {
       const s = this.scratchFor(T);
       const { heads, kvHeads, headDim: d } = this.cfg;
+      const kv = this.f16Kv(l, T);
       const attention = attentionPrefill(this.kernels, {
-        q: s.q, kCache: this.cache.k[l], vCache: this.cache.v[l], out: s.att, step: this.step,
+        q: s.q, kCache: kv.k, vCache: kv.v, out: s.att, step: this.step,
         T, Hq: heads, Hkv: kvHeads, d, capacity: this.capacity, scale: 1 / Math.sqrt(d),
       });
-      return this.layerOps(l, s, [attention]);
+      return this.layerOps(l, s, [...kv.ops, attention]);
     });
   }
 
@@ -255,10 +258,35 @@ export class Model {
   readonly fullAttention: DecodeAttention = (l, q, out) => {
     const { heads, kvHeads, headDim: d } = this.cfg;
     return attentionDecode(this.kernels, {
-      q, kCache: this.cache.k[l], vCache: this.cache.v[l], out, step: this.step,
+      q, ...this.cache.layer(l), out, step: this.step,
       Hq: heads, Hkv: kvHeads, d, capacity: this.capacity, scale: 1 / Math.sqrt(d),
     });
   };
+
+  /**
+   * Layer l's K and V as f16 rows for kernels that read f16 (prefill attention, table builds, the
+   * oracle): an f16 cache's own buffers, or, for a q8 cache, the cache's f16 pair, which the
+   * returned ops fill with rows [0, rows ?? step.pos + T) of the layer (run them before the reader;
+   * the pair holds one layer at a time).
+   */
+  f16Kv(l: number, T: number, rows?: number): { ops: Op[]; k: GPUBuffer; v: GPUBuffer } {
+    const scales = this.cache.scales[l], expanded = this.cache.expanded;
+    if (!scales || !expanded) return { ops: [], k: this.cache.k[l], v: this.cache.v[l] };
+    const { kvHeads: Hkv, headDim: d } = this.cfg;
+    const expand = expandKv(this.kernels, { kCache: this.cache.k[l], vCache: this.cache.v[l], scales, out: expanded, step: this.step, Hkv, d, capacity: this.capacity, T, rows });
+    return { ops: [expand], ...expanded };
+  }
+
+  /** Layer l's keys of positions [0, n) as f16 rows, now (for a table build): valid until the next f16Kv. */
+  f16Keys(l: number, n: number): GPUBuffer {
+    check(n >= 1 && n <= this.capacity, `f16Keys: ${n} rows of a cache of ${this.capacity}`);
+    let k!: GPUBuffer;
+    oneShot(this.gpu, () => this.f16Kv(l, 0, n), (kv) => {
+      this.execute(kv.ops);
+      k = kv.k;
+    });
+    return k;
+  }
 
   /** The token buffer the decode step embeds (next[0]); seed it with the last prompt token's successor. */
   get nextToken(): GPUBuffer {
@@ -284,13 +312,14 @@ export class Model {
       ...attnNorm.ops, // a prefill chunk's rmsnorm into s.h; at decode it happens inside the matvec
       ...ops.matmul(k, { ...attnNorm.input, w: w.wqkv, bias: w.bqkv, y: s.qkv, T, K: H, N: (heads + 2 * kvHeads) * d, expandInto: this.expandInto(T) }),
       // q, k = rope(q), rope(k) at positions step.pos + t (Qwen3 RMS-normalises each head first);
-      // k and v are written to those rows of the cache.
+      // k and v are written to those rows of the cache (f16, or int8 with a scale a row).
       ops.ropeKv(k, {
-        qkv: s.qkv, q: s.q, kCache: this.cache.k[l], vCache: this.cache.v[l], invFreq: this.invFreq,
+        qkv: s.qkv, q: s.q, ...this.cache.layer(l), invFreq: this.invFreq,
         step: this.step, T, Hq: heads, Hkv: kvHeads, d, capacity: this.capacity,
         qkNorm: w.qNorm && w.kNorm ? { q: w.qNorm, k: w.kNorm, eps } : undefined,
       }),
-      // att = softmax(q · Kᵀ / √d) · V over the cache (all keys, or a sparse selection).
+      // att = softmax(q · Kᵀ / √d) · V over the cache (all keys, or a sparse selection; a q8
+      // layer's rows are first expanded to f16 for a prefill chunk's tensor-core attention).
       ...attention,
       // Residual: x += att · Woᵀ.
       ...ops.matmul(k, { x: s.att, w: w.wo, y: s.x, T, K: heads * d, N: H, ...RESIDUAL_ADD, expandInto: this.expandInto(T) }),

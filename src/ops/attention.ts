@@ -1,13 +1,15 @@
 /**
- * Attention over the f16 KV cache: causal flash-attention for a prefill chunk, and split-K
- * flash-decoding for one token, over all cached keys or over a sparse selection of them.
- * Kernels: wgsl/attention_prefill.wgsl, wgsl/attention_decode.wgsl (+ SPARSE), wgsl/attention_reduce.wgsl.
+ * Attention over the KV cache: causal flash-attention for a prefill chunk (over f16 rows), and
+ * split-K flash-decoding for one token (over f16 or q8 rows), over all cached keys or over a sparse
+ * selection of them; and the expansion of a q8 layer's rows to f16 for the readers of f16 rows.
+ * Kernels: wgsl/attention_prefill.wgsl, wgsl/attention_decode.wgsl (+ SPARSE, KV_Q8),
+ * wgsl/attention_reduce.wgsl, wgsl/dequantize_kv.wgsl.
  *
  * Both read `step` (`struct Step { pos: u32 }`, rewritten by the caller every step) on the GPU, so
  * the recorded dispatches stay valid as the context grows.
  */
 import { check } from '../errors.js';
-import { ceilDiv, dispatchOf, storage, uniform, type Dispatch, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, storage, uniform, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
 
 /** Largest number of query heads one workgroup serves. */
 const MAX_HEADS_PER_WORKGROUP = 8;
@@ -53,10 +55,15 @@ const REDUCE_DIMS = 16;
  */
 const DECODE_TARGET_WORKGROUPS = 6 * 132;
 
+/** A q8 cache layer's scales: f32 [Hkv, capacity] for K and for V (kvcache.ts). */
+export interface KvScales { k: GPUBuffer; v: GPUBuffer }
+
 export interface AttentionShape {
   q: GPUBuffer;
+  /** [Hkv, capacity, d]: f16, or int8 with `scales` (decode only). */
   kCache: GPUBuffer;
   vCache: GPUBuffer;
+  scales?: KvScales;
   out: GPUBuffer;
   step: GPUBuffer;
   Hq: number;
@@ -84,6 +91,7 @@ export interface SparseSelection {
  */
 export function attentionPrefill(k: Kernels, a: AttentionShape & { T: number }): Dispatch {
   checkShape(a);
+  check(!a.scales, 'prefill attention reads f16 rows: expand a q8 layer first (expandKv)');
   check(Number.isInteger(a.T) && a.T >= 1, `attention prefill needs at least one query, got T=${a.T}`);
   const hpw = headsPerWorkgroup(a.Hq / a.Hkv, MAX_HEADS_PER_WORKGROUP);
   const params = uniform(k.gpu, [a.T, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }], 'attention prefill params');
@@ -113,9 +121,11 @@ export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): 
   checkShape(a);
   const sp = a.sparse;
   if (sp) check(Number.isInteger(sp.kmax) && sp.kmax >= 1, `sparse attention needs kmax >= 1, got ${sp.kmax}`);
+  check(!a.scales || a.d % 8 === 0, `a q8 KV cache needs a head dim divisible by 8, got ${a.d}`);
   const { hpw, splits } = cut;
   const groups = a.Hq / hpw;
-  const defines = [...(a.d % 8 === 0 ? ['VEC4'] : []), ...(sp ? ['SPARSE'] : [])];
+  const words = a.d % 8 === 0 ? ['VEC4', a.scales ? 'KV_Q8' : 'F16X8'] : [];
+  const defines = [...words, ...(sp ? ['SPARSE'] : [])];
   const constants: Record<string, number> = { WG: cut.wg, HPW: hpw, D: a.d };
   if (cut.tk) constants.TK = cut.tk;
   const decode = k.get('attention_decode', { defines, constants });
@@ -126,13 +136,38 @@ export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): 
   const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0, sp?.perQueryHead ? 1 : 0], 'attention decode params');
   // Sparse lists carry their own lengths (counts): the kernel has no use for step there.
   const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, partAcc, partMl, params] : [a.q, a.kCache, a.vCache, partAcc, partMl, a.step, params];
+  const scales: [number, Binding][] = a.scales ? [[8, a.scales.k], [9, a.scales.v]] : [];
   return [
-    dispatchOf(decode, bindings, [splits, groups]),
+    { kernel: decode, group: decode.bindAt([...bindings.map((b, i): [number, Binding] => [i, b]), ...scales]), grid: [splits, groups] },
     dispatchOf(reduce, [partAcc, partMl, a.out], [a.Hq, ceilDiv(a.d, REDUCE_DIMS)]),
   ];
 }
 
 export type DecodeArgs = AttentionShape & { sparse?: SparseSelection };
+
+/** Most workgroups per KV head of an expansion (each then loops over its share of the rows). */
+const EXPAND_GROUPS = 256;
+
+export interface ExpandKvArgs {
+  /** A q8 layer: int8 [Hkv, capacity, d] and its scales. */
+  kCache: GPUBuffer; vCache: GPUBuffer; scales: KvScales;
+  /** f16 [Hkv, capacity, d] (+ padding) each. */
+  out: { k: GPUBuffer; v: GPUBuffer };
+  step: GPUBuffer;
+  Hkv: number; d: number; capacity: number;
+  /** Rows [0, step.pos + T): a prefill chunk's keys. */
+  T: number;
+  /** Rows [0, rows) instead, whatever the step (a whole context for a table build). */
+  rows?: number;
+}
+
+/** A q8 layer's rows back to f16, for the kernels that read f16 rows. */
+export function expandKv(k: Kernels, a: ExpandKvArgs): Dispatch {
+  const words = a.d / 4;
+  const params = uniform(k.gpu, [a.Hkv, a.capacity, words, a.T, a.rows ?? 0]);
+  const grid: [number, number] = [Math.min(ceilDiv(a.capacity * words, 256), EXPAND_GROUPS), a.Hkv];
+  return dispatchOf(k.get('dequantize_kv'), [a.kCache, a.vCache, a.scales.k, a.scales.v, a.out.k, a.out.v, a.step, params], grid);
+}
 
 /**
  * How a decode is cut: query heads per workgroup, threads per workgroup (at least 128, and at

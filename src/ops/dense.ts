@@ -10,6 +10,7 @@ import type { Gpu } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
 import { flatGrid, maxGroups, partOf, rowParts, type RowPart } from '../gpu/parts.js';
 import { dequantize, matrixParts, partBindings, type Matrix, type WeightFormat } from './quant.js';
+import type { KvScales } from './attention.js';
 
 /**
  * Chunks of at most this many tokens use the matvec kernel (weights streamed once, as in decode);
@@ -188,8 +189,10 @@ function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], 
 export interface RopeKvArgs {
   qkv: GPUBuffer; // f32 [T, (Hq + 2·Hkv)·d]: the fused projection, q, k and v heads of a token in a row
   q: GPUBuffer; // f32 [T, Hq, d]: the rotated queries
-  kCache: GPUBuffer; // f16 [Hkv, capacity, d]
-  vCache: GPUBuffer; // f16 [Hkv, capacity, d]
+  kCache: GPUBuffer; // f16 (or int8 with scales) [Hkv, capacity, d]
+  vCache: GPUBuffer;
+  /** A q8 cache's scales (kvcache.ts): rows are written as int8 with one scale each. */
+  scales?: KvScales;
   invFreq: GPUBuffer; // f32 [d/2]
   step: GPUBuffer; // uniform { pos }
   T: number;
@@ -203,16 +206,18 @@ export interface RopeKvArgs {
 
 /**
  * RoPE (HF rotate_half: element i pairs with i + d/2, angle pos · invFreq[i]) of the fused q/k/v
- * projection: q rotated into q; k rotated, and v, written as f16 into the caches at positions
- * step.pos + t.
+ * projection: q rotated into q; k rotated, and v, written into the caches (f16, or int8 rows and
+ * their scales) at positions step.pos + t.
  */
 export function ropeKv(k: Kernels, a: RopeKvArgs): Dispatch {
   check(a.d % 2 === 0 && a.d <= 512, `rope: head dimension ${a.d} must be even and at most 512`);
   const norm = a.qkNorm ? [a.qkNorm.q, a.qkNorm.k] : [];
-  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.d, a.capacity, { f32: a.qkNorm?.eps ?? 0 }]);
-  const kernel = k.get('rope_kv', { defines: a.qkNorm ? ['QK_NORM'] : [] });
-  const bindings = [a.qkv, a.q, a.kCache, a.vCache, a.invFreq, a.step, ...norm, params];
-  return dispatchOf(kernel, bindings, [a.Hq + a.Hkv, a.T]);
+  check(!a.scales || a.d % 4 === 0, `rope: a q8 KV cache needs a head dimension divisible by 4, got ${a.d}`);
+  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.d, a.capacity, { f32: a.qkNorm?.eps ?? 0 }, 0]);
+  const kernel = k.get('rope_kv', { defines: [...(a.qkNorm ? ['QK_NORM'] : []), ...(a.scales ? ['KV_Q8'] : [])] });
+  const bindings: [number, Binding][] = [a.qkv, a.q, a.kCache, a.vCache, a.invFreq, a.step, ...norm, params].map((b, i) => [i, b]);
+  const scales: [number, Binding][] = a.scales ? [[9, a.scales.k], [10, a.scales.v]] : [];
+  return { kernel, group: kernel.bindAt([...bindings, ...scales]), grid: [a.Hq + a.Hkv, a.T] };
 }
 
 export interface ArgmaxArgs {

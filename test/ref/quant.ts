@@ -9,30 +9,31 @@ import { f32ToF16, roundF16 } from '../../src/weights/f16.js';
 import type { QuantFormat } from '../../src/ops/quant.js';
 
 /** A quantized matrix: each value's q and each block's scale and offset (the f16 values; q8: 0). */
-export interface Quantized { format: QuantFormat; q: Int8Array; scales: Float32Array; offsets: Float32Array }
+export interface Quantized { format: QuantFormat; block: number; q: Int8Array; scales: Float32Array; offsets: Float32Array }
 
-export function quantize(format: QuantFormat, w: Float32Array): Quantized {
-  const blocks = w.length / 32;
+/** `block`: values per block (a q8 KV cache's blocks are its rows). */
+export function quantize(format: QuantFormat, w: Float32Array, block = 32): Quantized {
+  const blocks = w.length / block;
   const q = new Int8Array(w.length);
   const scales = new Float32Array(blocks);
   const offsets = new Float32Array(blocks);
   for (let b = 0; b < blocks; b++) {
-    const block = w.subarray(32 * b, 32 * b + 32);
-    const [lo, hi] = [Math.min(...block), Math.max(...block)];
+    const values = w.subarray(block * b, block * b + block);
+    const [lo, hi] = [Math.min(...values), Math.max(...values)];
     const f16 = (x: number) => roundF16([Math.fround(x)])[0];
     const d = f16(format === 'q8' ? Math.max(-lo, hi) / 127 : (hi - lo) / 15);
     const m = format === 'q8' ? 0 : f16(lo);
     const [qmin, qmax] = format === 'q8' ? [-127, 127] : [0, 15];
     scales[b] = d;
     offsets[b] = m;
-    for (let i = 0; i < 32; i++) q[32 * b + i] = d > 0 ? Math.max(qmin, Math.min(qmax, roundEven((block[i] - m) / d))) : 0;
+    for (let i = 0; i < block; i++) q[block * b + i] = d > 0 ? Math.max(qmin, Math.min(qmax, roundEven((values[i] - m) / d))) : 0;
   }
-  return { format, q, scales, offsets };
+  return { format, block, q, scales, offsets };
 }
 
 /** The values a quantized matrix holds: q·d (+ m). */
 export function dequantize(m: Quantized): Float32Array {
-  return Float32Array.from(m.q, (v, i) => v * m.scales[Math.floor(i / 32)] + m.offsets[Math.floor(i / 32)]);
+  return Float32Array.from(m.q, (v, i) => v * m.scales[Math.floor(i / m.block)] + m.offsets[Math.floor(i / m.block)]);
 }
 
 /** The bytes of its two GPU buffers: the values' codes, and the f16 scales (q4: scale, offset pairs). */

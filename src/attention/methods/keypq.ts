@@ -13,7 +13,7 @@ export const keypq = {
     // Keys have no query heads to pool: their tables are per KV head whatever the bundle's granularity.
     const keyParams = { ...params, granularity: 'kv-head' as const };
     const tables = await mapInOrder(layers, (l) =>
-      buildKeyTables(m.kernels, { kCache: m.cache.k[l], N, Hq, Hkv, d, capacity: m.capacity, invFreq: m.invFreq, params: keyParams }));
+      buildKeyTables(m.kernels, { kCache: m.f16Keys(l, N), N, Hq, Hkv, d, capacity: m.capacity, invFreq: m.invFreq, params: keyParams }));
     return {
       selector: (opts) => csaSelector(m, tables, keyParams, opts),
       destroy: () => tables.forEach((t) => destroyTables(m.gpu, t)),

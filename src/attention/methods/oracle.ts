@@ -8,7 +8,11 @@ export const oracle = {
   async prepare({ model: m }) {
     const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
     return {
-      selector: (opts) => (l, q) => oracleDispatches(m.kernels, { q, kCache: m.cache.k[l], step: m.step, Hq, Hkv, d, capacity: m.capacity, opts }),
+      selector: (opts) => (l, q) => {
+        const kv = m.f16Kv(l, 1); // a q8 cache's keys as f16, up to this step's
+        const plan = oracleDispatches(m.kernels, { q, kCache: kv.k, step: m.step, Hq, Hkv, d, capacity: m.capacity, opts });
+        return { dispatches: [...kv.ops, ...plan.dispatches], selection: plan.selection };
+      },
       destroy() {},
     };
   },

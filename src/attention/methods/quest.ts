@@ -9,7 +9,7 @@ export const quest = {
   description: `Quest: pages of ${QUEST_PAGE_SIZE} keys by an upper bound of q·k, per query head`,
   async prepare({ model: m, N }) {
     const { layers, heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
-    const pages = await mapInOrder(layers, (l) => questPages(m.kernels, { kCache: m.cache.k[l], Hkv, d, capacity: m.capacity, N }));
+    const pages = await mapInOrder(layers, (l) => questPages(m.kernels, { kCache: m.f16Keys(l, N), Hkv, d, capacity: m.capacity, N }));
     return {
       selector: (opts) => (l, q) => questDispatches(m.kernels, { q, pages: pages[l], step: m.step, Hq, Hkv, d, opts }),
       destroy: () => pages.forEach((p) => release(m.gpu, p.bounds)),
