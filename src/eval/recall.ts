@@ -134,15 +134,17 @@ export class RecallProbe {
     const { layers, heads: Hq, headDim: d } = s.model.cfg;
     const select = await s.selector(method, sparse);
     const best = await s.selector('oracle', sparse);
-    const probe: Probe = { attention: () => [], plans: [] };
-    probe.attention = (l, q, out) => {
-      const got = select(l, q);
-      const oracle = best(l, q);
-      probe.plans[l] = { got: got.selection, oracle: oracle.selection };
-      // Made while the step is recorded, as the selections' buffers are: the recorded step keeps it.
-      probe.queries ??= storage(s.model.gpu, layers * Hq * d * 4, 'probe step queries');
-      const keep = { copy: { src: q, srcOffset: 0, dst: probe.queries, dstOffset: l * Hq * d * 4, size: Hq * d * 4 } };
-      return [...got.dispatches, ...oracle.dispatches, keep, ...s.model.fullAttention(l, q, out)];
+    const probe: Probe = {
+      plans: [],
+      attention: (l, q, out) => {
+        const got = select(l, q);
+        const oracle = best(l, q);
+        probe.plans[l] = { got: got.selection, oracle: oracle.selection };
+        // Made while the step is recorded, as the selections' buffers are: the recorded step keeps it.
+        probe.queries ??= storage(s.model.gpu, layers * Hq * d * 4, 'probe step queries');
+        const keep = { copy: { src: q, srcOffset: 0, dst: probe.queries, dstOffset: l * Hq * d * 4, size: Hq * d * 4 } };
+        return [...got.dispatches, ...oracle.dispatches, keep, ...s.model.fullAttention(l, q, out)];
+      },
     };
     return probe;
   }
