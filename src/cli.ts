@@ -333,7 +333,7 @@ interface EvalFlags extends Common, CsaFlags, BudgetFlags {
 
 function evalCommand(): Command {
   return methodsHelp(budgetOptions(csaOptions(new Command('eval')
-    .description('answer every record with full attention and with sparse methods; report scores, agreement, recall and speed')
+    .description('answer every record with full attention and with sparse methods; report scores, agreement, recall, centroid cosine and speed')
     .argument('<jsonl...>', 'LongBench-format JSONL files (input, context, answers, dataset, ...)')
     .addOption(modelOption())
     .addOption(weightsOption())
@@ -353,7 +353,7 @@ function evalCommand(): Command {
     .option('--datasets <list>', 'only these datasets', listArg(String))
     .option('--shard <i/n|auto>', 'run only shard i of n (1-based); auto: this task of a Slurm job array or Kubernetes Indexed Job; join shards with csattn merge')
     .option('--shards <n>', 'with --shard auto in a Kubernetes Indexed Job: the number of shards (the Job\'s completions)', intArg(1))
-    .option('--no-recall', 'skip recall@K of the oracle keys (one probe step per method)')
+    .option('--no-recall', 'skip the probe step (one per method): recall@K of the oracle keys, and for csa and keypq the query\'s cosine to their centroids')
     .addOption(questionAttentionOption('each sparse method (the strict setting: the question arrives after the offline prefill)'))
     .addOption(chunkSizeOption())
     .addOption(logLevelOption('info')))

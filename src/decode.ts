@@ -148,9 +148,14 @@ export class Session {
    * from the query of the current step. What the method builds over the context is built once.
    */
   async selector(method: Method, sp: SparseOptions): Promise<Selector> {
+    return (await this.prepare(method)).selector(selectOptions(sp, this.contextTokens, this.model.capacity));
+  }
+
+  /** `method` ready on this context: built on first use, then kept until close. */
+  async prepare(method: Method): Promise<PreparedMethod> {
     let p = this.prepared.get(method);
     if (!p) this.prepared.set(method, (p = await methodOf(method).prepare(this.loadedContext())));
-    return p.selector(selectOptions(sp, this.contextTokens, this.model.capacity));
+    return p;
   }
 
   private loadedContext(): LoadedContext {

@@ -43,16 +43,26 @@ describe('csattn eval', () => {
         expect(r.chosenRecall!.every((x) => x >= 0 && x <= 1)).toBe(true);
         expect(r.agreement!.top1).toBeGreaterThanOrEqual(0);
       }
+      // csa selects through centroids (kv-head tables: 2 groups per layer); streaming has none.
+      const [, csa, streaming] = rec.results;
+      expect(csa.centroidCosine).toHaveLength(6);
+      expect(csa.centroidCosineGroups!.map((g) => g.length)).toEqual(Array(6).fill(2));
+      expect(csa.centroidCosine!.every((x) => x > 0 && x <= 1)).toBe(true);
+      expect(streaming.centroidCosine).toBeUndefined();
     }
     const table = formatSummary(report);
     expect(table).toMatch(/facts\s+csa@0\.9\s+2/);
     expect(table).toContain('chosen recall');
+    expect(table).toContain('centroid cos');
+    expect(report.aggregates.find((a) => a.dataset === 'all' && a.method === 'csa')!.centroid_cosine).toBeGreaterThan(0);
+    expect(report.aggregates.find((a) => a.dataset === 'all' && a.method === 'streaming')!.centroid_cosine).toBeNull();
     for (const a of report.aggregates.filter((x) => x.method !== 'full')) expect(a.chosen_recall).toBeLessThanOrEqual(a.recall!);
     expect((await loadReport(out)).records).toHaveLength(2);
     const page = readFileSync(html, 'utf8');
     expect(page).toContain('id="score-vs-sparsity"');
     expect(page).toContain('id="recall-per-layer"');
     expect(page).toContain('id="chosen-recall-per-layer"');
+    expect(page).toContain('id="centroid-cosine-per-layer"');
     (globalThis as any).oneRun = report;
   });
 

@@ -16,6 +16,8 @@ const WIDTH = 1200, HEIGHT = 1600;
 const SPARSE = ['csa', 'oracle', 'streaming', 'quest', 'keypq'];
 const SPARSITIES = [0.8, 0.9, 0.95];
 const LAYERS = 6;
+/** The methods that select through centroids. */
+const CENTROIDS = ['csa', 'keypq'];
 
 const tmp = mkdtempSync(join(tmpdir(), 'csattn-html-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -28,6 +30,7 @@ function records(): RecordResult[] {
       agreement: { exactMatch: (r + m) % 2 === 0, firstDivergence: 3, top1: 0.9, meanKl: 0.1 },
       recall: Array.from({ length: LAYERS }, (_, l) => Math.min(1, 0.3 + 0.1 * m + 0.05 * l + (1 - sparsity))),
       chosenRecall: Array.from({ length: LAYERS }, (_, l) => Math.min(1, 0.1 + 0.1 * m + 0.05 * l)),
+      ...(CENTROIDS.includes(method) ? { centroidCosine: Array.from({ length: LAYERS }, (_, l) => 0.9 - 0.3 * m / 4 - 0.02 * l) } : {}),
     })));
     const full: MethodResult = { method: 'full', sparsity: null, prediction: `answer ${r}`, score: 90, msPerToken: 9, tokens: 6 };
     return {
@@ -119,18 +122,21 @@ describe('the HTML report in headless Chromium', () => {
   writeFileSync(page, renderHtml(buildReport(records(), [], { model: 'tinylm', options: { sparsity: SPARSITIES } })));
   const url = `file://${page}`;
 
-  it('has the three charts in the rendered DOM, with a line per series', async () => {
+  it('has the four charts in the rendered DOM, with a line per series', async () => {
     const dom = await chromium(url, '--dump-dom');
     const charts = new Map([...dom.matchAll(/<svg\b[^>]*\bclass="chart"[^>]*>[^]*?<\/svg>/g)]
       .map(([svg]) => [/\bid="([^"]+)"/.exec(svg)![1], svg]));
-    expect([...charts.keys()]).toEqual(['score-vs-sparsity', 'recall-per-layer', 'chosen-recall-per-layer']);
+    expect([...charts.keys()]).toEqual(['score-vs-sparsity', 'recall-per-layer', 'chosen-recall-per-layer', 'centroid-cosine-per-layer']);
     const series = (svg: string) => [...svg.matchAll(/<polyline\b[^>]*\bdata-series="([^"]+)"/g)].map((m) => m[1]);
     expect(series(charts.get('score-vs-sparsity')!)).toEqual(SPARSE);
     expect(charts.get('score-vs-sparsity')).toMatch(/<line class="reference" data-series="full \(90\.0\)"/);
     expect(series(charts.get('recall-per-layer')!)).toEqual(SPARSE.flatMap((m) => SPARSITIES.map((s) => `${m}@${s}`)));
     expect(series(charts.get('chosen-recall-per-layer')!)).toEqual(series(charts.get('recall-per-layer')!));
-    // each polyline holds a point per sparsity (score chart) or per layer (recall charts)
-    for (const id of ['recall-per-layer', 'chosen-recall-per-layer']) {
+    expect(series(charts.get('centroid-cosine-per-layer')!)).toEqual([
+      ...CENTROIDS.map((m) => `${m} cosine`), ...CENTROIDS.flatMap((m) => SPARSITIES.map((s) => `${m}@${s} recall`)),
+    ]);
+    // each polyline holds a point per sparsity (score chart) or per layer (the others)
+    for (const id of ['recall-per-layer', 'chosen-recall-per-layer', 'centroid-cosine-per-layer']) {
       for (const points of charts.get(id)!.matchAll(/<polyline\b[^>]*\bpoints="([^"]+)"/g)) {
         expect(points[1].trim().split(/\s+/)).toHaveLength(LAYERS);
       }

@@ -23,6 +23,8 @@ function sparse(method: string, sparsity: number, score: number, exactMatch: boo
     method, sparsity, prediction: `${method} says ${score}`, score, msPerToken: 2, tokens: 5,
     agreement: { exactMatch, firstDivergence: exactMatch ? 5 : 1, top1: exactMatch ? 1 : 0.5, meanKl: exactMatch ? 0.01 : 0.7 },
     recall, chosenRecall: recall.map((x) => x / 2),
+    // csa selects through centroids: a cosine per layer, 1 - recall / 2 (worked out below)
+    ...(method === 'csa' ? { centroidCosine: recall.map((x) => 1 - x / 2) } : {}),
   };
 }
 
@@ -71,7 +73,7 @@ describe('aggregate', () => {
   it('per dataset: mean score, paired Δ vs full, exact-match rate, recall over records and layers, ms/token over tokens', () => {
     // full: (100 + 50) / 2 = 75; ms/token weighted by tokens: (10·4 + 20·1) / 5 = 12
     expect(row(aggs, 'facts', 'full', null)).toEqual({
-      dataset: 'facts', method: 'full', sparsity: null, n: 2, score: 75, delta_vs_full: null, agreement: null, recall: null, chosen_recall: null, ms_per_token: 12,
+      dataset: 'facts', method: 'full', sparsity: null, n: 2, score: 75, delta_vs_full: null, agreement: null, recall: null, chosen_recall: null, centroid_cosine: null, ms_per_token: 12,
     });
     // csa@0.9: (100 + 50) / 2 = 75, Δ = 75 − 75 = 0, exact 2/2, recall (0.8 + 0.6 + 1 + 0.8) / 4 = 0.8
     const csa90 = row(aggs, 'facts', 'csa', 0.9);
@@ -82,6 +84,9 @@ describe('aggregate', () => {
     const csa95 = row(aggs, 'facts', 'csa', 0.95);
     expect(csa95).toMatchObject({ n: 2, score: 25, delta_vs_full: -50, agreement: 0.5 });
     expect(csa95.recall).toBeCloseTo(0.5, 12);
+    // its centroid cosine, over records and layers: 1 - (0.5 + 0.3 + 0.7 + 0.5) / 8 = 0.75; none for streaming
+    expect(csa95.centroid_cosine).toBeCloseTo(0.75, 12);
+    expect(row(aggs, 'facts', 'streaming', 0.95).centroid_cosine).toBeNull();
     // streaming@0.95: 0, Δ = −75, exact 0/2, recall (0.1 + 0.1 + 0.2 + 0) / 4 = 0.1
     const stream = row(aggs, 'facts', 'streaming', 0.95);
     expect(stream).toMatchObject({ n: 2, score: 0, delta_vs_full: -75, agreement: 0 });
@@ -97,7 +102,7 @@ describe('aggregate', () => {
   it('"all" rows are macro averages over the datasets that ran the method', () => {
     // full: (75 + 80) / 2 = 77.5; ms/token (12 + 5) / 2 = 8.5; n = 3
     expect(row(aggs, 'all', 'full', null)).toEqual({
-      dataset: 'all', method: 'full', sparsity: null, n: 3, score: 77.5, delta_vs_full: null, agreement: null, recall: null, chosen_recall: null, ms_per_token: 8.5,
+      dataset: 'all', method: 'full', sparsity: null, n: 3, score: 77.5, delta_vs_full: null, agreement: null, recall: null, chosen_recall: null, centroid_cosine: null, ms_per_token: 8.5,
     });
     // csa@0.9: score (75 + 60) / 2 = 67.5, Δ (0 − 20) / 2 = −10, agreement (1 + 0) / 2 = 0.5, recall (0.8 + 0.8) / 2 = 0.8
     const csa90 = row(aggs, 'all', 'csa', 0.9);
@@ -108,6 +113,8 @@ describe('aggregate', () => {
     const csa95 = row(aggs, 'all', 'csa', 0.95);
     expect(csa95).toMatchObject({ n: 3, score: 32.5, delta_vs_full: -45, agreement: 0.25 });
     expect(csa95.recall).toBeCloseTo(0.45, 12);
+    // centroid cosine: facts 0.75, qa 1 - (0.6 + 0.2) / 4 = 0.8: (0.75 + 0.8) / 2
+    expect(csa95.centroid_cosine).toBeCloseTo(0.775, 12);
     // streaming ran on facts only: its "all" row is the facts row
     expect(row(aggs, 'all', 'streaming', 0.95)).toMatchObject({ n: 2, score: 0, delta_vs_full: -75, agreement: 0 });
   });
@@ -123,12 +130,12 @@ describe('formatTable', () => {
   const cells = (line: string) => line.trim().split(/\s{2,}/);
 
   it('shows each row\'s numbers under the header', () => {
-    expect(cells(lines[0])).toEqual(['dataset', 'method', 'n', 'score', 'Δ vs full', 'agreement', 'recall', 'chosen recall', 'ms/token']);
+    expect(cells(lines[0])).toEqual(['dataset', 'method', 'n', 'score', 'Δ vs full', 'agreement', 'recall', 'chosen recall', 'centroid cos', 'ms/token']);
     const byLabel = new Map(lines.filter((l) => /\d/.test(l)).map((l) => [cells(l).slice(0, 2).join(' '), cells(l)]));
-    expect(byLabel.get('facts full')).toEqual(['facts', 'full', '2', '75.0', '—', '—', '—', '—', '12.00']);
-    expect(byLabel.get('facts csa@0.95')).toEqual(['facts', 'csa@0.95', '2', '25.0', '-50.0', '50.0%', '50.0%', '25.0%', '2.00']);
-    expect(byLabel.get('all csa@0.9')).toEqual(['all', 'csa@0.9', '3', '67.5', '-10.0', '50.0%', '80.0%', '40.0%', '2.00']);
-    expect(byLabel.get('all csa@0.95')).toEqual(['all', 'csa@0.95', '3', '32.5', '-45.0', '25.0%', '45.0%', '22.5%', '2.00']);
+    expect(byLabel.get('facts full')).toEqual(['facts', 'full', '2', '75.0', '—', '—', '—', '—', '—', '12.00']);
+    expect(byLabel.get('facts csa@0.95')).toEqual(['facts', 'csa@0.95', '2', '25.0', '-50.0', '50.0%', '50.0%', '25.0%', '0.750', '2.00']);
+    expect(byLabel.get('all csa@0.9')).toEqual(['all', 'csa@0.9', '3', '67.5', '-10.0', '50.0%', '80.0%', '40.0%', '0.600', '2.00']);
+    expect(byLabel.get('all csa@0.95')).toEqual(['all', 'csa@0.95', '3', '32.5', '-45.0', '25.0%', '45.0%', '22.5%', '0.775', '2.00']);
     expect(byLabel.size).toBe(13);
   });
 
@@ -399,6 +406,17 @@ describe('renderHtml', () => {
     expect(csa90.points[1][1]).toBeGreaterThan(quest.points[1][1]); // lower recall is lower on screen
   });
 
+  it('draws the centroid cosine per layer beside the chosen recall of the methods that have centroids', () => {
+    const lines = polylines(chart('centroid-cosine-per-layer'));
+    expect(lines.map((l) => l.label)).toEqual(['csa cosine', 'csa@0.9 recall', 'csa@0.95 recall']);
+    for (const l of lines) expect(l.points).toHaveLength(2);
+    // csa's cosine, layer means over records and sparsities: layer 0 (0.6 + 0.75 + 0.5 + 0.65 + 0.55 + 0.7) / 6
+    // = 0.625, layer 1 (0.7 + 0.85 + 0.6 + 0.75 + 0.65 + 0.9) / 6 = 0.742: higher, so higher on screen
+    const [cosine] = lines;
+    expect(cosine.points[1][1]).toBeLessThan(cosine.points[0][1]);
+    expect(chart('centroid-cosine-per-layer')).toMatch(/<polyline class="series" data-series="csa@0\.9 recall"[^>]* stroke-dasharray=/);
+  });
+
   it('draws a single sparsity inside the plot, and an empty report as "no data"', () => {
     const single = renderHtml(buildReport([rec('f.jsonl', 1, 'facts', [full(80, 1, 1), sparse('csa', 0.95, 40, false, [0.5])])], [], META));
     const [point] = /<polyline class="series" data-series="csa" points="([^"]+)"/.exec(single)![1].split(' ');
@@ -408,8 +426,8 @@ describe('renderHtml', () => {
     expect(x).toBeLessThan(width);
     expect(Number.isFinite(y)).toBe(true);
     const empty = renderHtml(buildReport([], [], META));
-    expect(empty.match(/<svg class="chart"/g)).toHaveLength(3);
-    expect(empty.match(/>no data</g)).toHaveLength(3);
+    expect(empty.match(/<svg class="chart"/g)).toHaveLength(4);
+    expect(empty.match(/>no data</g)).toHaveLength(4);
   });
 
   it('tabulates aggregates and records', () => {

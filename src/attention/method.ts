@@ -19,9 +19,19 @@ export interface LoadedContext {
   params: CsaParams;
 }
 
+/** Tables of centroids a selection scores through (csa's of the prefill queries, keypq's of the keys). */
+export interface CentroidTables {
+  /** Each layer's tables (owned by the method or the session, as for selection). */
+  layers: LayerTables[];
+  /** The settings they were built with: the granularity and RoPE side of their centroids. */
+  params: CsaParams;
+}
+
 /** A method ready on one context: a selector per budget; `destroy` frees what `prepare` built. */
 export interface PreparedMethod {
   selector(opts: SelectOptions): Selector;
+  /** The centroid tables it selects through, if any: what `csattn eval` compares the decode queries with. */
+  centroids?: CentroidTables;
   destroy(): void;
 }
 

@@ -1,7 +1,9 @@
 /**
  * The eval report as one self-contained HTML page: inline CSS and SVG, no scripts, no external
- * fonts or images, so it opens as is from a CI artifact or a mail attachment. Two charts (score vs
- * sparsity, recall@K per layer), the aggregate table and a per-record table.
+ * fonts or images, so it opens as is from a CI artifact or a mail attachment. Charts (score vs
+ * sparsity; recall@K per layer, over all keys and the chosen part; the queries' cosine to the
+ * centroids of csa and keypq beside their chosen-part recall), the aggregate table and a
+ * per-record table.
  */
 import {
   ALL_DATASETS, METHOD_ORDER, TABLE_COLUMNS, compareMethods, groupBy, methodLabel,
@@ -23,6 +25,7 @@ ${header(r)}
 ${scoreChart(r.aggregates)}
 ${recallChart(r.records, RECALL_ALL)}
 ${recallChart(r.records, RECALL_CHOSEN)}
+${centroidChart(r.records)}
 </section>
 ${aggregateTable(r.aggregates)}
 ${recordTable(r.records)}
@@ -213,7 +216,7 @@ function recallChart(records: RecordResult[], kind: RecallKind): string {
       color: methodColor(method),
       // the method's earlier sparsities took the earlier dashes
       dash: DASHES[groups.slice(0, i).filter((g) => g[0].method === method).length % DASHES.length],
-      points: layerMeans(group.map((res) => kind.of(res)!)).map((r, layer) => [layer, r] as [number, number]),
+      points: layerPoints(group.map((res) => kind.of(res)!)),
     };
   });
   const last = maxOf(series.map((s) => s.points.length - 1), 1);
@@ -224,6 +227,43 @@ function recallChart(records: RecordResult[], kind: RecallKind): string {
     y: fixedAxis('recall', 1, 0.2, trim),
     series,
   });
+}
+
+/**
+ * CSAttention's premise beside what follows from it: per layer, the probe step's cosine to the
+ * nearest centroid of each method's tables (solid: query centroids for csa, key centroids for
+ * keypq), and the same methods' chosen-part recall (dashed, one dash per sparsity).
+ */
+function centroidChart(records: RecordResult[]): string {
+  const results = records.flatMap((rec) => rec.results);
+  const measured = results.filter((res) => (res.centroidCosine?.length ?? 0) > 0);
+  const methods = new Set(measured.map((res) => res.method));
+  const cosines = groupBy(measured, (res) => res.method).sort((a, b) => compareMethods(a[0], b[0])).map((group): Series => ({
+    label: `${group[0].method} cosine`,
+    color: methodColor(group[0].method),
+    dash: '',
+    points: layerPoints(group.map((res) => res.centroidCosine!)),
+  }));
+  const recalls = byMethod(results.filter((res) => methods.has(res.method) && (res.chosenRecall?.length ?? 0) > 0)).map((group, i, all): Series => ({
+    label: `${methodLabel(group[0].method, group[0].sparsity)} recall`,
+    color: methodColor(group[0].method),
+    dash: DASHES[1 + (all.slice(0, i).filter((g) => g[0].method === group[0].method).length % (DASHES.length - 1))],
+    points: layerPoints(group.map((res) => res.chosenRecall!)),
+  }));
+  const series = [...cosines, ...recalls];
+  const last = maxOf(series.map((s) => s.points.length - 1), 1);
+  return chartSvg({
+    id: 'centroid-cosine-per-layer',
+    title: 'Cosine to the nearest centroid (solid), chosen recall (dashed)',
+    x: niceAxis('layer', 0, last, Math.min(last, 8), trim),
+    y: fixedAxis('cosine / recall', 1, 0.2, trim),
+    series,
+  });
+}
+
+/** A chart's points of per-layer values, averaged over records. */
+function layerPoints(values: number[][]): [number, number][] {
+  return layerMeans(values).map((v, layer) => [layer, v]);
 }
 
 /** Per-layer means over the records that reach that layer. */

@@ -36,6 +36,13 @@ export interface MethodResult {
   recall?: number[];
   /** The same over the keys chosen by score (sinks and window left out: every method holds them). */
   chosenRecall?: number[];
+  /**
+   * csa, keypq: the probe step's query sub-vectors' cosine to their nearest centroid of the method's
+   * tables (prefill queries' for csa, keys' for keypq), per layer: mean over subspaces and heads.
+   */
+  centroidCosine?: number[];
+  /** The same per table group of the method: [layer][group] (KV heads, or query heads for query-head tables). */
+  centroidCosineGroups?: number[][];
 }
 
 export interface RecordResult {
@@ -63,6 +70,8 @@ export interface Aggregate {
   recall: number | null;
   /** the same over the chosen part (absent in reports from before it was measured) */
   chosen_recall?: number | null;
+  /** mean over records and layers of centroidCosine (absent in reports from before it was measured) */
+  centroid_cosine?: number | null;
   ms_per_token: number;
 }
 
@@ -149,6 +158,7 @@ function cellAggregate(entries: Entry[]): Aggregate {
     agreement: mean(agreements),
     recall: mean(results.flatMap((r) => r.recall ?? [])),
     chosen_recall: mean(results.flatMap((r) => r.chosenRecall ?? [])),
+    centroid_cosine: mean(results.flatMap((r) => r.centroidCosine ?? [])),
     ms_per_token: msPerToken(results),
   };
 }
@@ -166,6 +176,7 @@ function macroAggregate(rows: Aggregate[]): Aggregate {
     agreement: macro((a) => a.agreement),
     recall: macro((a) => a.recall),
     chosen_recall: macro((a) => a.chosen_recall ?? null),
+    centroid_cosine: macro((a) => a.centroid_cosine ?? null),
     ms_per_token: macro((a) => a.ms_per_token)!,
   };
 }
@@ -224,6 +235,7 @@ export interface Column { title: string; numeric: boolean; cell: (a: Aggregate) 
 const NONE = '—';
 const percent = (x: number | null) => (x === null ? NONE : `${(100 * x).toFixed(1)}%`);
 const signed = (x: number | null) => (x === null ? NONE : `${x > 0 ? '+' : ''}${x.toFixed(1)}`);
+const fixed3 = (x: number | null) => (x === null ? NONE : x.toFixed(3));
 
 /** The aggregate columns, shared by the terminal table and the HTML page. */
 export const TABLE_COLUMNS: Column[] = [
@@ -235,6 +247,7 @@ export const TABLE_COLUMNS: Column[] = [
   { title: 'agreement', numeric: true, cell: (a) => percent(a.agreement) },
   { title: 'recall', numeric: true, cell: (a) => percent(a.recall) },
   { title: 'chosen recall', numeric: true, cell: (a) => percent(a.chosen_recall ?? null) },
+  { title: 'centroid cos', numeric: true, cell: (a) => fixed3(a.centroid_cosine ?? null) },
   { title: 'ms/token', numeric: true, cell: (a) => a.ms_per_token.toFixed(2) },
 ];
 
@@ -278,6 +291,7 @@ const int = is('a whole number', (v) => Number.isSafeInteger(v) && (v as number)
 // JSON has no NaN or Infinity (JSON.stringify writes null), so a report holds finite numbers only.
 const num = is('a finite number', Number.isFinite);
 const unit = is('a number in [0, 1]', (v) => Number.isFinite(v) && (v as number) >= 0 && (v as number) <= 1);
+const cosine = is('a number in [-1, 1]', (v) => Number.isFinite(v) && Math.abs(v as number) <= 1);
 const mapOf = (s: Shape): Shape => (v, at) =>
   isObject(v) ? firstProblem(Object.keys(v), (k) => s(v[k], `${at}.${k}`)) : `${at} must be a JSON object`;
 const nullable = (s: Shape): Shape => (v, at) => (v === null ? undefined : s(v, at));
@@ -293,6 +307,7 @@ const AGREEMENT = object({ exactMatch: bool, firstDivergence: int, top1: unit, m
 const METHOD_RESULT = object({
   method: str, sparsity: nullable(unit), prediction: str, score: num, msPerToken: num, tokens: int,
   agreement: optional(AGREEMENT), recall: optional(arrayOf(unit)), chosenRecall: optional(arrayOf(unit)),
+  centroidCosine: optional(arrayOf(cosine)), centroidCosineGroups: optional(arrayOf(arrayOf(cosine))),
 });
 const RECORD = object({
   key: str, file: str, line: int, id: optional(str), dataset: str, contextTokens: int,
@@ -300,7 +315,8 @@ const RECORD = object({
 });
 const AGGREGATE = object({
   dataset: str, method: str, sparsity: nullable(unit), n: int, score: num,
-  delta_vs_full: nullable(num), agreement: nullable(unit), recall: nullable(unit), chosen_recall: optional(nullable(unit)), ms_per_token: num,
+  delta_vs_full: nullable(num), agreement: nullable(unit), recall: nullable(unit), chosen_recall: optional(nullable(unit)),
+  centroid_cosine: optional(nullable(cosine)), ms_per_token: num,
 });
 const REPORT = object({
   version: is('1', (v) => v === 1),

@@ -58,7 +58,10 @@ export interface EvalOptions {
   datasets?: string[];
   shard?: string;
   chunkSize: number;
-  /** Measure recall@K of the oracle's keys per layer (one extra probe step per method). */
+  /**
+   * Measure recall@K of the oracle's keys per layer, and for csa and keypq the queries' cosine to
+   * their tables' centroids (one extra probe step per method).
+   */
   recall: boolean;
   /**
    * How the sparse methods' questions attend: 'full' (one prefill over the context; the default) or
@@ -218,6 +221,7 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
           method, sparsity, prediction: text, score: score(text), msPerToken: r.timings.msPerToken, tokens: r.ids.length,
           agreement: agreement(full.ids, r.ids, fullText === text, full.logits, forced?.logits, x.model.cfg.vocab),
           recall: recall?.all, chosenRecall: recall?.chosen,
+          centroidCosine: recall?.centroidCosine?.layers, centroidCosineGroups: recall?.centroidCosine?.groups,
         });
       }
     }

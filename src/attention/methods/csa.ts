@@ -9,7 +9,7 @@ export const csa = {
   description: 'CSAttention: prefill-query centroids score keys through lookup lists',
   async prepare({ model, tables, params }) {
     // The tables belong to the session that loaded them.
-    return { selector: (opts) => csaSelector(model, tables, params, opts), destroy() {} };
+    return { selector: (opts) => csaSelector(model, tables, params, opts), centroids: { layers: tables, params }, destroy() {} };
   },
 } as const satisfies SparseMethod;
 

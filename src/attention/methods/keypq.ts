@@ -16,6 +16,7 @@ export const keypq = {
       buildKeyTables(m.kernels, { kCache: m.f16Keys(l, N), N, Hq, Hkv, d, capacity: m.capacity, invFreq: m.invFreq, params: keyParams }));
     return {
       selector: (opts) => csaSelector(m, tables, keyParams, opts),
+      centroids: { layers: tables, params: keyParams },
       destroy: () => tables.forEach((t) => destroyTables(m.gpu, t)),
     };
   },
