@@ -54,12 +54,12 @@ export async function makeSeeds(lib, dir) {
     formatVersion: 1, csattnVersion: 'fuzz',
     model: { fingerprint: 'f', parts: { config: 'a', tokenizer: 'b', tensors: 'c', weights: 'd' }, architecture: 'LlamaForCausalLM', name: 'm' },
     contextIds: [0, 5, 7], template: { kind: 'plain', separator: '\n\n', suffix: '' },
-    csa: { subspaces: 2, centroids: 2, listFraction: 0.5, kmeansIters: 2, granularity: 'kv-head' },
+    csa: { subspaces: 2, centroids: 2, listFraction: 0.5, kmeansIters: 2, granularity: 'kv-head' }, kv: 'q8',
     shape: { layers: 2, heads: 2, kvHeads: 1, headDim: 4, groups: 1, L: 2 },
     stats: { prefillMs: 1 },
   };
   const sized = Object.fromEntries(lib.bundleEntries(meta).map((e) => [e.name, lib.entryBytes(e)]));
-  const names = { k: 'k', v: 'v', centroids: 'centroids', listIdx: 'list_idx', listScore: 'list_score', listLen: 'list_len' };
+  const names = { k: 'k', v: 'v', kScale: 'k_scale', vScale: 'v_scale', centroids: 'centroids', listIdx: 'list_idx', listScore: 'list_score', listLen: 'list_len' };
   await lib.writeBundle(bundle, meta, (l) => Object.fromEntries(Object.entries(names).map(([key, n], i) =>
     [key, async () => fill(sized[`L${l}.${n}`], 10 * l + i)])));
 

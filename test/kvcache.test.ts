@@ -38,16 +38,16 @@ describe('KvCache', () => {
 
   it('q8: int8 rows and f16 scales go up and come back; a head dim not divisible by 8 is refused', async () => {
     const { gpu } = await gpuContext(true);
-    const shape = { layers: 2, kvHeads: 2, headDim: 8 };
+    const shape = { layers: 2, kvHeads: 2, headDim: 16 };
     const cache = await KvCache.allocate(gpu, shape, 8, 'q8');
-    expect(cache.bytesPerPosition).toBe(2 * 2 * (8 + 4));
+    expect(cache.bytesPerPosition).toBe(2 * 2 * (16 + 4));
     const n = 3;
-    const rows = Uint8Array.from({ length: 2 * n * 8 }, (_, i) => (i * 37) % 256);
+    const rows = Uint8Array.from({ length: 2 * n * 16 }, (_, i) => (i * 37) % 256);
     const scales = new Uint8Array(f32ToF16([0.5, 1 / 127, 3e-5, 2, 65504, 0]).buffer);
     await cache.writeRows(0, 'k', rows, n);
     await cache.writeScales(0, 'k', scales, n);
     expect(await cache.readRows(0, 'k', n)).toEqual(rows);
     expect(await cache.readScales(0, 'k', n)).toEqual(scales);
-    await expect(KvCache.allocate(gpu, { ...shape, headDim: 12 }, 8, 'q8')).rejects.toThrow(/--kv q8 needs a head dim divisible by 8; this model's is 12/);
+    await expect(KvCache.allocate(gpu, { ...shape, headDim: 12 }, 8, 'q8')).rejects.toThrow(/--kv q8 needs a head dim divisible by 16; this model's is 12/);
   });
 });

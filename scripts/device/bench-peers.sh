@@ -20,6 +20,8 @@
 # it travels (carry ".peers"): mkdir -p .peers && cp -r ../shared/peers/llamacpp .peers/
 # With your own build: LLAMACPP_BIN=/path/to/build/bin (llama-bench, llama-batched-bench,
 # llama-quantize) and LLAMACPP_KIT for make_gguf.py, or MODEL=/path/to/f16.gguf.
+# decode takes WEIGHTS (default "F16 Q8_0 Q4_K_M") and KV (default f16; q8_0 runs the KV cache in
+# Q8_0 too, -ctk q8_0 -ctv q8_0, beside csattn's --kv q8).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 KIT=${LLAMACPP_KIT:-.peers/llamacpp}
@@ -28,6 +30,8 @@ MODELS=${MODEL_DIR:-/tmp/llamacpp-models}
 F16=${MODEL:-$MODELS/llama31-8b-f16.gguf}
 LOG=${PEERS_LOG:-$OUT/peers.log}
 DEPTHS=${DEPTHS:-32768,65536,131072}
+WEIGHTS=${WEIGHTS:-F16 Q8_0 Q4_K_M}
+KV=${KV:-f16}
 parts=${*:-prepare decode batched}
 step() { echo "[$(date +%T)] $*" | tee -a "$LOG" >&2; }
 has() { [[ " $parts " == *" $1 "* ]]; }
@@ -60,10 +64,10 @@ model() {
 if has prepare; then llama_ready; fi
 # llama-bench's JSON lines into llamacpp.jsonl (their model_type names the weights: F16, Q8_0, Q4_K - Medium).
 if has decode && llama_ready; then
-  for q in F16 Q8_0 Q4_K_M; do
+  for q in $WEIGHTS; do
     m=$(model $q) || continue
-    step "llama-bench $q -d $DEPTHS"
-    "$BIN/llama-bench" -m "$m" -ngl 99 -fa 1 -p 0 -n 64 -d "$DEPTHS" -r 2 -o jsonl 2>&1 | tee -a "$LOG" | grep '^{' >> "$OUT/llamacpp.jsonl"
+    step "llama-bench $q -d $DEPTHS, KV $KV"
+    "$BIN/llama-bench" -m "$m" -ngl 99 -fa 1 -ctk "$KV" -ctv "$KV" -p 0 -n 64 -d "$DEPTHS" -r 2 -o jsonl 2>&1 | tee -a "$LOG" | grep '^{' >> "$OUT/llamacpp.jsonl"
   done
 fi
 if has batched && llama_ready; then
