@@ -48,6 +48,6 @@ describe('KvCache', () => {
     await cache.writeScales(0, 'k', scales, n);
     expect(await cache.readRows(0, 'k', n)).toEqual(rows);
     expect(await cache.readScales(0, 'k', n)).toEqual(scales);
-    await expect(KvCache.allocate(gpu, { ...shape, headDim: 12 }, 8, 'q8')).rejects.toThrow(/--kv q8 needs a head dim divisible by 16; this model's is 12/);
+    await expect(KvCache.allocate(gpu, { ...shape, headDim: 12 }, 8, 'q8')).rejects.toThrow(/--kv q8 needs a head dim divisible by 8; this model's is 12/);
   });
 });

@@ -29,7 +29,7 @@ override D: u32 = 128;   // head dim
 const NEG = -3.0e38;     // "minus infinity" that stays finite through subtraction
 
 // A word is the unit of K/V loads (one define of three): eight f16 (F16X8, D % 8 == 0), two f16
-// (F16X2), or sixteen int8 (KV_Q8, D % 16 == 0).
+// (F16X2), or eight int8 (KV_Q8, D % 8 == 0; sixteen measured slower: docs/perf-notes.md).
 #if F16X8
 alias Word = vec4<u32>;
 alias WordF = mat2x4<f32>;
@@ -55,16 +55,16 @@ fn dot_word(a: WordF, b: WordF) -> f32 { return dot(a, b); }
 fn load_q(i: u32) -> WordF { return q[i]; }
 #endif
 #if KV_Q8
-alias Word = vec4<u32>;
-alias WordF = mat4x4<f32>;
+alias Word = vec2<u32>;
+alias WordF = mat2x4<f32>;
 alias QWord = vec4<f32>;
-const WORD = 16u;
+const WORD = 8u;
 const STAGE_MAX = 8u;
 const KW_MAX = 32u;
 #include q8
-fn unpack_word(x: Word) -> WordF { return WordF(i8x4(x.x), i8x4(x.y), i8x4(x.z), i8x4(x.w)); }
-fn dot_word(a: WordF, b: WordF) -> f32 { return dot(a[0], b[0]) + dot(a[1], b[1]) + dot(a[2], b[2]) + dot(a[3], b[3]); }
-fn load_q(i: u32) -> WordF { return WordF(q[4u * i], q[4u * i + 1u], q[4u * i + 2u], q[4u * i + 3u]); }
+fn unpack_word(x: Word) -> WordF { return WordF(i8x4(x.x), i8x4(x.y)); }
+fn dot_word(a: WordF, b: WordF) -> f32 { return dot(a[0], b[0]) + dot(a[1], b[1]); }
+fn load_q(i: u32) -> WordF { return WordF(q[2u * i], q[2u * i + 1u]); }
 #endif
 
 #if SUBGROUPS

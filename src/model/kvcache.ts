@@ -47,7 +47,7 @@ export class KvCache {
 
   /** K and V buffers of `capacity` positions for every layer (an f16 cache padded for the tensor-core attention's tiles). */
   static async allocate(gpu: Gpu, cfg: KvShape, capacity: number, format: KvFormat = 'f16'): Promise<KvCache> {
-    check(format === 'f16' || cfg.headDim % 16 === 0, `--kv q8 needs a head dim divisible by 16; this model's is ${cfg.headDim}`);
+    check(format === 'f16' || cfg.headDim % 8 === 0, `--kv q8 needs a head dim divisible by 8; this model's is ${cfg.headDim}`);
     const cache = new KvCache(gpu, cfg, capacity, format);
     const f16Bytes = (cfg.kvHeads * capacity + CACHE_PAD) * cfg.headDim * 2;
     const bytes = format === 'f16' ? f16Bytes : cfg.kvHeads * capacity * cfg.headDim;

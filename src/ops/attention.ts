@@ -121,7 +121,7 @@ export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): 
   checkShape(a);
   const sp = a.sparse;
   if (sp) check(Number.isInteger(sp.kmax) && sp.kmax >= 1, `sparse attention needs kmax >= 1, got ${sp.kmax}`);
-  check(!a.scales || a.d % 16 === 0, `a q8 KV cache needs a head dim divisible by 16, got ${a.d}`);
+  check(!a.scales || a.d % 8 === 0, `a q8 KV cache needs a head dim divisible by 8, got ${a.d}`);
   const { hpw, splits } = cut;
   const groups = a.Hq / hpw;
   const defines = [wordOf(a), ...(sp ? ['SPARSE'] : [])];
@@ -144,13 +144,13 @@ export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): 
 
 export type DecodeArgs = AttentionShape & { sparse?: SparseSelection };
 
-/** How attention_decode loads K/V rows: words of sixteen int8 (a q8 cache), eight f16, or two f16. */
+/** How attention_decode loads K/V rows: words of eight int8 (a q8 cache), eight f16, or two f16. */
 function wordOf(a: Pick<AttentionShape, 'd' | 'scales'>): 'KV_Q8' | 'F16X8' | 'F16X2' {
   return a.scales ? 'KV_Q8' : a.d % 8 === 0 ? 'F16X8' : 'F16X2';
 }
 
 /** Values per word of each load format. */
-const WORD_VALUES = { KV_Q8: 16, F16X8: 8, F16X2: 2 } as const;
+const WORD_VALUES = { KV_Q8: 8, F16X8: 8, F16X2: 2 } as const;
 
 /** Most workgroups per KV head of an expansion (each then loops over its share of the rows). */
 const EXPAND_GROUPS = 256;
