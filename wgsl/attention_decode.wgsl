@@ -28,22 +28,17 @@ override D: u32 = 128;   // head dim
 
 const NEG = -3.0e38;     // "minus infinity" that stays finite through subtraction
 
-// A word is the unit of K/V loads (one define of three): eight f16 (F16X8, D % 8 == 0), two f16
-// (F16X2), or eight int8 (KV_Q8, D % 8 == 0; sixteen measured slower: docs/perf-notes.md).
-#if F16X8
-alias Word = vec4<u32>;
+// A word is the unit of K/V loads: eight values when D % 8 == 0 (VEC4, with F16X8: f16, with
+// KV_Q8: int8; sixteen int8 a word measured slower, docs/perf-notes.md), else two f16.
+#if VEC4
 alias WordF = mat2x4<f32>;
 alias QWord = vec4<f32>;
 const WORD = 8u;
 const STAGE_MAX = 8u;    // 16 KiB of V words over 128 threads
 const KW_MAX = 32u;      // K words a thread loads per tile, KPK * LANE_WORDS (D = 256 without subgroups)
-fn unpack_word(x: Word) -> WordF {
-  return WordF(vec4(unpack_h2(x.x), unpack_h2(x.y)), vec4(unpack_h2(x.z), unpack_h2(x.w)));
-}
 fn dot_word(a: WordF, b: WordF) -> f32 { return dot(a[0], b[0]) + dot(a[1], b[1]); }
 fn load_q(i: u32) -> WordF { return WordF(q[2u * i], q[2u * i + 1u]); }
-#endif
-#if F16X2
+#else
 alias Word = u32;
 alias WordF = vec2<f32>;
 alias QWord = vec2<f32>;
@@ -54,17 +49,16 @@ fn unpack_word(x: Word) -> WordF { return unpack_h2(x); }
 fn dot_word(a: WordF, b: WordF) -> f32 { return dot(a, b); }
 fn load_q(i: u32) -> WordF { return q[i]; }
 #endif
+#if F16X8
+alias Word = vec4<u32>;
+fn unpack_word(x: Word) -> WordF {
+  return WordF(vec4(unpack_h2(x.x), unpack_h2(x.y)), vec4(unpack_h2(x.z), unpack_h2(x.w)));
+}
+#endif
 #if KV_Q8
 alias Word = vec2<u32>;
-alias WordF = mat2x4<f32>;
-alias QWord = vec4<f32>;
-const WORD = 8u;
-const STAGE_MAX = 8u;
-const KW_MAX = 32u;
 #include q8
 fn unpack_word(x: Word) -> WordF { return WordF(i8x4(x.x), i8x4(x.y)); }
-fn dot_word(a: WordF, b: WordF) -> f32 { return dot(a[0], b[0]) + dot(a[1], b[1]); }
-fn load_q(i: u32) -> WordF { return WordF(q[2u * i], q[2u * i + 1u]); }
 #endif
 
 #if SUBGROUPS

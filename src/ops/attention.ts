@@ -124,7 +124,7 @@ export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): 
   check(!a.scales || a.d % 8 === 0, `a q8 KV cache needs a head dim divisible by 8, got ${a.d}`);
   const { hpw, splits } = cut;
   const groups = a.Hq / hpw;
-  const defines = [wordOf(a), ...(sp ? ['SPARSE'] : [])];
+  const defines = [...wordOf(a), ...(sp ? ['SPARSE'] : [])];
   const constants: Record<string, number> = { WG: cut.wg, HPW: hpw, D: a.d };
   if (cut.tk) constants.TK = cut.tk;
   const decode = k.get('attention_decode', { defines, constants });
@@ -144,13 +144,10 @@ export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): 
 
 export type DecodeArgs = AttentionShape & { sparse?: SparseSelection };
 
-/** How attention_decode loads K/V rows: words of eight int8 (a q8 cache), eight f16, or two f16. */
-function wordOf(a: Pick<AttentionShape, 'd' | 'scales'>): 'KV_Q8' | 'F16X8' | 'F16X2' {
-  return a.scales ? 'KV_Q8' : a.d % 8 === 0 ? 'F16X8' : 'F16X2';
+/** How attention_decode loads K/V rows: words of eight int8 (a q8 cache) or eight f16 (VEC4), or two f16. */
+function wordOf(a: Pick<AttentionShape, 'd' | 'scales'>): string[] {
+  return a.d % 8 === 0 ? ['VEC4', a.scales ? 'KV_Q8' : 'F16X8'] : [];
 }
-
-/** Values per word of each load format. */
-const WORD_VALUES = { KV_Q8: 8, F16X8: 8, F16X2: 2 } as const;
 
 /** Most workgroups per KV head of an expansion (each then loops over its share of the rows). */
 const EXPAND_GROUPS = 256;
@@ -183,12 +180,12 @@ export function expandKv(k: Kernels, a: ExpandKvArgs): Dispatch {
  */
 export interface DecodeCut { hpw: number; wg: number; tk?: number; splits: number }
 
-type CutArgs = Pick<AttentionShape, 'Hq' | 'Hkv' | 'd' | 'capacity' | 'scales'> & { sparse?: Pick<SparseSelection, 'kmax' | 'perQueryHead'> };
+type CutArgs = Pick<AttentionShape, 'Hq' | 'Hkv' | 'd' | 'capacity'> & { sparse?: Pick<SparseSelection, 'kmax' | 'perQueryHead'> };
 
 /** The cut decode takes on its own: see the sweeps behind the constants above. */
 export function decodeCut(a: CutArgs): DecodeCut {
   const sp = a.sparse;
-  const words = a.d / WORD_VALUES[wordOf(a)]; // per K/V row: the kernel's L
+  const words = a.d % 8 === 0 ? a.d / 8 : a.d / 2; // per K/V row: the kernel's L
   const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv, Math.floor(DECODE_WG / words));
   if (sp) return { hpw, wg: DECODE_WG, splits: Math.min(ceilDiv(sp.kmax, SPARSE_SPLIT_KEYS), MAX_SPARSE_SPLITS) };
   return { hpw, wg: DECODE_WG, tk: Math.min(DECODE_TILE_KEYS, Math.floor(8192 / a.d)), splits: decodeSplits(a.capacity, a.Hq / hpw) };
