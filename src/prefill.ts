@@ -273,7 +273,7 @@ function oomHint(e: unknown, model: Model, N: number, p: CsaParams): unknown {
   const { heads, kvHeads, headDim: d, layers, hidden } = model.cfg;
   const groups = p.granularity === 'kv-head' ? kvHeads : heads;
   const L = Math.ceil(p.listFraction * N);
-  const need = model.weightBytesPerToken() + 4 * layers * kvHeads * N * d // KV (f16, K and V)
+  const need = model.weightBytesPerToken() + layers * N * model.cache.bytesPerPosition // KV
     + layers * groups * p.subspaces * p.centroids * L * 8 // tables (index + score, as f32 on the GPU)
     + N * heads * d * 4 + N * hidden * 4; // one layer of queries, hidden states
   return new CsattnError(`${e.message}. This prefill needs about ${fmtBytes(need)} of GPU memory in all: lower --list-fraction, --centroids or the document length (--truncate)`, 'oom');

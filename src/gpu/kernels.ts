@@ -304,8 +304,9 @@ export interface Copy { src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOf
 /** What a recorded step is made of. */
 export type Op = Dispatch | { copy: Copy };
 
-export function dispatchOf(kernel: Kernel, bindings: Binding[], grid: Grid): Dispatch {
-  return { kernel, group: kernel.bind(bindings), grid };
+/** `bindings` at binding numbers 0, 1, ...; `at`: more at numbers of their own (a variant's extra bindings). */
+export function dispatchOf(kernel: Kernel, bindings: Binding[], grid: Grid, at: [number, Binding][] = []): Dispatch {
+  return { kernel, group: kernel.bindAt([...bindings.map((b, i): [number, Binding] => [i, b]), ...at]), grid };
 }
 
 export function record(pass: GPUComputePassEncoder, dispatches: Dispatch[]): void {

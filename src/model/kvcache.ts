@@ -38,20 +38,26 @@ export class KvCache {
   readonly v: GPUBuffer[] = [];
   /** q8: each layer's scales, f32 [kvHeads, capacity] for K and for V. */
   readonly scales: KvScales[] = [];
-  /** q8: one layer's K and V as f16 [kvHeads, capacity, headDim] (+ CACHE_PAD rows), for kernels that read f16. */
-  expanded: { k: GPUBuffer; v: GPUBuffer } | null = null;
   /** Positions [0, filled) hold keys and values. */
   private filled = 0;
 
-  private constructor(private readonly gpu: Gpu, private readonly cfg: KvShape, readonly capacity: number, readonly format: KvFormat) {}
+  private constructor(
+    private readonly gpu: Gpu,
+    private readonly cfg: KvShape,
+    readonly capacity: number,
+    readonly format: KvFormat,
+    /** q8: one layer's K and V as f16 [kvHeads, capacity, headDim] (+ CACHE_PAD rows), for kernels that read f16. */
+    readonly expanded: { k: GPUBuffer; v: GPUBuffer } | null,
+  ) {}
 
   /** K and V buffers of `capacity` positions for every layer (an f16 cache padded for the tensor-core attention's tiles). */
   static async allocate(gpu: Gpu, cfg: KvShape, capacity: number, format: KvFormat = 'f16'): Promise<KvCache> {
     check(format === 'f16' || cfg.headDim % 8 === 0, `--kv q8 needs a head dim divisible by 8; this model's is ${cfg.headDim}`);
-    const cache = new KvCache(gpu, cfg, capacity, format);
     const f16Bytes = (cfg.kvHeads * capacity + CACHE_PAD) * cfg.headDim * 2;
     const bytes = format === 'f16' ? f16Bytes : cfg.kvHeads * capacity * cfg.headDim;
     check(f16Bytes <= gpu.maxBinding, () => `a KV cache of ${capacity} tokens needs ${fmtBytes(f16Bytes)} per layer and tensor; this GPU binds at most ${fmtBytes(gpu.maxBinding)}: lower the context length`, 'oom');
+    const f16Layer = async (what: string) => allocate(gpu, f16Bytes, `${what} of one layer as f16`);
+    const cache = new KvCache(gpu, cfg, capacity, format, format === 'q8' ? { k: await f16Layer('K'), v: await f16Layer('V') } : null);
     for (let l = 0; l < cfg.layers; l++) {
       cache.k.push(await allocate(gpu, bytes, `K cache of layer ${l} (${capacity} tokens)`));
       cache.v.push(await allocate(gpu, bytes, `V cache of layer ${l} (${capacity} tokens)`));
@@ -60,7 +66,6 @@ export class KvCache {
         cache.scales.push({ k: await scale('K'), v: await scale('V') });
       }
     }
-    if (format === 'q8') cache.expanded = { k: await allocate(gpu, f16Bytes, 'K of one layer as f16'), v: await allocate(gpu, f16Bytes, 'V of one layer as f16') };
     return cache;
   }
 

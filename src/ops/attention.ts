@@ -137,7 +137,7 @@ export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): 
   const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, partAcc, partMl, params] : [a.q, a.kCache, a.vCache, partAcc, partMl, a.step, params];
   const scales: [number, Binding][] = a.scales ? [[8, a.scales.k], [9, a.scales.v]] : [];
   return [
-    { kernel: decode, group: decode.bindAt([...bindings.map((b, i): [number, Binding] => [i, b]), ...scales]), grid: [splits, groups] },
+    dispatchOf(decode, bindings, [splits, groups], scales),
     dispatchOf(reduce, [partAcc, partMl, a.out], [a.Hq, ceilDiv(a.d, REDUCE_DIMS)]),
   ];
 }

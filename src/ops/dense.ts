@@ -215,9 +215,8 @@ export function ropeKv(k: Kernels, a: RopeKvArgs): Dispatch {
   check(!a.scales || a.d % 4 === 0, `rope: a q8 KV cache needs a head dimension divisible by 4, got ${a.d}`);
   const params = uniform(k.gpu, [a.Hq, a.Hkv, a.d, a.capacity, { f32: a.qkNorm?.eps ?? 0 }, 0]);
   const kernel = k.get('rope_kv', { defines: [...(a.qkNorm ? ['QK_NORM'] : []), ...(a.scales ? ['KV_Q8'] : [])] });
-  const bindings: [number, Binding][] = [a.qkv, a.q, a.kCache, a.vCache, a.invFreq, a.step, ...norm, params].map((b, i) => [i, b]);
   const scales: [number, Binding][] = a.scales ? [[9, a.scales.k], [10, a.scales.v]] : [];
-  return { kernel, group: kernel.bindAt([...bindings, ...scales]), grid: [a.Hq + a.Hkv, a.T] };
+  return dispatchOf(kernel, [a.qkv, a.q, a.kCache, a.vCache, a.invFreq, a.step, ...norm, params], [a.Hq + a.Hkv, a.T], scales);
 }
 
 export interface ArgmaxArgs {
