@@ -119,9 +119,11 @@ async function contextAttention(job: PerplexityJob, ids: number[]): Promise<{ at
     await model.prefill(ids, 0, { logits: 'none' });
     return { attention: model.fullAttention, destroy: () => {} };
   }
-  // One bar (the windows'): the prefill's own stays quiet.
-  const { tables } = await prefillWithTables(model, ids, job.csa, job.log.child({}, { level: 'warn' }));
-  const prepared = await methodOf(attention).prepare({ model, N: ids.length, tables, params: job.csa });
+  const method = methodOf(attention);
+  // One bar (the windows'): the prefill's own stays quiet. CSA's tables only where the method reads them.
+  const tables = method.readsTables ? (await prefillWithTables(model, ids, job.csa, job.log.child({}, { level: 'warn' }))).tables : [];
+  if (!method.readsTables) await model.prefill(ids, 0, { logits: 'none' });
+  const prepared = await method.prepare({ model, N: ids.length, tables, params: job.csa });
   return {
     attention: sparseAttention(model, prepared.selector(selectOptions(job.sparse, ids.length, model.capacity))),
     destroy: () => {

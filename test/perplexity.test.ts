@@ -70,6 +70,9 @@ describe('perplexity', async () => {
     const before = gpu.memory.current;
     const all = await perplexity(job({ attention: 'csa', sparse: { ...DEFAULT_SPARSE, sparsity: 0 } }));
     expect(Math.abs(all.nll - full.nll)).toBeLessThan(1e-4);
+    // A method that reads no CSA tables (none are built for it) attending every key: full attention too.
+    const oracle = await perplexity(job({ attention: 'oracle', sparse: { ...DEFAULT_SPARSE, sparsity: 0 } }));
+    expect(Math.abs(oracle.nll - full.nll)).toBeLessThan(1e-4);
     const half = await perplexity(job({ attention: 'csa', sparse: { ...DEFAULT_SPARSE, sparsity: 0.5 } }));
     expect(half.sparsity).toBe(0.5);
     expect(Number.isFinite(half.perplexity)).toBe(true);

@@ -39,6 +39,8 @@ export interface SparseMethod {
   readonly name: string;
   /** One line for --help. */
   readonly description: string;
+  /** Whether `prepare` reads the context's CSA tables (LoadedContext.tables): callers that build them only for the method skip them otherwise. */
+  readonly readsTables: boolean;
   /** Builds what the method needs over the context (Quest's pages, key-centric tables): once per context. */
   prepare(c: LoadedContext): Promise<PreparedMethod>;
 }

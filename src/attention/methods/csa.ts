@@ -7,6 +7,7 @@ import type { Selector, SparseMethod } from '../method.js';
 export const csa = {
   name: 'csa',
   description: 'CSAttention: prefill-query centroids score keys through lookup lists',
+  readsTables: true,
   async prepare({ model, tables, params }) {
     // The tables belong to the session that loaded them.
     return { selector: (opts) => csaSelector(model, tables, params, opts), centroids: { layers: tables, params }, destroy() {} };

@@ -8,6 +8,7 @@ import { csaSelector } from './csa.js';
 export const keypq = {
   name: 'keypq',
   description: 'CSA with centroids of the context keys, not the queries (PQCache)',
+  readsTables: false,
   async prepare({ model: m, N, params }) {
     const { layers, heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
     // Keys have no query heads to pool: their tables are per KV head whatever the bundle's granularity.

@@ -5,6 +5,7 @@ import type { SparseMethod } from '../method.js';
 export const oracle = {
   name: 'oracle',
   description: 'exact top-K by the true logits q·k: the upper bound of any selector',
+  readsTables: false,
   async prepare({ model: m }) {
     const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
     return {

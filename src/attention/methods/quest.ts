@@ -7,6 +7,7 @@ import type { SparseMethod } from '../method.js';
 export const quest = {
   name: 'quest',
   description: `Quest: pages of ${QUEST_PAGE_SIZE} keys by an upper bound of q·k, per query head`,
+  readsTables: false,
   async prepare({ model: m, N }) {
     const { layers, heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
     const pages = await mapInOrder(layers, (l) => questPages(m.kernels, { kCache: m.f16Keys(l, N), Hkv, d, capacity: m.capacity, N }));

@@ -5,6 +5,7 @@ import type { SparseMethod } from '../method.js';
 export const streaming = {
   name: 'streaming',
   description: 'sinks and the most recent keys only (StreamingLLM): the floor',
+  readsTables: false,
   async prepare({ model: m }) {
     return {
       selector: (opts) => () => streamingDispatches(m.kernels, { step: m.step, Hkv: m.cfg.kvHeads, opts }),
