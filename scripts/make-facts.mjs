@@ -19,6 +19,7 @@
  *   node scripts/make-facts.mjs --seed 0 --n 60 --out fixtures/facts.jsonl
  *   node scripts/make-facts.mjs --seed 1 --n 4 --lengths 600,800,1000,1200 --out fixtures/facts.tiny.jsonl
  *   node scripts/make-facts.mjs --seed 2 --n 16 --questions 4 --same-attribute --out fixtures/facts.multi.jsonl
+ *   node scripts/make-facts.mjs --seed 3 --n 16 --questions 4 --out fixtures/facts.questions.jsonl
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

@@ -15,6 +15,7 @@ const FIXTURES = [
   { file: 'fixtures/facts.jsonl', args: ['--seed', '0', '--n', '60'], count: 60, minTokens: 1800, maxTokens: 8000 },
   { file: 'fixtures/facts.tiny.jsonl', args: ['--seed', '1', '--n', '4', '--lengths', '600,800,1000,1200'], count: 4, minTokens: 500, maxTokens: 1200 },
   { file: 'fixtures/facts.multi.jsonl', args: ['--seed', '2', '--n', '16', '--questions', '4', '--same-attribute'], count: 64, minTokens: 1800, maxTokens: 8000 },
+  { file: 'fixtures/facts.questions.jsonl', args: ['--seed', '3', '--n', '16', '--questions', '4'], count: 64, minTokens: 1800, maxTokens: 8000 },
 ];
 
 const tmp = mkdtempSync(join(tmpdir(), 'csattn-facts-'));
@@ -103,6 +104,20 @@ describe('fixtures/facts.multi.jsonl: four questions a context, every fact of on
         expect(question(r.input).attribute).toBe(attribute);
         expect(occurrences(r.context, `'s ${attribute} is `), r._id).toBe(facts); // every fact is of this attribute
       }
+    }
+  });
+});
+
+describe('fixtures/facts.questions.jsonl: four questions a context', () => {
+  const { records } = load('fixtures/facts.questions.jsonl');
+  const byContext = new Map<string, LongBenchRecord[]>();
+  for (const r of records) byContext.set(r.context, [...(byContext.get(r.context) ?? []), r]);
+
+  it('asks four different facts of each of 16 contexts', () => {
+    expect(byContext.size).toBe(16);
+    for (const group of byContext.values()) {
+      expect(group).toHaveLength(4);
+      expect(new Set(group.map((r) => question(r.input).name)).size).toBe(4);
     }
   });
 });
