@@ -115,14 +115,11 @@ async function windowNll(job: PerplexityJob, ids: number[], count: number): Prom
 /** The context in the model's cache, and the decode attention over it (with what it built). */
 async function contextAttention(job: PerplexityJob, ids: number[]): Promise<{ attention: DecodeAttention; destroy: () => void }> {
   const { model, attention } = job;
-  if (attention === 'full') {
-    await model.prefill(ids, 0, { logits: 'none' });
-    return { attention: model.fullAttention, destroy: () => {} };
-  }
-  const method = methodOf(attention);
-  // One bar (the windows'): the prefill's own stays quiet. CSA's tables only where the method reads them.
-  const tables = method.readsTables ? (await prefillWithTables(model, ids, job.csa, job.log.child({}, { level: 'warn' }))).tables : [];
-  if (!method.readsTables) await model.prefill(ids, 0, { logits: 'none' });
+  const method = attention === 'full' ? null : methodOf(attention);
+  // CSA's tables only where the method reads them; one bar (the windows'): the prefill's own stays quiet.
+  const tables = method?.readsTables ? (await prefillWithTables(model, ids, job.csa, job.log.child({}, { level: 'warn' }))).tables : [];
+  if (!method?.readsTables) await model.prefill(ids, 0, { logits: 'none' });
+  if (!method) return { attention: model.fullAttention, destroy: () => {} };
   const prepared = await method.prepare({ model, N: ids.length, tables, params: job.csa });
   return {
     attention: sparseAttention(model, prepared.selector(selectOptions(job.sparse, ids.length, model.capacity))),
