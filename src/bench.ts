@@ -16,7 +16,7 @@ import { loadModel } from './model/load.js';
 import type { Model } from './model/model.js';
 import { presetConfig, syntheticModel } from './model/synth.js';
 import { mulberry32 } from './random.js';
-import { destroyTables, type CsaParams, type LayerTables } from './attention/csa/tables.js';
+import { DEFAULT_CSA, destroyTables, type CsaParams, type LayerTables } from './attention/csa/tables.js';
 import { Bundle, FORMAT_VERSION, identityOf, modelIdentity, type BundleMeta, type ModelIdentity } from './bundle.js';
 import { loadContext, selectOptions, sparseAttention, type SparseOptions } from './decode.js';
 import { csaSelector } from './attention/methods/csa.js';
@@ -85,6 +85,8 @@ export interface BenchRow {
   weights?: WeightFormat;
   /** The KV cache's format (absent in rows from before q8 KV: f16). */
   kv?: KvFormat;
+  /** CSA's settings (absent in rows from before they were recorded: the defaults of then). */
+  csaParams?: CsaParams;
   adapter: string;
   /** The bandwidth the floors are computed with, and where it comes from. */
   peak: Peak | null;
@@ -192,7 +194,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   const T = Math.min(job.chunkSize, N);
   const prefillKernels = job.profile ? await profileOps(gpu, model.layerPrefillOps(0, T), 2, () => model.setPosition(N - T)) : undefined;
   const row: BenchRow = {
-    model: modelName(job), weights: job.weights, kv: model.cache.format, adapter: gpu.adapterName, peak, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
+    model: modelName(job), weights: job.weights, kv: model.cache.format, csaParams: job.csa, adapter: gpu.adapterName, peak, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
     prefillMs, prefillTokensPerSecond: prefillMs === null ? null : (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
     csaSpeedup: full.msPerToken / sparse.msPerToken, sparsity: job.sparse.sparsity, weightBytes: model.weightBytesPerToken(), kvRowBytes, peakGpuBytes: gpu.memory.peak, prefillKernels,
   };
@@ -259,6 +261,14 @@ async function profileStep(model: Model, attention: Parameters<Model['decodeOps'
   return { kernels, gpuStepMs: wholeMs };
 }
 
+/** What sets a row apart from f16 weights and K/V and CSA's default settings ('' for nothing). */
+export function variantOf(r: Pick<BenchRow, 'weights' | 'kv' | 'csaParams'>): string {
+  const csa = Object.entries(r.csaParams ?? {}).filter(([k, v]) => DEFAULT_CSA[k as keyof CsaParams] !== v).map(([k, v]) => `${k} ${v}`);
+  return [r.weights && r.weights !== 'f16' ? `${r.weights} weights` : '', r.kv && r.kv !== 'f16' ? `${r.kv} K/V` : '', ...csa].filter(Boolean).join(', ');
+}
+
+const named = (r: BenchRow) => (variantOf(r) ? `${r.model} (${variantOf(r)})` : r.model);
+
 /**
  * The rows as Markdown table lines: for each attention ms/token, GB/s achieved and % of the floor;
  * with `torchMs` (PyTorch's decode ms/token at a row's shape, when measured), two more columns.
@@ -272,7 +282,7 @@ export function benchTable(rows: BenchRow[], torchMs?: (r: BenchRow) => number |
     const t = torchMs?.(r);
     const torch = torchMs ? ` ${t ? f(t, 2) : '-'} | ${t ? f(r.full.msPerToken / t, 2) : '-'} |` : '';
     const io = r.bundle ? `${f(r.bundle.writeMs / 1e3)} | ${f(r.bundle.loadMs / 1e3)}` : '- | -';
-    return `| ${r.model}${r.weights && r.weights !== 'f16' ? ` (${r.weights})` : ''} | ${r.context} | ${r.context_kind} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${io} | ${decode(r.full)} | ${decode(r.csa)} | ${f(r.csaSpeedup, 2)}x |${torch} ${f(r.peakGpuBytes / 2 ** 30)} | ${r.peak ? `${r.peak.gbps} (${r.peak.source})` : 'unknown: --peak-gbps'} |`;
+    return `| ${named(r)} | ${r.context} | ${r.context_kind} | ${f(r.prefillTokensPerSecond, 0)} | ${f(r.tablesMs / 1e3)} | ${io} | ${decode(r.full)} | ${decode(r.csa)} | ${f(r.csaSpeedup, 2)}x |${torch} ${f(r.peakGpuBytes / 2 ** 30)} | ${r.peak ? `${r.peak.gbps} (${r.peak.source})` : 'unknown: --peak-gbps'} |`;
   };
   return [head, head.replace(/[^|]+/g, '---'), ...rows.map(line)];
 }
@@ -282,8 +292,8 @@ export function formatBench(rows: BenchRow[]): string {
   const f = (x: number | null, digits = 1) => (x === null ? '-' : x.toFixed(digits));
   const list = (ks: KernelTime[]) => ks.slice(0, 8).map((k) => `${k.kernel} ${f(k.ms, 3)} ms (${Math.round(k.calls)}x${k.stepMs === undefined ? '' : `; ${f(k.stepMs, 3)} ms of the step`})`).join(', ');
   const kernels = rows.flatMap((r) => [
-    ...(['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) => `${r.model} ${r.context} ${a} decode step (${f(r[a].gpuStepMs ?? null, 2)} ms on the GPU, ${f(r[a].submitMsPerStep, 2)} ms on the CPU to submit): ${list(r[a].kernels!)}`),
-    ...(r.prefillKernels ? [`${r.model} ${r.context} prefill, one layer of the last chunk: ${list(r.prefillKernels)}`] : []),
+    ...(['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) => `${named(r)} ${r.context} ${a} decode step (${f(r[a].gpuStepMs ?? null, 2)} ms on the GPU, ${f(r[a].submitMsPerStep, 2)} ms on the CPU to submit): ${list(r[a].kernels!)}`),
+    ...(r.prefillKernels ? [`${named(r)} ${r.context} prefill, one layer of the last chunk: ${list(r.prefillKernels)}`] : []),
   ]);
   return [...benchTable(rows), ...(kernels.length ? ['', 'GPU time per kernel, largest first:', ...kernels] : [])].join('\n') + '\n';
 }

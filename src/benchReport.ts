@@ -6,7 +6,7 @@
  * llama-bench and llama-batched-bench lines, the probes of what Dawn reaches); the output is
  * Markdown, JSON and an SVG chart (scripts/bench/report.mjs writes them).
  */
-import { benchTable, type BenchRow } from './bench.js';
+import { benchTable, variantOf, type BenchRow } from './bench.js';
 
 export interface TorchRow {
   reference: 'pytorch';
@@ -31,7 +31,7 @@ export interface TorchCheck {
 }
 
 /** llama-bench's decode at a depth: tg{n} @ d{context}. */
-export interface LlamaDecode { weights: string; context: number; msPerToken: number; modelBytes: number; commit: string; gpu: string }
+export interface LlamaDecode { weights: string; kv: string; context: number; msPerToken: number; modelBytes: number; commit: string; gpu: string }
 
 /** llama-batched-bench with a shared prompt: whole-prompt prefill, then `batch` sequences decode together. */
 export interface LlamaBatched { weights: string; context: number; batch: number; prefillMs: number; tokensPerSecond: number }
@@ -70,7 +70,7 @@ export function parseBenchLines(lines: Line[]): BenchInputs {
     pytorch: lines.filter((l) => l.reference === 'pytorch') as unknown as TorchRow[],
     checks: lines.filter((l) => l.reference === 'pytorch-check') as unknown as TorchCheck[],
     llamaDecode: lines.filter((l) => l.build_commit && n(l.n_gen) > 0 && n(l.n_prompt) === 0).map((l) => ({
-      weights: weightsOf(l.model_type as string), context: n(l.n_depth), msPerToken: 1000 / n(l.avg_ts),
+      weights: weightsOf(l.model_type as string), kv: (l.type_k as string | undefined) ?? 'f16', context: n(l.n_depth), msPerToken: 1000 / n(l.avg_ts),
       modelBytes: n(l.model_size), commit: l.build_commit as string, gpu: l.gpu_info as string,
     })),
     llamaBatched: lines.filter((l) => l.batched && l.is_pp_shared).map((l) => ({
@@ -94,27 +94,51 @@ const table = (head: string[], rows: string[][]) => [`| ${head.join(' | ')} |`, 
 /** A system's decode at one context: what it reads a step, how fast, against the floor. */
 export interface DecodeEntry { system: string; context: number; msPerToken: number; bytesPerStep?: number; gbps?: number; floorMs?: number; pctOfFloor?: number }
 
+/** A csattn row's system name: 'csattn full' or 'csattn CSA', with what sets the row apart (variantOf). */
+export function csattnSystem(r: BenchRow, attention: 'full' | 'CSA'): string {
+  const v = variantOf(r);
+  return `csattn ${attention}${v ? ` (${v})` : ''}`;
+}
+
+/** A llama-bench row's system name: its weights, and its K/V type where not f16. */
+export function llamaSystem(l: Pick<LlamaDecode, 'weights' | 'kv'>): string {
+  return `llama.cpp ${l.weights}${l.kv !== 'f16' ? ` (${l.kv} K/V)` : ''}`;
+}
+
 /**
  * Every system's batch-1 decode for the main model, with bytes per step where known: csattn's from
- * its rows, PyTorch's from its own count, llama.cpp's as its weight file plus the f16 K/V rows it
- * attends (csattn's row size at the same shape: llama.cpp keeps K and V in f16 by default).
+ * its rows, PyTorch's from its own count, llama.cpp's as its weight file plus the K/V rows it
+ * attends (csattn's f16 row size at the same shape; a q8_0 cache holds 34 bytes per 32 values).
  */
 export function decodeEntries(x: BenchInputs, model: string): DecodeEntry[] {
   const rows = x.csattn.filter((r) => r.model === model);
   const peak = rows.find((r) => r.peak)?.peak?.gbps;
-  const kvRow = rows[0]?.kvRowBytes;
+  const kvRow = rows.find((r) => (r.kv ?? 'f16') === 'f16')?.kvRowBytes;
+  const llamaRow = (kv: string) => kvRow && (kv === 'q8_0' ? (kvRow * 34) / 64 : kvRow);
   const entry = (system: string, context: number, msPerToken: number, bytesPerStep?: number): DecodeEntry => {
     const floorMs = bytesPerStep && peak ? bytesPerStep / peak / 1e6 : undefined;
     return { system, context, msPerToken, bytesPerStep, gbps: bytesPerStep ? bytesPerStep / msPerToken / 1e6 : undefined, floorMs, pctOfFloor: floorMs ? (100 * floorMs) / msPerToken : undefined };
   };
   return [
-    ...rows.flatMap((r) => [entry('csattn full', r.context, r.full.msPerToken, r.full.bytesPerStep), entry('csattn CSA', r.context, r.csa.msPerToken, r.csa.bytesPerStep)]),
-    ...x.llamaDecode.map((l) => entry(`llama.cpp ${l.weights}`, l.context, l.msPerToken, kvRow ? l.modelBytes + (l.context + 32) * kvRow : undefined)),
+    ...rows.flatMap((r) => [entry(csattnSystem(r, 'full'), r.context, r.full.msPerToken, r.full.bytesPerStep), entry(csattnSystem(r, 'CSA'), r.context, r.csa.msPerToken, r.csa.bytesPerStep)]),
+    ...x.llamaDecode.map((l) => {
+      const row = llamaRow(l.kv);
+      return entry(llamaSystem(l), l.context, l.msPerToken, row ? l.modelBytes + (l.context + 32) * row : undefined);
+    }),
     ...x.pytorch.filter((t) => !t.error).map((t) => entry('PyTorch', t.context, t.msPerToken, t.bytesPerStep)),
   ];
 }
 
 const PEERS = ['llama.cpp F16', 'llama.cpp Q8_0', 'llama.cpp Q4_K_M', 'PyTorch'];
+
+/** llama.cpp's weights of the same size as csattn's: Q8_0 for q8, Q4_K_M for q4. */
+const LLAMA_WEIGHTS = { f16: 'F16', q8: 'Q8_0', q4: 'Q4_K_M' } as const;
+
+/** The llama.cpp entry at a csattn row's precision: its weights, with a q8_0 K/V cache for a q8 one where measured. */
+function peerOf(r: BenchRow, at: (system: string) => DecodeEntry | undefined): DecodeEntry | undefined {
+  const weights = LLAMA_WEIGHTS[r.weights ?? 'f16'];
+  return (r.kv === 'q8' ? at(llamaSystem({ weights, kv: 'q8_0' })) : undefined) ?? at(llamaSystem({ weights, kv: 'f16' }));
+}
 
 /** The report's Markdown, from the parsed lines; `model` is the shape the peers ran (Llama-3.1-8B). */
 export function benchReport(x: BenchInputs, model = 'llama-3.1-8b'): { markdown: string; summary: Record<string, unknown>[] } {
@@ -136,6 +160,19 @@ export function benchReport(x: BenchInputs, model = 'llama-3.1-8b'): { markdown:
     const ms = (s: string) => at(s, c)?.msPerToken;
     return [k(c), ...['csattn full', 'csattn CSA', ...PEERS].map((s) => f(ms(s))), ratio(ms('llama.cpp F16'), ms('csattn CSA')), ratio(ms('PyTorch'), ms('csattn CSA')), ratio(ms('llama.cpp F16'), ms('csattn full'))];
   })), '');
+
+  // Quantized and other variants, each beside the llama.cpp row of its precision.
+  const variants = [...new Set(main.map(variantOf).filter(Boolean))];
+  if (variants.length) {
+    out.push('### Quantized weights and K/V, and CSA variants (ms per token), beside llama.cpp at the same precision', '');
+    out.push(...table(['context', 'csattn', 'full', 'CSA', 'llama.cpp', 'llama.cpp ms', 'CSA vs llama.cpp', 'full vs llama.cpp'], contexts.flatMap((c) =>
+      variants.flatMap((v) => {
+        const r = main.find((row) => variantOf(row) === v && nominal(row.context) === c);
+        if (!r) return [];
+        const peer = peerOf(r, (s) => at(s, c));
+        return [[k(c), v, f(r.full.msPerToken), f(r.csa.msPerToken), peer?.system ?? '-', f(peer?.msPerToken), ratio(peer?.msPerToken, r.csa.msPerToken), ratio(peer?.msPerToken, r.full.msPerToken)]];
+      }))), '');
+  }
 
   // Against the floor.
   out.push('### Against the bandwidth floor (weights + attended K/V a step)', '');
@@ -167,9 +204,10 @@ export function benchReport(x: BenchInputs, model = 'llama-3.1-8b'): { markdown:
     const mv = r.full.kernels?.find((q) => q.kernel === 'matvec')?.stepMs;
     const att = r.full.kernels?.find((q) => q.kernel === 'attention_decode')?.stepMs;
     const kv = r.full.bytesPerStep - r.weightBytes;
+    const at = `${k(r.context)}${variantOf(r) ? ` (${variantOf(r)})` : ''}`;
     const pct = (gbps: number) => (x.read ? ` (${f((100 * gbps) / x.read.best.gbps, 0)}% of the read probe)` : '');
-    if (mv) probes.push([`${k(r.context)}: decode matvecs, all weights (of the step)`, `${f(r.weightBytes / mv / 1e6, 0)} GB/s`, `${f(mv)} ms for ${f(r.weightBytes / 1e9)} GB${pct(r.weightBytes / mv / 1e6)}`]);
-    if (att) probes.push([`${k(r.context)}: full attention_decode (of the step)`, `${f(kv / att / 1e6, 0)} GB/s`, `${f(att)} ms for ${f(kv / 1e9)} GB of K/V${pct(kv / att / 1e6)}`]);
+    if (mv) probes.push([`${at}: decode matvecs, all weights (of the step)`, `${f(r.weightBytes / mv / 1e6, 0)} GB/s`, `${f(mv)} ms for ${f(r.weightBytes / 1e9)} GB${pct(r.weightBytes / mv / 1e6)}`]);
+    if (att) probes.push([`${at}: full attention_decode (of the step)`, `${f(kv / att / 1e6, 0)} GB/s`, `${f(att)} ms for ${f(kv / 1e9)} GB of K/V${pct(kv / att / 1e6)}`]);
   }
   out.push(...table(['what', 'figure', 'how'], probes), '');
 

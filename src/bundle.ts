@@ -19,7 +19,7 @@ import { CsattnError, check } from './errors.js';
 import { checkInputFile, readInputFile } from './fsutil.js';
 import { SafetensorsFile, SafetensorsModel, writeSafetensors, type TensorEntry } from './weights/safetensors.js';
 import type { ModelConfig } from './model/config.js';
-import type { CsaParams } from './attention/csa/tables.js';
+import { CHOICES, type CsaParams } from './attention/csa/tables.js';
 import type { WeightFormat } from './ops/quant.js';
 import { KV_FORMATS, type KvFormat } from './model/kvcache.js';
 
@@ -256,7 +256,8 @@ function parseMeta(path: string, md: Record<string, string>): BundleMeta {
     model: json('model'),
     contextIds: json('context_ids'),
     template: json('template'),
-    csa: json('csa'),
+    // Bundles older than the pooled choice chose per head.
+    csa: { choice: 'per-head', ...json('csa') },
     kv: (md.kv ?? 'f16') as KvFormat,
     shape: json('shape'),
     stats: json('stats') ?? {},
@@ -271,7 +272,8 @@ function parseMeta(path: string, md: Record<string, string>): BundleMeta {
   const c = meta.csa;
   const csaValid = c && isInt(c.subspaces, 1) && isInt(c.centroids, 1) && s.headDim % c.subspaces === 0
     && typeof c.listFraction === 'number' && c.listFraction > 0 && c.listFraction <= 1 && isInt(c.kmeansIters) && isInt(c.seed)
-    && ['kv-head', 'query-head'].includes(c.granularity) && ['post', 'pre'].includes(c.rope) && ['qnorm', 'none'].includes(c.scoreScale);
+    && ['kv-head', 'query-head'].includes(c.granularity) && ['post', 'pre'].includes(c.rope) && ['qnorm', 'none'].includes(c.scoreScale)
+    && CHOICES.includes(c.choice);
   if (!csaValid) throw bad('csa');
   return meta;
 }

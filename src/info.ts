@@ -46,7 +46,7 @@ export function formatInfo(i: BundleInfo): string {
     `  context      ${i.tokens} tokens, template ${i.template.kind}`,
     `  model        ${model.name} (${model.architecture}), fingerprint ${model.fingerprint.slice(0, 16)}, ${i.precision.weights} weights, ${i.precision.kv} K/V`,
     `  shape        ${shape.layers} layers, ${shape.heads} heads / ${shape.kvHeads} KV heads, head dim ${shape.headDim}`,
-    `  csa          m=${csa.subspaces} C=${csa.centroids} alpha=${csa.listFraction} (L=${shape.L}) iters=${csa.kmeansIters} seed=${csa.seed} ${csa.granularity} ${csa.rope}-rope scale=${csa.scoreScale}`,
+    `  csa          m=${csa.subspaces} C=${csa.centroids} alpha=${csa.listFraction} (L=${shape.L}) iters=${csa.kmeansIters} seed=${csa.seed} ${csa.granularity} ${csa.rope}-rope scale=${csa.scoreScale} choice=${csa.choice}`,
     `  file         ${fmtBytes(i.bytes)}, made on ${i.stats.adapter ?? 'an unrecorded adapter'}`,
     ...formatCosts(i.costs),
   ].join('\n') + '\n';

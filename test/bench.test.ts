@@ -46,7 +46,7 @@ describe('csattn bench', () => {
     // The table: decode ms/token, GB/s and % of the floor per attention; PyTorch's columns when given.
     const row = (table: string[]) => table[2].split('|').slice(1, -1).map((c) => c.trim());
     const cells = row(benchTable([r]));
-    expect(cells.slice(0, 3)).toEqual(['tiny-llama', '300', 'prefill']);
+    expect(cells.slice(0, 3)).toEqual(['tiny-llama (subspaces 4)', '300', 'prefill']);
     expect(r.peak).toEqual({ gbps: 100, source: '--peak-gbps' });
     expect(cells.at(-1)).toBe('100 (--peak-gbps)');
     expect(cells.slice(7, 13)).toEqual([r.full.msPerToken, r.full.achievedGBps, r.full.pctOfFloor!, r.csa.msPerToken, r.csa.achievedGBps, r.csa.pctOfFloor!]

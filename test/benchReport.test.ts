@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchChart, benchReport, decodeEntries, nominal, parseBenchLines } from '../src/benchReport.js';
+import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 
 const W = 15e9, KV = 131072, PEAK = 4800;
 const decode = (ms: number, attended: number, kernels?: { kernel: string; stepMs: number }[]) => {
@@ -82,6 +83,20 @@ describe('bench report', () => {
     expect(markdown).toContain('out of memory');
     expect(markdown).toContain('Floors at 4800 GB/s (NVIDIA H200 (HBM3e))');
     expect(markdown).toContain('csattn abc1234, llama.cpp 3f545bec, torch 2.11.0');
+  });
+
+  it('sets each quantized or pooled row beside llama.cpp at its precision, apart from the f16 rows', () => {
+    const variant = (o: object) => ({ ...csattn(32768, 6.0, 4.0, null), ...o });
+    const q8Cache = { ...llamaBench('llama 8B Q8_0', 32768, 200, 8.5e9), type_k: 'q8_0', type_v: 'q8_0' };
+    const y = parseBenchLines([...LINES, variant({ weights: 'q8', kv: 'q8' }), variant({ weights: 'q4', kv: 'f16' }), variant({ csaParams: { ...DEFAULT_CSA, choice: 'pooled', listFraction: 0.05 } }), q8Cache]);
+    const { markdown, summary } = benchReport(y);
+    expect(markdown).toContain('| 32K | q8 weights, q8 K/V | 6.00 | 4.00 | llama.cpp Q8_0 (q8_0 K/V) | 5.00 | 1.25x | 0.83x |');
+    expect(markdown).toContain('| 32K | q4 weights | 6.00 | 4.00 | - | - | - | - |'); // no Q4_K_M row at 32K
+    expect(markdown).toContain(`| 32K | listFraction 0.05, choice pooled | 6.00 | 4.00 | llama.cpp F16 | ${(1000 / 152.75).toFixed(2)} | ${(1000 / 152.75 / 4).toFixed(2)}x |`);
+    expect(summary[0]).toMatchObject({ 'csattn full': 7, 'csattn CSA': 5 }); // the f16 rows, not the variants
+    const e = decodeEntries(y, 'llama-3.1-8b');
+    expect(e.find((q) => q.system === 'llama.cpp Q8_0 (q8_0 K/V)')!.bytesPerStep).toBe(8.5e9 + ((32768 + 32) * KV * 34) / 64);
+    expect(e.find((q) => q.system === 'csattn CSA (q8 weights, q8 K/V)')!.msPerToken).toBe(4);
   });
 
   it('draws one line per system that has figures, and the floors', () => {

@@ -54,11 +54,19 @@ describe('bundle', () => {
     for (const [i, n] of Object.values(sizes).entries()) expect(await b.read(`L0.${names[i]}`)).toEqual(fill(n, i));
     await b.close();
     // Every CSA parameter is range-checked on load.
-    for (const csa of [{ rope: 'sideways' }, { listFraction: 2 }, { listFraction: 0 }, { granularity: 'token' }, { scoreScale: 'x' }, { kmeansIters: -1 }, { seed: 0.5 }]) {
+    const tensors = () => Object.fromEntries(Object.entries(sizes).map(([k, n], i) => [k, async () => fill(n, i)])) as any;
+    for (const csa of [{ rope: 'sideways' }, { listFraction: 2 }, { listFraction: 0 }, { granularity: 'token' }, { scoreScale: 'x' }, { kmeansIters: -1 }, { seed: 0.5 }, { choice: 'all' }]) {
       const badPath = join(dir, 'bad.csa');
-      await writeBundle(badPath, { ...meta, csa: { ...meta.csa, ...csa } as any }, () => Object.fromEntries(Object.entries(sizes).map(([k, n], i) => [k, async () => fill(n, i)])) as any);
+      await writeBundle(badPath, { ...meta, csa: { ...meta.csa, ...csa } as any }, tensors);
       await expect(Bundle.open(badPath), JSON.stringify(csa)).rejects.toThrow(/not a valid csattn bundle \(csa\)/);
     }
+    // A bundle from before the pooled choice (no `choice`) chose per head.
+    const older = join(dir, 'older.csa');
+    const { choice: _, ...before } = meta.csa;
+    await writeBundle(older, { ...meta, csa: before as any }, tensors);
+    const o = await Bundle.open(older);
+    expect(o.meta.csa).toEqual({ ...meta.csa, choice: 'per-head' });
+    await o.close();
   });
 
   it('holds the context ids, template and the same KV as a plain forward pass', async () => {

@@ -206,9 +206,10 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     expect(maxDiff(o.centroids, a.centroids)).toBeGreaterThan(1e-3);
   });
 
-  it.each(COMBOS)('selects the reference keys step by step (%s, %s RoPE)', async (granularity, rope) => {
+  it.each([...COMBOS.map(([g, r]) => [g, r, 'per-head'] as const), ['kv-head', 'post', 'pooled'], ['kv-head', 'pre', 'pooled']] as const)(
+    'selects the reference keys step by step (%s, %s RoPE, %s choice)', async (granularity, rope, choice) => {
     const c = await ctx();
-    const p = { ...BASE, granularity, rope };
+    const p = { ...BASE, granularity, rope, choice };
     const layer = makeLayer(c, p, 41);
     const tables = await build(c, layer);
     const step = uniform(c.gpu, [N]);
@@ -216,7 +217,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const plan = selectDispatches(c.kernels, {
       q, tables, step, Hq, Hkv, d, invFreq: layer.invFreq, params: p, opts: OPTS,
     });
-    const G = tables.groups, perGroup = (granularity === 'kv-head' ? Hq / Hkv : 1) * p.subspaces;
+    const G = tables.groups, perGroup = (granularity === 'kv-head' && choice === 'per-head' ? Hq / Hkv : 1) * p.subspaces;
     const ref = toRef(await downloadTables(c.gpu, tables));
     const next = prng(43);
     for (let pos = N; pos < N + 3; pos++) {

@@ -1,10 +1,12 @@
 // Decode step, 1: each query head's sub-vectors pick their nearest centroid (cosine: the largest
 // dot product, the lowest index on ties), one workgroup per (head, subspace) pair of a table group,
-// a thread per centroid. The sub-vector is read from the query, rotated back by -pos for the
-// pre-RoPE option. Writes (list, w, w * max|score| of the list): w = ||q^(j)|| ('qnorm') or 1;
-// csa_score turns the group's bounds into the fixed-point multipliers.
+// a thread per centroid; with `pooled`, the sum of the group's heads' sub-vectors picks, one
+// workgroup per subspace (the sum of their dot products with a key is the sum's). The sub-vector is
+// read from the query, rotated back by -pos for the pre-RoPE option. Writes (list, w, w * max|score|
+// of the list): w = ||q^(j)|| ('qnorm') or 1; csa_score turns the group's bounds into the
+// fixed-point multipliers.
 
-struct Params { per_group: u32, m: u32, centroids: u32, ds4: u32, qnorm: u32, d: u32, unrope: u32 }
+struct Params { per_group: u32, m: u32, centroids: u32, ds4: u32, qnorm: u32, d: u32, unrope: u32, pooled: u32 }
 struct Step { pos: u32 }
 @group(0) @binding(0) var<storage, read> q: array<f32>;                  // [heads, d] this step's queries
 @group(0) @binding(1) var<storage, read> inv_freq: array<f32>;
@@ -19,8 +21,8 @@ var<workgroup> best: array<vec2<f32>, WG>; // score, centroid (as f32: exact bel
 
 #include unrope
 
-// Elements 4i .. 4i+3 of the sub-vector, as the tables see them.
-fn sub4(head: u32, j: u32, i: u32) -> vec4<f32> {
+// Elements 4i .. 4i+3 of a head's sub-vector, as the tables see them.
+fn head4(head: u32, j: u32, i: u32) -> vec4<f32> {
   let e = head * p.d + (j * p.ds4 + i) * 4u;
   let x = vec4(q[e], q[e + 1u], q[e + 2u], q[e + 3u]);
   if (p.unrope == 0u) { return x; }
@@ -33,17 +35,27 @@ fn sub4(head: u32, j: u32, i: u32) -> vec4<f32> {
   return r;
 }
 
+// Elements 4i .. 4i+3 of the choosing sub-vector: the head's (`heads` = 1) or the sum over heads
+// [head, head + heads), in head order.
+fn sub4(head: u32, heads: u32, j: u32, i: u32) -> vec4<f32> {
+  var x = head4(head, j, i);
+  for (var h = 1u; h < heads; h++) { x += head4(head + h, j, i); }
+  return x;
+}
+
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) num_workgroups: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
   let pair = wid.x;
   let grp = wid.y;
-  let head = grp * p.per_group + pair / p.m;
+  let heads = select(1u, p.per_group, p.pooled == 1u);
+  let head = grp * p.per_group + select(pair / p.m, 0u, p.pooled == 1u);
   let j = pair % p.m;
   let co = (grp * p.m + j) * p.centroids;
   var top = vec2<f32>(-3.0e38, 0.0);
   for (var c = t; c < p.centroids; c += WG) {
     var s = 0.0;
-    for (var i = 0u; i < p.ds4; i++) { s += dot(sub4(head, j, i), cent[(co + c) * p.ds4 + i]); }
+    for (var i = 0u; i < p.ds4; i++) { s += dot(sub4(head, heads, j, i), cent[(co + c) * p.ds4 + i]); }
     if (s > top.x) { top = vec2<f32>(s, f32(c)); }
   }
   best[t] = top;
@@ -59,10 +71,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var w = 1.0;
     if (p.qnorm == 1u) {
       var n = 0.0;
-      for (var i = 0u; i < p.ds4; i++) { let v = sub4(head, j, i); n += dot(v, v); }
+      for (var i = 0u; i < p.ds4; i++) { let v = sub4(head, heads, j, i); n += dot(v, v); }
       w = sqrt(n);
     }
     let list = co + u32(best[0].y);
-    choice[grp * p.per_group * p.m + pair] = vec4<u32>(list, bitcast<u32>(w), bitcast<u32>(w * list_bound[list]), 0u);
+    choice[grp * num_workgroups.x + pair] = vec4<u32>(list, bitcast<u32>(w), bitcast<u32>(w * list_bound[list]), 0u);
   }
 }

@@ -14,7 +14,8 @@
 #            (llama-batched-bench -pps -kvu)                                              ~1.5 min
 # A part whose build or models are missing makes them first (the build tree and models live in
 # /tmp, kept while the machine stays warm). When bench-suite.sh ran before on the same machine, its
-# output (/tmp/suite-out) and this one's are joined into one report in $OUT (bench.md/json/svg).
+# output (/tmp/suite-out) and this one's are joined into one report in $OUT (bench.md/json/svg),
+# unless JOIN=0.
 #
 # llama.cpp comes from the kit in ../shared/peers/llamacpp, copied into the git-ignored .peers/ so that
 # it travels (carry ".peers"): mkdir -p .peers && cp -r ../shared/peers/llamacpp .peers/
@@ -78,7 +79,7 @@ if has batched && llama_ready; then
   done
 fi
 [[ -s $OUT/llamacpp.jsonl ]] && step "llama.cpp: $(wc -l < "$OUT/llamacpp.jsonl") JSON lines"
-if [[ -d /tmp/suite-out && -s $OUT/llamacpp.jsonl ]]; then
+if [[ ${JOIN:-1} == 1 && -d /tmp/suite-out && -s $OUT/llamacpp.jsonl ]]; then
   step "report over /tmp/suite-out and this run"
   cp /tmp/suite-out/*.jsonl /tmp/suite-out/*.log "$OUT"/ 2>/dev/null
   node scripts/bench/report.mjs "$OUT" 2>> "$LOG" | head -20

@@ -32,6 +32,8 @@ c256 --centroids 256
 a005 --list-fraction 0.05
 a02 --list-fraction 0.2
 qhead --granularity query-head
+pooled --choice pooled
+pooled-a005 --choice pooled --list-fraction 0.05
 LIST
 )
 

@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DEFAULT_CSA, type CsaParams } from '../attention/csa/tables.js';
+import { CHOICES, DEFAULT_CSA, type CsaParams } from '../attention/csa/tables.js';
 import { ATTENTION_KINDS, METHODS, METHOD_NAMES, type AttentionKind } from '../attention/methods.js';
 import { maxOf } from '../arrays.js';
 import { DEFAULT_QUESTION, type QuestionShape } from '../costs.js';
@@ -109,14 +109,15 @@ export function csaOptions(cmd: Command): Command {
     .option('--seed <n>', 'CSA: k-means seed', intArg(0, 2 ** 32 - 1), d.seed)
     .addOption(new Option('--granularity <g>', 'CSA: tables per KV head (query heads of a GQA group pooled) or per query head').choices(['kv-head', 'query-head']).default(d.granularity))
     .addOption(new Option('--rope <r>', 'CSA: cluster and score queries/keys after RoPE (as attention sees them) or before').choices(['post', 'pre']).default(d.rope))
-    .addOption(new Option('--score-scale <s>', 'CSA: weight each subspace\'s partial scores by the query sub-vector norm').choices(['qnorm', 'none']).default(d.scoreScale));
+    .addOption(new Option('--score-scale <s>', 'CSA: weight each subspace\'s partial scores by the query sub-vector norm').choices(['qnorm', 'none']).default(d.scoreScale))
+    .addOption(new Option('--choice <c>', 'CSA, decode with kv-head tables: each query head of a GQA group picks its own centroid per subspace, or their summed query picks once (pooled: 1/g of the lists read)').choices([...CHOICES]).default(d.choice));
 }
 
 /** The table parameters out of a command's options (which hold others too). */
 export function csaParams(o: CsaFlags): CsaParams {
   return {
     subspaces: o.subspaces, centroids: o.centroids, listFraction: o.listFraction, kmeansIters: o.kmeansIters,
-    seed: o.seed, granularity: o.granularity, rope: o.rope, scoreScale: o.scoreScale,
+    seed: o.seed, granularity: o.granularity, rope: o.rope, scoreScale: o.scoreScale, choice: o.choice,
   };
 }
 

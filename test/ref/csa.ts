@@ -162,17 +162,21 @@ export interface Choice { list: number; mult: number }
 
 /**
  * Decode step, 1: per group, the nearest centroid of each (query head, subspace), in the GPU's
- * order (head-major), with multipliers w * 2^(20 - e) where B = sum of w * max|score| < 2^e (over
+ * order (head-major), or of each subspace of the heads' summed query for a pooled choice, with multipliers w * 2^(20 - e) where B = sum of w * max|score| < 2^e (over
  * each list's context entries: the only ones summed).
  */
 export function refChoose(q: Float32Array, pos: number, t: RefTables, l: Pick<RefLayer, 'Hq' | 'Hkv' | 'd' | 'invFreq' | 'params'>): Choice[][] {
   const gp = l.params.granularity === 'kv-head' ? l.Hq / l.Hkv : 1;
+  const pooled = l.params.choice === 'pooled';
+  const headRow = (h: number) => asSeen(q.subarray(h * l.d, (h + 1) * l.d), pos, l);
   const out: Choice[][] = [];
   for (let g = 0; g < t.groups; g++) {
     const picks: { list: number; w: number }[] = [];
     let bound = 0;
-    for (let h = 0; h < gp; h++) {
-      const row = asSeen(q.subarray((g * gp + h) * l.d, (g * gp + h + 1) * l.d), pos, l);
+    const heads = Array.from({ length: gp }, (_, h) => headRow(g * gp + h));
+    // A pooled choice: the heads' rows summed in f32, in head order (as the GPU adds them).
+    const rows = pooled ? [heads.reduce((a, r) => a.map((x, i) => Math.fround(x + r[i])))] : heads;
+    for (const row of rows) {
       for (let j = 0; j < t.m; j++) {
         const v = sub(row, j, t.ds);
         const list = (g * t.m + j) * t.C + nearest(normalized(v), centroidRows(t, g, j));

@@ -1,10 +1,11 @@
 /**
  * CSAttention's decode-time selection through a layer's tables (tables.ts). Each decode step
- * (selectDispatches), all on the GPU, in five dispatches: every query head's sub-vectors pick their
- * nearest centroid (csa_choose); the chosen lists' scores (times ||q^(j)|| for 'qnorm') are summed
- * per key in fixed point, a workgroup per tile of keys adding up its slice of every chosen list in
- * workgroup memory (csa_score); the sinks, the recent window and the generated keys are always
- * taken, and the rest of the budget K = round((1 - sparsity) N) goes to the top-scoring context keys
+ * (selectDispatches), all on the GPU, in five dispatches: every query head's sub-vectors (or, for
+ * a 'pooled' choice, their sum over the group's heads) pick their nearest centroid (csa_choose);
+ * the chosen lists' scores (times ||q^(j)|| for 'qnorm') are summed per key in fixed point, a
+ * workgroup per tile of keys adding up its slice of every chosen list in workgroup memory
+ * (csa_score); the sinks, the recent window and the generated keys are always taken, and the rest
+ * of the budget K = round((1 - sparsity) N) goes to the top-scoring context keys
  * (ties: lower index; csa_topk).
  *
  * Generated keys are always attended (contextBudget), so the lists hold context keys only: the
@@ -68,9 +69,9 @@ export interface SelectPlan {
   /** The two halves of `dispatches`, and what passes between them (for tests and profiling). */
   scoring: Dispatch[];
   topK: Dispatch[];
-  /** vec4<u32> [groups, perGroup * m]: chosen list, w and w * max|score| (f32 bits). */
+  /** vec4<u32> [groups, choosers * m]: chosen list, w and w * max|score| (f32 bits). */
   choice: GPUBuffer;
-  /** f32 [groups, perGroup * m]: the chosen lists' fixed-point multipliers. */
+  /** f32 [groups, choosers * m]: the chosen lists' fixed-point multipliers. */
   mults: GPUBuffer;
   /** i32 [groups, N]: summed fixed-point scores. */
   scores: GPUBuffer;
@@ -89,14 +90,14 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const t = a.tables;
   checkTables(t, s);
   check(a.opts.N === t.N, `csa: selection over ${a.opts.N} context keys, but the tables were built over ${t.N}`);
-  const perGroup = s.perGroup * s.m;
+  const perGroup = s.choosers * s.m;
   const b = contextBudget(a.opts);
   const choice = storage(gpu, s.G * perGroup * 16, 'csa chosen lists');
   const mults = storage(gpu, s.G * perGroup * 4, 'csa list multipliers');
   const scores = storage(gpu, fitBinding(gpu, s.G * t.N * 4, 'the per-key scores'), 'csa per-key scores');
   const top = topKStages(k, { scores, lists: s.G, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
   const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, choice, a.step,
-    uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre')])], [perGroup, s.G]);
+    uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)])], [perGroup, s.G]);
   const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, choice, mults, scores, top.hist,
     uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [t.tiles, s.G]);
   const topK = top.stages.slice(1);

@@ -34,12 +34,20 @@ export interface CsaParams {
   rope: 'post' | 'pre';
   /** Multiply each subspace's fetched partial scores by ||q^(j)||. */
   scoreScale: 'none' | 'qnorm';
+  /**
+   * Decode only, with 'kv-head' tables: each of a group's query heads picks its own centroid per
+   * subspace ('per-head', perGroup * m lists summed), or the sum of their sub-vectors picks once
+   * ('pooled', m lists: their summed dot products with a key are the dot product with the sum).
+   */
+  choice: 'per-head' | 'pooled';
 }
+
+export const CHOICES = ['per-head', 'pooled'] as const;
 
 /** Defaults measured with `csattn eval` on the bundled model (README, Accuracy: the sweep). */
 export const DEFAULT_CSA: CsaParams = {
   subspaces: 16, centroids: 64, listFraction: 0.1, kmeansIters: 10, seed: 0,
-  granularity: 'kv-head', rope: 'post', scoreScale: 'qnorm',
+  granularity: 'kv-head', rope: 'post', scoreScale: 'qnorm', choice: 'per-head',
 };
 
 export interface LayerTables {
@@ -83,6 +91,8 @@ export interface Shape {
   Hq: number; Hkv: number; d: number;
   /** Table groups, and query heads per group. */
   G: number; perGroup: number;
+  /** Centroid choices per group and subspace at decode: perGroup, or 1 for a pooled choice. */
+  choosers: number;
   m: number; C: number; ds: number;
 }
 
@@ -95,8 +105,9 @@ export function shapeOf(p: CsaParams, Hq: number, Hkv: number, d: number): Shape
   check(Hkv >= 1 && Hq % Hkv === 0, `csa: ${Hq} query heads do not split into ${Hkv} KV heads`);
   const kv = p.granularity === 'kv-head';
   const perGroup = kv ? Hq / Hkv : 1;
-  check(perGroup * m <= 256, `csa: query heads per KV head x subspaces must be at most 256 (${perGroup} x ${m})`);
-  return { Hq, Hkv, d, G: kv ? Hkv : Hq, perGroup, m, C, ds };
+  const choosers = p.choice === 'pooled' ? 1 : perGroup;
+  check(choosers * m <= 256, `csa: query heads choosing per KV head x subspaces must be at most 256 (${choosers} x ${m})`);
+  return { Hq, Hkv, d, G: kv ? Hkv : Hq, perGroup, choosers, m, C, ds };
 }
 
 export function listLength(alpha: number, N: number): number {
