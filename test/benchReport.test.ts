@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchChart, benchReport, decodeEntries, nominal, parseBenchLines } from '../src/benchReport.js';
+import { benchChart, benchReport, decodeEntries, llamaSystem, nominal, parseBenchLines } from '../src/benchReport.js';
+import { variantOf } from '../src/bench.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 
 const W = 15e9, KV = 131072, PEAK = 4800;
@@ -116,8 +117,13 @@ describe('bench report on the committed H200 run', () => {
   const x = parseBenchLines(lines);
 
   it('finds every tool\'s rows', () => {
-    expect(x.csattn.map((r) => r.model)).toEqual(['llama-3.1-8b', 'llama-3.1-8b', 'llama-3.1-8b', 'qwen3-8b', 'mistral-7b']);
-    expect(x.llamaDecode.map((l) => `${l.weights}@${l.context}`)).toEqual(['F16@32768', 'F16@65536', 'F16@131072', 'Q8_0@32768', 'Q8_0@65536', 'Q8_0@131072', 'Q4_K_M@32768', 'Q4_K_M@65536', 'Q4_K_M@131072']);
+    // suite.jsonl's five rows, then variants.jsonl's five settings at 32K and 128K.
+    expect(x.csattn.map((r) => r.model)).toEqual(['llama-3.1-8b', 'llama-3.1-8b', 'llama-3.1-8b', 'qwen3-8b', 'mistral-7b', ...Array(10).fill('llama-3.1-8b')]);
+    expect(x.csattn.slice(5).map((r) => variantOf(r))).toEqual(['q8 weights, q8 K/V', 'q4 weights, q8 K/V', 'choice pooled', 'q8 weights, q8 K/V, choice pooled', 'q8 weights, q8 K/V, listFraction 0.05, choice pooled']
+      .flatMap((v) => [v, v]));
+    const depths = (w: string) => [32768, 65536, 131072].map((d) => `${w}@${d}`);
+    expect(x.llamaDecode.map((l) => `${llamaSystem(l).slice('llama.cpp '.length)}@${l.context}`)).toEqual([
+      ...depths('Q8_0 (q8_0 K/V)'), ...depths('F16'), ...depths('Q8_0'), ...depths('Q4_K_M')]);
     expect(x.llamaBatched).toHaveLength(6);
     expect(x.pytorch.map((t) => t.context)).toEqual([32768, 65536, 131000]);
     expect(x.checks).toHaveLength(1);
@@ -127,7 +133,14 @@ describe('bench report on the committed H200 run', () => {
   it('gives the README\'s decode table', () => {
     const { summary } = benchReport(x);
     const ms = (c: number, s: string) => (summary.find((r) => r.context === c)![s] as number).toFixed(2);
-    expect([ms(32768, 'csattn full'), ms(32768, 'csattn CSA'), ms(32768, 'llama.cpp F16'), ms(32768, 'PyTorch')]).toEqual(['7.28', '6.83', '6.57', '6.30']);
-    expect([ms(131072, 'csattn full'), ms(131072, 'csattn CSA'), ms(131072, 'llama.cpp F16'), ms(131072, 'llama.cpp Q4_K_M'), ms(131072, 'PyTorch')]).toEqual(['12.25', '8.27', '11.90', '11.02', '10.83']);
+    expect([ms(32768, 'csattn full'), ms(32768, 'csattn CSA'), ms(32768, 'llama.cpp F16'), ms(32768, 'PyTorch')]).toEqual(['7.30', '6.99', '6.62', '6.29']);
+    expect([ms(131072, 'csattn full'), ms(131072, 'csattn CSA'), ms(131072, 'llama.cpp F16'), ms(131072, 'llama.cpp Q4_K_M'), ms(131072, 'PyTorch')]).toEqual(['12.22', '8.13', '11.79', '10.85', '10.78']);
+  });
+
+  it('gives the README\'s table of quantized and pooled rows', () => {
+    const { markdown } = benchReport(x);
+    expect(markdown).toContain('| 128K | q8 weights, q8 K/V, choice pooled | 12.32 | 6.22 | llama.cpp Q8_0 (q8_0 K/V) | 20.57 | 3.31x | 1.67x |');
+    expect(markdown).toContain('| 32K | q8 weights, q8 K/V | 6.23 | 5.88 | llama.cpp Q8_0 (q8_0 K/V) | 8.35 | 1.42x | 1.34x |');
+    expect(markdown).toContain('| 128K | choice pooled | 12.30 | 8.03 | llama.cpp F16 | 11.79 | 1.47x | 0.96x |');
   });
 });

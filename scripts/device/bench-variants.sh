@@ -2,7 +2,7 @@
 # csattn's rows with quantized weights and K/V and with other CSA settings, beside llama.cpp's Q8_0
 # with a q8_0 K/V cache, on the machine where bench-suite.sh and bench-peers.sh just ran (llama.cpp's
 # build and GGUFs stay in /tmp while it is warm; a fresh machine builds them first):
-#   run carry [".device", ".peers"], command: "source .device/setup.sh && bash scripts/device/bench-variants.sh"
+#   run (no carry, after bench-suite.sh on the same machine): "source scripts/device/env.sh && bash scripts/device/bench-variants.sh"
 # Every row: Llama-3.1-8B shape, random context, 32K and 128K, 64 decode tokens. $OUT gets
 # variants.jsonl, variants.log and llamacpp-q8-cache.jsonl; the whole report joins the three
 # commands' folders here: node scripts/bench/report.mjs SUITE_OUT PEERS_OUT VARIANTS_OUT.
