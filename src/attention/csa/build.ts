@@ -6,7 +6,7 @@
  * (csa_topl); the list index is then derived from the lists (tables.ts).
  */
 import { check } from '../../errors.js';
-import { allocate, checkGpu, fitBinding, oneShot, release } from '../../gpu/device.js';
+import { allocate, checkGpu, collecting, fitBinding, release } from '../../gpu/device.js';
 import { ceilDiv, dispatchOf, record, submit, upload, uniform, type Binding, type Dispatch, type Kernels } from '../../gpu/kernels.js';
 import { rowParts } from '../../gpu/parts.js';
 import { mulberry32 } from '../../random.js';
@@ -82,6 +82,28 @@ export interface BuildArgs {
 
 /** Builds one layer's tables on the GPU. */
 export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables> {
+  const b = await tableBuild(k, a);
+  try {
+    for (const ds of b.stages) submit(k.gpu, (pass) => record(pass, ds));
+    await k.gpu.device.queue.onSubmittedWorkDone();
+    checkGpu(k.gpu);
+  } finally {
+    b.release();
+  }
+  return b.tables;
+}
+
+/** One layer's tables, allocated, and the dispatches that build them (run in order, any number of times). */
+export interface TableBuild {
+  tables: LayerTables;
+  /** Per table group its dispatches, then the list index. */
+  stages: Dispatch[][];
+  /** Frees the scratch and the dispatches' params (not the tables). */
+  release(): void;
+}
+
+/** The work of buildTables, for it and for profiling (scripts/bench/table-build.mjs). */
+export async function tableBuild(k: Kernels, a: BuildArgs): Promise<TableBuild> {
   const gpu = k.gpu;
   const p = a.params;
   const s = shapeOf(p, a.Hq, a.Hkv, a.d);
@@ -108,17 +130,13 @@ export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables
     part: await allocate(gpu, fitBinding(gpu, s.m * chunks * s.C * s.ds * 4, 'the k-means partial sums'), 'csa k-means sums'),
     scores: await allocate(gpu, fitBinding(gpu, s.m * s.C * words * 4, 'the partial scores'), 'csa partial scores'),
   };
-  oneShot(gpu, () => {
+  const made: GPUBuffer[] = [];
+  const stages = collecting(gpu, made, () => {
     const invFreq = ropeBuffer(gpu, p, a.invFreq);
     const groups = Array.from({ length: s.G }, (_, g) => groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq }));
     return [...groups, [indexDispatch(k, t, scratch.listKeys)]];
-  }, (lists) => {
-    for (const ds of lists) submit(gpu, (pass) => record(pass, ds));
   });
-  await gpu.device.queue.onSubmittedWorkDone();
-  checkGpu(gpu);
-  for (const b of Object.values(scratch)) release(gpu, b);
-  return t;
+  return { tables: t, stages, release: () => { for (const b of [...made, ...Object.values(scratch)]) release(gpu, b); } };
 }
 
 interface BuildScratch {
@@ -148,14 +166,15 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
   });
   const init = dispatchOf(k.get('csa_kmeans_init'), [x.points, upload(gpu, picks), t.centroids,
     uniform(gpu, [P, s.C, s.ds, g, s.m])], [ceilDiv(s.C * s.ds, WG_SMALL), s.m]);
-  const assign = dispatchOf(k.get('csa_kmeans_assign'), [x.points, t.centroids, x.assign,
-    uniform(gpu, [P, s.C, ds4, g, s.m])], [ceilDiv(P, WG_SMALL), s.m]);
+  const DS4 = { constants: { DS4: ds4 } };
+  const assign = dispatchOf(k.get('csa_kmeans_assign', DS4), [x.points, t.centroids, x.assign,
+    uniform(gpu, [P, s.C, g, s.m])], [ceilDiv(P, WG_SMALL), s.m]);
   const sum = dispatchOf(k.get('csa_kmeans_sum', { constants: { CAP: s.C * s.ds } }), [x.points, x.assign, x.part,
     uniform(gpu, [P, s.C, s.ds, j.chunk, j.chunks])], [j.chunks, s.m]);
-  const update = dispatchOf(k.get('csa_kmeans_update'), [x.part, t.centroids,
-    uniform(gpu, [s.C, ds4, j.chunks, g, s.m])], [ceilDiv(s.C, WG_SMALL), s.m]);
-  const scores = dispatchOf(k.get('csa_partial_scores'), [x.keys, t.centroids, x.scores,
-    uniform(gpu, [a.N, j.words, s.C, ds4, g, s.m])], [ceilDiv(j.words, WG_SMALL), s.C, s.m]);
+  const update = dispatchOf(k.get('csa_kmeans_update', DS4), [x.part, t.centroids,
+    uniform(gpu, [s.C, j.chunks, g, s.m])], [ceilDiv(s.C, WG_SMALL), s.m]);
+  const scores = dispatchOf(k.get('csa_partial_scores', DS4), [x.keys, t.centroids, x.scores,
+    uniform(gpu, [a.N, j.words, s.C, g, s.m])], [ceilDiv(j.words, WG_SMALL), s.C, s.m]);
   const rows = s.m * s.C;
   const topl = dispatchOf(k.get('csa_topl'), [x.scores, x.listKeys, t.listEntry, t.listLen,
     uniform(gpu, [a.N, j.words, t.L, g * rows])], [rows]);
