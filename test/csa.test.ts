@@ -4,12 +4,12 @@ import { selectDispatches, topKDispatches, type SelectOptions } from '../src/att
 import {
   destroyTables, downloadTables, uploadTables, listsSound, DEFAULT_CSA, TILE_KEYS, type CsaParams, type LayerTables, type TableData,
 } from '../src/attention/csa/tables.js';
-import { Kernels, readBuffer, uniform, upload } from '../src/gpu/kernels.js';
+import { dispatchOf, Kernels, readBuffer, uniform, upload } from '../src/gpu/kernels.js';
 import { uploader } from '../src/gpu/uploader.js';
 import { f16ToF32, f32ToF16, roundF16 } from '../src/weights/f16.js';
 import { f16Modes, gpuContext, readU32, runDispatches, uploadF16, type Ctx, prng } from './helpers/gpu.js';
 import {
-  centroidRows, keyRow, kvHeadOf, refBuildTables, refChoose, refGatherSum, refTopK, rope, sub,
+  centroidRows, keyRow, kvHeadOf, refBuildTables, refChoose, refGatherSum, refTopK, rope, sub, topL,
   type Choice, type RefLayer, type RefTables,
 } from './ref/csa.js';
 
@@ -331,6 +331,26 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     expect(new Set(choice[0].map((x) => x.list)).size).toBeGreaterThan(C); // lists of several subspaces and centroids
     const sums = new Int32Array(await readBuffer(c.gpu, plan.scores, n * 4));
     expect(Array.from(sums)).toEqual(Array.from(refGatherSum(toRef(data), choice, n)[0]));
+  });
+
+  it.each([5001, 300])('top-L lists of %i keys with heavy ties (tiles of 2048 keys, an odd count) match the reference', async (n) => {
+    const c = await ctx();
+    const rows = 3, L = Math.ceil(0.1 * n) + 7, words = Math.ceil(n / 2);
+    const next = prng(91);
+    // f16 values from 24 levels of both signs (ties everywhere), packed two a word as csa_partial_scores writes them.
+    const values = Float32Array.from({ length: rows * n }, () => Math.floor(next() * 24 - 12) / 8);
+    const bits = f32ToF16(values);
+    const packed = new Uint32Array(rows * words);
+    for (let r = 0; r < rows; r++) for (let i = 0; i < n; i++) packed[r * words + (i >> 1)] |= bits[r * n + i] << ((i & 1) * 16);
+    const idx = upload(c.gpu, new Uint32Array(rows * L)), entry = upload(c.gpu, new Uint32Array(rows * L)), len = upload(c.gpu, new Uint32Array(rows));
+    runDispatches(c, dispatchOf(c.kernels.get('csa_topl'), [upload(c.gpu, packed), idx, entry, len, uniform(c.gpu, [n, words, L, 0])], [rows]));
+    const [gotIdx, gotEntry, gotLen] = await Promise.all([readU32(c.gpu, idx, rows * L), readU32(c.gpu, entry, rows * L), readU32(c.gpu, len, rows)]);
+    expect(Array.from(gotLen)).toEqual([L, L, L]);
+    for (let r = 0; r < rows; r++) {
+      const want = topL(values.subarray(r * n, (r + 1) * n), L);
+      expect(Array.from(gotIdx.subarray(r * L, (r + 1) * L))).toEqual(want);
+      expect(Array.from(gotEntry.subarray(r * L, (r + 1) * L))).toEqual(want.map((k) => bits[r * n + k]));
+    }
   });
 
   it.each([
