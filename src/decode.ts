@@ -5,9 +5,8 @@
  * and the top-scoring context keys).
  */
 import { check } from './errors.js';
-import { createGpu } from './gpu/device.js';
 import { loadModel } from './model/load.js';
-import type { Model, DecodeAttention } from './model/model.js';
+import type { Batch, Model, DecodeAttention, Op } from './model/model.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, textSink, type Generation, type SamplingOptions } from './generate.js';
@@ -19,7 +18,10 @@ import type { SelectOptions } from './attention/csa/select.js';
 import { destroyTables, listsSound, uploadTables, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
 import type { LoadedContext, PreparedMethod, Selector } from './attention/method.js';
-import { attentionDecode } from './ops/attention.js';
+import { attentionDecode, attentionDecodeBatch } from './ops/attention.js';
+import { collecting, createGpu, release } from './gpu/device.js';
+import { storage, uniform } from './gpu/kernels.js';
+import { BatchGenerator } from './batch.js';
 import { questionIds } from './template.js';
 import type { Logger } from './log.js';
 import type { Question } from './questions.js';
@@ -117,20 +119,52 @@ export class Session {
   /** Answers one question from the stored context (which is left as it was for the next one). */
   async answer(question: string, attention: AttentionKind, sparse: SparseOptions, o: SamplingOptions,
     onToken?: (id: number) => boolean | void): Promise<Answer> {
-    check(question.trim().length > 0, 'the question is empty');
-    const N = this.contextTokens;
-    const ids = questionIds(this.tok, this.bundle.meta.template, question);
-    check(ids.length + o.maxTokens <= this.model.capacity - N,
-      `the question (${ids.length} tokens) and ${o.maxTokens} new tokens need ${ids.length + o.maxTokens} positions after the context; the session has room for ${this.model.capacity - N}`, 'too-long');
+    const ids = this.questionIds(question, o.maxTokens, this.model.capacity - this.contextTokens);
     const att = attention === 'full' ? this.model.fullAttention : await this.sparseAttention(attention, sparse);
     const key = attention === 'full' ? 'full' : `${attention}:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
-    const r = await this.generate(ids, o, att, key, onToken);
-    const layers = this.model.cfg.layers;
+    return this.answerOf(await this.generate(ids, o, att, key, onToken), ids.length, attention, sparse);
+  }
+
+  /**
+   * Answers the questions with up to B of them decoding together (src/batch.ts), each with `room`
+   * positions for itself and its answer (the session's cache must hold B + 1 rooms after the
+   * context). Every sequence samples as `o` says; each question stops on its own (`onToken(i, id)`
+   * true: a stop string). Answers reach `onAnswer` as they finish, by question index.
+   */
+  async answerBatch(questions: string[], attention: AttentionKind, sparse: SparseOptions, o: SamplingOptions, B: number, room: number,
+    onAnswer: (i: number, a: Answer) => void, onToken?: (i: number, id: number) => boolean | void): Promise<void> {
+    const ids = questions.map((q) => this.questionIds(q, o.maxTokens, room));
+    const m = this.model;
+    const made: GPUBuffer[] = [];
+    const batch = collecting(m.gpu, made, () => m.batch(this.contextTokens, B, room));
+    const select = attention === 'full' ? null : await this.selector(attention, sparse, room);
+    const generator = collecting(m.gpu, made, () => new BatchGenerator(m, batch, o, select ? sparseBatchAttention(m, batch, select) : m.batchAttention(batch)));
+    try {
+      const prompts = ids.map((x, i) => ({ ids: x, maxTokens: o.maxTokens, stopIds: o.stopIds, onToken: onToken && ((id: number) => onToken(i, id)) }));
+      await generator.run(prompts, (i, g) => onAnswer(i, this.answerOf(g, ids[i].length, attention, sparse)));
+    } finally {
+      generator.destroy();
+      for (const b of made) release(m.gpu, b);
+    }
+  }
+
+  /** A question's tokens after the context, checked against the `room` it may take with its answer. */
+  private questionIds(question: string, maxTokens: number, room: number): number[] {
+    check(question.trim().length > 0, 'the question is empty');
+    const ids = questionIds(this.tok, this.bundle.meta.template, question);
+    check(ids.length + maxTokens <= room,
+      `the question (${ids.length} tokens) and ${maxTokens} new tokens need ${ids.length + maxTokens} positions after the context; the session has room for ${room}`, 'too-long');
+    return ids;
+  }
+
+  /** A generation as an Answer: what it attended per step. */
+  private answerOf(r: Generation, questionTokens: number, attention: AttentionKind, sparse: SparseOptions): Answer {
+    const N = this.contextTokens;
     const contextKeys = attention === 'full' ? N : Math.round((1 - sparse.sparsity) * N);
-    const keys = contextKeys + ids.length + r.ids.length / 2;
+    const keys = contextKeys + questionTokens + r.ids.length / 2;
     return {
-      ...r, questionTokens: ids.length, attention, contextKeysPerStep: contextKeys, keysPerStep: keys,
-      kvBytesPerStep: layers * this.model.cache.bytesPerPosition * keys,
+      ...r, questionTokens, attention, contextKeysPerStep: contextKeys, keysPerStep: keys,
+      kvBytesPerStep: this.model.cfg.layers * this.model.cache.bytesPerPosition * keys,
     };
   }
 
@@ -145,10 +179,11 @@ export class Session {
 
   /**
    * The per-layer key selection of `method` at the budget of `sp`: dispatches that fill a Selection
-   * from the query of the current step. What the method builds over the context is built once.
+   * from the query of the current step, for a sequence of at most `room` positions after the
+   * context (by default all the cache has). What the method builds over the context is built once.
    */
-  async selector(method: Method, sp: SparseOptions): Promise<Selector> {
-    return (await this.prepare(method)).selector(selectOptions(sp, this.contextTokens, this.model.capacity));
+  async selector(method: Method, sp: SparseOptions, room = this.model.capacity - this.contextTokens): Promise<Selector> {
+    return (await this.prepare(method)).selector(selectOptions(sp, this.contextTokens, this.contextTokens + room));
   }
 
   /** `method` ready on this context: built on first use, then kept until close. */
@@ -190,6 +225,34 @@ export function sparseAttention(m: Model, select: Selector): DecodeAttention {
       ...attentionDecode(m.kernels, {
         q, ...m.cache.layer(l), out, step: m.step, Hq, Hkv, d,
         capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: s.selection,
+      }),
+    ];
+  };
+}
+
+/**
+ * Sparse attention for a batch (ops/attention.ts): each sequence's selector reads its own query and
+ * position (copied out of the batch's before use), then each attends its own selection.
+ */
+export function sparseBatchAttention(m: Model, batch: Batch, select: Selector): DecodeAttention {
+  const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
+  const bytes = Hq * d * 4;
+  // Made with the step that first asks (so the step's owner collects them).
+  let seqs: { q: GPUBuffer; step: GPUBuffer }[] | null = null;
+  return (l, q, out) => {
+    seqs ??= Array.from({ length: batch.B }, () => ({ q: storage(m.gpu, bytes, 'a sequence\'s query'), step: uniform(m.gpu, [0], 'a sequence\'s position') }));
+    // The positions reach the selectors' uniforms once a step, before layer 0 reads them.
+    const feed = seqs.flatMap((s, b): Op[] => [
+      { copy: { src: q, srcOffset: b * bytes, dst: s.q, dstOffset: 0, size: bytes } },
+      ...(l === 0 ? [{ copy: { src: batch.positions, srcOffset: b * 4, dst: s.step, dstOffset: 0, size: 4 } }] : []),
+    ]);
+    const selections = seqs.map((s) => select(l, s.q, s.step));
+    return [
+      ...feed,
+      ...selections.flatMap((s) => s.dispatches),
+      ...attentionDecodeBatch(m.kernels, {
+        q, ...m.cache.layer(l), out, B: batch.B, rows: batch.rows, positions: batch.positions, Hq, Hkv, d,
+        capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: selections.map((s) => s.selection),
       }),
     ];
   };
