@@ -21,7 +21,7 @@ import { VERSION } from './version.js';
 import { ATTENTION_KINDS, METHOD_NAMES, isMethod, type AttentionKind, type Method } from './attention/methods.js';
 import { costs, formatCosts } from './costs.js';
 import { prefillDocument } from './prefill.js';
-import { answerQuestions, decodeSummary } from './decode.js';
+import { DEFAULT_MAX_BATCH, answerQuestions, decodeSummary } from './decode.js';
 import { readQuestions, type QuestionSources } from './questions.js';
 import { bundleInfo, formatInfo } from './info.js';
 import { formatSummary, runEval } from './eval/run.js';
@@ -198,7 +198,7 @@ function infoCommand(): Command {
     });
 }
 
-interface DecodeFlags extends Common, SamplingFlags, AttentionFlags, QuestionSources { model?: string; weights?: WeightFormat }
+interface DecodeFlags extends Common, SamplingFlags, AttentionFlags, QuestionSources { model?: string; weights?: WeightFormat; batch?: number }
 
 function decodeCommand(): Command {
   return attentionOptions(samplingOptions(new Command('decode')
@@ -209,6 +209,7 @@ function decodeCommand(): Command {
     .option('--prompt <text>', 'the question')
     .option('--prompt-file <file>', 'read the question from a file')
     .option('--prompts <jsonl>', 'answer every line ({"prompt": ...}) against one loaded bundle; one JSON line out per question')
+    .option('--batch <n>', `with --prompts: questions decoded together, each step reading the weights once for all (a finished question's slot takes the next); default: what fits the GPU, at most ${DEFAULT_MAX_BATCH} (printed on stderr)`, intArg(1, 4096))
     .option('--json', 'print the answer as JSON with timings (load, question prefill, first token, ms/token, KV bytes per step)')
     .addOption(logLevelOption('warn'))))
     .action(async (path: string, o: DecodeFlags) => {
@@ -219,7 +220,8 @@ function decodeCommand(): Command {
       await answerQuestions({
         bundle: resolve(path), modelDir: modelDir(o.model), weights: o.weights, questions, attention: o.attention, sparse: sparse(o),
         sampling: { maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, seed: o.seed, stopStrings: o.stop, promptAttention: o.questionAttention },
-        stream: lines ? undefined : (s) => process.stdout.write(s), log,
+        stream: lines ? undefined : (s) => process.stdout.write(s), log, batch: o.batch,
+        onBatch: (B) => { if (questions.length > 1) process.stderr.write(`[decoding ${B} question${B > 1 ? 's' : ''} at a time${o.batch === undefined ? ' (--batch default)' : ''}]\n`); },
       }, (r) => {
         if (lines) { process.stdout.write(JSON.stringify(r) + '\n'); return; }
         process.stdout.write('\n');

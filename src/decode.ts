@@ -18,8 +18,9 @@ import type { SelectOptions } from './attention/csa/select.js';
 import { destroyTables, listsSound, uploadTables, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
 import type { LoadedContext, PreparedMethod, Selector } from './attention/method.js';
-import { attentionDecode, attentionDecodeBatch } from './ops/attention.js';
-import { collecting, createGpu, release } from './gpu/device.js';
+import { CACHE_PAD, attentionDecode, attentionDecodeBatch } from './ops/attention.js';
+import { MATVEC_MAX_T } from './ops/dense.js';
+import { collecting, createGpu, release, type Gpu } from './gpu/device.js';
 import { storage, uniform } from './gpu/kernels.js';
 import { BatchGenerator } from './batch.js';
 import { questionIds } from './template.js';
@@ -89,10 +90,11 @@ export class Session {
   /**
    * Opens `bundlePath` for `modelDir`: checks that the bundle was made with this model, then
    * streams the KV cache and the tables into GPU buffers. `room` = question + answer positions;
-   * `opts.loaded` a model to use instead of loading one, `opts.log` a logger for the GPU's start-up.
+   * `opts.loaded` a model to use instead of loading one, `opts.gpu` the GPU to load it on (else one
+   * is made), `opts.log` a logger for the GPU's start-up.
    */
   /** `weights`: the format to run the matrices in; by default the one the bundle was prefilled with. */
-  static async open(bundlePath: string, modelDir: string, room: number, opts: { loaded?: { model: Model; identity: ModelIdentity }; weights?: WeightFormat; log?: Logger } = {}): Promise<Session> {
+  static async open(bundlePath: string, modelDir: string, room: number, opts: { loaded?: { model: Model; identity: ModelIdentity }; weights?: WeightFormat; log?: Logger; gpu?: Gpu } = {}): Promise<Session> {
     const { loaded, log } = opts;
     const t0 = performance.now();
     const bundle = await Bundle.open(bundlePath);
@@ -102,7 +104,7 @@ export class Session {
       // Refuse a bundle of another model before loading any weights.
       const weights = opts.weights ?? weightFormatOf(bundle.meta.model);
       checkSameModel(bundle.meta.model, loaded?.identity ?? (await modelIdentity(modelDir, loadConfig(modelDir), weights)), bundlePath, modelDir);
-      const model = loaded?.model ?? (await loadModel(await createGpu({ log }), modelDir, { capacity: N + room, weights, kv: bundle.meta.kv }));
+      const model = loaded?.model ?? (await loadModel(opts.gpu ?? (await createGpu({ log })), modelDir, { capacity: N + room, weights, kv: bundle.meta.kv }));
       check(model.cache.format === bundle.meta.kv, `${bundlePath} holds a ${bundle.meta.kv} KV cache; the loaded model's is ${model.cache.format}`);
       check(model.capacity >= N + room, `the bundle's ${N} tokens and ${room} more do not fit the loaded model's cache (${model.capacity})`, 'too-long');
       const s = bundle.meta.shape;
@@ -325,6 +327,9 @@ export interface DecodeJob {
   stream?: (text: string) => void;
   /** The weight matrices' format (default: the one the bundle was prefilled with). */
   weights?: WeightFormat;
+  /** Questions decoded together (default: defaultBatch); told to onBatch before the model loads. */
+  batch?: number;
+  onBatch?: (batch: number) => void;
   log: Logger;
 }
 
@@ -333,27 +338,72 @@ export interface AnswerResult {
   id: string; text: string; ids: number[]; stopReason: Generation['stopReason']; attention: AttentionKind; sparsity: number; weights: WeightFormat; kv: KvFormat;
   contextTokens: number; questionTokens: number; loadMs: number; questionPrefillMs: number; firstTokenMs: number;
   msPerToken: number; tokensPerSecond: number; contextKeysPerStep: number; keysPerStep: number; kvBytesPerStep: number;
+  /** Questions that decoded together (1: one after another). */
+  batch: number;
 }
 
-/** Loads the bundle once, with room for the longest question, and answers every question in turn. */
+/**
+ * The most questions that decode together by default: up to MATVEC_MAX_T, where the products still
+ * take every row in one matvec (larger batches go to the tiled product, which on tensor cores rounds
+ * the activations to f16, so greedy answers could differ from one-by-one ones).
+ */
+export const DEFAULT_MAX_BATCH = MATVEC_MAX_T;
+
+/**
+ * --batch's default: the most questions (up to DEFAULT_MAX_BATCH) whose rows, B + 1 rooms of
+ * `room` positions after the N context positions, stay inside the model's positions and keep a
+ * layer's K (or V) in one GPU binding.
+ */
+export function defaultBatch(limits: { maxBinding: number; maxPositions: number }, shape: { kvHeads: number; headDim: number }, N: number, room: number, questions: number): number {
+  const capacity = (B: number) => N + (B + 1) * room;
+  const fits = (B: number) => capacity(B) <= limits.maxPositions && (shape.kvHeads * capacity(B) + CACHE_PAD) * shape.headDim * 2 <= limits.maxBinding;
+  let B = Math.min(DEFAULT_MAX_BATCH, Math.max(questions, 1));
+  while (B > 1 && !fits(B)) B--;
+  return B;
+}
+
+/**
+ * Loads the bundle once, with room for the longest question, and answers every question: one after
+ * another, or up to `batch` at a time (Session.answerBatch); the answers come in the questions' order.
+ */
 export async function answerQuestions(job: DecodeJob, onAnswer: (r: AnswerResult) => void): Promise<void> {
   const tok = await Tokenizer.load(job.modelDir);
   const b = await Bundle.open(job.bundle);
   const longest = maxOf(job.questions.map((q) => questionIds(tok, b.meta.template, q.prompt).length), 0);
+  const { tokens: N, meta } = b;
   await b.close();
-  const session = await Session.open(job.bundle, job.modelDir, longest + job.sampling.maxTokens, { weights: job.weights, log: job.log });
+  const room = longest + job.sampling.maxTokens;
+  const gpu = await createGpu({ log: job.log });
+  const limits = { maxBinding: gpu.maxBinding, maxPositions: loadConfig(job.modelDir).maxPositions };
+  const B = Math.min(job.batch ?? defaultBatch(limits, meta.shape, N, room, job.questions.length), Math.max(job.questions.length, 1));
+  check(B === 1 || job.sampling.promptAttention !== 'sparse', '--question-attention sparse runs each question through the decode step alone: use --batch 1', 'input');
+  job.onBatch?.(B);
+  const session = await Session.open(job.bundle, job.modelDir, B === 1 ? room : (B + 1) * room, { weights: job.weights, log: job.log, gpu });
+  const sampling = { ...job.sampling, stopIds: tok.eosIds };
+  const result = (q: Question, r: Answer, text: string): AnswerResult => ({
+    id: q.id, text, ids: r.ids, stopReason: r.stopReason, attention: r.attention,
+    sparsity: job.attention === 'full' ? 0 : job.sparse.sparsity, weights: session.model.weights.format, kv: session.model.cache.format, contextTokens: session.contextTokens,
+    questionTokens: r.questionTokens, loadMs: session.loadMs, questionPrefillMs: r.timings.prefillMs,
+    firstTokenMs: r.timings.firstTokenMs, msPerToken: r.timings.msPerToken, tokensPerSecond: r.timings.tokensPerSecond,
+    contextKeysPerStep: r.contextKeysPerStep, keysPerStep: r.keysPerStep, kvBytesPerStep: r.kvBytesPerStep, batch: B,
+  });
   try {
-    for (const q of job.questions) {
-      const sink = textSink(tok, job.sampling.stopStrings, job.stream ?? (() => {}));
-      const r = await session.answer(q.prompt, job.attention, job.sparse, { ...job.sampling, stopIds: tok.eosIds }, sink.onToken);
-      onAnswer({
-        id: q.id, text: sink.finish(), ids: r.ids, stopReason: r.stopReason, attention: r.attention,
-        sparsity: job.attention === 'full' ? 0 : job.sparse.sparsity, weights: session.model.weights.format, kv: session.model.cache.format, contextTokens: session.contextTokens,
-        questionTokens: r.questionTokens, loadMs: session.loadMs, questionPrefillMs: r.timings.prefillMs,
-        firstTokenMs: r.timings.firstTokenMs, msPerToken: r.timings.msPerToken, tokensPerSecond: r.timings.tokensPerSecond,
-        contextKeysPerStep: r.contextKeysPerStep, keysPerStep: r.keysPerStep, kvBytesPerStep: r.kvBytesPerStep,
-      });
+    if (B === 1) {
+      for (const q of job.questions) {
+        const sink = textSink(tok, job.sampling.stopStrings, job.stream ?? (() => {}));
+        const r = await session.answer(q.prompt, job.attention, job.sparse, sampling, sink.onToken);
+        onAnswer(result(q, r, sink.finish()));
+      }
+      return;
     }
+    // Answers finish in any order; they are reported in the questions' order.
+    const sinks = job.questions.map(() => textSink(tok, job.sampling.stopStrings, () => {}));
+    const done: AnswerResult[] = [];
+    let reported = 0;
+    await session.answerBatch(job.questions.map((q) => q.prompt), job.attention, job.sparse, sampling, B, room, (i, r) => {
+      done[i] = result(job.questions[i], r, sinks[i].finish());
+      while (done[reported]) onAnswer(done[reported++]);
+    }, (i, id) => sinks[i].onToken(id));
   } finally {
     await session.close();
   }

@@ -13,6 +13,7 @@ import { textSink } from '../src/generate.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import type { AttentionKind } from '../src/attention/methods.js';
 import { createLogger } from '../src/log.js';
+import { runCsattn } from './helpers/cli.js';
 
 const MODEL = 'fixtures/models/tinylm';
 const record = JSON.parse(readFileSync('fixtures/facts.tiny.jsonl', 'utf8').trim().split('\n')[0]);
@@ -75,5 +76,31 @@ describe.each<[AttentionKind, SparseOptions]>([
     expect(want.some((a) => a.ids.length < greedy.maxTokens)).toBe(true);
     const got = await batched(attention, sparse, stops);
     expect(got).toEqual(want);
+  }, 600_000);
+});
+
+describe('csattn decode --prompts --batch', () => {
+  it('prints the answers of --batch 1, in the questions\' order, with the batch in each line', () => {
+    const prompts = join(dir, 'q.jsonl');
+    writeFileSync(prompts, questions.map((prompt, i) => JSON.stringify({ id: `q${i}`, prompt })).join('\n') + '\n');
+    const decode = (...extra: string[]) => {
+      const r = runCsattn(['decode', out, '--model', MODEL, '--prompts', prompts, '--max-tokens', '8', '--stop', 'httpd', ...extra]);
+      expect(r.status, r.stderr).toBe(0);
+      return { lines: r.stdout.trim().split('\n').map((l) => JSON.parse(l)), err: r.errLines };
+    };
+    const one = decode('--batch', '1');
+    const three = decode('--batch', '3');
+    const fitting = decode();
+    expect(three.err).toContain('[decoding 3 questions at a time]');
+    expect(fitting.err).toContain(`[decoding ${questions.length} questions at a time (--batch default)]`);
+    const answer = (l: Record<string, unknown>) => [l.id, l.text, l.ids, l.stopReason, l.questionTokens];
+    expect(three.lines.map(answer)).toEqual(one.lines.map(answer));
+    expect(fitting.lines.map(answer)).toEqual(one.lines.map(answer));
+    expect(one.lines.map((l) => l.id)).toEqual(questions.map((_, i) => `q${i}`));
+    expect(one.lines.some((l) => l.stopReason === 'stop-string')).toBe(true);
+    expect([one, three].map((r) => r.lines[0].batch)).toEqual([1, 3]);
+    // The same fields either way, the timings among them.
+    expect(Object.keys(three.lines[0]).sort()).toEqual(Object.keys(one.lines[0]).sort());
+    for (const l of three.lines) expect(l.msPerToken).toBeGreaterThan(0);
   }, 600_000);
 });
