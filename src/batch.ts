@@ -34,6 +34,9 @@ const READ_BATCH = 4;
 /** Rows of the token history, a ring of steps (more than the steps in flight). */
 const HISTORY_ROWS = 64;
 
+/** What a run's batch steps did: steps, tokens they sampled for prompts, their time (prefills left out). */
+export interface BatchRun { steps: number; tokens: number; decodeMs: number }
+
 /** A prompt being answered in a slot of the batch. */
 interface Live {
   index: number;
@@ -82,7 +85,10 @@ export class BatchGenerator {
    * Answers every prompt, at most B at a time, and hands each one's generation to `onDone` (by its
    * index) as soon as it stops. The cache's context is left as it was.
    */
-  async run(prompts: BatchPrompt[], onDone: (index: number, g: Generation) => void): Promise<void> {
+  async run(prompts: BatchPrompt[], onDone: (index: number, g: Generation) => void): Promise<BatchRun> {
+    const t0 = performance.now();
+    let prefillMs = 0;
+    let tokens = 0; // sampled by steps for a prompt that wanted them
     const { B, rows } = this.batch;
     for (const p of prompts) {
       check(p.maxTokens >= 1, '--max-tokens must be at least 1');
@@ -111,7 +117,9 @@ export class BatchGenerator {
         // A free slot takes the next prompt (its prefill runs after the steps in flight).
         for (let s = 0; s < B && started < prompts.length; s++) {
           if (needs(slots[s])) continue;
+          const ts = performance.now();
           const l = await this.start(started, prompts[started++], s);
+          prefillMs += performance.now() - ts;
           slots[s] = l;
           if (this.accept(l, l.firstToken)) finish(l);
         }
@@ -123,23 +131,28 @@ export class BatchGenerator {
           this.submitMs += performance.now() - ts;
           this.steps++;
           served.push(slots.map((l) => (needs(l) ? l : null)));
-          for (const l of slots) if (needs(l)) l.submitted++;
+          for (const l of slots) {
+            if (!needs(l)) continue;
+            l.submitted++;
+            tokens++;
+          }
           // A read-back ends at the ring's end, so its rows are contiguous.
           if (served.length - queued >= READ_BATCH || served.length % HISTORY_ROWS === 0) queueRead();
         }
         if (reads.length === 0 && queued < served.length) queueRead();
         if (reads.length === 0) continue; // every prompt in a slot stopped at its first token
         const r = reads.shift()!;
-        const tokens = new Uint32Array(await r.data);
-        for (let j = 0; j < tokens.length / B; j++) {
-          for (const [s, l] of served[r.from + j].entries()) if (l && !l.done && this.accept(l, tokens[j * B + s])) finish(l);
+        const ids = new Uint32Array(await r.data);
+        for (let j = 0; j < ids.length / B; j++) {
+          for (const [s, l] of served[r.from + j].entries()) if (l && !l.done && this.accept(l, ids[j * B + s])) finish(l);
         }
-        read = r.from + tokens.length / B;
+        read = r.from + ids.length / B;
       }
     } finally {
       await Promise.allSettled(reads.map((r) => r.data));
     }
     await this.model.sync();
+    return { steps: served.length, tokens, decodeMs: performance.now() - t0 - prefillMs };
   }
 
   /**

@@ -291,7 +291,7 @@ function demoCommand(): Command {
 
 interface BenchFlags extends Common, CsaFlags, BudgetFlags {
   preset: string; model?: string; weights: WeightFormat; kv: KvFormat; layers?: number; contexts: number[]; sparsity: number; decodeTokens: number; questionTokens: number;
-  bundleIo?: boolean; randomContext?: boolean; profile?: boolean; peakGbps?: number; chunkSize: number;
+  bundleIo?: boolean; randomContext?: boolean; profile?: boolean; peakGbps?: number; chunkSize: number; batch?: number[];
 }
 
 function benchCommand(): Command {
@@ -305,6 +305,7 @@ function benchCommand(): Command {
     .option('--contexts <list>', 'comma-separated context lengths in tokens', listArg(intArg(1)), [32768, 65536, 131072])))
     .option('--decode-tokens <n>', 'tokens generated per measurement', intArg(2, 100000), 128)
     .option('--question-tokens <n>', 'random question tokens prefilled after the context', intArg(1, 100000), 16)
+    .option('--batch <list>', 'also decode this many sequences together (comma-separated batch sizes, e.g. 1,4,16): ms a step, tokens/s of all and of each sequence, full and csa', listArg(intArg(1, 4096)))
     .option('--bundle-io', 'also write the bundle to a temp file and load it back (timed)')
     .option('--random-context', 'skip the prefill: random K/V and tables of the same shapes clustered from the keys (decode speed does not depend on values)')
     .option('--profile', 'GPU time per kernel (timestamp queries) of one decode step of each attention, alone and as part of the step (the step without it), of the whole step, and of one prefill layer over the last chunk')
@@ -318,7 +319,7 @@ function benchCommand(): Command {
         preset: o.model ? undefined : o.preset, modelDir: o.model ? modelDir(o.model) : undefined, weights: o.weights, kv: o.kv, layers: o.layers,
         contexts: o.contexts, sparse: sparse(o), decodeTokens: o.decodeTokens,
         questionTokens: o.questionTokens, csa: csaParams(o), chunkSize: o.chunkSize, bundleIo: !!o.bundleIo, randomContext: !!o.randomContext, profile: !!o.profile,
-        peakGbps: o.peakGbps, seed: o.seed, log,
+        peakGbps: o.peakGbps, seed: o.seed, batches: o.batch, log,
       }, (r) => { if (o.json) process.stdout.write(JSON.stringify(r) + '\n'); });
       if (!o.json) process.stdout.write(formatBench(rows));
     });
