@@ -14,6 +14,7 @@ import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import type { AttentionKind } from '../src/attention/methods.js';
 import { createLogger } from '../src/log.js';
 import { runCsattn } from './helpers/cli.js';
+import { KV_FORMATS, type KvFormat } from '../src/model/kvcache.js';
 
 const MODEL = 'fixtures/models/tinylm';
 const record = JSON.parse(readFileSync('fixtures/facts.tiny.jsonl', 'utf8').trim().split('\n')[0]);
@@ -31,15 +32,19 @@ const questions = [
   'Q:',
 ];
 
+const sessions: Partial<Record<KvFormat, Session>> = {};
 let session: Session;
 beforeAll(async () => {
   const doc = join(dir, 'doc.txt');
   writeFileSync(doc, record.context);
-  await prefillDocument({
-    document: doc, out, modelDir: MODEL, weights: 'f16', template: 'auto', reserve: 64, chunkSize: 256,
-    csa: { ...DEFAULT_CSA, centroids: 16, kmeansIters: 4 }, log: createLogger('silent'),
-  });
-  session = await Session.open(out, MODEL, (B + 1) * ROOM);
+  for (const kv of KV_FORMATS) {
+    const path = kv === 'f16' ? out : join(dir, `doc.${kv}.csa`);
+    await prefillDocument({
+      document: doc, out: path, modelDir: MODEL, weights: 'f16', kv, template: 'auto', reserve: 64, chunkSize: 256,
+      csa: { ...DEFAULT_CSA, centroids: 16, kmeansIters: 4 }, log: createLogger('silent'),
+    });
+    sessions[kv] = await Session.open(path, MODEL, (B + 1) * ROOM);
+  }
 }, 600_000);
 
 /** Every question answered alone (Session.answer), with its stop strings: text, ids and why it stopped. */
@@ -62,11 +67,13 @@ async function batched(attention: AttentionKind, sparse: SparseOptions, stops: s
   return got.map((a, i) => ({ text: sinks[i].finish(), ids: a!.ids, stopReason: a!.stopReason }));
 }
 
-describe.each<[AttentionKind, SparseOptions]>([
-  ['full', { sparsity: 0, sink: 0, window: 0 }],
-  ['csa', { sparsity: 0.5, sink: 4, window: 16 }],
-])('batched decoding with %s attention', (attention, sparse) => {
+describe.each<[AttentionKind, SparseOptions, KvFormat]>([
+  ['full', { sparsity: 0, sink: 0, window: 0 }, 'f16'],
+  ['csa', { sparsity: 0.5, sink: 4, window: 16 }, 'f16'],
+  ['full', { sparsity: 0, sink: 0, window: 0 }, 'q8'],
+])('batched decoding with %s attention (%s KV cache)', (attention, sparse, kv) => {
   it('answers as one-by-one decoding does: refills, early stops, per-question stop strings', async () => {
+    session = sessions[kv]!;
     const plain = await oneByOne(attention, sparse, questions.map(() => []));
     // A stop string from the middle of the second answer stops it early; the others keep theirs.
     const word = plain[1].text.trim().split(/\s+/).slice(1, 2).join('');
