@@ -23,6 +23,12 @@ export interface BatchPrompt {
   stopIds: number[];
   /** Receives every kept token as it is read back; true stops this prompt (a stop string). */
   onToken?: (id: number) => boolean | void;
+  /** The slot it runs in (a batch whose slots attend differently); by default any free one. */
+  slot?: number;
+  /** Teacher forcing: feed these tokens instead of the sampled ones (its end-of-sequence ids then do not stop it). */
+  forced?: number[];
+  /** Keep the logits of every generated position (Generation.logits). */
+  keepLogits?: boolean;
 }
 
 /** How every sequence of a batch samples (one recorded sampler serves them all). */
@@ -52,6 +58,8 @@ interface Live {
   /** Started, first token read (its decode starts), stopped. */
   t0: number; t1: number; t2: number;
   firstTokenMs: number;
+  /** keepLogits: f32 [maxTokens, vocab], row i the distribution that chose token i. */
+  logits: GPUBuffer | null;
 }
 
 export class BatchGenerator {
@@ -96,11 +104,12 @@ export class BatchGenerator {
     }
     const slots: (Live | null)[] = new Array(B).fill(null);
     const needs = (l: Live | null): l is Live => !!l && !l.done && l.submitted < l.prompt.maxTokens;
-    let started = 0;
+    const started = new Array<boolean>(prompts.length).fill(false);
     let finished = 0;
+    const ends: Promise<void>[] = []; // answers handed over once their logits are read
     const finish = (l: Live) => {
       finished++;
-      onDone(l.index, this.generation(l));
+      ends.push(this.generation(l).then((g) => onDone(l.index, g)));
     };
     // Per submitted step, the prompt each slot served (null: none, its row is ignored).
     const served: (Live | null)[][] = [];
@@ -114,25 +123,32 @@ export class BatchGenerator {
     };
     try {
       while (finished < prompts.length) {
-        // A free slot takes the next prompt (its prefill runs after the steps in flight).
-        for (let s = 0; s < B && started < prompts.length; s++) {
+        // A free slot takes the next prompt that may run there (its prefill runs after the steps in flight).
+        for (let s = 0; s < B; s++) {
           if (needs(slots[s])) continue;
+          const i = prompts.findIndex((p, j) => !started[j] && (p.slot ?? s) === s);
+          if (i < 0) continue;
+          started[i] = true;
           const ts = performance.now();
-          const l = await this.start(started, prompts[started++], s);
+          const l = await this.start(i, prompts[i], s);
           prefillMs += performance.now() - ts;
           slots[s] = l;
           if (this.accept(l, l.firstToken)) finish(l);
         }
         while (served.length - read < LOOKAHEAD && slots.some(needs)) {
-          // A slot with nothing to do replays the context's end, in its own rows, unread.
+          // Step i of a prompt embeds its token i - 1 (sampled, or forced) and samples token i. A
+          // slot with nothing to do replays the context's end, in its own rows, unread.
           const ts = performance.now();
           const at = served.length % HISTORY_ROWS;
-          this.model.decodeBatch(this.batch, this.step, slots.map((l) => (needs(l) ? l.first + l.submitted : rows.ctx)), at);
+          const live = slots.map((l) => (needs(l) ? l : null));
+          const keep = live.flatMap((l, b): Op[] => (l?.logits ? [this.keepLogits(b, l.logits, l.submitted)] : []));
+          const forced = live.map((l) => l?.prompt.forced?.[l.submitted - 1]);
+          this.model.decodeBatch(this.batch, [...this.step, ...keep], live.map((l) => (l ? l.first + l.submitted : rows.ctx)), at, forced);
           this.submitMs += performance.now() - ts;
           this.steps++;
-          served.push(slots.map((l) => (needs(l) ? l : null)));
-          for (const l of slots) {
-            if (!needs(l)) continue;
+          served.push(live);
+          for (const l of live) {
+            if (!l) continue;
             l.submitted++;
             tokens++;
           }
@@ -148,8 +164,10 @@ export class BatchGenerator {
         }
         read = r.from + ids.length / B;
       }
+      await Promise.all(ends);
     } finally {
-      await Promise.allSettled(reads.map((r) => r.data));
+      await Promise.allSettled([...reads.map((r) => r.data), ...ends]);
+      for (const l of slots) if (l?.logits && !l.done) release(this.model.gpu, l.logits);
     }
     await this.model.sync();
     return { steps: served.length, tokens, decodeMs: performance.now() - t0 - prefillMs };
@@ -167,17 +185,26 @@ export class BatchGenerator {
     await m.prefill(prompt.ids, ctx, { logits: 'keep' }); // rows [ctx, ctx + n): a single sequence's
     const first = ctx + n - 1;
     const seed: Op = { copy: { src: m.nextToken, srcOffset: 0, dst: this.batch.next, dstOffset: s * 4, size: 4 } };
-    m.execute([this.promptSampler, ...m.cache.copyRows(ctx, ctx + (s + 1) * room, n), seed], first);
+    const V = m.cfg.vocab;
+    const logits = prompt.keepLogits ? storage(m.gpu, prompt.maxTokens * V * 4, 'logits of every step') : null;
+    const keep: Op[] = logits ? [{ copy: { src: m.logitsOf(m.scratchFor(1)), srcOffset: 0, dst: logits, dstOffset: 0, size: V * 4 } }] : [];
+    m.execute([this.promptSampler, ...keep, ...m.cache.copyRows(ctx, ctx + (s + 1) * room, n), seed], first);
     m.cache.truncate(ctx);
     const firstToken = new Uint32Array(await readBuffer(m.gpu, m.nextToken, 4))[0];
     const t1 = performance.now();
-    return { index, prompt, first, submitted: 1, read: 0, ids: [], done: false, stopReason: 'max-tokens', t0, t1, t2: t1, firstTokenMs: t1 - t0, firstToken };
+    return { index, prompt, first, submitted: 1, read: 0, ids: [], done: false, stopReason: 'max-tokens', t0, t1, t2: t1, firstTokenMs: t1 - t0, logits, firstToken };
+  }
+
+  /** A copy of slot b's logits of this step into row `row` of `logits`. */
+  private keepLogits(b: number, logits: GPUBuffer, row: number): Op {
+    const bytes = this.model.cfg.vocab * 4;
+    return { copy: { src: this.batch.scratch.logits!, srcOffset: b * bytes, dst: logits, dstOffset: row * bytes, size: bytes } };
   }
 
   /** Takes token `id` of prompt l; true when l stops with it. */
   private accept(l: Live, id: number): boolean {
     l.read++;
-    if (l.prompt.stopIds.includes(id)) l.stopReason = 'eos';
+    if (!l.prompt.forced && l.prompt.stopIds.includes(id)) l.stopReason = 'eos';
     else {
       l.ids.push(id);
       if (l.prompt.onToken?.(id) === true) l.stopReason = 'stop-string';
@@ -188,11 +215,18 @@ export class BatchGenerator {
     return true;
   }
 
-  private generation(l: Live): Generation {
+  /** What prompt l generated (its logits read back and freed). */
+  private async generation(l: Live): Promise<Generation> {
     const decodeSteps = Math.max(l.submitted - 1, 1);
     const decodeMs = l.t2 - l.t1;
+    let logits: Float32Array | undefined;
+    if (l.logits) {
+      logits = new Float32Array(await readBuffer(this.model.gpu, l.logits, l.ids.length * this.model.cfg.vocab * 4));
+      release(this.model.gpu, l.logits);
+    }
     return {
       ids: l.ids,
+      logits,
       stopReason: l.stopReason,
       timings: {
         prefillMs: l.t1 - l.t0, firstTokenMs: l.firstTokenMs, decodeMs, generated: l.ids.length,

@@ -210,7 +210,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   for (const B of job.batches ?? []) {
     for (const name of ['full', 'csa'] as const) {
       log.info({ context: N, attention: name, batch: B }, 'batched decode');
-      const attention = (batch: Batch) => (name === 'full' ? model.batchAttention(batch) : sparseBatchAttention(model, batch, csaSelector(model, tables, job.csa, selectOptions(job.sparse, N, N + room))));
+      const attention = (batch: Batch) => (name === 'full' ? model.batchAttention(batch) : sparseBatchAttention(model, batch, new Array(B).fill(csaSelector(model, tables, job.csa, selectOptions(job.sparse, N, N + room)))));
       batches.push({ batch: B, attention: name, ...(await batchFigures(model, N, B, room, attention, question, job.decodeTokens)) });
     }
   }

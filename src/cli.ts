@@ -331,7 +331,7 @@ function benchCommand(): Command {
 interface EvalFlags extends Common, CsaFlags, BudgetFlags {
   model?: string; weights: WeightFormat; kv: KvFormat; sparsity: number[]; methods: Method[]; templates?: string; defaultTemplate?: string; metric?: MetricName;
   cacheDir: string; out?: string; html?: string; resume?: boolean; limit?: number; datasets?: string[];
-  shard?: string; shards?: number; recall: boolean; chunkSize: number; questionAttention: QuestionAttention;
+  shard?: string; shards?: number; recall: boolean; chunkSize: number; questionAttention: QuestionAttention; batch: boolean;
 }
 
 function evalCommand(): Command {
@@ -358,6 +358,7 @@ function evalCommand(): Command {
     .option('--shards <n>', 'with --shard auto in a Kubernetes Indexed Job: the number of shards (the Job\'s completions)', intArg(1))
     .option('--no-recall', 'skip the probe step (one per method): recall@K of the oracle keys, and for csa and keypq the query\'s cosine to their centroids')
     .addOption(questionAttentionOption('each sparse method (the strict setting: the question arrives after the offline prefill)'))
+    .option('--no-batch', 'answer a record\'s runs (full attention, each method at each sparsity) one after another, not decoding together as one batch (the report is the same)')
     .addOption(chunkSizeOption())
     .addOption(logLevelOption('info')))
     .action(async (files: string[], o: EvalFlags) => {
@@ -376,7 +377,7 @@ function evalCommand(): Command {
         files: files.map((f) => resolve(f)), modelDir: dir, weights: o.weights, kv: o.kv, methods: o.methods, sparsities: o.sparsity,
         sink: o.sink, window: o.window, csa: csaParams(o), templatesFile: o.templates, defaultTemplate: o.defaultTemplate, metric: o.metric,
         cacheDir: resolve(o.cacheDir), out: o.out && resolve(o.out), html: o.html && resolve(o.html), resume: Boolean(o.resume),
-        limit: o.limit, datasets: o.datasets, shard, chunkSize: o.chunkSize, recall: o.recall, questionAttention: o.questionAttention, log,
+        limit: o.limit, datasets: o.datasets, shard, chunkSize: o.chunkSize, recall: o.recall, questionAttention: o.questionAttention, batch: o.batch, log,
       });
       process.stdout.write(formatSummary(report));
       if (exitCode !== 0) process.exit(exitCode);

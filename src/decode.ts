@@ -22,11 +22,11 @@ import { CACHE_PAD, attentionDecode, attentionDecodeBatch } from './ops/attentio
 import { MATVEC_MAX_T } from './ops/dense.js';
 import { collecting, createGpu, release, type Gpu } from './gpu/device.js';
 import { storage, uniform } from './gpu/kernels.js';
-import { BatchGenerator } from './batch.js';
+import { BatchGenerator, type BatchPrompt, type BatchRun, type BatchSampling } from './batch.js';
 import { questionIds } from './template.js';
 import type { Logger } from './log.js';
 import type { Question } from './questions.js';
-import { maxOf } from './arrays.js';
+import { mapInOrder, maxOf } from './arrays.js';
 
 export interface SparseOptions {
   sparsity: number;
@@ -135,19 +135,34 @@ export class Session {
    */
   async answerBatch(questions: string[], attention: AttentionKind, sparse: SparseOptions, o: SamplingOptions, B: number, room: number,
     onAnswer: (i: number, a: Answer) => void, onToken?: (i: number, id: number) => boolean | void): Promise<void> {
-    const ids = questions.map((q) => this.questionIds(q, o.maxTokens, room));
+    const batch = await this.batch(new Array(B).fill({ attention, sparse }), o, room);
+    try {
+      await batch.answer(questions.map((question, i) => ({ question, maxTokens: o.maxTokens, stopIds: o.stopIds, onToken: onToken && ((id: number) => onToken(i, id)) })), onAnswer);
+    } finally {
+      batch.close();
+    }
+  }
+
+  /**
+   * A batch over the context whose sequence b attends as slots[b] says (full attention, or a method
+   * at a budget), each with `room` positions; close it after use.
+   */
+  async batch(slots: SlotAttention[], o: BatchSampling, room: number): Promise<SessionBatch> {
     const m = this.model;
     const made: GPUBuffer[] = [];
-    const batch = collecting(m.gpu, made, () => m.batch(this.contextTokens, B, room));
-    const select = attention === 'full' ? null : await this.selector(attention, sparse, room);
-    const generator = collecting(m.gpu, made, () => new BatchGenerator(m, batch, o, select ? sparseBatchAttention(m, batch, select) : m.batchAttention(batch)));
-    try {
-      const prompts = ids.map((x, i) => ({ ids: x, maxTokens: o.maxTokens, stopIds: o.stopIds, onToken: onToken && ((id: number) => onToken(i, id)) }));
-      await generator.run(prompts, (i, g) => onAnswer(i, this.answerOf(g, ids[i].length, attention, sparse)));
-    } finally {
-      generator.destroy();
-      for (const b of made) release(m.gpu, b);
-    }
+    const batch = collecting(m.gpu, made, () => m.batch(this.contextTokens, slots.length, room));
+    const selects = await mapInOrder(slots.length, async (b): Promise<Selector | null> => {
+      const { attention, sparse } = slots[b];
+      return attention === 'full' ? null : this.selector(attention, sparse, room);
+    });
+    const attention = selects.every((s) => s === null) ? m.batchAttention(batch) : sparseBatchAttention(m, batch, selects);
+    const generator = collecting(m.gpu, made, () => new BatchGenerator(m, batch, o, attention));
+    return new SessionBatch(this, generator, made, slots, room);
+  }
+
+  /** A question's tokens after the context, checked against the `room` it may take with its answer. */
+  questionTokens(question: string, maxTokens: number, room: number): number[] {
+    return this.questionIds(question, maxTokens, room);
   }
 
   /** A question's tokens after the context, checked against the `room` it may take with its answer. */
@@ -160,7 +175,7 @@ export class Session {
   }
 
   /** A generation as an Answer: what it attended per step. */
-  private answerOf(r: Generation, questionTokens: number, attention: AttentionKind, sparse: SparseOptions): Answer {
+  answerOf(r: Generation, questionTokens: number, attention: AttentionKind, sparse: SparseOptions): Answer {
     const N = this.contextTokens;
     const contextKeys = attention === 'full' ? N : Math.round((1 - sparse.sparsity) * N);
     const keys = contextKeys + questionTokens + r.ids.length / 2;
@@ -232,11 +247,39 @@ export function sparseAttention(m: Model, select: Selector): DecodeAttention {
   };
 }
 
+/** How a sequence of a batch attends. */
+export interface SlotAttention { attention: AttentionKind; sparse: SparseOptions }
+
+/** A question for a SessionBatch: its text, where it may run and how it stops (BatchPrompt). */
+export type BatchQuestion = { question: string } & Omit<BatchPrompt, 'ids'>;
+
+/** A batch over a session's context (Session.batch): answers questions, each in a slot of its attention. */
+export class SessionBatch {
+  constructor(private readonly session: Session, private readonly generator: BatchGenerator, private readonly made: GPUBuffer[],
+    readonly slots: SlotAttention[], readonly room: number) {}
+
+  /** Answers the questions (src/batch.ts: refills, stops); each Answer reaches onAnswer by index, in the order they finish. */
+  async answer(questions: BatchQuestion[], onAnswer: (i: number, a: Answer) => void): Promise<BatchRun> {
+    const prompts = questions.map(({ question, ...p }) => ({ ...p, ids: this.session.questionTokens(question, p.maxTokens, this.room) }));
+    return this.generator.run(prompts, (i, g) => {
+      // A question pinned to a slot has that slot's attention; one that is not, the batch's (all slots alike).
+      const s = this.slots[prompts[i].slot ?? 0];
+      onAnswer(i, this.session.answerOf(g, prompts[i].ids.length, s.attention, s.sparse));
+    });
+  }
+
+  close(): void {
+    this.generator.destroy();
+    for (const b of this.made) release(this.session.model.gpu, b);
+  }
+}
+
 /**
  * Sparse attention for a batch (ops/attention.ts): each sequence's selector reads its own query and
- * position (copied out of the batch's before use), then each attends its own selection.
+ * position (copied out of the batch's before use), then each attends its own selection; a
+ * sequence without a selector (null) attends every key.
  */
-export function sparseBatchAttention(m: Model, batch: Batch, select: Selector): DecodeAttention {
+export function sparseBatchAttention(m: Model, batch: Batch, selects: (Selector | null)[]): DecodeAttention {
   const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
   const bytes = Hq * d * 4;
   // Made with the step that first asks (so the step's owner collects them).
@@ -248,13 +291,13 @@ export function sparseBatchAttention(m: Model, batch: Batch, select: Selector): 
       { copy: { src: q, srcOffset: b * bytes, dst: s.q, dstOffset: 0, size: bytes } },
       ...(l === 0 ? [{ copy: { src: batch.positions, srcOffset: b * 4, dst: s.step, dstOffset: 0, size: 4 } }] : []),
     ]);
-    const selections = seqs.map((s) => select(l, s.q, s.step));
+    const selections = seqs.map((s, b) => selects[b]?.(l, s.q, s.step) ?? null);
     return [
       ...feed,
-      ...selections.flatMap((s) => s.dispatches),
+      ...selections.flatMap((s) => s?.dispatches ?? []),
       ...attentionDecodeBatch(m.kernels, {
         q, ...m.cache.layer(l), out, B: batch.B, rows: batch.rows, positions: batch.positions, Hq, Hkv, d,
-        capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: selections.map((s) => s.selection),
+        capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: selections.map((s) => s?.selection ?? null),
       }),
     ];
   };

@@ -282,6 +282,23 @@ describe.each([...f16Paths, noSubgroups])('batched attention decode ($name)', (m
     expect(maxAbsDiff(got, batchDecodeAttentionRef(q, k, v, s, rows, B, (b, h) => keys[b][listOf(h)]))).toBeLessThan(TOL);
   });
 
+  it('mixed: sequences of full attention and of selections of different sizes, one reduce', async () => {
+    const c = await mode.ctx();
+    const B = 3;
+    const s = shape(6, 2, 64, rows.ctx + (B + 1) * rows.room);
+    const q = queries(B * s.Hq * s.d, 101), k = cache(s, 102), v = cache(s, 103);
+    const pos = [rows.ctx + 3, rows.ctx + 20, rows.ctx + 7];
+    // Sequence 1 attends everything; 0 and 2 a list per KV head, of 100 and 900 entries at most (1 and 4 splits).
+    const lists = [0, 2].map((b, i) => Array.from({ length: s.Hkv }, (_, h) => [...shuffled(allKeys(rows.ctx), 300 + 10 * b + h).slice(0, 50 + 200 * i), ...own(pos[b])]));
+    const sel = (ls: number[][], kmax: number): SparseSelection => ({ sel: uploadU32(c.gpu, packLists(ls, kmax)), counts: uploadU32(c.gpu, ls.map((l) => l.length)), kmax, perQueryHead: false });
+    const sparse = [sel(lists[0], 100), null, sel(lists[1], 900)];
+    const out = storage(c.gpu, B * s.Hq * s.d * 4);
+    const ds = attentionDecodeBatch(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, B, rows, positions: uploadU32(c.gpu, pos), sparse });
+    const got = await runAndRead(c, ds, out, B * s.Hq * s.d);
+    const keysOf = (b: number, h: number) => (b === 1 ? [...allKeys(rows.ctx), ...own(pos[1])] : lists[b / 2][Math.floor(h / 3)]);
+    expect(maxAbsDiff(got, batchDecodeAttentionRef(q, k, v, s, rows, B, keysOf))).toBeLessThan(TOL);
+  });
+
   it('full over a q8 cache', async () => {
     const c = await mode.ctx();
     const B = 3;

@@ -302,13 +302,16 @@ export class Model {
   }
 
   /**
-   * Runs a recorded batch step with sequence b at positions[b] (>= the context's length, inside its
-   * room), its tokens going to row `historyRow` of the sampler's history. Returns at once.
+   * Runs a recorded batch step (batchOps, and any ops after it) with sequence b at positions[b]
+   * (>= the context's length, inside its room), embedding tokens[b] where given (else what the
+   * previous step sampled into next[b]), its tokens going to row `historyRow` of the sampler's
+   * history. Returns at once.
    */
-  decodeBatch(batch: Batch, step: Op[], positions: number[], historyRow: number): void {
+  decodeBatch(batch: Batch, step: Op[], positions: number[], historyRow: number, tokens: (number | undefined)[] = []): void {
     const { ctx, room } = batch.rows;
     check(positions.length === batch.B && positions.every((p) => p >= ctx && p < ctx + room), `batch positions ${positions} outside [${ctx}, ${ctx + room})`);
     this.gpu.device.queue.writeBuffer(batch.positions, 0, Uint32Array.from([...positions, historyRow]));
+    tokens.forEach((t, b) => { if (t !== undefined) this.gpu.device.queue.writeBuffer(batch.next, b * 4, Uint32Array.of(t)); });
     this.execute(step);
   }
 

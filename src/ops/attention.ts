@@ -121,7 +121,7 @@ export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): 
   checkDecode(a);
   const sp = a.sparse;
   if (sp) check(Number.isInteger(sp.kmax) && sp.kmax >= 1, `sparse attention needs kmax >= 1, got ${sp.kmax}`);
-  const parts = partials(k, a.Hq, cut.splits, a.d);
+  const parts = partials(a.Hq, cut.splits, a.d, k);
   const keys: PartKeys = sp ? { sparse: sp } : { step: a.step };
   return [decodePart(k, a, cut, { keys, parts, seqs: 1, seq0: 0, split0: 0 }), reduceOf(k, parts, a.out)];
 }
@@ -138,47 +138,63 @@ export interface BatchDecodeArgs extends Omit<AttentionShape, 'step'> {
   rows: BatchRows;
   /** u32 [B]: each sequence's position this step (its last key; >= rows.ctx). */
   positions: GPUBuffer;
-  /** Each sequence's selection of key positions (the context's and its own); none: full attention. */
-  sparse?: SparseSelection[];
+  /**
+   * Each sequence's selection of key positions (the context's and its own), or null: full attention
+   * for that sequence (the sequences of `csattn eval` attend differently). None: full attention for
+   * all, the context's rows read once for every sequence.
+   */
+  sparse?: (SparseSelection | null)[];
 }
 
 /**
  * One query token for each of B sequences over a shared context. Full attention: the context's
  * K/V rows are read once for the query heads of every sequence (their heads share workgroups, the
  * shared-prefix split), and each sequence's own rows in a second dispatch; one reduce merges both
- * parts' partials by log-sum-exp. Sparse: one dispatch per sequence over its own selection, one
- * reduce. Returns the dispatches; allocates the partials.
+ * parts' partials by log-sum-exp. With selections: dispatches per sequence over its own selection
+ * (or, for a null one, its context and own rows), one reduce. Returns the dispatches; allocates the
+ * partials.
  */
 export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[] {
   const shape = { ...a, step: a.positions };
   checkDecode(shape);
   check(Number.isInteger(a.B) && a.B >= 1, `batched attention needs B >= 1 sequences, got ${a.B}`);
   check(a.rows.ctx >= 1 && a.rows.room >= 1 && a.rows.ctx + (a.B + 1) * a.rows.room <= a.capacity, `a batch of ${a.B} with ${a.rows.room} rows each after ${a.rows.ctx} does not fit a cache of ${a.capacity}`);
-  const batch = { seqs: a.B, room: a.rows.room, ctx: a.rows.ctx };
-  if (a.sparse) {
-    check(a.sparse.length === a.B && a.sparse.every((s) => s.kmax === a.sparse![0].kmax && s.perQueryHead === a.sparse![0].perQueryHead), 'batched sparse attention needs one selection per sequence, all of one kmax and granularity');
-    const cut = decodeCut({ ...a, sparse: a.sparse[0] });
-    const parts = partials(k, a.B * a.Hq, cut.splits, a.d);
-    const each = a.sparse.map((sparse, b) => decodePart(k, shape, cut, { keys: { sparse }, parts, ...batch, seqs: 1, seq0: b, split0: 0 }));
-    return [...each, reduceOf(k, parts, a.out)];
-  }
-  // The context's keys: every sequence's heads of a KV head in its workgroups; its own: one sequence a workgroup.
-  const context = decodeCut({ ...a, Hq: a.B * a.Hq, capacity: a.rows.ctx, sparse: undefined });
-  const own = decodeCut({ ...a, capacity: a.rows.room, sparse: undefined });
-  const parts = partials(k, a.B * a.Hq, context.splits + own.splits, a.d);
+  check(!a.sparse || a.sparse.length === a.B, 'batched sparse attention needs a selection (or null) per sequence');
+  const batch = { room: a.rows.room, ctx: a.rows.ctx };
   const contextStep = uniform(k.gpu, [a.rows.ctx - 1], 'batch context step');
-  return [
-    decodePart(k, shape, context, { keys: { step: contextStep }, parts, ...batch, seq0: 0, split0: 0 }),
-    decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seq0: 0, split0: context.splits }),
-    reduceOf(k, parts, a.out),
-  ];
+  const own = decodeCut({ ...a, capacity: a.rows.room, sparse: undefined });
+  if (!a.sparse) {
+    // The context's keys: every sequence's heads of a KV head in its workgroups; its own: one sequence a workgroup.
+    const context = decodeCut({ ...a, Hq: a.B * a.Hq, capacity: a.rows.ctx, sparse: undefined });
+    const parts = partials(a.B * a.Hq, context.splits + own.splits, a.d, k);
+    return [
+      decodePart(k, shape, context, { keys: { step: contextStep }, parts, ...batch, seqs: a.B, seq0: 0, split0: 0 }),
+      decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seqs: a.B, seq0: 0, split0: context.splits }),
+      reduceOf(k, parts, a.out),
+    ];
+  }
+  // Each sequence's parts, its last one padded with empty splits to the most any sequence has, so
+  // that one reduce merges every sequence's.
+  const context = decodeCut({ ...a, capacity: a.rows.ctx, sparse: undefined });
+  const cuts = a.sparse.map((sparse) => (sparse ? [{ cut: decodeCut({ ...a, sparse }), keys: { sparse } }] : [{ cut: context, keys: { step: contextStep } }, { cut: own, keys: { own: a.positions } }]));
+  const total = Math.max(...cuts.map((c) => c.reduce((n, x) => n + x.cut.splits, 0)));
+  const parts = partials(a.B * a.Hq, total, a.d, k);
+  const each = cuts.flatMap((c, b) => {
+    let split0 = 0;
+    return c.map((x, i) => {
+      const part: Part = { keys: x.keys, parts, ...batch, seqs: 1, seq0: b, split0, workgroups: i === c.length - 1 ? total - split0 : x.cut.splits };
+      split0 += x.cut.splits;
+      return decodePart(k, shape, x.cut, part);
+    });
+  });
+  return [...each, reduceOf(k, parts, a.out)];
 }
 
 /** Partial results of split-K decoding: [rows, splits, d] accumulators and [rows, splits] (max, sum). */
-interface Partials { acc: GPUBuffer; ml: GPUBuffer; splits: number }
+interface Partials { acc: GPUBuffer; ml: GPUBuffer; rows: number; splits: number; d: number }
 
-function partials(k: Kernels, rows: number, splits: number, d: number): Partials {
-  return { acc: storage(k.gpu, rows * splits * d * 4, 'attention partial acc'), ml: storage(k.gpu, rows * splits * 8, 'attention partial max/sum'), splits };
+function partials(rows: number, splits: number, d: number, k: Kernels): Partials {
+  return { acc: storage(k.gpu, rows * splits * d * 4, 'attention partial acc'), ml: storage(k.gpu, rows * splits * 8, 'attention partial max/sum'), rows, splits, d };
 }
 
 /** The keys of a decode part: every position up to step.pos, a sparse selection, or each sequence's own positions. */
@@ -191,6 +207,8 @@ interface Part {
   seqs: number; seq0: number; split0: number;
   /** A batch's rows (BatchRows); absent: one sequence, rows are positions. */
   ctx?: number; room?: number;
+  /** Workgroups along the splits (default the cut's): those past its splits write empty partials. */
+  workgroups?: number;
 }
 
 function decodePart(k: Kernels, a: AttentionShape, cut: DecodeCut, part: Part): Dispatch {
@@ -207,15 +225,13 @@ function decodePart(k: Kernels, a: AttentionShape, cut: DecodeCut, part: Part): 
   const { acc, ml } = part.parts;
   const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, acc, ml, params] : [a.q, a.kCache, a.vCache, acc, ml, 'own' in keys ? keys.own : (keys as { step: GPUBuffer }).step, params];
   const scales: [number, Binding][] = a.scales ? [[8, a.scales.k], [9, a.scales.v]] : [];
-  return dispatchOf(decode, bindings, [splits, (part.seqs * a.Hq) / hpw], scales);
+  return dispatchOf(decode, bindings, [part.workgroups ?? splits, (part.seqs * a.Hq) / hpw], scales);
 }
 
 /** attention_reduce: merges each query row's split partials into out [rows, d]. */
 function reduceOf(k: Kernels, parts: Partials, out: GPUBuffer): Dispatch {
-  const rows = parts.ml.size / (parts.splits * 8);
-  const d = parts.acc.size / (rows * parts.splits * 4);
-  const reduce = k.get('attention_reduce', { constants: { D: d, SPLITS: parts.splits } });
-  return dispatchOf(reduce, [parts.acc, parts.ml, out], [rows, ceilDiv(d, REDUCE_DIMS)]);
+  const reduce = k.get('attention_reduce', { constants: { D: parts.d, SPLITS: parts.splits } });
+  return dispatchOf(reduce, [parts.acc, parts.ml, out], [parts.rows, ceilDiv(parts.d, REDUCE_DIMS)]);
 }
 
 function checkDecode(a: AttentionShape): void {
