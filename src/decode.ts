@@ -161,12 +161,7 @@ export class Session {
   }
 
   /** A question's tokens after the context, checked against the `room` it may take with its answer. */
-  questionTokens(question: string, maxTokens: number, room: number): number[] {
-    return this.questionIds(question, maxTokens, room);
-  }
-
-  /** A question's tokens after the context, checked against the `room` it may take with its answer. */
-  private questionIds(question: string, maxTokens: number, room: number): number[] {
+  questionIds(question: string, maxTokens: number, room: number): number[] {
     check(question.trim().length > 0, 'the question is empty');
     const ids = questionIds(this.tok, this.bundle.meta.template, question);
     check(ids.length + maxTokens <= room,
@@ -260,7 +255,7 @@ export class SessionBatch {
 
   /** Answers the questions (src/batch.ts: refills, stops); each Answer reaches onAnswer by index, in the order they finish. */
   async answer(questions: BatchQuestion[], onAnswer: (i: number, a: Answer) => void): Promise<BatchRun> {
-    const prompts = questions.map(({ question, ...p }) => ({ ...p, ids: this.session.questionTokens(question, p.maxTokens, this.room) }));
+    const prompts = questions.map(({ question, ...p }) => ({ ...p, ids: this.session.questionIds(question, p.maxTokens, this.room) }));
     return this.generator.run(prompts, (i, g) => {
       // A question pinned to a slot has that slot's attention; one that is not, the batch's (all slots alike).
       const s = this.slots[prompts[i].slot ?? 0];

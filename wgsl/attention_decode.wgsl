@@ -1,8 +1,8 @@
-// Split-K flash-decoding: attention of one query token over the KV cache (#if SPARSE: over a
-// selected list of key positions). Workgroup (split, w) takes query heads w*HPW .. w*HPW+HPW-1, all
-// of one KV head, and the split-th share of the keys; each K/V row is read from memory once for all
-// those heads. It writes an unnormalised partial (acc, max, sum) per head that attention_reduce
-// merges.
+// Split-K flash-decoding: attention of one query token over the KV cache (DENSE: every key so far;
+// SPARSE: a selected list of key positions; OWN: a batch's own rows, below). Workgroup (split, w)
+// takes query rows w*HPW .. w*HPW+HPW-1 (heads; a batch's (sequence, head) pairs), all of one KV
+// head, and the split-th share of the keys; each K/V row is read from memory once for all those
+// rows. It writes an unnormalised partial (acc, max, sum) per row that attention_reduce merges.
 //
 // A tile is TK keys, handled in two phases; a thread always serves one head, so its state is scalar:
 //  scoring:      P lanes share a key (a quad reduced by subgroup shuffles; 1 lane without subgroups),
