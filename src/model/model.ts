@@ -18,6 +18,10 @@
  * Decode replays one recorded list of dispatches per token; only the `step` uniform (the position)
  * changes, and the sampled token goes straight from the sampler to the next embedding on the GPU.
  *
+ * A batch (batchOps, decodeBatch) is B sequences after one context decoding together: their next
+ * tokens are the B rows of one step, so the products read each weight once for all of them; RoPE,
+ * attention and the sampler take each row's position from the batch (kvcache.ts has its rows).
+ *
  * Positions are arguments: prefill(ids, pos) and decode(step, pos) write the K/V rows of the
  * positions they are given and report them to the KV cache (kvcache.ts), which alone keeps how far
  * the written rows go. Only the Model writes the `step` uniform, from the position it is given.
