@@ -365,7 +365,7 @@ export interface DecodeJob {
   stream?: (text: string) => void;
   /** The weight matrices' format (default: the one the bundle was prefilled with). */
   weights?: WeightFormat;
-  /** Questions decoded together (default: defaultBatch); told to onBatch before the model loads. */
+  /** Questions decoded together (default: defaultBatch); told to onBatch once the bundle is loaded. */
   batch?: number;
   onBatch?: (batch: number) => void;
   log: Logger;
@@ -415,8 +415,8 @@ export async function answerQuestions(job: DecodeJob, onAnswer: (r: AnswerResult
   const limits = { maxBinding: gpu.maxBinding, maxPositions: loadConfig(job.modelDir).maxPositions };
   const B = Math.min(job.batch ?? defaultBatch(limits, meta.shape, N, room, job.questions.length), Math.max(job.questions.length, 1));
   check(B === 1 || job.sampling.promptAttention !== 'sparse', '--question-attention sparse runs each question through the decode step alone: use --batch 1', 'input');
-  job.onBatch?.(B);
   const session = await Session.open(job.bundle, job.modelDir, B === 1 ? room : (B + 1) * room, { weights: job.weights, log: job.log, gpu });
+  job.onBatch?.(B);
   const sampling = { ...job.sampling, stopIds: tok.eosIds };
   const result = (q: Question, r: Answer, text: string): AnswerResult => ({
     id: q.id, text, ids: r.ids, stopReason: r.stopReason, attention: r.attention,
