@@ -9,16 +9,17 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { createGpu, destroyGpu, type Gpu } from './gpu/device.js';
+import { collecting, createGpu, destroyGpu, release, type Gpu } from './gpu/device.js';
 import { peakBandwidth, type Peak } from './gpu/peaks.js';
 import { profileInStep, profileOps, type KernelTime } from './gpu/profile.js';
 import { loadModel } from './model/load.js';
-import type { Model } from './model/model.js';
+import type { Batch, DecodeAttention, Model } from './model/model.js';
+import { BatchGenerator } from './batch.js';
 import { presetConfig, syntheticModel } from './model/synth.js';
 import { mulberry32 } from './random.js';
 import { DEFAULT_CSA, destroyTables, type CsaParams, type LayerTables } from './attention/csa/tables.js';
 import { Bundle, FORMAT_VERSION, identityOf, modelIdentity, type BundleMeta, type ModelIdentity } from './bundle.js';
-import { loadContext, selectOptions, sparseAttention, type SparseOptions } from './decode.js';
+import { loadContext, selectOptions, sparseAttention, sparseBatchAttention, type SparseOptions } from './decode.js';
 import { csaSelector } from './attention/methods/csa.js';
 import { Generator, type SamplingOptions } from './generate.js';
 import { prefillWithTables, writeContextBundle } from './prefill.js';
@@ -57,6 +58,8 @@ export interface BenchJob {
   randomContext: boolean;
   /** Kernel timings (timestamp queries) of one decode step of each attention. */
   profile: boolean;
+  /** Batch sizes to decode at too (src/batch.ts): every sequence its question and decodeTokens. */
+  batches?: number[];
   /** The floor's bandwidth in GB/s; by default the adapter's datasheet figure (gpu/peaks.ts). */
   peakGbps?: number;
   seed: number;
@@ -77,6 +80,17 @@ export interface DecodeFigures {
   gpuStepMs?: number;
   /** CPU time to record and submit one step (generate's timings). */
   submitMsPerStep: number;
+}
+
+/** B sequences decoding together after the context (each its own question, decodeTokens each). */
+export interface BatchFigures {
+  batch: number;
+  attention: 'full' | 'csa';
+  /** One step: a token for every sequence. */
+  msPerStep: number;
+  /** Tokens a second, of all sequences together and of each. */
+  tokensPerSecond: number;
+  perSequenceTokensPerSecond: number;
 }
 
 export interface BenchRow {
@@ -109,6 +123,8 @@ export interface BenchRow {
   peakGpuBytes: number;
   /** With profile: GPU time per kernel of one layer over the context's last prefill chunk (the most keys). */
   prefillKernels?: KernelTime[];
+  /** With batches: each batch size's decode, full and csa. */
+  batches?: BatchFigures[];
 }
 
 export async function bench(job: BenchJob, onRow: (r: BenchRow) => void): Promise<BenchRow[]> {
@@ -149,9 +165,11 @@ async function benchIdentity(job: BenchJob, model: Model): Promise<ModelIdentity
 async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<BenchRow> {
   const log = job.log;
   const room = job.questionTokens + job.decodeTokens + 1;
-  // A context of the model's full window leaves the question and answer their room inside it.
-  const N = Math.min(context, configOf(job).maxPositions - room);
-  const model = await modelOf(gpu, job, N + room);
+  // A context of the model's full window leaves the question and answer their room inside it (a
+  // batch's B + 1 rooms, kvcache.ts).
+  const rooms = job.batches?.length ? Math.max(...job.batches) + 1 : 1;
+  const N = Math.min(context, configOf(job).maxPositions - rooms * room);
+  const model = await modelOf(gpu, job, N + rooms * room);
   const rand = mulberry32(job.seed + N);
   const ids = Array.from({ length: N }, () => Math.floor(rand() * model.cfg.vocab));
   const question = Array.from({ length: job.questionTokens }, () => Math.floor(rand() * model.cfg.vocab));
@@ -190,6 +208,14 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   };
   const full = await figures('full');
   const sparse = await figures('csa');
+  const batches: BatchFigures[] = [];
+  for (const B of job.batches ?? []) {
+    for (const name of ['full', 'csa'] as const) {
+      log.info({ context: N, attention: name, batch: B }, 'batched decode');
+      const attention = (batch: Batch) => (name === 'full' ? model.batchAttention(batch) : sparseBatchAttention(model, batch, new Array(B).fill(csaSelector(model, tables, job.csa, selectOptions(job.sparse, N, N + room)))));
+      batches.push({ batch: B, attention: name, ...(await batchFigures(model, N, B, room, attention, question, job.decodeTokens)) });
+    }
+  }
   // Last: it rewrites layer 0's cache of that chunk from whatever the scratch holds.
   const T = Math.min(job.chunkSize, N);
   const prefillKernels = job.profile ? await profileOps(gpu, model.layerPrefillOps(0, T), 2, () => model.setPosition(N - T)) : undefined;
@@ -197,9 +223,26 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
     model: modelName(job), weights: job.weights, kv: model.cache.format, csaParams: job.csa, adapter: gpu.adapterName, peak, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
     prefillMs, prefillTokensPerSecond: prefillMs === null ? null : (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
     csaSpeedup: full.msPerToken / sparse.msPerToken, sparsity: job.sparse.sparsity, weightBytes: model.weightBytesPerToken(), kvRowBytes, peakGpuBytes: gpu.memory.peak, prefillKernels,
+    ...(job.batches?.length ? { batches } : {}),
   };
   for (const t of tables) destroyTables(gpu, t);
   return row;
+}
+
+/** Decode speed of B sequences together, each after the context with `question`, greedy. */
+async function batchFigures(model: Model, N: number, B: number, room: number, attention: (b: Batch) => DecodeAttention, question: number[], tokens: number) {
+  const made: GPUBuffer[] = [];
+  const batch = collecting(model.gpu, made, () => model.batch(N, B, room));
+  const generator = collecting(model.gpu, made, () => new BatchGenerator(model, batch, { temperature: 0, topP: 1, seed: 0 }, attention(batch)));
+  const prompts = (maxTokens: number) => Array.from({ length: B }, () => ({ ids: question, maxTokens, stopIds: [] }));
+  try {
+    await generator.run(prompts(2), () => {}); // compiles the step's kernels
+    const r = await generator.run(prompts(tokens), () => {});
+    return { msPerStep: r.decodeMs / r.steps, tokensPerSecond: (r.tokens * 1000) / r.decodeMs, perSequenceTokensPerSecond: (r.steps * 1000) / r.decodeMs };
+  } finally {
+    generator.destroy();
+    for (const b of made) release(model.gpu, b);
+  }
 }
 
 /**
@@ -295,5 +338,20 @@ export function formatBench(rows: BenchRow[]): string {
     ...(['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) => `${named(r)} ${r.context} ${a} decode step (${f(r[a].gpuStepMs ?? null, 2)} ms on the GPU, ${f(r[a].submitMsPerStep, 2)} ms on the CPU to submit): ${list(r[a].kernels!)}`),
     ...(r.prefillKernels ? [`${named(r)} ${r.context} prefill, one layer of the last chunk: ${list(r.prefillKernels)}`] : []),
   ]);
-  return [...benchTable(rows), ...(kernels.length ? ['', 'GPU time per kernel, largest first:', ...kernels] : [])].join('\n') + '\n';
+  const batches = batchTable(rows);
+  return [...benchTable(rows), ...(batches.length ? ['', ...batches] : []), ...(kernels.length ? ['', 'GPU time per kernel, largest first:', ...kernels] : [])].join('\n') + '\n';
+}
+
+/** The rows' batched decode as Markdown table lines: per batch size, ms a step and tokens/s of all sequences and of each, full and csa. */
+export function batchTable(rows: BenchRow[]): string[] {
+  const lines = rows.flatMap((r) => [...new Set((r.batches ?? []).map((b) => b.batch))].map((B) => {
+    const of = (a: 'full' | 'csa') => {
+      const b = r.batches!.find((x) => x.batch === B && x.attention === a)!;
+      return `${b.msPerStep.toFixed(2)} | ${b.tokensPerSecond.toFixed(1)} | ${b.perSequenceTokensPerSecond.toFixed(1)}`;
+    };
+    return `| ${r.model}${r.weights && r.weights !== 'f16' ? ` (${r.weights})` : ''} | ${r.context} | ${B} | ${of('full')} | ${of('csa')} |`;
+  }));
+  if (!lines.length) return [];
+  const head = '| model | context | batch | full ms/step | full tok/s | full tok/s a sequence | csa ms/step | csa tok/s | csa tok/s a sequence |';
+  return [head, head.replace(/[^|]+/g, '---'), ...lines];
 }

@@ -21,7 +21,7 @@ import { VERSION } from './version.js';
 import { ATTENTION_KINDS, METHOD_NAMES, isMethod, type AttentionKind, type Method } from './attention/methods.js';
 import { costs, formatCosts } from './costs.js';
 import { prefillDocument } from './prefill.js';
-import { answerQuestions, decodeSummary } from './decode.js';
+import { DEFAULT_MAX_BATCH, answerQuestions, decodeSummary } from './decode.js';
 import { readQuestions, type QuestionSources } from './questions.js';
 import { bundleInfo, formatInfo } from './info.js';
 import { formatSummary, runEval } from './eval/run.js';
@@ -198,7 +198,7 @@ function infoCommand(): Command {
     });
 }
 
-interface DecodeFlags extends Common, SamplingFlags, AttentionFlags, QuestionSources { model?: string; weights?: WeightFormat }
+interface DecodeFlags extends Common, SamplingFlags, AttentionFlags, QuestionSources { model?: string; weights?: WeightFormat; batch?: number }
 
 function decodeCommand(): Command {
   return attentionOptions(samplingOptions(new Command('decode')
@@ -209,6 +209,7 @@ function decodeCommand(): Command {
     .option('--prompt <text>', 'the question')
     .option('--prompt-file <file>', 'read the question from a file')
     .option('--prompts <jsonl>', 'answer every line ({"prompt": ...}) against one loaded bundle; one JSON line out per question')
+    .option('--batch <n>', `with --prompts: questions decoded together, each step reading the weights once for all (a finished question's slot takes the next); default: what fits the GPU, at most ${DEFAULT_MAX_BATCH} (printed on stderr)`, intArg(1, 4096))
     .option('--json', 'print the answer as JSON with timings (load, question prefill, first token, ms/token, KV bytes per step)')
     .addOption(logLevelOption('warn'))))
     .action(async (path: string, o: DecodeFlags) => {
@@ -219,7 +220,8 @@ function decodeCommand(): Command {
       await answerQuestions({
         bundle: resolve(path), modelDir: modelDir(o.model), weights: o.weights, questions, attention: o.attention, sparse: sparse(o),
         sampling: { maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, seed: o.seed, stopStrings: o.stop, promptAttention: o.questionAttention },
-        stream: lines ? undefined : (s) => process.stdout.write(s), log,
+        stream: lines ? undefined : (s) => process.stdout.write(s), log, batch: o.batch,
+        onBatch: (B) => { if (questions.length > 1) process.stderr.write(`[decoding ${B} question${B > 1 ? 's' : ''} at a time${o.batch === undefined ? ' (--batch default)' : ''}]\n`); },
       }, (r) => {
         if (lines) { process.stdout.write(JSON.stringify(r) + '\n'); return; }
         process.stdout.write('\n');
@@ -289,7 +291,7 @@ function demoCommand(): Command {
 
 interface BenchFlags extends Common, CsaFlags, BudgetFlags {
   preset: string; model?: string; weights: WeightFormat; kv: KvFormat; layers?: number; contexts: number[]; sparsity: number; decodeTokens: number; questionTokens: number;
-  bundleIo?: boolean; randomContext?: boolean; profile?: boolean; peakGbps?: number; chunkSize: number;
+  bundleIo?: boolean; randomContext?: boolean; profile?: boolean; peakGbps?: number; chunkSize: number; batch?: number[];
 }
 
 function benchCommand(): Command {
@@ -303,6 +305,7 @@ function benchCommand(): Command {
     .option('--contexts <list>', 'comma-separated context lengths in tokens', listArg(intArg(1)), [32768, 65536, 131072])))
     .option('--decode-tokens <n>', 'tokens generated per measurement', intArg(2, 100000), 128)
     .option('--question-tokens <n>', 'random question tokens prefilled after the context', intArg(1, 100000), 16)
+    .option('--batch <list>', 'also decode this many sequences together (comma-separated batch sizes, e.g. 1,4,16): ms a step, tokens/s of all and of each sequence, full and csa', listArg(intArg(1, 4096)))
     .option('--bundle-io', 'also write the bundle to a temp file and load it back (timed)')
     .option('--random-context', 'skip the prefill: random K/V and tables of the same shapes clustered from the keys (decode speed does not depend on values)')
     .option('--profile', 'GPU time per kernel (timestamp queries) of one decode step of each attention, alone and as part of the step (the step without it), of the whole step, and of one prefill layer over the last chunk')
@@ -316,7 +319,7 @@ function benchCommand(): Command {
         preset: o.model ? undefined : o.preset, modelDir: o.model ? modelDir(o.model) : undefined, weights: o.weights, kv: o.kv, layers: o.layers,
         contexts: o.contexts, sparse: sparse(o), decodeTokens: o.decodeTokens,
         questionTokens: o.questionTokens, csa: csaParams(o), chunkSize: o.chunkSize, bundleIo: !!o.bundleIo, randomContext: !!o.randomContext, profile: !!o.profile,
-        peakGbps: o.peakGbps, seed: o.seed, log,
+        peakGbps: o.peakGbps, seed: o.seed, batches: o.batch, log,
       }, (r) => { if (o.json) process.stdout.write(JSON.stringify(r) + '\n'); });
       if (!o.json) process.stdout.write(formatBench(rows));
     });
@@ -328,7 +331,7 @@ function benchCommand(): Command {
 interface EvalFlags extends Common, CsaFlags, BudgetFlags {
   model?: string; weights: WeightFormat; kv: KvFormat; sparsity: number[]; methods: Method[]; templates?: string; defaultTemplate?: string; metric?: MetricName;
   cacheDir: string; out?: string; html?: string; resume?: boolean; limit?: number; datasets?: string[];
-  shard?: string; shards?: number; recall: boolean; chunkSize: number; questionAttention: QuestionAttention;
+  shard?: string; shards?: number; recall: boolean; chunkSize: number; questionAttention: QuestionAttention; batch: boolean;
 }
 
 function evalCommand(): Command {
@@ -355,6 +358,7 @@ function evalCommand(): Command {
     .option('--shards <n>', 'with --shard auto in a Kubernetes Indexed Job: the number of shards (the Job\'s completions)', intArg(1))
     .option('--no-recall', 'skip the probe step (one per method): recall@K of the oracle keys, and for csa and keypq the query\'s cosine to their centroids')
     .addOption(questionAttentionOption('each sparse method (the strict setting: the question arrives after the offline prefill)'))
+    .option('--no-batch', 'answer a record\'s runs (full attention, each method at each sparsity) one after another, not decoding together as one batch (the report is the same)')
     .addOption(chunkSizeOption())
     .addOption(logLevelOption('info')))
     .action(async (files: string[], o: EvalFlags) => {
@@ -373,7 +377,7 @@ function evalCommand(): Command {
         files: files.map((f) => resolve(f)), modelDir: dir, weights: o.weights, kv: o.kv, methods: o.methods, sparsities: o.sparsity,
         sink: o.sink, window: o.window, csa: csaParams(o), templatesFile: o.templates, defaultTemplate: o.defaultTemplate, metric: o.metric,
         cacheDir: resolve(o.cacheDir), out: o.out && resolve(o.out), html: o.html && resolve(o.html), resume: Boolean(o.resume),
-        limit: o.limit, datasets: o.datasets, shard, chunkSize: o.chunkSize, recall: o.recall, questionAttention: o.questionAttention, log,
+        limit: o.limit, datasets: o.datasets, shard, chunkSize: o.chunkSize, recall: o.recall, questionAttention: o.questionAttention, batch: o.batch, log,
       });
       process.stdout.write(formatSummary(report));
       if (exitCode !== 0) process.exit(exitCode);

@@ -5,9 +5,8 @@
  * and the top-scoring context keys).
  */
 import { check } from './errors.js';
-import { createGpu } from './gpu/device.js';
 import { loadModel } from './model/load.js';
-import type { Model, DecodeAttention } from './model/model.js';
+import type { Batch, Model, DecodeAttention, Op } from './model/model.js';
 import { loadConfig } from './model/config.js';
 import { Tokenizer } from './tokenizer.js';
 import { Generator, textSink, type Generation, type SamplingOptions } from './generate.js';
@@ -19,11 +18,15 @@ import type { SelectOptions } from './attention/csa/select.js';
 import { destroyTables, listsSound, uploadTables, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
 import type { LoadedContext, PreparedMethod, Selector } from './attention/method.js';
-import { attentionDecode } from './ops/attention.js';
+import { CACHE_PAD, attentionDecode, attentionDecodeBatch } from './ops/attention.js';
+import { MATVEC_MAX_T } from './ops/dense.js';
+import { collecting, createGpu, release, type Gpu } from './gpu/device.js';
+import { storage, uniform } from './gpu/kernels.js';
+import { BatchGenerator, type BatchPrompt, type BatchRun, type BatchSampling } from './batch.js';
 import { questionIds } from './template.js';
 import type { Logger } from './log.js';
 import type { Question } from './questions.js';
-import { maxOf } from './arrays.js';
+import { mapInOrder, maxOf } from './arrays.js';
 
 export interface SparseOptions {
   sparsity: number;
@@ -87,10 +90,11 @@ export class Session {
   /**
    * Opens `bundlePath` for `modelDir`: checks that the bundle was made with this model, then
    * streams the KV cache and the tables into GPU buffers. `room` = question + answer positions;
-   * `opts.loaded` a model to use instead of loading one, `opts.log` a logger for the GPU's start-up.
+   * `opts.loaded` a model to use instead of loading one, `opts.gpu` the GPU to load it on (else one
+   * is made), `opts.log` a logger for the GPU's start-up.
    */
   /** `weights`: the format to run the matrices in; by default the one the bundle was prefilled with. */
-  static async open(bundlePath: string, modelDir: string, room: number, opts: { loaded?: { model: Model; identity: ModelIdentity }; weights?: WeightFormat; log?: Logger } = {}): Promise<Session> {
+  static async open(bundlePath: string, modelDir: string, room: number, opts: { loaded?: { model: Model; identity: ModelIdentity }; weights?: WeightFormat; log?: Logger; gpu?: Gpu } = {}): Promise<Session> {
     const { loaded, log } = opts;
     const t0 = performance.now();
     const bundle = await Bundle.open(bundlePath);
@@ -100,7 +104,7 @@ export class Session {
       // Refuse a bundle of another model before loading any weights.
       const weights = opts.weights ?? weightFormatOf(bundle.meta.model);
       checkSameModel(bundle.meta.model, loaded?.identity ?? (await modelIdentity(modelDir, loadConfig(modelDir), weights)), bundlePath, modelDir);
-      const model = loaded?.model ?? (await loadModel(await createGpu({ log }), modelDir, { capacity: N + room, weights, kv: bundle.meta.kv }));
+      const model = loaded?.model ?? (await loadModel(opts.gpu ?? (await createGpu({ log })), modelDir, { capacity: N + room, weights, kv: bundle.meta.kv }));
       check(model.cache.format === bundle.meta.kv, `${bundlePath} holds a ${bundle.meta.kv} KV cache; the loaded model's is ${model.cache.format}`);
       check(model.capacity >= N + room, `the bundle's ${N} tokens and ${room} more do not fit the loaded model's cache (${model.capacity})`, 'too-long');
       const s = bundle.meta.shape;
@@ -117,20 +121,62 @@ export class Session {
   /** Answers one question from the stored context (which is left as it was for the next one). */
   async answer(question: string, attention: AttentionKind, sparse: SparseOptions, o: SamplingOptions,
     onToken?: (id: number) => boolean | void): Promise<Answer> {
-    check(question.trim().length > 0, 'the question is empty');
-    const N = this.contextTokens;
-    const ids = questionIds(this.tok, this.bundle.meta.template, question);
-    check(ids.length + o.maxTokens <= this.model.capacity - N,
-      `the question (${ids.length} tokens) and ${o.maxTokens} new tokens need ${ids.length + o.maxTokens} positions after the context; the session has room for ${this.model.capacity - N}`, 'too-long');
+    const ids = this.questionIds(question, o.maxTokens, this.model.capacity - this.contextTokens);
     const att = attention === 'full' ? this.model.fullAttention : await this.sparseAttention(attention, sparse);
     const key = attention === 'full' ? 'full' : `${attention}:${sparse.sparsity}:${sparse.sink}:${sparse.window}`;
-    const r = await this.generate(ids, o, att, key, onToken);
-    const layers = this.model.cfg.layers;
+    return this.answerOf(await this.generate(ids, o, att, key, onToken), ids.length, attention, sparse);
+  }
+
+  /**
+   * Answers the questions with up to B of them decoding together (src/batch.ts), each with `room`
+   * positions for itself and its answer (the session's cache must hold B + 1 rooms after the
+   * context). Every sequence samples as `o` says; each question stops on its own (`onToken(i, id)`
+   * true: a stop string). Answers reach `onAnswer` as they finish, by question index.
+   */
+  async answerBatch(questions: string[], attention: AttentionKind, sparse: SparseOptions, o: SamplingOptions, B: number, room: number,
+    onAnswer: (i: number, a: Answer) => void, onToken?: (i: number, id: number) => boolean | void): Promise<void> {
+    const batch = await this.batch(new Array(B).fill({ attention, sparse }), o, room);
+    try {
+      await batch.answer(questions.map((question, i) => ({ question, maxTokens: o.maxTokens, stopIds: o.stopIds, onToken: onToken && ((id: number) => onToken(i, id)) })), onAnswer);
+    } finally {
+      batch.close();
+    }
+  }
+
+  /**
+   * A batch over the context whose sequence b attends as slots[b] says (full attention, or a method
+   * at a budget), each with `room` positions; close it after use.
+   */
+  async batch(slots: SlotAttention[], o: BatchSampling, room: number): Promise<SessionBatch> {
+    const m = this.model;
+    const made: GPUBuffer[] = [];
+    const batch = collecting(m.gpu, made, () => m.batch(this.contextTokens, slots.length, room));
+    const selects = await mapInOrder(slots.length, async (b): Promise<Selector | null> => {
+      const { attention, sparse } = slots[b];
+      return attention === 'full' ? null : this.selector(attention, sparse, room);
+    });
+    const attention = selects.every((s) => s === null) ? m.batchAttention(batch) : sparseBatchAttention(m, batch, selects);
+    const generator = collecting(m.gpu, made, () => new BatchGenerator(m, batch, o, attention));
+    return new SessionBatch(this, generator, made, slots, room);
+  }
+
+  /** A question's tokens after the context, checked against the `room` it may take with its answer. */
+  questionIds(question: string, maxTokens: number, room: number): number[] {
+    check(question.trim().length > 0, 'the question is empty');
+    const ids = questionIds(this.tok, this.bundle.meta.template, question);
+    check(ids.length + maxTokens <= room,
+      `the question (${ids.length} tokens) and ${maxTokens} new tokens need ${ids.length + maxTokens} positions after the context; the session has room for ${room}`, 'too-long');
+    return ids;
+  }
+
+  /** A generation as an Answer: what it attended per step. */
+  answerOf(r: Generation, questionTokens: number, attention: AttentionKind, sparse: SparseOptions): Answer {
+    const N = this.contextTokens;
     const contextKeys = attention === 'full' ? N : Math.round((1 - sparse.sparsity) * N);
-    const keys = contextKeys + ids.length + r.ids.length / 2;
+    const keys = contextKeys + questionTokens + r.ids.length / 2;
     return {
-      ...r, questionTokens: ids.length, attention, contextKeysPerStep: contextKeys, keysPerStep: keys,
-      kvBytesPerStep: layers * this.model.cache.bytesPerPosition * keys,
+      ...r, questionTokens, attention, contextKeysPerStep: contextKeys, keysPerStep: keys,
+      kvBytesPerStep: this.model.cfg.layers * this.model.cache.bytesPerPosition * keys,
     };
   }
 
@@ -145,10 +191,11 @@ export class Session {
 
   /**
    * The per-layer key selection of `method` at the budget of `sp`: dispatches that fill a Selection
-   * from the query of the current step. What the method builds over the context is built once.
+   * from the query of the current step, for a sequence of at most `room` positions after the
+   * context (by default all the cache has). What the method builds over the context is built once.
    */
-  async selector(method: Method, sp: SparseOptions): Promise<Selector> {
-    return (await this.prepare(method)).selector(selectOptions(sp, this.contextTokens, this.model.capacity));
+  async selector(method: Method, sp: SparseOptions, room = this.model.capacity - this.contextTokens): Promise<Selector> {
+    return (await this.prepare(method)).selector(selectOptions(sp, this.contextTokens, this.contextTokens + room));
   }
 
   /** `method` ready on this context: built on first use, then kept until close. */
@@ -190,6 +237,62 @@ export function sparseAttention(m: Model, select: Selector): DecodeAttention {
       ...attentionDecode(m.kernels, {
         q, ...m.cache.layer(l), out, step: m.step, Hq, Hkv, d,
         capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: s.selection,
+      }),
+    ];
+  };
+}
+
+/** How a sequence of a batch attends. */
+export interface SlotAttention { attention: AttentionKind; sparse: SparseOptions }
+
+/** A question for a SessionBatch: its text, where it may run and how it stops (BatchPrompt). */
+export type BatchQuestion = { question: string } & Omit<BatchPrompt, 'ids'>;
+
+/** A batch over a session's context (Session.batch): answers questions, each in a slot of its attention. */
+export class SessionBatch {
+  constructor(private readonly session: Session, private readonly generator: BatchGenerator, private readonly made: GPUBuffer[],
+    readonly slots: SlotAttention[], readonly room: number) {}
+
+  /** Answers the questions (src/batch.ts: refills, stops); each Answer reaches onAnswer by index, in the order they finish. */
+  async answer(questions: BatchQuestion[], onAnswer: (i: number, a: Answer) => void): Promise<BatchRun> {
+    const prompts = questions.map(({ question, ...p }) => ({ ...p, ids: this.session.questionIds(question, p.maxTokens, this.room) }));
+    return this.generator.run(prompts, (i, g) => {
+      // A question pinned to a slot has that slot's attention; one that is not, the batch's (all slots alike).
+      const s = this.slots[prompts[i].slot ?? 0];
+      onAnswer(i, this.session.answerOf(g, prompts[i].ids.length, s.attention, s.sparse));
+    });
+  }
+
+  close(): void {
+    this.generator.destroy();
+    for (const b of this.made) release(this.session.model.gpu, b);
+  }
+}
+
+/**
+ * Sparse attention for a batch (ops/attention.ts): each sequence's selector reads its own query and
+ * position (copied out of the batch's before use), then each attends its own selection; a
+ * sequence without a selector (null) attends every key.
+ */
+export function sparseBatchAttention(m: Model, batch: Batch, selects: (Selector | null)[]): DecodeAttention {
+  const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
+  const bytes = Hq * d * 4;
+  // Made with the step that first asks (so the step's owner collects them).
+  let seqs: { q: GPUBuffer; step: GPUBuffer }[] | null = null;
+  return (l, q, out) => {
+    seqs ??= Array.from({ length: batch.B }, () => ({ q: storage(m.gpu, bytes, 'a sequence\'s query'), step: uniform(m.gpu, [0], 'a sequence\'s position') }));
+    // The positions reach the selectors' uniforms once a step, before layer 0 reads them.
+    const feed = seqs.flatMap((s, b): Op[] => [
+      { copy: { src: q, srcOffset: b * bytes, dst: s.q, dstOffset: 0, size: bytes } },
+      ...(l === 0 ? [{ copy: { src: batch.positions, srcOffset: b * 4, dst: s.step, dstOffset: 0, size: 4 } }] : []),
+    ]);
+    const selections = seqs.map((s, b) => selects[b]?.(l, s.q, s.step) ?? null);
+    return [
+      ...feed,
+      ...selections.flatMap((s) => s?.dispatches ?? []),
+      ...attentionDecodeBatch(m.kernels, {
+        q, ...m.cache.layer(l), out, B: batch.B, rows: batch.rows, positions: batch.positions, Hq, Hkv, d,
+        capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: selections.map((s) => s?.selection ?? null),
       }),
     ];
   };
@@ -262,6 +365,9 @@ export interface DecodeJob {
   stream?: (text: string) => void;
   /** The weight matrices' format (default: the one the bundle was prefilled with). */
   weights?: WeightFormat;
+  /** Questions decoded together (default: defaultBatch); told to onBatch once the bundle is loaded. */
+  batch?: number;
+  onBatch?: (batch: number) => void;
   log: Logger;
 }
 
@@ -270,27 +376,72 @@ export interface AnswerResult {
   id: string; text: string; ids: number[]; stopReason: Generation['stopReason']; attention: AttentionKind; sparsity: number; weights: WeightFormat; kv: KvFormat;
   contextTokens: number; questionTokens: number; loadMs: number; questionPrefillMs: number; firstTokenMs: number;
   msPerToken: number; tokensPerSecond: number; contextKeysPerStep: number; keysPerStep: number; kvBytesPerStep: number;
+  /** Questions that decoded together (1: one after another). */
+  batch: number;
 }
 
-/** Loads the bundle once, with room for the longest question, and answers every question in turn. */
+/**
+ * The most questions that decode together by default: up to MATVEC_MAX_T, where the products still
+ * take every row in one matvec (larger batches go to the tiled product, which on tensor cores rounds
+ * the activations to f16, so greedy answers could differ from one-by-one ones).
+ */
+export const DEFAULT_MAX_BATCH = MATVEC_MAX_T;
+
+/**
+ * --batch's default: the most questions (up to DEFAULT_MAX_BATCH) whose rows, B + 1 rooms of
+ * `room` positions after the N context positions, stay inside the model's positions and keep a
+ * layer's K (or V) in one GPU binding.
+ */
+export function defaultBatch(limits: { maxBinding: number; maxPositions: number }, shape: { kvHeads: number; headDim: number }, N: number, room: number, questions: number): number {
+  const capacity = (B: number) => N + (B + 1) * room;
+  const fits = (B: number) => capacity(B) <= limits.maxPositions && (shape.kvHeads * capacity(B) + CACHE_PAD) * shape.headDim * 2 <= limits.maxBinding;
+  let B = Math.min(DEFAULT_MAX_BATCH, Math.max(questions, 1));
+  while (B > 1 && !fits(B)) B--;
+  return B;
+}
+
+/**
+ * Loads the bundle once, with room for the longest question, and answers every question: one after
+ * another, or up to `batch` at a time (Session.answerBatch); the answers come in the questions' order.
+ */
 export async function answerQuestions(job: DecodeJob, onAnswer: (r: AnswerResult) => void): Promise<void> {
   const tok = await Tokenizer.load(job.modelDir);
   const b = await Bundle.open(job.bundle);
   const longest = maxOf(job.questions.map((q) => questionIds(tok, b.meta.template, q.prompt).length), 0);
+  const { tokens: N, meta } = b;
   await b.close();
-  const session = await Session.open(job.bundle, job.modelDir, longest + job.sampling.maxTokens, { weights: job.weights, log: job.log });
+  const room = longest + job.sampling.maxTokens;
+  const gpu = await createGpu({ log: job.log });
+  const limits = { maxBinding: gpu.maxBinding, maxPositions: loadConfig(job.modelDir).maxPositions };
+  const B = Math.min(job.batch ?? defaultBatch(limits, meta.shape, N, room, job.questions.length), Math.max(job.questions.length, 1));
+  check(B === 1 || job.sampling.promptAttention !== 'sparse', '--question-attention sparse runs each question through the decode step alone: use --batch 1', 'input');
+  const session = await Session.open(job.bundle, job.modelDir, B === 1 ? room : (B + 1) * room, { weights: job.weights, log: job.log, gpu });
+  job.onBatch?.(B);
+  const sampling = { ...job.sampling, stopIds: tok.eosIds };
+  const result = (q: Question, r: Answer, text: string): AnswerResult => ({
+    id: q.id, text, ids: r.ids, stopReason: r.stopReason, attention: r.attention,
+    sparsity: job.attention === 'full' ? 0 : job.sparse.sparsity, weights: session.model.weights.format, kv: session.model.cache.format, contextTokens: session.contextTokens,
+    questionTokens: r.questionTokens, loadMs: session.loadMs, questionPrefillMs: r.timings.prefillMs,
+    firstTokenMs: r.timings.firstTokenMs, msPerToken: r.timings.msPerToken, tokensPerSecond: r.timings.tokensPerSecond,
+    contextKeysPerStep: r.contextKeysPerStep, keysPerStep: r.keysPerStep, kvBytesPerStep: r.kvBytesPerStep, batch: B,
+  });
   try {
-    for (const q of job.questions) {
-      const sink = textSink(tok, job.sampling.stopStrings, job.stream ?? (() => {}));
-      const r = await session.answer(q.prompt, job.attention, job.sparse, { ...job.sampling, stopIds: tok.eosIds }, sink.onToken);
-      onAnswer({
-        id: q.id, text: sink.finish(), ids: r.ids, stopReason: r.stopReason, attention: r.attention,
-        sparsity: job.attention === 'full' ? 0 : job.sparse.sparsity, weights: session.model.weights.format, kv: session.model.cache.format, contextTokens: session.contextTokens,
-        questionTokens: r.questionTokens, loadMs: session.loadMs, questionPrefillMs: r.timings.prefillMs,
-        firstTokenMs: r.timings.firstTokenMs, msPerToken: r.timings.msPerToken, tokensPerSecond: r.timings.tokensPerSecond,
-        contextKeysPerStep: r.contextKeysPerStep, keysPerStep: r.keysPerStep, kvBytesPerStep: r.kvBytesPerStep,
-      });
+    if (B === 1) {
+      for (const q of job.questions) {
+        const sink = textSink(tok, job.sampling.stopStrings, job.stream ?? (() => {}));
+        const r = await session.answer(q.prompt, job.attention, job.sparse, sampling, sink.onToken);
+        onAnswer(result(q, r, sink.finish()));
+      }
+      return;
     }
+    // Answers finish in any order; they are reported in the questions' order.
+    const sinks = job.questions.map(() => textSink(tok, job.sampling.stopStrings, () => {}));
+    const done: AnswerResult[] = [];
+    let reported = 0;
+    await session.answerBatch(job.questions.map((q) => q.prompt), job.attention, job.sparse, sampling, B, room, (i, r) => {
+      done[i] = result(job.questions[i], r, sinks[i].finish());
+      while (done[reported]) onAnswer(done[reported++]);
+    }, (i, id) => sinks[i].onToken(id));
   } finally {
     await session.close();
   }

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createGpu } from '../src/gpu/device.js';
 import { Kernels, storage, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
-import { CACHE_PAD, attentionDecode, attentionPrefill, decodeCut, expandKv, type DecodeCut, type SparseSelection } from '../src/ops/attention.js';
+import { CACHE_PAD, attentionDecode, attentionDecodeBatch, attentionPrefill, decodeCut, expandKv, type DecodeCut, type SparseSelection } from '../src/ops/attention.js';
 import { roundF16 } from '../src/weights/f16.js';
 import { f16Modes, gpuContext, maxAbsDiff, rand, readF16, readF32, runDispatches, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
 import { perf } from './helpers/perf.js';
-import { allKeys, decodeAttentionRef, prefillAttentionRef, type CacheShape } from './ref/attention.js';
+import { allKeys, batchDecodeAttentionRef, decodeAttentionRef, prefillAttentionRef, type CacheShape } from './ref/attention.js';
 import * as qref from './ref/quant.js';
 
 // Tolerance. Outputs are convex combinations of V values in [-1, 1]. The GPU rounds nothing to f16
@@ -238,6 +238,78 @@ describe.each(f16Paths)('attention decode over a q8 KV cache ($name)', (mode) =>
       const got = await runAndRead(c, attentionDecode(c.kernels, { ...gpuIn, out, step: uniform(c.gpu, [n - 1]), sparse }, cut), out, s.Hq * s.d);
       expect(maxAbsDiff(got, decodeAttentionRef(q, k.values, v.values, s, (h) => keys[listOf(h)])), JSON.stringify(cut)).toBeLessThan(TOL);
     }
+  });
+});
+
+// A batch of B sequences over one context (src/ops/attention.ts, BatchRows): rows [0, ctx) shared,
+// sequence b's positions p >= ctx at rows p + (b + 1)·room. Every row of the cache holds random
+// values, so a key read from the wrong row (another sequence's, the staging rows) shows.
+describe.each([...f16Paths, noSubgroups])('batched attention decode ($name)', (mode) => {
+  const rows = { ctx: 300, room: 40 };
+  const own = (pos: number) => Array.from({ length: pos - rows.ctx + 1 }, (_, i) => rows.ctx + i);
+  it.each([
+    { Hq: 6, Hkv: 2, d: 64, B: 3 }, { Hq: 8, Hkv: 2, d: 128, B: 5 }, { Hq: 4, Hkv: 2, d: 6, B: 2 }, { Hq: 4, Hkv: 4, d: 64, B: 1 },
+  ])('full Hq=$Hq Hkv=$Hkv d=$d B=$B: the context once for all, each its own rows, one recording replayed', async ({ Hq, Hkv, d, B }) => {
+    const c = await mode.ctx();
+    const s = shape(Hq, Hkv, d, rows.ctx + (B + 1) * rows.room);
+    const q = queries(B * Hq * d, 90), k = cache(s, 91), v = cache(s, 92);
+    const out = storage(c.gpu, B * Hq * d * 4);
+    const positions = uploadU32(c.gpu, new Array(B).fill(rows.ctx));
+    const ds = attentionDecodeBatch(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, B, rows, positions });
+    for (const step of [0, 1, 17]) {
+      // Sequences at different lengths: b's own keys [ctx, pos_b], the last one the whole room.
+      const pos = Array.from({ length: B }, (_, b) => (b === B - 1 ? rows.ctx + rows.room - 1 : rows.ctx + ((step * (b + 3)) % rows.room)));
+      c.gpu.device.queue.writeBuffer(positions, 0, Uint32Array.from(pos));
+      const got = await runAndRead(c, ds, out, B * Hq * d);
+      const want = batchDecodeAttentionRef(q, k, v, s, rows, B, (b) => [...allKeys(rows.ctx), ...own(pos[b])]);
+      expect(maxAbsDiff(got, want), `positions ${pos}`).toBeLessThan(TOL);
+    }
+  });
+
+  it.each([false, true])('sparse: each sequence its own list of context and own positions (perQueryHead=%s)', async (perQueryHead) => {
+    const c = await mode.ctx();
+    const B = 3, kmax = 200;
+    const s = shape(6, 2, 64, rows.ctx + (B + 1) * rows.room);
+    const q = queries(B * s.Hq * s.d, 93), k = cache(s, 94), v = cache(s, 95);
+    const pos = [rows.ctx, rows.ctx + 9, rows.ctx + rows.room - 1];
+    const lists = perQueryHead ? s.Hq : s.Hkv;
+    const keys = pos.map((p, b) => Array.from({ length: lists }, (_, i) => shuffled([...shuffled(allKeys(rows.ctx), 100 + 10 * b + i).slice(0, 60 + 7 * i), ...own(p)], 200 + b)));
+    const sparse = keys.map((ls): SparseSelection => ({ sel: uploadU32(c.gpu, packLists(ls, kmax)), counts: uploadU32(c.gpu, ls.map((l) => l.length)), kmax, perQueryHead }));
+    const out = storage(c.gpu, B * s.Hq * s.d * 4);
+    const ds = attentionDecodeBatch(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, B, rows, positions: uploadU32(c.gpu, pos), sparse });
+    const listOf = (h: number) => (perQueryHead ? h : Math.floor(h / (s.Hq / s.Hkv)));
+    const got = await runAndRead(c, ds, out, B * s.Hq * s.d);
+    expect(maxAbsDiff(got, batchDecodeAttentionRef(q, k, v, s, rows, B, (b, h) => keys[b][listOf(h)]))).toBeLessThan(TOL);
+  });
+
+  it('mixed: sequences of full attention and of selections of different sizes, one reduce', async () => {
+    const c = await mode.ctx();
+    const B = 3;
+    const s = shape(6, 2, 64, rows.ctx + (B + 1) * rows.room);
+    const q = queries(B * s.Hq * s.d, 101), k = cache(s, 102), v = cache(s, 103);
+    const pos = [rows.ctx + 3, rows.ctx + 20, rows.ctx + 7];
+    // Sequence 1 attends everything; 0 and 2 a list per KV head, of 100 and 900 entries at most (1 and 4 splits).
+    const lists = [0, 2].map((b, i) => Array.from({ length: s.Hkv }, (_, h) => [...shuffled(allKeys(rows.ctx), 300 + 10 * b + h).slice(0, 50 + 200 * i), ...own(pos[b])]));
+    const sel = (ls: number[][], kmax: number): SparseSelection => ({ sel: uploadU32(c.gpu, packLists(ls, kmax)), counts: uploadU32(c.gpu, ls.map((l) => l.length)), kmax, perQueryHead: false });
+    const sparse = [sel(lists[0], 100), null, sel(lists[1], 900)];
+    const out = storage(c.gpu, B * s.Hq * s.d * 4);
+    const ds = attentionDecodeBatch(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, B, rows, positions: uploadU32(c.gpu, pos), sparse });
+    const got = await runAndRead(c, ds, out, B * s.Hq * s.d);
+    const keysOf = (b: number, h: number) => (b === 1 ? [...allKeys(rows.ctx), ...own(pos[1])] : lists[b / 2][Math.floor(h / 3)]);
+    expect(maxAbsDiff(got, batchDecodeAttentionRef(q, k, v, s, rows, B, keysOf))).toBeLessThan(TOL);
+  });
+
+  it('full over a q8 cache', async () => {
+    const c = await mode.ctx();
+    const B = 3;
+    const s = shape(8, 2, 64, rows.ctx + (B + 1) * rows.room);
+    const kq = q8Cache(c, s, 96), vq = q8Cache(c, s, 97);
+    const q = queries(B * s.Hq * s.d, 98);
+    const pos = [rows.ctx + 5, rows.ctx, rows.ctx + 30];
+    const out = storage(c.gpu, B * s.Hq * s.d * 4);
+    const ds = attentionDecodeBatch(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: kq.data, vCache: vq.data, scales: { k: kq.scale, v: vq.scale }, out, B, rows, positions: uploadU32(c.gpu, pos) });
+    const got = await runAndRead(c, ds, out, B * s.Hq * s.d);
+    expect(maxAbsDiff(got, batchDecodeAttentionRef(q, kq.values, vq.values, s, rows, B, (b) => [...allKeys(rows.ctx), ...own(pos[b])]))).toBeLessThan(TOL);
   });
 });
 

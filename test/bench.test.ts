@@ -3,7 +3,7 @@
  * must read, the floor at the given bandwidth, % of floor), with a prefilled and a random context.
  */
 import { describe, expect, it } from 'vitest';
-import { bench, benchTable, formatBench, type BenchJob } from '../src/bench.js';
+import { batchTable, bench, benchTable, formatBench, type BenchJob } from '../src/bench.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { PRESETS } from '../src/model/synth.js';
 import { createLogger } from '../src/log.js';
@@ -67,6 +67,24 @@ describe('csattn bench', () => {
     expect(r.context).toBe(cfg.max_position_embeddings - (5 + 6 + 1)); // the window keeps room for question and answer
     expect(r.full.msPerToken).toBeGreaterThan(0);
     expect(r.csa.msPerToken).toBeGreaterThan(0);
+  });
+});
+
+describe('csattn bench --batch', () => {
+  it('decodes each batch size with both attentions: a token a step for every sequence', async () => {
+    // 9: past MATVEC_MAX_T, the products take the tiled kernel.
+    const [r] = await bench({ ...job, randomContext: true, bundleIo: false, profile: false, contexts: [cfg.max_position_embeddings], batches: [1, 3, 9] }, () => {});
+    // The window keeps the largest batch's rooms: its sequences and the prefill's.
+    expect(r.context).toBe(cfg.max_position_embeddings - 10 * (5 + 6 + 1));
+    expect(r.batches!.map((b) => [b.batch, b.attention])).toEqual([[1, 'full'], [1, 'csa'], [3, 'full'], [3, 'csa'], [9, 'full'], [9, 'csa']]);
+    for (const b of r.batches!) {
+      expect(b.tokensPerSecond).toBeCloseTo(b.batch * b.perSequenceTokensPerSecond, 6);
+      expect(b.msPerStep * b.perSequenceTokensPerSecond).toBeCloseTo(1000, 6);
+    }
+    const table = batchTable([r]);
+    expect(table[2].split('|').slice(1, 4).map((c) => c.trim())).toEqual(['tiny-llama', String(r.context), '1']);
+    expect(table).toHaveLength(5);
+    expect(formatBench([r])).toContain('| full tok/s a sequence |');
   });
 });
 

@@ -4,6 +4,7 @@ import { argmax, convertBf16, embedding, ropeKv, rmsnorm, sample, sampleUniform 
 import { bf16ToF16, roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
 import * as qref from './ref/quant.js';
+import * as refAttention from './ref/attention.js';
 import { f16Modes, gpuContext, maxAbsDiff, rand, readF16, readF32, readU32, runDispatches, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
 
 const U = 2 ** -24; // f32 unit roundoff
@@ -145,6 +146,38 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
         expect(got.filter((q, i) => q !== expected.q[i]).length, `${name} values off by one step`).toBeLessThanOrEqual(2);
       }
     });
+    // A batch (src/ops/attention.ts, BatchRows): token t is sequence t's, at its own position, and
+    // its K/V go to the sequence's row of that position; every other row keeps its values.
+    it('a batch: each token at its own position and its sequence\'s row', async () => {
+      const ctx = await context();
+      const gpu = ctx.gpu;
+      const d = 64, rows = { ctx: 900, room: 30 }, cap = rows.ctx + (T + 1) * rows.room;
+      const pos = [rows.ctx + 4, rows.ctx, rows.ctx + rows.room - 1];
+      const q = rand(T * Hq * d, 61, 2), kx = rand(T * Hkv * d, 62, 2), v = rand(T * Hkv * d, 63, 2);
+      const invFreq = Float32Array.from({ length: d / 2 }, (_, i) => 1e4 ** (-(2 * i) / d));
+      const kCache0 = roundF16(rand(Hkv * cap * d, 64)), vCache0 = roundF16(rand(Hkv * cap * d, 65));
+      const fused = Array.from({ length: T }, (_, t) => [q, kx, v].flatMap((x, i) => {
+        const w = (i === 0 ? Hq : Hkv) * d;
+        return [...x.subarray(t * w, (t + 1) * w)];
+      }));
+      const bq = uploadF32(gpu, new Float32Array(T * Hq * d)), bk = uploadF16(gpu, kCache0), bv = uploadF16(gpu, vCache0);
+      runDispatches(ctx, ropeKv(ctx.kernels, {
+        qkv: uploadF32(gpu, Float32Array.from(fused.flat())), q: bq, kCache: bk, vCache: bv,
+        invFreq: uploadF32(gpu, invFreq), step: uniform(gpu, [0]), T, Hq, Hkv, d, capacity: cap,
+        batch: { positions: uploadU32(gpu, pos), rows },
+      }));
+      const one = (x: Float32Array, H: number, t: number) => ref.rope({ x: x.subarray(t * H * d, (t + 1) * H * d), T: 1, H, d, pos0: pos[t], invFreq });
+      const wantQ = Float32Array.from(pos.flatMap((_, t) => [...one(q, Hq, t)]));
+      const wantK = kCache0.slice(), wantV = vCache0.slice();
+      pos.forEach((p, t) => {
+        const row = refAttention.batchRow(rows, t, p);
+        ref.cacheWrite(wantK, one(kx, Hkv, t), 1, Hkv, d, cap, row);
+        ref.cacheWrite(wantV, v.subarray(t * Hkv * d, (t + 1) * Hkv * d), 1, Hkv, d, cap, row);
+      });
+      expect(maxAbsDiff(await readF32(gpu, bq, q.length), wantQ)).toBeLessThan(4e-6);
+      expect(maxAbsDiff(await readF16(gpu, bk, wantK.length), wantK)).toBeLessThanOrEqual(2 ** -10 * 16);
+      expect(maxAbsDiff(await readF16(gpu, bv, wantV.length), wantV)).toBe(0);
+    });
     it('Qwen3 q/k norm before rotating', () => check(128, 1e6, pos0, capacity, true));
     it('far positions (angles ~1e5 rad)', () => check(16, 1e6, 131000, 131003));
   });
@@ -160,6 +193,26 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
         expect(ref.argmax(logits)).toBe(5);
         expect((await readU32(ctx.gpu, next, 1))[0]).toBe(5);
         expect((await readU32(ctx.gpu, history, 64))[41]).toBe(5);
+      }
+    });
+  });
+
+  describe('a batch of token choices', () => {
+    // Row b's token goes to next[b] and history[row · B + b]; sampling draws at row b's position.
+    it.each(['argmax', 'sample'])('%s: one workgroup a row', async (name) => {
+      const ctx = await context();
+      const gpu = ctx.gpu;
+      const B = 3, V = 700, historyRow = 2;
+      const logits = rand(B * V, 71, 6);
+      const pos = [500, 42, 9];
+      const next = uploadU32(gpu, new Uint32Array(B)), history = uploadU32(gpu, new Uint32Array(4 * B));
+      const args = { logits: uploadF32(gpu, logits), next, history, step: uniform(gpu, [0]), V, batch: { B, positions: uploadU32(gpu, [...pos, historyRow]) } };
+      for (const [, k] of kernelSets(ctx)) {
+        runDispatches(ctx, name === 'argmax' ? argmax(k, args) : sample(k, { ...args, temperature: 0.9, topP: 0.95, seed: 3 }));
+        const row = (b: number) => logits.subarray(b * V, (b + 1) * V);
+        const want = pos.map((p, b) => (name === 'argmax' ? ref.argmax(row(b)) : ref.sample(row(b), 0.9, 0.95, sampleUniform(3, p))));
+        expect([...(await readU32(gpu, next, B))]).toEqual(want);
+        expect([...(await readU32(gpu, history, 4 * B))]).toEqual([...new Array(historyRow * B).fill(0), ...want, 0, 0, 0]);
       }
     });
   });

@@ -66,6 +66,17 @@ describe('csattn eval', () => {
     (globalThis as any).oneRun = report;
   });
 
+  // The report's runs answered as one batch (the default) or one after another: the same answers
+  // and agreements; KL from logits of differently ordered f32 sums, equal within float noise.
+  it('a record\'s runs decoded as one batch give the report of runs one after another', async () => {
+    const { report } = await runEval({ ...base, out: join(dir, 'in-turn.json'), batch: false });
+    const withoutKl = (r: Report) => answers(r).map((rec) => rec.results.map(({ agreement, ...rest }) => ({ ...rest, agreement: agreement && { ...agreement, meanKl: 0 } })));
+    const kls = (r: Report) => r.records.flatMap((rec) => rec.results.map((x) => x.agreement?.meanKl ?? 0));
+    const batched: Report = (globalThis as any).oneRun;
+    expect(withoutKl(report)).toEqual(withoutKl(batched));
+    kls(report).forEach((k, i) => expect(k).toBeCloseTo(kls(batched)[i], 4));
+  });
+
   it('a run resumed after an interruption gives the same report as one run', async () => {
     const out = join(dir, 'resumed.json');
     await runEval({ ...base, out, limit: 1 }); // "interrupted" after the first record

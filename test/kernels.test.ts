@@ -77,7 +77,7 @@ async function nullCompile(name: string, defines: string[]): Promise<string[]> {
 describe("kernels of the shared reduction on Dawn's null backend", () => {
   const variants: [string, string[]][] = [
     ['rmsnorm', []], ['rope_kv', ['QK_NORM']], ['rope_kv', ['QK_NORM', 'KV_Q8']], ['sample', []], ['attention_reduce', []],
-    ['attention_decode', ['VEC4', 'KV_Q8', 'SPARSE']], ['attention_decode', ['VEC4', 'F16X8']], ['attention_decode', ['SPARSE']], ['dequantize_kv', []],
+    ['attention_decode', ['VEC4', 'KV_Q8', 'SPARSE']], ['attention_decode', ['VEC4', 'F16X8', 'DENSE']], ['attention_decode', ['SPARSE']], ['attention_decode', ['VEC4', 'KV_Q8', 'OWN']], ['dequantize_kv', []],
     ['matvec', ['F16W', 'NORM']], ['matvec', ['F16W', 'SWIGLU', 'EXTRA']],
     ['matvec', ['Q8', 'QUANT', 'DOT4', 'NORM']], ['matvec', ['Q8', 'QUANT', 'QUANT_SWIGLU', 'SWIGLU', 'EXTRA']],
     ['matvec', ['Q4', 'QUANT', 'QUANT_SWIGLU', 'SWIGLU', 'EXTRA', 'DOT4']], ['matvec', ['Q4', 'QUANT', 'NORM']],

@@ -1,5 +1,5 @@
 // Greedy decoding: the index of the largest logit (the lowest one on ties), written to next[0] and
-// to history[step.pos + 1]. One workgroup.
+// to history[step.pos + 1]. One workgroup (one a row of a batch's logits: token_choice_bindings).
 
 struct Params { V: u32 }
 #include token_choice_bindings
@@ -40,17 +40,17 @@ fn wg_best(c: Best, th: Thread) -> Best {
 }
 
 @compute @workgroup_size(WG)
-fn main(th: Thread) {
+fn main(th: Thread, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  choose_row(wid, nwg);
   // Threads past the end start on the last logit: a duplicate candidate changes nothing.
   let first = min(th.lid, p.V - 1u);
-  var c = Best(logits[first], first);
+  var c = Best(logit(first), first);
   for (var i = th.lid + WG; i < p.V; i += WG) {
-    let v = logits[i];
+    let v = logit(i);
     if (v > c.value) { c = Best(v, i); }
   }
   let best = wg_best(c, th);
   if (th.lid == 0u) {
-    next[0] = best.index;
-    history[step.pos + 1u] = best.index;
+    emit(best.index);
   }
 }

@@ -1,8 +1,8 @@
-// Split-K flash-decoding: attention of one query token over the KV cache (#if SPARSE: over a
-// selected list of key positions). Workgroup (split, w) takes query heads w*HPW .. w*HPW+HPW-1, all
-// of one KV head, and the split-th share of the keys; each K/V row is read from memory once for all
-// those heads. It writes an unnormalised partial (acc, max, sum) per head that attention_reduce
-// merges.
+// Split-K flash-decoding: attention of one query token over the KV cache (DENSE: every key so far;
+// SPARSE: a selected list of key positions; OWN: a batch's own rows, below). Workgroup (split, w)
+// takes query rows w*HPW .. w*HPW+HPW-1 (heads; a batch's (sequence, head) pairs), all of one KV
+// head, and the split-th share of the keys; each K/V row is read from memory once for all those
+// rows. It writes an unnormalised partial (acc, max, sum) per row that attention_reduce merges.
 //
 // A tile is TK keys, handled in two phases; a thread always serves one head, so its state is scalar:
 //  scoring:      P lanes share a key (a quad reduced by subgroup shuffles; 1 lane without subgroups),
@@ -18,8 +18,17 @@
 // implementation we know); any subgroup size >= 4 works.
 // KV_Q8: the rows are int8 with one scale per (head, position) (model/kvcache.ts): a key's score is
 // its int8 dot product times its K scale, and its softmax weight meets its V scale before the V row.
+// A batch of sequences (model/kvcache.ts, BatchLayout): q is [seqs, Hq, D], and the query rows of KV
+// head kvh are (sequence, head) pairs, (seq0 + b, kvh·G + g) in (b, g) order, so one workgroup can
+// serve several sequences' heads over the rows they share (the context [0, ctx)). A key position
+// p >= ctx of sequence b lives at row p + (b + 1)·room (room 0: one sequence, rows are positions).
+// OWN: the keys are the workgroup's sequence's own positions [ctx, seq_pos[b]]. Partials go to
+// splits split0 .. of total per query row, so a batch's context and own parts merge in one reduce.
 
-struct Params { Hq: u32, Hkv: u32, capacity: u32, splits: u32, scale: f32, kmax: u32, per_query_head: u32 }
+struct Params {
+  Hq: u32, Hkv: u32, capacity: u32, splits: u32, scale: f32, kmax: u32, per_query_head: u32,
+  seqs: u32, seq0: u32, split0: u32, total: u32, ctx: u32, room: u32,
+}
 struct Step { pos: u32 }
 
 override WG: u32 = 128;  // threads per workgroup (at least 128: see STAGE_MAX)
@@ -85,17 +94,31 @@ override KPS: u32 = (TK + R - 1u) / R;        // keys of a tile per slot
 @group(0) @binding(0) var<storage, read> q: array<QWord>;          // [Hq, D] f32
 @group(0) @binding(1) var<storage, read> kc: array<Word>;          // [Hkv, capacity, D] f16
 @group(0) @binding(2) var<storage, read> vc: array<Word>;
+// The positions a workgroup's keys come from, before its split takes its share: entries
+// [start, n) of its list (SPARSE), its sequence's own positions (OWN), or every position so far (DENSE).
+struct Span { base: u32, start: u32, n: u32 }
 #if SPARSE
 @group(0) @binding(3) var<storage, read> sel: array<u32>;          // [lists, kmax]
 @group(0) @binding(4) var<storage, read> counts: array<u32>;       // [lists]
-@group(0) @binding(5) var<storage, read_write> part_acc: array<WordF>;   // [Hq, splits, D]
-@group(0) @binding(6) var<storage, read_write> part_ml: array<vec2<f32>>; // [Hq, splits] (max, sum)
+@group(0) @binding(5) var<storage, read_write> part_acc: array<WordF>;   // [rows, total, D]
+@group(0) @binding(6) var<storage, read_write> part_ml: array<vec2<f32>>; // [rows, total] (max, sum)
 @group(0) @binding(7) var<uniform> p: Params;
+fn span_of(rows: Rows, seq: u32) -> Span {
+  let list = select(rows.kvh, query_of(rows, 0u) % p.Hq, p.per_query_head != 0u);
+  return Span(list * p.kmax, 0u, min(counts[list], p.kmax));
+}
 #else
 @group(0) @binding(3) var<storage, read_write> part_acc: array<WordF>;
 @group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
-@group(0) @binding(5) var<uniform> step: Step;
 @group(0) @binding(6) var<uniform> p: Params;
+#endif
+#if OWN
+@group(0) @binding(5) var<storage, read> seq_pos: array<u32>;      // [sequences]: each one's position this step
+fn span_of(rows: Rows, seq: u32) -> Span { return Span(0u, p.ctx, seq_pos[seq] + 1u); }
+#endif
+#if DENSE
+@group(0) @binding(5) var<uniform> step: Step;
+fn span_of(rows: Rows, seq: u32) -> Span { return Span(0u, 0u, min(step.pos + 1u, p.capacity)); }
 #endif
 #if KV_Q8
 @group(0) @binding(8) var<storage, read> k_scale: array<f32>;      // [Hkv, capacity]
@@ -130,8 +153,25 @@ fn k_scale_of(b: u32) -> f32 { return 1.0; }
 fn v_scale_of(k: u32) -> f32 { return 1.0; }
 #endif
 
-// The keys this workgroup attends: positions key_at(base + j) for j in [begin, end).
-struct Keys { base: u32, begin: u32, end: u32, row0: u32 }
+// The keys this workgroup attends: positions key_at(base + j) for j in [begin, end); row0 is the
+// KV head's first row, and a position p >= p.ctx is at row p + shift (its sequence's own rows).
+struct Keys { base: u32, begin: u32, end: u32, row0: u32, shift: u32 }
+
+// The query rows of a workgroup: its KV head, the index in q of its first row's sequence and
+// head, and where the rows sit among the KV head's (sequence, head) pairs.
+struct Rows { kvh: u32, first: u32, G: u32 }
+
+fn rows_of(wg_y: u32) -> Rows {
+  let G = p.Hq / p.Hkv;
+  let r0 = wg_y * HPW;
+  return Rows(r0 / (p.seqs * G), r0 % (p.seqs * G), G);
+}
+
+// The index in q [sequences, Hq] of the workgroup's row h.
+fn query_of(rows: Rows, h: u32) -> u32 {
+  let r = rows.first + h;
+  return (p.seq0 + r / rows.G) * p.Hq + rows.kvh * rows.G + r % rows.G;
+}
 
 // Online-softmax state of one (slot, head, word): running max and sum, and that word of acc.
 struct State { m: f32, l: f32, acc: WordF }
@@ -144,25 +184,20 @@ fn key_at(keys: Keys, j: u32) -> u32 {
 #endif
 }
 
-fn key_range(split: u32, kvh: u32, h0: u32) -> Keys {
-#if SPARSE
-  let list = select(kvh, h0, p.per_query_head != 0u);
-  let base = list * p.kmax;
-  let n = min(counts[list], p.kmax);
-#else
-  let base = 0u;
-  let n = min(step.pos + 1u, p.capacity);
-#endif
+fn key_range(split: u32, rows: Rows) -> Keys {
+  let seq = p.seq0 + rows.first / rows.G; // the first row's (all rows', unless the keys are shared)
+  let span = span_of(rows, seq);
   // Splits cut at tile boundaries; late splits may be empty while the context is short.
-  let chunk = (n + p.splits - 1u) / p.splits;
+  let chunk = (span.n - span.start + p.splits - 1u) / p.splits;
   let tiled = (chunk + TK - 1u) / TK * TK;
-  let begin = min(split * tiled, n);
-  return Keys(base, begin, min(begin + tiled, n), kvh * p.capacity);
+  let begin = min(span.start + split * tiled, span.n);
+  return Keys(span.base, begin, min(begin + tiled, span.n), rows.kvh * p.capacity, (seq + 1u) * p.room);
 }
 
 // The K/V row of the tile's key t0 + k (clamped to the last key: finite values nobody uses).
 fn row_of(keys: Keys, t0: u32, k: u32) -> u32 {
-  return keys.row0 + key_at(keys, min(t0 + k, keys.end - 1u));
+  let key = key_at(keys, min(t0 + k, keys.end - 1u));
+  return keys.row0 + key + select(0u, keys.shift, key >= p.ctx);
 }
 
 // Issues the loads of the tile at t0 into kw and vw: thread (g*P + lane) takes keys g, g + KR, ...
@@ -228,7 +263,7 @@ fn accumulate_tile(keys: Keys, t0: u32, s: u32, h: u32, word: u32, st: ptr<funct
 }
 
 // Merges the slots' states of each head and writes the workgroup's partials.
-fn write_partial(st: State, s: u32, h: u32, word: u32, lid: u32, h0: u32, split: u32) {
+fn write_partial(st: State, s: u32, h: u32, word: u32, lid: u32, rows: Rows, split: u32) {
   if (s < R && word == 0u) { merge_ml[s * HPW + h] = vec2(st.m, st.l); }
   workgroupBarrier();
   var m = NEG;
@@ -244,7 +279,7 @@ fn write_partial(st: State, s: u32, h: u32, word: u32, lid: u32, h0: u32, split:
       acc += merge_acc[(r * HPW + h) * L + word];
       l += merge_ml[r * HPW + h].y * exp2(merge_ml[r * HPW + h].x - m);
     }
-    let out = (h0 + h) * p.splits + split;
+    let out = query_of(rows, h) * p.total + p.split0 + split;
     part_acc[out * L + word] = acc;
     if (word == 0u) { part_ml[out] = vec2(m, l); }
   }
@@ -253,11 +288,10 @@ fn write_partial(st: State, s: u32, h: u32, word: u32, lid: u32, h0: u32, split:
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let split = wg.x;
-  let h0 = wg.y * HPW;
-  let kvh = h0 / (p.Hq / p.Hkv);
-  let keys = key_range(split, kvh, h0);
+  let rows = rows_of(wg.y);
+  let keys = key_range(split, rows);
 
-  for (var i = lid; i < HPW * L; i += WG) { qs[i] = load_q(h0 * L + i) * p.scale; }
+  for (var i = lid; i < HPW * L; i += WG) { qs[i] = load_q(query_of(rows, i / L) * L + i % L) * p.scale; }
   workgroupBarrier();
 
   // Accumulating role: thread ((s*HPW + h)*L + word).
@@ -273,5 +307,5 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     if (s < R) { accumulate_tile(keys, t0, s, h, word, &st); }
     workgroupBarrier();
   }
-  write_partial(st, s, h, word, lid, h0, split);
+  write_partial(st, s, h, word, lid, rows, split);
 }

@@ -4,8 +4,10 @@
 // with one scale each (model/kvcache.ts; the scale an f16 value, f16(max |row| / 127), stored as
 // f32). With QK_NORM (Qwen3), each head vector is first RMS-normalised with the q or k norm weight.
 // One workgroup per (head, token): q heads first, then kv heads (their order in a qkv row too).
+// BATCH: token t is the next token of sequence t of a batch, at position seq_pos[t]; a position
+// p >= ctx of sequence t is written at row p + (t + 1)·room (src/ops/attention.ts, BatchRows).
 
-struct Params { Hq: u32, Hkv: u32, d: u32, capacity: u32, eps: f32, zero: u32 } // zero: always 0 (row_scale)
+struct Params { Hq: u32, Hkv: u32, d: u32, capacity: u32, eps: f32, zero: u32, ctx: u32, room: u32 } // zero: always 0 (row_scale)
 struct Step { pos: u32 }
 
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;       // [T, (Hq + 2·Hkv)·d]: q, k, v heads
@@ -13,7 +15,13 @@ struct Step { pos: u32 }
 @group(0) @binding(2) var<storage, read_write> k_cache: array<u32>; // f16 (or int8) [Hkv, capacity, d]
 @group(0) @binding(3) var<storage, read_write> v_cache: array<u32>;
 @group(0) @binding(4) var<storage, read> inv_freq: array<f32>;  // [d/2]
+#if BATCH
+@group(0) @binding(5) var<storage, read> seq_pos: array<u32>;  // [T]
+fn position(t: u32) -> u32 { return seq_pos[t]; }
+#else
 @group(0) @binding(5) var<uniform> step: Step;
+fn position(t: u32) -> u32 { return step.pos + t; }
+#endif
 #if QK_NORM
 @group(0) @binding(6) var<storage, read> q_norm: array<u32>;    // f16 [d]
 @group(0) @binding(7) var<storage, read> k_norm: array<u32>;    // f16 [d]
@@ -58,7 +66,7 @@ fn cos_sin(angle: f32) -> vec2<f32> {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.x;
   let t = wid.y;
-  let pos = step.pos + t;
+  let pos = position(t);
   let half = p.d / 2u;
   let is_k = h >= p.Hq;
   let row = t * (p.Hq + 2u * p.Hkv) * p.d;  // token t's q/k/v row
@@ -92,9 +100,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   // The caller keeps positions inside the cache; never write past this layer's cache regardless.
-  if (!is_k || pos >= p.capacity) { return; }
+  let at = pos + select(0u, (t + 1u) * p.room, pos >= p.ctx); // its cache row
+  if (!is_k || at >= p.capacity) { return; }
   workgroupBarrier();
-  write_rows((h - p.Hq) * p.capacity + pos, base + p.Hkv * p.d, lid);
+  write_rows((h - p.Hq) * p.capacity + at, base + p.Hkv * p.d, lid);
 }
 
 #if KV_Q8

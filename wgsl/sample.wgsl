@@ -8,7 +8,7 @@
 // 3. The draw u · Σ_kept p is located on the cumulative sum in token order: each thread owns a
 //    contiguous chunk of tokens, a workgroup scan gives the chunk offsets, the owning thread walks
 //    its chunk. u is a hash of (seed, step.pos); sampleUniform() in src/ops/dense.ts is the same.
-// The token goes to next[0] and history[step.pos + 1].
+// The token goes to next[0] and history[step.pos + 1] (a batch: token_choice_bindings).
 
 struct Params { V: u32, inv_temp: f32, top_p: f32, seed: u32 }
 #include token_choice_bindings
@@ -54,7 +54,7 @@ fn uniform01(seed: u32, pos: u32) -> f32 {
 var<private> top_logit: f32;
 
 fn prob(i: u32) -> f32 {
-  return exp((logits[i] - top_logit) * p.inv_temp);
+  return exp((logit(i) - top_logit) * p.inv_temp);
 }
 
 // The bits of τ: the largest lo with mass(lo) ≥ topP · mass(0).
@@ -85,9 +85,10 @@ fn threshold_bits(th: Thread) -> u32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(th: Thread) {
-  var m = logits[min(th.lid, p.V - 1u)];
-  for (var i = th.lid + WG; i < p.V; i += WG) { m = max(m, logits[i]); }
+fn main(th: Thread, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  choose_row(wid, nwg);
+  var m = logit(min(th.lid, p.V - 1u));
+  for (var i = th.lid + WG; i < p.V; i += WG) { m = max(m, logit(i)); }
   top_logit = wg_max(m, th);
   let tau = bitcast<f32>(threshold_bits(th));
 
@@ -100,7 +101,7 @@ fn main(th: Thread) {
     if (pi >= tau) { s += pi; }
   }
   let scan = wg_scan(s, th);
-  let draw = uniform01(p.seed, step.pos) * scan.z;
+  let draw = uniform01(p.seed, position()) * scan.z;
   if (s > 0.0 && scan.x <= draw && draw < scan.y) {
     // The first kept token whose cumulative sum passes draw; the chunk's last kept token if
     // rounding leaves draw just past the walk.
@@ -114,7 +115,6 @@ fn main(th: Thread) {
         if (run > draw) { break; }
       }
     }
-    next[0] = pick;
-    history[step.pos + 1u] = pick;
+    emit(pick);
   }
 }

@@ -6,8 +6,11 @@ import type { Model, Op } from '../model/model.js';
 import type { Selection, SelectOptions } from './csa/select.js';
 import type { CsaParams, LayerTables } from './csa/tables.js';
 
-/** The key selection of one layer for the query of the current step. */
-export type Selector = (l: number, q: GPUBuffer) => { dispatches: Op[]; selection: Selection };
+/**
+ * The key selection of one layer for the query of the current step; `step`: the position uniform
+ * it reads (the model's by default; each sequence's own in a batch).
+ */
+export type Selector = (l: number, q: GPUBuffer, step?: GPUBuffer) => { dispatches: Op[]; selection: Selection };
 
 /** A context ready to decode from: the model with the context in its KV cache, and the bundle's CSA tables. */
 export interface LoadedContext {

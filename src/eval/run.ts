@@ -16,7 +16,8 @@ import type { KvFormat } from '../model/kvcache.js';
 import type { WeightFormat } from '../ops/quant.js';
 import { FORMAT_VERSION, modelIdentity, type BundleTemplate, type ModelIdentity } from '../bundle.js';
 import { prefillIds } from '../prefill.js';
-import { Session } from '../decode.js';
+import { Session, type Answer, type SlotAttention } from '../decode.js';
+import type { SamplingOptions } from '../generate.js';
 import type { Method } from '../attention/methods.js';
 import { RecallProbe } from './recall.js';
 import type { CsaParams } from '../attention/csa/tables.js';
@@ -33,7 +34,7 @@ import {
 } from './report.js';
 import { renderHtml } from './html.js';
 import { readInputFile, writeFileAtomic } from '../fsutil.js';
-import { logSumExp, pushAll } from '../arrays.js';
+import { logSumExp, mapInOrder, pushAll } from '../arrays.js';
 
 export interface EvalOptions {
   files: string[];
@@ -69,6 +70,8 @@ export interface EvalOptions {
    * Full attention's answer is the same either way.
    */
   questionAttention?: 'full' | 'sparse';
+  /** Answer a record's runs (full, each method at each sparsity) as one batch where they fit (default); false: one after another. */
+  batch?: boolean;
   log: Logger;
 }
 
@@ -202,32 +205,64 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
     const truth = references(rec);
     const score = (prediction: string) => scoreRecord(rec.dataset, prediction, truth, rec.all_classes, x.metrics[rec.dataset]);
     const none = { sparsity: 0, sink: 0, window: 0 };
-    const asked = { ...greedy, promptAttention: o.questionAttention }; // how the sparse methods take the question
-    const full = await session.answer(questionText, 'full', none, { ...greedy, keepLogits: true });
+    const runs: SlotAttention[] = [{ attention: 'full', sparse: none }, ...o.methods.flatMap((method) => o.sparsities.map((sparsity) => ({ attention: method, sparse: { sparsity, sink: o.sink, window: o.window } })))];
+    // One batch when the record's runs fit beside its context (and take the question by prefill).
+    const batched = o.batch !== false && o.questionAttention !== 'sparse' && ids.length + (runs.length + 1) * room <= x.model.capacity;
+    const { full, sparse } = batched ? await answerBatched(session, runs, questionText, greedy, room) : await answerInTurn(session, runs, questionText, greedy, o.questionAttention);
     const fullText = x.tok.decode(full.ids, { skipSpecialTokens: true });
     const results: MethodResult[] = [{
       method: 'full', sparsity: null, prediction: fullText, score: score(fullText), msPerToken: full.timings.msPerToken, tokens: full.ids.length,
     }];
-    for (const method of o.methods) {
-      for (const sparsity of o.sparsities) {
-        const sparse = { sparsity, sink: o.sink, window: o.window };
-        const r = await session.answer(questionText, method, sparse, asked);
-        const text = x.tok.decode(r.ids, { skipSpecialTokens: true });
-        const forced = full.ids.length > 0
-          ? await session.answer(questionText, method, sparse, { ...asked, maxTokens: full.ids.length, forced: full.ids, keepLogits: true })
-          : null;
-        const recall = await probe?.recall(questionText, method, sparse);
-        results.push({
-          method, sparsity, prediction: text, score: score(text), msPerToken: r.timings.msPerToken, tokens: r.ids.length,
-          agreement: agreement(full.ids, r.ids, fullText === text, full.logits, forced?.logits, x.model.cfg.vocab),
-          recall: recall?.all, chosenRecall: recall?.chosen,
-          centroidCosine: recall?.centroidCosine?.layers, centroidCosineGroups: recall?.centroidCosine?.groups,
-        });
-      }
+    for (const [i, { attention, sparse: budget }] of runs.slice(1).entries()) {
+      const { r, forced } = sparse[i];
+      const method = attention as Method;
+      const text = x.tok.decode(r.ids, { skipSpecialTokens: true });
+      const recall = await probe?.recall(questionText, method, budget);
+      results.push({
+        method, sparsity: budget.sparsity, prediction: text, score: score(text), msPerToken: r.timings.msPerToken, tokens: r.ids.length,
+        agreement: agreement(full.ids, r.ids, fullText === text, full.logits, forced?.logits, x.model.cfg.vocab),
+        recall: recall?.all, chosenRecall: recall?.chosen,
+        centroidCosine: recall?.centroidCosine?.layers, centroidCosineGroups: recall?.centroidCosine?.groups,
+      });
     }
     return { key: job.key, file: job.label, line: job.line, id: rec._id, dataset: rec.dataset, contextTokens: ids.length, answers: truth, results };
   } finally {
     await session.close();
+  }
+}
+
+/** A record's answers: full attention's (with its logits), and each sparse run's with its answer teacher-forced on full's (with logits; none when full's is empty). */
+interface RecordAnswers { full: Answer; sparse: { r: Answer; forced: Answer | null }[] }
+
+/** The runs one after another (full first: the sparse runs are forced on its answer). */
+async function answerInTurn(session: Session, runs: SlotAttention[], question: string, greedy: SamplingOptions, questionAttention: EvalOptions['questionAttention']): Promise<RecordAnswers> {
+  const asked = { ...greedy, promptAttention: questionAttention }; // how the sparse methods take the question
+  const full = await session.answer(question, 'full', runs[0].sparse, { ...greedy, keepLogits: true });
+  const sparse = await mapInOrder(runs.length - 1, async (i) => {
+    const { attention, sparse: budget } = runs[i + 1];
+    const r = await session.answer(question, attention, budget, asked);
+    const forced = full.ids.length > 0 ? await session.answer(question, attention, budget, { ...asked, maxTokens: full.ids.length, forced: full.ids, keepLogits: true }) : null;
+    return { r, forced };
+  });
+  return { full, sparse };
+}
+
+/** The runs as one batch, run r in slot r (its attention); then every sparse run forced on full's answer, again together. */
+async function answerBatched(session: Session, runs: SlotAttention[], question: string, greedy: SamplingOptions, room: number): Promise<RecordAnswers> {
+  const batch = await session.batch(runs, greedy, room);
+  try {
+    const answers: Answer[] = [];
+    const ask = { question, stopIds: greedy.stopIds };
+    await batch.answer(runs.map((_, slot) => ({ ...ask, slot, maxTokens: greedy.maxTokens, keepLogits: slot === 0 })), (i, a) => { answers[i] = a; });
+    const full = answers[0];
+    const forced: Answer[] = [];
+    if (full.ids.length > 0) {
+      const teach = { ...ask, maxTokens: full.ids.length, forced: full.ids, keepLogits: true };
+      await batch.answer(runs.slice(1).map((_, i) => ({ ...teach, slot: i + 1 })), (i, a) => { forced[i] = a; });
+    }
+    return { full, sparse: answers.slice(1).map((r, i) => ({ r, forced: full.ids.length > 0 ? forced[i] : null })) };
+  } finally {
+    batch.close();
   }
 }
 

@@ -13,12 +13,15 @@
  * the written rows end. A write at `pos` makes rows past pos stale, as in gpt-fast: a question
  * prefilled at the context's end replaces the previous answer.
  *
- * One sequence today. Batched decoding will give each sequence its rows and its length (`wrote`
- * and `truncate` then name the sequence), and a decode step the position of each.
+ * A batch of sequences after one context (src/ops/attention.ts, BatchRows) keeps the context at
+ * rows [0, ctx) and sequence b's positions p >= ctx at rows p + (b + 1)·room: a question is
+ * prefilled at its positions (rows [ctx, ctx + room), as a single sequence's), then moved to its
+ * sequence's rows (copyRows). `length` stays the context's; the batch (src/batch.ts) keeps each
+ * sequence's own length.
  */
 import { check } from '../errors.js';
-import { allocate, fmtBytes, type Gpu } from '../gpu/device.js';
-import { readRanges } from '../gpu/kernels.js';
+import { allocate, fmtBytes, release, type Gpu } from '../gpu/device.js';
+import { readRanges, storage, type Op } from '../gpu/kernels.js';
 import { uploader } from '../gpu/uploader.js';
 import { CACHE_PAD, type KvScales } from '../ops/attention.js';
 import { f16ToF32, f32ToF16 } from '../weights/f16.js';
@@ -40,6 +43,7 @@ export class KvCache {
   readonly scales: KvScales[] = [];
   /** Positions [0, filled) hold keys and values. */
   private filled = 0;
+  private staging: GPUBuffer | null = null;
 
   private constructor(
     private readonly gpu: Gpu,
@@ -104,6 +108,39 @@ export class KvCache {
   truncate(n: number): void {
     check(n >= 0 && n <= this.filled, `cannot truncate a cache of ${this.filled} positions to ${n}`);
     this.filled = n;
+  }
+
+  /**
+   * Copies of rows [from, from + n) to rows [to, to + n) of every layer and head (K, V and a q8
+   * cache's scales), through a staging buffer (a copy may not stay inside one buffer); run them in order.
+   */
+  copyRows(from: number, to: number, n: number): Op[] {
+    check(n >= 1 && from + n <= this.capacity && to + n <= this.capacity && (to >= from + n || from >= to + n), `cannot copy rows [${from}, ${from + n}) to [${to}, ${to + n})`);
+    const staging = this.stagingFor(n);
+    const copies: Op[] = [];
+    const move = (buffer: GPUBuffer, rowBytes: number) => {
+      const size = n * rowBytes;
+      const at = (h: number, row: number) => (h * this.capacity + row) * rowBytes;
+      for (let h = 0; h < this.cfg.kvHeads; h++) copies.push({ copy: { src: buffer, srcOffset: at(h, from), dst: staging, dstOffset: h * size, size } });
+      for (let h = 0; h < this.cfg.kvHeads; h++) copies.push({ copy: { src: staging, srcOffset: h * size, dst: buffer, dstOffset: at(h, to), size } });
+    };
+    for (let l = 0; l < this.cfg.layers; l++) {
+      for (const t of ['k', 'v'] as const) {
+        move(this[t][l], this.rowBytes);
+        if (this.format === 'q8') move(this.scales[l][t], 4);
+      }
+    }
+    return copies;
+  }
+
+  /** A buffer for n rows of every head of one layer's K or V (made, or grown, on use). */
+  private stagingFor(n: number): GPUBuffer {
+    const size = this.cfg.kvHeads * n * Math.max(this.rowBytes, 4);
+    if (!this.staging || this.staging.size < size) {
+      if (this.staging) release(this.gpu, this.staging);
+      this.staging = storage(this.gpu, size, 'KV rows being moved');
+    }
+    return this.staging;
   }
 
   /** Rows [0, n) of layer l's K or V as [kvHeads, n, headDim] bytes (f16, or int8 for q8). */

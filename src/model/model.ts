@@ -18,6 +18,10 @@
  * Decode replays one recorded list of dispatches per token; only the `step` uniform (the position)
  * changes, and the sampled token goes straight from the sampler to the next embedding on the GPU.
  *
+ * A batch (batchOps, decodeBatch) is B sequences after one context decoding together: their next
+ * tokens are the B rows of one step, so the products read each weight once for all of them; RoPE,
+ * attention and the sampler take each row's position from the batch (kvcache.ts has its rows).
+ *
  * Positions are arguments: prefill(ids, pos) and decode(step, pos) write the K/V rows of the
  * positions they are given and report them to the KV cache (kvcache.ts), which alone keeps how far
  * the written rows go. Only the Model writes the `step` uniform, from the position it is given.
@@ -27,7 +31,7 @@ import { allocate, collecting, createBuffer, destroyGpu, oneShot, release, type 
 import { Kernels, encodeOps, storage, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
 import { type ModelConfig, ropeInvFreq } from './config.js';
 import * as ops from '../ops/dense.js';
-import { attentionDecode, attentionPrefill, expandKv } from '../ops/attention.js';
+import { attentionDecode, attentionDecodeBatch, attentionPrefill, expandKv, type BatchRows } from '../ops/attention.js';
 import { KvCache, type KvFormat } from './kvcache.js';
 import { pushAll } from '../arrays.js';
 import { BYTES_PER_WEIGHT, type Matrix, type WeightFormat } from '../ops/quant.js';
@@ -65,6 +69,8 @@ export const DEFAULT_CHUNK_SIZE = 2048;
 /** Per-chunk scratch activations, sized for T tokens. */
 interface Scratch {
   T: number;
+  /** The model's (scratchFor: ops over it are cached), or a batch's (its step is recorded once, by its owner). */
+  shared: boolean;
   x: GPUBuffer; h: GPUBuffer; qkv: GPUBuffer; q: GPUBuffer; att: GPUBuffer; mlp: GPUBuffer;
   ids: GPUBuffer;
   /** [T, vocab] f32, made on first use: a long chunk's logits are large (1 GB at T = 2048, vocab 128K) and most prefills want one row. */
@@ -75,6 +81,21 @@ export type { Op };
 
 /** Attention of one layer for a decode step: reads q [Hq, d], writes out [Hq, d]. */
 export type DecodeAttention = (layer: number, q: GPUBuffer, out: GPUBuffer) => Op[];
+
+/**
+ * B sequences decoding together after the context in the cache (model.batch): each step embeds
+ * next[b] at positions[b] for every b. Its K/V rows follow BatchRows (kvcache.ts); its scratch
+ * is its own, so a question prefilled between two steps leaves the next tokens alone.
+ */
+export interface Batch {
+  B: number;
+  rows: BatchRows;
+  /** u32 [B + 1]: each sequence's position this step, then the history row its tokens go to (decodeBatch writes it). */
+  positions: GPUBuffer;
+  /** u32 [B]: the tokens the next step embeds (the sampler writes them; seed a new sequence's with its first token). */
+  next: GPUBuffer;
+  scratch: Scratch;
+}
 
 export interface PrefillOptions {
   /** Called after each layer with that layer's post-RoPE queries f32 [n, Hq, d] (only if keepQueries). */
@@ -254,6 +275,59 @@ export class Model {
     this.cache.wrote(pos, 1);
   }
 
+  /**
+   * A batch of B sequences after the context at positions [0, ctx) of the cache, each with `room`
+   * positions of its own (question and answer): the cache needs ctx + (B + 1)·room positions
+   * (kvcache.ts). Its buffers belong to the caller's scope (collecting), like the step it records
+   * with batchOps.
+   */
+  batch(ctx: number, B: number, room: number): Batch {
+    check(Number.isInteger(B) && B >= 1, `a batch needs at least one sequence, got ${B}`);
+    check(ctx >= 1 && ctx <= this.cache.length, `a batch after ${ctx} positions of a cache holding ${this.cache.length}`);
+    check(ctx + (B + 1) * room <= this.capacity, `a batch of ${B} with ${room} positions each after ${ctx} needs ${ctx + (B + 1) * room}; the KV cache holds ${this.capacity}`, 'too-long');
+    const scratch = this.newScratch(B, false);
+    scratch.logits = this.logitsOf(scratch);
+    return { B, rows: { ctx, room }, positions: storage(this.gpu, (B + 1) * 4, 'batch positions'), next: scratch.ids, scratch };
+  }
+
+  /**
+   * The dispatches of one step of a batch, recorded once and replayed by decodeBatch: embed next[b]
+   * at positions[b], run every layer with `attention` (q and out [B, Hq, d]) and write each chosen
+   * token to next[b] and its history row. The products take the B rows together, so each weight is
+   * read once a step for all of them.
+   */
+  batchOps(batch: Batch, attention: DecodeAttention, sampler: (logits: GPUBuffer) => Dispatch): Op[] {
+    const s = batch.scratch;
+    const ops: Op[] = this.embedOps(s, s.x); // x = embed(next tokens)
+    for (let l = 0; l < this.cfg.layers; l++) pushAll(ops, this.layerOps(l, s, attention(l, s.q, s.att), batch)); // x = layer_l(x)
+    pushAll(ops, this.headOps(s)); // logits = rmsnorm(x) · Wlmᵀ
+    ops.push(sampler(this.logitsOf(s))); // next tokens → next[b] and the history row
+    return ops;
+  }
+
+  /**
+   * Runs a recorded batch step (batchOps, and any ops after it) with sequence b at positions[b]
+   * (>= the context's length, inside its room), embedding tokens[b] where given (else what the
+   * previous step sampled into next[b]), its tokens going to row `historyRow` of the sampler's
+   * history. Returns at once.
+   */
+  decodeBatch(batch: Batch, step: Op[], positions: number[], historyRow: number, tokens: (number | undefined)[] = []): void {
+    const { ctx, room } = batch.rows;
+    check(positions.length === batch.B && positions.every((p) => p >= ctx && p < ctx + room), `batch positions ${positions} outside [${ctx}, ${ctx + room})`);
+    this.gpu.device.queue.writeBuffer(batch.positions, 0, Uint32Array.from([...positions, historyRow]));
+    tokens.forEach((t, b) => { if (t !== undefined) this.gpu.device.queue.writeBuffer(batch.next, b * 4, Uint32Array.of(t)); });
+    this.execute(step);
+  }
+
+  /** Full attention for a batch: the context's rows once for every sequence, then each one's own (ops/attention.ts). */
+  batchAttention(batch: Batch): DecodeAttention {
+    const { heads, kvHeads, headDim: d } = this.cfg;
+    return (l, q, out) => attentionDecodeBatch(this.kernels, {
+      q, ...this.cache.layer(l), out, B: batch.B, rows: batch.rows, positions: batch.positions,
+      Hq: heads, Hkv: kvHeads, d, capacity: this.capacity, scale: 1 / Math.sqrt(d),
+    });
+  }
+
   /** Dense split-K flash-decoding over the whole cache. */
   readonly fullAttention: DecodeAttention = (l, q, out) => {
     const { heads, kvHeads, headDim: d } = this.cfg;
@@ -300,7 +374,7 @@ export class Model {
    * The body of layer l over the T tokens of s.x, with `attention` (reading s.q, writing s.att) in
    * the middle. Each RMSNorm is fused into the product after it at decode sizes (see normed).
    */
-  private layerOps(l: number, s: Scratch, attention: Op[]): Op[] {
+  private layerOps(l: number, s: Scratch, attention: Op[], batch?: Batch): Op[] {
     const w = this.weights.layers[l];
     const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, eps } = this.cfg;
     const k = this.kernels;
@@ -311,12 +385,14 @@ export class Model {
       // qkv = rmsnorm(x) · Wqkvᵀ (+ b): q, k and v in one product.
       ...attnNorm.ops, // a prefill chunk's rmsnorm into s.h; at decode it happens inside the matvec
       ...ops.matmul(k, { ...attnNorm.input, w: w.wqkv, bias: w.bqkv, y: s.qkv, T, K: H, N: (heads + 2 * kvHeads) * d, expandInto: this.expandInto(T) }),
-      // q, k = rope(q), rope(k) at positions step.pos + t (Qwen3 RMS-normalises each head first);
-      // k and v are written to those rows of the cache (f16, or int8 with a scale a row).
+      // q, k = rope(q), rope(k) at positions step.pos + t, or a batch's positions[t] (Qwen3
+      // RMS-normalises each head first); k and v are written to those positions' rows of the cache
+      // (f16, or int8 with a scale a row).
       ops.ropeKv(k, {
         qkv: s.qkv, q: s.q, ...this.cache.layer(l), invFreq: this.invFreq,
         step: this.step, T, Hq: heads, Hkv: kvHeads, d, capacity: this.capacity,
         qkNorm: w.qNorm && w.kNorm ? { q: w.qNorm, k: w.kNorm, eps } : undefined,
+        batch: batch && { positions: batch.positions, rows: batch.rows },
       }),
       // att = softmax(q · Kᵀ / √d) · V over the cache (all keys, or a sparse selection; a q8
       // layer's rows are first expanded to f16 for a prefill chunk's tensor-core attention).
@@ -349,35 +425,39 @@ export class Model {
 
   /** logits = rmsnorm(x) · Wlmᵀ over every row of s.x (the final norm fused into the LM head at decode). */
   private headOps(s: Scratch): Op[] {
-    return this.cached(`head:${s.T}`, () => {
+    const build = () => {
       const { hidden: H, vocab: V } = this.cfg;
       const n = this.normed(s, this.weights.norm); // model.norm
       return [...n.ops, ...ops.matmul(this.kernels, { ...n.input, w: this.weights.lmHead, y: this.logitsOf(s), T: s.T, K: H, N: V, expandInto: this.expandInto(s.T) })];
-    });
+    };
+    return s.shared ? this.cached(`head:${s.T}`, build) : build();
   }
 
   /** The logits of a scratch's rows (made on first use). */
   logitsOf(s: Scratch): GPUBuffer {
     const V = this.cfg.vocab;
     check(s.T * V * 4 <= this.gpu.maxBinding, `logits of ${s.T} tokens exceed the GPU's binding size: use a smaller chunk`, 'oom');
-    return (s.logits ??= collecting(this.gpu, null, () => storage(this.gpu, s.T * V * 4, `logits [${s.T}]`)));
+    const make = () => storage(this.gpu, s.T * V * 4, `logits [${s.T}]`);
+    return (s.logits ??= s.shared ? collecting(this.gpu, null, make) : make());
   }
 
   scratchFor(T: number): Scratch {
     let s = this.scratch.get(T);
-    if (!s) {
-      const { hidden: H, heads, kvHeads, headDim: d, intermediate: I } = this.cfg;
-      const f32 = (n: number, what: string) => storage(this.gpu, n * 4, `${what} [${T}]`);
-      // The model keeps what it makes lazily: never collected by a caller's scope (oneShot, a Generator).
-      s = collecting(this.gpu, null, (): Scratch => ({
-        T,
-        x: f32(T * H, 'x'), h: f32(T * H, 'h'), qkv: f32(T * (heads + 2 * kvHeads) * d, 'qkv'), q: f32(T * heads * d, 'q'),
-        att: f32(T * heads * d, 'att'), mlp: f32(T * I, 'mlp'),
-        ids: storage(this.gpu, T * 4, 'ids'), logits: null,
-      }));
-      this.scratch.set(T, s);
-    }
+    // The model keeps what it makes lazily: never collected by a caller's scope (oneShot, a Generator).
+    if (!s) this.scratch.set(T, (s = collecting(this.gpu, null, () => this.newScratch(T, true))));
     return s;
+  }
+
+  private newScratch(T: number, shared: boolean): Scratch {
+    const { hidden: H, heads, kvHeads, headDim: d, intermediate: I } = this.cfg;
+    const what = shared ? `${T}` : `batch of ${T}`;
+    const f32 = (n: number, name: string) => storage(this.gpu, n * 4, `${name} [${what}]`);
+    return {
+      T, shared,
+      x: f32(T * H, 'x'), h: f32(T * H, 'h'), qkv: f32(T * (heads + 2 * kvHeads) * d, 'qkv'), q: f32(T * heads * d, 'q'),
+      att: f32(T * heads * d, 'att'), mlp: f32(T * I, 'mlp'),
+      ids: storage(this.gpu, T * 4, 'ids'), logits: null,
+    };
   }
 
   /**

@@ -118,28 +118,125 @@ function usesTensorCores(k: Kernels, a: AttentionShape): boolean {
  * counts) on the GPU. Returns [decode, reduce]; allocates its partials buffers.
  */
 export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): Dispatch[] {
-  checkShape(a);
+  checkDecode(a);
   const sp = a.sparse;
   if (sp) check(Number.isInteger(sp.kmax) && sp.kmax >= 1, `sparse attention needs kmax >= 1, got ${sp.kmax}`);
-  check(!a.scales || a.d % 8 === 0, `a q8 KV cache needs a head dim divisible by 8, got ${a.d}`);
+  const parts = partials(a.Hq, cut.splits, a.d, k);
+  const keys: PartKeys = sp ? { sparse: sp } : { step: a.step };
+  return [decodePart(k, a, cut, { keys, parts, seqs: 1, seq0: 0, split0: 0 }), reduceOf(k, parts, a.out)];
+}
+
+/**
+ * Where a batch's sequences keep their K/V rows (model/kvcache.ts): the shared context at rows
+ * [0, ctx), and sequence b's own positions p >= ctx at rows p + (b + 1)·room.
+ */
+export interface BatchRows { ctx: number; room: number }
+
+export interface BatchDecodeArgs extends Omit<AttentionShape, 'step'> {
+  /** Sequences, one query token each: q and out are [B, Hq, d]. */
+  B: number;
+  rows: BatchRows;
+  /** u32 [B]: each sequence's position this step (its last key; >= rows.ctx). */
+  positions: GPUBuffer;
+  /**
+   * Each sequence's selection of key positions (the context's and its own), or null: full attention
+   * for that sequence (the sequences of `csattn eval` attend differently). None: full attention for
+   * all, the context's rows read once for every sequence.
+   */
+  sparse?: (SparseSelection | null)[];
+}
+
+/**
+ * One query token for each of B sequences over a shared context. Full attention: the context's
+ * K/V rows are read once for the query heads of every sequence (their heads share workgroups, the
+ * shared-prefix split), and each sequence's own rows in a second dispatch; one reduce merges both
+ * parts' partials by log-sum-exp. With selections: dispatches per sequence over its own selection
+ * (or, for a null one, its context and own rows), one reduce. Returns the dispatches; allocates the
+ * partials.
+ */
+export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[] {
+  const shape = { ...a, step: a.positions };
+  checkDecode(shape);
+  check(Number.isInteger(a.B) && a.B >= 1, `batched attention needs B >= 1 sequences, got ${a.B}`);
+  check(a.rows.ctx >= 1 && a.rows.room >= 1 && a.rows.ctx + (a.B + 1) * a.rows.room <= a.capacity, `a batch of ${a.B} with ${a.rows.room} rows each after ${a.rows.ctx} does not fit a cache of ${a.capacity}`);
+  check(!a.sparse || a.sparse.length === a.B, 'batched sparse attention needs a selection (or null) per sequence');
+  const batch = { room: a.rows.room, ctx: a.rows.ctx };
+  const contextStep = uniform(k.gpu, [a.rows.ctx - 1], 'batch context step');
+  const own = decodeCut({ ...a, capacity: a.rows.room, sparse: undefined });
+  if (!a.sparse) {
+    // The context's keys: every sequence's heads of a KV head in its workgroups; its own: one sequence a workgroup.
+    const context = decodeCut({ ...a, Hq: a.B * a.Hq, capacity: a.rows.ctx, sparse: undefined });
+    const parts = partials(a.B * a.Hq, context.splits + own.splits, a.d, k);
+    return [
+      decodePart(k, shape, context, { keys: { step: contextStep }, parts, ...batch, seqs: a.B, seq0: 0, split0: 0 }),
+      decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seqs: a.B, seq0: 0, split0: context.splits }),
+      reduceOf(k, parts, a.out),
+    ];
+  }
+  // Each sequence's parts, its last one padded with empty splits to the most any sequence has, so
+  // that one reduce merges every sequence's.
+  const context = decodeCut({ ...a, capacity: a.rows.ctx, sparse: undefined });
+  const cuts = a.sparse.map((sparse) => (sparse ? [{ cut: decodeCut({ ...a, sparse }), keys: { sparse } }] : [{ cut: context, keys: { step: contextStep } }, { cut: own, keys: { own: a.positions } }]));
+  const total = Math.max(...cuts.map((c) => c.reduce((n, x) => n + x.cut.splits, 0)));
+  const parts = partials(a.B * a.Hq, total, a.d, k);
+  const each = cuts.flatMap((c, b) => {
+    let split0 = 0;
+    return c.map((x, i) => {
+      const part: Part = { keys: x.keys, parts, ...batch, seqs: 1, seq0: b, split0, workgroups: i === c.length - 1 ? total - split0 : x.cut.splits };
+      split0 += x.cut.splits;
+      return decodePart(k, shape, x.cut, part);
+    });
+  });
+  return [...each, reduceOf(k, parts, a.out)];
+}
+
+/** Partial results of split-K decoding: [rows, splits, d] accumulators and [rows, splits] (max, sum). */
+interface Partials { acc: GPUBuffer; ml: GPUBuffer; rows: number; splits: number; d: number }
+
+function partials(rows: number, splits: number, d: number, k: Kernels): Partials {
+  return { acc: storage(k.gpu, rows * splits * d * 4, 'attention partial acc'), ml: storage(k.gpu, rows * splits * 8, 'attention partial max/sum'), rows, splits, d };
+}
+
+/** The keys of a decode part: every position up to step.pos, a sparse selection, or each sequence's own positions. */
+type PartKeys = { step: GPUBuffer } | { sparse: SparseSelection } | { own: GPUBuffer };
+
+interface Part {
+  keys: PartKeys;
+  parts: Partials;
+  /** Query rows: sequences [seq0, seq0 + seqs) of q; their splits start at split0 of parts.splits. */
+  seqs: number; seq0: number; split0: number;
+  /** A batch's rows (BatchRows); absent: one sequence, rows are positions. */
+  ctx?: number; room?: number;
+  /** Workgroups along the splits (default the cut's): those past its splits write empty partials. */
+  workgroups?: number;
+}
+
+function decodePart(k: Kernels, a: AttentionShape, cut: DecodeCut, part: Part): Dispatch {
   const { hpw, splits } = cut;
-  const groups = a.Hq / hpw;
-  const defines = [...wordOf(a), ...(sp ? ['SPARSE'] : [])];
+  const keys = part.keys;
+  const sp = 'sparse' in keys ? keys.sparse : undefined;
+  const variant = sp ? 'SPARSE' : 'own' in keys ? 'OWN' : 'DENSE';
   const constants: Record<string, number> = { WG: cut.wg, HPW: hpw, D: a.d };
   if (cut.tk) constants.TK = cut.tk;
-  const decode = k.get('attention_decode', { defines, constants });
-  const reduce = k.get('attention_reduce', { constants: { D: a.d, SPLITS: splits } });
-
-  const partAcc = storage(k.gpu, a.Hq * splits * a.d * 4, 'attention partial acc');
-  const partMl = storage(k.gpu, a.Hq * splits * 8, 'attention partial max/sum');
-  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0, sp?.perQueryHead ? 1 : 0], 'attention decode params');
+  const decode = k.get('attention_decode', { defines: [...wordOf(a), variant], constants });
+  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0, sp?.perQueryHead ? 1 : 0,
+    part.seqs, part.seq0, part.split0, part.parts.splits, part.ctx ?? a.capacity, part.room ?? 0], 'attention decode params');
   // Sparse lists carry their own lengths (counts): the kernel has no use for step there.
-  const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, partAcc, partMl, params] : [a.q, a.kCache, a.vCache, partAcc, partMl, a.step, params];
+  const { acc, ml } = part.parts;
+  const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, acc, ml, params] : [a.q, a.kCache, a.vCache, acc, ml, 'own' in keys ? keys.own : (keys as { step: GPUBuffer }).step, params];
   const scales: [number, Binding][] = a.scales ? [[8, a.scales.k], [9, a.scales.v]] : [];
-  return [
-    dispatchOf(decode, bindings, [splits, groups], scales),
-    dispatchOf(reduce, [partAcc, partMl, a.out], [a.Hq, ceilDiv(a.d, REDUCE_DIMS)]),
-  ];
+  return dispatchOf(decode, bindings, [part.workgroups ?? splits, (part.seqs * a.Hq) / hpw], scales);
+}
+
+/** attention_reduce: merges each query row's split partials into out [rows, d]. */
+function reduceOf(k: Kernels, parts: Partials, out: GPUBuffer): Dispatch {
+  const reduce = k.get('attention_reduce', { constants: { D: parts.d, SPLITS: parts.splits } });
+  return dispatchOf(reduce, [parts.acc, parts.ml, out], [parts.rows, ceilDiv(parts.d, REDUCE_DIMS)]);
+}
+
+function checkDecode(a: AttentionShape): void {
+  checkShape(a);
+  check(!a.scales || a.d % 8 === 0, `a q8 KV cache needs a head dim divisible by 8, got ${a.d}`);
 }
 
 export type DecodeArgs = AttentionShape & { sparse?: SparseSelection };

@@ -10,7 +10,7 @@ import type { Gpu } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
 import { flatGrid, maxGroups, partOf, rowParts, type RowPart } from '../gpu/parts.js';
 import { dequantize, matrixParts, partBindings, type Matrix, type WeightFormat } from './quant.js';
-import type { KvScales } from './attention.js';
+import type { BatchRows, KvScales } from './attention.js';
 
 /**
  * Chunks of at most this many tokens use the matvec kernel (weights streamed once, as in decode);
@@ -202,6 +202,8 @@ export interface RopeKvArgs {
   capacity: number;
   /** Qwen3: RMSNorm of each q / k head vector (weights f16 [d]) before rotating. */
   qkNorm?: { q: GPUBuffer; k: GPUBuffer; eps: number };
+  /** A batch's step: token t is sequence t's, at position positions[t] (u32 [T], bound instead of step), written at its batch row. */
+  batch?: { positions: GPUBuffer; rows: BatchRows };
 }
 
 /**
@@ -213,10 +215,11 @@ export function ropeKv(k: Kernels, a: RopeKvArgs): Dispatch {
   check(a.d % 2 === 0 && a.d <= 512, `rope: head dimension ${a.d} must be even and at most 512`);
   const norm = a.qkNorm ? [a.qkNorm.q, a.qkNorm.k] : [];
   check(!a.scales || a.d % 4 === 0, `rope: a q8 KV cache needs a head dimension divisible by 4, got ${a.d}`);
-  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.d, a.capacity, { f32: a.qkNorm?.eps ?? 0 }, 0]);
-  const kernel = k.get('rope_kv', { defines: [...(a.qkNorm ? ['QK_NORM'] : []), ...(a.scales ? ['KV_Q8'] : [])] });
+  const rows = a.batch?.rows ?? { ctx: 0, room: 0 };
+  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.d, a.capacity, { f32: a.qkNorm?.eps ?? 0 }, 0, rows.ctx, rows.room]);
+  const kernel = k.get('rope_kv', { defines: [...(a.qkNorm ? ['QK_NORM'] : []), ...(a.scales ? ['KV_Q8'] : []), ...(a.batch ? ['BATCH'] : [])] });
   const scales: [number, Binding][] = a.scales ? [[9, a.scales.k], [10, a.scales.v]] : [];
-  return dispatchOf(kernel, [a.qkv, a.q, a.kCache, a.vCache, a.invFreq, a.step, ...norm, params], [a.Hq + a.Hkv, a.T], scales);
+  return dispatchOf(kernel, [a.qkv, a.q, a.kCache, a.vCache, a.invFreq, a.batch?.positions ?? a.step, ...norm, params], [a.Hq + a.Hkv, a.T], scales);
 }
 
 export interface ArgmaxArgs {
@@ -225,12 +228,23 @@ export interface ArgmaxArgs {
   history: GPUBuffer; // u32 [capacity + 1]
   step: GPUBuffer; // uniform { pos }
   V: number;
+  /**
+   * A batch of B rows: logits [B, V], next [B], and `positions` u32 [B + 1] (each row's position,
+   * then the history row of this step) bound instead of step; row b's token goes to
+   * history[positions[B] · B + b].
+   */
+  batch?: { B: number; positions: GPUBuffer };
 }
 
 /** Greedy: next[0] = history[step.pos + 1] = argmax(logits), the lowest index on ties. */
 export function argmax(k: Kernels, a: ArgmaxArgs): Dispatch {
-  const kernel = k.get('argmax', { constants: { WG: selectWorkgroup(k.gpu) } });
-  return dispatchOf(kernel, [a.logits, a.next, a.history, a.step, uniform(k.gpu, [a.V])], 1);
+  return tokenChoice(k, 'argmax', a, [a.V]);
+}
+
+/** A token chooser's dispatch: one workgroup, or one per row of a batch. */
+function tokenChoice(k: Kernels, name: string, a: ArgmaxArgs, params: Parameters<typeof uniform>[1]): Dispatch {
+  const kernel = k.get(name, { defines: a.batch ? ['BATCH'] : [], constants: { WG: selectWorkgroup(k.gpu) } });
+  return dispatchOf(kernel, [a.logits, a.next, a.history, a.batch?.positions ?? a.step, uniform(k.gpu, params)], a.batch?.B ?? 1);
 }
 
 export interface SampleArgs extends ArgmaxArgs {
@@ -247,9 +261,7 @@ export interface SampleArgs extends ArgmaxArgs {
 export function sample(k: Kernels, a: SampleArgs): Dispatch {
   check(a.temperature > 0, `sampling temperature must be positive (got ${a.temperature}); use greedy decoding for 0`);
   check(a.topP > 0 && a.topP <= 1, `top-p must be in (0, 1] (got ${a.topP})`);
-  const kernel = k.get('sample', { constants: { WG: selectWorkgroup(k.gpu) } });
-  const params = uniform(k.gpu, [a.V, { f32: 1 / a.temperature }, { f32: a.topP }, a.seed >>> 0]);
-  return dispatchOf(kernel, [a.logits, a.next, a.history, a.step, params], 1);
+  return tokenChoice(k, 'sample', a, [a.V, { f32: 1 / a.temperature }, { f32: a.topP }, a.seed >>> 0]);
 }
 
 /** The uniform in [0, 1) that sample.wgsl draws at (seed, pos): 24 bits of a PCG hash. */

@@ -48,3 +48,19 @@ export function decodeAttentionRef(q: ArrayLike<number>, k: ArrayLike<number>, v
 
 /** Decode over all keys [0, n). */
 export const allKeys = range;
+
+/** Where a batch keeps its rows (src/ops/attention.ts, BatchRows): the context [0, ctx), sequence b's position p >= ctx at row p + (b + 1)·room. */
+export interface BatchRows { ctx: number; room: number }
+
+export function batchRow(r: BatchRows, b: number, p: number): number {
+  return p < r.ctx ? p : p + (b + 1) * r.room;
+}
+
+/** B query tokens [B, Hq, d]: sequence b's head h attends the key positions keysOf(b, h), read at sequence b's rows. */
+export function batchDecodeAttentionRef(q: Float32Array, k: ArrayLike<number>, v: ArrayLike<number>, s: CacheShape, r: BatchRows, B: number,
+  keysOf: (b: number, h: number) => number[]): Float64Array {
+  const n = s.Hq * s.d;
+  const out = new Float64Array(B * n);
+  for (let b = 0; b < B; b++) out.set(decodeAttentionRef(q.subarray(b * n, (b + 1) * n), k, v, s, (h) => keysOf(b, h).map((p) => batchRow(r, b, p))), b * n);
+  return out;
+}

@@ -17,5 +17,5 @@ export const csa = {
 /** CSAttention's selection through each layer's tables. */
 export function csaSelector(m: Model, tables: LayerTables[], params: CsaParams, opts: SelectOptions): Selector {
   const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
-  return (l, q) => selectDispatches(m.kernels, { q, tables: tables[l], step: m.step, Hq, Hkv, d, invFreq: m.invFreq, params, opts });
+  return (l, q, step = m.step) => selectDispatches(m.kernels, { q, tables: tables[l], step, Hq, Hkv, d, invFreq: m.invFreq, params, opts });
 }

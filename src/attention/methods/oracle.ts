@@ -9,9 +9,9 @@ export const oracle = {
   async prepare({ model: m }) {
     const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
     return {
-      selector: (opts) => (l, q) => {
+      selector: (opts) => (l, q, step = m.step) => {
         const kv = m.f16Kv(l, 1); // a q8 cache's keys as f16, up to this step's
-        const plan = oracleDispatches(m.kernels, { q, kCache: kv.k, step: m.step, Hq, Hkv, d, capacity: m.capacity, opts });
+        const plan = oracleDispatches(m.kernels, { q, kCache: kv.k, step, Hq, Hkv, d, capacity: m.capacity, opts });
         return { dispatches: [...kv.ops, ...plan.dispatches], selection: plan.selection };
       },
       destroy() {},

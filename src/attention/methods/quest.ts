@@ -12,7 +12,7 @@ export const quest = {
     const { layers, heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
     const pages = await mapInOrder(layers, (l) => questPages(m.kernels, { kCache: m.f16Keys(l, N), Hkv, d, capacity: m.capacity, N }));
     return {
-      selector: (opts) => (l, q) => questDispatches(m.kernels, { q, pages: pages[l], step: m.step, Hq, Hkv, d, opts }),
+      selector: (opts) => (l, q, step = m.step) => questDispatches(m.kernels, { q, pages: pages[l], step, Hq, Hkv, d, opts }),
       destroy: () => pages.forEach((p) => release(m.gpu, p.bounds)),
     };
   },

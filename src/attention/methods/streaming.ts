@@ -8,7 +8,7 @@ export const streaming = {
   readsTables: false,
   async prepare({ model: m }) {
     return {
-      selector: (opts) => () => streamingDispatches(m.kernels, { step: m.step, Hkv: m.cfg.kvHeads, opts }),
+      selector: (opts) => (_l, _q, step = m.step) => streamingDispatches(m.kernels, { step, Hkv: m.cfg.kvHeads, opts }),
       destroy() {},
     };
   },

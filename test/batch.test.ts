@@ -1,0 +1,113 @@
+/**
+ * Batched decoding over one bundle (src/batch.ts): questions of different lengths decoding
+ * together, slots refilled as answers stop, each with its own stop strings, give the answers of the
+ * same questions decoded one after another (greedy), with full attention and with CSA.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { prefillDocument } from '../src/prefill.js';
+import { Session, type Answer, type SparseOptions } from '../src/decode.js';
+import { textSink } from '../src/generate.js';
+import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
+import type { AttentionKind } from '../src/attention/methods.js';
+import { createLogger } from '../src/log.js';
+import { runCsattn } from './helpers/cli.js';
+import { KV_FORMATS, type KvFormat } from '../src/model/kvcache.js';
+
+const MODEL = 'fixtures/models/tinylm';
+const record = JSON.parse(readFileSync('fixtures/facts.tiny.jsonl', 'utf8').trim().split('\n')[0]);
+const dir = mkdtempSync(join(tmpdir(), 'csattn-batch-'));
+const out = join(dir, 'doc.csa');
+const greedy = { maxTokens: 10, temperature: 0, topP: 1, seed: 0 };
+const ROOM = 48;
+const B = 2;
+// Five questions of different lengths for two slots: three refills.
+const questions = [
+  `Question: ${record.input}\nAnswer:`,
+  'Question: Who is mentioned first?\nAnswer:',
+  `Question: ${record.input} Answer with one word, please, and nothing else.\nAnswer:`,
+  'Question: What does the manual page describe?\nAnswer:',
+  'Q:',
+];
+
+const sessions: Partial<Record<KvFormat, Session>> = {};
+let session: Session;
+beforeAll(async () => {
+  const doc = join(dir, 'doc.txt');
+  writeFileSync(doc, record.context);
+  for (const kv of KV_FORMATS) {
+    const path = kv === 'f16' ? out : join(dir, `doc.${kv}.csa`);
+    await prefillDocument({
+      document: doc, out: path, modelDir: MODEL, weights: 'f16', kv, template: 'auto', reserve: 64, chunkSize: 256,
+      csa: { ...DEFAULT_CSA, centroids: 16, kmeansIters: 4 }, log: createLogger('silent'),
+    });
+    sessions[kv] = await Session.open(path, MODEL, (B + 1) * ROOM);
+  }
+}, 600_000);
+
+/** Every question answered alone (Session.answer), with its stop strings: text, ids and why it stopped. */
+async function oneByOne(attention: AttentionKind, sparse: SparseOptions, stops: string[][]) {
+  const answers = [];
+  for (const [i, q] of questions.entries()) {
+    const sink = textSink(session.tok, stops[i], () => {});
+    const r = await session.answer(q, attention, sparse, { ...greedy, stopIds: session.tok.eosIds, stopStrings: stops[i] }, sink.onToken);
+    answers.push({ text: sink.finish(), ids: r.ids, stopReason: r.stopReason });
+  }
+  return answers;
+}
+
+/** The same questions as one batch of B. */
+async function batched(attention: AttentionKind, sparse: SparseOptions, stops: string[][]) {
+  const sinks = questions.map((_, i) => textSink(session.tok, stops[i], () => {}));
+  const got: (Answer | undefined)[] = [];
+  await session.answerBatch(questions, attention, sparse, { ...greedy, stopIds: session.tok.eosIds }, B, ROOM,
+    (i, a) => { got[i] = a; }, (i, id) => sinks[i].onToken(id));
+  return got.map((a, i) => ({ text: sinks[i].finish(), ids: a!.ids, stopReason: a!.stopReason }));
+}
+
+describe.each<[AttentionKind, SparseOptions, KvFormat]>([
+  ['full', { sparsity: 0, sink: 0, window: 0 }, 'f16'],
+  ['csa', { sparsity: 0.5, sink: 4, window: 16 }, 'f16'],
+  ['full', { sparsity: 0, sink: 0, window: 0 }, 'q8'],
+])('batched decoding with %s attention (%s KV cache)', (attention, sparse, kv) => {
+  it('answers as one-by-one decoding does: refills, early stops, per-question stop strings', async () => {
+    session = sessions[kv]!;
+    const plain = await oneByOne(attention, sparse, questions.map(() => []));
+    // A stop string from the middle of the second answer stops it early; the others keep theirs.
+    const word = plain[1].text.trim().split(/\s+/).slice(1, 2).join('');
+    const stops = questions.map((_, i) => (i === 1 && word ? [word] : ['never-seen']));
+    const want = await oneByOne(attention, sparse, stops);
+    if (word) expect(want[1].stopReason).toBe('stop-string');
+    expect(want.some((a) => a.ids.length < greedy.maxTokens)).toBe(true);
+    const got = await batched(attention, sparse, stops);
+    expect(got).toEqual(want);
+  }, 600_000);
+});
+
+describe('csattn decode --prompts --batch', () => {
+  it('prints the answers of --batch 1, in the questions\' order, with the batch in each line', () => {
+    const prompts = join(dir, 'q.jsonl');
+    writeFileSync(prompts, questions.map((prompt, i) => JSON.stringify({ id: `q${i}`, prompt })).join('\n') + '\n');
+    const decode = (...extra: string[]) => {
+      const r = runCsattn(['decode', out, '--model', MODEL, '--prompts', prompts, '--max-tokens', '8', '--stop', 'httpd', ...extra]);
+      expect(r.status, r.stderr).toBe(0);
+      return { lines: r.stdout.trim().split('\n').map((l) => JSON.parse(l)), err: r.errLines };
+    };
+    const one = decode('--batch', '1');
+    const three = decode('--batch', '3');
+    const fitting = decode();
+    expect(three.err).toContain('[decoding 3 questions at a time]');
+    expect(fitting.err).toContain(`[decoding ${questions.length} questions at a time (--batch default)]`);
+    const answer = (l: Record<string, unknown>) => [l.id, l.text, l.ids, l.stopReason, l.questionTokens];
+    expect(three.lines.map(answer)).toEqual(one.lines.map(answer));
+    expect(fitting.lines.map(answer)).toEqual(one.lines.map(answer));
+    expect(one.lines.map((l) => l.id)).toEqual(questions.map((_, i) => `q${i}`));
+    expect(one.lines.some((l) => l.stopReason === 'stop-string')).toBe(true);
+    expect([one, three].map((r) => r.lines[0].batch)).toEqual([1, 3]);
+    // The same fields either way, the timings among them.
+    expect(Object.keys(three.lines[0]).sort()).toEqual(Object.keys(one.lines[0]).sort());
+    for (const l of three.lines) expect(l.msPerToken).toBeGreaterThan(0);
+  }, 600_000);
+});
