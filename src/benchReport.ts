@@ -129,6 +129,23 @@ export function decodeEntries(x: BenchInputs, model: string): DecodeEntry[] {
   ];
 }
 
+/** Aggregate tokens/s of B sequences over one context: llama.cpp's shared-prompt batches beside csattn's (f16 rows, default settings). */
+export interface BatchEntry { context: number; batch: number; llama?: number; full?: number; csa?: number }
+
+export function batchEntries(x: BenchInputs, model: string): BatchEntry[] {
+  const entries = new Map<string, BatchEntry>();
+  const at = (context: number, batch: number) => {
+    const key = `${nominal(context)}/${batch}`;
+    if (!entries.has(key)) entries.set(key, { context: nominal(context), batch });
+    return entries.get(key)!;
+  };
+  for (const b of x.llamaBatched) at(b.context, b.batch).llama = b.tokensPerSecond;
+  for (const r of x.csattn.filter((row) => row.model === model && !variantOf(row))) {
+    for (const b of r.batches ?? []) at(r.context, b.batch)[b.attention] = b.tokensPerSecond;
+  }
+  return [...entries.values()].sort((a, b) => a.context - b.context || a.batch - b.batch);
+}
+
 const PEERS = ['llama.cpp F16', 'llama.cpp Q8_0', 'llama.cpp Q4_K_M', 'PyTorch'];
 
 /** llama.cpp's weights of the same size as csattn's: Q8_0 for q8, Q4_K_M for q4. */
@@ -190,9 +207,11 @@ export function benchReport(x: BenchInputs, model = 'llama-3.1-8b'): { markdown:
   })), '(here a ratio is csattn s / peer s: above 1, csattn is slower)', '');
 
   // Shared-prompt batches.
-  if (x.llamaBatched.length) {
-    out.push('### Many sequences over one shared prompt (aggregate decode tokens/s)', '');
-    out.push(...table(['context', 'B', 'llama.cpp F16', 'csattn'], x.llamaBatched.map((b) => [k(nominal(b.context)), String(b.batch), f(b.tokensPerSecond, 0), '- (no batched decode yet)'])), '');
+  const batched = batchEntries(x, model);
+  if (batched.length) {
+    out.push('### Many sequences over one shared prompt (aggregate decode tokens/s; ratios: csattn / llama.cpp)', '');
+    out.push(...table(['context', 'B', 'llama.cpp F16', 'csattn full', 'csattn CSA', 'full vs llama.cpp', 'CSA vs llama.cpp'], batched.map((b) =>
+      [k(b.context), String(b.batch), f(b.llama, 0), f(b.full, 0), f(b.csa, 0), ratio(b.full, b.llama), ratio(b.csa, b.llama)])), '');
   }
 
   // What Dawn reaches, and the decode kernels against it.

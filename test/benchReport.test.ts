@@ -76,7 +76,7 @@ describe('bench report', () => {
     // Prefill: (10 + 2.5) s against llama.cpp's 2.65 and PyTorch's 2.5.
     const pre = markdown.split('\n').filter((l) => l.startsWith('| 32K | 10.0 |'))[0].split('|').map((c) => c.trim());
     expect(pre.slice(1, 9)).toEqual(['32K', '10.0', '2.5', '12.5', '2.6', '2.5', `${(12.5 / 2.65).toFixed(2)}x`, '5.00x']);
-    expect(markdown).toContain('| 32K | 16 | 1635 | - (no batched decode yet) |');
+    expect(markdown).toContain('| 32K | 16 | 1635 | - | - | - | - |');
     // The matvecs' 15 GB in 4 ms is 3,750 GB/s, 85% of the read probe's 4,400.
     expect(markdown).toContain('| 32K: decode matvecs, all weights (of the step) | 3750 GB/s | 4.00 ms for 15.00 GB (85% of the read probe) |');
     expect(markdown).toContain('| subgroup-matrix f16 MMA, operands from registers (scripts/bench/subgroup-matrix.mjs) | 510 TFLOP/s |  |');
@@ -84,6 +84,14 @@ describe('bench report', () => {
     expect(markdown).toContain('out of memory');
     expect(markdown).toContain('Floors at 4800 GB/s (NVIDIA H200 (HBM3e))');
     expect(markdown).toContain('csattn abc1234, llama.cpp 3f545bec, torch 2.11.0');
+  });
+
+  it('sets batched rows beside llama.cpp\'s shared-prompt batches', () => {
+    const batches = [1, 16].flatMap((batch) => (['full', 'csa'] as const).map((attention) => ({ batch, attention, msPerStep: 1, tokensPerSecond: batch * (attention === 'csa' ? 150 : 100), perSequenceTokensPerSecond: 1 })));
+    const y = parseBenchLines([...LINES, { ...csattn(32768, 6.0, 4.0, null), batches }]);
+    const { markdown } = benchReport(y);
+    expect(markdown).toContain(`| 32K | 16 | 1635 | 1600 | 2400 | ${(1600 / 1635).toFixed(2)}x | ${(2400 / 1635).toFixed(2)}x |`);
+    expect(markdown).toContain('| 32K | 1 | 147 | 100 | 150 |');
   });
 
   it('sets each quantized or pooled row beside llama.cpp at its precision, apart from the f16 rows', () => {
