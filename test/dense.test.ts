@@ -66,6 +66,13 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
   describe('rope + KV cache write', () => {
     const T = 3, Hq = 4, Hkv = 2, pos0 = 998, capacity = 1004;
 
+    /** The fused projection's rows: each token's q heads, then its k heads, then its v heads. */
+    const fusedRows = (q: Float32Array, kx: Float32Array, v: Float32Array, d: number) =>
+      Array.from({ length: T }, (_, t) => [q, kx, v].flatMap((x, i) => {
+        const w = (i === 0 ? Hq : Hkv) * d;
+        return [...x.subarray(t * w, (t + 1) * w)];
+      }));
+
     async function check(d: number, theta: number, pos: number, cap: number, norm?: boolean) {
       const ctx = await context();
       const gpu = ctx.gpu;
@@ -73,11 +80,7 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
       const invFreq = Float32Array.from({ length: d / 2 }, (_, i) => theta ** (-(2 * i) / d));
       const qw = roundF16(rand(d, d + 3, 2)), kw = roundF16(rand(d, d + 4, 2));
       const kCache0 = roundF16(rand(Hkv * cap * d, d + 5)), vCache0 = roundF16(rand(Hkv * cap * d, d + 6));
-      // The fused projection's rows: each token's q heads, then its k heads, then its v heads.
-      const rows = Array.from({ length: T }, (_, t) => [q, kx, v].flatMap((x, i) => {
-        const w = (i === 0 ? Hq : Hkv) * d;
-        return [...x.subarray(t * w, (t + 1) * w)];
-      }));
+      const rows = fusedRows(q, kx, v, d);
       const bq = uploadF32(gpu, new Float32Array(T * Hq * d)), bk = uploadF16(gpu, kCache0), bv = uploadF16(gpu, vCache0);
       runDispatches(ctx, ropeKv(ctx.kernels, {
         qkv: uploadF32(gpu, Float32Array.from(rows.flat())), q: bq, kCache: bk, vCache: bv,
@@ -156,10 +159,7 @@ describe.each(await f16Modes())('dense kernels (packedF16=%s)', (packed) => {
       const q = rand(T * Hq * d, 61, 2), kx = rand(T * Hkv * d, 62, 2), v = rand(T * Hkv * d, 63, 2);
       const invFreq = Float32Array.from({ length: d / 2 }, (_, i) => 1e4 ** (-(2 * i) / d));
       const kCache0 = roundF16(rand(Hkv * cap * d, 64)), vCache0 = roundF16(rand(Hkv * cap * d, 65));
-      const fused = Array.from({ length: T }, (_, t) => [q, kx, v].flatMap((x, i) => {
-        const w = (i === 0 ? Hq : Hkv) * d;
-        return [...x.subarray(t * w, (t + 1) * w)];
-      }));
+      const fused = fusedRows(q, kx, v, d);
       const bq = uploadF32(gpu, new Float32Array(T * Hq * d)), bk = uploadF16(gpu, kCache0), bv = uploadF16(gpu, vCache0);
       runDispatches(ctx, ropeKv(ctx.kernels, {
         qkv: uploadF32(gpu, Float32Array.from(fused.flat())), q: bq, kCache: bk, vCache: bv,
