@@ -28,6 +28,7 @@ import { formatSummary, runEval } from './eval/run.js';
 import { loadReport, mergeReports, parseShard, shardFromEnv, writeReport } from './eval/report.js';
 import { renderHtml } from './eval/html.js';
 import { METRIC_NAMES, type MetricName } from './eval/metrics.js';
+import type { Choice } from './attention/csa/tables.js';
 import { checkOutputs, exitOnSignals, modelFiles, readDocument, writeFileAtomic, type NamedPath } from './fsutil.js';
 import { bench, formatBench } from './bench.js';
 import { formatPerplexity, perplexity } from './perplexity.js';
@@ -35,7 +36,7 @@ import { doctor, failedChecks, formatDoctor } from './doctor.js';
 import { DEFAULT_MODEL, DEMO_DOCUMENT } from './paths.js';
 import { formatDemo, runDemo } from './demo.js';
 import {
-  attentionOptions, budgetOptions, chunkSizeOption, csaOptions, csaParams, floatArg, intArg, listArg, logLevelOption,
+  attentionOptions, budgetOptions, choiceOption, chunkSizeOption, csaOptions, csaParams, floatArg, intArg, listArg, logLevelOption,
   methodsHelp, modelDir, modelOption, weightsOption, kvOption, questionAttentionOption, questionOptions, questionShape, sampling, samplingOptions, sparse,
   type AttentionFlags, type BudgetFlags, type Common, type CsaFlags, type QuestionAttention, type QuestionFlags, type SamplingFlags,
 } from './cli/options.js';
@@ -198,7 +199,7 @@ function infoCommand(): Command {
     });
 }
 
-interface DecodeFlags extends Common, SamplingFlags, AttentionFlags, QuestionSources { model?: string; weights?: WeightFormat; batch?: number }
+interface DecodeFlags extends Common, SamplingFlags, AttentionFlags, QuestionSources { model?: string; weights?: WeightFormat; choice?: Choice; batch?: number }
 
 function decodeCommand(): Command {
   return attentionOptions(samplingOptions(new Command('decode')
@@ -206,6 +207,7 @@ function decodeCommand(): Command {
     .argument('<bundle>', '.csa file made by csattn prefill')
     .addOption(modelOption())
     .addOption(weightsOption(null, '; default: the format the bundle was prefilled with'))
+    .addOption(choiceOption('; default: the one the bundle was prefilled with'))
     .option('--prompt <text>', 'the question')
     .option('--prompt-file <file>', 'read the question from a file')
     .option('--prompts <jsonl>', 'answer every line ({"prompt": ...}) against one loaded bundle; one JSON line out per question')
@@ -218,7 +220,7 @@ function decodeCommand(): Command {
       // One question streams its text; answers to many (or --json) come as JSON lines.
       const lines = o.json || o.prompts !== undefined;
       await answerQuestions({
-        bundle: resolve(path), modelDir: modelDir(o.model), weights: o.weights, questions, attention: o.attention, sparse: sparse(o),
+        bundle: resolve(path), modelDir: modelDir(o.model), weights: o.weights, choice: o.choice, questions, attention: o.attention, sparse: sparse(o),
         sampling: { maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, seed: o.seed, stopStrings: o.stop, promptAttention: o.questionAttention },
         stream: lines ? undefined : (s) => process.stdout.write(s), log, batch: o.batch,
         onBatch: (B) => { if (questions.length > 1) process.stderr.write(`[decoding ${B} question${B > 1 ? 's' : ''} at a time${o.batch === undefined ? ' (--batch default)' : ''}]\n`); },

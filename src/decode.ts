@@ -15,7 +15,7 @@ import { Bundle, checkSameModel, modelIdentity, weightFormatOf, type ModelIdenti
 import type { WeightFormat } from './ops/quant.js';
 import type { KvFormat } from './model/kvcache.js';
 import type { SelectOptions } from './attention/csa/select.js';
-import { destroyTables, listsSound, uploadTables, type LayerTables, type TableData } from './attention/csa/tables.js';
+import { destroyTables, listsSound, uploadTables, type Choice, type CsaParams, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
 import type { LoadedContext, PreparedMethod, Selector } from './attention/method.js';
 import { CACHE_PAD, attentionDecode, attentionDecodeBatch } from './ops/attention.js';
@@ -77,6 +77,8 @@ export class Session {
     readonly model: Model,
     readonly tok: Tokenizer,
     readonly tables: LayerTables[],
+    /** The bundle's CSA parameters, with the centroid choice this session decodes with. */
+    readonly csa: CsaParams,
     readonly loadMs: number,
     private readonly ownsModel: boolean,
   ) {
@@ -93,8 +95,11 @@ export class Session {
    * `opts.loaded` a model to use instead of loading one, `opts.gpu` the GPU to load it on (else one
    * is made), `opts.log` a logger for the GPU's start-up.
    */
-  /** `weights`: the format to run the matrices in; by default the one the bundle was prefilled with. */
-  static async open(bundlePath: string, modelDir: string, room: number, opts: { loaded?: { model: Model; identity: ModelIdentity }; weights?: WeightFormat; log?: Logger; gpu?: Gpu } = {}): Promise<Session> {
+  /**
+   * `weights`: the format to run the matrices in, and `choice`: CSA's centroid choice (a decode-time
+   * setting); by default the bundle's.
+   */
+  static async open(bundlePath: string, modelDir: string, room: number, opts: { loaded?: { model: Model; identity: ModelIdentity }; weights?: WeightFormat; choice?: Choice; log?: Logger; gpu?: Gpu } = {}): Promise<Session> {
     const { loaded, log } = opts;
     const t0 = performance.now();
     const bundle = await Bundle.open(bundlePath);
@@ -111,7 +116,8 @@ export class Session {
       check(s.layers === model.cfg.layers && s.kvHeads === model.cfg.kvHeads && s.headDim === model.cfg.headDim,
         `${bundlePath}: bundle shapes do not match the model`, 'wrong-model');
       const tables = await loadContext(model, bundle);
-      return new Session(bundle, model, tok, tables, performance.now() - t0, !loaded);
+      const params = { ...bundle.meta.csa, choice: opts.choice ?? bundle.meta.csa.choice };
+      return new Session(bundle, model, tok, tables, params, performance.now() - t0, !loaded);
     } catch (e) {
       await bundle.close();
       throw e;
@@ -206,7 +212,7 @@ export class Session {
   }
 
   private loadedContext(): LoadedContext {
-    return { model: this.model, N: this.contextTokens, tables: this.tables, params: this.bundle.meta.csa };
+    return { model: this.model, N: this.contextTokens, tables: this.tables, params: this.csa };
   }
 
   /** Sparse attention for every layer: select, then attend exactly over the selected keys. */
@@ -365,6 +371,8 @@ export interface DecodeJob {
   stream?: (text: string) => void;
   /** The weight matrices' format (default: the one the bundle was prefilled with). */
   weights?: WeightFormat;
+  /** CSA's centroid choice (default: the bundle's). */
+  choice?: Choice;
   /** Questions decoded together (default: defaultBatch); told to onBatch once the bundle is loaded. */
   batch?: number;
   onBatch?: (batch: number) => void;
@@ -415,7 +423,7 @@ export async function answerQuestions(job: DecodeJob, onAnswer: (r: AnswerResult
   const limits = { maxBinding: gpu.maxBinding, maxPositions: loadConfig(job.modelDir).maxPositions };
   const B = Math.min(job.batch ?? defaultBatch(limits, meta.shape, N, room, job.questions.length), Math.max(job.questions.length, 1));
   check(B === 1 || job.sampling.promptAttention !== 'sparse', '--question-attention sparse runs each question through the decode step alone: use --batch 1', 'input');
-  const session = await Session.open(job.bundle, job.modelDir, B === 1 ? room : (B + 1) * room, { weights: job.weights, log: job.log, gpu });
+  const session = await Session.open(job.bundle, job.modelDir, B === 1 ? room : (B + 1) * room, { weights: job.weights, choice: job.choice, log: job.log, gpu });
   job.onBatch?.(B);
   const sampling = { ...job.sampling, stopIds: tok.eosIds };
   const result = (q: Question, r: Answer, text: string): AnswerResult => ({

@@ -161,6 +161,27 @@ describe('decode from a bundle', () => {
   });
 });
 
+describe('the centroid choice, a decode-time setting', () => {
+  it('Session.open\'s choice overrides the bundle\'s: the selector gets it, and the sparse logits change', async () => {
+    const sessions = [await Session.open(out, MODEL, 64), await Session.open(out, MODEL, 64, { choice: 'pooled' })];
+    try {
+      expect(sessions.map((s) => [s.bundle.meta.csa.choice, s.csa.choice])).toEqual([['per-head', 'per-head'], ['per-head', 'pooled']]);
+      expect(sessions[1].csa).toEqual({ ...sessions[0].csa, choice: 'pooled' });
+      const prepared = await Promise.all(sessions.map((s) => s.prepare('csa')));
+      expect(prepared.map((p) => p.centroids?.params.choice)).toEqual(['per-head', 'pooled']);
+      const answer = (s: Session) => s.answer(question, 'csa', { sparsity: 0.95, sink: 4, window: 16 }, { ...greedy, keepLogits: true });
+      const perHead = await answer(sessions[0]);
+      const pooled = await answer(sessions[1]);
+      // The first token's logits come from the question's prefill (full attention); the later ones through the selection.
+      let differs = 0;
+      for (let i = 0; i < Math.min(perHead.logits!.length, pooled.logits!.length); i++) differs = Math.max(differs, Math.abs(pooled.logits![i] - perHead.logits![i]));
+      expect(differs).toBeGreaterThan(1e-3);
+    } finally {
+      await Promise.all(sessions.map((s) => s.close()));
+    }
+  });
+});
+
 describe('a q8 KV cache (--kv q8)', () => {
   const q8 = join(dir, 'doc-q8.csa');
   beforeAll(async () => {

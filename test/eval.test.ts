@@ -4,7 +4,7 @@
  * interrupted run resumed with --resume gives the same report as one run.
  */
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { runEval, loadRecords, fileLabels, agreement, kl, formatSummary, type EvalOptions } from '../src/eval/run.js';
@@ -102,6 +102,16 @@ describe('csattn eval', () => {
     expect(mergeReports([old, (globalThis as any).oneRun]).records).toHaveLength(2);
     const strict = { ...old, options: { ...options, questionAttention: 'sparse' } };
     expect(() => mergeReports([old, strict])).toThrow(/"questionAttention" is "full" in one and "sparse" in another/);
+  });
+
+  it('another centroid choice reuses the cached bundles (it is a decode-time setting)', async () => {
+    const cached = () => readdirSync(base.cacheDir).filter((f) => f.endsWith('.csa')).sort();
+    const before = cached();
+    expect(before.length).toBeGreaterThan(0);
+    const { report } = await runEval({ ...base, out: join(dir, 'pooled.json'), limit: 1, methods: ['csa'], recall: false, csa: { ...base.csa, choice: 'pooled' } });
+    expect((report.options.csa as { choice: string }).choice).toBe('pooled');
+    expect(report.records[0].results.map((r) => r.method)).toEqual(['full', 'csa']);
+    expect(cached()).toEqual(before);
   });
 
   it('reports bad lines with their line numbers, skips them and says so in the exit code', async () => {

@@ -8,6 +8,7 @@ import { createGpu } from '../src/gpu/device.js';
 import { readBuffer } from '../src/gpu/kernels.js';
 import { expectedTensors, parseConfig } from '../src/model/config.js';
 import { loadModel } from '../src/model/load.js';
+import type { Matrix } from '../src/ops/quant.js';
 import { presetConfig } from '../src/model/synth.js';
 import { bf16ToF16, f32ToBF16, f32ToF16 } from '../src/weights/f16.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
@@ -55,5 +56,17 @@ describe('loadModel', () => {
     const tensors = [...expectedTensors(parseConfig(config, 'test config'))].map(([name, shape]) => ({ name, shape, dtype: name.includes('norm') ? 'I64' as const : 'F16' as const }));
     await writeSafetensors(join(at, 'model.safetensors'), tensors, {}, (e) => new Uint8Array(e.shape.reduce((a, b) => a * b, 1) * (e.dtype === 'I64' ? 8 : 2)));
     await expect(loadModel(await createGpu(), at, { capacity: 16 })).rejects.toThrow(/norm\.weight in .* is I64; only F32, F16 and BF16 weights are supported/);
+  });
+
+  it('q4 weights: the layers\' matrices in q4, lm_head in q8; the decode step\'s byte count is what the buffers hold', async () => {
+    const model = await loadModel(await createGpu(), 'fixtures/models/tinylm', { capacity: 16, weights: 'q4' });
+    const { vocab: V, hidden: H, intermediate: I } = model.cfg;
+    const w = model.weights;
+    const bytes = (m: Matrix) => m.data.size + (m.format === 'f16' ? 0 : m.scales.size);
+    const matrices = [...w.layers.flatMap((l) => [l.wqkv, l.wo, l.gate, l.up, l.down]), w.lmHead];
+    expect(matrices.map((m) => m.format)).toEqual([...new Array(5 * w.layers.length).fill('q4'), 'q8']);
+    expect([w.layers[0].gate.data.size, w.lmHead.data.size]).toEqual([(I * H) / 2, V * H]);
+    expect(model.weightBytesPerToken()).toBe(matrices.reduce((a, m) => a + bytes(m), 0));
+    model.destroy();
   });
 });

@@ -34,7 +34,7 @@ DEPTHS=${DEPTHS:-32768,65536,131072}
 WEIGHTS=${WEIGHTS:-F16 Q8_0 Q4_K_M}
 KV=${KV:-f16}
 parts=${*:-prepare decode batched}
-step() { echo "[$(date +%T)] $*" | tee -a "$LOG" >&2; }
+source scripts/device/lib.sh
 has() { [[ " $parts " == *" $1 "* ]]; }
 
 llama_ready() {

@@ -10,7 +10,8 @@
 # slowed csattn's decode by up to 0.9 ms a token on 2026-12-04 (CSA at 128K: 9.05 against 8.17 quiet).
 # - probes of what Dawn reaches on this GPU: a grid-stride read, subgroup-matrix products;
 # - Llama-3.1-8B shape (random weights): 32K and 128K with a real prefill, tables and kernel
-#   timings (32K also bundle write/load); 64K decode over a random context;
+#   timings (32K also bundle write/load), and batched decode of 1, 4 and 16 sequences over the
+#   context; 64K decode over a random context;
 # - PyTorch: scripts/bench/torch_decode.py (gpt-fast style, FlexAttention decoding under CUDA graphs),
 #   checked against transformers first;
 # - Qwen3-8B and Mistral-7B shapes at 32K.
@@ -23,8 +24,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 J="$OUT/suite.jsonl" LOG="$OUT/suite.log"
 B="node bin/csattn.js bench --log-level warn --json"
-step() { echo "[$(date +%T)] $*" | tee -a "$LOG"; }
-run() { "$@" >> "$J" 2>> "$LOG" || step "failed: $* (see suite.log)"; }
+source scripts/device/lib.sh
 prep=""
 if [[ -d ${LLAMACPP_KIT:-.peers/llamacpp} && -z ${LLAMACPP_BIN:-} ]]; then
   PEERS_LOG="$OUT/peers-prepare.log" nice -n 19 bash scripts/device/bench-peers.sh prepare 2>/dev/null &
@@ -47,10 +47,10 @@ quiet
 step "probes: read bandwidth, subgroup matrices"
 run node scripts/bench/read-bandwidth.mjs --json
 run node scripts/bench/subgroup-matrix.mjs --json
-step "csattn llama-3.1-8b 32K: prefill, tables, bundle write/load, decode"
-run $B --contexts 32768 --bundle-io --profile
-step "csattn llama-3.1-8b 128K: prefill, tables, decode"
-run $B --contexts 131072 --profile
+step "csattn llama-3.1-8b 32K: prefill, tables, bundle write/load, decode (batch 1, 4, 16)"
+run $B --contexts 32768 --bundle-io --profile --batch 1,4,16
+step "csattn llama-3.1-8b 128K: prefill, tables, decode (batch 1, 4, 16)"
+run $B --contexts 131072 --profile --batch 1,4,16
 step "csattn llama-3.1-8b 64K: random context, decode"
 run $B --contexts 65536 --random-context --profile
 for p in qwen3-8b mistral-7b; do

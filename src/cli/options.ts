@@ -110,7 +110,12 @@ export function csaOptions(cmd: Command): Command {
     .addOption(new Option('--granularity <g>', 'CSA: tables per KV head (query heads of a GQA group pooled) or per query head').choices(['kv-head', 'query-head']).default(d.granularity))
     .addOption(new Option('--rope <r>', 'CSA: cluster and score queries/keys after RoPE (as attention sees them) or before').choices(['post', 'pre']).default(d.rope))
     .addOption(new Option('--score-scale <s>', 'CSA: weight each subspace\'s partial scores by the query sub-vector norm').choices(['qnorm', 'none']).default(d.scoreScale))
-    .addOption(new Option('--choice <c>', 'CSA, decode with kv-head tables: each query head of a GQA group picks its own centroid per subspace, or their summed query picks once (pooled: 1/g of the lists read)').choices([...CHOICES]).default(d.choice));
+    .addOption(choiceOption().default(d.choice));
+}
+
+/** CSA's centroid choice: a decode-time setting, which prefill records in the bundle as decode's default. */
+export function choiceOption(what = ''): Option {
+  return new Option('--choice <c>', `CSA, decode with kv-head tables: each query head of a GQA group picks its own centroid per subspace, or their summed query picks once (pooled: 1/g of the lists read)${what}`).choices([...CHOICES]);
 }
 
 /** The table parameters out of a command's options (which hold others too). */

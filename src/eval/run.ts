@@ -278,7 +278,7 @@ interface Context { ids: number[]; template: BundleTemplate; room: number; log: 
  */
 async function cachedSession(o: EvalOptions, x: Loaded, c: Context): Promise<Session> {
   const path = join(o.cacheDir, `${cacheKey(x.identity, c.ids, c.template, o.csa, x.model.cache.format)}.csa`);
-  const open = () => Session.open(path, o.modelDir, c.room, { loaded: { model: x.model, identity: x.identity }, log: c.log });
+  const open = () => Session.open(path, o.modelDir, c.room, { loaded: { model: x.model, identity: x.identity }, choice: o.csa.choice, log: c.log });
   if (existsSync(path)) {
     const session = await open().catch((e: unknown) => {
       if (!(e instanceof CsattnError && REPAIRABLE.has(e.kind))) throw e;
@@ -298,12 +298,18 @@ const REPAIRABLE = new Set(['format', 'version', 'wrong-model']);
 /** Whether an opened bundle holds this context, template and tables (its name is only a hash of them). */
 function sameContext(s: Session, c: Context, csa: CsaParams): boolean {
   const m = s.bundle.meta;
-  return JSON.stringify([m.contextIds, m.template, m.csa]) === JSON.stringify([c.ids, c.template, csa]);
+  return JSON.stringify([m.contextIds, m.template, tableParams(m.csa)]) === JSON.stringify([c.ids, c.template, tableParams(csa)]);
+}
+
+/** The parameters that shape the tables: all but the centroid choice, which decode sets (Session.open). */
+function tableParams(csa: CsaParams): Omit<CsaParams, 'choice'> {
+  const { choice: _, ...tables } = csa;
+  return tables;
 }
 
 /** Bundles are reusable across runs: the name is a hash of everything that shaped them, the bundle format included (and a q8 KV cache). */
 function cacheKey(id: ModelIdentity, ids: number[], t: BundleTemplate, csa: CsaParams, kv: KvFormat): string {
-  const key = { v: FORMAT_VERSION, m: id.fingerprint, ids, t, csa, ...(kv === 'f16' ? {} : { kv }) };
+  const key = { v: FORMAT_VERSION, m: id.fingerprint, ids, t, csa: tableParams(csa), ...(kv === 'f16' ? {} : { kv }) };
   return createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 32);
 }
 

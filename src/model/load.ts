@@ -11,7 +11,7 @@ import * as ops from '../ops/dense.js';
 import { SafetensorsModel, readAhead, toF16, weightDtype, type TensorInfo } from '../weights/safetensors.js';
 import { type ModelConfig, expectedTensors, loadConfig } from './config.js';
 import { Model, checkContext, type LayerWeights, type ModelOptions, type ModelWeights } from './model.js';
-import { f16Matrix, quantize, type Matrix, type WeightFormat } from '../ops/quant.js';
+import { f16Matrix, lmHeadFormat, quantize, type Matrix, type WeightFormat } from '../ops/quant.js';
 
 type Progress = (done: number, total: number) => void;
 
@@ -83,9 +83,9 @@ export async function assembleWeights(k: Kernels, cfg: ModelConfig, format: Weig
   const expected = expectedTensors(cfg);
   const { hidden: H, heads, headDim: d, intermediate: I } = cfg;
   // A matrix [rows, cols] in `format`; with `keep`, the f16 buffer is kept (the tied embedding).
-  const matrix = async (f16: GPUBuffer, rows: number, cols: number, what: string, keep = false): Promise<Matrix> => {
-    if (format === 'f16') return f16Matrix(f16);
-    const m = await quantize(k, format, f16, rows, cols, what);
+  const matrix = async (f16: GPUBuffer, rows: number, cols: number, what: string, keep = false, as = format): Promise<Matrix> => {
+    if (as === 'f16') return f16Matrix(f16);
+    const m = await quantize(k, as, f16, rows, cols, what);
     if (!keep) release(k.gpu, f16);
     return m;
   };
@@ -111,7 +111,7 @@ export async function assembleWeights(k: Kernels, cfg: ModelConfig, format: Weig
     });
   }
   const embed = await load('model.embed_tokens.weight');
-  const lmHead = await matrix(cfg.tiedEmbeddings ? embed : await load('lm_head.weight'), cfg.vocab, H, 'lm_head', cfg.tiedEmbeddings);
+  const lmHead = await matrix(cfg.tiedEmbeddings ? embed : await load('lm_head.weight'), cfg.vocab, H, 'lm_head', cfg.tiedEmbeddings, lmHeadFormat(format));
   const norm = await load('model.norm.weight');
   return { format, layers, embed, lmHead, norm };
 }

@@ -34,7 +34,7 @@ import * as ops from '../ops/dense.js';
 import { attentionDecode, attentionDecodeBatch, attentionPrefill, expandKv, type BatchRows } from '../ops/attention.js';
 import { KvCache, type KvFormat } from './kvcache.js';
 import { pushAll } from '../arrays.js';
-import { BYTES_PER_WEIGHT, type Matrix, type WeightFormat } from '../ops/quant.js';
+import { BYTES_PER_WEIGHT, lmHeadFormat, type Matrix, type WeightFormat } from '../ops/quant.js';
 
 /** One layer's weights on the GPU: matrices in the model's weight format, norms and biases f16. */
 export interface LayerWeights {
@@ -506,7 +506,8 @@ export class Model {
   /** Bytes the decode step reads from weights (for bandwidth figures). */
   weightBytesPerToken(): number {
     const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, vocab: V, layers } = this.cfg;
-    return BYTES_PER_WEIGHT[this.weights.format] * (layers * (H * (heads + 2 * kvHeads) * d + heads * d * H + 3 * H * I) + V * H);
+    const format = this.weights.format;
+    return BYTES_PER_WEIGHT[format] * layers * (H * (heads + 2 * kvHeads) * d + heads * d * H + 3 * H * I) + BYTES_PER_WEIGHT[lmHeadFormat(format)] * V * H;
   }
 
   destroy(): void {

@@ -39,10 +39,11 @@ export interface CsaParams {
    * subspace ('per-head', perGroup * m lists summed), or the sum of their sub-vectors picks once
    * ('pooled', m lists: their summed dot products with a key are the dot product with the sum).
    */
-  choice: 'per-head' | 'pooled';
+  choice: Choice;
 }
 
 export const CHOICES = ['per-head', 'pooled'] as const;
+export type Choice = (typeof CHOICES)[number];
 
 /** Defaults measured with `csattn eval` on the bundled model (README, Accuracy: the sweep). */
 export const DEFAULT_CSA: CsaParams = {
