@@ -19,7 +19,7 @@ import { presetConfig, syntheticModel } from './model/synth.js';
 import { mulberry32 } from './random.js';
 import { DEFAULT_CSA, destroyTables, type CsaParams, type LayerTables } from './attention/csa/tables.js';
 import { Bundle, FORMAT_VERSION, identityOf, modelIdentity, type BundleMeta, type ModelIdentity } from './bundle.js';
-import { loadContext, selectOptions, sparseAttention, sparseBatchAttention, type SparseOptions } from './decode.js';
+import { batchSelectAttention, loadContext, selectOptions, sparseAttention, type SparseOptions } from './decode.js';
 import { csaSelector } from './attention/methods/csa.js';
 import { Generator, type SamplingOptions } from './generate.js';
 import { prefillWithTables, writeContextBundle } from './prefill.js';
@@ -212,7 +212,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   for (const B of job.batches ?? []) {
     for (const name of ['full', 'csa'] as const) {
       log.info({ context: N, attention: name, batch: B }, 'batched decode');
-      const attention = (batch: Batch) => (name === 'full' ? model.batchAttention(batch) : sparseBatchAttention(model, batch, new Array(B).fill(csaSelector(model, tables, job.csa, selectOptions(job.sparse, N, N + room)))));
+      const attention = (batch: Batch) => (name === 'full' ? model.batchAttention(batch) : batchSelectAttention(model, batch, csaSelector(model, tables, job.csa, selectOptions(job.sparse, N, N + room))));
       batches.push({ batch: B, attention: name, ...(await batchFigures(model, N, B, room, attention, question, job.decodeTokens)) });
     }
   }

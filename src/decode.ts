@@ -17,11 +17,11 @@ import type { KvFormat } from './model/kvcache.js';
 import type { SelectOptions } from './attention/csa/select.js';
 import { destroyTables, listsSound, uploadTables, type Choice, type CsaParams, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
-import type { LoadedContext, PreparedMethod, Selector } from './attention/method.js';
+import type { BatchSelector, LoadedContext, PreparedMethod, Selector } from './attention/method.js';
 import { CACHE_PAD, attentionDecode, attentionDecodeBatch } from './ops/attention.js';
 import { MATVEC_MAX_T } from './ops/dense.js';
 import { collecting, createGpu, release, type Gpu } from './gpu/device.js';
-import { storage, uniform } from './gpu/kernels.js';
+import { positions, storage } from './gpu/kernels.js';
 import { BatchGenerator, type BatchPrompt, type BatchRun, type BatchSampling } from './batch.js';
 import { questionIds } from './template.js';
 import type { Logger } from './log.js';
@@ -157,13 +157,27 @@ export class Session {
     const m = this.model;
     const made: GPUBuffer[] = [];
     const batch = collecting(m.gpu, made, () => m.batch(this.contextTokens, slots.length, room));
+    const attention = await this.batchAttention(batch, slots, room);
+    const generator = collecting(m.gpu, made, () => new BatchGenerator(m, batch, o, attention));
+    return new SessionBatch(this, generator, made, slots, room);
+  }
+
+  /**
+   * How a batch attends: full attention for all; one selection pass for all when they share a
+   * method and budget and the method selects batches (CSA's tables); else each sequence its own.
+   */
+  private async batchAttention(batch: Batch, slots: SlotAttention[], room: number): Promise<DecodeAttention> {
+    const m = this.model;
+    const [first] = slots;
+    if (first.attention !== 'full' && slots.every((s) => s.attention === first.attention && sameBudget(s.sparse, first.sparse))) {
+      const batchSelector = (await this.prepare(first.attention)).batchSelector;
+      if (batchSelector) return batchSelectAttention(m, batch, batchSelector(selectOptions(first.sparse, this.contextTokens, this.contextTokens + room)));
+    }
     const selects = await mapInOrder(slots.length, async (b): Promise<Selector | null> => {
       const { attention, sparse } = slots[b];
       return attention === 'full' ? null : this.selector(attention, sparse, room);
     });
-    const attention = selects.every((s) => s === null) ? m.batchAttention(batch) : sparseBatchAttention(m, batch, selects);
-    const generator = collecting(m.gpu, made, () => new BatchGenerator(m, batch, o, attention));
-    return new SessionBatch(this, generator, made, slots, room);
+    return selects.every((s) => s === null) ? m.batchAttention(batch) : sparseBatchAttention(m, batch, selects);
   }
 
   /** A question's tokens after the context, checked against the `room` it may take with its answer. */
@@ -275,6 +289,22 @@ export class SessionBatch {
   }
 }
 
+function sameBudget(a: SparseOptions, b: SparseOptions): boolean {
+  return a.sparsity === b.sparsity && a.sink === b.sink && a.window === b.window;
+}
+
+/** Sparse attention for a batch whose sequences select in one pass (each at its position), then attend their selections in one dispatch. */
+export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelector): DecodeAttention {
+  const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
+  return (l, q, out) => {
+    const s = select(l, q, batch.positions, batch.B);
+    return [...s.dispatches, ...attentionDecodeBatch(m.kernels, {
+      q, ...m.cache.layer(l), out, B: batch.B, rows: batch.rows, positions: batch.positions, Hq, Hkv, d,
+      capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: s.selection,
+    })];
+  };
+}
+
 /**
  * Sparse attention for a batch (ops/attention.ts): each sequence's selector reads its own query and
  * position (copied out of the batch's before use), then each attends its own selection; a
@@ -286,7 +316,7 @@ export function sparseBatchAttention(m: Model, batch: Batch, selects: (Selector 
   // Made with the step that first asks (so the step's owner collects them).
   let seqs: { q: GPUBuffer; step: GPUBuffer }[] | null = null;
   return (l, q, out) => {
-    seqs ??= Array.from({ length: batch.B }, () => ({ q: storage(m.gpu, bytes, 'a sequence\'s query'), step: uniform(m.gpu, [0], 'a sequence\'s position') }));
+    seqs ??= Array.from({ length: batch.B }, () => ({ q: storage(m.gpu, bytes, 'a sequence\'s query'), step: positions(m.gpu, [0], 'a sequence\'s position') }));
     // The positions reach the selectors' uniforms once a step, before layer 0 reads them.
     const feed = seqs.flatMap((s, b): Op[] => [
       { copy: { src: q, srcOffset: b * bytes, dst: s.q, dstOffset: 0, size: bytes } },

@@ -266,7 +266,7 @@ describe.each([...f16Paths, noSubgroups])('batched attention decode ($name)', (m
     }
   });
 
-  it.each([false, true])('sparse: each sequence its own list of context and own positions (perQueryHead=%s)', async (perQueryHead) => {
+  it.each([[false, false], [true, false], [false, true], [true, true]])('sparse: each sequence its own list of context and own positions (perQueryHead=%s, one selection for the batch=%s)', async (perQueryHead, whole) => {
     const c = await mode.ctx();
     const B = 3, kmax = 200;
     const s = shape(6, 2, 64, rows.ctx + (B + 1) * rows.room);
@@ -274,7 +274,9 @@ describe.each([...f16Paths, noSubgroups])('batched attention decode ($name)', (m
     const pos = [rows.ctx, rows.ctx + 9, rows.ctx + rows.room - 1];
     const lists = perQueryHead ? s.Hq : s.Hkv;
     const keys = pos.map((p, b) => Array.from({ length: lists }, (_, i) => shuffled([...shuffled(allKeys(rows.ctx), 100 + 10 * b + i).slice(0, 60 + 7 * i), ...own(p)], 200 + b)));
-    const sparse = keys.map((ls): SparseSelection => ({ sel: uploadU32(c.gpu, packLists(ls, kmax)), counts: uploadU32(c.gpu, ls.map((l) => l.length)), kmax, perQueryHead }));
+    const selection = (ls: number[][]): SparseSelection => ({ sel: uploadU32(c.gpu, packLists(ls, kmax)), counts: uploadU32(c.gpu, ls.map((l) => l.length)), kmax, perQueryHead });
+    // One selection: the sequences' lists one after another.
+    const sparse = whole ? selection(keys.flat()) : keys.map(selection);
     const out = storage(c.gpu, B * s.Hq * s.d * 4);
     const ds = attentionDecodeBatch(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, B, rows, positions: uploadU32(c.gpu, pos), sparse });
     const listOf = (h: number) => (perQueryHead ? h : Math.floor(h / (s.Hq / s.Hkv)));

@@ -6,7 +6,7 @@ import {
 import { initialPicks } from '../src/attention/csa/build.js';
 import { contextBudget, selectDispatches, type SelectOptions } from '../src/attention/csa/select.js';
 import { downloadTables, DEFAULT_CSA, type CsaParams } from '../src/attention/csa/tables.js';
-import { readBuffer, storage, uniform, upload } from '../src/gpu/kernels.js';
+import { positions, readBuffer, storage, upload } from '../src/gpu/kernels.js';
 import { attentionDecode } from '../src/ops/attention.js';
 import { readSelection, selectionRecall } from '../src/eval/recall.js';
 import { f16ToF32, roundF16 } from '../src/weights/f16.js';
@@ -61,7 +61,7 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
   it('oracle: exact top-K of q·k per query head, step after step', async () => {
     const c = await ctx();
     const { ref, kCache } = exactCache(c, 1);
-    const q = storage(c.gpu, Hq * d * 4), step = uniform(c.gpu, [N]);
+    const q = storage(c.gpu, Hq * d * 4), step = positions(c.gpu, [N]);
     const plan = oracleDispatches(c.kernels, { q, kCache, step, Hq, Hkv, d, capacity: CAPACITY, opts: OPTS });
     expect(plan.selection.perQueryHead).toBe(true);
     for (const [pos, seed] of [[N, 2], [N + 5, 3]]) {
@@ -85,7 +85,7 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
   ])('streaming: the sinks, the most recent keys filling the budget, the generated keys (%o)', async (opts) => {
     const c = await ctx();
     const pos = N + 2;
-    const plan = streamingDispatches(c.kernels, { step: uniform(c.gpu, [pos]), Hkv, opts });
+    const plan = streamingDispatches(c.kernels, { step: positions(c.gpu, [pos]), Hkv, opts });
     runDispatches(c, plan.dispatches);
     const want = refStreaming(opts, pos);
     const K = Math.round((1 - opts.sparsity) * N);
@@ -106,7 +106,7 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
     expect(rows(1)).toEqual(split(want.max));
 
     const qv = exactQuery(5), pos = N + 1;
-    const plan = questDispatches(c.kernels, { q: upload(c.gpu, qv), pages, step: uniform(c.gpu, [pos]), Hq, Hkv, d, opts: OPTS });
+    const plan = questDispatches(c.kernels, { q: upload(c.gpu, qv), pages, step: positions(c.gpu, [pos]), Hq, Hkv, d, opts: OPTS });
     runDispatches(c, plan.scoring);
     const pageScores = refQuestPageScores(qv, ref, want, QUEST_FIXED);
     const keyScores = perKey(pageScores, pageSize, N);
@@ -131,7 +131,7 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
     const c = await ctx();
     const opts = { ...OPTS, sink: 0, window: 0 };
     const pos = N + 3;
-    const step = uniform(c.gpu, [pos]);
+    const step = positions(c.gpu, [pos]);
     // Positive queries; keys [200, 300) all 2: the 100 top logits of every head, and K = 100.
     const qv = exactQuery(6).map(Math.abs);
     const { keys } = exactKeys(7);
@@ -192,7 +192,7 @@ describe.each(await f16Modes())('baseline selectors (packedF16=%s)', (packed) =>
     const qv = exactQuery(12); // exact logits: the reference selects the same keys
     const q = upload(c.gpu, qv);
     const pos = N + 3;
-    const step = uniform(c.gpu, [pos]);
+    const step = positions(c.gpu, [pos]);
     const shape = { q, kCache, vCache, step, Hq, Hkv, d, capacity: CAPACITY, scale: 1 / Math.sqrt(d) };
     const attend = async (sparsity?: number) => {
       const out = storage(c.gpu, Hq * d * 4);
@@ -325,7 +325,7 @@ describe.each(await f16Modes())('key-centric CSA tables (packedF16=%s)', (packed
     expect(idx).toEqual(want.idx);
     expect(score).toEqual(want.score);
 
-    const q = storage(c.gpu, Hq * d * 4), step = uniform(c.gpu, [N]);
+    const q = storage(c.gpu, Hq * d * 4), step = positions(c.gpu, [N]);
     const plan = selectDispatches(c.kernels, { q, tables, step, Hq, Hkv, d, invFreq: layer.invFreq, params: p, opts: OPTS });
     const refTables: RefTables = { ...want, centroids: data.centroids };
     for (const [pos, seed] of [[N, 31], [N + 2, 32]]) {

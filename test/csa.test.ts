@@ -4,7 +4,7 @@ import { selectDispatches, topKDispatches, type SelectOptions } from '../src/att
 import {
   destroyTables, downloadTables, uploadTables, listsSound, DEFAULT_CSA, TILE_KEYS, type CsaParams, type LayerTables, type TableData,
 } from '../src/attention/csa/tables.js';
-import { dispatchOf, Kernels, readBuffer, uniform, upload } from '../src/gpu/kernels.js';
+import { dispatchOf, Kernels, positions, readBuffer, uniform, upload } from '../src/gpu/kernels.js';
 import { uploader } from '../src/gpu/uploader.js';
 import { f16ToF32, f32ToF16, roundF16 } from '../src/weights/f16.js';
 import { f16Modes, gpuContext, readU32, runDispatches, uploadF16, type Ctx, prng } from './helpers/gpu.js';
@@ -212,7 +212,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const p = { ...BASE, granularity, rope, choice };
     const layer = makeLayer(c, p, 41);
     const tables = await build(c, layer);
-    const step = uniform(c.gpu, [N]);
+    const step = positions(c.gpu, [N]);
     const q = upload(c.gpu, new Float32Array(Hq * d));
     const plan = selectDispatches(c.kernels, {
       q, tables, step, Hq, Hkv, d, invFreq: layer.invFreq, params: p, opts: OPTS,
@@ -242,6 +242,31 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     }
   });
 
+  // Each sequence at its own position: its generated keys [N, pos] join its selection.
+  it.each([['kv-head', 'post', 'per-head'], ['kv-head', 'pre', 'pooled'], ['query-head', 'pre', 'per-head']] as const)(
+    'selects for a batch of sequences in one pass as for each alone (%s, %s RoPE, %s choice)', async (granularity, rope, choice) => {
+    const c = await ctx();
+    const p = { ...BASE, granularity, rope, choice };
+    const layer = makeLayer(c, p, 61);
+    const tables = await build(c, layer);
+    const next = prng(67);
+    const pos = [N, N + 2, N + 5];
+    const qv = Float32Array.from({ length: pos.length * Hq * d }, () => next() * 2 - 1);
+    const args = { tables, Hq, Hkv, d, invFreq: layer.invFreq, params: p, opts: OPTS };
+    const batched = selectDispatches(c.kernels, { ...args, q: upload(c.gpu, qv), step: positions(c.gpu, pos), seqs: pos.length });
+    runDispatches(c, batched.dispatches);
+    const want: number[][] = [];
+    for (const [b, at] of pos.entries()) {
+      const one = selectDispatches(c.kernels, { ...args, q: upload(c.gpu, qv.subarray(b * Hq * d, (b + 1) * Hq * d)), step: positions(c.gpu, [at]) });
+      runDispatches(c, one.dispatches);
+      const counts = await readU32(c.gpu, one.selection.counts, tables.groups);
+      const keys = await readU32(c.gpu, one.selection.sel, tables.groups * one.selection.kmax);
+      for (let l = 0; l < tables.groups; l++) want.push(Array.from(keys.subarray(l * one.selection.kmax, l * one.selection.kmax + counts[l])));
+    }
+    expect(want.map((w) => w.filter((k) => k >= N).length)).toEqual(pos.flatMap((at) => new Array(tables.groups).fill(at + 1 - N)));
+    await expectSelection(c, batched.selection, want);
+  });
+
   it('queries larger than one binding are read a slice of tokens at a time: the same tables', async () => {
     const c = await ctx();
     const layer = makeLayer(c, BASE, 33);
@@ -259,7 +284,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const pos = N + 4;
     const opts = { ...OPTS, sparsity: 0 };
     const plan = selectDispatches(c.kernels, {
-      q: upload(c.gpu, Float32Array.from({ length: Hq * d }, (_, i) => Math.sin(i))), tables, step: uniform(c.gpu, [pos]),
+      q: upload(c.gpu, Float32Array.from({ length: Hq * d }, (_, i) => Math.sin(i))), tables, step: positions(c.gpu, [pos]),
       Hq, Hkv, d, invFreq: layer.invFreq, params: BASE, opts,
     });
     runDispatches(c, plan.dispatches);
@@ -320,7 +345,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const tables = await uploadTables(c.kernels, data, TILE_KEYS);
     const q = upload(c.gpu, Float32Array.from({ length: hq * dd }, () => next() * 2 - 1));
     const plan = selectDispatches(c.kernels, {
-      q, tables, step: uniform(c.gpu, [n]), Hq: hq, Hkv: 1, d: dd, invFreq: upload(c.gpu, new Float32Array(dd / 2).fill(1)),
+      q, tables, step: positions(c.gpu, [n]), Hq: hq, Hkv: 1, d: dd, invFreq: upload(c.gpu, new Float32Array(dd / 2).fill(1)),
       params: p, opts: { ...OPTS, N: n },
     });
     runDispatches(c, plan.scoring);
@@ -362,7 +387,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const n = 9000, lists = 3, pos = n + 5; // 3 chunks of 4096 keys, the last one partial
     const opts = { ...o, N: n, maxNewTokens: MAX_NEW };
     const scores = upload(c.gpu, new Int32Array(lists * n));
-    const top = topKDispatches(c.kernels, { scores, lists, step: uniform(c.gpu, [pos]), opts, perQueryHead: false });
+    const top = topKDispatches(c.kernels, { scores, lists, step: positions(c.gpu, [pos]), opts, perQueryHead: false });
     const next = prng(81);
     for (let round = 0; round < 2; round++) { // the second round checks that the first cleared its state
       const s = Int32Array.from({ length: lists * n }, () => Math.floor(next() * 40 - 10) * 4099 * (round + 1));

@@ -103,8 +103,10 @@ struct Span { base: u32, start: u32, n: u32 }
 @group(0) @binding(5) var<storage, read_write> part_acc: array<WordF>;   // [rows, total, D]
 @group(0) @binding(6) var<storage, read_write> part_ml: array<vec2<f32>>; // [rows, total] (max, sum)
 @group(0) @binding(7) var<uniform> p: Params;
+// The lists of the dispatch's sequences follow each other (one sequence's: Hkv, or Hq per query head).
 fn span_of(rows: Rows, seq: u32) -> Span {
-  let list = select(rows.kvh, query_of(rows, 0u) % p.Hq, p.per_query_head != 0u);
+  let s = seq - p.seq0;
+  let list = select(s * p.Hkv + rows.kvh, s * p.Hq + query_of(rows, 0u) % p.Hq, p.per_query_head != 0u);
   return Span(list * p.kmax, 0u, min(counts[list], p.kmax));
 }
 #else

@@ -1,5 +1,5 @@
 // Decode step, 2: gather-and-sum of the chosen lists into per-key scores, one workgroup per (tile of
-// `tile` keys, table group). Lists hold their context keys in ascending order and list_tiles says
+// `tile` keys, table group of a sequence: the chosen lists carry their table's list index). Lists hold their context keys in ascending order and list_tiles says
 // where each tile's keys start, so a workgroup reads only its tile's entries of the chosen lists (4
 // bytes each: f16 score bits << 16 | key mod tile, see csa_list_index) and adds them up in workgroup
 // memory: integer atomics make the sum exact and order-independent, and no
@@ -13,10 +13,10 @@
 struct Params { keys: u32, L: u32, n: u32, tiles: u32, sink_end: u32, win_start: u32, r: u32 }
 @group(0) @binding(0) var<storage, read> list_entry: array<u32>;         // [lists, L]
 @group(0) @binding(1) var<storage, read> list_tiles: array<u32>;         // [lists, tiles + 1]
-@group(0) @binding(2) var<storage, read> choice: array<vec4<u32>>;      // [groups, n] list, w, bound
-@group(0) @binding(3) var<storage, read_write> mults: array<f32>;        // [groups, n]
-@group(0) @binding(4) var<storage, read_write> scores: array<i32>;       // [groups, keys]
-@group(0) @binding(5) var<storage, read_write> hist: array<atomic<u32>>; // [groups, 2, BINS]
+@group(0) @binding(2) var<storage, read> choice: array<vec4<u32>>;      // [seqs, groups, n] list, w, bound
+@group(0) @binding(3) var<storage, read_write> mults: array<f32>;        // [seqs, groups, n]
+@group(0) @binding(4) var<storage, read_write> scores: array<i32>;       // [seqs, groups, keys]
+@group(0) @binding(5) var<storage, read_write> hist: array<atomic<u32>>; // [seqs, groups, 2, BINS]
 @group(0) @binding(6) var<uniform> p: Params;
 
 const WG = 256u; // n <= 256 chosen lists per group

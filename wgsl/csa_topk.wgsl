@@ -9,21 +9,21 @@
 //            chunk, the keys taken for sure and the candidates equal to T
 //   COMPACT  the selection in ascending key order (a prefix over chunks gives each chunk's offset, so
 //            the result is deterministic); clears the scores and histograms for the next step;
-//            appends the generated keys [keys, step.pos]
+//            appends the generated keys [keys, pos] (pos: the list's sequence's position)
 // Candidates are the context keys outside the sinks [0, sink_end) and the window [win_start, keys),
 // which are always taken; R of the candidates are picked. A workgroup's chunk holds WG * KPT keys;
 // loads are coalesced (thread t reads keys t, t + WG, ...), all 16 of a thread in flight together,
 // and COMPACT, whose threads own KPT consecutive keys each (for the key order), passes them through
 // workgroup memory.
-struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32 }
-struct Step { pos: u32 }
+// per_seq: lists of one sequence (a batch's sequences' lists follow each other).
+struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32, per_seq: u32 }
 @group(0) @binding(0) var<storage, read_write> acc: array<i32>;          // [lists, keys]
 @group(0) @binding(1) var<storage, read_write> hist: array<atomic<u32>>; // [lists, 2, BINS]
 @group(0) @binding(2) var<storage, read_write> state: array<vec2<u32>>;  // [lists, 2] (high bin, count above it), (T, ties taken)
 @group(0) @binding(3) var<storage, read_write> chunk_cnt: array<vec2<u32>>; // [lists, chunks]
 @group(0) @binding(4) var<storage, read_write> sel: array<u32>;          // [lists, kmax]
 @group(0) @binding(5) var<storage, read_write> counts: array<u32>;       // [lists]
-@group(0) @binding(6) var<uniform> step: Step;
+@group(0) @binding(6) var<storage, read> positions: array<u32>;         // [seqs] this step's
 @group(0) @binding(7) var<uniform> p: Params;
 
 // 2048 bins / 256 threads = 8 bins per thread in resolve().
@@ -175,8 +175,9 @@ fn compact(lid: u32, list: u32, chunk: u32) {
   }
   for (var b = chunk * WG + lid; b < 2u * BINS; b += p.chunks * WG) { atomicStore(&hist[list * 2u * BINS + b], 0u); }
   if (chunk == 0u) {
+    let pos = positions[list / p.per_seq];
     var gen = 0u;
-    if (step.pos + 1u > p.keys) { gen = min(step.pos + 1u - p.keys, p.max_new); }
+    if (pos + 1u > p.keys) { gen = min(pos + 1u - p.keys, p.max_new); }
     for (var i = lid; i < gen; i += WG) { sel[list * p.kmax + p.kctx + i] = p.keys + i; }
     if (lid == 0u) { counts[list] = p.kctx + gen; }
   }

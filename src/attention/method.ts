@@ -12,6 +12,13 @@ import type { CsaParams, LayerTables } from './csa/tables.js';
  */
 export type Selector = (l: number, q: GPUBuffer, step?: GPUBuffer) => { dispatches: Op[]; selection: Selection };
 
+/**
+ * The key selection of one layer for `seqs` sequences at once, each at its own position (a batch's):
+ * q [seqs, Hq, d], positions u32 [seqs]; the selection's lists are each sequence's in turn. One
+ * pass for all costs the dispatches of one sequence, not seqs times them.
+ */
+export type BatchSelector = (l: number, q: GPUBuffer, positions: GPUBuffer, seqs: number) => { dispatches: Op[]; selection: Selection };
+
 /** A context ready to decode from: the model with the context in its KV cache, and the bundle's CSA tables. */
 export interface LoadedContext {
   model: Model;
@@ -33,6 +40,8 @@ export interface CentroidTables {
 /** A method ready on one context: a selector per budget; `destroy` frees what `prepare` built. */
 export interface PreparedMethod {
   selector(opts: SelectOptions): Selector;
+  /** Methods that can select for a batch's sequences in one pass (through CSA's tables). */
+  batchSelector?(opts: SelectOptions): BatchSelector;
   /** The centroid tables it selects through, if any: what `csattn eval` compares the decode queries with. */
   centroids?: CentroidTables;
   destroy(): void;

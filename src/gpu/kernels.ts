@@ -225,6 +225,16 @@ export function uniform(gpu: Gpu, fields: Field[], label?: string): GPUBuffer {
   return upload(gpu, data, label, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
 }
 
+/**
+ * Decode positions, u32 [n]: a step's position (the first) bound as a uniform `Step`, or every
+ * sequence's of a batch bound as a storage array (CSA's selection of several sequences at once).
+ */
+export function positions(gpu: Gpu, values: number[], label?: string): GPUBuffer {
+  return upload(gpu, packFields(values), label, POSITIONS);
+}
+
+export const POSITIONS = GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+
 export function packFields(fields: Field[]): Uint32Array {
   const n = align(Math.max(fields.length, 4), 4);
   const view = new DataView(new ArrayBuffer(n * 4));

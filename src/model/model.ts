@@ -27,8 +27,8 @@
  * the written rows go. Only the Model writes the `step` uniform, from the position it is given.
  */
 import { check } from '../errors.js';
-import { allocate, collecting, createBuffer, destroyGpu, oneShot, release, type Gpu } from '../gpu/device.js';
-import { Kernels, encodeOps, storage, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
+import { allocate, collecting, destroyGpu, oneShot, release, type Gpu } from '../gpu/device.js';
+import { Kernels, encodeOps, positions, storage, upload, readBuffer, type Dispatch, type Op } from '../gpu/kernels.js';
 import { type ModelConfig, ropeInvFreq } from './config.js';
 import * as ops from '../ops/dense.js';
 import { attentionDecode, attentionDecodeBatch, attentionPrefill, expandKv, type BatchRows } from '../ops/attention.js';
@@ -147,7 +147,7 @@ export class Model {
     readonly chunkSize: number,
   ) {
     this.invFreq = upload(gpu, ropeInvFreq(cfg), 'rope inv_freq');
-    this.step = createBuffer(gpu, { size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'step' });
+    this.step = positions(gpu, [0], 'step');
   }
 
   /**

@@ -140,10 +140,11 @@ export interface BatchDecodeArgs extends Omit<AttentionShape, 'step'> {
   positions: GPUBuffer;
   /**
    * Each sequence's selection of key positions (the context's and its own), or null: full attention
-   * for that sequence (the sequences of `csattn eval` attend differently). None: full attention for
-   * all, the context's rows read once for every sequence.
+   * for that sequence (the sequences of `csattn eval` attend differently); or one selection whose
+   * lists are every sequence's in turn (made for the batch at once). None: full attention for all,
+   * the context's rows read once for every sequence.
    */
-  sparse?: (SparseSelection | null)[];
+  sparse?: SparseSelection | (SparseSelection | null)[];
 }
 
 /**
@@ -151,15 +152,15 @@ export interface BatchDecodeArgs extends Omit<AttentionShape, 'step'> {
  * K/V rows are read once for the query heads of every sequence (their heads share workgroups, the
  * shared-prefix split), and each sequence's own rows in a second dispatch; one reduce merges both
  * parts' partials by log-sum-exp. With selections: dispatches per sequence over its own selection
- * (or, for a null one, its context and own rows), one reduce. Returns the dispatches; allocates the
- * partials.
+ * (or, for a null one, its context and own rows), or one dispatch over a selection made for the
+ * whole batch; one reduce. Returns the dispatches; allocates the partials.
  */
 export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[] {
   const shape = { ...a, step: a.positions };
   checkDecode(shape);
   check(Number.isInteger(a.B) && a.B >= 1, `batched attention needs B >= 1 sequences, got ${a.B}`);
   check(a.rows.ctx >= 1 && a.rows.room >= 1 && a.rows.ctx + (a.B + 1) * a.rows.room <= a.capacity, `a batch of ${a.B} with ${a.rows.room} rows each after ${a.rows.ctx} does not fit a cache of ${a.capacity}`);
-  check(!a.sparse || a.sparse.length === a.B, 'batched sparse attention needs a selection (or null) per sequence');
+  check(!Array.isArray(a.sparse) || a.sparse.length === a.B, 'batched sparse attention needs a selection (or null) per sequence');
   const batch = { room: a.rows.room, ctx: a.rows.ctx };
   const contextStep = uniform(k.gpu, [a.rows.ctx - 1], 'batch context step');
   const own = decodeCut({ ...a, capacity: a.rows.room, sparse: undefined });
@@ -172,6 +173,11 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[]
       decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seqs: a.B, seq0: 0, split0: context.splits }),
       reduceOf(k, parts, a.out),
     ];
+  }
+  if (!Array.isArray(a.sparse)) {
+    const cut = decodeCut({ ...a, sparse: a.sparse });
+    const parts = partials(a.B * a.Hq, cut.splits, a.d, k);
+    return [decodePart(k, shape, cut, { keys: { sparse: a.sparse }, parts, ...batch, seqs: a.B, seq0: 0, split0: 0 }), reduceOf(k, parts, a.out)];
   }
   // Each sequence's parts, its last one padded with empty splits to the most any sequence has, so
   // that one reduce merges every sequence's.

@@ -58,8 +58,11 @@ function variantDispatch(k: Kernels, name: string, define: string, bindings: [nu
 }
 
 export interface SelectArgs {
+  /** f32 [seqs, Hq, d]: the step's queries; `step`: u32 [seqs] their positions (kernels.ts positions()). */
   q: GPUBuffer; tables: LayerTables; step: GPUBuffer;
   Hq: number; Hkv: number; d: number; invFreq?: GPUBuffer; params: CsaParams; opts: SelectOptions;
+  /** Sequences selecting together (default 1): their lists follow each other, seqs × groups of them. */
+  seqs?: number;
 }
 
 export interface SelectPlan {
@@ -69,11 +72,11 @@ export interface SelectPlan {
   /** The two halves of `dispatches`, and what passes between them (for tests and profiling). */
   scoring: Dispatch[];
   topK: Dispatch[];
-  /** vec4<u32> [groups, choosers * m]: chosen list, w and w * max|score| (f32 bits). */
+  /** vec4<u32> [seqs, groups, choosers * m]: chosen list, w and w * max|score| (f32 bits). */
   choice: GPUBuffer;
-  /** f32 [groups, choosers * m]: the chosen lists' fixed-point multipliers. */
+  /** f32 [seqs, groups, choosers * m]: the chosen lists' fixed-point multipliers. */
   mults: GPUBuffer;
-  /** i32 [groups, N]: summed fixed-point scores. */
+  /** i32 [seqs, groups, N]: summed fixed-point scores. */
   scores: GPUBuffer;
 }
 
@@ -92,14 +95,16 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   check(a.opts.N === t.N, `csa: selection over ${a.opts.N} context keys, but the tables were built over ${t.N}`);
   const perGroup = s.choosers * s.m;
   const b = contextBudget(a.opts);
-  const choice = storage(gpu, s.G * perGroup * 16, 'csa chosen lists');
-  const mults = storage(gpu, s.G * perGroup * 4, 'csa list multipliers');
-  const scores = storage(gpu, fitBinding(gpu, s.G * t.N * 4, 'the per-key scores'), 'csa per-key scores');
-  const top = topKStages(k, { scores, lists: s.G, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
+  const seqs = a.seqs ?? 1;
+  const lists = seqs * s.G;
+  const choice = storage(gpu, lists * perGroup * 16, 'csa chosen lists');
+  const mults = storage(gpu, lists * perGroup * 4, 'csa list multipliers');
+  const scores = storage(gpu, fitBinding(gpu, lists * t.N * 4, 'the per-key scores'), 'csa per-key scores');
+  const top = topKStages(k, { scores, lists, seqs, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
   const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, choice, a.step,
-    uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)])], [perGroup, s.G]);
+    uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)])], [perGroup, s.G, seqs]);
   const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, choice, mults, scores, top.hist,
-    uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [t.tiles, s.G]);
+    uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [t.tiles, lists]);
   const topK = top.stages.slice(1);
   const scoring = [choose, score];
   return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice, mults, scores };
@@ -108,7 +113,8 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
 export interface TopKArgs {
   /** i32 [lists, N] fixed-point scores, |score| < 2^21; cleared by the last dispatch. */
   scores: GPUBuffer;
-  lists: number; step: GPUBuffer; opts: SelectOptions; perQueryHead: boolean;
+  /** `lists` of `seqs` sequences (default 1), each's after the other's; step: u32 [seqs] their positions. */
+  lists: number; seqs?: number; step: GPUBuffer; opts: SelectOptions; perQueryHead: boolean;
 }
 
 /** The csa_topk stages over `scores`: the selection of each list, in ascending key order. */
@@ -129,7 +135,7 @@ function topKStages(k: Kernels, a: TopKArgs): { stages: Dispatch[]; selection: S
   const sel = storage(gpu, fitBinding(gpu, a.lists * b.kmax * 4, 'the selection'), 'csa selection');
   const counts = storage(gpu, a.lists * 4, 'csa selection counts');
   const buffers = [a.scores, hist, state, chunkCounts, sel, counts, a.step];
-  const params = uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens]);
+  const params = uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, a.lists / (a.seqs ?? 1)]);
   const stages: [string, number[]][] = [
     ['HIST', [0, 1]], ['REFINE', [0, 1, 2]], ['COUNT', [0, 1, 2, 3]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6]],
   ];

@@ -2,6 +2,7 @@
 import { mapInOrder } from '../../arrays.js';
 import { buildKeyTables } from '../baselines.js';
 import { destroyTables } from '../csa/tables.js';
+import type { SelectOptions } from '../csa/select.js';
 import type { SparseMethod } from '../method.js';
 import { csaSelector } from './csa.js';
 
@@ -15,8 +16,9 @@ export const keypq = {
     const keyParams = { ...params, granularity: 'kv-head' as const };
     const tables = await mapInOrder(layers, (l) =>
       buildKeyTables(m.kernels, { kCache: m.f16Keys(l, N), N, Hq, Hkv, d, capacity: m.capacity, invFreq: m.invFreq, params: keyParams }));
+    const selector = (opts: SelectOptions) => csaSelector(m, tables, keyParams, opts);
     return {
-      selector: (opts) => csaSelector(m, tables, keyParams, opts),
+      selector, batchSelector: selector,
       centroids: { layers: tables, params: keyParams },
       destroy: () => tables.forEach((t) => destroyTables(m.gpu, t)),
     };
