@@ -18,7 +18,7 @@ import type { SelectOptions } from './attention/csa/select.js';
 import { destroyTables, listsSound, uploadTables, type Choice, type CsaParams, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
 import type { BatchSelector, LoadedContext, PreparedMethod, Selector } from './attention/method.js';
-import { CACHE_PAD, attentionDecode, attentionDecodeBatch } from './ops/attention.js';
+import { CACHE_PAD, attentionDecode, attentionDecodeBatch, type BatchDecodeArgs } from './ops/attention.js';
 import { MATVEC_MAX_T } from './ops/dense.js';
 import { collecting, createGpu, release, type Gpu } from './gpu/device.js';
 import { positions, storage } from './gpu/kernels.js';
@@ -295,14 +295,19 @@ function sameBudget(a: SparseOptions, b: SparseOptions): boolean {
 
 /** Sparse attention for a batch whose sequences select in one pass (each at its position), then attend their selections in one dispatch. */
 export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelector): DecodeAttention {
-  const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
   return (l, q, out) => {
     const s = select(l, q, batch.positions, batch.B);
-    return [...s.dispatches, ...attentionDecodeBatch(m.kernels, {
-      q, ...m.cache.layer(l), out, B: batch.B, rows: batch.rows, positions: batch.positions, Hq, Hkv, d,
-      capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: s.selection,
-    })];
+    return [...s.dispatches, ...attendSelected(m, batch, l, q, out, s.selection)];
   };
+}
+
+/** Layer l's attention of a batch over its selections (batchSelectAttention's, or one per sequence). */
+function attendSelected(m: Model, batch: Batch, l: number, q: GPUBuffer, out: GPUBuffer, sparse: BatchDecodeArgs['sparse']): Op[] {
+  const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
+  return attentionDecodeBatch(m.kernels, {
+    q, ...m.cache.layer(l), out, B: batch.B, rows: batch.rows, positions: batch.positions, Hq, Hkv, d,
+    capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse,
+  });
 }
 
 /**
@@ -311,8 +316,7 @@ export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelect
  * sequence without a selector (null) attends every key.
  */
 export function sparseBatchAttention(m: Model, batch: Batch, selects: (Selector | null)[]): DecodeAttention {
-  const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
-  const bytes = Hq * d * 4;
+  const bytes = m.cfg.heads * m.cfg.headDim * 4;
   // Made with the step that first asks (so the step's owner collects them).
   let seqs: { q: GPUBuffer; step: GPUBuffer }[] | null = null;
   return (l, q, out) => {
@@ -326,10 +330,7 @@ export function sparseBatchAttention(m: Model, batch: Batch, selects: (Selector 
     return [
       ...feed,
       ...selections.flatMap((s) => s?.dispatches ?? []),
-      ...attentionDecodeBatch(m.kernels, {
-        q, ...m.cache.layer(l), out, B: batch.B, rows: batch.rows, positions: batch.positions, Hq, Hkv, d,
-        capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse: selections.map((s) => s?.selection ?? null),
-      }),
+      ...attendSelected(m, batch, l, q, out, selections.map((s) => s?.selection ?? null)),
     ];
   };
 }
