@@ -91,6 +91,9 @@ export interface BatchFigures {
   /** Tokens a second, of all sequences together and of each. */
   tokensPerSecond: number;
   perSequenceTokensPerSecond: number;
+  /** With profile: GPU time per kernel of one step (all sequences), and of the whole step. */
+  kernels?: KernelTime[];
+  gpuStepMs?: number;
 }
 
 export interface BenchRow {
@@ -213,7 +216,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
     for (const name of ['full', 'csa'] as const) {
       log.info({ context: N, attention: name, batch: B }, 'batched decode');
       const attention = (batch: Batch) => (name === 'full' ? model.batchAttention(batch) : batchSelectAttention(model, batch, csaSelector(model, tables, job.csa, selectOptions(job.sparse, N, N + room))));
-      batches.push({ batch: B, attention: name, ...(await batchFigures(model, N, B, room, attention, question, job.decodeTokens)) });
+      batches.push({ batch: B, attention: name, ...(await batchFigures(model, N, B, room, attention, question, job.decodeTokens, job.profile)) });
     }
   }
   // Last: it rewrites layer 0's cache of that chunk from whatever the scratch holds.
@@ -230,7 +233,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
 }
 
 /** Decode speed of B sequences together, each after the context with `question`, greedy. */
-async function batchFigures(model: Model, N: number, B: number, room: number, attention: (b: Batch) => DecodeAttention, question: number[], tokens: number) {
+async function batchFigures(model: Model, N: number, B: number, room: number, attention: (b: Batch) => DecodeAttention, question: number[], tokens: number, profile: boolean) {
   const made: GPUBuffer[] = [];
   const batch = collecting(model.gpu, made, () => model.batch(N, B, room));
   const generator = collecting(model.gpu, made, () => new BatchGenerator(model, batch, { temperature: 0, topP: 1, seed: 0 }, attention(batch)));
@@ -238,7 +241,8 @@ async function batchFigures(model: Model, N: number, B: number, room: number, at
   try {
     await generator.run(prompts(2), () => {}); // compiles the step's kernels
     const r = await generator.run(prompts(tokens), () => {});
-    return { msPerStep: r.decodeMs / r.steps, tokensPerSecond: (r.tokens * 1000) / r.decodeMs, perSequenceTokensPerSecond: (r.steps * 1000) / r.decodeMs };
+    const kernels = profile ? await collecting(model.gpu, made, () => profileBatchStep(model, batch, attention(batch), question.length)) : undefined;
+    return { msPerStep: r.decodeMs / r.steps, tokensPerSecond: (r.tokens * 1000) / r.decodeMs, perSequenceTokensPerSecond: (r.steps * 1000) / r.decodeMs, ...kernels };
   } finally {
     generator.destroy();
     for (const b of made) release(model.gpu, b);
@@ -304,6 +308,14 @@ async function profileStep(model: Model, attention: Parameters<Model['decodeOps'
   return { kernels, gpuStepMs: wholeMs };
 }
 
+/** profileStep for a batch: every sequence at `own` positions past the context. */
+function profileBatchStep(model: Model, batch: Batch, attention: DecodeAttention, own: number): Promise<Pick<BatchFigures, 'kernels' | 'gpuStepMs'>> {
+  const history = storage(model.gpu, batch.B * 4, 'profiled batch history');
+  const step = model.batchOps(batch, attention, (logits) => ops.argmax(model.kernels, { logits, next: batch.next, history, step: batch.positions, V: model.cfg.vocab, batch: { B: batch.B, positions: batch.positions } }));
+  const positions = Uint32Array.from([...Array<number>(batch.B).fill(batch.rows.ctx + own), 0]);
+  return profileInStep(model.gpu, step, 3, () => model.gpu.device.queue.writeBuffer(batch.positions, 0, positions)).then(({ kernels, wholeMs }) => ({ kernels, gpuStepMs: wholeMs }));
+}
+
 /** What sets a row apart from f16 weights and K/V and CSA's default settings ('' for nothing). */
 export function variantOf(r: Pick<BenchRow, 'weights' | 'kv' | 'csaParams'>): string {
   const csa = Object.entries(r.csaParams ?? {}).filter(([k, v]) => DEFAULT_CSA[k as keyof CsaParams] !== v).map(([k, v]) => `${k} ${v}`);
@@ -336,6 +348,7 @@ export function formatBench(rows: BenchRow[]): string {
   const list = (ks: KernelTime[]) => ks.slice(0, 8).map((k) => `${k.kernel} ${f(k.ms, 3)} ms (${Math.round(k.calls)}x${k.stepMs === undefined ? '' : `; ${f(k.stepMs, 3)} ms of the step`})`).join(', ');
   const kernels = rows.flatMap((r) => [
     ...(['full', 'csa'] as const).filter((a) => r[a].kernels).map((a) => `${named(r)} ${r.context} ${a} decode step (${f(r[a].gpuStepMs ?? null, 2)} ms on the GPU, ${f(r[a].submitMsPerStep, 2)} ms on the CPU to submit): ${list(r[a].kernels!)}`),
+    ...(r.batches ?? []).filter((b) => b.kernels).map((b) => `${named(r)} ${r.context} ${b.attention} batch ${b.batch} step (${f(b.gpuStepMs ?? null, 2)} ms on the GPU): ${list(b.kernels!)}`),
     ...(r.prefillKernels ? [`${named(r)} ${r.context} prefill, one layer of the last chunk: ${list(r.prefillKernels)}`] : []),
   ]);
   const batches = batchTable(rows);
