@@ -315,6 +315,34 @@ describe.each([...f16Paths, noSubgroups])('batched attention decode ($name)', (m
   });
 });
 
+// With tensor cores and 16 or more (sequence, head) rows per KV head, a batch's context part runs on
+// them (attention_prefill_mma, BATCH: split partials); elsewhere the plain kernel. Queries are chosen
+// so that Q·scale·log2 e is f16-exact, as both paths then see the same Q: what remains on tensor
+// cores is P's rounding to f16 (TOL_MMA). A ramp makes later keys' scores beat earlier ones by far,
+// so that the lazy max of every split moves.
+describe(`batched attention over padded caches (${native.gpu.tensorCores ? 'tensor cores' : 'no tensor cores on this device: the plain kernel'})`, () => {
+  const rows = { ctx: 700, room: 24 };
+  it.each([
+    { Hq: 32, Hkv: 8, d: 128, B: 4, ramp: 0 }, { Hq: 32, Hkv: 8, d: 128, B: 17, ramp: 8 }, { Hq: 8, Hkv: 2, d: 64, B: 8, ramp: 8 }, { Hq: 8, Hkv: 2, d: 64, B: 2, ramp: 0 },
+  ])('full Hq=$Hq Hkv=$Hkv d=$d B=$B ramp=$ramp', async ({ Hq, Hkv, d, B, ramp }) => {
+    const c = native;
+    const s = shape(Hq, Hkv, d, rows.ctx + (B + 1) * rows.room);
+    const log2Scale = Math.fround(s.scale * Math.LOG2E);
+    const q = Float32Array.from(roundF16(queries(B * Hq * d, 110).map((x) => x * log2Scale)), (x) => x / log2Scale);
+    const k = roundF16(cache(s, 111).map((x, i) => x * (1 + (ramp * (Math.floor(i / d) % s.capacity)) / s.capacity)));
+    const v = cache(s, 112);
+    const padded = (x: Float32Array) => roundF16(Float32Array.from([...x, ...rand(CACHE_PAD * d, 113)]));
+    const pos = Array.from({ length: B }, (_, b) => rows.ctx + ((5 * b) % rows.room));
+    const out = storage(c.gpu, B * Hq * d * 4);
+    const ds = attentionDecodeBatch(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, padded(k)), vCache: uploadF16(c.gpu, padded(v)), out, B, rows, positions: uploadU32(c.gpu, pos) });
+    const got = await runAndRead(c, ds, out, B * Hq * d);
+    const want = batchDecodeAttentionRef(q, k, v, s, rows, B, (b) => [...allKeys(rows.ctx), ...Array.from({ length: pos[b] - rows.ctx + 1 }, (_, i) => rows.ctx + i)]);
+    const mma = c.gpu.tensorCores && (B * Hq) / Hkv >= 16;
+    expect(ds[0].kernel.name).toBe(mma ? 'attention_prefill_mma' : 'attention_decode');
+    expect(maxAbsDiff(got, want)).toBeLessThan(mma ? TOL_MMA : TOL);
+  });
+});
+
 describe('expandKv: a q8 layer back to f16 rows', () => {
   it('expands rows [0, step.pos + T), or a fixed row count, and nothing past them', async () => {
     const c = await gpuContext(true);

@@ -17,11 +17,18 @@
 // Key tiles may run past the visible keys (the cache buffer has BK spare rows past its last head;
 // keys past the visible ones get P = 0).
 //
+// BATCH: the context part of a batch's decode (ops/attention.ts, attentionDecodeBatch): the rows are
+// (sequence, head) pairs of one KV head, (b, g) in b·G + g order, all over the shared context [0, ctx)
+// without a mask, which workgroup (split, ·) takes the split-th share of; O and (m, l) go out
+// unnormalised as split partials for attention_reduce (as attention_decode's do), so that every
+// context K/V row is read once per tile of ROWS rows however many sequences there are.
+//
 // Matrices are named variables, never arrays (an array of subgroup matrices indexed in a loop lands
 // in local memory: 26 against 231 TFLOP/s measured on an H100); the DT > i guards fold away once D
 // is fixed. Row strides are padded so that a warp's accesses spread over the banks.
 
-struct Params { T: u32, Hq: u32, Hkv: u32, capacity: u32, scale: f32 }
+// T: queries of the chunk; seqs, ctx, splits, total: BATCH's (its partials are [seqs·Hq, total, D]).
+struct Params { T: u32, Hq: u32, Hkv: u32, capacity: u32, scale: f32, seqs: u32, ctx: u32, splits: u32, total: u32 }
 struct Step { pos: u32 }
 
 override HPW: u32 = 1;   // query heads per workgroup
@@ -48,8 +55,12 @@ alias Acc = subgroup_matrix_result<f32, 16, 16>;
 @group(0) @binding(0) var<storage, read> q: array<f32>;         // [T, Hq, D] f32
 @group(0) @binding(1) var<storage, read> kc: array<u32>;        // [Hkv, capacity, D] f16 pairs (+ BK rows)
 @group(0) @binding(2) var<storage, read> vc: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>; // [T, Hq, D] f32
+@group(0) @binding(3) var<storage, read_write> out: array<f32>; // [T, Hq, D] f32 (BATCH: the partial O)
+#if BATCH
+@group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>; // [seqs·Hq, total] (max, sum)
+#else
 @group(0) @binding(4) var<uniform> step: Step;
+#endif
 @group(0) @binding(5) var<uniform> p: Params;
 
 var<workgroup> kv: array<f16, BK * (MAX_D + 8u)>;  // first Q [ROWS][D]; then a K tile, or a V tile, [BK][KS]
@@ -57,12 +68,44 @@ var<workgroup> pt: array<f16, ROWS * PS>;          // P of subgroup s at rows 16
 var<workgroup> st: array<f32, ROWS * SS>;          // S of subgroup s at rows 16s ..; O when rescaled and at the end
 var<workgroup> raised: array<u32, SG>;             // 1 where a row of subgroup s raised its max in this tile
 
-// Row r of the workgroup is query qb*BQ + r/HPW of head h0 + r%HPW.
+// What workgroup (x, y) computes: x is its block of queries (BATCH: its split of the keys); first, its
+// first head (BATCH: its first row among its KV head's (sequence, head) rows); the keys [begin, end)
+// of its KV head's cache rows, from row row0.
+struct Work { x: u32, first: u32, kvh: u32, row0: u32, begin: u32, end: u32 }
+
+// A query row: query (BATCH: sequence) `query` of head `head`; q and out hold it at query·Hq + head.
 struct Row { valid: bool, query: u32, head: u32 }
-fn row_of(r: u32, qb: u32, h0: u32) -> Row {
-  let i = qb * BQ + r / HPW;
-  return Row(r < BQ * HPW && i < p.T, i, h0 + r % HPW);
+
+#if BATCH
+fn work_of(wg: vec3<u32>) -> Work {
+  let tiles = (p.seqs * (p.Hq / p.Hkv) + ROWS - 1u) / ROWS;
+  let kvh = wg.y / tiles;
+  let chunk = ((p.ctx + p.splits - 1u) / p.splits + BK - 1u) / BK * BK;
+  let begin = min(wg.x * chunk, p.ctx);
+  return Work(wg.x, (wg.y % tiles) * ROWS, kvh, kvh * p.capacity, begin, min(begin + chunk, p.ctx));
 }
+// Row r of the workgroup is its KV head's row i = first + r: sequence i / G, head kvh·G + i % G.
+fn row_of(r: u32, w: Work) -> Row {
+  let G = p.Hq / p.Hkv;
+  let i = w.first + r;
+  return Row(i < p.seqs * G, i / G, w.kvh * G + i % G);
+}
+fn visible(t: u32, row: Row, w: Work) -> bool { return row.valid && t < w.end; }
+#else
+fn work_of(wg: vec3<u32>) -> Work {
+  let h0 = wg.y * HPW;
+  let kvh = h0 / (p.Hq / p.Hkv);
+  let last = min(p.T, (wg.x + 1u) * BQ) - 1u;
+  // Keys [0, step.pos + last] are visible to some row.
+  return Work(wg.x, h0, kvh, kvh * p.capacity, 0u, min(step.pos + last + 1u, p.capacity));
+}
+// Row r of the workgroup is query x·BQ + r/HPW of head first + r%HPW.
+fn row_of(r: u32, w: Work) -> Row {
+  let i = w.x * BQ + r / HPW;
+  return Row(r < BQ * HPW && i < p.T, i, w.first + r % HPW);
+}
+fn visible(t: u32, row: Row, w: Work) -> bool { return row.valid && t <= step.pos + row.query; }
+#endif
 
 // A tile of K (or V), rows row0 .. row0+BK-1, moves into kv in two steps: fetch issues a thread's
 // loads, put stores them once kv is free. Staging whose loads waited for each other in turn took 5/6
@@ -118,18 +161,23 @@ fn pv(o: Acc, pm: Left, kk: u32, n: u32) -> Acc {
   return mma(pm, subgroupMatrixLoad<Right, row_major>(&kv, kk * 16u * KS + n * 16u, KS), o);
 }
 
-fn masked(s: f32, t: u32, row: Row) -> f32 {
-  return select(NEG, s, row.valid && t <= step.pos + row.query);
+// Where a row's output starts in out (BATCH: its partial of split x).
+fn out_at(row: Row, w: Work) -> u32 {
+#if BATCH
+  return ((row.query * p.Hq + row.head) * p.total + w.x) * D;
+#else
+  return (row.query * p.Hq + row.head) * D;
+#endif
 }
 
-// Head-dim tile n of O / l through st to the row's place in out: lane l takes row l / 2, 8 dims.
-fn emit(o: Acc, n: u32, sg: u32, lane: u32, row: Row, inv: f32) {
+// Head-dim tile n of O · inv through st to the row's place in out: lane l takes row l / 2, 8 dims.
+fn emit(o: Acc, n: u32, sg: u32, lane: u32, row: Row, at: u32, inv: f32) {
   workgroupBarrier();
   subgroupMatrixStore<row_major>(&st, sg * 16u * SS, o, SS);
   workgroupBarrier();
   let c0 = (lane % 2u) * 8u;
   for (var c = c0; c < c0 + 8u; c++) {
-    if (row.valid) { out[(row.query * p.Hq + row.head) * D + n * 16u + c] = st[(sg * 16u + lane / 2u) * SS + c] * inv; }
+    if (row.valid) { out[at + n * 16u + c] = st[(sg * 16u + lane / 2u) * SS + c] * inv; }
   }
 }
 
@@ -153,14 +201,9 @@ fn rescaled(o: Acc, sg: u32, lane: u32, alpha: f32) -> Acc {
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let qb = wg.x;
-  let h0 = wg.y * HPW;
-  let base = h0 / (p.Hq / p.Hkv) * p.capacity;
-  let last = min(p.T, (qb + 1u) * BQ) - 1u;
-  let kend = min(step.pos + last + 1u, p.capacity);  // keys [0, kend) are visible to some row
-
+  let w = work_of(wg);
   for (var e = lid; e < ROWS * D; e += WG) {
-    let row = row_of(e / D, qb, h0);
+    let row = row_of(e / D, w);
     var x = 0.0;
     if (row.valid) { x = q[(row.query * p.Hq + row.head) * D + e % D] * p.scale; }
     kv[e] = f16(x);
@@ -180,16 +223,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   // Lane `lane` covers row r of its subgroup, columns 2c + h (c < 32) of each 16 x BK tile.
   let r = lane / 2u;
   let h = lane % 2u;
-  let row = row_of(sg * 16u + r, qb, h0);
+  let row = row_of(sg * 16u + r, w);
   let so = (sg * 16u + r) * SS + h;
   let po = (sg * 16u + r) * PS + h;
 
   var m = NEG;   // the row's reference max (both lanes of a row hold the same m and l)
   var l = 0.0;
   var o0 = Acc(); var o1 = Acc(); var o2 = Acc(); var o3 = Acc(); var o4 = Acc(); var o5 = Acc(); var o6 = Acc(); var o7 = Acc();
-  var kw = fetch(base, lid, false);
-  for (var t0 = 0u; t0 < kend; t0 += BK) {
-    let vw = fetch(base + t0, lid, true);
+  var kw = fetch(w.row0 + w.begin, lid, false);
+  for (var t0 = w.begin; t0 < w.end; t0 += BK) {
+    let vw = fetch(w.row0 + t0, lid, true);
     workgroupBarrier();                   // everyone is done with the last V tile and P
     put(kw, lid);
     workgroupBarrier();
@@ -198,7 +241,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 
     var sv: array<f32, 32>;               // this lane's S of the tile (masked)
     var mt = NEG;
-    for (var c = 0u; c < 32u; c++) { sv[c] = masked(st[so + 2u * c], t0 + 2u * c + h, row); mt = max(mt, sv[c]); }
+    for (var c = 0u; c < 32u; c++) { sv[c] = select(NEG, st[so + 2u * c], visible(t0 + 2u * c + h, row, w)); mt = max(mt, sv[c]); }
     mt = max(mt, subgroupShuffleXor(mt, 1u));
     // Branch-free: with a lane-divergent branch here the multiplies after it came out wrong on an
     // H100 (Vulkan promises no reconvergence after a branch; subgroup matrices need the whole subgroup).
@@ -212,7 +255,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
       l += x;
       pt[po + 2u * c] = f16(x);
     }
-    if (any_raised(workgroupUniformLoad(&raised)) && t0 > 0u) {   // a barrier too: S and K are spent
+    if (any_raised(workgroupUniformLoad(&raised)) && t0 > w.begin) {   // a barrier too: S and K are spent
       o0 = rescaled(o0, sg, lane, alpha);
       if (DT > 1u) { o1 = rescaled(o1, sg, lane, alpha); }
       if (DT > 2u) { o2 = rescaled(o2, sg, lane, alpha); }
@@ -223,7 +266,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
       if (DT > 7u) { o7 = rescaled(o7, sg, lane, alpha); }
     }
     put(vw, lid);
-    if (t0 + BK < kend) { kw = fetch(base + t0 + BK, lid, false); }  // in flight during P·V
+    if (t0 + BK < w.end) { kw = fetch(w.row0 + t0 + BK, lid, false); }  // in flight during P·V
     workgroupBarrier();
     for (var kk = 0u; kk < BK / 16u; kk++) {
       let pm = subgroupMatrixLoad<Left, row_major>(&pt, sg * 16u * PS + kk * 16u, PS);
@@ -238,14 +281,19 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     }
   }
   l += subgroupShuffleXor(l, 1u);
+#if BATCH
+  let inv = 1.0;
+  if (row.valid && h == 0u) { part_ml[out_at(row, w) / D] = vec2(m, l); }
+#else
   let inv = 1.0 / l;
-
-  emit(o0, 0u, sg, lane, row, inv);
-  if (DT > 1u) { emit(o1, 1u, sg, lane, row, inv); }
-  if (DT > 2u) { emit(o2, 2u, sg, lane, row, inv); }
-  if (DT > 3u) { emit(o3, 3u, sg, lane, row, inv); }
-  if (DT > 4u) { emit(o4, 4u, sg, lane, row, inv); }
-  if (DT > 5u) { emit(o5, 5u, sg, lane, row, inv); }
-  if (DT > 6u) { emit(o6, 6u, sg, lane, row, inv); }
-  if (DT > 7u) { emit(o7, 7u, sg, lane, row, inv); }
+#endif
+  let at = out_at(row, w);
+  emit(o0, 0u, sg, lane, row, at, inv);
+  if (DT > 1u) { emit(o1, 1u, sg, lane, row, at, inv); }
+  if (DT > 2u) { emit(o2, 2u, sg, lane, row, at, inv); }
+  if (DT > 3u) { emit(o3, 3u, sg, lane, row, at, inv); }
+  if (DT > 4u) { emit(o4, 4u, sg, lane, row, at, inv); }
+  if (DT > 5u) { emit(o5, 5u, sg, lane, row, at, inv); }
+  if (DT > 6u) { emit(o6, 6u, sg, lane, row, at, inv); }
+  if (DT > 7u) { emit(o7, 7u, sg, lane, row, at, inv); }
 }

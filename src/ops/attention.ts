@@ -19,6 +19,14 @@ const PREFILL_ROWS = 16;
 const MMA_ROWS = 64;
 const MMA_KEY_TILE = 64;
 const MMA_MAX_D = 128;
+/**
+ * A batch's context attention goes to tensor cores from this many (sequence, head) rows per KV head
+ * (4 sequences of Llama-3.1-8B): there every workgroup's rows are at least a quarter used.
+ */
+const MMA_MIN_BATCH_ROWS = 16;
+/** Workgroups a batch's context attention on tensor cores aims for (4 per SM of an H200), and the fewest keys of a split. */
+const MMA_TARGET_WORKGROUPS = 4 * 132;
+const MMA_MIN_SPLIT = 4 * MMA_KEY_TILE;
 
 /**
  * Spare positions a KV cache buffer must have past its last head for the tensor-core prefill,
@@ -94,7 +102,7 @@ export function attentionPrefill(k: Kernels, a: AttentionShape & { T: number }):
   check(!a.scales, 'prefill attention reads f16 rows: expand a q8 layer first (expandKv)');
   check(Number.isInteger(a.T) && a.T >= 1, `attention prefill needs at least one query, got T=${a.T}`);
   const hpw = headsPerWorkgroup(a.Hq / a.Hkv, MAX_HEADS_PER_WORKGROUP);
-  const params = uniform(k.gpu, [a.T, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }], 'attention prefill params');
+  const params = uniform(k.gpu, [a.T, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }, 0, 0, 0, 0], 'attention prefill params');
   const bindings = [a.q, a.kCache, a.vCache, a.out, a.step, params];
   if (usesTensorCores(k, a)) {
     const kernel = k.get('attention_prefill_mma', { defines: ['MMA'], constants: { HPW: hpw, D: a.d } });
@@ -165,7 +173,18 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[]
   const contextStep = uniform(k.gpu, [a.rows.ctx - 1], 'batch context step');
   const own = decodeCut({ ...a, capacity: a.rows.room, sparse: undefined });
   if (!a.sparse) {
-    // The context's keys: every sequence's heads of a KV head in its workgroups; its own: one sequence a workgroup.
+    // The context's keys: every sequence's heads of a KV head in its workgroups (as a tensor-core
+    // product where there are enough of them); its own: one sequence a workgroup.
+    const rowsPerKvHead = (a.B * a.Hq) / a.Hkv;
+    if (usesTensorCores(k, shape) && !a.scales && rowsPerKvHead >= MMA_MIN_BATCH_ROWS) {
+      const splits = contextSplits(a.rows.ctx, a.Hkv * ceilDiv(rowsPerKvHead, MMA_ROWS));
+      const parts = partials(a.B * a.Hq, splits + own.splits, a.d, k);
+      return [
+        contextMma(k, a, parts, splits),
+        decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seqs: a.B, seq0: 0, split0: splits }),
+        reduceOf(k, parts, a.out),
+      ];
+    }
     const context = decodeCut({ ...a, Hq: a.B * a.Hq, capacity: a.rows.ctx, sparse: undefined });
     const parts = partials(a.B * a.Hq, context.splits + own.splits, a.d, k);
     return [
@@ -194,6 +213,23 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[]
     });
   });
   return [...each, reduceOf(k, parts, a.out)];
+}
+
+/**
+ * The context part of a batch on tensor cores (attention_prefill_mma, BATCH): workgroups of MMA_ROWS
+ * (sequence, head) rows of a KV head, each over a split of the context, write splits [0, splits) of
+ * each row's partials.
+ */
+function contextMma(k: Kernels, a: BatchDecodeArgs, parts: Partials, splits: number): Dispatch {
+  const kernel = k.get('attention_prefill_mma', { defines: ['MMA', 'BATCH'], constants: { D: a.d } });
+  const params = uniform(k.gpu, [0, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }, a.B, a.rows.ctx, splits, parts.splits], 'batch context params');
+  const tiles = ceilDiv((a.B * a.Hq) / a.Hkv, MMA_ROWS);
+  return dispatchOf(kernel, [a.q, a.kCache, a.vCache, parts.acc, parts.ml, params], [splits, a.Hkv * tiles]);
+}
+
+/** Splits of a batch's context on tensor cores: enough workgroups for the GPU, at least MMA_MIN_SPLIT keys each. */
+function contextSplits(ctx: number, groups: number): number {
+  return Math.max(1, Math.min(ceilDiv(MMA_TARGET_WORKGROUPS, groups), ceilDiv(ctx, MMA_MIN_SPLIT)));
 }
 
 /** Partial results of split-K decoding: [rows, splits, d] accumulators and [rows, splits] (max, sum). */
