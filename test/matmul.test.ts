@@ -96,7 +96,7 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
   expect(ds.length).toBeGreaterThanOrEqual(minDispatches);
   runDispatches(ctx, ds);
   const got = await readF32(gpu, y, c.T * c.N);
-  const onTensorCores = ds.some((d) => d.kernel.name === 'matmul_mma');
+  const onTensorCores = ds.some((d) => d.kernel.name === 'matmul_mma' || d.kernel.name === 'matmul_batch_mma');
   const x = onTensorCores ? roundF16(a.x) : a.x;
   // A fused norm is the product with the normalised x, whose scale rsqrt(mean(x²) + eps) the GPU
   // gets from an f32 sum of K squares (relative error <= K·u; 4·√K·u with λ = 4 as below).
@@ -234,20 +234,25 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
 });
 
 // Prefill products run on tensor cores where the device has them (an H100 does, lavapipe does not:
-// there the plain tiled kernel must be chosen). Partial tiles of 64 tokens x 128 (64 with SwiGLU)
-// rows x 32 k, and weights split by rows, as above.
+// there the plain tiled kernel must be chosen), and so do a decode batch's of 9 to 16 tokens, in
+// tiles of their own. Partial tiles of 64 tokens x 128 (64 with SwiGLU) rows x 32 k (batches: 16
+// tokens x 32 (16) rows x 256 k), and weights split by rows, as above.
 const native = await gpuContext(false);
-describe(`matmul for prefill (${native.gpu.tensorCores ? 'tensor cores' : 'no tensor cores on this device: the plain kernel'})`, () => {
-  const kernel = native.gpu.tensorCores ? 'matmul_mma' : 'matmul';
-  it.each([MATVEC_MAX_T + 1, 37, 130])('T = %i: plain, bias, accumulate, swiglu (+ accumulate)', async (T) => {
+describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'tensor cores' : 'no tensor cores on this device: the plain kernel'})`, () => {
+  const kernel = (T: number) => (!native.gpu.tensorCores ? 'matmul' : T <= 16 ? 'matmul_batch_mma' : 'matmul_mma');
+  it.each([MATVEC_MAX_T + 1, 16, 37, 130])('T = %i: plain, bias, accumulate, swiglu (+ accumulate)', async (T) => {
     for (const c of [{}, { bias: true }, { accumulate: true }, { swiglu: true }, { swiglu: true, accumulate: true }]) {
-      expect(await checkOn(native, { T, K: 200, N: 77, ...c })).toBe(kernel);
+      expect(await checkOn(native, { T, K: 200, N: 77, ...c })).toBe(kernel(T));
     }
-    expect(await checkOn(native, { T, K: 1032, N: 300 })).toBe(kernel);
+    expect(await checkOn(native, { T, K: 1032, N: 300 })).toBe(kernel(T));
   });
-  it('weights larger than a binding are split by rows', async () => {
+  it.each([12, 70])('T = %i: weights larger than a binding are split by rows', async (T) => {
     const small = new Kernels({ ...native.gpu, maxBinding: 8192 });
-    expect(await checkOn(native, { T: 70, K: 200, N: 77, swiglu: true, accumulate: true }, small, 5)).toBe(kernel);
-    expect(await checkOn(native, { T: 70, K: 200, N: 77, bias: true }, small, 5)).toBe(kernel);
+    expect(await checkOn(native, { T, K: 200, N: 77, swiglu: true, accumulate: true }, small, 5)).toBe(kernel(T));
+    expect(await checkOn(native, { T, K: 200, N: 77, bias: true }, small, 5)).toBe(kernel(T));
+  });
+  it.each([9, 16])('T = %i: decode-sized K, Q8 weights expanded to f16 first', async (T) => {
+    expect(await checkOn(native, { T, K: 4096, N: 96, swiglu: true, accumulate: true })).toBe(kernel(T));
+    expect(await checkOn(native, { T, K: 512, N: 200, quant: { format: 'q8' } })).toBe(kernel(T));
   });
 });

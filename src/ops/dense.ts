@@ -24,6 +24,9 @@ const TILE = 64;
 /** Tokens, and rows (half with SwiGLU), of y per workgroup of matmul_mma.wgsl (TM, TN). */
 const MMA_TOKENS = 64;
 const MMA_ROWS = 128;
+/** Most tokens of matmul_batch_mma.wgsl (a decode batch's), and its rows of W per workgroup (TM, TN). */
+const BATCH_MMA_TOKENS = 16;
+const BATCH_MMA_ROWS = 32;
 /** Workgroup size of the single-workgroup kernels (argmax, sample). */
 const SELECT_WG = 1024;
 const EMBEDDING_WG = 256;
@@ -175,13 +178,20 @@ function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[],
   return { kernel, group: kernel.bindAt(entries), grid: flatGrid(k.gpu, ceilDiv(part.rows, shape.rows)) };
 }
 
-/** The tiled product of f16 weights w (and w2), a row range of W: on tensor cores where the device has them (x rounded to f16 there). */
+/**
+ * The tiled product of f16 weights w (and w2), a row range of W: on tensor cores where the device has
+ * them (x rounded to f16 there), a decode batch's few tokens in tiles of their own.
+ */
 function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], w: Binding, w2?: Binding): Dispatch {
   const mma = k.gpu.tensorCores;
+  const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows]);
+  if (mma && a.T <= BATCH_MMA_TOKENS) {
+    const kernel = k.get('matmul_batch_mma', { defines: [...defines, 'MMA'] });
+    return dispatchOf(kernel, [...productBindings(a, w, w2), params], flatGrid(k.gpu, ceilDiv(part.rows, a.swiglu ? BATCH_MMA_ROWS / 2 : BATCH_MMA_ROWS)));
+  }
   const [tokens, rows] = mma ? [MMA_TOKENS, a.swiglu ? MMA_ROWS / 2 : MMA_ROWS] : [TILE, TILE];
   const grid: Grid = [ceilDiv(part.rows, rows), ceilDiv(a.T, tokens)];
   check(Math.max(grid[0], grid[1]!) <= maxGroups(k.gpu), `matmul: ${a.T} x ${part.rows} exceeds one dispatch`);
-  const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows]);
   const kernel = mma ? k.get('matmul_mma', { defines: [...defines, 'MMA'] }) : k.get('matmul', { defines });
   return dispatchOf(kernel, [...productBindings(a, w, w2), params], grid);
 }
