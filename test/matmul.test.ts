@@ -235,24 +235,29 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
 
 // Prefill products run on tensor cores where the device has them (an H100 does, lavapipe does not:
 // there the plain tiled kernel must be chosen), and so do a decode batch's of 9 to 16 tokens, in
-// tiles of their own. Partial tiles of 64 tokens x 128 (64 with SwiGLU) rows x 32 k (batches: 16
-// tokens x 32 (16) rows x 256 k), and weights split by rows, as above.
+// tiles of their own where K is a multiple of 16 and there are at least 32 rows. Partial tiles of 64
+// tokens x 128 (64 with SwiGLU) rows x 32 k (batches: 16 tokens x 32 (16) rows x 256 k, the last
+// tile moved back over the one before), and weights split by rows, as above.
 const native = await gpuContext(false);
 describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'tensor cores' : 'no tensor cores on this device: the plain kernel'})`, () => {
-  const kernel = (T: number) => (!native.gpu.tensorCores ? 'matmul' : T <= 16 ? 'matmul_batch_mma' : 'matmul_mma');
+  const kernel = ({ T, K }: { T: number; K: number }) => (!native.gpu.tensorCores ? 'matmul' : T <= 16 && K % 16 === 0 ? 'matmul_batch_mma' : 'matmul_mma');
   it.each([MATVEC_MAX_T + 1, 16, 37, 130])('T = %i: plain, bias, accumulate, swiglu (+ accumulate)', async (T) => {
-    for (const c of [{}, { bias: true }, { accumulate: true }, { swiglu: true }, { swiglu: true, accumulate: true }]) {
-      expect(await checkOn(native, { T, K: 200, N: 77, ...c })).toBe(kernel(T));
+    for (const K of [200, 208]) {
+      for (const c of [{}, { bias: true }, { accumulate: true }, { swiglu: true }, { swiglu: true, accumulate: true }]) {
+        expect(await checkOn(native, { T, K, N: 77, ...c })).toBe(kernel({ T, K }));
+      }
     }
-    expect(await checkOn(native, { T, K: 1032, N: 300 })).toBe(kernel(T));
+    expect(await checkOn(native, { T, K: 1040, N: 300 })).toBe(kernel({ T, K: 1040 }));
   });
   it.each([12, 70])('T = %i: weights larger than a binding are split by rows', async (T) => {
     const small = new Kernels({ ...native.gpu, maxBinding: 8192 });
-    expect(await checkOn(native, { T, K: 200, N: 77, swiglu: true, accumulate: true }, small, 5)).toBe(kernel(T));
-    expect(await checkOn(native, { T, K: 200, N: 77, bias: true }, small, 5)).toBe(kernel(T));
+    expect(await checkOn(native, { T, K: 200, N: 77, swiglu: true, accumulate: true }, small, 5)).toBe(kernel({ T, K: 200 }));
+    expect(await checkOn(native, { T, K: 200, N: 77, bias: true }, small, 5)).toBe(kernel({ T, K: 200 }));
+    const parts = new Kernels({ ...native.gpu, maxBinding: 32768 });
+    expect(await checkOn(native, { T, K: 208, N: 400, swiglu: true, accumulate: true }, parts, 5)).toBe(kernel({ T, K: 208 }));
   });
   it.each([9, 16])('T = %i: decode-sized K, Q8 weights expanded to f16 first', async (T) => {
-    expect(await checkOn(native, { T, K: 4096, N: 96, swiglu: true, accumulate: true })).toBe(kernel(T));
-    expect(await checkOn(native, { T, K: 512, N: 200, quant: { format: 'q8' } })).toBe(kernel(T));
+    expect(await checkOn(native, { T, K: 4096, N: 96, swiglu: true, accumulate: true })).toBe(kernel({ T, K: 4096 }));
+    expect(await checkOn(native, { T, K: 512, N: 200, quant: { format: 'q8' } })).toBe(kernel({ T, K: 512 }));
   });
 });

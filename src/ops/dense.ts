@@ -24,7 +24,7 @@ const TILE = 64;
 /** Tokens, and rows (half with SwiGLU), of y per workgroup of matmul_mma.wgsl (TM, TN). */
 const MMA_TOKENS = 64;
 const MMA_ROWS = 128;
-/** Most tokens of matmul_batch_mma.wgsl (a decode batch's), and its rows of W per workgroup (TM, TN). */
+/** Most tokens of matmul_batch_mma.wgsl (a decode batch's), and its rows of W per workgroup (TM, TN: also the fewest it takes). */
 const BATCH_MMA_TOKENS = 16;
 const BATCH_MMA_ROWS = 32;
 /** Workgroup size of the single-workgroup kernels (argmax, sample). */
@@ -180,13 +180,14 @@ function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[],
 
 /**
  * The tiled product of f16 weights w (and w2), a row range of W: on tensor cores where the device has
- * them (x rounded to f16 there), a decode batch's few tokens in tiles of their own.
+ * them (x rounded to f16 there), a decode batch's few tokens in tiles of their own where K and the
+ * rows suit them.
  */
 function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], w: Binding, w2?: Binding): Dispatch {
   const mma = k.gpu.tensorCores;
   const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows]);
-  if (mma && a.T <= BATCH_MMA_TOKENS) {
-    const kernel = k.get('matmul_batch_mma', { defines: [...defines, 'MMA'] });
+  if (mma && a.T <= BATCH_MMA_TOKENS && a.K % 16 === 0 && part.rows >= BATCH_MMA_ROWS) {
+    const kernel = k.get('matmul_batch_mma', { defines: [...defines, 'MMA', 'W_HALVES'] });
     return dispatchOf(kernel, [...productBindings(a, w, w2), params], flatGrid(k.gpu, ceilDiv(part.rows, a.swiglu ? BATCH_MMA_ROWS / 2 : BATCH_MMA_ROWS)));
   }
   const [tokens, rows] = mma ? [MMA_TOKENS, a.swiglu ? MMA_ROWS / 2 : MMA_ROWS] : [TILE, TILE];
