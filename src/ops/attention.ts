@@ -2,8 +2,9 @@
  * Attention over the KV cache: causal flash-attention for a prefill chunk (over f16 rows), and
  * split-K flash-decoding for one token (over f16 or q8 rows), over all cached keys or over a sparse
  * selection of them; and the expansion of a q8 layer's rows to f16 for the readers of f16 rows.
- * Kernels: wgsl/attention_prefill.wgsl, wgsl/attention_decode.wgsl (+ SPARSE, KV_Q8),
- * wgsl/attention_reduce.wgsl, wgsl/dequantize_kv.wgsl.
+ * Kernels: wgsl/attention_prefill.wgsl, wgsl/attention_prefill_mma.wgsl (+ BATCH: a decode batch's
+ * shared context), wgsl/attention_decode.wgsl (+ SPARSE, KV_Q8, OWN), wgsl/attention_reduce.wgsl,
+ * wgsl/dequantize_kv.wgsl.
  *
  * Both read `step` (`struct Step { pos: u32 }`, rewritten by the caller every step) on the GPU, so
  * the recorded dispatches stay valid as the context grows.
