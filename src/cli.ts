@@ -21,7 +21,7 @@ import { VERSION } from './version.js';
 import { ATTENTION_KINDS, METHOD_NAMES, isMethod, type AttentionKind, type Method } from './attention/methods.js';
 import { costs, formatCosts } from './costs.js';
 import { prefillDocument } from './prefill.js';
-import { DEFAULT_MAX_BATCH, answerQuestions, decodeSummary } from './decode.js';
+import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_TENSOR_CORES, answerQuestions, decodeSummary } from './decode.js';
 import { readQuestions, type QuestionSources } from './questions.js';
 import { bundleInfo, formatInfo } from './info.js';
 import { formatSummary, runEval } from './eval/run.js';
@@ -211,7 +211,7 @@ function decodeCommand(): Command {
     .option('--prompt <text>', 'the question')
     .option('--prompt-file <file>', 'read the question from a file')
     .option('--prompts <jsonl>', 'answer every line ({"prompt": ...}) against one loaded bundle; one JSON line out per question')
-    .option('--batch <n>', `with --prompts: questions decoded together, each step reading the weights once for all (a finished question's slot takes the next); default: what fits the GPU, at most ${DEFAULT_MAX_BATCH} (printed on stderr)`, intArg(1, 4096))
+    .option('--batch <n>', `with --prompts: questions decoded together, each step reading the weights once for all (a finished question's slot takes the next); default: what fits the GPU, at most ${DEFAULT_MAX_BATCH} (${DEFAULT_MAX_BATCH_TENSOR_CORES} with tensor cores; printed on stderr)`, intArg(1, 4096))
     .option('--json', 'print the answer as JSON with timings (load, question prefill, first token, ms/token, KV bytes per step)')
     .addOption(logLevelOption('warn'))))
     .action(async (path: string, o: DecodeFlags) => {

@@ -19,7 +19,7 @@ import { destroyTables, listsSound, uploadTables, type Choice, type CsaParams, t
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
 import type { BatchSelector, LoadedContext, PreparedMethod, Selector } from './attention/method.js';
 import { CACHE_PAD, attentionDecode, attentionDecodeBatch, type BatchDecodeArgs } from './ops/attention.js';
-import { MATVEC_MAX_T } from './ops/dense.js';
+import { BATCH_MMA_TOKENS, MATVEC_MAX_T } from './ops/dense.js';
 import { collecting, createGpu, release, type Gpu } from './gpu/device.js';
 import { positions, storage } from './gpu/kernels.js';
 import { BatchGenerator, type BatchPrompt, type BatchRun, type BatchSampling } from './batch.js';
@@ -421,20 +421,21 @@ export interface AnswerResult {
 
 /**
  * The most questions that decode together by default: up to MATVEC_MAX_T, where the products still
- * take every row in one matvec (larger batches go to the tiled product, which on tensor cores rounds
- * the activations to f16, so greedy answers could differ from one-by-one ones).
+ * take every row in one matvec, so that greedy answers equal one-by-one ones; on a GPU with tensor
+ * cores (where batches of 4 and more already attend on them, in f16) up to the products' batch tiles.
  */
 export const DEFAULT_MAX_BATCH = MATVEC_MAX_T;
+export const DEFAULT_MAX_BATCH_TENSOR_CORES = BATCH_MMA_TOKENS;
 
 /**
- * --batch's default: the most questions (up to DEFAULT_MAX_BATCH) whose rows, B + 1 rooms of
- * `room` positions after the N context positions, stay inside the model's positions and keep a
- * layer's K (or V) in one GPU binding.
+ * --batch's default: the most questions (up to DEFAULT_MAX_BATCH, or with tensor cores
+ * DEFAULT_MAX_BATCH_TENSOR_CORES) whose rows, B + 1 rooms of `room` positions after the N context
+ * positions, stay inside the model's positions and keep a layer's K (or V) in one GPU binding.
  */
-export function defaultBatch(limits: { maxBinding: number; maxPositions: number }, shape: { kvHeads: number; headDim: number }, N: number, room: number, questions: number): number {
+export function defaultBatch(limits: { maxBinding: number; maxPositions: number; tensorCores: boolean }, shape: { kvHeads: number; headDim: number }, N: number, room: number, questions: number): number {
   const capacity = (B: number) => N + (B + 1) * room;
   const fits = (B: number) => capacity(B) <= limits.maxPositions && (shape.kvHeads * capacity(B) + CACHE_PAD) * shape.headDim * 2 <= limits.maxBinding;
-  let B = Math.min(DEFAULT_MAX_BATCH, Math.max(questions, 1));
+  let B = Math.min(limits.tensorCores ? DEFAULT_MAX_BATCH_TENSOR_CORES : DEFAULT_MAX_BATCH, Math.max(questions, 1));
   while (B > 1 && !fits(B)) B--;
   return B;
 }
@@ -451,7 +452,7 @@ export async function answerQuestions(job: DecodeJob, onAnswer: (r: AnswerResult
   await b.close();
   const room = longest + job.sampling.maxTokens;
   const gpu = await createGpu({ log: job.log });
-  const limits = { maxBinding: gpu.maxBinding, maxPositions: loadConfig(job.modelDir).maxPositions };
+  const limits = { maxBinding: gpu.maxBinding, maxPositions: loadConfig(job.modelDir).maxPositions, tensorCores: gpu.tensorCores };
   const B = Math.min(job.batch ?? defaultBatch(limits, meta.shape, N, room, job.questions.length), Math.max(job.questions.length, 1));
   check(B === 1 || job.sampling.promptAttention !== 'sparse', '--question-attention sparse runs each question through the decode step alone: use --batch 1', 'input');
   const session = await Session.open(job.bundle, job.modelDir, B === 1 ? room : (B + 1) * room, { weights: job.weights, choice: job.choice, log: job.log, gpu });

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prefillDocument } from '../src/prefill.js';
-import { Session, type Answer, type SparseOptions } from '../src/decode.js';
+import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_TENSOR_CORES, Session, defaultBatch, type Answer, type SparseOptions } from '../src/decode.js';
 import { textSink } from '../src/generate.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import type { AttentionKind } from '../src/attention/methods.js';
@@ -110,4 +110,22 @@ describe('csattn decode --prompts --batch', () => {
     expect(Object.keys(three.lines[0]).sort()).toEqual(Object.keys(one.lines[0]).sort());
     for (const l of three.lines) expect(l.msPerToken).toBeGreaterThan(0);
   }, 600_000);
+});
+
+describe('decode --batch default', () => {
+  const shape = { kvHeads: 2, headDim: 64 };
+  const roomy = { maxBinding: 2 ** 30, maxPositions: 1 << 20 };
+  it('takes as many questions as there are, up to 8, or 16 with tensor cores', () => {
+    expect(defaultBatch({ ...roomy, tensorCores: false }, shape, 1000, 50, 3)).toBe(3);
+    expect(defaultBatch({ ...roomy, tensorCores: false }, shape, 1000, 50, 40)).toBe(DEFAULT_MAX_BATCH);
+    expect(defaultBatch({ ...roomy, tensorCores: true }, shape, 1000, 50, 40)).toBe(DEFAULT_MAX_BATCH_TENSOR_CORES);
+    expect([DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_TENSOR_CORES]).toEqual([8, 16]);
+  });
+  it('fewer where the rows would pass the model positions or a binding', () => {
+    // 1000 + (B + 1)·50 <= 1400 positions: B = 7.
+    expect(defaultBatch({ ...roomy, maxPositions: 1400, tensorCores: true }, shape, 1000, 50, 40)).toBe(7);
+    // (2 · (1000 + (B + 1)·50) + 64) · 64 · 2 bytes <= 440,000: B = 12.
+    expect(defaultBatch({ ...roomy, maxBinding: 440_000, tensorCores: true }, shape, 1000, 50, 40)).toBe(12);
+    expect(defaultBatch({ ...roomy, maxPositions: 1000, tensorCores: true }, shape, 1000, 50, 40)).toBe(1);
+  });
 });

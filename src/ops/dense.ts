@@ -25,7 +25,7 @@ const TILE = 64;
 const MMA_TOKENS = 64;
 const MMA_ROWS = 128;
 /** Most tokens of matmul_batch_mma.wgsl (a decode batch's), and its rows of W per workgroup (TM, TN: also the fewest it takes). */
-const BATCH_MMA_TOKENS = 16;
+export const BATCH_MMA_TOKENS = 16;
 const BATCH_MMA_ROWS = 32;
 /** Workgroup size of the single-workgroup kernels (argmax, sample). */
 const SELECT_WG = 1024;
