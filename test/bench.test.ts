@@ -73,7 +73,7 @@ describe('csattn bench', () => {
 describe('csattn bench --batch', () => {
   it('decodes each batch size with both attentions: a token a step for every sequence', async () => {
     // 9: past MATVEC_MAX_T, the products take the tiled kernel.
-    const [r] = await bench({ ...job, randomContext: true, bundleIo: false, profile: false, contexts: [cfg.max_position_embeddings], batches: [1, 3, 9] }, () => {});
+    const [r] = await bench({ ...job, randomContext: true, bundleIo: false, profile: true, contexts: [cfg.max_position_embeddings], batches: [1, 3, 9] }, () => {});
     // The window keeps the largest batch's rooms: its sequences and the prefill's.
     expect(r.context).toBe(cfg.max_position_embeddings - 10 * (5 + 6 + 1));
     expect(r.batches!.map((b) => [b.batch, b.attention])).toEqual([[1, 'full'], [1, 'csa'], [3, 'full'], [3, 'csa'], [9, 'full'], [9, 'csa']]);
@@ -85,6 +85,14 @@ describe('csattn bench --batch', () => {
     expect(table[2].split('|').slice(1, 4).map((c) => c.trim())).toEqual(['tiny-llama', String(r.context), '1']);
     expect(table).toHaveLength(5);
     expect(formatBench([r])).toContain('| full tok/s a sequence |');
+    // --profile profiles a step of the largest batch only: one token chosen for all its sequences.
+    expect(r.batches!.filter((b) => b.kernels).map((b) => [b.batch, b.attention])).toEqual([[9, 'full'], [9, 'csa']]);
+    for (const b of r.batches!.filter((x) => x.kernels)) {
+      expect(b.kernels!.find((k) => k.kernel === 'argmax')!.calls).toBeCloseTo(1, 9);
+      expect(b.gpuStepMs!).toBeGreaterThan(Math.max(...b.kernels!.map((k) => k.stepMs!)));
+    }
+    expect(r.batches!.find((b) => b.batch === 9 && b.attention === 'csa')!.kernels!.map((k) => k.kernel)).toContain('csa_topk');
+    expect(formatBench([r])).toContain('csa batch 9 step (');
   });
 });
 
