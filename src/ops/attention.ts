@@ -171,17 +171,19 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[]
   check(a.rows.ctx >= 1 && a.rows.room >= 1 && a.rows.ctx + (a.B + 1) * a.rows.room <= a.capacity, `a batch of ${a.B} with ${a.rows.room} rows each after ${a.rows.ctx} does not fit a cache of ${a.capacity}`);
   check(!Array.isArray(a.sparse) || a.sparse.length === a.B, 'batched sparse attention needs a selection (or null) per sequence');
   const batch = { room: a.rows.room, ctx: a.rows.ctx };
-  const contextStep = uniform(k.gpu, [a.rows.ctx - 1], 'batch context step');
+  // The context's last position, for the kernels that attend the context as a whole (not on the tensor-core path).
+  const contextStep = () => uniform(k.gpu, [a.rows.ctx - 1], 'batch context step');
   const own = decodeCut({ ...a, capacity: a.rows.room, sparse: undefined });
   if (!a.sparse) {
     // The context's keys: every sequence's heads of a KV head in its workgroups (as a tensor-core
     // product where there are enough of them); its own: one sequence a workgroup.
     const rowsPerKvHead = (a.B * a.Hq) / a.Hkv;
     if (usesTensorCores(k, shape) && !a.scales && rowsPerKvHead >= MMA_MIN_BATCH_ROWS) {
-      const splits = contextSplits(a.rows.ctx, a.Hkv * ceilDiv(rowsPerKvHead, MMA_ROWS));
+      const tiles = ceilDiv(rowsPerKvHead, MMA_ROWS);
+      const splits = contextSplits(a.rows.ctx, a.Hkv * tiles);
       const parts = partials(a.B * a.Hq, splits + own.splits, a.d, k);
       return [
-        contextMma(k, a, parts, splits),
+        contextMma(k, a, parts, splits, tiles),
         decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seqs: a.B, seq0: 0, split0: splits }),
         reduceOf(k, parts, a.out),
       ];
@@ -189,7 +191,7 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[]
     const context = decodeCut({ ...a, Hq: a.B * a.Hq, capacity: a.rows.ctx, sparse: undefined });
     const parts = partials(a.B * a.Hq, context.splits + own.splits, a.d, k);
     return [
-      decodePart(k, shape, context, { keys: { step: contextStep }, parts, ...batch, seqs: a.B, seq0: 0, split0: 0 }),
+      decodePart(k, shape, context, { keys: { step: contextStep() }, parts, ...batch, seqs: a.B, seq0: 0, split0: 0 }),
       decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seqs: a.B, seq0: 0, split0: context.splits }),
       reduceOf(k, parts, a.out),
     ];
@@ -202,7 +204,8 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[]
   // Each sequence's parts, its last one padded with empty splits to the most any sequence has, so
   // that one reduce merges every sequence's.
   const context = decodeCut({ ...a, capacity: a.rows.ctx, sparse: undefined });
-  const cuts = a.sparse.map((sparse) => (sparse ? [{ cut: decodeCut({ ...a, sparse }), keys: { sparse } }] : [{ cut: context, keys: { step: contextStep } }, { cut: own, keys: { own: a.positions } }]));
+  const step = a.sparse.includes(null) ? contextStep() : undefined;
+  const cuts = a.sparse.map((sparse) => (sparse ? [{ cut: decodeCut({ ...a, sparse }), keys: { sparse } }] : [{ cut: context, keys: { step: step! } }, { cut: own, keys: { own: a.positions } }]));
   const total = Math.max(...cuts.map((c) => c.reduce((n, x) => n + x.cut.splits, 0)));
   const parts = partials(a.B * a.Hq, total, a.d, k);
   const each = cuts.flatMap((c, b) => {
@@ -218,13 +221,12 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[]
 
 /**
  * The context part of a batch on tensor cores (attention_prefill_mma, BATCH): workgroups of MMA_ROWS
- * (sequence, head) rows of a KV head, each over a split of the context, write splits [0, splits) of
- * each row's partials.
+ * (sequence, head) rows of a KV head (`tiles` of them a KV head), each over a split of the context,
+ * write splits [0, splits) of each row's partials.
  */
-function contextMma(k: Kernels, a: BatchDecodeArgs, parts: Partials, splits: number): Dispatch {
+function contextMma(k: Kernels, a: BatchDecodeArgs, parts: Partials, splits: number, tiles: number): Dispatch {
   const kernel = k.get('attention_prefill_mma', { defines: ['MMA', 'BATCH'], constants: { D: a.d } });
   const params = uniform(k.gpu, [0, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }, a.B, a.rows.ctx, splits, parts.splits], 'batch context params');
-  const tiles = ceilDiv((a.B * a.Hq) / a.Hkv, MMA_ROWS);
   return dispatchOf(kernel, [a.q, a.kCache, a.vCache, parts.acc, parts.ml, params], [splits, a.Hkv * tiles]);
 }
 
