@@ -91,7 +91,8 @@ describe("kernels of the shared reduction on Dawn's null backend", () => {
 describe("tensor-core kernels on Dawn's null backend", () => {
   const variants: [string, string[]][] = [
     ['matmul_mma', []], ['matmul_mma', ['SWIGLU', 'EXTRA']], ['matmul_mma', ['BIAS', 'EXTRA', 'ACCUMULATE']],
-    ['attention_prefill_mma', []], ['doctor_mma', []],
+    ['attention_prefill_mma', []], ['attention_prefill_mma', ['BATCH']], ['doctor_mma', []],
+    ['matmul_batch_mma', ['W_HALVES']], ['matmul_batch_mma', ['W_HALVES', 'SWIGLU', 'EXTRA']], ['matmul_batch_mma', ['W_HALVES', 'BIAS', 'EXTRA', 'ACCUMULATE']],
   ];
   // No message at all: a deprecated builtin is a warning, which Dawn prints to stdout.
   it.each(variants)('%s %j compiles without a message', async (name, defines) => {
