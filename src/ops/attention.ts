@@ -171,8 +171,9 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[]
   check(a.rows.ctx >= 1 && a.rows.room >= 1 && a.rows.ctx + (a.B + 1) * a.rows.room <= a.capacity, `a batch of ${a.B} with ${a.rows.room} rows each after ${a.rows.ctx} does not fit a cache of ${a.capacity}`);
   check(!Array.isArray(a.sparse) || a.sparse.length === a.B, 'batched sparse attention needs a selection (or null) per sequence');
   const batch = { room: a.rows.room, ctx: a.rows.ctx };
-  // The context's last position, for the kernels that attend the context as a whole (not on the tensor-core path).
-  const contextStep = () => uniform(k.gpu, [a.rows.ctx - 1], 'batch context step');
+  // The context's last position, made where a kernel attends the context as a whole (not on the tensor-core path).
+  let step: GPUBuffer | undefined;
+  const contextStep = () => (step ??= uniform(k.gpu, [a.rows.ctx - 1], 'batch context step'));
   const own = decodeCut({ ...a, capacity: a.rows.room, sparse: undefined });
   if (!a.sparse) {
     // The context's keys: every sequence's heads of a KV head in its workgroups (as a tensor-core
@@ -204,8 +205,7 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[]
   // Each sequence's parts, its last one padded with empty splits to the most any sequence has, so
   // that one reduce merges every sequence's.
   const context = decodeCut({ ...a, capacity: a.rows.ctx, sparse: undefined });
-  const step = a.sparse.includes(null) ? contextStep() : undefined;
-  const cuts = a.sparse.map((sparse) => (sparse ? [{ cut: decodeCut({ ...a, sparse }), keys: { sparse } }] : [{ cut: context, keys: { step: step! } }, { cut: own, keys: { own: a.positions } }]));
+  const cuts = a.sparse.map((sparse) => (sparse ? [{ cut: decodeCut({ ...a, sparse }), keys: { sparse } }] : [{ cut: context, keys: { step: contextStep() } }, { cut: own, keys: { own: a.positions } }]));
   const total = Math.max(...cuts.map((c) => c.reduce((n, x) => n + x.cut.splits, 0)));
   const parts = partials(a.B * a.Hq, total, a.d, k);
   const each = cuts.flatMap((c, b) => {
