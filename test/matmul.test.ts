@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Kernels } from '../src/gpu/kernels.js';
 import { storage, upload } from '../src/gpu/kernels.js';
-import { matmul, matvecShape, MATVEC_MAX_T, type MatvecShape } from '../src/ops/dense.js';
+import { batchHalvesBytes, batchRow, halves, matmul, matvecShape, MATVEC_MAX_T, type MatvecShape } from '../src/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, type Matrix, type QuantFormat } from '../src/ops/quant.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
 import * as qref from './ref/quant.js';
-import { f16Modes, gpuContext, rand, readF32, runDispatches, uploadF16, uploadF32, type Ctx } from './helpers/gpu.js';
+import { f16Modes, gpuContext, rand, readF16, readF32, runDispatches, uploadF16, uploadF32, type Ctx } from './helpers/gpu.js';
 import { perf } from './helpers/perf.js';
 
 const U = 2 ** -24; // f32 unit roundoff
@@ -91,7 +91,7 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
   const ds = matmul(kernels, {
     x: uploadF32(gpu, a.x), w, w2,
     bias: a.bias && uploadF16(gpu, a.bias), y, T: c.T, K: c.K, N: c.N, accumulate: c.accumulate, swiglu: c.swiglu,
-    norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined, expandInto,
+    norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined, expandInto, halves: storage(gpu, batchHalvesBytes(c.K)),
   }, c.shape ?? matvecShape({ ...c, w }));
   expect(ds.length).toBeGreaterThanOrEqual(minDispatches);
   runDispatches(ctx, ds);
@@ -99,8 +99,10 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
   const onTensorCores = ds.some((d) => d.kernel.name === 'matmul_mma' || d.kernel.name === 'matmul_batch_mma');
   const x = onTensorCores ? roundF16(a.x) : a.x;
   // A fused norm is the product with the normalised x, whose scale rsqrt(mean(x²) + eps) the GPU
-  // gets from an f32 sum of K squares (relative error <= K·u; 4·√K·u with λ = 4 as below).
-  const normed = c.norm ? { ...a, x: ref.rmsnorm(x, normW, c.K, EPS) } : { ...a, x };
+  // gets from an f32 sum of K squares (relative error <= K·u; 4·√K·u with λ = 4 as below). A batch
+  // product on tensor cores rounds the normalised x to f16.
+  const normedX = () => (onTensorCores ? roundF16(ref.rmsnorm(a.x, normW, c.K, EPS)) : ref.rmsnorm(x, normW, c.K, EPS));
+  const normed = c.norm ? { ...a, x: normedX() } : { ...a, x };
   const want = ref.matmul(normed);
   // With int8 products (DOT4) the matvec also quantizes x per column block (16 values for Q8, 32
   // for Q4): each value moves by at
@@ -235,9 +237,10 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
 
 // Prefill products run on tensor cores where the device has them (an H100 does, lavapipe does not:
 // there the plain tiled kernel must be chosen), and so do a decode batch's of 9 to 16 tokens, in
-// tiles of their own where K is a multiple of 16 and there are at least 32 rows. Partial tiles of 64
-// tokens x 128 (64 with SwiGLU) rows x 32 k (batches: 16 tokens x 32 (16) rows x 256 k, the last
-// tile moved back over the one before), and weights split by rows, as above.
+// tiles of their own where K is a multiple of 16 and there are at least 32 rows, x through
+// halves.wgsl (with the RMSNorm fused). Partial tiles of 64 tokens x 128 (64 with SwiGLU) rows x 32
+// k (batches: 16 tokens x 32 (16) rows x 512 k, the last tile moved back over the one before), and
+// weights split by rows, as above (a batch's last range of too few rows widened over the one before).
 const native = await gpuContext(false);
 describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'tensor cores' : 'no tensor cores on this device: the plain kernel'})`, () => {
   const kernel = ({ T, K }: { T: number; K: number }) => (!native.gpu.tensorCores ? 'matmul' : T <= 16 && K % 16 === 0 ? 'matmul_batch_mma' : 'matmul_mma');
@@ -248,6 +251,10 @@ describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'ten
       }
     }
     expect(await checkOn(native, { T, K: 1040, N: 300 })).toBe(kernel({ T, K: 1040 }));
+    if (kernel({ T, K: 208 }) === 'matmul_batch_mma') {
+      expect(await checkOn(native, { T, K: 208, N: 77, norm: true })).toBe('matmul_batch_mma');
+      expect(await checkOn(native, { T, K: 1040, N: 300, swiglu: true, norm: true })).toBe('matmul_batch_mma');
+    }
   });
   it.each([12, 70])('T = %i: weights larger than a binding are split by rows', async (T) => {
     const small = new Kernels({ ...native.gpu, maxBinding: 8192 });
@@ -255,9 +262,33 @@ describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'ten
     expect(await checkOn(native, { T, K: 200, N: 77, bias: true }, small, 5)).toBe(kernel({ T, K: 200 }));
     const parts = new Kernels({ ...native.gpu, maxBinding: 32768 });
     expect(await checkOn(native, { T, K: 208, N: 400, swiglu: true, accumulate: true }, parts, 5)).toBe(kernel({ T, K: 208 }));
+    // Ranges of 72 rows and a last of 10, which a batch product binds from 24 rows earlier.
+    expect(await checkOn(native, { T, K: 208, N: 370, accumulate: true, ...(kernel({ T, K: 208 }) === 'matmul_batch_mma' ? { norm: true } : {}) }, parts, 6)).toBe(kernel({ T, K: 208 }));
   });
   it.each([9, 16])('T = %i: decode-sized K, Q8 weights expanded to f16 first', async (T) => {
     expect(await checkOn(native, { T, K: 4096, N: 96, swiglu: true, accumulate: true })).toBe(kernel({ T, K: 4096 }));
     expect(await checkOn(native, { T, K: 512, N: 200, quant: { format: 'q8' } })).toBe(kernel({ T, K: 512 }));
+  });
+});
+
+// A decode batch's x on its way to the tensor cores (halves.wgsl): f16 of x, or of RMSNorm(x) · w,
+// in 16 rows padded with zeros to a multiple of 512 values. Within an f16 step of the exact value
+// (the GPU rounds an f32 value, which may sit across a rounding boundary from the double).
+describe.each(await f16Modes())('halves (packedF16=%s)', (packed) => {
+  it.each([{ T: 3, K: 40 }, { T: 16, K: 520 }])('T = $T, K = $K, with and without the RMSNorm', async ({ T, K }) => {
+    const ctx = await gpuContext(packed);
+    const { gpu, kernels } = ctx;
+    const x = rand(T * K, 11, 3);
+    const normW = roundF16(rand(K, 12).map((v) => 1 + 0.5 * v));
+    const KP = batchRow(K);
+    for (const norm of [false, true]) {
+      const out = storage(gpu, batchHalvesBytes(K));
+      runDispatches(ctx, halves(kernels, { x: uploadF32(gpu, x), out, T, K, norm: norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined }));
+      const got = await readF16(gpu, out, 16 * KP);
+      const v = norm ? ref.rmsnorm(x, normW, K, EPS) : x;
+      const want = Float32Array.from({ length: 16 * KP }, (_, i) => (Math.floor(i / KP) < T && i % KP < K ? v[Math.floor(i / KP) * K + (i % KP)] : 0));
+      const bad = Array.from(got.keys()).filter((i) => !(Math.abs(got[i] - want[i]) <= Math.abs(want[i]) * 2 ** -10 * 1.01 + 2 ** -24));
+      expect(bad.slice(0, 5).map((i) => [i, got[i], want[i]])).toEqual([]);
+    }
   });
 });
