@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Kernels } from '../src/gpu/kernels.js';
 import { storage, upload } from '../src/gpu/kernels.js';
-import { batchHalvesBytes, batchRow, halves, matmul, matvecShape, MATVEC_MAX_T, type MatvecShape } from '../src/ops/dense.js';
+import { batchHalvesBytes, batchMatmul, batchRow, halves, matmul, matvecShape, MATVEC_MAX_T, type BatchVariant, type MatvecShape } from '../src/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, type Matrix, type QuantFormat } from '../src/ops/quant.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
@@ -13,6 +13,8 @@ const U = 2 ** -24; // f32 unit roundoff
 
 interface Case {
   T: number; K: number; N: number; bias?: boolean; accumulate?: boolean; swiglu?: boolean; norm?: boolean; shape?: MatvecShape;
+  /** A batch product's experiment (batchMatmul), instead of what matmul() picks. */
+  variant?: BatchVariant;
   /**
    * Quantized weights (on the CPU), expanded for tiled products into buffers of this many rows.
    * exactX: x of whole multiples of 1/8 reaching ±127/8 in every block of 16, which the matvec's
@@ -88,15 +90,16 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
   const [w2, w2v] = f16.w2 ? weight(f16.w2) : [];
   const a = { ...f16, w: wv, w2: w2v };
   const expandInto = c.quant && [0, 1].map(() => storage(gpu, (c.quant!.expandRows ?? c.N) * c.K * 2));
-  const ds = matmul(kernels, {
+  const args = {
     x: uploadF32(gpu, a.x), w, w2,
     bias: a.bias && uploadF16(gpu, a.bias), y, T: c.T, K: c.K, N: c.N, accumulate: c.accumulate, swiglu: c.swiglu,
     norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined, expandInto, halves: storage(gpu, batchHalvesBytes(c.K)),
-  }, c.shape ?? matvecShape({ ...c, w }));
+  };
+  const ds = c.variant ? batchMatmul(kernels, args, undefined, c.variant) : matmul(kernels, args, c.shape ?? matvecShape({ ...c, w }));
   expect(ds.length).toBeGreaterThanOrEqual(minDispatches);
   runDispatches(ctx, ds);
   const got = await readF32(gpu, y, c.T * c.N);
-  const onTensorCores = ds.some((d) => d.kernel.name === 'matmul_mma' || d.kernel.name === 'matmul_batch_mma');
+  const onTensorCores = ds.some((d) => d.kernel.name.startsWith('matmul_mma') || d.kernel.name.startsWith('matmul_batch_mma'));
   const x = onTensorCores ? roundF16(a.x) : a.x;
   // A fused norm is the product with the normalised x, whose scale rsqrt(mean(x²) + eps) the GPU
   // gets from an f32 sum of K squares (relative error <= K·u; 4·√K·u with λ = 4 as below). A batch
@@ -264,6 +267,13 @@ describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'ten
     expect(await checkOn(native, { T, K: 208, N: 400, swiglu: true, accumulate: true }, parts, 5)).toBe(kernel({ T, K: 208 }));
     // Ranges of 72 rows and a last of 10, which a batch product binds from 24 rows earlier.
     expect(await checkOn(native, { T, K: 208, N: 370, accumulate: true, ...(kernel({ T, K: 208 }) === 'matmul_batch_mma' ? { norm: true } : {}) }, parts, 6)).toBe(kernel({ T, K: 208 }));
+  });
+  it.runIf(native.gpu.tensorCores).each([{ staged: true }, { prefetch: true }])('batch product experiment %j: 9 and 16 tokens', async (variant) => {
+    for (const T of [9, 16]) {
+      for (const c of [{}, { bias: true, accumulate: true }, { swiglu: true, norm: true }]) {
+        expect(await checkOn(native, { T, K: 1040, N: 300, ...c, variant })).toMatch(/^matmul_batch_mma/);
+      }
+    }
   });
   it.each([9, 16])('T = %i: decode-sized K, Q8 weights expanded to f16 first', async (T) => {
     expect(await checkOn(native, { T, K: 4096, N: 96, swiglu: true, accumulate: true })).toBe(kernel({ T, K: 4096 }));

@@ -41,6 +41,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, th: Thread) {
       v *= unpack_h2(norm_w[j]);
 #endif
     }
-    xh[t * (p.KP / 2u) + j] = pack2x16float(v);
+    xh[t * (p.KP / 2u) + j] = pack_h2(v);
   }
 }

@@ -40,6 +40,11 @@ fn x_tile(k: u32) -> Left {
   return subgroupMatrixLoad<Left, row_major>(&x, k, p.KP);
 }
 
+fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
+
+// The two accumulators: tile rows 0-15 (G's with SWIGLU) and 16-31 (U's).
+struct Sums { c0: Acc, c1: Acc }
+
 // Wᵀ's 16 x 16 tile of rows row .. row+15 at k (a k past K reads K's last tile, which x's zeros cancel).
 fn w_tile(row: u32, k: u32) -> Right {
   return subgroupMatrixLoad<Right, col_major>(&w, row * p.K + min(k, p.K - 16u), p.K);
@@ -53,7 +58,44 @@ fn h_tile(row: u32, k: u32) -> Right {
 #endif
 }
 
-fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
+// A subgroup's operands of one turn: 4 k-tiles of x, and of each accumulator's rows.
+struct Turn { a0: Left, a1: Left, a2: Left, a3: Left, g0: Right, g1: Right, g2: Right, g3: Right, h0: Right, h1: Right, h2: Right, h3: Right }
+
+fn load_turn(rb: u32, k: u32) -> Turn {
+  return Turn(x_tile(k), x_tile(k + 16u), x_tile(k + 32u), x_tile(k + 48u),
+              w_tile(rb, k), w_tile(rb, k + 16u), w_tile(rb, k + 32u), w_tile(rb, k + 48u),
+              h_tile(rb, k), h_tile(rb, k + 16u), h_tile(rb, k + 32u), h_tile(rb, k + 48u));
+}
+
+fn multiply(t: Turn, s: Sums) -> Sums {
+  var c = s;
+  c.c0 = mma(t.a0, t.g0, c.c0);
+  c.c1 = mma(t.a0, t.h0, c.c1);
+  c.c0 = mma(t.a1, t.g1, c.c0);
+  c.c1 = mma(t.a1, t.h1, c.c1);
+  c.c0 = mma(t.a2, t.g2, c.c0);
+  c.c1 = mma(t.a2, t.h2, c.c1);
+  c.c0 = mma(t.a3, t.g3, c.c0);
+  c.c1 = mma(t.a3, t.h3, c.c1);
+  return c;
+}
+
+// Subgroup sg's sums over its turns (k from (j·SG + sg)·KS in turn j).
+fn sums(rb: u32, sg: u32, lid: u32) -> Sums {
+  var c = Sums(Acc(), Acc());
+  let turns = p.KP / (SG * KS);
+#if PREFETCH
+  var t = load_turn(rb, sg * KS);
+  for (var j = 0u; j < turns; j++) {  // uniform bounds: subgroup matrices need uniform control flow
+    let next = load_turn(rb, (min(j + 1u, turns - 1u) * SG + sg) * KS);
+    c = multiply(t, c);
+    t = next;
+  }
+#else
+  for (var j = 0u; j < turns; j++) { c = multiply(load_turn(rb, (j * SG + sg) * KS), c); }
+#endif
+  return c;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -61,31 +103,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   let r0 = (wid.x + wid.y * groups.x) * OUT_ROWS;
   if (r0 >= p.rows) { return; }  // the whole workgroup: a flat grid's spare workgroups
   let rb = min(r0, p.rows - OUT_ROWS);  // the tile's first row
-  var c0 = Acc();  // tile rows 0-15 (G's with SWIGLU)
-  var c1 = Acc();  // tile rows 16-31 (U's)
-  for (var j = 0u; j < p.KP / (SG * KS); j++) {  // uniform bounds: subgroup matrices need uniform control flow
-    let k = (j * SG + sg) * KS;
-    let a0 = x_tile(k);
-    let a1 = x_tile(k + 16u);
-    let a2 = x_tile(k + 32u);
-    let a3 = x_tile(k + 48u);
-    let g0 = w_tile(rb, k);
-    let g1 = w_tile(rb, k + 16u);
-    let g2 = w_tile(rb, k + 32u);
-    let g3 = w_tile(rb, k + 48u);
-    let h0 = h_tile(rb, k);
-    let h1 = h_tile(rb, k + 16u);
-    let h2 = h_tile(rb, k + 32u);
-    let h3 = h_tile(rb, k + 48u);
-    c0 = mma(a0, g0, c0);
-    c1 = mma(a0, h0, c1);
-    c0 = mma(a1, g1, c0);
-    c1 = mma(a1, h1, c1);
-    c0 = mma(a2, g2, c0);
-    c1 = mma(a2, h2, c1);
-    c0 = mma(a3, g3, c0);
-    c1 = mma(a3, h3, c1);
-  }
+  let c = sums(rb, sg, lid);
+  let c0 = c.c0;
+  let c1 = c.c1;
   subgroupMatrixStore<row_major>(&part, sg * 512u, c0, 16u);
   subgroupMatrixStore<row_major>(&part, sg * 512u + 256u, c1, 16u);
   workgroupBarrier();
