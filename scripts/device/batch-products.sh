@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The batch products on the GPU machine, in one call (docs/perf-notes.md, Pending):
+#   run carry [".device", ".ab"]: "bash scripts/device/batch-products.sh"
+# (after `npm run build && bash scripts/device/pack.sh --tests` with fixtures/models/tinylm moved out
+# of the tree for the carry limit, and .ab/main a build of main: bin, dist, wgsl, package.json, scripts).
+#   1. each shape's product at T = 1 and 16 (matvec.mjs --tokens): matmul_batch_mma, and the two
+#      experiments beside it (W staged through workgroup memory; the next turn's operands loaded first);
+#   2. the GPU tests of the products (matmul, kernels);
+#   3. a B = 16 step at 128K, this build and .ab/main's (csattn bench --profile).
+# $OUT gets products-*.jsonl, tests.log and bench-*.jsonl.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+source .device/setup.sh >/dev/null
+for v in none prefetch staged; do
+  timeout 60 node scripts/bench/matvec.mjs --tokens 1,16 --batch-variant $v --json > "$OUT/products-$v.jsonl" 2>"$OUT/products-$v.err"; echo "$v rc $?"
+  node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(JSON.stringify(r.steps));for(const sh of r.shapes)console.log(" ",sh.shape,sh.byTokens.map(b=>b.T+":"+b.ms.toFixed(4)+"/"+(b.batchMs??0).toFixed(4)).join(" "))' "$OUT/products-$v.jsonl"
+done
+timeout 150 node node_modules/vitest/vitest.mjs run test/matmul.test.ts test/kernels.test.ts > "$OUT/tests.log" 2>&1; echo "tests rc $?"
+grep -E "Test Files|Tests  |×" "$OUT/tests.log" | sed 's/\x1b\[[0-9;]*m//g' | head -20
+B="bench --log-level warn --json --random-context --contexts 131072 --decode-tokens 16 --batch 1,16 --profile"
+timeout 120 node bin/csattn.js $B > "$OUT/bench-new.jsonl" 2>"$OUT/bench-new.err"; echo "new rc $?"; node scripts/bench/summary.mjs "$OUT/bench-new.jsonl"
+timeout 120 node .ab/main/bin/csattn.js $B > "$OUT/bench-main.jsonl" 2>"$OUT/bench-main.err"; echo "main rc $?"; node scripts/bench/summary.mjs "$OUT/bench-main.jsonl"
