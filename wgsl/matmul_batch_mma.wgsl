@@ -10,7 +10,9 @@
 // each (subgroup s's turn j: k from (j·SG + s)·KS), with all of a turn's loads issued before its
 // multiplies and no barrier until the subgroups' sums meet in workgroup memory at the end. The
 // earlier form staged x through workgroup memory a stage at a time (a barrier each): 18.2 ms of a
-// B = 16 step at 128K on the H200, 0.79 TB/s of weights (docs/perf-notes.md).
+// B = 16 step at 128K on the H200, 0.79 TB/s of weights; this one 15.45 ms for one step's products
+// at any T from 1 to 16, ~1 TB/s: the loads of W's tiles from storage set the pace
+// (docs/perf-notes.md, session 18; matmul_batch_mma_staged.wgsl and PREFETCH are the experiments).
 // The host guarantees K % 16 == 0, KP a multiple of SG·KS, and at least TN rows (a last, partial
 // tile is moved back to end at the last row, its rows before the tile's own left to the tile before;
 // the first `skip` rows of the binding belong to the row range before, which writes them).
@@ -19,31 +21,9 @@ struct Params { T: u32, K: u32, N: u32, row0: u32, rows: u32, KP: u32, skip: u32
 
 #include weight_product
 
-const SG = 8u;
-const WG = 32u * SG;
-const KS = 64u;          // k per subgroup and turn: 4 tiles of 16
-const TM = 16u;          // tokens (rows of x's tiles)
-#if SWIGLU
-const OUT_ROWS = 16u;    // rows of y per workgroup: G's tile rows 0-15, U's 16-31
-#else
-const OUT_ROWS = 32u;
-#endif
+#include batch_mma
 
-alias Left = subgroup_matrix_left<f16, 16, 16>;
-alias Right = subgroup_matrix_right<f16, 16, 16>;
-alias Acc = subgroup_matrix_result<f32, 16, 16>;
-
-var<workgroup> part: array<f32, SG * 512u>; // [subgroup][accumulator][token][row]
-
-// x's 16 x 16 tile at k.
-fn x_tile(k: u32) -> Left {
-  return subgroupMatrixLoad<Left, row_major>(&x, k, p.KP);
-}
-
-fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
-
-// The two accumulators: tile rows 0-15 (G's with SWIGLU) and 16-31 (U's).
-struct Sums { c0: Acc, c1: Acc }
+const KS = 64u; // k per subgroup and turn: 4 tiles of 16
 
 // Wᵀ's 16 x 16 tile of rows row .. row+15 at k (a k past K reads K's last tile, which x's zeros cancel).
 fn w_tile(row: u32, k: u32) -> Right {
@@ -95,34 +75,4 @@ fn sums(rb: u32, sg: u32, lid: u32) -> Sums {
   for (var j = 0u; j < turns; j++) { c = multiply(load_turn(rb, (j * SG + sg) * KS), c); }
 #endif
   return c;
-}
-
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-        @builtin(subgroup_id) sg: u32) {
-  let r0 = (wid.x + wid.y * groups.x) * OUT_ROWS;
-  if (r0 >= p.rows) { return; }  // the whole workgroup: a flat grid's spare workgroups
-  let rb = min(r0, p.rows - OUT_ROWS);  // the tile's first row
-  let c = sums(rb, sg, lid);
-  let c0 = c.c0;
-  let c1 = c.c1;
-  subgroupMatrixStore<row_major>(&part, sg * 512u, c0, 16u);
-  subgroupMatrixStore<row_major>(&part, sg * 512u + 256u, c1, 16u);
-  workgroupBarrier();
-  // Output (t, rb + n) sums tile row n's accumulator over the subgroups (with SWIGLU, G's and U's).
-  for (var e = lid; e < TM * OUT_ROWS; e += WG) {
-    let t = e / OUT_ROWS;
-    let n = e % OUT_ROWS;
-    var g = 0.0;
-    var u = 0.0;
-    for (var s = 0u; s < SG; s++) {
-#if SWIGLU
-      g += part[s * 512u + t * 16u + n];
-      u += part[s * 512u + 256u + t * 16u + n];
-#else
-      g += part[s * 512u + (n / 16u) * 256u + t * 16u + n % 16u];
-#endif
-    }
-    if (t < p.T && rb + n >= max(r0, p.skip)) { store(t, rb + n, g, u); }
-  }
 }
