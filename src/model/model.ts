@@ -471,7 +471,7 @@ export class Model {
    */
   /** The f16 copy of x a decode batch's products on tensor cores read (ops.batchProduct), made on first use. */
   private halves(T: number): GPUBuffer | undefined {
-    if (!this.gpu.tensorCores || T > ops.BATCH_MMA_TOKENS || T < Math.min(ops.BATCH_MMA_FROM, ops.MATVEC_MAX_T + 1)) return undefined;
+    if (!ops.batchTokens(this.gpu, T, this.weights.format)) return undefined;
     const { hidden: H, heads, headDim: d, intermediate: I } = this.cfg;
     return (this.halvesBuffer ??= collecting(this.gpu, null, () => storage(this.gpu, ops.batchHalvesBytes(Math.max(H, heads * d, I)), 'a batch\'s x as f16')));
   }

@@ -120,10 +120,12 @@ export function matmul(k: Kernels, a: MatmulArgs, shape = matvecShape(a)): Dispa
 export function batchMatmul(k: Kernels, a: MatmulArgs, defines = productDefines(a), variant: BatchVariant = {}): Dispatch[] {
   check(k.gpu.tensorCores && a.T <= BATCH_MMA_TOKENS && a.K % 16 === 0 && a.N >= BATCH_MMA_ROWS, `matmul: ${a.T} tokens x ${a.K} x ${a.N} is no batch product on this GPU`);
   check(!a.norm || a.w.format === 'f16', 'matmul: a batch product of quantized weights takes no fused RMSNorm');
+  check(!!a.halves && a.halves.size >= batchHalvesBytes(a.K), `matmul: a batch product of K = ${a.K} needs a buffer of ${batchHalvesBytes(a.K)} bytes for its f16 x`);
+  const toHalves = halves(k, { x: a.x, out: a.halves!, T: a.T, K: a.K, norm: a.norm });
   const product: PartProduct = (part, w, w2) => (part.rows >= BATCH_MMA_ROWS ? batchPart(k, a, part, defines, w, w2, variant) : tiledPart(k, a, part, defines, w, w2));
-  if (a.w.format !== 'f16') return [halvesOp(k, a), ...expandedParts(k, a, product)];
+  if (a.w.format !== 'f16') return [toHalves, ...expandedParts(k, a, product)];
   const parts = rowParts(k.gpu, a.N, a.K * 2, 'matmul weight').map((p) => widened(k.gpu, p, BATCH_MMA_ROWS, a.K * 2));
-  return [halvesOp(k, a), ...parts.map((part) => product(part, partOf(a.w.data, part), a.w2 && partOf(a.w2.data, part)))];
+  return [toHalves, ...parts.map((part) => product(part, partOf(a.w.data, part), a.w2 && partOf(a.w2.data, part)))];
 }
 
 /** Experiments beside matmul_batch_mma (scripts/bench/matvec.mjs --batch-variant): W staged through workgroup memory, the next turn's operands loaded before this one's products. */
@@ -214,14 +216,19 @@ function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[],
 type ProductShape = Pick<MatmulArgs, 'T' | 'K' | 'N'> & { w: Pick<Matrix, 'format'> };
 
 /**
- * Whether a product goes to matmul_batch_mma: a decode batch's BATCH_MMA_FROM to 16 tokens on
- * tensor cores, K a multiple of 16 and at least a workgroup's rows (quantized weights, expanded to
- * f16 first, from MATVEC_MAX_T + 1 tokens: below, the matvec reads them as they are).
+ * Whether T tokens of weights in `format` are a batch product's on this GPU (whose x then needs a
+ * buffer): BATCH_MMA_FROM to 16 tokens on tensor cores; quantized weights, expanded to f16 first,
+ * from MATVEC_MAX_T + 1 tokens (below, the matvec reads them as they are).
  */
+export function batchTokens(gpu: Gpu, T: number, format: WeightFormat): boolean {
+  const from = format === 'f16' ? BATCH_MMA_FROM : MATVEC_MAX_T + 1;
+  return gpu.tensorCores && T >= from && T <= BATCH_MMA_TOKENS;
+}
+
+/** Whether a product goes to matmul_batch_mma: batchTokens, K a multiple of 16 and at least a workgroup's rows. */
 export function batchProduct(gpu: Gpu, a: ProductShape): boolean {
-  const from = a.w.format === 'f16' ? BATCH_MMA_FROM : MATVEC_MAX_T + 1;
   const ranges = a.K * 2 * 2 * BATCH_MMA_ROWS <= gpu.maxBinding; // a binding's row ranges hold a workgroup's rows
-  return gpu.tensorCores && a.T >= from && a.T <= BATCH_MMA_TOKENS && a.K % 16 === 0 && a.N >= BATCH_MMA_ROWS && ranges;
+  return batchTokens(gpu, a.T, a.w.format) && a.K % 16 === 0 && a.N >= BATCH_MMA_ROWS && ranges;
 }
 
 /**
@@ -241,12 +248,6 @@ export function batchRow(K: number): number {
 /** Bytes of the f16 x a batch product of K columns needs (MatmulArgs.halves). */
 export function batchHalvesBytes(K: number): number {
   return BATCH_MMA_TOKENS * batchRow(K) * 2;
-}
-
-/** A decode batch's x (RMS-normalised with a.norm) as matmul_batch_mma's f16 operand, into a.halves. */
-function halvesOp(k: Kernels, a: MatmulArgs): Dispatch {
-  check(!!a.halves && a.halves.size >= batchHalvesBytes(a.K), `matmul: a batch product of K = ${a.K} needs a buffer of ${batchHalvesBytes(a.K)} bytes for its f16 x`);
-  return halves(k, { x: a.x, out: a.halves!, T: a.T, K: a.K, norm: a.norm });
 }
 
 export interface HalvesArgs {
