@@ -3,7 +3,7 @@
 #   run carry [".device", ".ab"]: "bash scripts/device/batch-products.sh"
 # (after `npm run build && bash scripts/device/pack.sh --tests` with fixtures/models/tinylm moved out
 # of the tree for the carry limit, and .ab/main a build of main: bin, dist, wgsl, package.json, scripts).
-#   1. each shape's product at T = 1 and 16 (matvec.mjs --tokens): matmul_batch_mma, and the two
+#   1. each shape's product at T = 16 (matvec.mjs --tokens): matmul_batch_mma, and the two
 #      experiments beside it (W staged through workgroup memory; the next turn's operands loaded first);
 #   2. the matvec at T = 1-8 tokens, this build and .ab/v3's (the batch products before the matvec change);
 #   3. the GPU tests of the products (matmul, kernels);
@@ -14,7 +14,7 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 source .device/setup.sh >/dev/null
 show() { node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(JSON.stringify(r.steps));for(const sh of r.shapes)console.log(" ",sh.shape,sh.byTokens.map(b=>b.T+":"+b.ms.toFixed(4)+"/"+(b.batchMs??0).toFixed(4)).join(" "))' "$1"; }
 for v in none prefetch staged; do
-  timeout 50 node scripts/bench/matvec.mjs --tokens 1,16 --batch-variant $v --json > "$OUT/products-$v.jsonl" 2>"$OUT/products-$v.err"; echo "$v rc $?"; show "$OUT/products-$v.jsonl"
+  timeout 50 node scripts/bench/matvec.mjs --tokens 16 --batch-variant $v --json > "$OUT/products-$v.jsonl" 2>"$OUT/products-$v.err"; echo "$v rc $?"; show "$OUT/products-$v.jsonl"
 done
 for nb in new:. v3:.ab/v3; do
   n=${nb%%:*} b=${nb#*:}; timeout 50 node $b/scripts/bench/matvec.mjs --tokens 1,2,4,8 --json > "$OUT/matvec-$n.jsonl" 2>"$OUT/matvec-$n.err"; echo "matvec $b rc $?"; show "$OUT/matvec-$n.jsonl"
