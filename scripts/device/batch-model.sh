@@ -16,5 +16,5 @@ for run in no-batch-cold batch no-batch; do
   start=$(date +%s.%N)
   timeout 150 node bin/csattn.js eval fixtures/facts.jsonl --templates fixtures/facts.templates.json --methods csa,oracle,streaming,quest,keypq \
     --sparsity 0.95 --no-recall $flag --out "$OUT/eval-$run.json" --log-level warn > "$OUT/eval-$run.log" 2>&1
-  echo "eval $run rc $? $(echo "$(date +%s.%N) - $start" | bc) s"
+  echo "eval $run rc $? $(awk "BEGIN{print $(date +%s.%N) - $start}") s"
 done
