@@ -1,78 +1,124 @@
 // matmul.wgsl for a decode batch of at most 16 tokens, on tensor cores (subgroup matrices, f16 x f16
-// -> f32 at 16x16x16, subgroups of 32; needs the MMA, F16, W_HALVES and X_HALVES defines):
+// -> f32 at 16x16x16, subgroups of 32; needs the MMA, F16 and X_HALVES defines):
 // y[t, n] (=, or += with ACCUMULATE) Σ_k x[t, k]·W[n, k] (+ bias[n] with BIAS); with SWIGLU,
 // y = silu(x·Gᵀ) ⊙ (x·Uᵀ). Each weight is read once for all the tokens, as the matvec reads it for
 // one; 16 tokens take 16 FLOP a weight byte, 69 TFLOP/s at 4.3 TB/s, past what f32 lanes do.
 //
-// Both operands go straight from storage into matrix registers: x as halves.wgsl left it (f16, 16
-// rows of KP values, zero past T and K), W as it is. A workgroup owns TN = 32 rows of W (with
-// SWIGLU: 16 rows of G and the same 16 of U); its SG subgroups take turns over K, KS values of k
-// each (subgroup s's turn j: k from (j·SG + s)·KS), with all of a turn's loads issued before its
-// multiplies and no barrier until the subgroups' sums meet in workgroup memory at the end. The
-// earlier form staged x through workgroup memory a stage at a time (a barrier each): 18.2 ms of a
-// B = 16 step at 128K on the H200, 0.79 TB/s of weights; this one 15.45 ms for one step's products
-// at any T from 1 to 16, ~1 TB/s: the loads of W's tiles from storage set the pace
-// (docs/perf-notes.md, session 18; matmul_batch_mma_staged.wgsl and PREFETCH are the experiments).
-// The host guarantees K % 16 == 0, KP a multiple of SG·KS, and at least TN rows (a last, partial
-// tile is moved back to end at the last row, its rows before the tile's own left to the tile before;
-// the first `skip` rows of the binding belong to the row range before, which writes them).
+// x comes as halves.wgsl left it (f16, 16 rows of KP values, zero past T and K) straight from
+// storage into matrix registers. A workgroup owns TN = 32 rows of W (with SWIGLU: 16 rows of G and
+// the same 16 of U), which go through workgroup memory a stage of SK values of k at a time: 16-byte
+// loads from storage (consecutive threads along a row), the next stage's in registers while this one
+// is multiplied; each of the SG subgroups multiplies 2 of a stage's 16 k-tiles into its own sums, and
+// the subgroups' sums meet in workgroup memory at the end. Dropped forms, an H100 step's products at
+// 16 tokens (docs/perf-notes.md, session 19): W's tiles loaded straight from storage 15.33 ms, the
+// same with the next turn's tiles loaded first 17.24; this one 13.35.
+// The host guarantees K % 16 == 0, KP a multiple of SK, and at least TN rows (a last, partial tile
+// is moved back to end at the last row, its rows before the tile's own left to the tile before; the
+// first `skip` rows of the binding belong to the row range before, which writes them).
 
 struct Params { T: u32, K: u32, N: u32, row0: u32, rows: u32, KP: u32, skip: u32 }
 
 #include weight_product
 
-#include batch_mma
-
-const KS = 64u; // k per subgroup and turn: 4 tiles of 16
-
-// Wᵀ's 16 x 16 tile of rows row .. row+15 at k (a k past K reads K's last tile, which x's zeros cancel).
-fn w_tile(row: u32, k: u32) -> Right {
-  return subgroupMatrixLoad<Right, col_major>(&w, row * p.K + min(k, p.K - 16u), p.K);
-}
-// The second accumulator's tile: U's rows with SWIGLU, else W's next 16.
-fn h_tile(row: u32, k: u32) -> Right {
+const SG = 8u;
+const WG = 32u * SG;
+const TM = 16u;          // tokens (rows of x's tiles)
 #if SWIGLU
-  return subgroupMatrixLoad<Right, col_major>(&w2, row * p.K + min(k, p.K - 16u), p.K);
+const OUT_ROWS = 16u;    // rows of y per workgroup: G's tile rows 0-15, U's 16-31
 #else
-  return w_tile(row + 16u, k);
+const OUT_ROWS = 32u;
 #endif
+const SK = 256u;               // k per stage: 16 tiles, 2 a subgroup
+const WS = SK + 8u;            // padded row stride of a stage (f16)
+const VPR = SK / 8u;           // 16-byte words of a row in a stage
+const VPT = 32u * VPR / WG;    // words of the stage's 32 rows a thread loads
+
+alias Left = subgroup_matrix_left<f16, 16, 16>;
+alias Right = subgroup_matrix_right<f16, 16, 16>;
+alias Acc = subgroup_matrix_result<f32, 16, 16>;
+alias WRegs = array<vec4<u32>, VPT>;
+
+var<workgroup> ws: array<f16, 32u * WS>;    // a stage of W: [row][k], rows 0-15 for c0, 16-31 for c1
+var<workgroup> part: array<f32, SG * 512u>; // [subgroup][accumulator][token][row]
+
+// A thread's words of W's stage at k0 (zero past K): word i of the stage is row i / VPR, k0 + 8 (i % VPR).
+fn fetch_w(rb: u32, k0: u32, lid: u32) -> WRegs {
+  var r: WRegs;
+  for (var j = 0u; j < VPT; j++) {
+    let i = lid + j * WG;
+    let row = i / VPR;
+    let k = k0 + 8u * (i % VPR);
+    var v = vec4<u32>();
+    if (k < p.K) {
+#if SWIGLU
+      if (row < 16u) { v = w[((rb + row) * p.K + k) / 8u]; } else { v = w2[((rb + row - 16u) * p.K + k) / 8u]; }
+#else
+      v = w[((rb + row) * p.K + k) / 8u];
+#endif
+    }
+    r[j] = v;
+  }
+  return r;
 }
 
-// A subgroup's operands of one turn: 4 k-tiles of x, and of each accumulator's rows.
-struct Turn { a0: Left, a1: Left, a2: Left, a3: Left, g0: Right, g1: Right, g2: Right, g3: Right, h0: Right, h1: Right, h2: Right, h3: Right }
-
-fn load_turn(rb: u32, k: u32) -> Turn {
-  return Turn(x_tile(k), x_tile(k + 16u), x_tile(k + 32u), x_tile(k + 48u),
-              w_tile(rb, k), w_tile(rb, k + 16u), w_tile(rb, k + 32u), w_tile(rb, k + 48u),
-              h_tile(rb, k), h_tile(rb, k + 16u), h_tile(rb, k + 32u), h_tile(rb, k + 48u));
+fn put_w(lid: u32, r: WRegs) {
+  for (var j = 0u; j < VPT; j++) {
+    let i = lid + j * WG;
+    let at = (i / VPR) * WS + 8u * (i % VPR);
+    for (var c = 0u; c < 4u; c++) {
+      let h = bitcast<vec2<f16>>(r[j][c]);
+      ws[at + 2u * c] = h.x;
+      ws[at + 2u * c + 1u] = h.y;
+    }
+  }
 }
 
-fn multiply(t: Turn, s: Sums) -> Sums {
-  var c = s;
-  c.c0 = mma(t.a0, t.g0, c.c0);
-  c.c1 = mma(t.a0, t.h0, c.c1);
-  c.c0 = mma(t.a1, t.g1, c.c0);
-  c.c1 = mma(t.a1, t.h1, c.c1);
-  c.c0 = mma(t.a2, t.g2, c.c0);
-  c.c1 = mma(t.a2, t.h2, c.c1);
-  c.c0 = mma(t.a3, t.g3, c.c0);
-  c.c1 = mma(t.a3, t.h3, c.c1);
-  return c;
-}
+// Subgroup sg's sums of the workgroup's tile rows from rb: c0 over rows 0-15 (G's with SWIGLU), c1
+// over rows 16-31 (U's).
+struct Sums { c0: Acc, c1: Acc }
 
-// Subgroup sg's sums over its turns (k from (j·SG + sg)·KS in turn j).
 fn sums(rb: u32, sg: u32, lid: u32) -> Sums {
   var c = Sums(Acc(), Acc());
-  let turns = p.KP / (SG * KS);
-#if PREFETCH
-  var t = load_turn(rb, sg * KS);
-  for (var j = 0u; j < turns; j++) {  // uniform bounds: subgroup matrices need uniform control flow
-    let next = load_turn(rb, (min(j + 1u, turns - 1u) * SG + sg) * KS);
-    c = multiply(t, c);
-    t = next;
+  var r = fetch_w(rb, 0u, lid);
+  for (var k0 = 0u; k0 < p.KP; k0 += SK) {  // uniform bounds: subgroup matrices need uniform control flow
+    put_w(lid, r);
+    workgroupBarrier();
+    if (k0 + SK < p.KP) { r = fetch_w(rb, k0 + SK, lid); }
+    for (var i = 0u; i < 2u; i++) {
+      let kt = 32u * sg + 16u * i;
+      let a = subgroupMatrixLoad<Left, row_major>(&x, k0 + kt, p.KP);
+      c.c0 = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<Right, col_major>(&ws, kt, WS), c.c0);
+      c.c1 = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<Right, col_major>(&ws, 16u * WS + kt, WS), c.c1);
+    }
+    workgroupBarrier();
   }
-#else
-  for (var j = 0u; j < turns; j++) { c = multiply(load_turn(rb, (j * SG + sg) * KS), c); }
-#endif
   return c;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_id) sg: u32) {
+  let r0 = (wid.x + wid.y * groups.x) * OUT_ROWS;
+  if (r0 >= p.rows) { return; }  // the whole workgroup: a flat grid's spare workgroups
+  let rb = min(r0, p.rows - OUT_ROWS);  // the tile's first row
+  let c = sums(rb, sg, lid);
+  subgroupMatrixStore<row_major>(&part, sg * 512u, c.c0, 16u);
+  subgroupMatrixStore<row_major>(&part, sg * 512u + 256u, c.c1, 16u);
+  workgroupBarrier();
+  // Output (t, rb + n) sums tile row n's accumulator over the subgroups (with SWIGLU, G's and U's).
+  for (var e = lid; e < TM * OUT_ROWS; e += WG) {
+    let t = e / OUT_ROWS;
+    let n = e % OUT_ROWS;
+    var g = 0.0;
+    var u = 0.0;
+    for (var s = 0u; s < SG; s++) {
+#if SWIGLU
+      g += part[s * 512u + t * 16u + n];
+      u += part[s * 512u + 256u + t * 16u + n];
+#else
+      g += part[s * 512u + (n / 16u) * 256u + t * 16u + n % 16u];
+#endif
+    }
+    if (t < p.T && rb + n >= max(r0, p.skip)) { store(t, rb + n, g, u); }
+  }
 }

@@ -4,7 +4,7 @@
 // hold random values as the benchmark model's do (never-written buffers timed 2-3x slow on the H200);
 // each timed run reads at least 2 GB, long enough for the GPU's clocks.
 //   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--weights f16|q8|q4] [--no-int8-dot] [--run-mb 2000] [--json]
-//                                 [--tokens 1,2,4,8,9,16 [--batch-variant staged|prefetch]]
+//                                 [--tokens 1,2,4,8,9,16]
 // (after the build; --no-int8-dot: quantized products in f32 rather than dot4I8Packed). With
 // --tokens, no sweep: each shape's product of T tokens as matmul() runs it (the matvec up to
 // BATCH_MMA_FROM - 1 tokens), and on tensor cores as a batch product (batchMatmul) too: where the
@@ -50,7 +50,6 @@ const filled = (n) => {
   return b;
 };
 const tokens = arg('--tokens', null)?.split(',').map(Number);
-const variant = Object.fromEntries((arg('--batch-variant', '') || '').split(',').filter(Boolean).map((v) => [v, true]));
 const rows = [];
 for (const s of SHAPES) {
   const wBytes = s.N * s.K * BYTES_PER_WEIGHT[format] * (s.swiglu ? 2 : 1);
@@ -108,7 +107,7 @@ async function timeTokens(s, weights, runs, copies) {
     const fused = (m) => fusesNorm(gpu, { T, K: s.K, N: s.N, w: m.w }) ? norm : undefined; // else a separate rmsnorm, not timed here
     const row = { T, ms: await time((m) => matmul(k, { ...args(m), norm: fused(m) })) };
     const batchArgs = (m) => ({ ...args(m), norm: format === 'f16' ? norm : undefined });
-    if (gpu.tensorCores && T <= 16) row.batchMs = await time((m) => batchMatmul(k, batchArgs(m), undefined, variant));
+    if (gpu.tensorCores && T <= 16) row.batchMs = await time((m) => batchMatmul(k, batchArgs(m)));
     out.push(row);
   }
   for (const b of [x, y, halves, norm?.weight, ...(expandInto ?? [])]) b?.destroy();
@@ -119,7 +118,7 @@ const layers = c.num_hidden_layers;
 if (tokens) {
   const perStep = (T, key) => rows.reduce((t, r) => t + (r.byTokens.find((b) => b.T === T)[key] ?? NaN) * (r.shape === 'lm_head' ? 1 : layers), 0);
   const steps = tokens.map((T) => ({ T, stepMs: perStep(T, 'ms'), batchStepMs: perStep(T, 'batchMs') }));
-  const result = { probe: 'products', adapter: gpu.adapterName, preset, weights: format, batchVariant: variant, steps, shapes: rows };
+  const result = { probe: 'products', adapter: gpu.adapterName, preset, weights: format, steps, shapes: rows };
   if (json) process.stdout.write(JSON.stringify(result) + '\n');
   else for (const st of steps) console.log(`T = ${st.T}: products of one step ${st.stepMs.toFixed(2)} ms as run now, ${Number.isNaN(st.batchStepMs) ? 'no' : st.batchStepMs.toFixed(2) + ' ms as'} batch products (${gpu.adapterName})`);
   process.exit(0);

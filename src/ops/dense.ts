@@ -29,8 +29,8 @@ export const BATCH_MMA_TOKENS = 16;
 const BATCH_MMA_ROWS = 32;
 /** Fewest tokens a product of f16 weights takes to matmul_batch_mma on tensor cores (fewer: the matvec). */
 export const BATCH_MMA_FROM = MATVEC_MAX_T + 1;
-/** Values of k that matmul_batch_mma's workgroup takes in one turn of its subgroups (SG · KS): x's rows are padded to a multiple. */
-const BATCH_MMA_TURN = 512;
+/** Values of k in a stage of matmul_batch_mma (SK): x's rows are padded to a multiple. */
+const BATCH_MMA_STAGE = 256;
 /** Workgroup size of the single-workgroup kernels (argmax, sample). */
 const SELECT_WG = 1024;
 const EMBEDDING_WG = 256;
@@ -117,19 +117,16 @@ export function matmul(k: Kernels, a: MatmulArgs, shape = matvecShape(a)): Dispa
  * (benchmarks compare it with the matvec): x to f16 first, then each row range to matmul_batch_mma
  * (f16 ranges widened to a workgroup's rows; a quantized range of fewer goes to the tiled kernels).
  */
-export function batchMatmul(k: Kernels, a: MatmulArgs, defines = productDefines(a), variant: BatchVariant = {}): Dispatch[] {
+export function batchMatmul(k: Kernels, a: MatmulArgs, defines = productDefines(a)): Dispatch[] {
   check(k.gpu.tensorCores && a.T <= BATCH_MMA_TOKENS && a.K % 16 === 0 && a.N >= BATCH_MMA_ROWS, `matmul: ${a.T} tokens x ${a.K} x ${a.N} is no batch product on this GPU`);
   check(!a.norm || a.w.format === 'f16', 'matmul: a batch product of quantized weights takes no fused RMSNorm');
   check(!!a.halves && a.halves.size >= batchHalvesBytes(a.K), `matmul: a batch product of K = ${a.K} needs a buffer of ${batchHalvesBytes(a.K)} bytes for its f16 x`);
   const toHalves = halves(k, { x: a.x, out: a.halves!, T: a.T, K: a.K, norm: a.norm });
-  const product: PartProduct = (part, w, w2) => (part.rows >= BATCH_MMA_ROWS ? batchPart(k, a, part, defines, w, w2, variant) : tiledPart(k, a, part, defines, w, w2));
+  const product: PartProduct = (part, w, w2) => (part.rows >= BATCH_MMA_ROWS ? batchPart(k, a, part, defines, w, w2) : tiledPart(k, a, part, defines, w, w2));
   if (a.w.format !== 'f16') return [toHalves, ...expandedParts(k, a, product)];
   const parts = rowParts(k.gpu, a.N, a.K * 2, 'matmul weight').map((p) => widened(k.gpu, p, BATCH_MMA_ROWS, a.K * 2));
   return [toHalves, ...parts.map((part) => product(part, partOf(a.w.data, part), a.w2 && partOf(a.w2.data, part)))];
 }
-
-/** Experiments beside matmul_batch_mma (scripts/bench/matvec.mjs --batch-variant): W staged through workgroup memory, the next turn's operands loaded before this one's products. */
-export interface BatchVariant { staged?: boolean; prefetch?: boolean }
 
 /** The weight products' defines for a product's options. */
 function productDefines(a: MatmulArgs): string[] {
@@ -242,7 +239,7 @@ export function fusesNorm(gpu: Gpu, a: ProductShape): boolean {
 
 /** The padded length of x's rows for matmul_batch_mma (KP). */
 export function batchRow(K: number): number {
-  return ceilDiv(K, BATCH_MMA_TURN) * BATCH_MMA_TURN;
+  return ceilDiv(K, BATCH_MMA_STAGE) * BATCH_MMA_STAGE;
 }
 
 /** Bytes of the f16 x a batch product of K columns needs (MatmulArgs.halves). */
@@ -267,9 +264,8 @@ export function halves(k: Kernels, a: HalvesArgs): Dispatch {
 }
 
 /** matmul_batch_mma over a row range of W (at least BATCH_MMA_ROWS rows, the first part.skip of them the range before's), x from a.halves. */
-function batchPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], w: Binding, w2?: Binding, variant: BatchVariant = {}): Dispatch {
-  const own = [...defines.filter((d) => d !== 'NORM'), 'MMA', 'X_HALVES', ...(variant.prefetch ? ['PREFETCH'] : [])];
-  const kernel = variant.staged ? k.get('matmul_batch_mma_staged', { defines: own }) : k.get('matmul_batch_mma', { defines: [...own, 'W_HALVES'] });
+function batchPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], w: Binding, w2?: Binding): Dispatch {
+  const kernel = k.get('matmul_batch_mma', { defines: [...defines.filter((d) => d !== 'NORM'), 'MMA', 'X_HALVES'] });
   const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows, batchRow(a.K), part.skip ?? 0]);
   const grid = flatGrid(k.gpu, ceilDiv(part.rows, a.swiglu ? BATCH_MMA_ROWS / 2 : BATCH_MMA_ROWS));
   return dispatchOf(kernel, [...productBindings({ ...a, x: a.halves! }, w, w2), params], grid);
