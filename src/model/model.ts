@@ -465,10 +465,6 @@ export class Model {
     };
   }
 
-  /**
-   * Where a tiled product (T > MATVEC_MAX_T) expands quantized weights: two f16 buffers the size of the
-   * largest layer matrix (gate and up side by side); the LM head is expanded a row range at a time.
-   */
   /** The f16 copy of x a decode batch's products on tensor cores read (ops.batchProduct), made on first use. */
   private halves(T: number): GPUBuffer | undefined {
     if (!ops.batchTokens(this.gpu, T, this.weights.format)) return undefined;
@@ -476,6 +472,10 @@ export class Model {
     return (this.halvesBuffer ??= collecting(this.gpu, null, () => storage(this.gpu, ops.batchHalvesBytes(Math.max(H, heads * d, I)), 'a batch\'s x as f16')));
   }
 
+  /**
+   * Where a tiled product (T > MATVEC_MAX_T) expands quantized weights: two f16 buffers the size of the
+   * largest layer matrix (gate and up side by side); the LM head is expanded a row range at a time.
+   */
   private expandInto(T: number): GPUBuffer[] | undefined {
     if (this.weights.format === 'f16' || T <= ops.MATVEC_MAX_T) return undefined;
     const { hidden: H, heads, kvHeads, headDim: d, intermediate: I } = this.cfg;
