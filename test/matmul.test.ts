@@ -246,7 +246,7 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
 // there the plain tiled kernel must be chosen), and so do a decode batch's of 9 to 16 tokens, in
 // tiles of their own where K is a multiple of 16 and there are at least 32 rows, x through
 // halves.wgsl (with the RMSNorm fused). Partial tiles of 64 tokens x 128 (64 with SwiGLU) rows x 32
-// k (batches: 16 tokens x 32 (16) rows x 512 k, the last tile moved back over the one before), and
+// k (batches: 16 tokens x 32 (16) rows x 256 k, the last tile moved back over the one before), and
 // weights split by rows, as above (a batch's last range of too few rows widened over the one before).
 const native = await gpuContext(false);
 describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'tensor cores' : 'no tensor cores on this device: the plain kernel'})`, () => {
@@ -292,7 +292,7 @@ describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'ten
 });
 
 // A decode batch's x on its way to the tensor cores (halves.wgsl): f16 of x, or of RMSNorm(x) · w,
-// in 16 rows padded with zeros to a multiple of 512 values. Within an f16 step of the exact value
+// in 16 rows padded with zeros to a multiple of 256 values. Within an f16 step of the exact value
 // (the GPU rounds an f32 value, which may sit across a rounding boundary from the double).
 describe.each(await f16Modes())('halves (packedF16=%s)', (packed) => {
   it.each([{ T: 3, K: 40 }, { T: 16, K: 520 }])('T = $T, K = $K, with and without the RMSNorm', async ({ T, K }) => {
