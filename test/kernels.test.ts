@@ -76,7 +76,7 @@ async function nullCompile(name: string, defines: string[]): Promise<string[]> {
 
 describe("kernels of the shared reduction on Dawn's null backend", () => {
   const variants: [string, string[]][] = [
-    ['rmsnorm', []], ['rope_kv', ['QK_NORM']], ['rope_kv', ['QK_NORM', 'KV_Q8']], ['sample', []], ['attention_reduce', []],
+    ['rmsnorm', []], ['halves', ['NORM']], ['rope_kv', ['QK_NORM']], ['rope_kv', ['QK_NORM', 'KV_Q8']], ['sample', []], ['attention_reduce', []],
     ['attention_decode', ['VEC4', 'KV_Q8', 'SPARSE']], ['attention_decode', ['VEC4', 'F16X8', 'DENSE']], ['attention_decode', ['SPARSE']], ['attention_decode', ['VEC4', 'KV_Q8', 'OWN']], ['dequantize_kv', []],
     ['matvec', ['F16W', 'NORM']], ['matvec', ['F16W', 'SWIGLU', 'EXTRA']],
     ['matvec', ['Q8', 'QUANT', 'DOT4', 'NORM']], ['matvec', ['Q8', 'QUANT', 'QUANT_SWIGLU', 'SWIGLU', 'EXTRA']],
@@ -92,7 +92,7 @@ describe("tensor-core kernels on Dawn's null backend", () => {
   const variants: [string, string[]][] = [
     ['matmul_mma', []], ['matmul_mma', ['SWIGLU', 'EXTRA']], ['matmul_mma', ['BIAS', 'EXTRA', 'ACCUMULATE']],
     ['attention_prefill_mma', []], ['attention_prefill_mma', ['BATCH']], ['doctor_mma', []],
-    ['matmul_batch_mma', ['W_HALVES']], ['matmul_batch_mma', ['W_HALVES', 'SWIGLU', 'EXTRA']], ['matmul_batch_mma', ['W_HALVES', 'BIAS', 'EXTRA', 'ACCUMULATE']],
+    ['matmul_batch_mma', ['X_HALVES']], ['matmul_batch_mma', ['X_HALVES', 'SWIGLU', 'EXTRA']], ['matmul_batch_mma', ['X_HALVES', 'BIAS', 'EXTRA', 'ACCUMULATE']],
   ];
   // No message at all: a deprecated builtin is a warning, which Dawn prints to stdout.
   it.each(variants)('%s %j compiles without a message', async (name, defines) => {

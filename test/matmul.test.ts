@@ -1,18 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { Kernels } from '../src/gpu/kernels.js';
 import { storage, upload } from '../src/gpu/kernels.js';
-import { matmul, matvecShape, MATVEC_MAX_T, type MatvecShape } from '../src/ops/dense.js';
+import { batchHalvesBytes, batchMatmul, batchRow, halves, matmul, matvecShape, MATVEC_MAX_T, type MatvecShape } from '../src/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, type Matrix, type QuantFormat } from '../src/ops/quant.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
 import * as qref from './ref/quant.js';
-import { f16Modes, gpuContext, rand, readF32, runDispatches, uploadF16, uploadF32, type Ctx } from './helpers/gpu.js';
+import { f16Modes, gpuContext, rand, readF16, readF32, runDispatches, uploadF16, uploadF32, type Ctx } from './helpers/gpu.js';
 import { perf } from './helpers/perf.js';
 
 const U = 2 ** -24; // f32 unit roundoff
 
 interface Case {
   T: number; K: number; N: number; bias?: boolean; accumulate?: boolean; swiglu?: boolean; norm?: boolean; shape?: MatvecShape;
+  /** The batch product on tensor cores (batchMatmul), whatever matmul() would pick. */
+  batch?: boolean;
   /**
    * Quantized weights (on the CPU), expanded for tiled products into buffers of this many rows.
    * exactX: x of whole multiples of 1/8 reaching ±127/8 in every block of 16, which the matvec's
@@ -88,25 +90,32 @@ async function checkOn(ctx: Ctx, c: Case, kernels = ctx.kernels, minDispatches =
   const [w2, w2v] = f16.w2 ? weight(f16.w2) : [];
   const a = { ...f16, w: wv, w2: w2v };
   const expandInto = c.quant && [0, 1].map(() => storage(gpu, (c.quant!.expandRows ?? c.N) * c.K * 2));
-  const ds = matmul(kernels, {
+  const args = {
     x: uploadF32(gpu, a.x), w, w2,
     bias: a.bias && uploadF16(gpu, a.bias), y, T: c.T, K: c.K, N: c.N, accumulate: c.accumulate, swiglu: c.swiglu,
-    norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined, expandInto,
-  }, c.shape ?? matvecShape({ ...c, w }));
+    norm: c.norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined, expandInto, halves: storage(gpu, batchHalvesBytes(c.K)),
+  };
+  const ds = c.batch ? batchMatmul(kernels, args) : matmul(kernels, args, c.shape ?? matvecShape({ ...c, w }));
   expect(ds.length).toBeGreaterThanOrEqual(minDispatches);
   runDispatches(ctx, ds);
   const got = await readF32(gpu, y, c.T * c.N);
-  const onTensorCores = ds.some((d) => d.kernel.name === 'matmul_mma' || d.kernel.name === 'matmul_batch_mma');
+  const onTensorCores = ds.some((d) => d.kernel.name.startsWith('matmul_mma') || d.kernel.name.startsWith('matmul_batch_mma'));
   const x = onTensorCores ? roundF16(a.x) : a.x;
   // A fused norm is the product with the normalised x, whose scale rsqrt(mean(x²) + eps) the GPU
-  // gets from an f32 sum of K squares (relative error <= K·u; 4·√K·u with λ = 4 as below).
-  const normed = c.norm ? { ...a, x: ref.rmsnorm(x, normW, c.K, EPS) } : { ...a, x };
+  // gets from an f32 sum of K squares (relative error <= K·u; 4·√K·u with λ = 4 as below). A batch
+  // product on tensor cores rounds the normalised x to f16.
+  // The GPU's normalised value sits within a relative 8(√K + 1)·u of the reference's, so where that
+  // straddles an f16 rounding boundary its f16 may be a step away: that step enters as x's error.
+  const exactNormed = c.norm && ref.rmsnorm(onTensorCores ? a.x : x, normW, c.K, EPS);
+  const normed = exactNormed ? { ...a, x: onTensorCores ? roundF16(exactNormed) : exactNormed } : { ...a, x };
+  const slack = 8 * (Math.sqrt(c.K) + 1) * U;
+  const f16Steps = exactNormed && onTensorCores ? exactNormed.map((v) => Math.abs(roundF16(new Float32Array([v * (1 + slack), v * (1 - slack)])).reduce((p, q) => p - q))) : undefined;
   const want = ref.matmul(normed);
   // With int8 products (DOT4) the matvec also quantizes x per column block (16 values for Q8, 32
   // for Q4): each value moves by at
   // most half a step, amax/127/2 (none with exactX), and a product by Σ|w|·that at most.
   const dot4 = c.quant && !tiled && kernels.gpu.int8Dot;
-  const xError = dot4 ? (c.quant!.exactX ? new Float32Array(normed.x.length) : halfSteps(normed.x, c.quant!.format === 'q4' ? 32 : 16)) : undefined;
+  const xError = dot4 ? (c.quant!.exactX ? new Float32Array(normed.x.length) : halfSteps(normed.x, c.quant!.format === 'q4' ? 32 : 16)) : f16Steps;
   const tol = tolerance(normed, onTensorCores ? 8 : 4, xError).map((t, i) => t + (c.norm ? 4 * Math.sqrt(c.K) * U * Math.abs(want[i] - (normed.y0?.[i] ?? 0) - (normed.bias?.[i % c.N] ?? 0)) : 0));
   const bad = Array.from(got.keys()).filter((i) => !(Math.abs(got[i] - want[i]) <= tol[i]));
   expect(bad.slice(0, 5).map((i) => [i, got[i], want[i], tol[i]])).toEqual([]);
@@ -235,9 +244,10 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
 
 // Prefill products run on tensor cores where the device has them (an H100 does, lavapipe does not:
 // there the plain tiled kernel must be chosen), and so do a decode batch's of 9 to 16 tokens, in
-// tiles of their own where K is a multiple of 16 and there are at least 32 rows. Partial tiles of 64
-// tokens x 128 (64 with SwiGLU) rows x 32 k (batches: 16 tokens x 32 (16) rows x 256 k, the last
-// tile moved back over the one before), and weights split by rows, as above.
+// tiles of their own where K is a multiple of 16 and there are at least 32 rows, x through
+// halves.wgsl (with the RMSNorm fused). Partial tiles of 64 tokens x 128 (64 with SwiGLU) rows x 32
+// k (batches: 16 tokens x 32 (16) rows x 256 k, the last tile moved back over the one before), and
+// weights split by rows, as above (a batch's last range of too few rows widened over the one before).
 const native = await gpuContext(false);
 describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'tensor cores' : 'no tensor cores on this device: the plain kernel'})`, () => {
   const kernel = ({ T, K }: { T: number; K: number }) => (!native.gpu.tensorCores ? 'matmul' : T <= 16 && K % 16 === 0 ? 'matmul_batch_mma' : 'matmul_mma');
@@ -248,6 +258,10 @@ describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'ten
       }
     }
     expect(await checkOn(native, { T, K: 1040, N: 300 })).toBe(kernel({ T, K: 1040 }));
+    if (kernel({ T, K: 208 }) === 'matmul_batch_mma') {
+      expect(await checkOn(native, { T, K: 208, N: 77, norm: true })).toBe('matmul_batch_mma');
+      expect(await checkOn(native, { T, K: 1040, N: 300, swiglu: true, norm: true })).toBe('matmul_batch_mma');
+    }
   });
   it.each([12, 70])('T = %i: weights larger than a binding are split by rows', async (T) => {
     const small = new Kernels({ ...native.gpu, maxBinding: 8192 });
@@ -255,9 +269,46 @@ describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'ten
     expect(await checkOn(native, { T, K: 200, N: 77, bias: true }, small, 5)).toBe(kernel({ T, K: 200 }));
     const parts = new Kernels({ ...native.gpu, maxBinding: 32768 });
     expect(await checkOn(native, { T, K: 208, N: 400, swiglu: true, accumulate: true }, parts, 5)).toBe(kernel({ T, K: 208 }));
+    // Ranges of 72 rows and a last of 10, which a batch product binds from 24 rows earlier.
+    expect(await checkOn(native, { T, K: 208, N: 370, accumulate: true, ...(kernel({ T, K: 208 }) === 'matmul_batch_mma' ? { norm: true } : {}) }, parts, 6)).toBe(kernel({ T, K: 208 }));
+  });
+  // The batch product asked for directly (as the benchmarks compare it with the matvec), at 2 and 9
+  // tokens; a device without tensor cores refuses it.
+  it('batchMatmul at 2 and 9 tokens', async () => {
+    if (!native.gpu.tensorCores) {
+      await expect(checkOn(native, { T: 9, K: 1040, N: 300, batch: true })).rejects.toThrow(/is no batch product on this GPU/);
+      return;
+    }
+    for (const T of [2, 9]) {
+      for (const c of [{}, { bias: true, accumulate: true }, { swiglu: true, norm: true }]) {
+        expect(await checkOn(native, { T, K: 1040, N: 300, ...c, batch: true })).toBe('matmul_batch_mma');
+      }
+    }
   });
   it.each([9, 16])('T = %i: decode-sized K, Q8 weights expanded to f16 first', async (T) => {
     expect(await checkOn(native, { T, K: 4096, N: 96, swiglu: true, accumulate: true })).toBe(kernel({ T, K: 4096 }));
     expect(await checkOn(native, { T, K: 512, N: 200, quant: { format: 'q8' } })).toBe(kernel({ T, K: 512 }));
+  });
+});
+
+// A decode batch's x on its way to the tensor cores (halves.wgsl): f16 of x, or of RMSNorm(x) · w,
+// in 16 rows padded with zeros to a multiple of 256 values. Within an f16 step of the exact value
+// (the GPU rounds an f32 value, which may sit across a rounding boundary from the double).
+describe.each(await f16Modes())('halves (packedF16=%s)', (packed) => {
+  it.each([{ T: 3, K: 40 }, { T: 16, K: 520 }])('T = $T, K = $K, with and without the RMSNorm', async ({ T, K }) => {
+    const ctx = await gpuContext(packed);
+    const { gpu, kernels } = ctx;
+    const x = rand(T * K, 11, 3);
+    const normW = roundF16(rand(K, 12).map((v) => 1 + 0.5 * v));
+    const KP = batchRow(K);
+    for (const norm of [false, true]) {
+      const out = storage(gpu, batchHalvesBytes(K));
+      runDispatches(ctx, halves(kernels, { x: uploadF32(gpu, x), out, T, K, norm: norm ? { weight: uploadF16(gpu, normW), eps: EPS } : undefined }));
+      const got = await readF16(gpu, out, 16 * KP);
+      const v = norm ? ref.rmsnorm(x, normW, K, EPS) : x;
+      const want = Float32Array.from({ length: 16 * KP }, (_, i) => (Math.floor(i / KP) < T && i % KP < K ? v[Math.floor(i / KP) * K + (i % KP)] : 0));
+      const bad = Array.from(got.keys()).filter((i) => !(Math.abs(got[i] - want[i]) <= Math.abs(want[i]) * 2 ** -10 * 1.01 + 2 ** -24));
+      expect(bad.slice(0, 5).map((i) => [i, got[i], want[i]])).toEqual([]);
+    }
   });
 });

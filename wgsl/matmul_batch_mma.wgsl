@@ -1,80 +1,99 @@
 // matmul.wgsl for a decode batch of at most 16 tokens, on tensor cores (subgroup matrices, f16 x f16
-// -> f32 at 16x16x16, subgroups of 32; needs the MMA, F16 and W_HALVES defines): y[t, n] (=, or +=
-// with ACCUMULATE) Σ_k x[t, k]·W[n, k] (+ bias[n] with BIAS); with SWIGLU, y = silu(x·Gᵀ) ⊙ (x·Uᵀ).
-// Each weight is read once for all the tokens, as the matvec reads it for one; 16 tokens take 16
-// FLOP a weight byte, 69 TFLOP/s at 4.3 TB/s, past what f32 lanes do, so the tensor cores multiply.
+// -> f32 at 16x16x16, subgroups of 32; needs the MMA, F16 and X_HALVES defines):
+// y[t, n] (=, or += with ACCUMULATE) Σ_k x[t, k]·W[n, k] (+ bias[n] with BIAS); with SWIGLU,
+// y = silu(x·Gᵀ) ⊙ (x·Uᵀ). Each weight is read once for all the tokens, as the matvec reads it for
+// one; 16 tokens take 16 FLOP a weight byte, 69 TFLOP/s at 4.3 TB/s, past what f32 lanes do.
 //
-// A workgroup owns TN = 32 rows of W (with SWIGLU: 16 rows of G and the same 16 of U) and the 16
-// token rows of x (zero past T). Its 4 subgroups split K: of each stage's SK = 4·BK values of k,
-// subgroup s multiplies [s·BK, s·BK + BK), into two 16 x 16 accumulators (tile rows 0-15 and
-// 16-31); the four subgroups' sums meet in workgroup memory at the end. W's tiles are loaded
-// straight from storage into matrix registers (staged through workgroup memory, as matmul_mma stages
-// them, the products took 29.7 ms of a B = 16 step: every weight went through a store and a load
-// for 16 multiplies; H200, 2026-12-05). x goes through workgroup memory, rounded to f16, a stage at
-// a time, fetched into registers while the previous stage is multiplied.
-// The host guarantees K % 16 == 0 and at least TN rows (so a last, partial tile is moved back to
-// end at the last row, its rows before the tile's own left to the tile before).
+// x comes as halves.wgsl left it (f16, 16 rows of KP values, zero past T and K) straight from
+// storage into matrix registers. A workgroup owns TN = 32 rows of W (with SWIGLU: 16 rows of G and
+// the same 16 of U), which go through workgroup memory a stage of SK values of k at a time: 16-byte
+// loads from storage (consecutive threads along a row), the next stage's in registers while this one
+// is multiplied; each of the SG subgroups multiplies 2 of a stage's 16 k-tiles into its own sums, and
+// the subgroups' sums meet in workgroup memory at the end. Dropped forms, an H100 step's products at
+// 16 tokens (docs/perf-notes.md, session 19): W's tiles loaded straight from storage 15.33 ms, the
+// same with the next turn's tiles loaded first 17.24; this one 13.35.
+// The host guarantees K % 16 == 0, KP a multiple of SK, and at least TN rows (a last, partial tile
+// is moved back to end at the last row, its rows before the tile's own left to the tile before; the
+// first `skip` rows of the binding belong to the row range before, which writes them).
 
-struct Params { T: u32, K: u32, N: u32, row0: u32, rows: u32 }
+struct Params { T: u32, K: u32, N: u32, row0: u32, rows: u32, KP: u32, skip: u32 }
 
 #include weight_product
 
-const SG = 4u;
+const SG = 8u;
 const WG = 32u * SG;
-const TM = 16u;          // tokens
+const TM = 16u;          // tokens (rows of x's tiles)
 #if SWIGLU
 const OUT_ROWS = 16u;    // rows of y per workgroup: G's tile rows 0-15, U's 16-31
 #else
 const OUT_ROWS = 32u;
 #endif
-const BK = 64u;          // k per subgroup and stage
-const SK = SG * BK;      // k per stage
-const XS = SK + 8u;      // padded row stride (f16)
+const SK = 256u;               // k per stage: 16 tiles, 2 a subgroup
+const WS = SK + 8u;            // padded row stride of a stage (f16)
+const VPR = SK / 8u;           // 16-byte words of a row in a stage
+const VPT = 32u * VPR / WG;    // words of the stage's 32 rows a thread loads
 
 alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
+alias WRegs = array<vec4<u32>, VPT>;
 
-var<workgroup> xs: array<f16, TM * XS>;          // [token][k]
-var<workgroup> part: array<f32, SG * 2u * 256u>; // [subgroup][accumulator][token][row]
+var<workgroup> ws: array<f16, 32u * WS>;    // a stage of W: [row][k], rows 0-15 for c0, 16-31 for c1
+var<workgroup> part: array<f32, SG * 512u>; // [subgroup][accumulator][token][row]
 
-const XR = TM * SK / 4u / WG;   // vec4s of x a thread fetches per stage
-alias XRegs = array<vec4<f32>, XR>;
-
-// x[.., k0 .. k0+SK), zero past T and K.
-fn fetch(k0: u32, lid: u32) -> XRegs {
-  var xr: XRegs;
-  for (var j = 0u; j < XR; j++) {
+// A thread's words of W's stage at k0 (zero past K): word i of the stage is row i / VPR, k0 + 8 (i % VPR).
+fn fetch_w(rb: u32, k0: u32, lid: u32) -> WRegs {
+  var r: WRegs;
+  for (var j = 0u; j < VPT; j++) {
     let i = lid + j * WG;
-    let m = i / (SK / 4u);
-    let k = k0 + 4u * (i % (SK / 4u));
-    var v = vec4<f32>();
-    if (m < p.T && k < p.K) { v = x[(m * p.K + k) / 4u]; }
-    xr[j] = v;
-  }
-  return xr;
-}
-
-fn put(lid: u32, xr: XRegs) {
-  for (var j = 0u; j < XR; j++) {
-    let i = lid + j * WG;
-    let at = i / (SK / 4u) * XS + 4u * (i % (SK / 4u));
-    let h = vec4<f16>(xr[j]);
-    xs[at] = h.x; xs[at + 1u] = h.y; xs[at + 2u] = h.z; xs[at + 3u] = h.w;
-  }
-}
-
-// Wᵀ's 16 x 16 tile of rows row .. row+15 at k (a k past K reads K's last tile, which x's zeros cancel).
-fn w_tile(row: u32, k: u32) -> Right {
-  return subgroupMatrixLoad<Right, col_major>(&w, row * p.K + min(k, p.K - 16u), p.K);
-}
+    let row = i / VPR;
+    let k = k0 + 8u * (i % VPR);
+    var v = vec4<u32>();
+    if (k < p.K) {
 #if SWIGLU
-fn u_tile(row: u32, k: u32) -> Right {
-  return subgroupMatrixLoad<Right, col_major>(&w2, row * p.K + min(k, p.K - 16u), p.K);
-}
+      if (row < 16u) { v = w[((rb + row) * p.K + k) / 8u]; } else { v = w2[((rb + row - 16u) * p.K + k) / 8u]; }
+#else
+      v = w[((rb + row) * p.K + k) / 8u];
 #endif
+    }
+    r[j] = v;
+  }
+  return r;
+}
 
-fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
+fn put_w(lid: u32, r: WRegs) {
+  for (var j = 0u; j < VPT; j++) {
+    let i = lid + j * WG;
+    let at = (i / VPR) * WS + 8u * (i % VPR);
+    for (var c = 0u; c < 4u; c++) {
+      let h = bitcast<vec2<f16>>(r[j][c]);
+      ws[at + 2u * c] = h.x;
+      ws[at + 2u * c + 1u] = h.y;
+    }
+  }
+}
+
+// Subgroup sg's sums of the workgroup's tile rows from rb: c0 over rows 0-15 (G's with SWIGLU), c1
+// over rows 16-31 (U's).
+struct Sums { c0: Acc, c1: Acc }
+
+fn sums(rb: u32, sg: u32, lid: u32) -> Sums {
+  var c = Sums(Acc(), Acc());
+  var r = fetch_w(rb, 0u, lid);
+  for (var k0 = 0u; k0 < p.KP; k0 += SK) {  // uniform bounds: subgroup matrices need uniform control flow
+    put_w(lid, r);
+    workgroupBarrier();
+    if (k0 + SK < p.KP) { r = fetch_w(rb, k0 + SK, lid); }
+    for (var i = 0u; i < 2u; i++) {
+      let kt = 32u * sg + 16u * i;
+      let a = subgroupMatrixLoad<Left, row_major>(&x, k0 + kt, p.KP);
+      c.c0 = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<Right, col_major>(&ws, kt, WS), c.c0);
+      c.c1 = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<Right, col_major>(&ws, 16u * WS + kt, WS), c.c1);
+    }
+    workgroupBarrier();
+  }
+  return c;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -82,28 +101,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   let r0 = (wid.x + wid.y * groups.x) * OUT_ROWS;
   if (r0 >= p.rows) { return; }  // the whole workgroup: a flat grid's spare workgroups
   let rb = min(r0, p.rows - OUT_ROWS);  // the tile's first row
-  var c0 = Acc();  // tile rows 0-15 (G's with SWIGLU)
-  var c1 = Acc();  // tile rows 16-31 (U's)
-  var xr = fetch(0u, lid);
-  for (var k0 = 0u; k0 < p.K; k0 += SK) {
-    put(lid, xr);
-    workgroupBarrier();
-    if (k0 + SK < p.K) { xr = fetch(k0 + SK, lid); }
-    for (var i = 0u; i < BK / 16u; i++) {  // uniform bounds: subgroup matrices need uniform control flow
-      let kk = sg * BK + 16u * i;
-      let a = subgroupMatrixLoad<Left, row_major>(&xs, kk, XS);
-#if SWIGLU
-      c0 = mma(a, w_tile(rb, k0 + kk), c0);
-      c1 = mma(a, u_tile(rb, k0 + kk), c1);
-#else
-      c0 = mma(a, w_tile(rb, k0 + kk), c0);
-      c1 = mma(a, w_tile(rb + 16u, k0 + kk), c1);
-#endif
-    }
-    workgroupBarrier();
-  }
-  subgroupMatrixStore<row_major>(&part, sg * 512u, c0, 16u);
-  subgroupMatrixStore<row_major>(&part, sg * 512u + 256u, c1, 16u);
+  let c = sums(rb, sg, lid);
+  subgroupMatrixStore<row_major>(&part, sg * 512u, c.c0, 16u);
+  subgroupMatrixStore<row_major>(&part, sg * 512u + 256u, c.c1, 16u);
   workgroupBarrier();
   // Output (t, rb + n) sums tile row n's accumulator over the subgroups (with SWIGLU, G's and U's).
   for (var e = lid; e < TM * OUT_ROWS; e += WG) {
@@ -119,6 +119,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
       g += part[s * 512u + (n / 16u) * 256u + t * 16u + n % 16u];
 #endif
     }
-    if (t < p.T && rb + n >= r0) { store(t, rb + n, g, u); }
+    if (t < p.T && rb + n >= max(r0, p.skip)) { store(t, rb + n, g, u); }
   }
 }

@@ -4,7 +4,11 @@
 // hold random values as the benchmark model's do (never-written buffers timed 2-3x slow on the H200);
 // each timed run reads at least 2 GB, long enough for the GPU's clocks.
 //   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--weights f16|q8|q4] [--no-int8-dot] [--run-mb 2000] [--json]
-// (after the build; --no-int8-dot: quantized products in f32 rather than dot4I8Packed).
+//                                 [--tokens 1,2,4,8,9,16]
+// (after the build; --no-int8-dot: quantized products in f32 rather than dot4I8Packed). With
+// --tokens, no sweep: each shape's product of T tokens as matmul() runs it (the matvec up to
+// BATCH_MMA_FROM - 1 tokens), and on tensor cores as a batch product (batchMatmul) too: where the
+// second is faster, BATCH_MMA_FROM should come down.
 // Its figures rank cuts; only an A/B of the whole step (csattn bench) decides a default: on the H200
 // (2026-12-04) this sweep's best cuts (two blocks, 64 threads for gate/up) summed to 10.44 ms against
 // 11.31 for src/ops/dense.ts:matvecShape, yet made decode 0.1-0.6 ms a token slower in the step, and
@@ -12,7 +16,7 @@
 import { createGpu } from '../../dist/gpu/device.js';
 import { Kernels, record, storage, submit } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
-import { fillUniform, matmul, matvecShape } from '../../dist/ops/dense.js';
+import { batchHalvesBytes, batchMatmul, fillUniform, fusesNorm, matmul, matvecShape } from '../../dist/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, quantize } from '../../dist/ops/quant.js';
 import { PRESETS } from '../../dist/model/synth.js';
 
@@ -45,6 +49,7 @@ const filled = (n) => {
   submit(gpu, (pass) => record(pass, fillUniform(k, { out: b, n, center: 0, half: 0.02, seed: seed++ })));
   return b;
 };
+const tokens = arg('--tokens', null)?.split(',').map(Number);
 const rows = [];
 for (const s of SHAPES) {
   const wBytes = s.N * s.K * BYTES_PER_WEIGHT[format] * (s.swiglu ? 2 : 1);
@@ -61,6 +66,12 @@ for (const s of SHAPES) {
   const weights = [];
   for (let i = 0; i < copies; i++) weights.push({ w: await matrix(), w2: s.swiglu ? await matrix() : undefined });
   const runs = Math.max(copies, Math.ceil(RUN_BYTES / wBytes));
+  if (tokens) {
+    rows.push({ shape: s.name, K: s.K, N: s.N, bytes: wBytes, byTokens: await timeTokens(s, weights, runs, copies) });
+    for (const m of weights.flatMap((w) => [w.w, w.w2])) { m?.data.destroy(); m?.scales?.destroy(); }
+    for (const b of [x, y, norm?.weight]) b?.destroy();
+    continue;
+  }
   const byCut = [];
   for (const cut of CUTS) {
     const ops = [];
@@ -78,7 +89,40 @@ for (const s of SHAPES) {
   for (const m of weights.flatMap((w) => [w.w, w.w2])) { m?.data.destroy(); m?.scales?.destroy(); }
   for (const b of [x, y, norm?.weight]) b?.destroy();
 }
+// ms of shape s's product of each T in tokens: as matmul() runs it, and as a batch product.
+async function timeTokens(s, weights, runs, copies) {
+  const out = [];
+  const maxT = Math.max(...tokens);
+  const x = filled(2 * s.K * maxT), y = filled(2 * s.N * maxT);
+  const halves = storage(gpu, batchHalvesBytes(s.K));
+  const expandInto = format === 'f16' ? undefined : [0, 1].map(() => storage(gpu, s.N * s.K * 2));
+  const norm = s.norm ? { weight: filled(s.K), eps: 1e-5 } : undefined;
+  for (const T of tokens) {
+    const time = async (product) => {
+      const ops = [];
+      for (let rep = 0; rep < runs; rep++) ops.push(...product(weights[rep % copies]));
+      return (await gpuTimeMs(gpu, ops, 5)) / runs;
+    };
+    const args = ({ w, w2 }) => ({ x, w, w2, y, T, K: s.K, N: s.N, accumulate: s.accumulate, swiglu: s.swiglu, expandInto, halves });
+    const fused = (m) => fusesNorm(gpu, { T, K: s.K, N: s.N, w: m.w }) ? norm : undefined; // else a separate rmsnorm, not timed here
+    const row = { T, ms: await time((m) => matmul(k, { ...args(m), norm: fused(m) })) };
+    const batchArgs = (m) => ({ ...args(m), norm: format === 'f16' ? norm : undefined });
+    if (gpu.tensorCores && T <= 16) row.batchMs = await time((m) => batchMatmul(k, batchArgs(m)));
+    out.push(row);
+  }
+  for (const b of [x, y, halves, norm?.weight, ...(expandInto ?? [])]) b?.destroy();
+  return out;
+}
+
 const layers = c.num_hidden_layers;
+if (tokens) {
+  const perStep = (T, key) => rows.reduce((t, r) => t + (r.byTokens.find((b) => b.T === T)[key] ?? NaN) * (r.shape === 'lm_head' ? 1 : layers), 0);
+  const steps = tokens.map((T) => ({ T, stepMs: perStep(T, 'ms'), batchStepMs: perStep(T, 'batchMs') }));
+  const result = { probe: 'products', adapter: gpu.adapterName, preset, weights: format, steps, shapes: rows };
+  if (json) process.stdout.write(JSON.stringify(result) + '\n');
+  else for (const st of steps) console.log(`T = ${st.T}: products of one step ${st.stepMs.toFixed(2)} ms as run now, ${Number.isNaN(st.batchStepMs) ? 'no' : st.batchStepMs.toFixed(2) + ' ms as'} batch products (${gpu.adapterName})`);
+  process.exit(0);
+}
 const stepMs = (pick) => rows.reduce((t, r) => t + pick(r).ms * (r.shape === 'lm_head' ? 1 : layers), 0);
 const result = { probe: 'matvec', adapter: gpu.adapterName, preset, weights: format, int8Dot: gpu.int8Dot, stepMsDefault: stepMs((r) => r.default), stepMsBest: stepMs((r) => r.best), shapes: rows };
 if (json) process.stdout.write(JSON.stringify(result) + '\n');

@@ -12,6 +12,8 @@ export interface RowPart {
   rows: number;
   offset: number;
   size: number;
+  /** Rows at the start that belong to the range before (a range widened to a kernel's fewest rows). */
+  skip?: number;
 }
 
 /**
@@ -33,6 +35,19 @@ export function rowParts(gpu: Gpu, rows: number, rowBytes: number, what: string,
     parts.push({ row0, rows: n, offset: row0 * rowBytes, size: n * rowBytes });
   }
   return parts;
+}
+
+/**
+ * A row range widened back to at least `rows` rows where it is shorter (a last range), starting at a
+ * row whose offset the device accepts: `skip` says how many rows before its own it now binds (the
+ * range before it has them).
+ */
+export function widened(gpu: Gpu, part: RowPart, rows: number, rowBytes: number): RowPart {
+  const align = gpu.device.limits.minStorageBufferOffsetAlignment;
+  const unit = align / gcd(rowBytes, align);
+  const skip = part.rows >= rows ? 0 : Math.ceil((rows - part.rows) / unit) * unit;
+  check(skip <= part.row0, `a range of ${part.rows} rows cannot be widened to ${rows}`);
+  return { row0: part.row0 - skip, rows: part.rows + skip, offset: part.offset - skip * rowBytes, size: part.size + skip * rowBytes, skip };
 }
 
 export function partOf(buffer: GPUBuffer, part: RowPart): Binding {

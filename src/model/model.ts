@@ -137,6 +137,7 @@ export class Model {
   private opsCache = new Map<string, Op[]>();
   /** f16 buffers the tiled products expand quantized weights into (made on first use). */
   private expandBuffers: GPUBuffer[] | null = null;
+  private halvesBuffer: GPUBuffer | null = null;
 
   private constructor(
     readonly gpu: Gpu,
@@ -379,12 +380,14 @@ export class Model {
     const { hidden: H, heads, kvHeads, headDim: d, intermediate: I, eps } = this.cfg;
     const k = this.kernels;
     const T = s.T;
-    const attnNorm = this.normed(s, w.ln1); // input_layernorm
-    const mlpNorm = this.normed(s, w.ln2); // post_attention_layernorm
+    const qkvN = (heads + 2 * kvHeads) * d;
+    const attnNorm = this.normed(s, w.ln1, w.wqkv, qkvN); // input_layernorm
+    const mlpNorm = this.normed(s, w.ln2, w.gate, I); // post_attention_layernorm
+    const halves = this.halves(T);
     return [
       // qkv = rmsnorm(x) · Wqkvᵀ (+ b): q, k and v in one product.
       ...attnNorm.ops, // a prefill chunk's rmsnorm into s.h; at decode it happens inside the matvec
-      ...ops.matmul(k, { ...attnNorm.input, w: w.wqkv, bias: w.bqkv, y: s.qkv, T, K: H, N: (heads + 2 * kvHeads) * d, expandInto: this.expandInto(T) }),
+      ...ops.matmul(k, { ...attnNorm.input, w: w.wqkv, bias: w.bqkv, y: s.qkv, T, K: H, N: qkvN, expandInto: this.expandInto(T), halves }),
       // q, k = rope(q), rope(k) at positions step.pos + t, or a batch's positions[t] (Qwen3
       // RMS-normalises each head first); k and v are written to those positions' rows of the cache
       // (f16, or int8 with a scale a row).
@@ -398,23 +401,24 @@ export class Model {
       // layer's rows are first expanded to f16 for a prefill chunk's tensor-core attention).
       ...attention,
       // Residual: x += att · Woᵀ.
-      ...ops.matmul(k, { x: s.att, w: w.wo, y: s.x, T, K: heads * d, N: H, ...RESIDUAL_ADD, expandInto: this.expandInto(T) }),
+      ...ops.matmul(k, { x: s.att, w: w.wo, y: s.x, T, K: heads * d, N: H, ...RESIDUAL_ADD, expandInto: this.expandInto(T), halves }),
       // mlp = silu(h · Wgᵀ) ⊙ (h · Wuᵀ), h = rmsnorm(x): gate and up in one product (SwiGLU).
       ...mlpNorm.ops, // likewise
-      ...ops.matmul(k, { ...mlpNorm.input, w: w.gate, w2: w.up, y: s.mlp, T, K: H, N: I, swiglu: true, expandInto: this.expandInto(T) }),
+      ...ops.matmul(k, { ...mlpNorm.input, w: w.gate, w2: w.up, y: s.mlp, T, K: H, N: I, swiglu: true, expandInto: this.expandInto(T), halves }),
       // Residual: x += mlp · Wdᵀ.
-      ...ops.matmul(k, { x: s.mlp, w: w.down, y: s.x, T, K: I, N: H, ...RESIDUAL_ADD, expandInto: this.expandInto(T) }),
+      ...ops.matmul(k, { x: s.mlp, w: w.down, y: s.x, T, K: I, N: H, ...RESIDUAL_ADD, expandInto: this.expandInto(T), halves }),
     ];
   }
 
   /**
-   * RMSNorm of s.x with `weight` as the input of the next product. Up to MATVEC_MAX_T tokens (decode)
-   * the matvec normalises its input rows as it reads them (no ops, `norm` in the input); a longer
-   * chunk (prefill) gets one rmsnorm kernel into s.h, which the tiled product then reads.
+   * RMSNorm of s.x with `weight` as the input of the next product (of w, N rows). At decode sizes the
+   * product normalises its input rows as it reads them (no ops, `norm` in the input: the matvec, or
+   * a batch's x on its way to f16); a longer chunk (prefill) gets one rmsnorm kernel into s.h, which
+   * the tiled product then reads.
    */
-  private normed(s: Scratch, weight: GPUBuffer): { ops: Op[]; input: Pick<ops.MatmulArgs, 'x' | 'norm'> } {
+  private normed(s: Scratch, weight: GPUBuffer, w: Matrix, N: number): { ops: Op[]; input: Pick<ops.MatmulArgs, 'x' | 'norm'> } {
     const { hidden: H, eps } = this.cfg;
-    if (s.T <= ops.MATVEC_MAX_T) return { ops: [], input: { x: s.x, norm: { weight, eps } } };
+    if (ops.fusesNorm(this.gpu, { T: s.T, K: H, N, w })) return { ops: [], input: { x: s.x, norm: { weight, eps } } };
     return { ops: [ops.rmsnorm(this.kernels, { x: s.x, weight, out: s.h, rows: s.T, n: H, eps })], input: { x: s.h } };
   }
 
@@ -427,8 +431,9 @@ export class Model {
   private headOps(s: Scratch): Op[] {
     const build = () => {
       const { hidden: H, vocab: V } = this.cfg;
-      const n = this.normed(s, this.weights.norm); // model.norm
-      return [...n.ops, ...ops.matmul(this.kernels, { ...n.input, w: this.weights.lmHead, y: this.logitsOf(s), T: s.T, K: H, N: V, expandInto: this.expandInto(s.T) })];
+      const n = this.normed(s, this.weights.norm, this.weights.lmHead, V); // model.norm
+      const product = { ...n.input, w: this.weights.lmHead, y: this.logitsOf(s), T: s.T, K: H, N: V, expandInto: this.expandInto(s.T), halves: this.halves(s.T) };
+      return [...n.ops, ...ops.matmul(this.kernels, product)];
     };
     return s.shared ? this.cached(`head:${s.T}`, build) : build();
   }
@@ -458,6 +463,13 @@ export class Model {
       att: f32(T * heads * d, 'att'), mlp: f32(T * I, 'mlp'),
       ids: storage(this.gpu, T * 4, 'ids'), logits: null,
     };
+  }
+
+  /** The f16 copy of x a decode batch's products on tensor cores read (ops.batchProduct), made on first use. */
+  private halves(T: number): GPUBuffer | undefined {
+    if (!ops.batchTokens(this.gpu, T, this.weights.format)) return undefined;
+    const { hidden: H, heads, headDim: d, intermediate: I } = this.cfg;
+    return (this.halvesBuffer ??= collecting(this.gpu, null, () => storage(this.gpu, ops.batchHalvesBytes(Math.max(H, heads * d, I)), 'a batch\'s x as f16')));
   }
 
   /**

@@ -8,7 +8,7 @@
 import { check } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
-import { flatGrid, maxGroups, partOf, rowParts, type RowPart } from '../gpu/parts.js';
+import { flatGrid, maxGroups, partOf, rowParts, widened, type RowPart } from '../gpu/parts.js';
 import { dequantize, matrixParts, partBindings, type Matrix, type WeightFormat } from './quant.js';
 import type { BatchRows, KvScales } from './attention.js';
 
@@ -27,6 +27,10 @@ const MMA_ROWS = 128;
 /** Most tokens of matmul_batch_mma.wgsl (a decode batch's), and its rows of W per workgroup (TM, TN: also the fewest it takes). */
 export const BATCH_MMA_TOKENS = 16;
 const BATCH_MMA_ROWS = 32;
+/** Fewest tokens a product of f16 weights takes to matmul_batch_mma on tensor cores (fewer: the matvec). */
+export const BATCH_MMA_FROM = MATVEC_MAX_T + 1;
+/** Values of k in a stage of matmul_batch_mma (SK): x's rows are padded to a multiple. */
+const BATCH_MMA_STAGE = 256;
 /** Workgroup size of the single-workgroup kernels (argmax, sample). */
 const SELECT_WG = 1024;
 const EMBEDDING_WG = 256;
@@ -78,8 +82,10 @@ export interface MatmulArgs {
   N: number;
   accumulate?: boolean;
   swiglu?: boolean;
-  /** RMSNorm (HF) of x with this weight fused in front (matvec only: T <= MATVEC_MAX_T). */
+  /** RMSNorm (HF) of x with this weight fused in front (where fusesNorm says the product can). */
   norm?: { weight: GPUBuffer; eps: number };
+  /** A decode batch's product on tensor cores (batchProduct): x as f16 goes here first, batchHalvesBytes(K) at least. */
+  halves?: GPUBuffer;
   /**
    * Quantized weights in the tiled product (T > MATVEC_MAX_T): f16 buffers they are expanded into, a row
    * range at a time (one for w, one for w2); the larger, the fewer ranges.
@@ -97,18 +103,44 @@ export function matmul(k: Kernels, a: MatmulArgs, shape = matvecShape(a)): Dispa
   check(!a.swiglu || a.w2, 'matmul: swiglu needs w2 (the up projection)');
   check(!a.w2 || a.w2.format === a.w.format, 'matmul: w and w2 in different formats');
   check(!(a.swiglu && a.bias), 'matmul: bias with swiglu is not supported');
-  check(!a.norm || a.T <= MATVEC_MAX_T, `matmul: a fused RMSNorm needs T <= ${MATVEC_MAX_T}, got ${a.T}`);
-  const defines = [
+  check(!a.norm || fusesNorm(k.gpu, a), `matmul: a fused RMSNorm needs T <= ${MATVEC_MAX_T} or a batch product of f16 weights on tensor cores, got T = ${a.T}`);
+  const defines = productDefines(a);
+  if (batchProduct(k.gpu, a)) return batchMatmul(k, a, defines);
+  if (a.T <= MATVEC_MAX_T) return matrixParts(k, a.w, a.N, a.K, 'matmul weight').map((part) => matvecPart(k, a, part, defines, shape));
+  const product: PartProduct = (part, w, w2) => tiledPart(k, a, part, defines, w, w2);
+  if (a.w.format !== 'f16') return expandedParts(k, a, product);
+  return rowParts(k.gpu, a.N, a.K * 2, 'matmul weight').map((part) => product(part, partOf(a.w.data, part), a.w2 && partOf(a.w2.data, part)));
+}
+
+/**
+ * The product of a decode batch (at most 16 tokens) on tensor cores, whatever batchProduct says
+ * (benchmarks compare it with the matvec): x to f16 first, then each row range to matmul_batch_mma
+ * (f16 ranges widened to a workgroup's rows; a quantized range of fewer goes to the tiled kernels).
+ */
+export function batchMatmul(k: Kernels, a: MatmulArgs, defines = productDefines(a)): Dispatch[] {
+  check(k.gpu.tensorCores && a.T <= BATCH_MMA_TOKENS && a.K % 16 === 0 && a.N >= BATCH_MMA_ROWS, `matmul: ${a.T} tokens x ${a.K} x ${a.N} is no batch product on this GPU`);
+  check(!a.norm || a.w.format === 'f16', 'matmul: a batch product of quantized weights takes no fused RMSNorm');
+  check(!!a.halves && a.halves.size >= batchHalvesBytes(a.K), `matmul: a batch product of K = ${a.K} needs a buffer of ${batchHalvesBytes(a.K)} bytes for its f16 x`);
+  const toHalves = halves(k, { x: a.x, out: a.halves!, T: a.T, K: a.K, norm: a.norm });
+  const product: PartProduct = (part, w, w2) => (part.rows >= BATCH_MMA_ROWS ? batchPart(k, a, part, defines, w, w2) : tiledPart(k, a, part, defines, w, w2));
+  if (a.w.format !== 'f16') return [toHalves, ...expandedParts(k, a, product)];
+  const parts = rowParts(k.gpu, a.N, a.K * 2, 'matmul weight').map((p) => widened(k.gpu, p, BATCH_MMA_ROWS, a.K * 2));
+  return [toHalves, ...parts.map((part) => product(part, partOf(a.w.data, part), a.w2 && partOf(a.w2.data, part)))];
+}
+
+/** The weight products' defines for a product's options. */
+function productDefines(a: MatmulArgs): string[] {
+  return [
     a.swiglu && 'SWIGLU',
     a.bias && 'BIAS',
     (a.swiglu || a.bias) && 'EXTRA', // one more binding before y
     a.accumulate && 'ACCUMULATE',
     a.norm && 'NORM',
   ].filter((d): d is string => !!d);
-  if (a.T <= MATVEC_MAX_T) return matrixParts(k, a.w, a.N, a.K, 'matmul weight').map((part) => matvecPart(k, a, part, defines, shape));
-  if (a.w.format === 'f16') return rowParts(k.gpu, a.N, a.K * 2, 'matmul weight').map((part) => tiledPart(k, a, part, defines, partOf(a.w.data, part), a.w2 && partOf(a.w2.data, part)));
-  return expandedParts(k, a, defines);
 }
+
+/** The product over one row range of W, whose weights (and w2's) are bound as w (and w2) in f16. */
+type PartProduct = (part: RowPart, w: Binding, w2?: Binding) => Dispatch;
 
 /** The bindings of x, a row range of the weights (and w2 or the bias), and y. */
 function productBindings(a: MatmulArgs, w: Binding, w2?: Binding): Binding[] {
@@ -121,7 +153,7 @@ function productBindings(a: MatmulArgs, w: Binding, w2?: Binding): Binding[] {
  * multiplied as f16 (the tensor cores read f16 tiles; the expansion reads half the bytes the
  * product would read from an f16 weight, and writes them once).
  */
-function expandedParts(k: Kernels, a: MatmulArgs, defines: string[]): Dispatch[] {
+function expandedParts(k: Kernels, a: MatmulArgs, product: PartProduct): Dispatch[] {
   const into = a.expandInto;
   check(into && into.length >= (a.swiglu ? 2 : 1), 'matmul: quantized weights in a tiled product need buffers to expand them into');
   const maxRows = Math.floor(Math.min(...into.map((b) => b.size)) / (2 * a.K));
@@ -134,7 +166,7 @@ function expandedParts(k: Kernels, a: MatmulArgs, defines: string[]): Dispatch[]
     };
     const [dw, w] = expand(a.w, into[0]);
     const [dw2, w2] = a.w2 ? expand(a.w2, into[1]) : [];
-    return [dw, ...(dw2 ? [dw2] : []), tiledPart(k, a, part, defines, w, w2)];
+    return [dw, ...(dw2 ? [dw2] : []), product(part, w, w2)];
   });
 }
 
@@ -178,18 +210,74 @@ function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[],
   return { kernel, group: kernel.bindAt(entries), grid: flatGrid(k.gpu, ceilDiv(part.rows, shape.rows)) };
 }
 
+type ProductShape = Pick<MatmulArgs, 'T' | 'K' | 'N'> & { w: Pick<Matrix, 'format'> };
+
+/**
+ * Whether T tokens of weights in `format` are a batch product's on this GPU (whose x then needs a
+ * buffer): BATCH_MMA_FROM to 16 tokens on tensor cores; quantized weights, expanded to f16 first,
+ * from MATVEC_MAX_T + 1 tokens (below, the matvec reads them as they are).
+ */
+export function batchTokens(gpu: Gpu, T: number, format: WeightFormat): boolean {
+  const from = format === 'f16' ? BATCH_MMA_FROM : MATVEC_MAX_T + 1;
+  return gpu.tensorCores && T >= from && T <= BATCH_MMA_TOKENS;
+}
+
+/** Whether a product goes to matmul_batch_mma: batchTokens, K a multiple of 16 and at least a workgroup's rows. */
+export function batchProduct(gpu: Gpu, a: ProductShape): boolean {
+  const ranges = a.K * 2 * 2 * BATCH_MMA_ROWS <= gpu.maxBinding; // a binding's row ranges hold a workgroup's rows
+  return batchTokens(gpu, a.T, a.w.format) && a.K % 16 === 0 && a.N >= BATCH_MMA_ROWS && ranges;
+}
+
+/**
+ * Whether a product can take its input's RMSNorm fused: the matvec and a batch product of f16
+ * weights can (all their row ranges go to matmul_batch_mma, x through halves.wgsl); the tiled
+ * kernels read a normalised copy.
+ */
+export function fusesNorm(gpu: Gpu, a: ProductShape): boolean {
+  return a.T <= MATVEC_MAX_T || (batchProduct(gpu, a) && a.w.format === 'f16');
+}
+
+/** The padded length of x's rows for matmul_batch_mma (KP). */
+export function batchRow(K: number): number {
+  return ceilDiv(K, BATCH_MMA_STAGE) * BATCH_MMA_STAGE;
+}
+
+/** Bytes of the f16 x a batch product of K columns needs (MatmulArgs.halves). */
+export function batchHalvesBytes(K: number): number {
+  return BATCH_MMA_TOKENS * batchRow(K) * 2;
+}
+
+export interface HalvesArgs {
+  x: GPUBuffer; // f32 [T, K]
+  out: GPUBuffer; // f16 [16, batchRow(K)]
+  T: number;
+  K: number;
+  norm?: { weight: GPUBuffer; eps: number };
+}
+
+/** out[t, k] = f16(x[t, k]) (of RMSNorm(x) · norm.weight with norm), zero for t >= T up to 16 rows and k >= K up to the padded row. */
+export function halves(k: Kernels, a: HalvesArgs): Dispatch {
+  check(a.T <= BATCH_MMA_TOKENS && a.K % 2 === 0, `halves: ${a.T} rows of ${a.K}: at most ${BATCH_MMA_TOKENS} rows of an even length`);
+  const kernel = k.get('halves', { defines: a.norm ? ['NORM'] : [] });
+  const params = uniform(k.gpu, [a.T, a.K, batchRow(a.K), { f32: a.norm?.eps ?? 0 }]);
+  return dispatchOf(kernel, [a.x, a.out, params], BATCH_MMA_TOKENS, a.norm ? [[3, a.norm.weight]] : []);
+}
+
+/** matmul_batch_mma over a row range of W (at least BATCH_MMA_ROWS rows, the first part.skip of them the range before's), x from a.halves. */
+function batchPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], w: Binding, w2?: Binding): Dispatch {
+  const kernel = k.get('matmul_batch_mma', { defines: [...defines.filter((d) => d !== 'NORM'), 'MMA', 'X_HALVES'] });
+  const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows, batchRow(a.K), part.skip ?? 0]);
+  const grid = flatGrid(k.gpu, ceilDiv(part.rows, a.swiglu ? BATCH_MMA_ROWS / 2 : BATCH_MMA_ROWS));
+  return dispatchOf(kernel, [...productBindings({ ...a, x: a.halves! }, w, w2), params], grid);
+}
+
 /**
  * The tiled product of f16 weights w (and w2), a row range of W: on tensor cores where the device has
- * them (x rounded to f16 there), a decode batch's few tokens in tiles of their own where K and the
- * rows suit them.
+ * them (x rounded to f16 there).
  */
 function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], w: Binding, w2?: Binding): Dispatch {
   const mma = k.gpu.tensorCores;
   const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows]);
-  if (mma && a.T <= BATCH_MMA_TOKENS && a.K % 16 === 0 && part.rows >= BATCH_MMA_ROWS) {
-    const kernel = k.get('matmul_batch_mma', { defines: [...defines, 'MMA', 'W_HALVES'] });
-    return dispatchOf(kernel, [...productBindings(a, w, w2), params], flatGrid(k.gpu, ceilDiv(part.rows, a.swiglu ? BATCH_MMA_ROWS / 2 : BATCH_MMA_ROWS)));
-  }
   const [tokens, rows] = mma ? [MMA_TOKENS, a.swiglu ? MMA_ROWS / 2 : MMA_ROWS] : [TILE, TILE];
   const grid: Grid = [ceilDiv(part.rows, rows), ceilDiv(a.T, tokens)];
   check(Math.max(grid[0], grid[1]!) <= maxGroups(k.gpu), `matmul: ${a.T} x ${part.rows} exceeds one dispatch`);

@@ -1,17 +1,16 @@
 // Bindings and output of the weight products (matmul, matvec), after the kernel's own Params struct:
 // x f32 [tokens, K], W f16 [rows, K] (a row range of the weight), then the up projection (SWIGLU)
 // or the bias (BIAS) as binding 2 when present (EXTRA), then y f32 [tokens, N] and the params.
-// W_HALVES: W is bound as f16 values (tensor-core operands loaded straight from it), else as 16-byte words.
+// W comes as 16-byte words; x as f32, or with X_HALVES as halves.wgsl writes it (f16 [16, KP]).
 #requires Params
-#if W_HALVES
-alias WeightElem = f16;
+#if X_HALVES
+@group(0) @binding(0) var<storage, read> x: array<f16>;
 #else
-alias WeightElem = vec4<u32>;
-#endif
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<WeightElem>;
+#endif
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
 #if SWIGLU
-@group(0) @binding(2) var<storage, read> w2: array<WeightElem>;
+@group(0) @binding(2) var<storage, read> w2: array<vec4<u32>>;
 #endif
 #if BIAS
 @group(0) @binding(2) var<storage, read> bias: array<u32>; // f16 [N]

@@ -1,0 +1,46 @@
+// A decode batch's x as the left operand of matmul_batch_mma: xh[t, k] = f16(x[t, k]) for t < T and
+// k < K, and zero up to 16 rows and KP columns, so that the product's tiles past T and K multiply
+// zeros. With NORM, x is RMS-normalised and scaled by norm_w first (HF, as rmsnorm.wgsl), so a
+// batch's product needs no rmsnorm dispatch of its own. One workgroup per row of xh.
+struct Params { T: u32, K: u32, KP: u32, eps: f32 }
+
+@group(0) @binding(0) var<storage, read> x: array<vec2<f32>>;     // [T, K]
+@group(0) @binding(1) var<storage, read_write> xh: array<u32>;    // f16 pairs [16, KP]
+@group(0) @binding(2) var<uniform> p: Params;
+#if NORM
+@group(0) @binding(3) var<storage, read> norm_w: array<u32>;      // f16 [K]
+#endif
+
+override WG: u32 = 256; // a power of two
+
+#include thread
+#include reduce
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, th: Thread) {
+  let t = wid.x;
+  let live = t < p.T; // the same in the whole workgroup
+  let pairs = p.K / 2u;
+  let base = t * pairs;
+  var scale = 1.0;
+#if NORM
+  if (live) {
+    var ss = 0.0;
+    for (var j = th.lid; j < pairs; j += WG) {
+      let v = x[base + j];
+      ss += dot(v, v);
+    }
+    scale = inverseSqrt(wg_sum(ss, th) / f32(p.K) + p.eps);
+  }
+#endif
+  for (var j = th.lid; j < p.KP / 2u; j += WG) {
+    var v = vec2<f32>();
+    if (live && j < pairs) {
+      v = x[base + j] * scale;
+#if NORM
+      v *= unpack_h2(norm_w[j]);
+#endif
+    }
+    xh[t * (p.KP / 2u) + j] = pack_h2(v);
+  }
+}
