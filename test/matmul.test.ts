@@ -179,7 +179,7 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
   // The shapes scripts/bench/matvec.mjs sweeps: K = 2056 leaves a tail of column blocks after the
   // unrolled ones for every workgroup size, N = 13 a partial row group.
   it.each([
-    { rows: 1, wg: 64, unroll: 4 }, { rows: 2, wg: 128, unroll: 8 }, { rows: 4, wg: 256, unroll: 2 }, { rows: 8, wg: 64, unroll: 2 },
+    { rows: 1, wg: 64, unroll: 4 }, { rows: 2, wg: 128, unroll: 8 }, { rows: 4, wg: 256, unroll: 2 }, { rows: 8, wg: 64, unroll: 2 }, { rows: 4, wg: 32, unroll: 2 },
   ])('matvec cut as $rows rows, $wg threads, $unroll blocks in flight', async (shape) => {
     await check({ T: 1, K: 2056, N: 13, swiglu: true, norm: true, shape });
     await check({ T: 1, K: 2056, N: 13, accumulate: true, shape });

@@ -4,8 +4,9 @@
 // hold random values as the benchmark model's do (never-written buffers timed 2-3x slow on the H200);
 // each timed run reads at least 2 GB, long enough for the GPU's clocks.
 //   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--weights f16|q8|q4] [--no-int8-dot] [--run-mb 2000] [--json]
-//                                 [--tokens 1,2,4,8,9,16]
-// (after the build; --no-int8-dot: quantized products in f32 rather than dot4I8Packed). With
+//                                 [--sweep-tokens T | --tokens 1,2,4,8,9,16]
+// (after the build; --no-int8-dot: quantized products in f32 rather than dot4I8Packed). The sweep
+// runs T = 1 token, or T of --sweep-tokens (the cuts of at most 16 sums: rows x T <= 16). With
 // --tokens, no sweep: each shape's product of T tokens as matmul() runs it (the matvec up to
 // BATCH_MMA_FROM - 1 tokens), and on tensor cores as a batch product (batchMatmul) too: where the
 // second is faster, BATCH_MMA_FROM should come down.
@@ -35,8 +36,9 @@ const SHAPES = [
   { name: 'down', K: F, N: H, accumulate: true },
   { name: 'lm_head', K: H, N: c.vocab_size, norm: true },
 ];
+const sweepT = Number(arg('--sweep-tokens', 1));
 const CUTS = [];
-for (const rows of [1, 2, 4, 8]) for (const wg of [64, 128, 256]) for (const unroll of [1, 2, 4]) if (rows * unroll <= 16) CUTS.push({ rows, wg, unroll });
+for (const rows of [1, 2, 4, 8]) for (const wg of [32, 64, 128, 256]) for (const unroll of [1, 2, 4]) if (rows * unroll <= 16 && rows * sweepT <= 16) CUTS.push({ rows, wg, unroll });
 
 const device = await createGpu();
 const gpu = { ...device, int8Dot: device.int8Dot && !args.includes('--no-int8-dot') };
@@ -54,7 +56,7 @@ const rows = [];
 for (const s of SHAPES) {
   const wBytes = s.N * s.K * BYTES_PER_WEIGHT[format] * (s.swiglu ? 2 : 1);
   const copies = Math.min(64, Math.max(1, Math.ceil(L2_BYTES / wBytes)));
-  const x = filled(2 * s.K), y = filled(2 * s.N); // f32 [K] and [N]: random bits of the right size
+  const x = filled(2 * s.K * sweepT), y = filled(2 * s.N * sweepT); // f32 [T, K] and [T, N]: random bits of the right size
   const norm = s.norm ? { weight: filled(s.K), eps: 1e-5 } : undefined;
   const matrix = async () => {
     if (format === 'f16') return f16Matrix(filled(s.N * s.K));
@@ -77,12 +79,12 @@ for (const s of SHAPES) {
     const ops = [];
     for (let rep = 0; rep < runs; rep++) {
       const { w, w2 } = weights[rep % copies];
-      ops.push(...matmul(k, { x, w, w2, y, T: 1, K: s.K, N: s.N, accumulate: s.accumulate, swiglu: s.swiglu, norm }, cut));
+      ops.push(...matmul(k, { x, w, w2, y, T: sweepT, K: s.K, N: s.N, accumulate: s.accumulate, swiglu: s.swiglu, norm }, cut));
     }
     const per = (await gpuTimeMs(gpu, ops, 5)) / runs;
     byCut.push({ ...cut, ms: per, gbps: wBytes / per / 1e6 });
   }
-  const def = matvecShape({ K: s.K, T: 1, swiglu: s.swiglu });
+  const def = matvecShape({ K: s.K, T: sweepT, swiglu: s.swiglu, w: { format } });
   const now = byCut.find((r) => r.rows === def.rows && r.wg === def.wg && r.unroll === def.unroll);
   const best = byCut.reduce((a, b) => (b.gbps > a.gbps ? b : a));
   rows.push({ shape: s.name, K: s.K, N: s.N, bytes: wBytes, default: now, best, cuts: byCut });
@@ -124,7 +126,7 @@ if (tokens) {
   process.exit(0);
 }
 const stepMs = (pick) => rows.reduce((t, r) => t + pick(r).ms * (r.shape === 'lm_head' ? 1 : layers), 0);
-const result = { probe: 'matvec', adapter: gpu.adapterName, preset, weights: format, int8Dot: gpu.int8Dot, stepMsDefault: stepMs((r) => r.default), stepMsBest: stepMs((r) => r.best), shapes: rows };
+const result = { probe: 'matvec', adapter: gpu.adapterName, preset, weights: format, T: sweepT, int8Dot: gpu.int8Dot, stepMsDefault: stepMs((r) => r.default), stepMsBest: stepMs((r) => r.best), shapes: rows };
 if (json) process.stdout.write(JSON.stringify(result) + '\n');
 else {
   const f = (r) => `${r.rows} rows x ${r.wg} threads x ${r.unroll} blocks: ${r.ms.toFixed(4)} ms, ${r.gbps.toFixed(0)} GB/s`;
