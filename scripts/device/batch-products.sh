@@ -7,8 +7,10 @@
 #      (matvec.mjs --tokens: where the batch product is faster, BATCH_MMA_FROM should come down),
 #      after a run thrown away: a fresh machine's first runs measured 1.3-3x slow (session 19);
 #   2. the GPU tests of the products (matmul.test.ts, kernels.test.ts);
-#   3. B = 2, 4 and 16 steps at 128K, this build and .ab/main's (csattn bench --profile).
-# $OUT gets products.jsonl, tests.log and bench-*.jsonl.
+#   3. B = 2, 4 and 16 steps at 128K, this build and .ab/main's (csattn bench --profile), and a
+#      profile of this build's B = 2 step (the largest batch is the one profiled);
+#   4. the matvec's cuts swept at 2, 4 and 8 tokens (matvec.mjs --sweep-tokens).
+# $OUT gets products.jsonl, tests.log, bench-*.jsonl and sweeps.jsonl.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 source .device/setup.sh >/dev/null
@@ -20,4 +22,9 @@ sed 's/\x1b\[[0-9;]*m//g' "$OUT/tests.log" | grep -E "Test Files|Tests  |×|Asse
 B="bench --log-level warn --json --random-context --contexts 131072 --decode-tokens 16 --batch 2,4,16 --profile"
 timeout 100 node bin/csattn.js $B > "$OUT/bench-new.jsonl" 2>"$OUT/bench-new.err"; echo "new rc $?"; node scripts/bench/summary.mjs "$OUT/bench-new.jsonl"
 timeout 100 node .ab/main/bin/csattn.js $B > "$OUT/bench-main.jsonl" 2>"$OUT/bench-main.err"; echo "main rc $?"; node scripts/bench/summary.mjs "$OUT/bench-main.jsonl"
+timeout 60 node bin/csattn.js ${B/--batch 2,4,16/--batch 2} > "$OUT/bench-b2.jsonl" 2>"$OUT/bench-b2.err"; echo "B = 2 rc $?"; node scripts/bench/summary.mjs "$OUT/bench-b2.jsonl"
+for T in 2 4 8; do
+  timeout 100 node scripts/bench/matvec.mjs --sweep-tokens $T --json >> "$OUT/sweeps.jsonl" 2>>"$OUT/sweeps.err"; echo "sweep T = $T rc $?"
+done
+node -e 'for (const l of require("fs").readFileSync(process.argv[1],"utf8").split("\n").filter(Boolean)) { const r = JSON.parse(l); const f = (c) => c.rows + "x" + c.wg + "x" + c.unroll + " " + c.ms.toFixed(4); console.log("T = " + r.T + ": step " + r.stepMsDefault.toFixed(2) + " ms now, " + r.stepMsBest.toFixed(2) + " best"); for (const s of r.shapes) console.log("  " + s.shape + ": now " + f(s.default) + ", best " + f(s.best)); }' "$OUT/sweeps.jsonl"
 find "$OUT" -type f -empty -delete  # the device returns a few files only
