@@ -82,6 +82,17 @@ export interface DecodeFigures {
   submitMsPerStep: number;
 }
 
+/** One layer over a prefill chunk of `tokens` queries ending at position `keys`: its multiply-adds × 2. */
+export interface PrefillChunk { tokens: number; keys: number; matmulFlop: number; attentionFlop: number }
+
+/** The work of one layer-chunk: the four products over its tokens, and causal attention (QKᵀ and PV) over the keys before each. */
+export function prefillChunk(cfg: Pick<ModelConfig, 'hidden' | 'heads' | 'kvHeads' | 'headDim' | 'intermediate'>, tokens: number, keys: number): PrefillChunk {
+  const { hidden: H, heads, kvHeads, headDim: d, intermediate: I } = cfg;
+  const weights = H * (heads + 2 * kvHeads) * d + heads * d * H + 3 * H * I;
+  const keysSeen = tokens * (keys - tokens) + (tokens * (tokens + 1)) / 2; // query i of the chunk sees keys - tokens + i + 1
+  return { tokens, keys, matmulFlop: 2 * tokens * weights, attentionFlop: 4 * heads * d * keysSeen };
+}
+
 /** B sequences decoding together after the context (each its own question, decodeTokens each). */
 export interface BatchFigures {
   batch: number;
@@ -126,6 +137,8 @@ export interface BenchRow {
   peakGpuBytes: number;
   /** With profile: GPU time per kernel of one layer over the context's last prefill chunk (the most keys). */
   prefillKernels?: KernelTime[];
+  /** With profile: that layer-chunk's work, for the kernels' TFLOP/s. */
+  prefillChunk?: PrefillChunk;
   /** With batches: each batch size's decode, full and csa. */
   batches?: BatchFigures[];
 }
@@ -226,6 +239,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
     model: modelName(job), weights: job.weights, kv: model.cache.format, csaParams: job.csa, adapter: gpu.adapterName, peak, context: N, layers, context_kind: job.randomContext ? 'random' : 'prefill',
     prefillMs, prefillTokensPerSecond: prefillMs === null ? null : (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
     csaSpeedup: full.msPerToken / sparse.msPerToken, sparsity: job.sparse.sparsity, weightBytes: model.weightBytesPerToken(), kvRowBytes, peakGpuBytes: gpu.memory.peak, prefillKernels,
+    ...(prefillKernels ? { prefillChunk: prefillChunk(model.cfg, T, N) } : {}),
     ...(job.batches?.length ? { batches } : {}),
   };
   for (const t of tables) destroyTables(gpu, t);

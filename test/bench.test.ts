@@ -41,6 +41,11 @@ describe('csattn bench', () => {
     expect(r.csa.kernels!.map((k) => k.kernel)).toContain('csa_topk');
     expect(r.full.kernels!.map((k) => k.kernel)).not.toContain('csa_topk');
     expect(r.prefillTokensPerSecond).toBeGreaterThan(0);
+    // The profiled layer-chunk (the last 128 tokens of 300) and its work, counted by hand: the four
+    // products' weights of a layer x 2 x 128, and 4 x heads x d per (query, key) pair seen.
+    expect(r.prefillKernels!.map((k) => k.kernel)).toContain('rope_kv');
+    const pairs = 128 * (300 - 128) + (128 * 129) / 2;
+    expect(r.prefillChunk).toEqual({ tokens: 128, keys: 300, matmulFlop: (2 * 128 * linear) / cfg.num_hidden_layers, attentionFlop: 4 * cfg.num_attention_heads * d * pairs });
     expect(r.bundle!.bytes).toBeGreaterThan(2 * 300 * kvRow / 2);
     expect(r.full.achievedGBps).toBeCloseTo(r.full.bytesPerStep / r.full.msPerToken / 1e6, 9);
     // The table: decode ms/token, GB/s and % of the floor per attention; PyTorch's columns when given.
