@@ -156,12 +156,13 @@ function chunkLine(r: BenchRow): string {
   return `a layer over the last ${c.tokens}-token chunk: attention ${at((n) => n.startsWith('attention_prefill'), c.attentionFlop)}, the four products ${at((n) => n.startsWith('matmul'), c.matmulFlop)}`;
 }
 
-/** The targets as a Markdown table. */
-export function targetsMarkdown(targets: Target[]): string[] {
+/** The targets as a Markdown table; `machine` is the run's GPU (the issues set their targets for the H200). */
+export function targetsMarkdown(targets: Target[], machine?: string): string[] {
   const mark = (m: boolean | null) => (m === null ? '-' : m ? 'met' : '**missed**');
   const met = targets.filter((t) => t.met).length, judgedCount = targets.filter((t) => t.met !== null).length;
+  const elsewhere = machine && !machine.includes('H200') ? ` (the targets are the H200's; this run's GPU: ${machine.split(',')[0]})` : '';
   return [
-    `### The open issues' targets: ${met} of ${judgedCount} met in this run`, '',
+    `### The open issues' targets: ${met} of ${judgedCount} met in this run${elsewhere}`, '',
     '| issue | target | measured | met | what limits it |', '|---|---|---|---|---|',
     ...targets.map((t) => `| #${t.issue} | ${t.target} | ${t.measured} | ${mark(t.met)} | ${t.limits} |`), '',
   ];

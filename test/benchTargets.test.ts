@@ -83,6 +83,8 @@ describe('issue targets', () => {
     const md = targetsMarkdown(targets);
     const judged = targets.filter((t) => t.met !== null);
     expect(md[0]).toBe(`### The open issues' targets: ${judged.filter((t) => t.met).length} of ${judged.length} met in this run`);
+    expect(targetsMarkdown(targets, 'NVIDIA H200, 580.159.04 (Dawn/Vulkan)')[0]).toBe(md[0]);
+    expect(targetsMarkdown(targets, 'NVIDIA H100 80GB HBM3, 580.159.04 (Dawn/Vulkan)')[0]).toMatch(/met in this run \(the targets are the H200's; this run's GPU: NVIDIA H100 80GB HBM3\)$/);
     expect(md).toContain('| #17 | CSA selection <= 0.5 ms a step (128K) | 0.60 ms | **missed** | ms of the step: csa_score 0.30, csa_topk 0.25, csa_choose 0.05 |');
   });
 
