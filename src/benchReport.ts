@@ -223,7 +223,7 @@ export function benchReport(x: BenchInputs, model = 'llama-3.1-8b'): { markdown:
     const mv = r.full.kernels?.find((q) => q.kernel === 'matvec')?.stepMs;
     const att = r.full.kernels?.find((q) => q.kernel === 'attention_decode')?.stepMs;
     const kv = r.full.bytesPerStep - r.weightBytes;
-    const at = `${k(r.context)}${variantOf(r) ? ` (${variantOf(r)})` : ''}`;
+    const at = `${k(nominal(r.context))}${variantOf(r) ? ` (${variantOf(r)})` : ''}`;
     const pct = (gbps: number) => (x.read ? ` (${f((100 * gbps) / x.read.best.gbps, 0)}% of the read probe)` : '');
     if (mv) probes.push([`${at}: decode matvecs, all weights (of the step)`, `${f(r.weightBytes / mv / 1e6, 0)} GB/s`, `${f(mv)} ms for ${f(r.weightBytes / 1e9)} GB${pct(r.weightBytes / mv / 1e6)}`]);
     if (att) probes.push([`${at}: full attention_decode (of the step)`, `${f(kv / att / 1e6, 0)} GB/s`, `${f(att)} ms for ${f(kv / 1e9)} GB of K/V${pct(kv / att / 1e6)}`]);

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# csattn's speed on the GPU machine beside a strong PyTorch decode, in one command (< 10 minutes):
+# csattn's speed on the GPU machine beside a strong PyTorch decode, in two commands of < 10 minutes:
 #   run carry [".device", ".peers"], command:
-#     "source .device/setup.sh && COMMIT=<sha> bash scripts/device/bench-suite.sh"
+#     "source .device/setup.sh && COMMIT=<sha> bash scripts/device/bench-suite.sh checks"
+#   then on the warm machine, carry []:
+#     "source scripts/device/env.sh && COMMIT=<sha> bash scripts/device/bench-suite.sh csattn"
+# (one call with both parts, the default, ran 12 minutes on an H100 on 2026-12-05: past the
+# device's 10-minute limit for a command). The parts:
+# - checks: the GPU tests (GPU_TESTS, below) and the PyTorch peer, while llama.cpp builds;
+# - csattn: the probes and csattn's rows, on a quiet CPU, then the report.
 # (move fixtures/models out of the working tree for the call: the 8B-shape runs do not need it),
 # then, on the same warm machine, "bash scripts/device/bench-peers.sh decode batched" for llama.cpp
 # and the joined report. With the llama.cpp kit in .peers/ (see bench-peers.sh), its build and f16 GGUF
@@ -25,14 +31,18 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 J="$OUT/suite.jsonl" LOG="$OUT/suite.log"
 B="node bin/csattn.js bench --log-level warn --json"
 source scripts/device/lib.sh
+parts=${*:-checks csattn}
+has() { [[ " $parts " == *" $1 "* ]]; }
 prep=""
-if [[ -d ${LLAMACPP_KIT:-.peers/llamacpp} && -z ${LLAMACPP_BIN:-} ]]; then
+if has checks && [[ -d ${LLAMACPP_KIT:-.peers/llamacpp} && -z ${LLAMACPP_BIN:-} ]]; then
   PEERS_LOG="$OUT/peers-prepare.log" nice -n 19 bash scripts/device/bench-peers.sh prepare 2>/dev/null &
   prep=$!
 fi
 quiet() { if [[ -n $prep ]]; then step "waiting for llama.cpp's build (csattn is timed on a quiet CPU)"; wait "$prep"; step "llama.cpp prepared"; prep=""; fi; }
 machine=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
-echo "{\"meta\": {\"date\": \"$(date -u +%F)\", \"commit\": \"${COMMIT:-unknown}\", \"machine\": \"${machine:-unknown} (Dawn/Vulkan)\", \"command\": \"bash scripts/device/bench-suite.sh\"}}" > "$J"
+meta() { echo "{\"meta\": {\"date\": \"$(date -u +%F)\", \"commit\": \"${COMMIT:-unknown}\", \"machine\": \"${machine:-unknown} (Dawn/Vulkan)\", \"command\": \"bash scripts/device/bench-suite.sh\"}}" > "$J"; }
+if has checks; then
+meta
 if [[ -n ${GPU_TESTS:-} ]]; then
   step "GPU tests: $GPU_TESTS"
   # shellcheck disable=SC2086
@@ -44,6 +54,11 @@ step "PyTorch decode (gpt-fast style), checked against transformers"
 node --input-type=module -e "import { PRESETS } from './dist/model/synth.js'; console.log(JSON.stringify(PRESETS['llama-3.1-8b'].config))" > /tmp/llama-3.1-8b.json
 PYTHONUNBUFFERED=1 run timeout 300 python3 scripts/bench/torch_decode.py --config /tmp/llama-3.1-8b.json --check --contexts 32768,65536,131072
 quiet
+fi
+if has csattn; then
+# The checks' output of an earlier call on this machine joins this one's.
+[[ ! -s $J && -d /tmp/suite-out ]] && cp /tmp/suite-out/* "$OUT/"
+[[ -s $J ]] || meta
 step "probes: read bandwidth, subgroup matrices"
 run node scripts/bench/read-bandwidth.mjs --json
 run node scripts/bench/subgroup-matrix.mjs --json
@@ -59,4 +74,5 @@ for p in qwen3-8b mistral-7b; do
 done
 step "report"
 node scripts/bench/report.mjs "$OUT" 2>> "$LOG" | tail -40
+fi
 rm -rf /tmp/suite-out && cp -r "$OUT" /tmp/suite-out
