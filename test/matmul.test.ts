@@ -186,6 +186,17 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
     await check({ T: 2, K: 2056, N: 13, bias: true, shape });
   });
 
+  it('cuts the f16 matvec of 2-8 tokens into one or two subgroups a workgroup, two blocks in flight', async () => {
+    expect(matvecShape({ T: 2, K: 4096 })).toEqual({ rows: 2, wg: 32, unroll: 2 });
+    expect(matvecShape({ T: 4, K: 14336 })).toEqual({ rows: 4, wg: 64, unroll: 2 });
+    expect(matvecShape({ T: 8, K: 14336, swiglu: true })).toEqual({ rows: 2, wg: 64, unroll: 2 });
+    // One token, and quantized weights, keep their cut.
+    expect(matvecShape({ T: 1, K: 4096 })).toEqual({ rows: 4, wg: 128, unroll: 1 });
+    expect(matvecShape({ T: 2, K: 4096, w: { format: 'q8' } })).toEqual({ rows: 4, wg: 128, unroll: 1 });
+    await check({ T: 3, K: 8200, N: 13, accumulate: true });
+    await check({ T: 7, K: 2056, N: 13, swiglu: true, norm: true });
+  });
+
   it('decode-sized K and a grid of more than 65535 workgroups', async () => {
     await check({ T: 1, K: 4096, N: 33 });
     await check({ T: 1, K: 8, N: 4 * 65535 + 13 });

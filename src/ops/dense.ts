@@ -183,8 +183,22 @@ export interface MatvecShape { rows: number; wg: number; unroll: number }
  * shape; docs/perf-notes.md).
  */
 export function matvecShape(a: Pick<MatmulArgs, 'K' | 'T' | 'swiglu'> & { w?: Pick<Matrix, 'format'> }): MatvecShape {
+  if (a.T > 1 && (a.w?.format ?? 'f16') === 'f16') return manyTokensShape(a.K, a.T);
   const rows = a.w?.format === 'q4' ? (a.swiglu ? 8 : 16) : (a.swiglu ? 2 : 4);
   return { rows: Math.min(rows, Math.floor(16 / a.T)), wg: a.K / 8 >= 128 ? 128 : 64, unroll: 1 };
+}
+
+/**
+ * The f16 matvec of 2-8 tokens: one subgroup a workgroup (two for K >= 8192), whose sums need no
+ * barrier, 2 rows (4 of a long K up to 4 tokens), 2 column blocks in flight. Sweeps at 2, 4 and 8
+ * tokens on an H100 (matvec.mjs --sweep-tokens, 2026-12-05, docs/perf-notes.md): a step's products
+ * in 14.7 / 22.9 / 34.9 ms against 23.7 / 34.3 / 56.8 with T = 1's shape (128 threads), within
+ * 7% of the step with every shape at its best cut. That call measured T = 1 1.8x slower than the calls
+ * before it: the ratios hold within it, the absolute figures await the H200.
+ */
+function manyTokensShape(K: number, T: number): MatvecShape {
+  const long = K >= 8192;
+  return { rows: long && T <= 4 ? 4 : 2, wg: long ? 64 : 32, unroll: 2 };
 }
 
 /** The matvec's define for each weight format (the include that reads it), and the values of its 16-byte loads. */

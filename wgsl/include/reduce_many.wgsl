@@ -1,7 +1,8 @@
-// Many workgroup sums at once: sums[j] = Σ over the workgroup of acc[j], for j < count. With
-// SUBGROUPS every subgroup adds each acc[j] and threads j < count add up the subgroups' sums; without,
-// one tree per j. The kernel defines SUMS (the most sums at once) and var<private> acc:
-// array<f32, SUMS>, and includes reduce (for WG, Thread and red).
+// Many workgroup sums at once: sums[j] = Σ over the workgroup of acc[j], for j < count (count may
+// exceed WG: a 32-thread matvec of 8 tokens has 40). With SUBGROUPS every subgroup adds each acc[j]
+// and thread t adds up the subgroups' sums of j = t, t + WG, ...; without, one tree per j. The kernel
+// defines SUMS (the most sums at once) and var<private> acc: array<f32, SUMS>, and includes reduce
+// (for WG, Thread and red).
 #requires SUMS acc red
 
 var<workgroup> sums: array<f32, SUMS>;
@@ -17,10 +18,10 @@ fn wg_sums(count: u32, th: Thread) {
     if (th.sg_lane == 0u) { partial[j * groups + th.lid / th.sg_size] = s; }
   }
   workgroupBarrier();
-  if (th.lid < count) {
+  for (var j = th.lid; j < count; j += WG) {
     var total = 0.0;
-    for (var i = 0u; i < groups; i++) { total += partial[th.lid * groups + i]; }
-    sums[th.lid] = total;
+    for (var i = 0u; i < groups; i++) { total += partial[j * groups + i]; }
+    sums[j] = total;
   }
 #else
   for (var j = 0u; j < count; j++) {
