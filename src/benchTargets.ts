@@ -57,33 +57,57 @@ function chunkOf(r: BenchRow): PrefillChunk | undefined {
 }
 
 export function issueTargets(x: BenchInputs, model = 'llama-3.1-8b', evals: EvalFidelity[] = []): Target[] {
+  const run = runOf(x, model);
+  return [...decodeTargets(run, evals), ...batchTargets(run), ...offlineTargets(run)];
+}
+
+/** A suite run's default rows of one model, and the peers' figures beside them. */
+interface Run {
+  x: BenchInputs;
+  rows: BenchRow[];
+  /** The row at a context, preferring one with kernel timings. */
+  row(c: number): BenchRow | undefined;
+  /** The row at a context with a real prefill. */
+  prefilled(c: number): BenchRow | undefined;
+  /** llama.cpp F16's decode ms/token, and its shared-prompt batch's tokens/s. */
+  llama(c: number): number | undefined;
+  llamaBatch(c: number, B: number): number | undefined;
+}
+
+function runOf(x: BenchInputs, model: string): Run {
   const rows = x.csattn.filter((r) => r.model === model && !variantOf(r));
-  const row = (c: number) => rows.find((r) => nominal(r.context) === c && r.full.kernels) ?? rows.find((r) => nominal(r.context) === c);
-  const prefilled = (c: number) => rows.find((r) => nominal(r.context) === c && r.prefillMs !== null);
-  const llama = (c: number) => x.llamaDecode.find((l) => l.weights === 'F16' && l.kv === 'f16' && nominal(l.context) === c)?.msPerToken;
-  const llamaBatch = (c: number, B: number) => x.llamaBatched.find((b) => b.weights === 'F16' && nominal(b.context) === c && b.batch === B)?.tokensPerSecond;
+  const at = (c: number) => rows.filter((r) => nominal(r.context) === c);
+  return {
+    x, rows,
+    row: (c) => at(c).find((r) => r.full.kernels) ?? at(c)[0],
+    prefilled: (c) => at(c).find((r) => r.prefillMs !== null),
+    llama: (c) => x.llamaDecode.find((l) => l.weights === 'F16' && l.kv === 'f16' && nominal(l.context) === c)?.msPerToken,
+    llamaBatch: (c, B) => x.llamaBatched.find((b) => b.weights === 'F16' && nominal(b.context) === c && b.batch === B)?.tokensPerSecond,
+  };
+}
+
+/** Issue 17: decode at batch 1, its kernels against the bandwidth, and CSA's fidelity. */
+function decodeTargets(run: Run, evals: EvalFidelity[]): Target[] {
   const vs = (peer: number | undefined, ours: number) => (peer ? ` (${fx(peer / ours)}x llama.cpp F16)` : '');
-  const stepOf = (c: number, attention: 'full' | 'csa') => row(c)?.[attention];
+  const stepOf = (c: number, attention: 'full' | 'csa') => run.row(c)?.[attention];
   const why = (c: number, attention: 'full' | 'csa') => () => {
     const d = stepOf(c, attention)!;
     return breakdown(d.kernels, d.msPerToken, d.gpuStepMs);
   };
   const targets: Target[] = [];
-
-  // Issue 17: decode at batch 1.
-  const r = row(K128) ?? row(K32);
+  const r = run.row(K128) ?? run.row(K32);
   const mv = kernelMs(r?.full.kernels, (n) => n === 'matvec');
   targets.push(judged(17, `decode matvecs read >= 4.0 TB/s${r ? ` (${kc(nominal(r.context))})` : ''}`, mv && r!.weightBytes / mv / 1e6, (v) => v >= 4000,
     (v) => `${fx(v, 0)} GB/s (${fx(mv!)} ms for ${fx(r!.weightBytes / 1e9)} GB)`,
-    () => `the matvec kernel itself${x.read ? `: the read probe reaches ${fx(x.read.best.gbps, 0)} GB/s on this GPU` : ''}`));
-  const r128 = row(K128);
+    () => `the matvec kernel itself${run.x.read ? `: the read probe reaches ${fx(run.x.read.best.gbps, 0)} GB/s on this GPU` : ''}`));
+  const r128 = run.row(K128);
   const att = kernelMs(r128?.full.kernels, (n) => n === 'attention_decode' || n === 'attention_reduce');
   const kv = r128 && r128.full.bytesPerStep - r128.weightBytes;
   targets.push(judged(17, 'full attention reads K/V at >= 3.6 TB/s (128K)', att && kv! / att / 1e6, (v) => v >= 3600,
     (v) => `${fx(v, 0)} GB/s (${fx(att!)} ms for ${fx(kv! / 1e9)} GB)`, () => `attention_decode + attention_reduce, ${fx(att!)} ms of the step`));
-  targets.push(judged(17, 'full attention at 128K <= 8.9 ms/token', stepOf(K128, 'full')?.msPerToken, (v) => v <= 8.9, (v) => `${fx(v)} ms${vs(llama(K128), v)}`, why(K128, 'full')));
+  targets.push(judged(17, 'full attention at 128K <= 8.9 ms/token', stepOf(K128, 'full')?.msPerToken, (v) => v <= 8.9, (v) => `${fx(v)} ms${vs(run.llama(K128), v)}`, why(K128, 'full')));
   for (const c of [K32, K64]) {
-    const peer = llama(c);
+    const peer = run.llama(c);
     targets.push(judged(17, `full attention at ${kc(c)} at least as fast as llama.cpp F16${peer ? ` (${fx(peer)} ms)` : ''}`, peer && stepOf(c, 'full')?.msPerToken,
       (v) => v <= peer!, (v) => `${fx(v)} ms${vs(peer, v)}`, why(c, 'full')));
   }
@@ -95,55 +119,67 @@ export function issueTargets(x: BenchInputs, model = 'llama-3.1-8b', evals: Eval
     () => `attention_decode + attention_reduce over ${fx(r128!.csa.bytesPerStep / 1e9 - r128!.weightBytes / 1e9)} GB of scattered K/V rows`));
   for (const [c, goal, times] of [[K128, 5.0, 2.4], [K32, 4.3, 1.5]] as const) {
     targets.push(judged(17, `CSA at ${kc(c)} <= ${fx(goal, 1)} ms/token (>= ${times}x llama.cpp F16)`, stepOf(c, 'csa')?.msPerToken, (v) => v <= goal,
-      (v) => `${fx(v)} ms${vs(llama(c), v)}`, why(c, 'csa')));
+      (v) => `${fx(v)} ms${vs(run.llama(c), v)}`, why(c, 'csa')));
   }
   const facts = evals.find((e) => e.dataset === 'facts' && e.sparsity === 0.95);
   targets.push(judged(17, 'CSA on facts at 0.95 within 1 point of full attention', facts?.deltaVsFull, (v) => v >= -1, (v) => `${fx(v, 1)} points`, () => 'the selection\'s recall (eval report)'));
   targets.push(judged(17, 'CSA on facts at 0.95: teacher-forced top-1 agreement >= 97%', facts?.top1 ?? undefined, (v) => v >= 0.97, (v) => `${fx(100 * v, 1)}%`, () => 'the selection\'s recall (eval report)'));
+  return targets;
+}
 
-  // Issue 19: B sequences over one context.
-  const batch = (c: number, B: number, attention: 'full' | 'csa') => row(c)?.batches?.find((b) => b.batch === B && b.attention === attention);
-  const batchWhy = (c: number, B: number, attention: 'full' | 'csa') => () => {
+/** Issue 19: B sequences over one context, beside llama.cpp's shared-prompt batches. */
+function batchTargets(run: Run): Target[] {
+  const batch = (c: number, B: number, attention: 'full' | 'csa') => run.row(c)?.batches?.find((b) => b.batch === B && b.attention === attention);
+  const why = (c: number, B: number, attention: 'full' | 'csa') => () => {
     const b = batch(c, B, attention)!;
     return breakdown(b.kernels, b.msPerStep, b.gpuStepMs);
   };
-  const perSecond = (c: number, B: number) => (v: number) => `${fx(v, 0)} tokens/s${llamaBatch(c, B) ? ` (${fx(v / llamaBatch(c, B)!)}x llama.cpp F16's ${fx(llamaBatch(c, B)!, 0)})` : ''}`;
+  const perSecond = (c: number, B: number) => (v: number) => {
+    const peer = run.llamaBatch(c, B);
+    return `${fx(v, 0)} tokens/s${peer ? ` (${fx(v / peer)}x llama.cpp F16's ${fx(peer, 0)})` : ''}`;
+  };
+  const targets: Target[] = [];
   for (const [c, goal] of [[K128, 1100], [K32, 1635]] as const) {
-    targets.push(judged(19, `CSA, B = 16, at ${kc(c)} >= ${goal} tokens/s`, batch(c, 16, 'csa')?.tokensPerSecond, (v) => v >= goal, perSecond(c, 16), batchWhy(c, 16, 'csa')));
+    targets.push(judged(19, `CSA, B = 16, at ${kc(c)} >= ${goal} tokens/s`, batch(c, 16, 'csa')?.tokensPerSecond, (v) => v >= goal, perSecond(c, 16), why(c, 16, 'csa')));
   }
   for (const c of [K128, K32]) {
-    const peer = llamaBatch(c, 16);
+    const peer = run.llamaBatch(c, 16);
     targets.push(judged(19, `full attention, B = 16, at ${kc(c)} at least llama.cpp F16's${peer ? ` ${fx(peer, 0)}` : ''} tokens/s`, peer && batch(c, 16, 'full')?.tokensPerSecond,
-      (v) => v >= peer!, perSecond(c, 16), batchWhy(c, 16, 'full')));
+      (v) => v >= peer!, perSecond(c, 16), why(c, 16, 'full')));
   }
-  const b64 = rows.flatMap((q) => (q.batches ?? []).filter((b) => b.batch === 64).map((b) => `${kc(nominal(q.context))} ${b.attention} ${fx(b.tokensPerSecond, 0)}`));
+  const b64 = run.rows.flatMap((q) => (q.batches ?? []).filter((b) => b.batch === 64).map((b) => `${kc(nominal(q.context))} ${b.attention} ${fx(b.tokensPerSecond, 0)}`));
   targets.push({ issue: 19, target: 'B = 64 where memory allows: reported', measured: b64.length ? `tokens/s: ${b64.join(', ')}` : 'not in this run', met: b64.length ? true : null, limits: '' });
+  return targets;
+}
 
-  // Issue 21: the offline phase.
+/** Issue 21: prefill and the table build, with a layer-chunk's TFLOP/s. */
+function offlineTargets(run: Run): Target[] {
+  const targets: Target[] = [];
   for (const [c, goal] of [[K128, 30], [K32, 4]] as const) {
-    const p = prefilled(c);
-    const peer = x.llamaBatched.find((b) => b.batch === 1 && nominal(b.context) === c)?.prefillMs;
+    const p = run.prefilled(c);
+    const peer = run.x.llamaBatched.find((b) => b.batch === 1 && nominal(b.context) === c)?.prefillMs;
     targets.push(judged(21, `prefill + tables at ${kc(c)} <= ${goal} s`, p && (p.prefillMs! + p.tablesMs) / 1e3, (v) => v <= goal,
       (v) => `${fx(v, 1)} s${peer ? ` (${fx(v / (peer / 1e3))}x llama.cpp's ${fx(peer / 1e3, 1)} s prefill)` : ''}`,
       () => `prefill ${fx(p!.prefillMs! / 1e3, 1)} s + tables ${fx(p!.tablesMs / 1e3, 1)} s; ${chunkLine(p!)}`));
   }
-  const p128 = prefilled(K128) ?? rows.find((q) => nominal(q.context) === K128 && q.prefillKernels);
+  const p128 = run.prefilled(K128) ?? run.rows.find((q) => nominal(q.context) === K128 && q.prefillKernels);
   const chunk = p128 && chunkOf(p128);
   const tflops = (which: (n: string) => boolean, flop: (c: PrefillChunk) => number) => {
     const t = kernelMs(p128?.prefillKernels, which);
     return t && chunk && flop(chunk) / t / 1e9;
   };
-  const isMatmul = (n: string) => n.startsWith('matmul');
-  const isAttention = (n: string) => n.startsWith('attention_prefill');
   targets.push(judged(21, 'prefill matmuls >= 250 TFLOP/s (a 128K layer-chunk)', tflops(isMatmul, (c) => c.matmulFlop), (v) => v >= 250,
     (v) => `${fx(v, 0)} TFLOP/s`, () => chunkLine(p128!)));
-  targets.push(judged(21, 'prefill attention >= 250 TFLOP/s (a 128K layer-chunk)', tflops(isAttention, (c) => c.attentionFlop), (v) => v >= 250,
+  targets.push(judged(21, 'prefill attention >= 250 TFLOP/s (a 128K layer-chunk)', tflops(isPrefillAttention, (c) => c.attentionFlop), (v) => v >= 250,
     (v) => `${fx(v, 0)} TFLOP/s`, () => chunkLine(p128!)));
-  const t128 = prefilled(K128);
+  const t128 = run.prefilled(K128);
   targets.push(judged(21, 'table build <= 3 s at 128K', t128 && t128.tablesMs / 1e3, (v) => v <= 3, (v) => `${fx(v, 1)} s`, () => 'k-means, partial scores and top-L lists, 32 layers (bench-probes.sh times them kernel by kernel)'));
   targets.push(judged(21, 'peak GPU memory at 128K <= 49.4 GiB (edd025f, 2026-12-04)', t128 && t128.peakGpuBytes / 2 ** 30, (v) => v <= 49.4, (v) => `${fx(v, 1)} GiB`, () => 'the largest buffers: K/V cache, tables, prefill scratch'));
   return targets;
 }
+
+const isMatmul = (n: string) => n.startsWith('matmul');
+const isPrefillAttention = (n: string) => n.startsWith('attention_prefill');
 
 /** A layer-chunk's kernels with the TFLOP/s of the products and the attention. */
 function chunkLine(r: BenchRow): string {
@@ -153,7 +189,7 @@ function chunkLine(r: BenchRow): string {
     const t = kernelMs(r.prefillKernels, which)!;
     return `${fx(t)} ms (${fx(flop / t / 1e9, 0)} TFLOP/s)`;
   };
-  return `a layer over the last ${c.tokens}-token chunk: attention ${at((n) => n.startsWith('attention_prefill'), c.attentionFlop)}, the four products ${at((n) => n.startsWith('matmul'), c.matmulFlop)}`;
+  return `a layer over the last ${c.tokens}-token chunk: attention ${at(isPrefillAttention, c.attentionFlop)}, the four products ${at(isMatmul, c.matmulFlop)}`;
 }
 
 /** The targets as a Markdown table; `machine` is the run's GPU (the issues set their targets for the H200). */
