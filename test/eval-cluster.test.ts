@@ -52,7 +52,7 @@ function outcome(r: Report) {
     model: r.model, metrics: r.metrics, skipped: r.skipped,
     options: Object.fromEntries(Object.entries(r.options).filter(([k]) => !PER_RUN_OPTIONS.has(k))),
     aggregates: r.aggregates.map(({ ms_per_token, ...rest }) => rest),
-    records: r.records.map(({ results, ...rec }) => ({ ...rec, results: results.map(({ msPerToken, ...rest }) => rest) })),
+    records: r.records.map(({ results, timings, ...rec }) => ({ ...rec, results: results.map(({ msPerToken, ...rest }) => rest) })), // times differ run to run
   };
 }
 

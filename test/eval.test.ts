@@ -52,6 +52,10 @@ describe('csattn eval', () => {
     }
     const table = formatSummary(report);
     expect(table).toMatch(/facts\s+csa@0\.9\s+2/);
+    // Each record's wall time, split at the session's opening; their means close the table.
+    for (const rec of report.records) expect(rec.timings!.openMs > 0 && rec.timings!.runsMs > 0).toBe(true);
+    const mean = (f: (t: { openMs: number; runsMs: number }) => number) => ((f(report.records[0].timings!) + f(report.records[1].timings!)) / 2).toFixed(0);
+    expect(table).toContain(`a record's wall time (mean of 2): bundle open ${mean((t) => t.openMs)} ms, runs ${mean((t) => t.runsMs)} ms`);
     expect(table).toContain('chosen recall');
     expect(table).toContain('centroid cos');
     expect(report.aggregates.find((a) => a.dataset === 'all' && a.method === 'csa')!.centroid_cosine).toBeGreaterThan(0);

@@ -55,6 +55,11 @@ export interface RecordResult {
   contextTokens: number;
   answers: string[];
   results: MethodResult[];
+  /**
+   * Wall time of the record (absent in reports from before it was kept): its bundle opened into a
+   * session (prefilled first when not cached), and its runs answered (with recall probes, if any).
+   */
+  timings?: { openMs: number; runsMs: number };
 }
 
 export interface Aggregate {
@@ -311,7 +316,7 @@ const METHOD_RESULT = object({
 });
 const RECORD = object({
   key: str, file: str, line: int, id: optional(str), dataset: str, contextTokens: int,
-  answers: arrayOf(str), results: arrayOf(METHOD_RESULT),
+  answers: arrayOf(str), results: arrayOf(METHOD_RESULT), timings: optional(object({ openMs: num, runsMs: num })),
 });
 const AGGREGATE = object({
   dataset: str, method: str, sparsity: nullable(unit), n: int, score: num,

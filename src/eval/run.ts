@@ -198,7 +198,9 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
   check(limit >= 2, `${job.key}: the question and answer alone need ${room} of the model's ${x.window} positions`, 'too-long');
   if (ids.length > limit) ids = truncateMiddle(ids, limit);
 
+  const t0 = performance.now();
   const session = await cachedSession(o, x, { ids, template, room, log: o.log.child({ record: job.key }) });
+  const t1 = performance.now();
   const probe = o.recall ? new RecallProbe(session) : undefined;
   try {
     const greedy = { maxTokens: maxNew, temperature: 0, topP: 1, seed: 0, stopIds: x.tok.eosIds };
@@ -225,7 +227,8 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
         centroidCosine: recall?.centroidCosine?.layers, centroidCosineGroups: recall?.centroidCosine?.groups,
       });
     }
-    return { key: job.key, file: job.label, line: job.line, id: rec._id, dataset: rec.dataset, contextTokens: ids.length, answers: truth, results };
+    const timings = { openMs: t1 - t0, runsMs: performance.now() - t1 };
+    return { key: job.key, file: job.label, line: job.line, id: rec._id, dataset: rec.dataset, contextTokens: ids.length, answers: truth, results, timings };
   } finally {
     await session.close();
   }
@@ -358,8 +361,11 @@ export function kl(p: Float32Array, q: Float32Array): number {
 
 export function formatSummary(r: Report): string {
   const metrics = Object.entries(r.metrics ?? {}).map(([dataset, metric]) => `${dataset} ${metric}`).join(', ');
+  const timed = r.records.flatMap((rec) => (rec.timings ? [rec.timings] : []));
+  const mean = (f: (t: { openMs: number; runsMs: number }) => number) => (timed.reduce((s, t) => s + f(t), 0) / timed.length).toFixed(0);
   return formatTable(r.aggregates)
     + (metrics ? `\nmetrics: ${metrics}` : '')
+    + (timed.length ? `\na record's wall time (mean of ${timed.length}): bundle open ${mean((t) => t.openMs)} ms, runs ${mean((t) => t.runsMs)} ms` : '')
     + (r.skipped.length ? `\n${r.skipped.length} line(s) skipped\n` : '\n');
 }
 
