@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { runEval, loadRecords, fileLabels, agreement, kl, formatSummary, type EvalOptions } from '../src/eval/run.js';
-import { buildReport, loadReport, mergeReports, pendingRecords, type Report } from '../src/eval/report.js';
+import { buildReport, loadReport, mergeReports, pendingRecords, type RecordTimings, type Report } from '../src/eval/report.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { createLogger } from '../src/log.js';
 
@@ -54,7 +54,7 @@ describe('csattn eval', () => {
     expect(table).toMatch(/facts\s+csa@0\.9\s+2/);
     // Each record's wall time, split at the session's opening; their means close the table.
     for (const rec of report.records) expect(rec.timings!.openMs > 0 && rec.timings!.runsMs > 0).toBe(true);
-    const mean = (f: (t: { openMs: number; runsMs: number }) => number) => ((f(report.records[0].timings!) + f(report.records[1].timings!)) / 2).toFixed(0);
+    const mean = (f: (t: RecordTimings) => number) => ((f(report.records[0].timings!) + f(report.records[1].timings!)) / 2).toFixed(0);
     expect(table).toContain(`a record's wall time (mean of 2): bundle open ${mean((t) => t.openMs)} ms, runs ${mean((t) => t.runsMs)} ms`);
     expect(table).toContain('chosen recall');
     expect(table).toContain('centroid cos');

@@ -59,8 +59,10 @@ export interface RecordResult {
    * Wall time of the record (absent in reports from before it was kept): its bundle opened into a
    * session (prefilled first when not cached), and its runs answered (with recall probes, if any).
    */
-  timings?: { openMs: number; runsMs: number };
+  timings?: RecordTimings;
 }
+
+export interface RecordTimings { openMs: number; runsMs: number }
 
 export interface Aggregate {
   dataset: string;

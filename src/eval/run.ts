@@ -30,7 +30,7 @@ import {
 import { scoreRecord, type MetricName } from './metrics.js';
 import {
   buildReport, formatTable, loadReport, mergeReports, onInterrupt, pendingRecords, shardOf, writeReport,
-  type Agreement, type MethodResult, type RecordResult, type Report, type Skipped,
+  type Agreement, type MethodResult, type RecordResult, type RecordTimings, type Report, type Skipped,
 } from './report.js';
 import { renderHtml } from './html.js';
 import { readInputFile, writeFileAtomic } from '../fsutil.js';
@@ -362,7 +362,7 @@ export function kl(p: Float32Array, q: Float32Array): number {
 export function formatSummary(r: Report): string {
   const metrics = Object.entries(r.metrics ?? {}).map(([dataset, metric]) => `${dataset} ${metric}`).join(', ');
   const timed = r.records.flatMap((rec) => (rec.timings ? [rec.timings] : []));
-  const mean = (f: (t: { openMs: number; runsMs: number }) => number) => (timed.reduce((s, t) => s + f(t), 0) / timed.length).toFixed(0);
+  const mean = (f: (t: RecordTimings) => number) => (timed.reduce((s, t) => s + f(t), 0) / timed.length).toFixed(0);
   return formatTable(r.aggregates)
     + (metrics ? `\nmetrics: ${metrics}` : '')
     + (timed.length ? `\na record's wall time (mean of ${timed.length}): bundle open ${mean((t) => t.openMs)} ms, runs ${mean((t) => t.runsMs)} ms` : '')
