@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Kernels } from '../src/gpu/kernels.js';
 import { storage, upload } from '../src/gpu/kernels.js';
-import { batchHalvesBytes, batchMatmul, batchRow, halves, matmul, matvecShape, MATVEC_MAX_T, type MatvecShape } from '../src/ops/dense.js';
+import { batchHalvesBytes, batchMatmul, batchRow, halves, matmul, matvecHolds, matvecShape, MATVEC_MAX_T, type MatvecShape } from '../src/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, type Matrix, type QuantFormat } from '../src/ops/quant.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
@@ -195,6 +195,18 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
     expect(matvecShape({ T: 2, K: 4096, w: { format: 'q8' } })).toEqual({ rows: 4, wg: 128, unroll: 1 });
     await check({ T: 3, K: 8200, N: 13, accumulate: true });
     await check({ T: 7, K: 2056, N: 13, swiglu: true, norm: true });
+  });
+
+  it('takes any cut of at most 40 sums a thread, and refuses one past them', async () => {
+    // 4 rows x 8 tokens + 8 norm sums, and 2 x 8 rows x 2 tokens of gate and up: 40 and 32 sums.
+    await check({ T: 8, K: 2056, N: 13, norm: true, shape: { rows: 4, wg: 32, unroll: 2 } });
+    await check({ T: 2, K: 2056, N: 13, swiglu: true, shape: { rows: 8, wg: 64, unroll: 1 } });
+    expect(matvecHolds({ T: 8, swiglu: true, norm: true }, { rows: 2, wg: 32, unroll: 2 })).toBe(true); // 40
+    expect(matvecHolds({ T: 8, swiglu: true, norm: true }, { rows: 3, wg: 32, unroll: 2 })).toBe(false); // 56
+    expect(matvecHolds({ T: 8 }, { rows: 8, wg: 32, unroll: 2 })).toBe(false); // 64 stores for 32 threads
+    const { gpu, kernels } = await gpuContext(packed);
+    const b = uploadF32(gpu, new Float32Array(16 * 8));
+    expect(() => matmul(kernels, { x: b, w: f16Matrix(b), y: b, T: 8, K: 8, N: 8, swiglu: true, w2: f16Matrix(b) }, { rows: 4, wg: 64, unroll: 1 })).toThrow(/4 rows x 8 tokens/);
   });
 
   it('decode-sized K and a grid of more than 65535 workgroups', async () => {

@@ -42,7 +42,7 @@ const XV = BLOCK / 4u; // vec4s of x a column block spans
 
 override WG: u32 = 128; // a power of two
 override ROWS: u32 = 4;
-override TOKENS: u32 = 1; // ROWS × TOKENS ≤ 16
+override TOKENS: u32 = 1; // ROWS × TOKENS ≤ WG (a thread stores each sum)
 #if SWIGLU
 const PRODUCTS = 2u; // gate and up
 #else
@@ -53,7 +53,7 @@ const NORM_SUMS = 1u; // Σ x² per token
 #else
 const NORM_SUMS = 0u;
 #endif
-const SUMS = 40u; // PRODUCTS × ROWS × TOKENS + NORM_SUMS × TOKENS
+const SUMS = 40u; // ≥ PRODUCTS × ROWS × TOKENS + NORM_SUMS × TOKENS (MATVEC_SUMS in src/ops/dense.ts)
 
 #include thread
 #include reduce

@@ -6,7 +6,7 @@
 //   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--weights f16|q8|q4] [--no-int8-dot] [--run-mb 2000] [--json]
 //                                 [--sweep-tokens T | --tokens 1,2,4,8,9,16]
 // (after the build; --no-int8-dot: quantized products in f32 rather than dot4I8Packed). The sweep
-// runs T = 1 token, or T of --sweep-tokens (the cuts of at most 16 sums: rows x T <= 16). With
+// runs T = 1 token, or T of --sweep-tokens (the cuts matvec.wgsl holds: at most 40 sums). With
 // --tokens, no sweep: each shape's product of T tokens as matmul() runs it (the matvec up to
 // BATCH_MMA_FROM - 1 tokens), and on tensor cores as a batch product (batchMatmul) too: where the
 // second is faster, BATCH_MMA_FROM should come down.
@@ -17,7 +17,7 @@
 import { createGpu } from '../../dist/gpu/device.js';
 import { Kernels, record, storage, submit } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
-import { batchHalvesBytes, batchMatmul, fillUniform, fusesNorm, matmul, matvecShape } from '../../dist/ops/dense.js';
+import { batchHalvesBytes, batchMatmul, fillUniform, fusesNorm, matmul, matvecHolds, matvecShape } from '../../dist/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, quantize } from '../../dist/ops/quant.js';
 import { PRESETS } from '../../dist/model/synth.js';
 
@@ -38,7 +38,7 @@ const SHAPES = [
 ];
 const sweepT = Number(arg('--sweep-tokens', 1));
 const CUTS = [];
-for (const rows of [1, 2, 4, 8]) for (const wg of [32, 64, 128, 256]) for (const unroll of [1, 2, 4]) if (rows * unroll <= 16 && rows * sweepT <= 16) CUTS.push({ rows, wg, unroll });
+for (const rows of [1, 2, 4, 8, 16]) for (const wg of [32, 64, 128, 256]) for (const unroll of [1, 2, 4]) CUTS.push({ rows, wg, unroll }); // each shape times those matvecHolds
 
 const device = await createGpu();
 const gpu = { ...device, int8Dot: device.int8Dot && !args.includes('--no-int8-dot') };
@@ -75,7 +75,7 @@ for (const s of SHAPES) {
     continue;
   }
   const byCut = [];
-  for (const cut of CUTS) {
+  for (const cut of CUTS.filter((c) => matvecHolds({ T: sweepT, swiglu: s.swiglu, norm: s.norm }, c))) {
     const ops = [];
     for (let rep = 0; rep < runs; rep++) {
       const { w, w2 } = weights[rep % copies];

@@ -205,8 +205,18 @@ function manyTokensShape(K: number, T: number): MatvecShape {
 const MATVEC_FORMAT: Record<WeightFormat, string> = { f16: 'F16W', q8: 'Q8', q4: 'Q4' };
 const COLUMN_BLOCK: Record<WeightFormat, number> = { f16: 8, q8: 16, q4: 32 };
 
+/** The sums a matvec thread holds (SUMS in matvec.wgsl), and its slots for weight loads in flight. */
+const MATVEC_SUMS = 40;
+const MATVEC_LOADS = 16;
+
+/** Whether matvec.wgsl holds a cut: its sums (gate's and up's with SwiGLU, Σ x² per token with a norm), its loads, its stores (a thread each). */
+export function matvecHolds(a: Pick<MatmulArgs, 'T' | 'swiglu' | 'norm'>, shape: MatvecShape): boolean {
+  const sums = (a.swiglu ? 2 : 1) * shape.rows * a.T + (a.norm ? a.T : 0);
+  return sums <= MATVEC_SUMS && shape.rows * shape.unroll <= MATVEC_LOADS && shape.rows * a.T <= shape.wg;
+}
+
 function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], shape: MatvecShape): Dispatch {
-  check(shape.rows * a.T <= 16 && shape.rows * shape.unroll <= 16, `matvec: ${shape.rows} rows x ${a.T} tokens x ${shape.unroll} blocks is too many`);
+  check(matvecHolds(a, shape), `matvec: ${shape.rows} rows x ${a.T} tokens x ${shape.unroll} blocks in ${shape.wg} threads is too many`);
   const format = a.w.format;
   const quant = format !== 'f16';
   const kernel = k.get('matvec', {
