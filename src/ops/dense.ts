@@ -193,8 +193,8 @@ export function matvecShape(a: Pick<MatmulArgs, 'K' | 'T' | 'swiglu'> & { w?: Pi
  * barrier, 2 rows (4 of a long K up to 4 tokens), 2 column blocks in flight. Sweeps at 2, 4 and 8
  * tokens on an H100 (matvec.mjs --sweep-tokens, 2026-12-05, docs/perf-notes.md): a step's products
  * in 14.7 / 22.9 / 34.9 ms against 23.7 / 34.3 / 56.8 with T = 1's shape (128 threads), within
- * 7% of the step with every shape at its best cut. That call measured T = 1 1.8x slower than the calls
- * before it: the ratios hold within it, the absolute figures await the H200.
+ * 7% of the step with every shape at its best cut. In the model (the same H100, A/B beside a build
+ * with T = 1's shape, 32K): B = 2 / 4 / 8 decode 1.20-1.41x / 1.21-1.29x / 1.08-1.11x the tokens/s.
  */
 function manyTokensShape(K: number, T: number): MatvecShape {
   const long = K >= 8192;
