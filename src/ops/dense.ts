@@ -209,8 +209,8 @@ const COLUMN_BLOCK: Record<WeightFormat, number> = { f16: 8, q8: 16, q4: 32 };
 const MATVEC_SUMS = 40;
 const MATVEC_LOADS = 16;
 
-/** Whether matvec.wgsl holds a cut: its sums (gate's and up's with SwiGLU, Σ x² per token with a norm), its loads, its stores (a thread each). */
-export function matvecHolds(a: Pick<MatmulArgs, 'T' | 'swiglu' | 'norm'>, shape: MatvecShape): boolean {
+/** Whether matvec.wgsl holds a cut: its sums (gate's and up's with SwiGLU, Σ x² per token with a fused norm: any truthy `norm`), its loads, its stores (a thread each). */
+export function matvecHolds(a: { T: number; swiglu?: boolean; norm?: unknown }, shape: MatvecShape): boolean {
   const sums = (a.swiglu ? 2 : 1) * shape.rows * a.T + (a.norm ? a.T : 0);
   return sums <= MATVEC_SUMS && shape.rows * shape.unroll <= MATVEC_LOADS && shape.rows * a.T <= shape.wg;
 }
