@@ -157,8 +157,11 @@ function peerOf(r: BenchRow, at: (system: string) => DecodeEntry | undefined): D
   return (r.kv === 'q8' ? at(llamaSystem({ weights, kv: 'q8_0' })) : undefined) ?? at(llamaSystem({ weights, kv: 'f16' }));
 }
 
-/** The report's Markdown, from the parsed lines; `model` is the shape the peers ran (Llama-3.1-8B). */
-export function benchReport(x: BenchInputs, model = 'llama-3.1-8b'): { markdown: string; summary: Record<string, unknown>[] } {
+/**
+ * The report's Markdown, from the parsed lines; `model` is the shape the peers ran (Llama-3.1-8B);
+ * `lead`: lines that go first after the heading line (report.mjs: the issues' targets).
+ */
+export function benchReport(x: BenchInputs, model = 'llama-3.1-8b', lead: string[] = []): { markdown: string; summary: Record<string, unknown>[] } {
   const entries = decodeEntries(x, model);
   const contexts = [...new Set(entries.map((e) => nominal(e.context)))].sort((a, b) => a - b);
   const at = (system: string, c: number) => entries.find((e) => e.system === system && nominal(e.context) === c);
@@ -168,7 +171,7 @@ export function benchReport(x: BenchInputs, model = 'llama-3.1-8b'): { markdown:
   const m = x.meta;
   out.push(`Measured ${m.date ?? '(date not recorded)'} on ${m.machine ?? main[0]?.adapter ?? 'an unrecorded adapter'}, csattn ${m.commit ?? '(commit not recorded)'}` +
     `${x.llamaDecode[0] ? `, llama.cpp ${x.llamaDecode[0].commit}` : ''}${x.pytorch[0]?.torch ? `, torch ${x.pytorch[0].torch}` : ''}. ` +
-    `Floors at ${peak ? `${peak.gbps} GB/s (${peak.source})` : 'an unknown bandwidth'}; ratios are peer ms / csattn ms (above 1: csattn is faster).`, '');
+    `Floors at ${peak ? `${peak.gbps} GB/s (${peak.source})` : 'an unknown bandwidth'}; ratios are peer ms / csattn ms (above 1: csattn is faster).`, '', ...lead);
 
   // Decode at batch 1.
   const summary = contexts.map((c) => Object.fromEntries([['context', c], ...['csattn full', 'csattn CSA', ...PEERS].map((s) => [s, at(s, c)?.msPerToken ?? null])]));
