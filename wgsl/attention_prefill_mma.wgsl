@@ -4,7 +4,7 @@
 // Subgroup s owns rows 16s .. 16s+15 and keeps their Q (f16, prescaled by scale·log2 e) in matrix
 // registers.
 //
-// One pass over the visible keys, in tiles of BK = 64 staged in workgroup memory once for all
+// One pass over the visible keys, in tiles of BK = 16 staged in workgroup memory once for all
 // subgroups: S = Q·Kᵀ, P = exp2(S - m) as f16, l += Σ P, O += P·V; then O / l goes out. The
 // online softmax raises a row's reference max m lazily (as FlashAttention-4 does): only when a tile's
 // max exceeds it by more than LAZY, so P <= 2^LAZY stays far inside f16. Raising m means rescaling
@@ -13,7 +13,11 @@
 // then seldom: later scores must beat the best so far by 2^LAZY). Measured on an H100, one layer
 // over the last 2048-token chunk of a 128K context: 92 ms with two passes (max, then sums: half
 // again the multiplies and a second K staging), 67 ms in one pass, 48 ms with each lane's S read
-// from workgroup memory once into registers (instead of once for the max and once for P).
+// from workgroup memory once into registers (instead of once for the max and once for P), 42 ms
+// in tiles of 64 keys, 32 in tiles of 32 and 29 in tiles of 16 (session 21, docs/perf-notes.md): a
+// smaller tile takes less workgroup memory (12 KB against 44) and fewer registers (the S values, K
+// and V words a thread holds), so more workgroups share an SM, which more than pays for four times
+// the barriers.
 // Key tiles may run past the visible keys (the cache buffer has BK spare rows past its last head;
 // keys past the visible ones get P = 0).
 //
@@ -37,7 +41,8 @@ override D: u32 = 128;   // head dim, a multiple of 16, at most MAX_D
 const SG = 4u;           // subgroups per workgroup
 const WG = 32u * SG;
 const ROWS = 16u * SG;
-const BK = 64u;
+const BK = 16u;          // keys per tile (see above)
+const HALF = BK / 2u;    // S values of a tile a lane holds
 const NEG = -3.0e38;
 const LAZY = 8.0;        // log2 of how far P may grow past 1 before m is raised
 const MAX_D = 128u;
@@ -63,7 +68,7 @@ alias Acc = subgroup_matrix_result<f32, 16, 16>;
 #endif
 @group(0) @binding(5) var<uniform> p: Params;
 
-var<workgroup> kv: array<f16, BK * (MAX_D + 8u)>;  // first Q [ROWS][D]; then a K tile, or a V tile, [BK][KS]
+var<workgroup> kv: array<f16, BK * (MAX_D + 8u)>;  // first Q, a subgroup's rows at a time; then a K tile, or a V tile, [BK][KS]
 var<workgroup> pt: array<f16, ROWS * PS>;          // P of subgroup s at rows 16s ..
 var<workgroup> st: array<f32, ROWS * SS>;          // S of subgroup s at rows 16s ..; O when rescaled and at the end
 var<workgroup> raised: array<u32, SG>;             // 1 where a row of subgroup s raised its max in this tile
@@ -198,29 +203,54 @@ fn rescaled(o: Acc, sg: u32, lane: u32, alpha: f32) -> Acc {
   return subgroupMatrixLoad<Acc, row_major>(&st, sg * 16u * SS, SS);
 }
 
+// The row's reference max after this tile (raised to the tile's max where that exceeds m by more
+// than LAZY), and Σ P of the tile's keys, P = exp2(S - that max) written to pt as f16.
+struct Soft { m: f32, l: f32 }
+// Branch-free: with a lane-divergent branch here the multiplies after it came out wrong on an
+// H100 (Vulkan promises no reconvergence after a branch; subgroup matrices need the whole subgroup).
+fn softmax(t0: u32, row: Row, w: Work, so: u32, po: u32, h: u32, m: f32) -> Soft {
+  var sv: array<f32, HALF>;               // this lane's S of the tile (masked)
+  var mt = NEG;
+  for (var c = 0u; c < HALF; c++) { sv[c] = select(NEG, st[so + 2u * c], visible(t0 + 2u * c + h, row, w)); mt = max(mt, sv[c]); }
+  mt = max(mt, subgroupShuffleXor(mt, 1u));
+  let mn = select(m, mt, mt > m + LAZY);
+  var l = 0.0;
+  for (var c = 0u; c < HALF; c++) {
+    let x = exp2(sv[c] - mn);
+    l += x;
+    pt[po + 2u * c] = f16(x);
+  }
+  return Soft(mn, l);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let w = work_of(wg);
-  for (var e = lid; e < ROWS * D; e += WG) {
-    let row = row_of(e / D, w);
-    var x = 0.0;
-    if (row.valid) { x = q[(row.query * p.Hq + row.head) * D + e % D] * p.scale; }
-    kv[e] = f16(x);
+  // Q into matrix registers, one subgroup's 16 rows at a time through kv (which holds BK rows).
+  var q0 = Left(); var q1 = Left(); var q2 = Left(); var q3 = Left(); var q4 = Left(); var q5 = Left(); var q6 = Left(); var q7 = Left();
+  for (var s = 0u; s < SG; s++) {
+    for (var e = lid; e < 16u * D; e += WG) {
+      let row = row_of(16u * s + e / D, w);
+      var x = 0.0;
+      if (row.valid) { x = q[(row.query * p.Hq + row.head) * D + e % D] * p.scale; }
+      kv[e] = f16(x);
+    }
+    workgroupBarrier();
+    if (sg == s) {
+      q0 = subgroupMatrixLoad<Left, row_major>(&kv, 0u, D);
+      if (DT > 1u) { q1 = subgroupMatrixLoad<Left, row_major>(&kv, 16u, D); }
+      if (DT > 2u) { q2 = subgroupMatrixLoad<Left, row_major>(&kv, 32u, D); }
+      if (DT > 3u) { q3 = subgroupMatrixLoad<Left, row_major>(&kv, 48u, D); }
+      if (DT > 4u) { q4 = subgroupMatrixLoad<Left, row_major>(&kv, 64u, D); }
+      if (DT > 5u) { q5 = subgroupMatrixLoad<Left, row_major>(&kv, 80u, D); }
+      if (DT > 6u) { q6 = subgroupMatrixLoad<Left, row_major>(&kv, 96u, D); }
+      if (DT > 7u) { q7 = subgroupMatrixLoad<Left, row_major>(&kv, 112u, D); }
+    }
+    workgroupBarrier();
   }
-  workgroupBarrier();
-  let qo = sg * 16u * D;
-  var q0 = subgroupMatrixLoad<Left, row_major>(&kv, qo, D);
-  var q1 = Left(); var q2 = Left(); var q3 = Left(); var q4 = Left(); var q5 = Left(); var q6 = Left(); var q7 = Left();
-  if (DT > 1u) { q1 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 16u, D); }
-  if (DT > 2u) { q2 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 32u, D); }
-  if (DT > 3u) { q3 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 48u, D); }
-  if (DT > 4u) { q4 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 64u, D); }
-  if (DT > 5u) { q5 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 80u, D); }
-  if (DT > 6u) { q6 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 96u, D); }
-  if (DT > 7u) { q7 = subgroupMatrixLoad<Left, row_major>(&kv, qo + 112u, D); }
 
-  // Lane `lane` covers row r of its subgroup, columns 2c + h (c < 32) of each 16 x BK tile.
+  // Lane `lane` covers row r of its subgroup, columns 2c + h (c < HALF) of each 16 x BK tile.
   let r = lane / 2u;
   let h = lane % 2u;
   let row = row_of(sg * 16u + r, w);
@@ -239,22 +269,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     scores(sg, q0, q1, q2, q3, q4, q5, q6, q7);
     workgroupBarrier();
 
-    var sv: array<f32, 32>;               // this lane's S of the tile (masked)
-    var mt = NEG;
-    for (var c = 0u; c < 32u; c++) { sv[c] = select(NEG, st[so + 2u * c], visible(t0 + 2u * c + h, row, w)); mt = max(mt, sv[c]); }
-    mt = max(mt, subgroupShuffleXor(mt, 1u));
-    // Branch-free: with a lane-divergent branch here the multiplies after it came out wrong on an
-    // H100 (Vulkan promises no reconvergence after a branch; subgroup matrices need the whole subgroup).
-    let up = mt > m + LAZY;
-    let alpha = select(1.0, exp2(m - mt), up);
-    m = select(m, mt, up);
-    l *= alpha;
+    let soft = softmax(t0, row, w, so, po, h, m);
+    let up = soft.m > m;
+    let alpha = select(1.0, exp2(m - soft.m), up);
+    m = soft.m;
+    l = l * alpha + soft.l;
     raised[sg] = u32(subgroupAny(up));
-    for (var c = 0u; c < 32u; c++) {
-      let x = exp2(sv[c] - m);
-      l += x;
-      pt[po + 2u * c] = f16(x);
-    }
     if (any_raised(workgroupUniformLoad(&raised)) && t0 > w.begin) {   // a barrier too: S and K are spent
       o0 = rescaled(o0, sg, lane, alpha);
       if (DT > 1u) { o1 = rescaled(o1, sg, lane, alpha); }

@@ -18,16 +18,23 @@ const MAX_HEADS_PER_WORKGROUP = 8;
 const PREFILL_ROWS = 16;
 /** ROWS and BK of attention_prefill_mma.wgsl; its largest head dim (16 · MAX_DT). */
 const MMA_ROWS = 64;
-const MMA_KEY_TILE = 64;
+const MMA_KEY_TILE = 16;
 const MMA_MAX_D = 128;
 /**
  * A batch's context attention goes to tensor cores from this many (sequence, head) rows per KV head
  * (4 sequences of Llama-3.1-8B): there every workgroup's rows are at least a quarter used.
  */
 const MMA_MIN_BATCH_ROWS = 16;
-/** Workgroups a batch's context attention on tensor cores aims for (4 per SM of an H200), and the fewest keys of a split. */
-const MMA_TARGET_WORKGROUPS = 4 * 132;
-const MMA_MIN_SPLIT = 4 * MMA_KEY_TILE;
+/**
+ * Most workgroups of a batch's context attention on tensor cores: one wave at 3 per SM of an
+ * H100/H200 (132 SMs). B = 16 at 128K on the H100 (scripts/bench/prefill-attention.mjs --batch 16,
+ * session 21), µs a layer by splits a KV head (workgroups): 33 (264) 412, 44 (352) 375, 47 (376)
+ * 366, 49 (392) 365, 50 (400) 524, 52 (416) 541, 66 (528) 492, 132 (1,056) 484; at 32K 44 splits
+ * 168 µs, 52 224, 66 231. Past one wave the last workgroups run alone.
+ */
+const MMA_TARGET_WORKGROUPS = 3 * 132;
+/** Fewest keys of a split of a batch's context (16 key tiles). */
+const MMA_MIN_SPLIT = 256;
 
 /**
  * Spare positions a KV cache buffer must have past its last head for the tensor-core prefill,
@@ -162,9 +169,11 @@ export interface BatchDecodeArgs extends Omit<AttentionShape, 'step'> {
  * shared-prefix split), and each sequence's own rows in a second dispatch; one reduce merges both
  * parts' partials by log-sum-exp. With selections: dispatches per sequence over its own selection
  * (or, for a null one, its context and own rows), or one dispatch over a selection made for the
- * whole batch; one reduce. Returns the dispatches; allocates the partials.
+ * whole batch; one reduce. Returns the dispatches; allocates the partials. `splits`: how many
+ * splits of the context the tensor-core path takes per KV head and tile of rows (a sweep's; default
+ * contextSplits).
  */
-export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[] {
+export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: number): Dispatch[] {
   const shape = { ...a, step: a.positions };
   checkDecode(shape);
   check(Number.isInteger(a.B) && a.B >= 1, `batched attention needs B >= 1 sequences, got ${a.B}`);
@@ -181,11 +190,11 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs): Dispatch[]
     const rowsPerKvHead = (a.B * a.Hq) / a.Hkv;
     if (usesTensorCores(k, shape) && !a.scales && rowsPerKvHead >= MMA_MIN_BATCH_ROWS) {
       const tiles = ceilDiv(rowsPerKvHead, MMA_ROWS);
-      const splits = contextSplits(a.rows.ctx, a.Hkv * tiles);
-      const parts = partials(a.B * a.Hq, splits + own.splits, a.d, k);
+      const ctxSplits = splits ?? contextSplits(a.rows.ctx, a.Hkv * tiles);
+      const parts = partials(a.B * a.Hq, ctxSplits + own.splits, a.d, k);
       return [
-        contextMma(k, a, parts, splits, tiles),
-        decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seqs: a.B, seq0: 0, split0: splits }),
+        contextMma(k, a, parts, ctxSplits, tiles),
+        decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seqs: a.B, seq0: 0, split0: ctxSplits }),
         reduceOf(k, parts, a.out),
       ];
     }
@@ -230,9 +239,9 @@ function contextMma(k: Kernels, a: BatchDecodeArgs, parts: Partials, splits: num
   return dispatchOf(kernel, [a.q, a.kCache, a.vCache, parts.acc, parts.ml, params], [splits, a.Hkv * tiles]);
 }
 
-/** Splits of a batch's context on tensor cores: enough workgroups for the GPU, at least MMA_MIN_SPLIT keys each. */
+/** Splits of a batch's context on tensor cores: as many as one wave holds, at least MMA_MIN_SPLIT keys each. */
 function contextSplits(ctx: number, groups: number): number {
-  return Math.max(1, Math.min(ceilDiv(MMA_TARGET_WORKGROUPS, groups), ceilDiv(ctx, MMA_MIN_SPLIT)));
+  return Math.max(1, Math.min(Math.floor(MMA_TARGET_WORKGROUPS / groups), ceilDiv(ctx, MMA_MIN_SPLIT)));
 }
 
 /** Partial results of split-K decoding: [rows, splits, d] accumulators and [rows, splits] (max, sum). */
