@@ -15,6 +15,7 @@ import type { AttentionKind } from '../src/attention/methods.js';
 import { createLogger } from '../src/log.js';
 import { runCsattn } from './helpers/cli.js';
 import { KV_FORMATS, type KvFormat } from '../src/model/kvcache.js';
+import { CACHE_PAD } from '../src/ops/attention.js';
 
 const MODEL = 'fixtures/models/tinylm';
 const record = JSON.parse(readFileSync('fixtures/facts.tiny.jsonl', 'utf8').trim().split('\n')[0]);
@@ -124,8 +125,9 @@ describe('decode --batch default', () => {
   it('fewer where the rows would pass the model positions or a binding', () => {
     // 1000 + (B + 1)·50 <= 1400 positions: B = 7.
     expect(defaultBatch({ ...roomy, maxPositions: 1400, tensorCores: true }, shape, 1000, 50, 40)).toBe(7);
-    // (2 · (1000 + (B + 1)·50) + 64) · 64 · 2 bytes <= 440,000: B = 12.
-    expect(defaultBatch({ ...roomy, maxBinding: 440_000, tensorCores: true }, shape, 1000, 50, 40)).toBe(12);
+    // (2 · (1000 + (B + 1)·50) + CACHE_PAD) · 64 · 2 bytes <= 440,000, 16 spare rows: B = 13.
+    expect(CACHE_PAD).toBe(16);
+    expect(defaultBatch({ ...roomy, maxBinding: 440_000, tensorCores: true }, shape, 1000, 50, 40)).toBe(13);
     expect(defaultBatch({ ...roomy, maxPositions: 1000, tensorCores: true }, shape, 1000, 50, 40)).toBe(1);
   });
 });
