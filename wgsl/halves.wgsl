@@ -15,6 +15,7 @@ override WG: u32 = 256; // a power of two
 
 #include thread
 #include reduce
+#include rms
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, th: Thread) {
@@ -24,14 +25,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, th: Thread) {
   let base = t * pairs;
   var scale = 1.0;
 #if NORM
-  if (live) {
-    var ss = 0.0;
-    for (var j = th.lid; j < pairs; j += WG) {
-      let v = x[base + j];
-      ss += dot(v, v);
-    }
-    scale = inverseSqrt(wg_sum(ss, th) / f32(p.K) + p.eps);
-  }
+  if (live) { scale = rms_scale(base, p.K, p.eps, th); }
 #endif
   for (var j = th.lid; j < p.KP / 2u; j += WG) {
     var v = vec2<f32>();

@@ -11,17 +11,13 @@ override WG: u32 = 256; // a power of two
 
 #include thread
 #include reduce
+#include rms
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, th: Thread) {
   let pairs = p.n / 2u;
   let base = wid.x * pairs;
-  var ss = 0.0;
-  for (var j = th.lid; j < pairs; j += WG) {
-    let v = x[base + j];
-    ss += dot(v, v);
-  }
-  let scale = inverseSqrt(wg_sum(ss, th) / f32(p.n) + p.eps);
+  let scale = rms_scale(base, p.n, p.eps, th);
   for (var j = th.lid; j < pairs; j += WG) {
     out[base + j] = x[base + j] * scale * unpack_h2(weight[j]);
   }
