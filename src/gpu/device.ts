@@ -4,6 +4,7 @@
  */
 import { create, globals } from 'webgpu';
 import { CsattnError } from '../errors.js';
+import { pollGently } from './polling.js';
 import type { Logger } from '../log.js';
 import { captureStderr } from './stderr.js';
 
@@ -105,6 +106,7 @@ const ADAPTER_OPTIONS: GPURequestAdapterOptions = { powerPreference: 'high-perfo
  */
 async function requestAdapter(log?: Logger): Promise<GPUAdapter | null> {
   if (instance) return instance.requestAdapter(ADAPTER_OPTIONS);
+  pollGently();
   const { value, text } = captureStderr(() => {
     instance = create(dawnFlags(process.env.CSATTN_DAWN_TOGGLES));
     return instance.requestAdapter(ADAPTER_OPTIONS);
