@@ -1,7 +1,7 @@
 /** How the process waits for the GPU: the binding's ticks on a timer, everything else as before (src/gpu/polling.ts). */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readBuffer, storage, upload } from '../src/gpu/kernels.js';
-import { gentleImmediate, isBindingTick, pollGently } from '../src/gpu/polling.js';
+import { SPIN_MS, gentleImmediate, isBindingTick, pollGently } from '../src/gpu/polling.js';
 import { gpuContext } from './helpers/gpu.js';
 
 // An anonymous native function, as the binding's tick is: Function.prototype is one.
@@ -13,13 +13,16 @@ describe('gentleImmediate', () => {
     expect([nativeTick, named, named.bind(null), Math.max, 'x'].map(isBindingTick)).toEqual([true, false, false, false, false]);
   });
 
-  it('puts the ticks on a 0 ms timer and hands every other callback, with its arguments, to setImmediate', () => {
+  it("puts a wait's ticks on a 0 ms timer once it is SPIN_MS old, and every other callback, with its arguments, on setImmediate", () => {
     const calls: string[] = [];
-    const schedule = gentleImmediate((fn, ...a) => calls.push(`immediate ${fn.name} ${a.join(',')}`), (fn, ...a) => calls.push(`timer ${fn.name} ${a.join(',')}`));
+    let since = 0;
+    const schedule = gentleImmediate((fn, ...a) => calls.push(`immediate ${fn.name} ${a.join(',')}`), (fn, ...a) => calls.push(`timer ${fn.name} ${a.join(',')}`), () => since);
     const job = () => undefined;
     schedule(nativeTick, 'a');
+    since = SPIN_MS;
+    schedule(nativeTick, 'b');
     schedule(job, 1, 2);
-    expect(calls).toEqual(['timer  0,a', 'immediate job 1,2']);
+    expect(calls).toEqual(['immediate  a', 'timer  0,b', 'immediate job 1,2']);
   });
 
   it('names a bad CSATTN_DAWN_POLL in one line', () => {
@@ -30,9 +33,9 @@ describe('gentleImmediate', () => {
 describe('waiting for the GPU', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  it("runs the binding's ticks on a timer during a read-back, about one a millisecond at most", async () => {
+  it("runs the binding's ticks on a timer during a long read-back, about one a millisecond at most", async () => {
     const { gpu } = await gpuContext(true);
-    const data = Float32Array.from({ length: 1 << 20 }, (_, i) => i);
+    const data = Float32Array.from({ length: 1 << 24 }, (_, i) => i); // 64 MB: its copy and map take milliseconds
     const src = upload(gpu, data);
     const dst = storage(gpu, data.byteLength);
     const timer = vi.spyOn(globalThis, 'setTimeout');

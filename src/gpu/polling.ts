@@ -1,16 +1,25 @@
 /**
- * How the process waits for the GPU. Dawn's node binding completes a buffer map or
- * onSubmittedWorkDone by polling: while one is pending it hands a fresh native callback to
+ * How the process waits for the GPU. Dawn's node binding completes a buffer map, onSubmittedWorkDone
+ * or an error scope by polling: while one is pending it hands a fresh native callback to
  * setImmediate, tick after tick, a busy loop that holds a CPU core and makes ~140 MB of garbage a
- * second, whose collections pause the thread that submits the next steps. csattn runs those ticks
- * on node's shortest timer instead (about 1 ms apart): on lavapipe, where the loop took a core
- * from the GPU's own threads, `csattn eval` on two records ran in 11.9 s against 21.2
+ * second, whose collections pause the thread that submits the next steps. csattn lets the ticks of
+ * a wait's first SPIN_MS come back at once (an error scope or an idle queue answers within tens of
+ * µs) and runs the rest on node's shortest timer, about 1 ms apart: on lavapipe, where the loop took
+ * a core from the GPU's own threads, `csattn eval` on two records ran in 11.9 s against 21.2
  * (docs/perf-notes.md, session 21). CSATTN_DAWN_POLL=spin keeps the binding's loop.
  */
 import { CsattnError } from '../errors.js';
 
 type Callback = (...args: unknown[]) => void;
 type Schedule = (fn: Callback, ...args: unknown[]) => unknown;
+
+/** How long after a wait begins the binding's ticks still run at once (ms). */
+export const SPIN_MS = 0.25;
+
+/** The calls that start a wait the binding polls for (the classes are globals once device.ts has loaded webgpu). */
+function waits(): [object, string][] {
+  return [[GPUBuffer.prototype, 'mapAsync'], [GPUQueue.prototype, 'onSubmittedWorkDone'], [GPUDevice.prototype, 'popErrorScope']];
+}
 
 const INSTALLED = Symbol.for('csattn.pollGently');
 
@@ -19,9 +28,12 @@ export function isBindingTick(fn: unknown): boolean {
   return typeof fn === 'function' && fn.name === '' && Function.prototype.toString.call(fn).endsWith('{ [native code] }');
 }
 
-/** setImmediate that puts the binding's ticks on `timer` (0 ms) and everything else on `immediate`. */
-export function gentleImmediate(immediate: Schedule, timer: Schedule): Schedule {
-  return (fn, ...args) => (isBindingTick(fn) ? timer(fn, 0, ...args) : immediate(fn, ...args));
+/**
+ * setImmediate that hands the binding's ticks to `timer` (0 ms) once `sinceWait()` ms have passed
+ * SPIN_MS, and everything else to `immediate`.
+ */
+export function gentleImmediate(immediate: Schedule, timer: Schedule, sinceWait: () => number): Schedule {
+  return (fn, ...args) => (isBindingTick(fn) && sinceWait() >= SPIN_MS ? timer(fn, 0, ...args) : immediate(fn, ...args));
 }
 
 /** Installs gentleImmediate as the global setImmediate, once, unless `mode` is 'spin'. */
@@ -29,7 +41,16 @@ export function pollGently(mode = process.env.CSATTN_DAWN_POLL ?? 'timer'): void
   if (mode !== 'timer' && mode !== 'spin') throw new CsattnError(`CSATTN_DAWN_POLL must be timer or spin, not ${JSON.stringify(mode)}`);
   const current = globalThis.setImmediate as typeof setImmediate & { [INSTALLED]?: true };
   if (mode === 'spin' || current[INSTALLED]) return;
-  const gentle = gentleImmediate(current as Schedule, (fn, ...args) => setTimeout(fn, ...(args as [number, ...unknown[]])));
+  let waitStart = -Infinity;
+  for (const [proto, name] of waits()) {
+    const call = (proto as Record<string, (...a: unknown[]) => unknown>)[name];
+    Object.defineProperty(proto, name, {
+      value: function (this: unknown, ...args: unknown[]) { waitStart = performance.now(); return call.apply(this, args); },
+      writable: true, configurable: true,
+    });
+  }
+  const timer: Schedule = (fn, ...args) => setTimeout(fn, ...(args as [number, ...unknown[]]));
+  const gentle = gentleImmediate(current as Schedule, timer, () => performance.now() - waitStart);
   Object.defineProperties(gentle, { ...Object.getOwnPropertyDescriptors(current), [INSTALLED]: { value: true } });
   globalThis.setImmediate = gentle as typeof setImmediate;
 }
