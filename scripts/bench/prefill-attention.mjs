@@ -9,12 +9,13 @@
 //   node scripts/bench/prefill-attention.mjs [--contexts 32768,131072] [--chunk 2048] [--variants ,A,A+B] [--reps 5]
 //     [--batch 16 --splits 0,132,264] [--json]
 import { createGpu } from '../../dist/gpu/device.js';
-import { Kernels, ceilDiv, dispatchOf, readBuffer, storage, uniform, upload } from '../../dist/gpu/kernels.js';
+import { Kernels, ceilDiv, dispatchOf, storage, uniform, upload } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
 import { CACHE_PAD, attentionDecodeBatch } from '../../dist/ops/attention.js';
 import { PRESETS } from '../../dist/model/synth.js';
 import { mulberry32 } from '../../dist/random.js';
 import { f16ToF32, f32ToF16 } from '../../dist/weights/f16.js';
+import { parseVariants, timeAndRead } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => (args.includes(name) ? args[args.indexOf(name) + 1] : def);
@@ -24,13 +25,13 @@ const T = Number(opt('--chunk', 2048));
 const reps = Number(opt('--reps', 5));
 const B = Number(opt('--batch', 0));
 const splitCounts = opt('--splits', '0').split(',').map(Number);
-const variants = opt('--variants', '').split(',').map((v) => ({ name: v || 'shipped', defines: v ? v.split('+') : [] }));
+const variants = parseVariants(opt('--variants', ''));
 const c = PRESETS[opt('--preset', 'llama-3.1-8b')].config;
 const Hq = c.num_attention_heads, Hkv = c.num_key_value_heads, d = c.head_dim ?? c.hidden_size / Hq;
 const G = Hq / Hkv;
 const HPW = Math.min(G, 4);
 const scale = 1 / Math.sqrt(d);
-const SAMPLE_ROWS = [0, 777, T - 1]; // queries checked against the CPU, every head
+const SAMPLE_ROWS = [0, Math.floor(0.38 * T), T - 1]; // queries checked against the CPU, every head
 
 const gpu = await createGpu();
 if (!gpu.tensorCores) throw new Error('prefill-attention.mjs times the tensor-core kernel: this GPU has no tensor cores through Dawn');
@@ -54,16 +55,11 @@ for (const N of contexts) {
   const flop = 4 * d * Hq * (T * (pos + 1) + (T * (T - 1)) / 2);
   for (const v of variants) {
     const kernel = k.get('attention_prefill_mma', { defines: ['MMA', ...v.defines], constants: { HPW, D: d } });
-    const wgRows = v.defines.includes('SG8') ? 128 : v.defines.includes('SG2') ? 32 : 64;
-    const op = dispatchOf(kernel, [q, kc, vc, out, step, params], [ceilDiv(T, wgRows / HPW), Hq / HPW]);
-    let ms, got;
-    try {
-      await gpuTimeMs(gpu, [op, op], 2); // compile, clocks
-      ms = (await gpuTimeMs(gpu, [op, op, op], reps)) / 3;
-      got = new Float32Array(await readBuffer(gpu, out));
-    } catch (e) {
-      results.push({ context: N, chunk: T, variant: v.name, error: String(e.message ?? e).split('\n')[0] });
-      if (!json) console.log(`${N} keys, ${v.name}: ${results.at(-1).error}`);
+    const op = dispatchOf(kernel, [q, kc, vc, out, step, params], [ceilDiv(T, 64 / HPW), Hq / HPW]);
+    const { ms, got, error } = await timeAndRead(gpu, op, out, reps);
+    if (error) {
+      results.push({ context: N, chunk: T, variant: v.name, error });
+      if (!json) console.log(`${N} keys, ${v.name}: ${error}`);
       continue;
     }
     let err = 0;

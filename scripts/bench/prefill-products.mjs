@@ -5,17 +5,17 @@
 // compared with the shipped one's (max |Δ| over max |y|).
 //   node scripts/bench/prefill-products.mjs [--preset llama-3.1-8b] [--chunk 2048] [--variants ,A,A+B] [--reps 5] [--json]
 import { createGpu } from '../../dist/gpu/device.js';
-import { Kernels, ceilDiv, dispatchOf, readBuffer, record, storage, submit, uniform } from '../../dist/gpu/kernels.js';
-import { gpuTimeMs } from '../../dist/gpu/profile.js';
+import { Kernels, ceilDiv, dispatchOf, record, storage, submit, uniform } from '../../dist/gpu/kernels.js';
 import { fillUniform } from '../../dist/ops/dense.js';
 import { PRESETS } from '../../dist/model/synth.js';
+import { parseVariants, timeAndRead } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => (args.includes(name) ? args[args.indexOf(name) + 1] : def);
 const json = args.includes('--json');
 const T = Number(opt('--chunk', 2048));
 const reps = Number(opt('--reps', 5));
-const variants = opt('--variants', '').split(',').map((v) => ({ name: v || 'shipped', defines: v ? v.split('+') : [] }));
+const variants = parseVariants(opt('--variants', ''));
 const c = PRESETS[opt('--preset', 'llama-3.1-8b')].config;
 const H = c.hidden_size, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads, d = c.head_dim ?? H / Hq;
 const products = [
@@ -52,14 +52,10 @@ for (const p of products) {
     const tokens = v.defines.includes('SG8') ? 128 : 64;
     const rows = p.swiglu ? 64 : 128;
     const op = dispatchOf(kernel, bindings, [ceilDiv(p.N, rows), ceilDiv(T, tokens)]);
-    let ms, got;
-    try {
-      await gpuTimeMs(gpu, [op, op], 2); // compile, clocks
-      ms = (await gpuTimeMs(gpu, [op, op, op], reps)) / 3;
-      got = new Float32Array(await readBuffer(gpu, y));
-    } catch (e) {
-      results.push({ product: p.name, variant: v.name, error: String(e.message ?? e).split('\n')[0] });
-      if (!json) console.log(`${p.name}, ${v.name}: ${results.at(-1).error}`);
+    const { ms, got, error } = await timeAndRead(gpu, op, y, reps);
+    if (error) {
+      results.push({ product: p.name, variant: v.name, error });
+      if (!json) console.log(`${p.name}, ${v.name}: ${error}`);
       continue;
     }
     shipped ??= got;

@@ -1,0 +1,23 @@
+// What the kernel-variant sweeps (prefill-attention.mjs, prefill-products.mjs) share.
+import { readBuffer } from '../../dist/gpu/kernels.js';
+import { gpuTimeMs } from '../../dist/gpu/profile.js';
+
+/** --variants ",A,A+B": each a set of a kernel's defines, the empty one the kernel as it ships. */
+export function parseVariants(arg) {
+  return arg.split(',').map((v) => ({ name: v || 'shipped', defines: v ? v.split('+') : [] }));
+}
+
+/**
+ * The GPU ms of one `op` (three in a row, the median of `reps` runs, after two to compile and warm
+ * the clocks) and `out` read back after it; or the first line of the error that stopped it (a
+ * variant that does not compile, or needs more workgroup memory than the GPU has).
+ */
+export async function timeAndRead(gpu, op, out, reps) {
+  try {
+    await gpuTimeMs(gpu, [op, op], 2);
+    const ms = (await gpuTimeMs(gpu, [op, op, op], reps)) / 3;
+    return { ms, got: new Float32Array(await readBuffer(gpu, out)) };
+  } catch (e) {
+    return { error: String(e.message ?? e).split('\n')[0] };
+  }
+}
