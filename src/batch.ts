@@ -103,6 +103,7 @@ export class BatchGenerator {
       check(p.ids.length >= 1 && p.ids.length + p.maxTokens <= rows.room, `a prompt of ${p.ids.length} tokens and ${p.maxTokens} new ones exceed the batch's ${rows.room} positions a sequence`, 'too-long');
     }
     const slots: (Live | null)[] = new Array(B).fill(null);
+    let prefilled: number[] | null = null; // the prompt whose rows and logits the last start left
     const needs = (l: Live | null): l is Live => !!l && !l.done && l.submitted < l.prompt.maxTokens;
     const started = new Array<boolean>(prompts.length).fill(false);
     let finished = 0;
@@ -130,7 +131,8 @@ export class BatchGenerator {
           if (i < 0) continue;
           started[i] = true;
           const ts = performance.now();
-          const l = await this.start(i, prompts[i], s);
+          const l = await this.start(i, prompts[i], s, sameIds(prefilled, prompts[i].ids));
+          prefilled = prompts[i].ids;
           prefillMs += performance.now() - ts;
           slots[s] = l;
           if (this.accept(l, l.firstToken)) finish(l);
@@ -175,14 +177,16 @@ export class BatchGenerator {
 
   /**
    * Prefills prompt `index` after the context, moves its rows to slot s's and seeds the slot's next
-   * token with its first token (read back: returned as firstToken).
+   * token with its first token (read back: returned as firstToken). `again`: the last start's prompt
+   * had the same tokens, and its rows and logits are still there (batch steps write neither), so the
+   * prefill is skipped (eval asks one question of every slot).
    */
-  private async start(index: number, prompt: BatchPrompt, s: number): Promise<Live & { firstToken: number }> {
+  private async start(index: number, prompt: BatchPrompt, s: number, again: boolean): Promise<Live & { firstToken: number }> {
     const m = this.model;
     const { ctx, room } = this.batch.rows;
     const t0 = performance.now();
     const n = prompt.ids.length;
-    await m.prefill(prompt.ids, ctx, { logits: 'keep' }); // rows [ctx, ctx + n): a single sequence's
+    if (!again) await m.prefill(prompt.ids, ctx, { logits: 'keep' }); // rows [ctx, ctx + n): a single sequence's
     const first = ctx + n - 1;
     const seed: Op = { copy: { src: m.nextToken, srcOffset: 0, dst: this.batch.next, dstOffset: s * 4, size: 4 } };
     const V = m.cfg.vocab;
@@ -235,4 +239,8 @@ export class BatchGenerator {
       },
     };
   }
+}
+
+function sameIds(a: number[] | null, b: number[]): boolean {
+  return !!a && a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -24,12 +24,14 @@ const out = join(dir, 'doc.csa');
 const greedy = { maxTokens: 10, temperature: 0, topP: 1, seed: 0 };
 const ROOM = 48;
 const B = 2;
-// Five questions of different lengths for two slots: three refills.
+// Six questions of different lengths for two slots: four refills. The last two are the same: the
+// second starts from the first's prefill (BatchGenerator.start; batch steps may run in between).
 const questions = [
   `Question: ${record.input}\nAnswer:`,
   'Question: Who is mentioned first?\nAnswer:',
   `Question: ${record.input} Answer with one word, please, and nothing else.\nAnswer:`,
   'Question: What does the manual page describe?\nAnswer:',
+  'Q:',
   'Q:',
 ];
 
