@@ -33,7 +33,8 @@ export function isBindingTick(fn: unknown): boolean {
  * SPIN_MS, and everything else to `immediate`.
  */
 export function gentleImmediate(immediate: Schedule, timer: Schedule, sinceWait: () => number): Schedule {
-  return (fn, ...args) => (isBindingTick(fn) && sinceWait() >= SPIN_MS ? timer(fn, 0, ...args) : immediate(fn, ...args));
+  // The clock first: during a wait's spin every tick passes here, and the source check costs more.
+  return (fn, ...args) => (sinceWait() >= SPIN_MS && isBindingTick(fn) ? timer(fn, 0, ...args) : immediate(fn, ...args));
 }
 
 /** Installs gentleImmediate as the global setImmediate, once, unless `mode` is 'spin'. */
