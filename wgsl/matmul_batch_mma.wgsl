@@ -80,16 +80,18 @@ struct Sums { c0: Acc, c1: Acc }
 fn sums(rb: u32, sg: u32, lid: u32) -> Sums {
   var c = Sums(Acc(), Acc());
   var r = fetch_w(rb, 0u, lid);
+  let kt = 32u * sg;
   for (var k0 = 0u; k0 < p.KP; k0 += SK) {  // uniform bounds: subgroup matrices need uniform control flow
+    // x's tiles are loaded before W's stage is stored: their latency overlaps the store and barrier.
+    let a0 = subgroupMatrixLoad<Left, row_major>(&x, k0 + kt, p.KP);
+    let a1 = subgroupMatrixLoad<Left, row_major>(&x, k0 + kt + 16u, p.KP);
     put_w(lid, r);
     workgroupBarrier();
     if (k0 + SK < p.KP) { r = fetch_w(rb, k0 + SK, lid); }
-    for (var i = 0u; i < 2u; i++) {
-      let kt = 32u * sg + 16u * i;
-      let a = subgroupMatrixLoad<Left, row_major>(&x, k0 + kt, p.KP);
-      c.c0 = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<Right, col_major>(&ws, kt, WS), c.c0);
-      c.c1 = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<Right, col_major>(&ws, 16u * WS + kt, WS), c.c1);
-    }
+    c.c0 = subgroupMatrixMultiplyAccumulate(a0, subgroupMatrixLoad<Right, col_major>(&ws, kt, WS), c.c0);
+    c.c1 = subgroupMatrixMultiplyAccumulate(a0, subgroupMatrixLoad<Right, col_major>(&ws, 16u * WS + kt, WS), c.c1);
+    c.c0 = subgroupMatrixMultiplyAccumulate(a1, subgroupMatrixLoad<Right, col_major>(&ws, kt + 16u, WS), c.c0);
+    c.c1 = subgroupMatrixMultiplyAccumulate(a1, subgroupMatrixLoad<Right, col_major>(&ws, 16u * WS + kt + 16u, WS), c.c1);
     workgroupBarrier();
   }
   return c;

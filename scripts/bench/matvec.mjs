@@ -10,16 +10,19 @@
 // --tokens, no sweep: each shape's product of T tokens as matmul() runs it (the matvec up to
 // BATCH_MMA_FROM - 1 tokens), and on tensor cores as a batch product (batchMatmul) too: where the
 // second is faster, BATCH_MMA_FROM should come down.
+// With --batch-variants ",A,A+B" (and --tokens), each batch product is also timed with those
+// defines of matmul_batch_mma.wgsl, its output checked against the shipped kernel's (max |Δ| over max |y|).
 // Its figures rank cuts; only an A/B of the whole step (csattn bench) decides a default: on the H200
 // (2026-12-04) this sweep's best cuts (two blocks, 64 threads for gate/up) summed to 10.44 ms against
 // 11.31 for src/ops/dense.ts:matvecShape, yet made decode 0.1-0.6 ms a token slower in the step, and
 // its absolute times are ~2.6x the matvecs' share of the step (docs/perf-notes.md).
 import { createGpu } from '../../dist/gpu/device.js';
-import { Kernels, record, storage, submit } from '../../dist/gpu/kernels.js';
+import { Kernels, readBuffer, record, storage, submit } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
 import { batchHalvesBytes, batchMatmul, fillUniform, fusesNorm, matmul, matvecHolds, matvecShape } from '../../dist/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, quantize } from '../../dist/ops/quant.js';
 import { PRESETS } from '../../dist/model/synth.js';
+import { parseVariants } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -52,6 +55,7 @@ const filled = (n) => {
   return b;
 };
 const tokens = arg('--tokens', null)?.split(',').map(Number);
+const batchVariants = args.includes('--batch-variants') ? parseVariants(arg('--batch-variants', '')) : [];
 const rows = [];
 for (const s of SHAPES) {
   const wBytes = s.N * s.K * BYTES_PER_WEIGHT[format] * (s.swiglu ? 2 : 1);
@@ -110,9 +114,33 @@ async function timeTokens(s, weights, runs, copies) {
     const row = { T, ms: await time((m) => matmul(k, { ...args(m), norm: fused(m) })) };
     const batchArgs = (m) => ({ ...args(m), norm: format === 'f16' ? norm : undefined });
     if (gpu.tensorCores && T <= 16) row.batchMs = await time((m) => batchMatmul(k, batchArgs(m)));
+    if (gpu.tensorCores && T <= 16 && batchVariants.length) row.variants = await timeVariants(s, T, (m, v) => batchMatmul(k, batchArgs(m), v), time, y, weights[0]);
     out.push(row);
   }
   for (const b of [x, y, halves, norm?.weight, ...(expandInto ?? [])]) b?.destroy();
+  return out;
+}
+
+// Each batch variant's ms, and its y after one product from zero against the shipped kernel's.
+async function timeVariants(s, T, product, time, y, m) {
+  const defines = [s.swiglu && 'SWIGLU', s.swiglu && 'EXTRA', s.accumulate && 'ACCUMULATE', s.norm && 'NORM'].filter(Boolean);
+  const out = [];
+  let shipped;
+  for (const v of batchVariants) {
+    const run = (w) => product(w, [...defines, ...v.defines]);
+    try {
+      const ms = await time(run);
+      gpu.device.queue.writeBuffer(y, 0, new Float32Array(T * s.N));
+      submit(gpu, (pass) => record(pass, run(m)));
+      const got = new Float32Array(await readBuffer(gpu, y)).subarray(0, T * s.N);
+      shipped ??= got;
+      let err = 0, top = 0;
+      for (let i = 0; i < got.length; i++) { err = Math.max(err, Math.abs(got[i] - shipped[i])); top = Math.max(top, Math.abs(shipped[i])); }
+      out.push({ variant: v.name, ms, err: Number.isFinite(err) ? err / top : Infinity });
+    } catch (e) {
+      out.push({ variant: v.name, error: String(e.message ?? e).split('\n')[0] });
+    }
+  }
   return out;
 }
 
@@ -123,6 +151,12 @@ if (tokens) {
   const result = { probe: 'products', adapter: gpu.adapterName, preset, weights: format, steps, shapes: rows };
   if (json) process.stdout.write(JSON.stringify(result) + '\n');
   else for (const st of steps) console.log(`T = ${st.T}: products of one step ${st.stepMs.toFixed(2)} ms as run now, ${Number.isNaN(st.batchStepMs) ? 'no' : st.batchStepMs.toFixed(2) + ' ms as'} batch products (${gpu.adapterName})`);
+  if (!json) for (const T of tokens) for (const v of batchVariants) {
+    const of = rows.map((r) => ({ r, at: r.byTokens.find((b) => b.T === T)?.variants?.find((x) => x.variant === v.name) })).filter((x) => x.at);
+    if (!of.length) continue;
+    const step = of.reduce((t, { r, at }) => t + (at.ms ?? NaN) * (r.shape === 'lm_head' ? 1 : layers), 0);
+    console.log(`T = ${T}, ${v.name}: step ${step.toFixed(2)} ms; ` + of.map(({ r, at }) => `${r.shape} ${at.error ?? `${at.ms.toFixed(4)} (err ${at.err.toExponential(1)})`}`).join(', '));
+  }
   process.exit(0);
 }
 const stepMs = (pick) => rows.reduce((t, r) => t + pick(r).ms * (r.shape === 'lm_head' ? 1 : layers), 0);
