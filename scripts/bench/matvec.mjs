@@ -22,7 +22,7 @@ import { gpuTimeMs } from '../../dist/gpu/profile.js';
 import { batchHalvesBytes, batchMatmul, fillUniform, fusesNorm, matmul, matvecHolds, matvecShape } from '../../dist/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, quantize } from '../../dist/ops/quant.js';
 import { PRESETS } from '../../dist/model/synth.js';
-import { parseVariants } from './variants.mjs';
+import { forgetFailure, parseVariants } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -100,6 +100,7 @@ async function timeTokens(s, weights, runs, copies) {
   const out = [];
   const maxT = Math.max(...tokens);
   const x = filled(2 * s.K * maxT), y = filled(2 * s.N * maxT);
+  gpu.device.queue.writeBuffer(x, 0, new Float32Array(s.K * maxT).map((_, i) => Math.sin(i) * 0.5)); // finite, for the variants' check
   const halves = storage(gpu, batchHalvesBytes(s.K));
   const expandInto = format === 'f16' ? undefined : [0, 1].map(() => storage(gpu, s.N * s.K * 2));
   const norm = s.norm ? { weight: filled(s.K), eps: 1e-5 } : undefined;
@@ -138,6 +139,7 @@ async function timeVariants(s, T, product, time, y, m) {
       for (let i = 0; i < got.length; i++) { err = Math.max(err, Math.abs(got[i] - shipped[i])); top = Math.max(top, Math.abs(shipped[i])); }
       out.push({ variant: v.name, ms, err: Number.isFinite(err) ? err / top : Infinity });
     } catch (e) {
+      await forgetFailure(gpu);
       out.push({ variant: v.name, error: String(e.message ?? e).split('\n')[0] });
     }
   }

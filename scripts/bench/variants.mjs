@@ -18,6 +18,13 @@ export async function timeAndRead(gpu, op, out, reps) {
     const ms = (await gpuTimeMs(gpu, [op, op, op], reps)) / 3;
     return { ms, got: new Float32Array(await readBuffer(gpu, out)) };
   } catch (e) {
+    await forgetFailure(gpu);
     return { error: String(e.message ?? e).split('\n')[0] };
   }
+}
+
+/** Lets the next variant run after one failed: its queued work drains, then csattn's sticky GPU failure is cleared. */
+export async function forgetFailure(gpu) {
+  await gpu.device.queue.onSubmittedWorkDone();
+  gpu.failure = null;
 }
