@@ -8,10 +8,14 @@
 // storage into matrix registers. A workgroup owns TN = 32 rows of W (with SWIGLU: 16 rows of G and
 // the same 16 of U), which go through workgroup memory a stage of SK values of k at a time: 16-byte
 // loads from storage (consecutive threads along a row), the next stage's in registers while this one
-// is multiplied; each of the SG subgroups multiplies 2 of a stage's 16 k-tiles into its own sums, and
-// the subgroups' sums meet in workgroup memory at the end. Dropped forms, an H100 step's products at
-// 16 tokens (docs/perf-notes.md, session 19): W's tiles loaded straight from storage 15.33 ms, the
-// same with the next turn's tiles loaded first 17.24; this one 13.35.
+// is multiplied; each of the SG subgroups multiplies 2 of a stage's 16 k-tiles into its own sums
+// (their x tiles loaded before the stage is stored), and the subgroups' sums meet in workgroup memory
+// at the end, one accumulator at a time. Dropped forms, a step's products at 16 tokens
+// (docs/perf-notes.md, sessions 19 and 22): on an H100, W's tiles loaded straight from storage 15.33
+// ms, the same with the next turn's tiles loaded first 17.24; on the H200, with x loaded after the
+// barrier 12.69 ms (11.04 loaded first), two stages of W in registers +7%, 4 subgroups +46%, stages
+// of 128 k +38%; on an H100, against this form's 11.44, stages of 512 k +57%, the next stage's x
+// loaded at the end of this one +17%.
 // The host guarantees K % 16 == 0, KP a multiple of SK, and at least TN rows (a last, partial tile
 // is moved back to end at the last row, its rows before the tile's own left to the tile before; the
 // first `skip` rows of the binding belong to the row range before, which writes them).
@@ -39,7 +43,7 @@ alias Acc = subgroup_matrix_result<f32, 16, 16>;
 alias WRegs = array<vec4<u32>, VPT>;
 
 var<workgroup> ws: array<f16, 32u * WS>;    // a stage of W: [row][k], rows 0-15 for c0, 16-31 for c1
-var<workgroup> part: array<f32, SG * 512u>; // [subgroup][accumulator][token][row]
+var<workgroup> part: array<f32, SG * 256u>; // [subgroup][token][row]: one accumulator at a time
 
 // A thread's words of W's stage at k0 (zero past K): word i of the stage is row i / VPR, k0 + 8 (i % VPR).
 fn fetch_w(rb: u32, k0: u32, lid: u32) -> WRegs {
@@ -77,21 +81,34 @@ fn put_w(lid: u32, r: WRegs) {
 // over rows 16-31 (U's).
 struct Sums { c0: Acc, c1: Acc }
 
+// x's two tiles of a subgroup's share of a stage, at k and k + 16.
+struct XTiles { a0: Left, a1: Left }
+fn x_tiles(k: u32) -> XTiles {
+  return XTiles(subgroupMatrixLoad<Left, row_major>(&x, k, p.KP), subgroupMatrixLoad<Left, row_major>(&x, k + 16u, p.KP));
+}
+
+fn mma2(c: Sums, a: Left, kt: u32) -> Sums {
+  return Sums(subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<Right, col_major>(&ws, kt, WS), c.c0),
+              subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<Right, col_major>(&ws, 16u * WS + kt, WS), c.c1));
+}
+
+fn multiply(c0: Sums, a: XTiles, kt: u32) -> Sums {
+  var c = mma2(c0, a.a0, kt);
+  c = mma2(c, a.a1, kt + 16u);
+  return c;
+}
+
 fn sums(rb: u32, sg: u32, lid: u32) -> Sums {
   var c = Sums(Acc(), Acc());
   var r = fetch_w(rb, 0u, lid);
-  let kt = 32u * sg;
+  let kt = sg * (SK / SG);
   for (var k0 = 0u; k0 < p.KP; k0 += SK) {  // uniform bounds: subgroup matrices need uniform control flow
     // x's tiles are loaded before W's stage is stored: their latency overlaps the store and barrier.
-    let a0 = subgroupMatrixLoad<Left, row_major>(&x, k0 + kt, p.KP);
-    let a1 = subgroupMatrixLoad<Left, row_major>(&x, k0 + kt + 16u, p.KP);
+    let a = x_tiles(k0 + kt);
     put_w(lid, r);
     workgroupBarrier();
     if (k0 + SK < p.KP) { r = fetch_w(rb, k0 + SK, lid); }
-    c.c0 = subgroupMatrixMultiplyAccumulate(a0, subgroupMatrixLoad<Right, col_major>(&ws, kt, WS), c.c0);
-    c.c1 = subgroupMatrixMultiplyAccumulate(a0, subgroupMatrixLoad<Right, col_major>(&ws, 16u * WS + kt, WS), c.c1);
-    c.c0 = subgroupMatrixMultiplyAccumulate(a1, subgroupMatrixLoad<Right, col_major>(&ws, kt + 16u, WS), c.c0);
-    c.c1 = subgroupMatrixMultiplyAccumulate(a1, subgroupMatrixLoad<Right, col_major>(&ws, 16u * WS + kt + 16u, WS), c.c1);
+    c = multiply(c, a, kt);
     workgroupBarrier();
   }
   return c;
@@ -104,23 +121,42 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   if (r0 >= p.rows) { return; }  // the whole workgroup: a flat grid's spare workgroups
   let rb = min(r0, p.rows - OUT_ROWS);  // the tile's first row
   let c = sums(rb, sg, lid);
-  subgroupMatrixStore<row_major>(&part, sg * 512u, c.c0, 16u);
-  subgroupMatrixStore<row_major>(&part, sg * 512u + 256u, c.c1, 16u);
+  // The subgroups' sums meet in workgroup memory one accumulator at a time (half the memory).
+  subgroupMatrixStore<row_major>(&part, sg * 256u, c.c0, 16u);
   workgroupBarrier();
-  // Output (t, rb + n) sums tile row n's accumulator over the subgroups (with SWIGLU, G's and U's).
-  for (var e = lid; e < TM * OUT_ROWS; e += WG) {
+  let first = gather(lid);
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&part, sg * 256u, c.c1, 16u);
+  workgroupBarrier();
+  let second = gather(lid);
+  // Output (t, rb + n): with SWIGLU, G's sum (first) and U's (second) for n < 16; else tile row n of
+  // c0 (first) or, for n >= 16, of c1 (second).
+  for (var j = 0u; j < OUTS; j++) {
+    let e = lid + j * WG;
     let t = e / OUT_ROWS;
     let n = e % OUT_ROWS;
-    var g = 0.0;
-    var u = 0.0;
-    for (var s = 0u; s < SG; s++) {
 #if SWIGLU
-      g += part[s * 512u + t * 16u + n];
-      u += part[s * 512u + 256u + t * 16u + n];
+    let g = first[j];
+    let u = second[j];
 #else
-      g += part[s * 512u + (n / 16u) * 256u + t * 16u + n % 16u];
+    let g = select(first[j], second[j], n >= 16u);
+    let u = 0.0;
 #endif
-    }
     if (t < p.T && rb + n >= max(r0, p.skip)) { store(t, rb + n, g, u); }
   }
+}
+
+const OUTS = TM * OUT_ROWS / WG;  // outputs a thread writes
+
+// Thread lid's outputs' sums over the subgroups of the accumulator in `part`: output e's row n % 16.
+fn gather(lid: u32) -> array<f32, OUTS> {
+  var v: array<f32, OUTS>;
+  for (var j = 0u; j < OUTS; j++) {
+    let e = lid + j * WG;
+    let at = (e / OUT_ROWS) * 16u + e % 16u;
+    var g = 0.0;
+    for (var s = 0u; s < SG; s++) { g += part[s * 256u + at]; }
+    v[j] = g;
+  }
+  return v;
 }
