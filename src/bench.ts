@@ -229,7 +229,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
     for (const name of ['full', 'csa'] as const) {
       log.info({ context: N, attention: name, batch: B }, 'batched decode');
       const attention = (batch: Batch) => (name === 'full' ? model.batchAttention(batch) : batchSelectAttention(model, batch, csaSelector(model, tables, job.csa, selectOptions(job.sparse, N, N + room))));
-      batches.push({ batch: B, attention: name, ...(await batchFigures(model, N, B, room, attention, question, job.decodeTokens, job.profile && B === Math.max(...job.batches!))) });
+      batches.push({ batch: B, attention: name, ...(await batchFigures(model, N, B, room, attention, question, job.decodeTokens, !!job.profile)) });
     }
   }
   // Last: it rewrites layer 0's cache of that chunk from whatever the scratch holds.

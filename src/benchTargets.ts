@@ -147,8 +147,15 @@ function batchTargets(run: Run): Target[] {
     targets.push(judged(19, `full attention, B = 16, at ${kc(c)} at least llama.cpp F16's${peer ? ` ${fx(peer, 0)}` : ''} tokens/s`, peer && batch(c, 16, 'full')?.tokensPerSecond,
       (v) => v >= peer!, perSecond(c, 16), why(c, 16, 'full')));
   }
-  const b64 = run.rows.flatMap((q) => (q.batches ?? []).filter((b) => b.batch === 64).map((b) => `${kc(nominal(q.context))} ${b.attention} ${fx(b.tokensPerSecond, 0)}`));
-  targets.push({ issue: 19, target: 'B = 64 where memory allows: reported', measured: b64.length ? `tokens/s: ${b64.join(', ')}` : 'not in this run', met: b64.length ? true : null, limits: '' });
+  // Reported is met; what limits it is each B = 64 step's kernels, beside llama.cpp's batch of 64.
+  const b64 = run.rows.flatMap((q) => (q.batches ?? []).filter((b) => b.batch === 64).map((b) => ({ c: nominal(q.context), b })));
+  const peer64 = (c: number) => run.llamaBatch(c, 64);
+  targets.push({
+    issue: 19, target: 'B = 64 where memory allows: reported',
+    measured: b64.length ? `tokens/s: ${b64.map(({ c, b }) => `${kc(c)} ${b.attention} ${fx(b.tokensPerSecond, 0)}${peer64(c) ? ` (${fx(b.tokensPerSecond / peer64(c)!)}x llama.cpp F16's ${fx(peer64(c)!, 0)})` : ''}`).join(', ')}` : 'not in this run',
+    met: b64.length ? true : null,
+    limits: b64.map(({ c, b }) => `${kc(c)} ${b.attention}: ${breakdown(b.kernels, b.msPerStep, b.gpuStepMs, 3)}`).join('; '),
+  });
   return targets;
 }
 

@@ -310,7 +310,7 @@ function benchCommand(): Command {
     .option('--batch <list>', 'also decode this many sequences together (comma-separated batch sizes, e.g. 1,4,16): ms a step, tokens/s of all and of each sequence, full and csa', listArg(intArg(1, 4096)))
     .option('--bundle-io', 'also write the bundle to a temp file and load it back (timed)')
     .option('--random-context', 'skip the prefill: random K/V and tables of the same shapes clustered from the keys (decode speed does not depend on values)')
-    .option('--profile', 'GPU time per kernel (timestamp queries) of one decode step of each attention, alone and as part of the step (the step without it), of the whole step, of a step of the largest --batch, and of one prefill layer over the last chunk')
+    .option('--profile', 'GPU time per kernel (timestamp queries) of one decode step of each attention, alone and as part of the step (the step without it), of the whole step, of a step of each --batch, and of one prefill layer over the last chunk')
     .option('--peak-gbps <n>', 'memory bandwidth the floor is computed with, GB/s (default: the adapter\'s datasheet figure, e.g. H200 4800, H100 SXM 3350; floors are left out for an adapter not in the table)', floatArg(1, 1e6))
     .addOption(chunkSizeOption())
     .option('--json', 'one JSON line per context instead of the table')

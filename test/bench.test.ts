@@ -90,9 +90,9 @@ describe('csattn bench --batch', () => {
     expect(table[2].split('|').slice(1, 4).map((c) => c.trim())).toEqual(['tiny-llama', String(r.context), '1']);
     expect(table).toHaveLength(5);
     expect(formatBench([r])).toContain('| full tok/s a sequence |');
-    // --profile profiles a step of the largest batch only: one token chosen for all its sequences.
-    expect(r.batches!.filter((b) => b.kernels).map((b) => [b.batch, b.attention])).toEqual([[9, 'full'], [9, 'csa']]);
-    for (const b of r.batches!.filter((x) => x.kernels)) {
+    // --profile profiles a step of each batch: one token chosen for all its sequences.
+    expect(r.batches!.every((b) => b.kernels)).toBe(true);
+    for (const b of r.batches!) {
       expect(b.kernels!.find((k) => k.kernel === 'argmax')!.calls).toBeCloseTo(1, 9);
       expect(b.gpuStepMs!).toBeGreaterThan(Math.max(...b.kernels!.map((k) => k.stepMs!)));
     }

@@ -65,7 +65,15 @@ describe('issue targets', () => {
     expect(find(19, 'CSA, B = 16, at 128K')).toMatchObject({ measured: '800 tokens/s (0.89x llama.cpp F16\'s 900)', met: false, limits: 'no kernel timings in this run (bench --profile)' });
     expect(find(19, 'full attention, B = 16, at 128K')).toMatchObject({ measured: '1000 tokens/s (1.11x llama.cpp F16\'s 900)', met: true });
     expect(find(19, 'CSA, B = 16, at 32K')).toMatchObject({ met: null });
-    expect(find(19, 'B = 64')).toMatchObject({ measured: 'not in this run', met: null });
+    expect(find(19, 'B = 64')).toMatchObject({ measured: 'not in this run', met: null, limits: '' });
+  });
+
+  it('reports B = 64 with what limits it, beside llama.cpp\'s batch of 64', () => {
+    const b64 = [{ batch: 64, attention: 'full', msPerStep: 40, tokensPerSecond: 1600, perSequenceTokensPerSecond: 25, kernels: kernels([['matmul_mma', 20], ['attention_prefill_mma', 12], ['halves', 1]]), gpuStepMs: 39 }];
+    const peer = { batched: true, weights: 'F16', is_pp_shared: 1, pp: 32768, pl: 64, t_pp: 3, speed_tg: 3200 };
+    const t = issueTargets(parseBenchLines([row(32768, { batches: b64 }), peer])).find((x) => x.target.startsWith('B = 64'))!;
+    expect(t).toMatchObject({ measured: 'tokens/s: 32K full 1600 (0.50x llama.cpp F16\'s 3200)', met: true,
+      limits: '32K full: ms of the step: matmul_mma 20.00, attention_prefill_mma 12.00, halves 1.00; GPU idle 1.00 of 40.00' });
   });
 
   it('judges the offline phase with the layer-chunk\'s TFLOP/s', () => {

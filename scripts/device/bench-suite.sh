@@ -17,7 +17,8 @@
 # - probes of what Dawn reaches on this GPU: a grid-stride read, subgroup-matrix products;
 # - Llama-3.1-8B shape (random weights): 32K and 128K with a real prefill, tables and kernel
 #   timings (32K also bundle write/load), and batched decode of 1, 4 and 16 sequences over the
-#   context; 64K decode over a random context;
+#   context; 64K decode over a random context; 64 sequences over a random 32K context (at 128K the
+#   model's window has no room for 64 questions and answers);
 # - PyTorch: scripts/bench/torch_decode.py (gpt-fast style, FlexAttention decoding under CUDA graphs),
 #   checked against transformers first;
 # - Qwen3-8B and Mistral-7B shapes at 32K.
@@ -68,6 +69,9 @@ step "csattn llama-3.1-8b 128K: prefill, tables, decode (batch 1, 4, 16)"
 run $B --contexts 131072 --profile --batch 1,4,16
 step "csattn llama-3.1-8b 64K: random context, decode"
 run $B --contexts 65536 --random-context --profile
+# A run of its own: a failure at B = 64 (never run on tensor cores before session 22) keeps the rows above.
+step "csattn llama-3.1-8b 32K: random context, 64 sequences at once"
+run $B --contexts 32768 --random-context --profile --batch 64 --decode-tokens 32
 for p in qwen3-8b mistral-7b; do
   step "csattn $p 32K: random context, decode"
   run $B --preset $p --contexts 32768 --random-context --decode-tokens 64
