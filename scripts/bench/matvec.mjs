@@ -4,7 +4,7 @@
 // hold random values as the benchmark model's do (never-written buffers timed 2-3x slow on the H200);
 // each timed run reads at least 2 GB, long enough for the GPU's clocks.
 //   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--weights f16|q8|q4] [--no-int8-dot] [--run-mb 2000] [--json]
-//                                 [--sweep-tokens T | --tokens 1,2,4,8,9,16]
+//                                 [--sweep-tokens T | --tokens 1,2,4,8,9,16 [--batch-variants ,A,A+B]]
 // (after the build; --no-int8-dot: quantized products in f32 rather than dot4I8Packed). The sweep
 // runs T = 1 token, or T of --sweep-tokens (the cuts matvec.wgsl holds: at most 40 sums). With
 // --tokens, no sweep: each shape's product of T tokens as matmul() runs it (the matvec up to
