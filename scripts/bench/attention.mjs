@@ -3,16 +3,19 @@
 // (one list a KV head, 5% of the keys, scattered), GB/s of K/V rows read by GPU timestamps.
 // Caches and lists are cycled over copies that together exceed the L2 cache, as in a decode step,
 // and hold random values; a warm-up run first brings the GPU's clocks up.
-//   node scripts/bench/attention.mjs [--preset llama-3.1-8b] [--contexts 32768,131072] [--run-mb 2000] [--cycle-mb 256] [--json]
+//   node scripts/bench/attention.mjs [--preset llama-3.1-8b] [--contexts 32768,131072] [--run-mb 2000] [--cycle-mb 256] [--variants ,A] [--json]
+// With --variants ",A,A+B" each variant (defines of attention_decode.wgsl) is timed at the default cut
+// instead of the sweep, its output checked against the first variant's (max |Δ| over max |out|).
 // Its figures rank cuts for src/ops/attention.ts:decodeCut; an A/B of the whole step (csattn bench)
 // decides: the dense cut it found held there, the sparse one did not (docs/perf-notes.md).
 import { createGpu, release } from '../../dist/gpu/device.js';
-import { Kernels, record, storage, submit, uniform, upload } from '../../dist/gpu/kernels.js';
+import { Kernels, readBuffer, record, storage, submit, uniform, upload } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
 import { attentionDecode, decodeCut } from '../../dist/ops/attention.js';
 import { fillUniform } from '../../dist/ops/dense.js';
 import { PRESETS } from '../../dist/model/synth.js';
 import { mulberry32 } from '../../dist/random.js';
+import { forgetFailure, parseVariants } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => (args.includes(name) ? args[args.indexOf(name) + 1] : def);
@@ -24,6 +27,7 @@ const Hq = c.num_attention_heads, Hkv = c.num_key_value_heads, d = c.head_dim ??
 const KEEP = 0.05;
 const L2_BYTES = Number(opt('--cycle-mb', 256)) * 2 ** 20; // well past the H200's 60 MB L2
 const RUN_BYTES = Number(opt('--run-mb', 2000)) * 1e6;
+const variants = args.includes('--variants') ? parseVariants(opt('--variants', '')) : null;
 
 const gpu = await createGpu();
 const k = new Kernels(gpu);
@@ -77,6 +81,11 @@ for (const n of contexts) {
     };
     const def = decodeCut({ Hq, Hkv, d, capacity: n, sparse: sparse ? { kmax, perQueryHead: false } : undefined });
     await gpuTimeMs(gpu, ops(def), 9); // warm-up: clocks
+    if (variants) {
+      if (!json) console.log(`${n} keys ${sparse ? `sparse (${kmax} a list)` : 'dense'}, the default cut:`);
+      results.push({ context: n, sparse, kmax: sparse ? kmax : undefined, bytes: readBytes, variants: await timeVariants(def, ops, runs, readBytes, out) });
+      continue;
+    }
     const byCut = [];
     for (const cut of [def, ...cuts(sparse, kmax, n)]) {
       const ms = (await gpuTimeMs(gpu, ops(cut), 5)) / runs;
@@ -88,6 +97,28 @@ for (const n of contexts) {
     if (!json) console.log(`${n} keys ${sparse ? `sparse (${kmax} a list)` : 'dense'}: now ${f(byCut[0])}; best ${f(best)}; x${c.num_hidden_layers} layers: ${(byCut[0].ms * c.num_hidden_layers).toFixed(2)} ms now, ${(best.ms * c.num_hidden_layers).toFixed(2)} best`);
   }
   for (const b of [...caches.flatMap((x) => [x.k, x.v]), ...sels, q, out, step, counts]) release(gpu, b);
+}
+// Each variant's time at the default cut, and its output after one run against the first variant's.
+async function timeVariants(def, ops, runs, readBytes, out) {
+  const rows = [];
+  let first;
+  for (const v of variants) {
+    const cut = { ...def, defines: v.defines };
+    try {
+      const ms = (await gpuTimeMs(gpu, ops(cut), 5)) / runs;
+      const got = new Float32Array(await readBuffer(gpu, out)); // the last run's
+      first ??= got;
+      let err = 0, top = 0;
+      for (let i = 0; i < got.length; i++) { err = Math.max(err, Math.abs(got[i] - first[i])); top = Math.max(top, Math.abs(first[i])); }
+      rows.push({ variant: v.name, ms, gbps: readBytes / ms / 1e6, err: Number.isFinite(err) ? err / top : Infinity });
+    } catch (e) {
+      await forgetFailure(gpu);
+      rows.push({ variant: v.name, error: String(e.message ?? e).split('\n')[0] });
+    }
+    const r = rows.at(-1);
+    if (!json) console.log(`  ${v.name}: ${r.error ?? `${(r.ms * 1e3).toFixed(1)} µs, ${r.gbps.toFixed(0)} GB/s, x${c.num_hidden_layers} layers ${(r.ms * c.num_hidden_layers).toFixed(2)} ms (err ${r.err.toExponential(1)})`}`);
+  }
+  return rows;
 }
 if (json) process.stdout.write(JSON.stringify({ probe: 'attention', adapter: gpu.adapterName, preset, layers: c.num_hidden_layers, results }) + '\n');
 process.exit(0);

@@ -272,7 +272,7 @@ function decodePart(k: Kernels, a: AttentionShape, cut: DecodeCut, part: Part): 
   const variant = sp ? 'SPARSE' : 'own' in keys ? 'OWN' : 'DENSE';
   const constants: Record<string, number> = { WG: cut.wg, HPW: hpw, D: a.d };
   if (cut.tk) constants.TK = cut.tk;
-  const decode = k.get('attention_decode', { defines: [...wordOf(a), variant], constants });
+  const decode = k.get('attention_decode', { defines: [...wordOf(a), variant, ...(cut.defines ?? [])], constants });
   const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0, sp?.perQueryHead ? 1 : 0,
     part.seqs, part.seq0, part.split0, part.parts.splits, part.ctx ?? a.capacity, part.room ?? 0], 'attention decode params');
   // Sparse lists carry their own lengths (counts): the kernel has no use for step there.
@@ -329,7 +329,11 @@ export function expandKv(k: Kernels, a: ExpandKvArgs): Dispatch {
  * least hpw × words of a row), keys per tile (undefined: the kernel's largest, 64 at d = 128;
  * at most wg / 2 at d = 128) and splits of the keys per group of heads.
  */
-export interface DecodeCut { hpw: number; wg: number; tk?: number; splits: number }
+export interface DecodeCut {
+  hpw: number; wg: number; tk?: number; splits: number;
+  /** More defines of attention_decode: a kernel variant under test (scripts/bench/attention.mjs --variants). */
+  defines?: string[];
+}
 
 type CutArgs = Pick<AttentionShape, 'Hq' | 'Hkv' | 'd' | 'capacity'> & { sparse?: Pick<SparseSelection, 'kmax' | 'perQueryHead'> };
 
