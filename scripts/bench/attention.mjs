@@ -15,7 +15,7 @@ import { attentionDecode, decodeCut } from '../../dist/ops/attention.js';
 import { fillUniform } from '../../dist/ops/dense.js';
 import { PRESETS } from '../../dist/model/synth.js';
 import { mulberry32 } from '../../dist/random.js';
-import { forgetFailure, parseVariants } from './variants.mjs';
+import { forgetFailure, parseVariants, relativeDiff } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => (args.includes(name) ? args[args.indexOf(name) + 1] : def);
@@ -108,9 +108,7 @@ async function timeVariants(def, ops, runs, readBytes, out) {
       const ms = (await gpuTimeMs(gpu, ops(cut), 5)) / runs;
       const got = new Float32Array(await readBuffer(gpu, out)); // the last run's
       first ??= got;
-      let err = 0, top = 0;
-      for (let i = 0; i < got.length; i++) { err = Math.max(err, Math.abs(got[i] - first[i])); top = Math.max(top, Math.abs(first[i])); }
-      rows.push({ variant: v.name, ms, gbps: readBytes / ms / 1e6, err: Number.isFinite(err) ? err / top : Infinity });
+      rows.push({ variant: v.name, ms, gbps: readBytes / ms / 1e6, err: relativeDiff(got, first) });
     } catch (e) {
       await forgetFailure(gpu);
       rows.push({ variant: v.name, error: String(e.message ?? e).split('\n')[0] });

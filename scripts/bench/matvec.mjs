@@ -22,7 +22,7 @@ import { gpuTimeMs } from '../../dist/gpu/profile.js';
 import { batchHalvesBytes, batchMatmul, fillUniform, fusesNorm, matmul, matvecHolds, matvecShape } from '../../dist/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, quantize } from '../../dist/ops/quant.js';
 import { PRESETS } from '../../dist/model/synth.js';
-import { forgetFailure, parseVariants } from './variants.mjs';
+import { forgetFailure, parseVariants, relativeDiff } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -135,9 +135,7 @@ async function timeVariants(s, T, product, time, y, m) {
       submit(gpu, (pass) => record(pass, run(m)));
       const got = new Float32Array(await readBuffer(gpu, y)).subarray(0, T * s.N);
       shipped ??= got;
-      let err = 0, top = 0;
-      for (let i = 0; i < got.length; i++) { err = Math.max(err, Math.abs(got[i] - shipped[i])); top = Math.max(top, Math.abs(shipped[i])); }
-      out.push({ variant: v.name, ms, err: Number.isFinite(err) ? err / top : Infinity });
+      out.push({ variant: v.name, ms, err: relativeDiff(got, shipped) });
     } catch (e) {
       await forgetFailure(gpu);
       out.push({ variant: v.name, error: String(e.message ?? e).split('\n')[0] });

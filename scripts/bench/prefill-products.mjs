@@ -8,7 +8,7 @@ import { createGpu } from '../../dist/gpu/device.js';
 import { Kernels, ceilDiv, dispatchOf, record, storage, submit, uniform } from '../../dist/gpu/kernels.js';
 import { fillUniform } from '../../dist/ops/dense.js';
 import { PRESETS } from '../../dist/model/synth.js';
-import { parseVariants, timeAndRead } from './variants.mjs';
+import { parseVariants, relativeDiff, timeAndRead } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => (args.includes(name) ? args[args.indexOf(name) + 1] : def);
@@ -59,9 +59,7 @@ for (const p of products) {
       continue;
     }
     shipped ??= got;
-    let diff = 0, top = 0;
-    for (let i = 0; i < got.length; i++) { diff = Math.max(diff, Math.abs(got[i] - shipped[i])); top = Math.max(top, Math.abs(shipped[i])); }
-    const r = { product: p.name, T, K: p.K, N: p.N, variant: v.name, ms, tflops: flop / ms / 1e9, relDiff: diff / top };
+    const r = { product: p.name, T, K: p.K, N: p.N, variant: v.name, ms, tflops: flop / ms / 1e9, relDiff: relativeDiff(got, shipped) };
     results.push(r);
     if (!json) console.log(`${p.name} (${T} x ${p.K} -> ${p.N}${p.swiglu ? ' x2' : ''}), ${v.name}: ${ms.toFixed(3)} ms, ${r.tflops.toFixed(1)} TFLOP/s, Δ ${r.relDiff.toExponential(1)} of max |y|`);
   }

@@ -23,6 +23,13 @@ export async function timeAndRead(gpu, op, out, reps) {
   }
 }
 
+/** max |got - ref| over max |ref|: how far a variant's output is from the shipped kernel's (Infinity where not finite). */
+export function relativeDiff(got, ref) {
+  let diff = 0, top = 0;
+  for (let i = 0; i < got.length; i++) { diff = Math.max(diff, Math.abs(got[i] - ref[i])); top = Math.max(top, Math.abs(ref[i])); }
+  return Number.isFinite(diff) ? diff / top : Infinity;
+}
+
 /** Lets the next variant run after one failed: its queued work drains, then csattn's sticky GPU failure is cleared. */
 export async function forgetFailure(gpu) {
   await gpu.device.queue.onSubmittedWorkDone();
