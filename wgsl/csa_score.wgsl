@@ -8,8 +8,8 @@
 // (w and the bounds from csa_choose; every workgroup of the group sums them in the same order), so a
 // key's total stays below 2^20 + (rounding) in size: the top-K works on 22 bits.
 // Writes every key's score (0 for keys in no chosen list) and, when r > 0, the histogram of the high
-// digit of the candidates' order keys (csa_topk's first radix pass); the tile-0 workgroup writes the
-// multipliers out.
+// digit of the candidates' order keys (csa_topk's first radix pass), clearing the low digit's; the
+// tile-0 workgroup writes the multipliers out.
 struct Params { keys: u32, L: u32, n: u32, tiles: u32, sink_end: u32, win_start: u32, r: u32 }
 @group(0) @binding(0) var<storage, read> list_entry: array<u32>;         // [lists, L]
 @group(0) @binding(1) var<storage, read> list_tiles: array<u32>;         // [lists, tiles + 1]
@@ -95,4 +95,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   flush_hist(t, grp * 2u * BINS);
+  clear_hist(t, (grp * 2u + 1u) * BINS, tile, p.tiles);
 }

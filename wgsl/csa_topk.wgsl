@@ -1,15 +1,17 @@
 // Decode step, 3: top-K keys of each list's summed scores, by radix select on a 22-bit order key
-// (order_key.wgsl) in two 11-bit digits. Four variants of this file, one dispatch each over
+// (order_key.wgsl) in two 11-bit digits. Three variants of this file, one dispatch each over
 // (chunks of CHUNK keys, lists); each variant first redoes, in every workgroup, the small
 // resolve step the previous one left (reading a 2048-bin histogram), instead of a dispatch of its own:
-//   HIST     histogram of the high digit over the candidate keys (csa_score makes it for CSA)
+//   HIST     histogram of the high digit over the candidate keys (csa_score makes it for CSA);
+//            clears the low digit's (see clear_hist)
 //   REFINE   the bin of the R-th largest high digit, and the count above it; histogram of the low
-//            digit among candidates in that bin
-//   COUNT    the threshold T, and how many keys equal to T make the cut (the lowest indices); per
-//            chunk, the keys taken for sure and the candidates equal to T
-//   COMPACT  the selection in ascending key order (a prefix over chunks gives each chunk's offset, so
-//            the result is deterministic); clears the scores and histograms for the next step;
-//            appends the generated keys [keys, pos] (pos: the list's sequence's position)
+//            digit among candidates in that bin; per chunk, the keys taken for sure at any low digit
+//            (sinks, window, candidates above the bin) and the suffix counts of its own low digits
+//            in the bin (chunk_low[j]: how many have a low digit >= j)
+//   COMPACT  the threshold T and how many keys equal to T make the cut (the lowest indices); each
+//            chunk's offset from the earlier chunks' counts at T (so the result is deterministic);
+//            the selection in ascending key order; clears the scores and the high digit's
+//            histogram for the next step; appends the generated keys [keys, pos] (pos: the list's sequence's position)
 // Candidates are the context keys outside the sinks [0, sink_end) and the window [win_start, keys),
 // which are always taken; R of the candidates are picked. A workgroup's chunk holds WG * KPT keys;
 // loads are coalesced (thread t reads keys t, t + WG, ...), all 16 of a thread in flight together,
@@ -19,8 +21,9 @@
 struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32, per_seq: u32 }
 @group(0) @binding(0) var<storage, read_write> acc: array<i32>;          // [lists, keys]
 @group(0) @binding(1) var<storage, read_write> hist: array<atomic<u32>>; // [lists, 2, BINS]
-@group(0) @binding(2) var<storage, read_write> state: array<vec2<u32>>;  // [lists, 2] (high bin, count above it), (T, ties taken)
-@group(0) @binding(3) var<storage, read_write> chunk_cnt: array<vec2<u32>>; // [lists, chunks]
+@group(0) @binding(2) var<storage, read_write> state: array<vec2<u32>>;  // [lists] (high bin, count above it)
+@group(0) @binding(3) var<storage, read_write> chunk_cnt: array<u32>;    // [lists, chunks] taken for sure
+@group(0) @binding(8) var<storage, read_write> chunk_low: array<u32>;    // [lists, chunks, BINS] suffix counts
 @group(0) @binding(4) var<storage, read_write> sel: array<u32>;          // [lists, kmax]
 @group(0) @binding(5) var<storage, read_write> counts: array<u32>;       // [lists]
 @group(0) @binding(6) var<storage, read> positions: array<u32>;         // [seqs] this step's
@@ -113,20 +116,50 @@ fn classify(k: u32, u: u32, t: u32) -> vec2<u32> {
   return vec2<u32>(u32(u > t), u32(u == t));
 }
 
-// classify over keys k, k + WG, k + 2 WG, k + 3 WG of order keys u.
-fn classify4(k: u32, u: vec4<u32>, t: u32) -> vec2<u32> {
-  return classify(k, u.x, t) + classify(k + WG, u.y, t) + classify(k + 2u * WG, u.z, t) + classify(k + 3u * WG, u.w, t);
+// Keys taken at any low digit, among keys k, k + WG, k + 2 WG, k + 3 WG of order keys u: forced
+// ones, and candidates whose high digit is above `high` (none when high is NONE).
+fn sure4(k: u32, u: vec4<u32>, high: u32) -> u32 {
+  var n = 0u;
+  for (var c = 0u; c < 4u; c++) {
+    if (forced(k + c * WG) || (u[c] != NONE && high != NONE && (u[c] >> 11u) > high)) { n++; }
+  }
+  return n;
 }
 
-// classify over this thread's keys of the chunk (k, k + WG, ...; order keys u).
-fn count(k: u32, u: Owned, t: u32) -> vec2<u32> {
-  return classify4(k, u.a, t) + classify4(k + 4u * WG, u.b, t) + classify4(k + 8u * WG, u.c, t) + classify4(k + 12u * WG, u.d, t);
+// sure4 over this thread's keys of the chunk (k, k + WG, ...; order keys u).
+fn sure(k: u32, u: Owned, high: u32) -> u32 {
+  return sure4(k, u.a, high) + sure4(k + 4u * WG, u.b, high) + sure4(k + 8u * WG, u.c, high) + sure4(k + 12u * WG, u.d, high);
+}
+
+// Writes to chunk_low[at + j] how many of the chunk's counted keys (local_hist) have a low digit >= j.
+fn suffix_counts(lid: u32, at: u32) {
+  let top = BINS - 8u * lid;
+  var h: array<u32, 8>;
+  var c = 0u;
+  for (var i = 0u; i < 8u; i++) { h[i] = atomicLoad(&local_hist[top - 1u - i]); c += h[i]; }
+  var above = scan(lid, vec2<u32>(c, 0u)).before.x;
+  for (var i = 0u; i < 8u; i++) {
+    above += h[i];
+    chunk_low[at + top - 1u - i] = above;
+  }
+}
+
+// Chunk c's keys above the threshold t (those taken for sure, and its candidates in t's high bin
+// with a higher low digit), and its candidates equal to t.
+fn taken_at(list: u32, c: u32, t: u32) -> vec2<u32> {
+  let sure = chunk_cnt[list * p.chunks + c];
+  if (t == NONE) { return vec2<u32>(sure, 0u); }
+  let low = t & 2047u;
+  let at = (list * p.chunks + c) * BINS + low;
+  let ge = chunk_low[at];
+  let gt = select(0u, chunk_low[at + 1u], low < BINS - 1u);
+  return vec2<u32>(sure + gt, ge - gt);
 }
 
 // The threshold T and the ties taken (T is NONE when nothing is picked by score: no key beats it).
 fn threshold(lid: u32, list: u32) -> vec2<u32> {
   if (p.r == 0u) { return vec2<u32>(NONE, 0u); }
-  let high = state[list * 2u];
+  let high = state[list];
   let r = p.r - high.y;
   let low = resolve(lid, (list * 2u + 1u) * BINS, r);
   return vec2<u32>((high.x << 11u) | low.x, r - low.y);
@@ -142,9 +175,9 @@ fn stage4(j: u32, u: vec4<u32>) {
 
 fn compact(lid: u32, list: u32, chunk: u32) {
   let u = owned(list, chunk * CHUNK + lid);
-  let cut = state[list * 2u + 1u];
+  let cut = threshold(lid, list);
   var before = vec2<u32>(0u, 0u);
-  for (var c = lid; c < chunk; c += WG) { before += chunk_cnt[list * p.chunks + c]; }
+  for (var c = lid; c < chunk; c += WG) { before += taken_at(list, c, cut.x); }
   let earlier = total(lid, before);
   // This thread's keys into its slots of stage, clearing the scores for the next step.
   stage4(lid, u.a);
@@ -173,7 +206,7 @@ fn compact(lid: u32, list: u32, chunk: u32) {
     }
     if (take) { sel[list * p.kmax + out] = k; out++; }
   }
-  for (var b = chunk * WG + lid; b < 2u * BINS; b += p.chunks * WG) { atomicStore(&hist[list * 2u * BINS + b], 0u); }
+  clear_hist(lid, list * 2u * BINS, chunk, p.chunks);
   if (chunk == 0u) {
     let pos = positions[list / p.per_seq];
     var gen = 0u;
@@ -191,23 +224,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let list = wid.y;
   let k = chunk * CHUNK + lid;
 #if HIST
+  clear_hist(lid, (list * 2u + 1u) * BINS, chunk, p.chunks);
   if (p.r > 0u) { histogram(lid, owned(list, k), NONE, list * 2u * BINS); }
 #endif
 #if REFINE
-  if (p.r > 0u) {
-    let u = owned(list, k);
-    let high = resolve(lid, list * 2u * BINS, p.r);
-    histogram(lid, u, high.x, (list * 2u + 1u) * BINS);
-    if (chunk == 0u && lid == 0u) { state[list * 2u] = high; }
-  }
-#endif
-#if COUNT
   let u = owned(list, k);
-  let cut = threshold(lid, list);
-  let n = total(lid, count(k, u, cut.x));
+  var high = vec2<u32>(NONE, 0u);
+  if (p.r > 0u) { high = resolve(lid, list * 2u * BINS, p.r); }
+  let n = total(lid, vec2<u32>(sure(k, u, high.x), 0u)).x;
+  if (p.r > 0u) {
+    histogram(lid, u, high.x, (list * 2u + 1u) * BINS);
+    suffix_counts(lid, (list * p.chunks + chunk) * BINS);
+  }
   if (lid == 0u) {
     chunk_cnt[list * p.chunks + chunk] = n;
-    if (chunk == 0u) { state[list * 2u + 1u] = cut; }
+    if (chunk == 0u) { state[list] = high; }
   }
 #endif
 #if COMPACT

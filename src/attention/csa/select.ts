@@ -1,6 +1,6 @@
 /**
  * CSAttention's decode-time selection through a layer's tables (tables.ts). Each decode step
- * (selectDispatches), all on the GPU, in five dispatches: every query head's sub-vectors (or, for
+ * (selectDispatches), all on the GPU, in four dispatches: every query head's sub-vectors (or, for
  * a 'pooled' choice, their sum over the group's heads) pick their nearest centroid (csa_choose);
  * the chosen lists' scores (times ||q^(j)|| for 'qnorm') are summed per key in fixed point, a
  * workgroup per tile of keys adding up its slice of every chosen list in workgroup memory
@@ -123,23 +123,24 @@ export function topKDispatches(k: Kernels, a: TopKArgs): { dispatches: Dispatch[
   return { dispatches: top.stages, selection: top.selection };
 }
 
-/** All four csa_topk stages (HIST, REFINE, COUNT, COMPACT), and the histograms that HIST fills. */
+/** All three csa_topk stages (HIST, REFINE, COMPACT), and the histograms that HIST fills. */
 function topKStages(k: Kernels, a: TopKArgs): { stages: Dispatch[]; selection: Selection; hist: GPUBuffer } {
   const gpu = k.gpu;
   const b = contextBudget(a.opts);
   const { N, maxNewTokens } = a.opts;
   const chunks = ceilDiv(N, TOPK_CHUNK);
   const hist = storage(gpu, a.lists * 2 * 2048 * 4, 'csa top-k histograms');
-  const state = storage(gpu, a.lists * 16, 'csa top-k thresholds');
-  const chunkCounts = storage(gpu, a.lists * chunks * 8, 'csa top-k chunk counts');
+  const state = storage(gpu, a.lists * 8, 'csa top-k high digits');
+  const chunkCounts = storage(gpu, a.lists * chunks * 4, 'csa top-k chunk counts');
+  const chunkLow = storage(gpu, fitBinding(gpu, a.lists * chunks * 2048 * 4, 'the top-k chunk histograms'), 'csa top-k chunk histograms');
   const sel = storage(gpu, fitBinding(gpu, a.lists * b.kmax * 4, 'the selection'), 'csa selection');
   const counts = storage(gpu, a.lists * 4, 'csa selection counts');
-  const buffers = [a.scores, hist, state, chunkCounts, sel, counts, a.step];
+  const buffers = [a.scores, hist, state, chunkCounts, sel, counts, a.step, undefined, chunkLow];
   const params = uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, a.lists / (a.seqs ?? 1)]);
   const stages: [string, number[]][] = [
-    ['HIST', [0, 1]], ['REFINE', [0, 1, 2]], ['COUNT', [0, 1, 2, 3]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6]],
+    ['HIST', [0, 1]], ['REFINE', [0, 1, 2, 3, 8]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6, 8]],
   ];
   const dispatches = stages.map(([variant, used]) =>
-    variantDispatch(k, 'csa_topk', variant, [...used.map((i): [number, GPUBuffer] => [i, buffers[i]]), [7, params]], [chunks, a.lists]));
+    variantDispatch(k, 'csa_topk', variant, [...used.map((i): [number, GPUBuffer] => [i, buffers[i]!]), [7, params]], [chunks, a.lists]));
   return { stages: dispatches, selection: { sel, counts, kmax: b.kmax, perQueryHead: a.perQueryHead }, hist };
 }
