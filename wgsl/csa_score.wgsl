@@ -20,7 +20,7 @@
 // tile-0 workgroup writes the choice out (list, w, w * max|score|, mult).
 struct Params {
   keys: u32, L: u32, n: u32, tiles: u32, sink_end: u32, win_start: u32, r: u32,
-  per_group: u32, m: u32, centroids: u32, ds4: u32, qnorm: u32, d: u32, unrope: u32, pooled: u32, groups: u32,
+  per_group: u32, m: u32, qnorm: u32, d: u32, unrope: u32, pooled: u32, groups: u32,
 }
 @group(0) @binding(0) var<storage, read> list_entry: array<u32>;         // [lists, L]
 @group(0) @binding(1) var<storage, read> list_tiles: array<u32>;         // [lists, tiles + 1]
@@ -36,6 +36,10 @@ struct Params {
 
 const WG = 256u; // n <= 256 chosen lists per group
 override TILE: u32 = 2048u; // keys per tile of the tables' index
+// The choice's loops have constant bounds, so that a thread's centroid loads are issued together.
+override DS4: u32 = 2u;     // vec4s of a sub-vector (ds / 4 <= 16)
+override CENT: u32 = 64u;   // centroids per subspace
+override LANES: u32 = 4u;   // threads per chooser: max(1, WG / n)
 // A team of threads reads one list's tile side by side, 8 entries each in flight (a list holds
 // about L / tiles entries of a tile: 205 for 128K keys at 10% in tiles of 2048).
 const TEAM = 32u;
@@ -79,7 +83,7 @@ struct Head { row: u32, pos: u32 }
 
 // Elements 4i .. 4i+3 of a head's sub-vector j, as the tables see them.
 fn head4(h: Head, j: u32, i: u32) -> vec4<f32> {
-  let at = (j * p.ds4 + i) * 4u;
+  let at = (j * DS4 + i) * 4u;
   let e = h.row * p.d + at;
   let x = vec4(q[e], q[e + 1u], q[e + 2u], q[e + 3u]);
   if (p.unrope == 0u) { return x; }
@@ -99,38 +103,40 @@ fn sub4(h: Head, heads: u32, j: u32, i: u32) -> vec4<f32> {
   return x;
 }
 
-// Chooser i (< n) of list `lst` (a sequence's table group): its subspace's nearest centroid, `lanes`
-// threads t = i * lanes + lane side by side, each taking every lanes-th centroid, their bests
+// Chooser i (< n) of list `lst` (a sequence's table group): its subspace's nearest centroid, LANES
+// threads t = i * LANES + lane side by side, each taking every LANES-th centroid, their bests
 // meeting in workgroup memory. Returns (list, w bits) to lane 0, with w * max|score| in bound[i];
 // threads past the choosers' lanes (not live) only keep the barrier.
-fn choose(lst: u32, t: u32, lanes: u32) -> vec2<u32> {
-  let live = t < p.n * lanes;
-  let i = min(t / lanes, p.n - 1u);
-  let lane = t % lanes;
+fn choose(lst: u32, t: u32) -> vec2<u32> {
+  let live = t < p.n * LANES;
+  let i = min(t / LANES, p.n - 1u);
+  let lane = t % LANES;
   let heads = select(1u, p.per_group, p.pooled == 1u);
   let head = Head(lst * p.per_group + select(i / p.m, 0u, p.pooled == 1u), positions[lst / p.groups]);
   let j = i % p.m;
-  let co = ((lst % p.groups) * p.m + j) * p.centroids;
+  let co = ((lst % p.groups) * p.m + j) * CENT;
   // The sub-vector, read once (ds <= 64: at most 16 vec4s).
   var x: array<vec4<f32>, 16>;
-  for (var e = 0u; e < 16u; e++) { if (e < p.ds4) { x[e] = sub4(head, heads, j, e); } }
+  for (var e = 0u; e < DS4; e++) { x[e] = sub4(head, heads, j, e); }
   var top = vec2<f32>(-3.0e38, 0.0);
-  for (var c = lane; c < p.centroids; c += lanes) {
+  for (var r = 0u; r < (CENT + LANES - 1u) / LANES; r++) {
+    let c = lane + r * LANES;
+    let row = (co + min(c, CENT - 1u)) * DS4;
     var s = 0.0;
-    for (var e = 0u; e < 16u; e++) { if (e < p.ds4) { s += dot(x[e], cent[(co + c) * p.ds4 + e]); } }
-    if (s > top.x) { top = vec2<f32>(s, f32(c)); }
+    for (var e = 0u; e < DS4; e++) { s += dot(x[e], cent[row + e]); }
+    if (c < CENT && s > top.x) { top = vec2<f32>(s, f32(c)); }
   }
   best[t] = top;
   workgroupBarrier();
   if (!live || lane != 0u) { return vec2<u32>(0u); }
-  for (var l = 1u; l < lanes; l++) {
+  for (var l = 1u; l < LANES; l++) {
     let o = best[t + l];
     if (o.x > top.x || (o.x == top.x && o.y < top.y)) { top = o; }
   }
   var w = 1.0;
   if (p.qnorm == 1u) {
     var n = 0.0;
-    for (var e = 0u; e < 16u; e++) { if (e < p.ds4) { n += dot(x[e], x[e]); } }
+    for (var e = 0u; e < DS4; e++) { n += dot(x[e], x[e]); }
     w = sqrt(n);
   }
   let list = co + u32(top.y);
@@ -143,11 +149,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let tile = wid.x;
   let grp = wid.y;
   let k0 = tile * TILE;
-  let lanes = max(1u, WG / p.n);
-  let c = choose(grp, t, lanes);
-  if (t < p.n * lanes && t % lanes == 0u) {
+  let c = choose(grp, t);
+  if (t < p.n * LANES && t % LANES == 0u) {
     let at = c.x * (p.tiles + 1u) + tile;
-    lists[t / lanes] = vec4<u32>(c.x, c.y, list_tiles[at], list_tiles[at + 1u]);
+    lists[t / LANES] = vec4<u32>(c.x, c.y, list_tiles[at], list_tiles[at + 1u]);
   }
   workgroupBarrier();
   if (t == 0u) {
