@@ -135,12 +135,13 @@ function topKStages(k: Kernels, a: TopKArgs): { stages: Dispatch[]; selection: S
   const chunkLow = storage(gpu, fitBinding(gpu, a.lists * chunks * 2048 * 4, 'the top-k chunk histograms'), 'csa top-k chunk histograms');
   const sel = storage(gpu, fitBinding(gpu, a.lists * b.kmax * 4, 'the selection'), 'csa selection');
   const counts = storage(gpu, a.lists * 4, 'csa selection counts');
-  const buffers = [a.scores, hist, state, chunkCounts, sel, counts, a.step, undefined, chunkLow];
   const params = uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, a.lists / (a.seqs ?? 1)]);
+  // By binding number (csa_topk.wgsl).
+  const buffers: Record<number, GPUBuffer> = { 0: a.scores, 1: hist, 2: state, 3: chunkCounts, 4: sel, 5: counts, 6: a.step, 7: params, 8: chunkLow };
   const stages: [string, number[]][] = [
-    ['HIST', [0, 1]], ['REFINE', [0, 1, 2, 3, 8]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6, 8]],
+    ['HIST', [0, 1, 7]], ['REFINE', [0, 1, 2, 3, 7, 8]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6, 7, 8]],
   ];
   const dispatches = stages.map(([variant, used]) =>
-    variantDispatch(k, 'csa_topk', variant, [...used.map((i): [number, GPUBuffer] => [i, buffers[i]!]), [7, params]], [chunks, a.lists]));
+    variantDispatch(k, 'csa_topk', variant, used.map((i): [number, GPUBuffer] => [i, buffers[i]]), [chunks, a.lists]));
   return { stages: dispatches, selection: { sel, counts, kmax: b.kmax, perQueryHead: a.perQueryHead }, hist };
 }
