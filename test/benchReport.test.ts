@@ -118,7 +118,7 @@ describe('bench report', () => {
 });
 
 describe('bench report on the committed H200 run', () => {
-  // The lines as the device wrote them (docs/results/bench/): the README's Performance table comes from these.
+  // The lines as the device wrote them (docs/results/bench/): session 13's suite tables (docs/perf-notes.md) come from these.
   const dir = 'docs/results/bench';
   const lines = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).flatMap((f) =>
     readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)));
@@ -138,14 +138,14 @@ describe('bench report on the committed H200 run', () => {
     expect(x.read?.best.gbps).toBeGreaterThan(4000);
   });
 
-  it('gives the README\'s decode table', () => {
+  it('gives the suite\'s decode table', () => {
     const { summary } = benchReport(x);
     const ms = (c: number, s: string) => (summary.find((r) => r.context === c)![s] as number).toFixed(2);
     expect([ms(32768, 'csattn full'), ms(32768, 'csattn CSA'), ms(32768, 'llama.cpp F16'), ms(32768, 'PyTorch')]).toEqual(['7.30', '6.99', '6.62', '6.29']);
     expect([ms(131072, 'csattn full'), ms(131072, 'csattn CSA'), ms(131072, 'llama.cpp F16'), ms(131072, 'llama.cpp Q4_K_M'), ms(131072, 'PyTorch')]).toEqual(['12.22', '8.13', '11.79', '10.85', '10.78']);
   });
 
-  it('gives the README\'s table of quantized and pooled rows', () => {
+  it('gives the suite\'s table of quantized and pooled rows', () => {
     const { markdown } = benchReport(x);
     expect(markdown).toContain('| 128K | q8 weights, q8 K/V, choice pooled | 12.32 | 6.22 | llama.cpp Q8_0 (q8_0 K/V) | 20.57 | 3.31x | 1.67x |');
     expect(markdown).toContain('| 32K | q8 weights, q8 K/V | 6.23 | 5.88 | llama.cpp Q8_0 (q8_0 K/V) | 8.35 | 1.42x | 1.34x |');
