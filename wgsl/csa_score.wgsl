@@ -20,7 +20,7 @@
 // tile-0 workgroup writes the choice out (list, w, w * max|score|, mult).
 struct Params {
   keys: u32, L: u32, n: u32, tiles: u32, sink_end: u32, win_start: u32, r: u32,
-  per_group: u32, m: u32, qnorm: u32, d: u32, unrope: u32, pooled: u32, groups: u32,
+  per_group: u32, m: u32, centroids: u32, qnorm: u32, d: u32, unrope: u32, pooled: u32, groups: u32,
 }
 @group(0) @binding(0) var<storage, read> list_entry: array<u32>;         // [lists, L]
 @group(0) @binding(1) var<storage, read> list_tiles: array<u32>;         // [lists, tiles + 1]
@@ -36,9 +36,9 @@ struct Params {
 
 const WG = 256u; // n <= 256 chosen lists per group
 override TILE: u32 = 2048u; // keys per tile of the tables' index
-// The choice's loops have constant bounds, so that a thread's centroid loads are issued together.
+// The sub-vector's loops have constant bounds (its vec4s stay in registers); the loop over
+// centroids does not: unrolled, its loads in flight took registers from the gather that follows.
 override DS4: u32 = 2u;     // vec4s of a sub-vector (ds / 4 <= 16)
-override CENT: u32 = 64u;   // centroids per subspace
 override LANES: u32 = 4u;   // threads per chooser: max(1, WG / n)
 // A team of threads reads one list's tile side by side, 8 entries each in flight (a list holds
 // about L / tiles entries of a tile: 205 for 128K keys at 10% in tiles of 2048).
@@ -114,17 +114,15 @@ fn choose(lst: u32, t: u32) -> vec2<u32> {
   let heads = select(1u, p.per_group, p.pooled == 1u);
   let head = Head(lst * p.per_group + select(i / p.m, 0u, p.pooled == 1u), positions[lst / p.groups]);
   let j = i % p.m;
-  let co = ((lst % p.groups) * p.m + j) * CENT;
+  let co = ((lst % p.groups) * p.m + j) * p.centroids;
   // The sub-vector, read once (ds <= 64: at most 16 vec4s).
   var x: array<vec4<f32>, 16>;
   for (var e = 0u; e < DS4; e++) { x[e] = sub4(head, heads, j, e); }
   var top = vec2<f32>(-3.0e38, 0.0);
-  for (var r = 0u; r < (CENT + LANES - 1u) / LANES; r++) {
-    let c = lane + r * LANES;
-    let row = (co + min(c, CENT - 1u)) * DS4;
+  for (var c = lane; c < p.centroids; c += LANES) {
     var s = 0.0;
-    for (var e = 0u; e < DS4; e++) { s += dot(x[e], cent[row + e]); }
-    if (c < CENT && s > top.x) { top = vec2<f32>(s, f32(c)); }
+    for (var e = 0u; e < DS4; e++) { s += dot(x[e], cent[(co + c) * DS4 + e]); }
+    if (s > top.x) { top = vec2<f32>(s, f32(c)); }
   }
   best[t] = top;
   workgroupBarrier();

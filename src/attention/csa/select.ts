@@ -100,11 +100,11 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const choice = storage(gpu, lists * perGroup * 16, 'csa chosen lists');
   const scores = storage(gpu, fitBinding(gpu, lists * t.N * 4, 'the per-key scores'), 'csa per-key scores');
   const top = topKStages(k, { scores, lists, seqs, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
-  const constants = { TILE: t.tile, DS4: s.ds / 4, CENT: s.C, LANES: Math.max(1, Math.floor(SCORE_WG / perGroup)) };
+  const constants = { TILE: t.tile, DS4: s.ds / 4, LANES: Math.max(1, Math.floor(SCORE_WG / perGroup)) };
   const score = dispatchOf(k.get('csa_score', { constants }), [t.listEntry, t.listTiles, choice, scores, top.hist,
     a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, a.step,
     uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R,
-      s.perGroup, s.m, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1), s.G])], [t.tiles, lists]);
+      s.perGroup, s.m, s.C, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1), s.G])], [t.tiles, lists]);
   const topK = top.stages.slice(1);
   const scoring = [score];
   return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice, scores };
