@@ -37,7 +37,8 @@ struct Params {
 const WG = 256u; // n <= 256 chosen lists per group
 override TILE: u32 = 2048u; // keys per tile of the tables' index
 // The sub-vector's loops have constant bounds (its vec4s stay in registers); the loop over
-// centroids does not: unrolled, its loads in flight took registers from the gather that follows.
+// centroids does not: unrolled, csa_score ran 1.6x slower on the H100 (its loads in flight, we
+// think, holding registers that the gather's occupancy needs).
 override DS4: u32 = 2u;     // vec4s of a sub-vector (ds / 4 <= 16)
 override LANES: u32 = 4u;   // threads per chooser: max(1, WG / n)
 // A team of threads reads one list's tile side by side, 8 entries each in flight (a list holds
