@@ -226,9 +226,9 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
       c.gpu.device.queue.writeBuffer(step, 0, new Uint32Array([pos]));
       runDispatches(c, plan.scoring);
       const ids = await readU32(c.gpu, plan.choice, G * perGroup * 4);
-      const mults = new Float32Array(ids.buffer, ids.byteOffset, ids.length);
+      const mults = new Float32Array(await readBuffer(c.gpu, plan.mults, G * perGroup * 4));
       const choice: Choice[][] = Array.from({ length: G }, (_, g) =>
-        Array.from({ length: perGroup }, (_, i) => ({ list: ids[(g * perGroup + i) * 4], mult: mults[(g * perGroup + i) * 4 + 3] })));
+        Array.from({ length: perGroup }, (_, i) => ({ list: ids[(g * perGroup + i) * 4], mult: mults[g * perGroup + i] })));
       const want = refChoose(qv, pos, ref, layer.ref);
       expect(choice.map((g) => g.map((x) => x.list))).toEqual(want.map((g) => g.map((x) => x.list)));
       choice.flat().forEach((x, i) => expect(Math.abs(x.mult / want.flat()[i].mult - 1)).toBeLessThan(1e-6));
@@ -351,8 +351,8 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     runDispatches(c, plan.scoring);
     const perGroup = hq * m;
     const ids = await readU32(c.gpu, plan.choice, perGroup * 4);
-    const mults = new Float32Array(ids.buffer, ids.byteOffset, ids.length);
-    const choice: Choice[][] = [Array.from({ length: perGroup }, (_, i) => ({ list: ids[i * 4], mult: mults[i * 4 + 3] }))];
+    const mults = new Float32Array(await readBuffer(c.gpu, plan.mults, perGroup * 4));
+    const choice: Choice[][] = [Array.from({ length: perGroup }, (_, i) => ({ list: ids[i * 4], mult: mults[i] }))];
     expect(new Set(choice[0].map((x) => x.list)).size).toBeGreaterThan(C); // lists of several subspaces and centroids
     const sums = new Int32Array(await readBuffer(c.gpu, plan.scores, n * 4));
     expect(Array.from(sums)).toEqual(Array.from(refGatherSum(toRef(data), choice, n)[0]));

@@ -39,7 +39,7 @@ export function centroidCosine(queries: Float32Array, set: CentroidSet, step: Pr
 
 /**
  * Queries f32 [heads, d] as tables built with `rope` see them: for 'pre', each head rotated back
- * by -pos, as csa_score does (HF rotate-half pairs i and i + d/2, angle f32(pos * invFreq[i])).
+ * by -pos, as csa_choose does (HF rotate-half pairs i and i + d/2, angle f32(pos * invFreq[i])).
  */
 export function tableQueries(q: Float32Array, rope: CsaParams['rope'], step: Pick<ProbeStep, 'd' | 'pos' | 'invFreq'>): Float32Array {
   if (rope === 'post') return q;

@@ -1,12 +1,12 @@
 /**
  * CSAttention's decode-time selection through a layer's tables (tables.ts). Each decode step
- * (selectDispatches), all on the GPU, in three dispatches: every query head's sub-vectors (or, for
- * a 'pooled' choice, their sum over the group's heads) pick their nearest centroid, and the chosen
- * lists' scores (times ||q^(j)|| for 'qnorm') are summed per key in fixed point, a workgroup per
- * tile of keys choosing and then adding up its slice of every chosen list in workgroup memory
+ * (selectDispatches), all on the GPU, in four dispatches: every query head's sub-vectors (or, for
+ * a 'pooled' choice, their sum over the group's heads) pick their nearest centroid (csa_choose);
+ * the chosen lists' scores (times ||q^(j)|| for 'qnorm') are summed per key in fixed point, a
+ * workgroup per tile of keys adding up its slice of every chosen list in workgroup memory
  * (csa_score); the sinks, the recent window and the generated keys are always taken, and the rest
  * of the budget K = round((1 - sparsity) N) goes to the top-scoring context keys
- * (ties: lower index; csa_topk, two passes).
+ * (ties: lower index; csa_topk).
  *
  * Generated keys are always attended (contextBudget), so the lists hold context keys only: the
  * paper's streaming insert of each new key into the lists (Sec. 3.3) would add entries that no
@@ -22,8 +22,6 @@ export interface Selection { sel: GPUBuffer; counts: GPUBuffer; kmax: number; pe
 
 export interface SelectOptions { sparsity: number; sink: number; window: number; N: number; maxNewTokens: number }
 
-/** Threads of a csa_score workgroup (WG there). */
-const SCORE_WG = 256;
 /** Keys per workgroup of csa_topk (256 threads x KPT = 16 keys). */
 const TOPK_CHUNK = 256 * 16;
 
@@ -74,17 +72,19 @@ export interface SelectPlan {
   /** The two halves of `dispatches`, and what passes between them (for tests and profiling). */
   scoring: Dispatch[];
   topK: Dispatch[];
-  /** vec4<u32> [seqs, groups, choosers * m]: chosen list, w, w * max|score| and the fixed-point multiplier (f32 bits). */
+  /** vec4<u32> [seqs, groups, choosers * m]: chosen list, w and w * max|score| (f32 bits). */
   choice: GPUBuffer;
+  /** f32 [seqs, groups, choosers * m]: the chosen lists' fixed-point multipliers. */
+  mults: GPUBuffer;
   /** i32 [seqs, groups, N]: summed fixed-point scores. */
   scores: GPUBuffer;
 }
 
 /**
- * Per decode step, all on the GPU: (1) each query head's sub-vectors → nearest centroid (cosine),
- * and the chosen lists gathered and summed into per-key scores over [0, N), by tiles of keys, with
- * the histogram of the top-K's first digit (csa_score); (2) select the sinks, the window, the
- * generated keys [N, step.pos] and the top-R of the rest (see contextBudget; csa_topk).
+ * Per decode step, all on the GPU: (1) each query head's sub-vectors → nearest centroid (cosine;
+ * csa_choose); (2) gather-and-sum the chosen lists into per-key scores over [0, N), by tiles of
+ * keys, with the histogram of the top-K's first digit (csa_score); (3) select the sinks, the window,
+ * the generated keys [N, step.pos] and the top-R of the rest (see contextBudget; csa_topk).
  */
 export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const gpu = k.gpu;
@@ -98,16 +98,16 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const seqs = a.seqs ?? 1;
   const lists = seqs * s.G;
   const choice = storage(gpu, lists * perGroup * 16, 'csa chosen lists');
+  const mults = storage(gpu, lists * perGroup * 4, 'csa list multipliers');
   const scores = storage(gpu, fitBinding(gpu, lists * t.N * 4, 'the per-key scores'), 'csa per-key scores');
   const top = topKStages(k, { scores, lists, seqs, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
-  const constants = { TILE: t.tile, DS4: s.ds / 4, LANES: Math.max(1, Math.floor(SCORE_WG / perGroup)) };
-  const score = dispatchOf(k.get('csa_score', { constants }), [t.listEntry, t.listTiles, choice, scores, top.hist,
-    a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, a.step,
-    uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R,
-      s.perGroup, s.m, s.C, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1), s.G])], [t.tiles, lists]);
+  const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, choice, a.step,
+    uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)])], [perGroup, s.G, seqs]);
+  const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, choice, mults, scores, top.hist,
+    uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [t.tiles, lists]);
   const topK = top.stages.slice(1);
-  const scoring = [score];
-  return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice, scores };
+  const scoring = [choose, score];
+  return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice, mults, scores };
 }
 
 export interface TopKArgs {

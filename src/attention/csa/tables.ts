@@ -123,7 +123,7 @@ export function checkTables(t: LayerTables, s: Shape): void {
 }
 
 /**
- * The RoPE inv_freq binding of the kernels that read q or k (csa_rows, csa_score): the model's for
+ * The RoPE inv_freq binding of the kernels that read q or k (csa_rows, csa_choose): the model's for
  * 'pre', which un-rotates with the HF rotate-half layout (element i pairs with i + d/2) and angle
  * f32(pos) * invFreq[i mod d/2]; a placeholder for 'post'.
  */
