@@ -15,7 +15,7 @@ import { attentionDecode, decodeCut } from '../../dist/ops/attention.js';
 import { fillUniform } from '../../dist/ops/dense.js';
 import { PRESETS } from '../../dist/model/synth.js';
 import { mulberry32 } from '../../dist/random.js';
-import { forgetFailure, parseVariants, relativeDiff } from './variants.mjs';
+import { compareVariants, parseVariants } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => (args.includes(name) ? args[args.indexOf(name) + 1] : def);
@@ -100,22 +100,11 @@ for (const n of contexts) {
 }
 // Each variant's time at the default cut, and its output after one run against the first variant's.
 async function timeVariants(def, ops, runs, readBytes, out) {
-  const rows = [];
-  let first;
-  for (const v of variants) {
-    const cut = { ...def, defines: v.defines };
-    try {
-      const ms = (await gpuTimeMs(gpu, ops(cut), 5)) / runs;
-      const got = new Float32Array(await readBuffer(gpu, out)); // the last run's
-      first ??= got;
-      rows.push({ variant: v.name, ms, gbps: readBytes / ms / 1e6, err: relativeDiff(got, first) });
-    } catch (e) {
-      await forgetFailure(gpu);
-      rows.push({ variant: v.name, error: String(e.message ?? e).split('\n')[0] });
-    }
-    const r = rows.at(-1);
-    if (!json) console.log(`  ${v.name}: ${r.error ?? `${(r.ms * 1e3).toFixed(1)} µs, ${r.gbps.toFixed(0)} GB/s, x${c.num_hidden_layers} layers ${(r.ms * c.num_hidden_layers).toFixed(2)} ms (err ${r.err.toExponential(1)})`}`);
-  }
+  const rows = await compareVariants(gpu, variants, async (v) => {
+    const ms = (await gpuTimeMs(gpu, ops({ ...def, defines: v.defines }), 5)) / runs;
+    return { ms, gbps: readBytes / ms / 1e6, got: new Float32Array(await readBuffer(gpu, out)) }; // the last run's
+  });
+  if (!json) for (const r of rows) console.log(`  ${r.variant}: ${r.error ?? `${(r.ms * 1e3).toFixed(1)} µs, ${r.gbps.toFixed(0)} GB/s, x${c.num_hidden_layers} layers ${(r.ms * c.num_hidden_layers).toFixed(2)} ms (err ${r.err.toExponential(1)})`}`);
   return rows;
 }
 if (json) process.stdout.write(JSON.stringify({ probe: 'attention', adapter: gpu.adapterName, preset, layers: c.num_hidden_layers, results }) + '\n');

@@ -22,7 +22,7 @@ import { gpuTimeMs } from '../../dist/gpu/profile.js';
 import { batchHalvesBytes, batchMatmul, fillUniform, fusesNorm, matmul, matvecHolds, matvecShape } from '../../dist/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, quantize } from '../../dist/ops/quant.js';
 import { PRESETS } from '../../dist/model/synth.js';
-import { forgetFailure, parseVariants, relativeDiff } from './variants.mjs';
+import { compareVariants, parseVariants } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -125,23 +125,13 @@ async function timeTokens(s, weights, runs, copies) {
 // Each batch variant's ms, and its y after one product from zero against the shipped kernel's.
 async function timeVariants(s, T, product, time, y, m) {
   const defines = [s.swiglu && 'SWIGLU', s.swiglu && 'EXTRA', s.accumulate && 'ACCUMULATE', s.norm && 'NORM'].filter(Boolean);
-  const out = [];
-  let shipped;
-  for (const v of batchVariants) {
+  return compareVariants(gpu, batchVariants, async (v) => {
     const run = (w) => product(w, [...defines, ...v.defines]);
-    try {
-      const ms = await time(run);
-      gpu.device.queue.writeBuffer(y, 0, new Float32Array(T * s.N));
-      submit(gpu, (pass) => record(pass, run(m)));
-      const got = new Float32Array(await readBuffer(gpu, y)).subarray(0, T * s.N);
-      shipped ??= got;
-      out.push({ variant: v.name, ms, err: relativeDiff(got, shipped) });
-    } catch (e) {
-      await forgetFailure(gpu);
-      out.push({ variant: v.name, error: String(e.message ?? e).split('\n')[0] });
-    }
-  }
-  return out;
+    const ms = await time(run);
+    gpu.device.queue.writeBuffer(y, 0, new Float32Array(T * s.N));
+    submit(gpu, (pass) => record(pass, run(m)));
+    return { ms, got: new Float32Array(await readBuffer(gpu, y)).subarray(0, T * s.N) };
+  });
 }
 
 const layers = c.num_hidden_layers;

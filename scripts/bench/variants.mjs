@@ -30,6 +30,26 @@ export function relativeDiff(got, ref) {
   return Number.isFinite(diff) ? diff / top : Infinity;
 }
 
+/**
+ * Runs `measure(v)` (its { ms, got, ... }) for each variant in turn and checks each output against
+ * the first variant's: rows of { variant, ms, err, ... }, or { variant, error } for one that failed.
+ */
+export async function compareVariants(gpu, variants, measure) {
+  const rows = [];
+  let first;
+  for (const v of variants) {
+    try {
+      const { got, ...r } = await measure(v);
+      first ??= got;
+      rows.push({ variant: v.name, ...r, err: relativeDiff(got, first) });
+    } catch (e) {
+      await forgetFailure(gpu);
+      rows.push({ variant: v.name, error: String(e.message ?? e).split('\n')[0] });
+    }
+  }
+  return rows;
+}
+
 /** Lets the next variant run after one failed: its queued work drains, then csattn's sticky GPU failure is cleared. */
 export async function forgetFailure(gpu) {
   await gpu.device.queue.onSubmittedWorkDone();
