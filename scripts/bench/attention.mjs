@@ -1,4 +1,5 @@
-// Decode attention's cut (heads and threads per workgroup, keys per tile, splits of the keys)
+// Decode attention's cut (heads and threads per workgroup, keys per tile or the streamed kernel's lanes
+// and keys a step, splits of the keys)
 // swept over one layer of a model shape at long contexts, dense and over sparse lists as CSA's
 // (one list a KV head, 5% of the keys, scattered), GB/s of K/V rows read by GPU timestamps.
 // Caches and lists are cycled over copies that together exceed the L2 cache, as in a decode step,
@@ -52,7 +53,11 @@ function cuts(sparse, kmax, n) {
     if (sparse) for (const keys of [64, 128, 256, 512]) out.push({ hpw: 4, wg, tk, splits: Math.min(Math.ceil(kmax / keys), 1024) });
     else if (tk >= 32) for (const splits of [16, 33, 49, 66, 99, 132, 264]) if (n / splits >= 64) out.push({ hpw: 4, wg, tk, splits });
   }
-  return out.filter((x) => x.hpw * 16 <= x.wg);
+  // attention_decode_stream (dense): lanes a key (up to the subgroup), keys a step of a lane group.
+  if (!sparse) for (const wg of [64, 128, 256]) for (const lanes of [8, 16]) for (const keys of [1, 2, 4]) for (const splits of [49, 99, 132, 198]) {
+    if (lanes <= gpu.subgroupSize) out.push({ hpw: 4, wg, splits, stream: { lanes, keys } });
+  }
+  return out.filter((x) => x.stream || x.hpw * 16 <= x.wg);
 }
 
 const results = [];
@@ -79,7 +84,7 @@ for (const n of contexts) {
       }
       return list;
     };
-    const def = decodeCut({ Hq, Hkv, d, capacity: n, sparse: sparse ? { kmax, perQueryHead: false } : undefined });
+    const def = decodeCut({ Hq, Hkv, d, capacity: n, sparse: sparse ? { kmax, perQueryHead: false } : undefined }, gpu.subgroupSize);
     await gpuTimeMs(gpu, ops(def), 9); // warm-up: clocks
     if (variants) {
       if (!json) console.log(`${n} keys ${sparse ? `sparse (${kmax} a list)` : 'dense'}, the default cut:`);
@@ -93,7 +98,7 @@ for (const n of contexts) {
     }
     const best = byCut.reduce((a, b) => (b.gbps > a.gbps ? b : a));
     results.push({ context: n, sparse, kmax: sparse ? kmax : undefined, bytes: readBytes, default: byCut[0], best, cuts: byCut.slice(1) });
-    const f = (r) => `hpw ${r.hpw}, ${r.wg} threads, ${r.tk ?? 'max'} keys a tile, ${r.splits} splits: ${(r.ms * 1e3).toFixed(1)} µs, ${r.gbps.toFixed(0)} GB/s`;
+    const f = (r) => `hpw ${r.hpw}, ${r.wg} threads, ${r.stream ? `streamed (${r.stream.lanes} lanes, ${r.stream.keys} keys)` : `${r.tk ?? 'max'} keys a tile`}, ${r.splits} splits: ${(r.ms * 1e3).toFixed(1)} µs, ${r.gbps.toFixed(0)} GB/s`;
     if (!json) console.log(`${n} keys ${sparse ? `sparse (${kmax} a list)` : 'dense'}: now ${f(byCut[0])}; best ${f(best)}; x${c.num_hidden_layers} layers: ${(byCut[0].ms * c.num_hidden_layers).toFixed(2)} ms now, ${(best.ms * c.num_hidden_layers).toFixed(2)} best`);
   }
   for (const b of [...caches.flatMap((x) => [x.k, x.v]), ...sels, q, out, step, counts]) release(gpu, b);

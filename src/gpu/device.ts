@@ -30,6 +30,8 @@ export interface Gpu {
   /** Kernels may use native f16 (`enable f16`); otherwise f16 is handled packed in u32. */
   f16: boolean;
   subgroups: boolean;
+  /** The smallest subgroup the adapter may run (0 without subgroups): kernels whose lanes share a subgroup need that many. */
+  subgroupSize: number;
   /** Subgroup matrices f16 x f16 -> f32 at 16x16x16 in subgroups of 32 (kernels with the MMA define). */
   tensorCores: boolean;
   /** WGSL's packed_4x8_integer_dot_product (dot4I8Packed, pack4xI8): Q8 products in int8. */
@@ -140,6 +142,7 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     adapterName: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown',
     f16: device.features.has('shader-f16') && !opts.packedF16,
     subgroups: device.features.has('subgroups') && !opts.noSubgroups,
+    subgroupSize: device.features.has('subgroups') && !opts.noSubgroups ? (info.subgroupMinSize ?? 0) : 0,
     tensorCores: device.features.has(SUBGROUP_MATRIX) && device.features.has('shader-f16') && !opts.packedF16 && !opts.noSubgroups && !opts.noTensorCores,
     timestamps: device.features.has('timestamp-query'),
     int8Dot: !!instance?.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') && !opts.noInt8Dot,

@@ -133,11 +133,12 @@ function usesTensorCores(k: Kernels, a: AttentionShape): boolean {
  * group (dense, and sparse with perQueryHead=false). The number of keys comes from step.pos (or
  * counts) on the GPU. Returns [decode, reduce]; allocates its partials buffers.
  */
-export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): Dispatch[] {
+export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a, k.gpu.subgroupSize)): Dispatch[] {
   checkDecode(a);
   const sp = a.sparse;
   if (sp) check(Number.isInteger(sp.kmax) && sp.kmax >= 1, `sparse attention needs kmax >= 1, got ${sp.kmax}`);
   const parts = partials(a.Hq, cut.splits, a.d, k);
+  if (cut.stream) return [streamPart(k, a, cut, parts), reduceOf(k, parts, a.out)];
   const keys: PartKeys = sp ? { sparse: sp } : { step: a.step };
   return [decodePart(k, a, cut, { keys, parts, seqs: 1, seq0: 0, split0: 0 }), reduceOf(k, parts, a.out)];
 }
@@ -282,6 +283,16 @@ function decodePart(k: Kernels, a: AttentionShape, cut: DecodeCut, part: Part): 
   return dispatchOf(decode, bindings, [part.workgroups ?? splits, (part.seqs * a.Hq) / hpw], scales);
 }
 
+/** attention_decode_stream: one sequence's dense decode over f16 rows, into all of `parts`' splits. */
+function streamPart(k: Kernels, a: DecodeArgs, cut: DecodeCut, parts: Partials): Dispatch {
+  const stream = cut.stream!;
+  check(!a.sparse && !a.scales && streams(a.d, cut.hpw, stream, k.gpu.subgroupSize), `no streamed decode for d=${a.d}, ${cut.hpw} heads a workgroup, ${JSON.stringify(stream)}`);
+  const constants = { WG: cut.wg, HPW: cut.hpw, D: a.d, P: stream.lanes, KI: stream.keys };
+  const kernel = k.get('attention_decode_stream', { constants });
+  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, cut.splits, { f32: a.scale * Math.LOG2E }], 'attention decode stream params');
+  return dispatchOf(kernel, [a.q, a.kCache, a.vCache, parts.acc, parts.ml, a.step, params], [cut.splits, a.Hq / cut.hpw]);
+}
+
 /** attention_reduce: merges each query row's split partials into out [rows, d]. */
 function reduceOf(k: Kernels, parts: Partials, out: GPUBuffer): Dispatch {
   const reduce = k.get('attention_reduce', { constants: { D: parts.d, SPLITS: parts.splits } });
@@ -331,19 +342,42 @@ export function expandKv(k: Kernels, a: ExpandKvArgs): Dispatch {
  */
 export interface DecodeCut {
   hpw: number; wg: number; tk?: number; splits: number;
+  /** Dense decode by attention_decode_stream: lanes a key (P) and keys a step of a group of lanes (KI). */
+  stream?: StreamCut;
   /** More defines of attention_decode: a kernel variant under test (scripts/bench/attention.mjs --variants). */
   defines?: string[];
 }
 
-type CutArgs = Pick<AttentionShape, 'Hq' | 'Hkv' | 'd' | 'capacity'> & { sparse?: Pick<SparseSelection, 'kmax' | 'perQueryHead'> };
+export interface StreamCut { lanes: number; keys: number }
 
-/** The cut decode takes on its own: see the sweeps behind the constants above. */
-export function decodeCut(a: CutArgs): DecodeCut {
+type CutArgs = Pick<AttentionShape, 'Hq' | 'Hkv' | 'd' | 'capacity'> & { scales?: KvScales; sparse?: Pick<SparseSelection, 'kmax' | 'perQueryHead'> };
+
+/** The streamed dense decode's default: 8 lanes a key, 2 keys a step (to be swept, scripts/bench/attention.mjs). */
+const STREAM: StreamCut = { lanes: 8, keys: 2 };
+/** attention_decode_stream's register arrays: MAXW words, MAXS scores. */
+const STREAM_MAX_WORDS = 8;
+const STREAM_MAX_SCORES = 16;
+
+/**
+ * The cut decode takes on its own: see the sweeps behind the constants above. With the device's
+ * smallest subgroup size, a dense decode over f16 rows streams where the kernel's registers hold it.
+ */
+export function decodeCut(a: CutArgs, subgroupSize = 0): DecodeCut {
   const sp = a.sparse;
   const words = a.d % 8 === 0 ? a.d / 8 : a.d / 2; // per K/V row: the kernel's L
   const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv, Math.floor(DECODE_WG / words));
   if (sp) return { hpw, wg: DECODE_WG, splits: Math.min(ceilDiv(sp.kmax, SPARSE_SPLIT_KEYS), MAX_SPARSE_SPLITS) };
-  return { hpw, wg: DECODE_WG, tk: Math.min(DECODE_TILE_KEYS, Math.floor(8192 / a.d)), splits: decodeSplits(a.capacity, a.Hq / hpw) };
+  const splits = decodeSplits(a.capacity, a.Hq / hpw);
+  if (!a.scales && streams(a.d, hpw, STREAM, subgroupSize)) return { hpw, wg: DECODE_WG, splits, stream: STREAM };
+  return { hpw, wg: DECODE_WG, tk: Math.min(DECODE_TILE_KEYS, Math.floor(8192 / a.d)), splits };
+}
+
+/** Whether attention_decode_stream takes this shape: eight f16 a word, its lanes within a subgroup and a row, its registers enough. */
+function streams(d: number, hpw: number, s: StreamCut, subgroupSize: number): boolean {
+  const words = d / 8;
+  const perLane = words / s.lanes;
+  return d % 8 === 0 && s.lanes <= subgroupSize && Number.isInteger(perLane) && (s.lanes & (s.lanes - 1)) === 0 &&
+    hpw * perLane <= STREAM_MAX_WORDS && s.keys * perLane <= STREAM_MAX_WORDS && hpw * s.keys <= STREAM_MAX_SCORES;
 }
 
 /**
