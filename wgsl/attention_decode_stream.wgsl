@@ -49,9 +49,10 @@ var<workgroup> merge_ml: array<vec2<f32>, SLOTS * HPW>;
 var<private> m: array<f32, MAXW>;
 var<private> l: array<f32, MAXW>;
 var<private> acc: array<WordF, MAXW>;  // [head][word of the lane]
-// A step's K and V words ([key][word of the lane]) and its scores, then weights ([head][key]).
-var<private> kw: array<Word, MAXW>;
-var<private> vw: array<Word, MAXW>;
+// A step's K and V words as fetched ([key][word of the lane]), and its scores, then weights ([head][key]).
+alias Words = array<Word, MAXW>;
+var<private> kw: Words;
+var<private> vw: Words;
 var<private> s: array<f32, MAXS>;
 
 fn unpack_word(x: Word) -> WordF {
@@ -76,12 +77,12 @@ fn fetch(base: u32, k0: u32, last: u32, lane: u32) {
   }
 }
 
-// Folds the fetched keys (those below `end`) into the group's state.
-fn accumulate(k0: u32, end: u32, lane: u32) {
+// Folds keys k0 .. k0+KI-1 (those below `end`), words kx and vx, into the group's state.
+fn accumulate(kx: Words, vx: Words, k0: u32, end: u32, lane: u32) {
   for (var x = 0u; x < HPW * KI; x++) { s[x] = 0.0; }
   for (var i = 0u; i < LW; i++) {
     for (var c = 0u; c < KI; c++) {
-      let kf = unpack_word(kw[c * LW + i]);
+      let kf = unpack_word(kx[c * LW + i]);
       for (var h = 0u; h < HPW; h++) { s[h * KI + c] += dot_word(qs[h * L + lane + i * P], kf); }
     }
   }
@@ -102,7 +103,7 @@ fn accumulate(k0: u32, end: u32, lane: u32) {
   }
   for (var c = 0u; c < KI; c++) {
     for (var i = 0u; i < LW; i++) {
-      let vf = unpack_word(vw[c * LW + i]);
+      let vf = unpack_word(vx[c * LW + i]);
       for (var h = 0u; h < HPW; h++) { acc[h * LW + i] += s[h * KI + c] * vf; }
     }
   }
@@ -166,11 +167,23 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     l[h] = 0.0;
     for (var i = 0u; i < LW; i++) { acc[h * LW + i] = WordF(); }
   }
-  // The loop's bounds are the workgroup's, so the shuffles stay in uniform control flow.
+  // The loop's bounds are the workgroup's, so the shuffles stay in uniform control flow. PIPE: the
+  // next step's loads are issued before this step's arithmetic (software pipelining).
+#if PIPE
+  if (begin < end) { fetch(base, begin + g * KI, end - 1u, lane); }
+#endif
   for (var t0 = begin; t0 < end; t0 += per_step) {
     let k0 = t0 + g * KI;
+#if PIPE
+    let kx = kw;
+    let vx = vw;
+    if (t0 + per_step < end) { fetch(base, k0 + per_step, end - 1u, lane); }
+#else
     fetch(base, k0, end - 1u, lane);
-    accumulate(k0, end, lane);
+    let kx = kw;
+    let vx = vw;
+#endif
+    accumulate(kx, vx, k0, end, lane);
   }
   merge(g, lane);
   if (g == 0u) {

@@ -288,7 +288,7 @@ function streamPart(k: Kernels, a: DecodeArgs, cut: DecodeCut, parts: Partials):
   const stream = cut.stream!;
   check(!a.sparse && !a.scales && streams(a.d, cut.hpw, stream, k.gpu.subgroupSize), `no streamed decode for d=${a.d}, ${cut.hpw} heads a workgroup, ${JSON.stringify(stream)}`);
   const constants = { WG: cut.wg, HPW: cut.hpw, D: a.d, P: stream.lanes, KI: stream.keys };
-  const kernel = k.get('attention_decode_stream', { constants });
+  const kernel = k.get('attention_decode_stream', { defines: cut.defines ?? [], constants });
   const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, cut.splits, { f32: a.scale * Math.LOG2E }], 'attention decode stream params');
   return dispatchOf(kernel, [a.q, a.kCache, a.vCache, parts.acc, parts.ml, a.step, params], [cut.splits, a.Hq / cut.hpw]);
 }
