@@ -172,31 +172,36 @@ describe.each([...f16Paths, noSubgroups])('attention decode ($name)', (mode) => 
     }
   });
 
-  // attention_decode_stream's cuts (dense decode takes it by default where subgroups hold its lanes):
+  // attention_decode_stream's cuts (decode over f16 rows takes it by default where subgroups hold its lanes):
   // lanes a key, keys a step, threads, splits, and PIPE (the next step's loads issued before this
   // step's arithmetic); refused where the device's subgroups are too small.
   it.each([
     { Hq: 8, d: 64, wg: 64, splits: 3, stream: { lanes: 4, keys: 1 } }, { Hq: 8, d: 128, wg: 128, splits: 7, stream: { lanes: 8, keys: 4 } },
     { Hq: 4, d: 128, wg: 256, splits: 1, stream: { lanes: 8, keys: 2 } }, { Hq: 4, d: 256, wg: 128, splits: 5, stream: { lanes: 8, keys: 2 } },
     { Hq: 8, d: 128, wg: 64, splits: 4, stream: { lanes: 8, keys: 2 }, pipe: true },
-  ])('streamed dense d=$d, $stream.lanes lanes and $stream.keys keys, $wg threads, $splits splits, pipelined $pipe', async ({ Hq, d, wg, splits, stream, pipe = false }) => {
+  ])('streamed d=$d, $stream.lanes lanes and $stream.keys keys, $wg threads, $splits splits, pipelined $pipe: dense and sparse', async ({ Hq, d, wg, splits, stream, pipe = false }) => {
     const c = await mode.ctx();
     const s = shape(Hq, 2, d, 450);
     const q = queries(s.Hq * s.d, 34), k = cache(s, 35), v = cache(s, 36);
     const out = storage(c.gpu, s.Hq * s.d * 4);
     const step = uniform(c.gpu, [0]);
     const cut: DecodeCut = { hpw: Hq / 2, wg, splits, stream, defines: pipe ? ['PIPE'] : [] };
-    const decode = () => attentionDecode(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, step }, cut);
+    const gpuIn = { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, step };
     if (c.gpu.subgroupSize < stream.lanes) {
-      expect(decode).toThrow(/no streamed decode/);
+      expect(() => attentionDecode(c.kernels, gpuIn, cut)).toThrow(/no streamed decode/);
       return;
     }
-    const ds = decode();
+    const ds = attentionDecode(c.kernels, gpuIn, cut);
     for (const n of [1, 33, 400, 450]) {
       setPos(c, step, n - 1);
       const got = await runAndRead(c, ds, out, s.Hq * s.d);
       expect(maxAbsDiff(got, decodeAttentionRef(q, k, v, s, () => allKeys(n))), `n_kv=${n}`).toBeLessThan(TOL);
     }
+    const kmax = 300;
+    const keys = [0, 1].map((i) => shuffled(allKeys(420), 50 + i).slice(0, 299 - 290 * i));
+    const sparse: SparseSelection = { sel: uploadU32(c.gpu, packLists(keys, kmax)), counts: uploadU32(c.gpu, keys.map((l) => l.length)), kmax, perQueryHead: false };
+    const got = await runAndRead(c, attentionDecode(c.kernels, { ...gpuIn, sparse }, cut), out, s.Hq * s.d);
+    expect(maxAbsDiff(got, decodeAttentionRef(q, k, v, s, (h) => keys[Math.floor(h / (Hq / 2))])), 'sparse').toBeLessThan(TOL);
   });
 
   it('a sparse list holding every key equals dense decode', async () => {

@@ -1,4 +1,5 @@
-// Flash-decoding of one query token over every key so far, with no barrier in the key loop: each
+// Flash-decoding of one query token over every key so far (SPARSE: over a KV head's list of key
+// positions, shared by its query heads), with no barrier in the key loop: each
 // group of P lanes (within one subgroup) streams its own keys, KI consecutive ones a step, and keeps
 // its own online softmax; the workgroup's groups merge once, at the end. Workgroup (split, w) serves
 // query heads w*HPW .. w*HPW+HPW-1, all of one KV head (each K/V row is read once for all of them),
@@ -11,7 +12,7 @@
 // prescaled by scale·log2 e). Assumes subgroups hold consecutive local_invocation_index values
 // (attention_decode.wgsl says why that is safe) of at least P lanes.
 
-struct Params { Hq: u32, Hkv: u32, capacity: u32, splits: u32, scale: f32 }
+struct Params { Hq: u32, Hkv: u32, capacity: u32, splits: u32, scale: f32, kmax: u32 }
 struct Step { pos: u32 }
 
 override WG: u32 = 128;
@@ -33,10 +34,25 @@ alias WordF = mat2x4<f32>;
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;             // [Hq, D] f32
 @group(0) @binding(1) var<storage, read> kc: array<Word>;                 // [Hkv, capacity, D] f16
 @group(0) @binding(2) var<storage, read> vc: array<Word>;
-@group(0) @binding(3) var<storage, read_write> part_acc: array<WordF>;    // [Hq, splits, D]
-@group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>; // [Hq, splits] (max, sum)
+#if SPARSE
+@group(0) @binding(3) var<storage, read> sel: array<u32>;                 // [Hkv, kmax]
+@group(0) @binding(4) var<storage, read> counts: array<u32>;              // [Hkv]
+@group(0) @binding(5) var<storage, read_write> part_acc: array<WordF>;    // [Hq, splits, D]
+@group(0) @binding(6) var<storage, read_write> part_ml: array<vec2<f32>>; // [Hq, splits] (max, sum)
+@group(0) @binding(7) var<uniform> p: Params;
+// The keys of KV head kvh: positions key_at(list, j), j < n.
+struct Keys { list: u32, n: u32 }
+fn keys_of(kvh: u32) -> Keys { return Keys(kvh * p.kmax, min(counts[kvh], p.kmax)); }
+fn key_at(keys: Keys, j: u32) -> u32 { return sel[keys.list + j]; }
+#else
+@group(0) @binding(3) var<storage, read_write> part_acc: array<WordF>;
+@group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
 @group(0) @binding(5) var<uniform> step: Step;
 @group(0) @binding(6) var<uniform> p: Params;
+struct Keys { list: u32, n: u32 }
+fn keys_of(kvh: u32) -> Keys { return Keys(0u, min(step.pos + 1u, p.capacity)); }
+fn key_at(keys: Keys, j: u32) -> u32 { return j; }
+#endif
 
 var<workgroup> qs: array<WordF, HPW * L>; // prescaled queries
 // The upper half of the groups hands its states to the lower half, log2(NG) times, SLOTS groups at
@@ -66,10 +82,11 @@ fn lane_sum(x: f32) -> f32 {
   return y;
 }
 
-// Issues the loads of keys k0 .. k0+KI-1 (clamped to the last key: finite values nobody weighs).
-fn fetch(base: u32, k0: u32, last: u32, lane: u32) {
+// Issues the loads of keys k0 .. k0+KI-1 (clamped to the last key: finite values nobody weighs);
+// base is the KV head's first row.
+fn fetch(keys: Keys, base: u32, k0: u32, lane: u32) {
   for (var c = 0u; c < KI; c++) {
-    let row = base + min(k0 + c, last);
+    let row = base + key_at(keys, min(k0 + c, keys.n - 1u));
     for (var i = 0u; i < LW; i++) {
       kw[c * LW + i] = kc[row * L + lane + i * P];
       vw[c * LW + i] = vc[row * L + lane + i * P];
@@ -146,9 +163,11 @@ fn take(slot: u32, lane: u32) {
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let split = wg.x;
   let head0 = wg.y * HPW;
-  let base = head0 / (p.Hq / p.Hkv) * p.capacity;
+  let kvh = head0 / (p.Hq / p.Hkv);
+  let base = kvh * p.capacity;
+  let keys = keys_of(kvh);
   // Splits cut at whole steps of the workgroup; late splits may be empty while the context is short.
-  let n = min(step.pos + 1u, p.capacity);
+  let n = keys.n;
   let per_step = NG * KI;
   let chunk = ((n + p.splits - 1u) / p.splits + per_step - 1u) / per_step * per_step;
   let begin = min(split * chunk, n);
@@ -170,16 +189,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   // The loop's bounds are the workgroup's, so the shuffles stay in uniform control flow. PIPE: the
   // next step's loads are issued before this step's arithmetic (software pipelining).
 #if PIPE
-  if (begin < end) { fetch(base, begin + g * KI, end - 1u, lane); }
+  if (begin < end) { fetch(keys, base, begin + g * KI, lane); }
 #endif
   for (var t0 = begin; t0 < end; t0 += per_step) {
     let k0 = t0 + g * KI;
 #if PIPE
     let kx = kw;
     let vx = vw;
-    if (t0 + per_step < end) { fetch(base, k0 + per_step, end - 1u, lane); }
+    if (t0 + per_step < end) { fetch(keys, base, k0 + per_step, lane); }
 #else
-    fetch(base, k0, end - 1u, lane);
+    fetch(keys, base, k0, lane);
     let kx = kw;
     let vx = vw;
 #endif

@@ -53,9 +53,10 @@ function cuts(sparse, kmax, n) {
     if (sparse) for (const keys of [64, 128, 256, 512]) out.push({ hpw: 4, wg, tk, splits: Math.min(Math.ceil(kmax / keys), 1024) });
     else if (tk >= 32) for (const splits of [16, 33, 49, 66, 99, 132, 264]) if (n / splits >= 64) out.push({ hpw: 4, wg, tk, splits });
   }
-  // attention_decode_stream (dense): lanes a key (up to the subgroup), keys a step of a lane group, pipelined or not.
-  if (!sparse) for (const wg of [64, 128, 256]) for (const lanes of [8, 16]) for (const keys of [1, 2, 4]) for (const defines of [[], ['PIPE']]) {
-    for (const splits of [49, 99, 132, 198]) if (lanes <= gpu.subgroupSize) out.push({ hpw: 4, wg, splits, stream: { lanes, keys }, defines });
+  // attention_decode_stream: lanes a key (up to the subgroup), keys a step of a lane group, pipelined or not.
+  for (const wg of [64, 128, 256]) for (const lanes of [8, 16]) for (const keys of [1, 2, 4]) for (const defines of [[], ['PIPE']]) {
+    const splitsOf = sparse ? [64, 128, 256, 512].map((n) => Math.min(Math.ceil(kmax / n), 1024)) : [49, 99, 132, 198];
+    for (const splits of splitsOf) if (lanes <= gpu.subgroupSize) out.push({ hpw: 4, wg, splits, stream: { lanes, keys }, defines });
   }
   return out.filter((x) => x.stream || x.hpw * 16 <= x.wg);
 }

@@ -283,14 +283,16 @@ function decodePart(k: Kernels, a: AttentionShape, cut: DecodeCut, part: Part): 
   return dispatchOf(decode, bindings, [part.workgroups ?? splits, (part.seqs * a.Hq) / hpw], scales);
 }
 
-/** attention_decode_stream: one sequence's dense decode over f16 rows, into all of `parts`' splits. */
+/** attention_decode_stream: one sequence's decode over f16 rows (dense, or a list a KV head), into all of `parts`' splits. */
 function streamPart(k: Kernels, a: DecodeArgs, cut: DecodeCut, parts: Partials): Dispatch {
   const stream = cut.stream!;
-  check(!a.sparse && !a.scales && streams(a.d, cut.hpw, stream, k.gpu.subgroupSize), `no streamed decode for d=${a.d}, ${cut.hpw} heads a workgroup, ${JSON.stringify(stream)}`);
+  const sp = a.sparse;
+  check(!sp?.perQueryHead && !a.scales && streams(a.d, cut.hpw, stream, k.gpu.subgroupSize), `no streamed decode for d=${a.d}, ${cut.hpw} heads a workgroup, ${JSON.stringify(stream)}`);
   const constants = { WG: cut.wg, HPW: cut.hpw, D: a.d, P: stream.lanes, KI: stream.keys };
-  const kernel = k.get('attention_decode_stream', { defines: cut.defines ?? [], constants });
-  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, cut.splits, { f32: a.scale * Math.LOG2E }], 'attention decode stream params');
-  return dispatchOf(kernel, [a.q, a.kCache, a.vCache, parts.acc, parts.ml, a.step, params], [cut.splits, a.Hq / cut.hpw]);
+  const kernel = k.get('attention_decode_stream', { defines: [...(sp ? ['SPARSE'] : []), ...(cut.defines ?? [])], constants });
+  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, cut.splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0], 'attention decode stream params');
+  const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, parts.acc, parts.ml, params] : [a.q, a.kCache, a.vCache, parts.acc, parts.ml, a.step, params];
+  return dispatchOf(kernel, bindings, [cut.splits, a.Hq / cut.hpw]);
 }
 
 /** attention_reduce: merges each query row's split partials into out [rows, d]. */
@@ -360,15 +362,17 @@ const STREAM_MAX_SCORES = 16;
 
 /**
  * The cut decode takes on its own: see the sweeps behind the constants above. With the device's
- * smallest subgroup size, a dense decode over f16 rows streams where the kernel's registers hold it.
+ * smallest subgroup size, a decode over f16 rows (dense, or a list a KV head) streams where the
+ * kernel's registers hold it.
  */
 export function decodeCut(a: CutArgs, subgroupSize = 0): DecodeCut {
   const sp = a.sparse;
   const words = a.d % 8 === 0 ? a.d / 8 : a.d / 2; // per K/V row: the kernel's L
   const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv, Math.floor(DECODE_WG / words));
-  if (sp) return { hpw, wg: DECODE_WG, splits: Math.min(ceilDiv(sp.kmax, SPARSE_SPLIT_KEYS), MAX_SPARSE_SPLITS) };
+  const stream = !a.scales && !sp?.perQueryHead && streams(a.d, hpw, STREAM, subgroupSize) ? { stream: STREAM } : {};
+  if (sp) return { hpw, wg: DECODE_WG, splits: Math.min(ceilDiv(sp.kmax, SPARSE_SPLIT_KEYS), MAX_SPARSE_SPLITS), ...stream };
   const splits = decodeSplits(a.capacity, a.Hq / hpw);
-  if (!a.scales && streams(a.d, hpw, STREAM, subgroupSize)) return { hpw, wg: DECODE_WG, splits, stream: STREAM };
+  if (stream.stream) return { hpw, wg: DECODE_WG, splits, ...stream };
   return { hpw, wg: DECODE_WG, tk: Math.min(DECODE_TILE_KEYS, Math.floor(8192 / a.d)), splits };
 }
 
