@@ -172,9 +172,9 @@ describe.each([...f16Paths, noSubgroups])('attention decode ($name)', (mode) => 
     }
   });
 
-  // attention_decode_stream's cuts (decode over f16 rows takes it by default where subgroups hold its lanes):
-  // lanes a key, keys a step, threads, splits, and PIPE (the next step's loads issued before this
-  // step's arithmetic); refused where the device's subgroups are too small.
+  // attention_decode_stream's cuts (decode over f16 rows, dense or a list a KV head): lanes a key, keys
+  // a step, threads, splits, and PIPE (the next step's loads issued before this step's arithmetic);
+  // refused where the device's subgroups are too small.
   it.each([
     { Hq: 8, d: 64, wg: 64, splits: 3, stream: { lanes: 4, keys: 1 } }, { Hq: 8, d: 128, wg: 128, splits: 7, stream: { lanes: 8, keys: 4 } },
     { Hq: 4, d: 128, wg: 256, splits: 1, stream: { lanes: 8, keys: 2 } }, { Hq: 4, d: 256, wg: 128, splits: 5, stream: { lanes: 8, keys: 2 } },

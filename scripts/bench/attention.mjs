@@ -85,7 +85,7 @@ for (const n of contexts) {
       }
       return list;
     };
-    const def = decodeCut({ Hq, Hkv, d, capacity: n, sparse: sparse ? { kmax, perQueryHead: false } : undefined }, gpu.subgroupSize);
+    const def = decodeCut({ Hq, Hkv, d, capacity: n, sparse: sparse ? { kmax, perQueryHead: false } : undefined });
     await gpuTimeMs(gpu, ops(def), 9); // warm-up: clocks
     if (variants) {
       if (!json) console.log(`${n} keys ${sparse ? `sparse (${kmax} a list)` : 'dense'}, the default cut:`);

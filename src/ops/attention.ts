@@ -133,7 +133,7 @@ function usesTensorCores(k: Kernels, a: AttentionShape): boolean {
  * group (dense, and sparse with perQueryHead=false). The number of keys comes from step.pos (or
  * counts) on the GPU. Returns [decode, reduce]; allocates its partials buffers.
  */
-export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a, k.gpu.subgroupSize)): Dispatch[] {
+export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): Dispatch[] {
   checkDecode(a);
   const sp = a.sparse;
   if (sp) check(Number.isInteger(sp.kmax) && sp.kmax >= 1, `sparse attention needs kmax >= 1, got ${sp.kmax}`);
@@ -352,28 +352,23 @@ export interface DecodeCut {
 
 export interface StreamCut { lanes: number; keys: number }
 
-type CutArgs = Pick<AttentionShape, 'Hq' | 'Hkv' | 'd' | 'capacity'> & { scales?: KvScales; sparse?: Pick<SparseSelection, 'kmax' | 'perQueryHead'> };
+type CutArgs = Pick<AttentionShape, 'Hq' | 'Hkv' | 'd' | 'capacity'> & { sparse?: Pick<SparseSelection, 'kmax' | 'perQueryHead'> };
 
-/** The streamed dense decode's default: 8 lanes a key, 2 keys a step (to be swept, scripts/bench/attention.mjs). */
-const STREAM: StreamCut = { lanes: 8, keys: 2 };
 /** attention_decode_stream's register arrays: MAXW words, MAXS scores. */
 const STREAM_MAX_WORDS = 8;
 const STREAM_MAX_SCORES = 16;
 
 /**
- * The cut decode takes on its own: see the sweeps behind the constants above. With the device's
- * smallest subgroup size, a decode over f16 rows (dense, or a list a KV head) streams where the
- * kernel's registers hold it.
+ * The cut decode takes on its own: see the sweeps behind the constants above. The streamed kernel
+ * (a cut with `stream`) is not a default until a GPU has timed it in the step (docs/perf-notes.md,
+ * Pending 1); scripts/bench/attention.mjs sweeps its cuts.
  */
-export function decodeCut(a: CutArgs, subgroupSize = 0): DecodeCut {
+export function decodeCut(a: CutArgs): DecodeCut {
   const sp = a.sparse;
   const words = a.d % 8 === 0 ? a.d / 8 : a.d / 2; // per K/V row: the kernel's L
   const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv, Math.floor(DECODE_WG / words));
-  const stream = !a.scales && !sp?.perQueryHead && streams(a.d, hpw, STREAM, subgroupSize) ? { stream: STREAM } : {};
-  if (sp) return { hpw, wg: DECODE_WG, splits: Math.min(ceilDiv(sp.kmax, SPARSE_SPLIT_KEYS), MAX_SPARSE_SPLITS), ...stream };
-  const splits = decodeSplits(a.capacity, a.Hq / hpw);
-  if (stream.stream) return { hpw, wg: DECODE_WG, splits, ...stream };
-  return { hpw, wg: DECODE_WG, tk: Math.min(DECODE_TILE_KEYS, Math.floor(8192 / a.d)), splits };
+  if (sp) return { hpw, wg: DECODE_WG, splits: Math.min(ceilDiv(sp.kmax, SPARSE_SPLIT_KEYS), MAX_SPARSE_SPLITS) };
+  return { hpw, wg: DECODE_WG, tk: Math.min(DECODE_TILE_KEYS, Math.floor(8192 / a.d)), splits: decodeSplits(a.capacity, a.Hq / hpw) };
 }
 
 /** Whether attention_decode_stream takes this shape: eight f16 a word, its lanes within a subgroup and a row, its registers enough. */
