@@ -361,7 +361,7 @@ const STREAM_MAX_SCORES = 16;
 /**
  * The cut decode takes on its own: see the sweeps behind the constants above. The streamed kernel
  * (a cut with `stream`) is not a default until a GPU has timed it in the step (docs/perf-notes.md,
- * Pending 1); scripts/bench/attention.mjs sweeps its cuts.
+ * Pending 0); scripts/bench/attention.mjs sweeps its cuts.
  */
 export function decodeCut(a: CutArgs): DecodeCut {
   const sp = a.sparse;
