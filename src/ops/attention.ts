@@ -344,7 +344,7 @@ export function expandKv(k: Kernels, a: ExpandKvArgs): Dispatch {
  */
 export interface DecodeCut {
   hpw: number; wg: number; tk?: number; splits: number;
-  /** Dense decode by attention_decode_stream: lanes a key (P) and keys a step of a group of lanes (KI). */
+  /** Decode (dense, or a list a KV head) by attention_decode_stream: lanes a key (P), keys a step of a group of lanes (KI). */
   stream?: StreamCut;
   /** More defines of attention_decode: a kernel variant under test (scripts/bench/attention.mjs --variants). */
   defines?: string[];
