@@ -197,12 +197,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     let kx = kw;
     let vx = vw;
     if (t0 + per_step < end) { fetch(keys, base, k0 + per_step, lane); }
+    accumulate(kx, vx, k0, end, lane);
 #else
     fetch(keys, base, k0, lane);
-    let kx = kw;
-    let vx = vw;
+    accumulate(kw, vw, k0, end, lane);
 #endif
-    accumulate(kx, vx, k0, end, lane);
   }
   merge(g, lane);
   if (g == 0u) {

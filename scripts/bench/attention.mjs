@@ -55,7 +55,7 @@ function cuts(sparse, kmax, n) {
   }
   // attention_decode_stream: lanes a key (up to the subgroup), keys a step of a lane group, pipelined or not.
   for (const wg of [64, 128, 256]) for (const lanes of [8, 16]) for (const keys of [1, 2, 4]) for (const defines of [[], ['PIPE']]) {
-    const splitsOf = sparse ? [64, 128, 256, 512].map((n) => Math.min(Math.ceil(kmax / n), 1024)) : [49, 99, 132, 198];
+    const splitsOf = sparse ? [64, 128, 256, 512].map((per) => Math.min(Math.ceil(kmax / per), 1024)) : [49, 99, 132, 198];
     for (const splits of splitsOf) if (lanes <= gpu.subgroupSize) out.push({ hpw: 4, wg, splits, stream: { lanes, keys }, defines });
   }
   return out.filter((x) => x.stream || x.hpw * 16 <= x.wg);
