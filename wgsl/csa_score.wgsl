@@ -1,5 +1,5 @@
-// Decode step, 2: gather-and-sum of the chosen lists into per-key scores, one workgroup per (tile of
-// `tile` keys, table group of a sequence: the chosen lists carry their table's list index). Lists hold their context keys in ascending order and list_tiles says
+// Decode step, 2: gather-and-sum of the chosen lists into per-key scores, one workgroup per (sequence,
+// tile of `tile` keys, table group: the chosen lists carry their table's list index). Lists hold their context keys in ascending order and list_tiles says
 // where each tile's keys start, so a workgroup reads only its tile's entries of the chosen lists (4
 // bytes each: f16 score bits << 16 | key mod tile, see csa_list_index) and adds them up in workgroup
 // memory: integer atomics make the sum exact and order-independent, and no
@@ -57,9 +57,11 @@ fn add8(base: u32, e: u32, end: u32, mult: f32) {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let tile = wid.x;
-  let grp = wid.y;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  // Grid (sequences, tiles, groups): a batch's workgroups of one tile and table group run side by
+  // side, so the lists that several questions chose come from L2 for all but the first.
+  let tile = wid.y;
+  let grp = wid.x * nw.z + wid.z;
   let k0 = tile * TILE;
   if (t < p.n) {
     let c = choice[grp * p.n + t];

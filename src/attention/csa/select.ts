@@ -104,7 +104,7 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, choice, a.step,
     uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)])], [perGroup, s.G, seqs]);
   const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, choice, mults, scores, top.hist,
-    uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [t.tiles, lists]);
+    uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [seqs, t.tiles, s.G]);
   const topK = top.stages.slice(1);
   const scoring = [choose, score];
   return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice, mults, scores };
