@@ -138,7 +138,7 @@ export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): 
   const sp = a.sparse;
   if (sp) check(Number.isInteger(sp.kmax) && sp.kmax >= 1, `sparse attention needs kmax >= 1, got ${sp.kmax}`);
   const parts = partials(a.Hq, cut.splits, a.d, k);
-  if (cut.stream) return [streamPart(k, a, cut, parts), reduceOf(k, parts, a.out)];
+  if (cut.stream) return [streamPart(k, a, cut, cut.stream, parts), reduceOf(k, parts, a.out)];
   const keys: PartKeys = sp ? { sparse: sp } : { step: a.step };
   return [decodePart(k, a, cut, { keys, parts, seqs: 1, seq0: 0, split0: 0 }), reduceOf(k, parts, a.out)];
 }
@@ -284,8 +284,7 @@ function decodePart(k: Kernels, a: AttentionShape, cut: DecodeCut, part: Part): 
 }
 
 /** attention_decode_stream: one sequence's decode over f16 rows (dense, or a list a KV head), into all of `parts`' splits. */
-function streamPart(k: Kernels, a: DecodeArgs, cut: DecodeCut, parts: Partials): Dispatch {
-  const stream = cut.stream!;
+function streamPart(k: Kernels, a: DecodeArgs, cut: DecodeCut, stream: StreamCut, parts: Partials): Dispatch {
   const sp = a.sparse;
   check(!sp?.perQueryHead && !a.scales && streams(a.d, cut.hpw, stream, k.gpu.subgroupSize), `no streamed decode for d=${a.d}, ${cut.hpw} heads a workgroup, ${JSON.stringify(stream)}`);
   const constants = { WG: cut.wg, HPW: cut.hpw, D: a.d, P: stream.lanes, KI: stream.keys };
