@@ -8,7 +8,7 @@
 // context splits per KV head in --splits (the first, 0, is the count it takes on its own).
 //   node scripts/bench/prefill-attention.mjs [--contexts 32768,131072] [--chunk 2048] [--variants ,A,A+B] [--reps 5]
 //     [--batch 16 --splits 0,132,264] [--json]
-import { createGpu } from '../../dist/gpu/device.js';
+import { collecting, createGpu, release } from '../../dist/gpu/device.js';
 import { Kernels, ceilDiv, dispatchOf, storage, uniform, upload } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
 import { CACHE_PAD, attentionDecodeBatch } from '../../dist/ops/attention.js';
@@ -83,9 +83,12 @@ async function batchContext(N, kCache, vCache) {
   const positions = upload(gpu, Uint32Array.from({ length: B }, () => ctx + 1));
   const flop = 4 * d * B * Hq * ctx;
   for (const splits of splitCounts) {
-    const ops = attentionDecodeBatch(k, { q, kCache, vCache, out, Hq, Hkv, d, capacity: N, scale, B, rows: { ctx, room }, positions }, splits || undefined);
+    // Its partials and params go with it: each split count has its own.
+    const made = [];
+    const ops = collecting(gpu, made, () => attentionDecodeBatch(k, { q, kCache, vCache, out, Hq, Hkv, d, capacity: N, scale, B, rows: { ctx, room }, positions }, splits || undefined));
     await gpuTimeMs(gpu, ops, 2);
     const ms = await gpuTimeMs(gpu, ops, reps);
+    for (const b of made) release(gpu, b);
     const r = { context: N, batch: B, splits: splits || 'default', ms, tflops: flop / ms / 1e9 };
     results.push(r);
     if (!json) console.log(`${N} keys, batch ${B}, ${r.splits} splits: ${(ms * 1e3).toFixed(0)} µs, ${r.tflops.toFixed(1)} TFLOP/s (x${c.num_hidden_layers} layers: ${(ms * c.num_hidden_layers).toFixed(2)} ms)`);
