@@ -10,8 +10,9 @@
 //            in the bin (chunk_low[j]: how many have a low digit >= j)
 //   COMPACT  the threshold T and how many keys equal to T make the cut (the lowest indices); each
 //            chunk's offset from the earlier chunks' counts at T (so the result is deterministic);
-//            the selection in ascending key order; clears the scores and the high digit's
-//            histogram for the next step; appends the generated keys [keys, pos] (pos: the list's sequence's position)
+//            the selection in ascending key order; clears the high digit's histogram for the
+//            next step; appends the generated keys [keys, pos] (pos: the list's sequence's position)
+// The scores are only read: every scoring kernel writes all of a list's keys each step.
 // Candidates are the context keys outside the sinks [0, sink_end) and the window [win_start, keys),
 // which are always taken; R of the candidates are picked. A workgroup's chunk holds WG * KPT keys;
 // loads are coalesced (thread t reads keys t, t + WG, ...), all 16 of a thread in flight together,
@@ -19,7 +20,7 @@
 // workgroup memory.
 // per_seq: lists of one sequence (a batch's sequences' lists follow each other).
 struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32, per_seq: u32 }
-@group(0) @binding(0) var<storage, read_write> acc: array<i32>;          // [lists, keys]
+@group(0) @binding(0) var<storage, read> acc: array<i32>;               // [lists, keys]
 @group(0) @binding(1) var<storage, read_write> hist: array<atomic<u32>>; // [lists, 2, BINS]
 @group(0) @binding(2) var<storage, read_write> state: array<vec2<u32>>;  // [lists] (high bin, count above it)
 @group(0) @binding(3) var<storage, read_write> chunk_cnt: array<u32>;    // [lists, chunks] taken for sure
@@ -179,15 +180,11 @@ fn compact(lid: u32, list: u32, chunk: u32) {
   var before = vec2<u32>(0u, 0u);
   for (var c = lid; c < chunk; c += WG) { before += taken_at(list, c, cut.x); }
   let earlier = total(lid, before);
-  // This thread's keys into its slots of stage, clearing the scores for the next step.
+  // This thread's keys into its slots of stage.
   stage4(lid, u.a);
   stage4(lid + 4u * WG, u.b);
   stage4(lid + 8u * WG, u.c);
   stage4(lid + 12u * WG, u.d);
-  for (var j = lid; j < CHUNK; j += WG) {
-    let k = chunk * CHUNK + j;
-    if (k < p.keys) { acc[list * p.keys + k] = 0; }
-  }
   workgroupBarrier();
   let first = chunk * CHUNK + lid * KPT;
   let slot = lid * (KPT + 1u);

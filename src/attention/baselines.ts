@@ -11,8 +11,8 @@
  *              instead of the prefill queries (PQCache / Squeezed Attention, key-centric).
  *
  * Every step runs on the GPU, recorded once and replayed (the position comes from `step`). Ranked
- * methods write i32 scores [lists, N] and reuse CSA's top-K (topKDispatches: ties go to the lower
- * key; it clears the scores for the next step). csa_topk wants |score| < 2^21, so a score is
+ * methods write every key's i32 score [lists, N] each step and reuse CSA's top-K (topKDispatches:
+ * ties go to the lower key). csa_topk wants |score| < 2^21, so a score is
  * round(clamp(s, ±limit) * scale) (see ORACLE_FIXED, QUEST_FIXED).
  */
 import { check } from '../errors.js';
@@ -174,7 +174,7 @@ function fixed(f: FixedPoint): { f32: number }[] {
   return [{ f32: f.limit }, { f32: f.scale }];
 }
 
-/** i32 [lists, N], zero: topK leaves it zero after each step. */
+/** i32 [lists, N]: each step's scoring writes every key's. */
 function scoreBuffer(gpu: Gpu, lists: number, N: number): GPUBuffer {
   return storage(gpu, fitBinding(gpu, lists * N * 4, 'the per-key scores'), 'baseline per-key scores');
 }

@@ -111,7 +111,7 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
 }
 
 export interface TopKArgs {
-  /** i32 [lists, N] fixed-point scores, |score| < 2^21; cleared by the last dispatch. */
+  /** i32 [lists, N] fixed-point scores, |score| < 2^21, every key's written by the scoring before each top-K. */
   scores: GPUBuffer;
   /** `lists` of `seqs` sequences (default 1), each's after the other's; step: u32 [seqs] their positions. */
   lists: number; seqs?: number; step: GPUBuffer; opts: SelectOptions; perQueryHead: boolean;
