@@ -7,12 +7,12 @@
 //   node scripts/bench/attention.mjs [--preset llama-3.1-8b] [--contexts 32768,131072] [--run-mb 2000] [--cycle-mb 256] [--variants ,A] [--json]
 // With --variants ",A,A+B" each variant (defines of attention_decode.wgsl) is timed at the default cut
 // instead of the sweep, its output checked against the first variant's (max |Δ| over max |out|).
-// Its figures rank cuts for src/ops/attention.ts:decodeCut; an A/B of the whole step (csattn bench)
-// decides: the dense cut it found held there, the sparse one did not (docs/perf-notes.md).
+// Its figures rank cuts for src/ops/attention.ts:decodeCut and sequenceCut; an A/B of the whole step
+// (csattn bench) decides (docs/perf-notes.md).
 import { createGpu, release } from '../../dist/gpu/device.js';
 import { Kernels, readBuffer, record, storage, submit, uniform, upload } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
-import { attentionDecode, decodeCut } from '../../dist/ops/attention.js';
+import { attentionDecode, decodeCut, sequenceCut } from '../../dist/ops/attention.js';
 import { fillUniform } from '../../dist/ops/dense.js';
 import { PRESETS } from '../../dist/model/synth.js';
 import { mulberry32 } from '../../dist/random.js';
@@ -85,7 +85,9 @@ for (const n of contexts) {
       }
       return list;
     };
-    const def = decodeCut({ Hq, Hkv, d, capacity: n, sparse: sparse ? { kmax, perQueryHead: false } : undefined });
+    // The variants are attention_decode.wgsl's: timed at the tiled kernel's cut; the sweep starts from the step's own.
+    const shape = { Hq, Hkv, d, capacity: n, sparse: sparse ? { kmax, perQueryHead: false } : undefined };
+    const def = variants ? decodeCut(shape) : sequenceCut(k, shape);
     await gpuTimeMs(gpu, ops(def), 9); // warm-up: clocks
     if (variants) {
       if (!json) console.log(`${n} keys ${sparse ? `sparse (${kmax} a list)` : 'dense'}, the default cut:`);

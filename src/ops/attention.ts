@@ -70,6 +70,8 @@ const REDUCE_DIMS = 16;
  * 241 at 128K).
  */
 const DECODE_TARGET_WORKGROUPS = 6 * 132;
+/** The streamed decode's: 3 per SM (49 splits a group of heads at Llama-3.1-8B's 8 groups beat 99 and 132). */
+const STREAM_TARGET_WORKGROUPS = 3 * 132;
 
 /** A q8 cache layer's scales: f32 [Hkv, capacity] for K and for V (kvcache.ts). */
 export interface KvScales { k: GPUBuffer; v: GPUBuffer }
@@ -133,7 +135,7 @@ function usesTensorCores(k: Kernels, a: AttentionShape): boolean {
  * group (dense, and sparse with perQueryHead=false). The number of keys comes from step.pos (or
  * counts) on the GPU. Returns [decode, reduce]; allocates its partials buffers.
  */
-export function attentionDecode(k: Kernels, a: DecodeArgs, cut = decodeCut(a)): Dispatch[] {
+export function attentionDecode(k: Kernels, a: DecodeArgs, cut = sequenceCut(k, a)): Dispatch[] {
   checkDecode(a);
   const sp = a.sparse;
   if (sp) check(Number.isInteger(sp.kmax) && sp.kmax >= 1, `sparse attention needs kmax >= 1, got ${sp.kmax}`);
@@ -345,7 +347,7 @@ export interface DecodeCut {
   hpw: number; wg: number; tk?: number; splits: number;
   /** Decode (dense, or a list a KV head) by attention_decode_stream: lanes a key (P), keys a step of a group of lanes (KI). */
   stream?: StreamCut;
-  /** More defines of attention_decode: a kernel variant under test (scripts/bench/attention.mjs --variants). */
+  /** More defines of the kernel: the streamed one's PIPE, or a variant under test (scripts/bench/attention.mjs --variants). */
   defines?: string[];
 }
 
@@ -358,9 +360,9 @@ const STREAM_MAX_WORDS = 8;
 const STREAM_MAX_SCORES = 16;
 
 /**
- * The cut decode takes on its own: see the sweeps behind the constants above. The streamed kernel
- * (a cut with `stream`) is not a default until a GPU has timed it in the step (docs/perf-notes.md,
- * Pending 0); scripts/bench/attention.mjs sweeps its cuts.
+ * The tiled kernel's cut: see the sweeps behind the constants above (a batch's parts, sparse lists,
+ * q8 rows, and where the streamed one cannot run; sequenceCut). scripts/bench/attention.mjs sweeps
+ * both kernels' cuts.
  */
 export function decodeCut(a: CutArgs): DecodeCut {
   const sp = a.sparse;
@@ -368,6 +370,23 @@ export function decodeCut(a: CutArgs): DecodeCut {
   const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv, Math.floor(DECODE_WG / words));
   if (sp) return { hpw, wg: DECODE_WG, splits: Math.min(ceilDiv(sp.kmax, SPARSE_SPLIT_KEYS), MAX_SPARSE_SPLITS) };
   return { hpw, wg: DECODE_WG, tk: Math.min(DECODE_TILE_KEYS, Math.floor(8192 / a.d)), splits: decodeSplits(a.capacity, a.Hq / hpw) };
+}
+
+/**
+ * One sequence's cut: its dense decode over f16 rows streams (8 lanes a key, 2 keys a step, the next
+ * step's loads first, 3 workgroups an SM of 132) where the device's subgroups hold the lanes. On the
+ * H100 (scripts/bench/attention.mjs, session 25, Llama-3.1-8B heads) a layer took 191 µs at 128K
+ * against the tiled kernel's 238 at its best, 57 against 72 at 32K; in the H200's step, full
+ * attention at 128K 5.3 ms against 7.9 (docs/perf-notes.md). Over CSA's lists neither form beat the
+ * other at 128K, so sparse decodes keep decodeCut's.
+ */
+export function sequenceCut(k: Kernels, a: CutArgs & Pick<DecodeArgs, 'scales'>): DecodeCut {
+  const cut = decodeCut(a);
+  const stream = { lanes: 8, keys: 2 };
+  if (a.sparse || a.scales || !streams(a.d, cut.hpw, stream, k.gpu.subgroupSize)) return cut;
+  const groups = a.Hq / cut.hpw;
+  const splits = Math.max(1, Math.min(Math.floor(STREAM_TARGET_WORKGROUPS / groups), ceilDiv(a.capacity, DECODE_MIN_SPLIT)));
+  return { hpw: cut.hpw, wg: DECODE_WG, splits, stream, defines: ['PIPE'] };
 }
 
 /** Whether attention_decode_stream takes this shape: eight f16 a word, its lanes within a subgroup and a row, its registers enough. */
