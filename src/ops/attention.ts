@@ -72,6 +72,8 @@ const REDUCE_DIMS = 16;
 const DECODE_TARGET_WORKGROUPS = 6 * 132;
 /** The streamed decode's: 3 per SM (49 splits a group of heads at Llama-3.1-8B's 8 groups beat 99 and 132). */
 const STREAM_TARGET_WORKGROUPS = 3 * 132;
+/** The streamed decode's lanes a key and keys a step (the H100 sweep, session 25: within 1% of the best at 32K and 128K). */
+const STREAM_CUT: StreamCut = { lanes: 8, keys: 2 };
 
 /** A q8 cache layer's scales: f32 [Hkv, capacity] for K and for V (kvcache.ts). */
 export interface KvScales { k: GPUBuffer; v: GPUBuffer }
@@ -382,7 +384,7 @@ export function decodeCut(a: CutArgs): DecodeCut {
  */
 export function sequenceCut(k: Kernels, a: CutArgs & Pick<DecodeArgs, 'scales'>): DecodeCut {
   const cut = decodeCut(a);
-  const stream = { lanes: 8, keys: 2 };
+  const stream = STREAM_CUT;
   if (a.sparse || a.scales || !streams(a.d, cut.hpw, stream, k.gpu.subgroupSize)) return cut;
   const groups = a.Hq / cut.hpw;
   const splits = Math.max(1, Math.min(Math.floor(STREAM_TARGET_WORKGROUPS / groups), ceilDiv(a.capacity, DECODE_MIN_SPLIT)));
