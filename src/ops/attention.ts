@@ -384,11 +384,10 @@ export function decodeCut(a: CutArgs): DecodeCut {
  */
 export function sequenceCut(k: Kernels, a: CutArgs & Pick<DecodeArgs, 'scales'>): DecodeCut {
   const cut = decodeCut(a);
-  const stream = STREAM_CUT;
-  if (a.sparse || a.scales || !streams(a.d, cut.hpw, stream, k.gpu.subgroupSize)) return cut;
+  if (a.sparse || a.scales || !streams(a.d, cut.hpw, STREAM_CUT, k.gpu.subgroupSize)) return cut;
   const groups = a.Hq / cut.hpw;
   const splits = Math.max(1, Math.min(Math.floor(STREAM_TARGET_WORKGROUPS / groups), ceilDiv(a.capacity, DECODE_MIN_SPLIT)));
-  return { hpw: cut.hpw, wg: DECODE_WG, splits, stream, defines: ['PIPE'] };
+  return { hpw: cut.hpw, wg: DECODE_WG, splits, stream: STREAM_CUT, defines: ['PIPE'] };
 }
 
 /** Whether attention_decode_stream takes this shape: eight f16 a word, its lanes within a subgroup and a row, its registers enough. */
