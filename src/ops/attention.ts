@@ -59,6 +59,12 @@ const DECODE_TILE_KEYS = 32;
  * at 128K 0.2-0.35 ms a token slower in the step (2026-12-04, docs/perf-notes.md): sparse keeps this cut.
  */
 const SPARSE_SPLIT_KEYS = 256;
+/**
+ * Fewest splits of a sparse selection in SPARSE_SPLIT_KEYS: below it, 64-key splits (H100, session
+ * 25, 1,638 keys a list at 32K: 26 splits of 16-key tiles 16.2 µs a layer, against 23.9 for 7 of 256
+ * keys; at 128K the 256-key cut's 26 splits were as fast as any).
+ */
+const SPARSE_MIN_SPLITS = 26;
 /** Most splits of a sparse selection (attention_reduce keeps a weight per split in workgroup memory). */
 const MAX_SPARSE_SPLITS = 1024;
 /** Output dims per reduce workgroup: DIMS in attention_reduce.wgsl. */
@@ -370,7 +376,12 @@ export function decodeCut(a: CutArgs): DecodeCut {
   const sp = a.sparse;
   const words = a.d % 8 === 0 ? a.d / 8 : a.d / 2; // per K/V row: the kernel's L
   const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv, Math.floor(DECODE_WG / words));
-  if (sp) return { hpw, wg: DECODE_WG, splits: Math.min(ceilDiv(sp.kmax, SPARSE_SPLIT_KEYS), MAX_SPARSE_SPLITS) };
+  if (sp) {
+    const splits = ceilDiv(sp.kmax, SPARSE_SPLIT_KEYS);
+    // A short list (32K at 0.95) fills the GPU in 64-key splits of 16-key tiles instead.
+    if (splits < SPARSE_MIN_SPLITS) return { hpw, wg: DECODE_WG, tk: 16, splits: Math.min(ceilDiv(sp.kmax, 64), SPARSE_MIN_SPLITS) };
+    return { hpw, wg: DECODE_WG, splits: Math.min(splits, MAX_SPARSE_SPLITS) };
+  }
   return { hpw, wg: DECODE_WG, tk: Math.min(DECODE_TILE_KEYS, Math.floor(8192 / a.d)), splits: decodeSplits(a.capacity, a.Hq / hpw) };
 }
 
