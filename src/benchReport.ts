@@ -81,6 +81,9 @@ export function parseBenchLines(lines: Line[]): BenchInputs {
   };
 }
 
+/** A batch-1 decode attention kernel in --profile: the tiled one, or the streamed one of a sequence's dense decode. */
+export const isDecodeAttention = (kernel: string): boolean => kernel === 'attention_decode' || kernel === 'attention_decode_stream';
+
 /** Contexts that differ by the room a tool keeps for question and answer (130,927 vs 131,072) are one. */
 export function nominal(context: number): number {
   return 2 ** Math.round(Math.log2(context));
@@ -224,7 +227,7 @@ export function benchReport(x: BenchInputs, model = 'llama-3.1-8b', lead: string
   for (const v of x.matrix?.variants ?? []) probes.push([`subgroup-matrix f16 MMA, operands from ${v.name} (scripts/bench/subgroup-matrix.mjs)`, `${f(v.tflops, 0)} TFLOP/s`, '']);
   for (const r of main) {
     const mv = r.full.kernels?.find((q) => q.kernel === 'matvec')?.stepMs;
-    const att = r.full.kernels?.find((q) => q.kernel === 'attention_decode')?.stepMs;
+    const att = r.full.kernels?.find((q) => isDecodeAttention(q.kernel))?.stepMs;
     const kv = r.full.bytesPerStep - r.weightBytes;
     const at = `${k(nominal(r.context))}${variantOf(r) ? ` (${variantOf(r)})` : ''}`;
     const pct = (gbps: number) => (x.read ? ` (${f((100 * gbps) / x.read.best.gbps, 0)}% of the read probe)` : '');

@@ -6,7 +6,7 @@
  * the head of the suite's report. A target whose figures the run lacks says so (met: null).
  */
 import { prefillChunk, variantOf, type BenchRow, type PrefillChunk } from './bench.js';
-import { nominal, type BenchInputs } from './benchReport.js';
+import { isDecodeAttention, nominal, type BenchInputs } from './benchReport.js';
 import { parseConfig } from './model/config.js';
 import { DEFAULT_CHUNK_SIZE } from './model/model.js';
 import { PRESETS, presetConfig } from './model/synth.js';
@@ -101,7 +101,7 @@ function decodeTargets(run: Run, evals: EvalFidelity[]): Target[] {
     (v) => `${fx(v, 0)} GB/s (${fx(mv!)} ms for ${fx(r!.weightBytes / 1e9)} GB)`,
     () => `the matvec kernel itself${run.x.read ? `: the read probe reaches ${fx(run.x.read.best.gbps, 0)} GB/s on this GPU` : ''}`));
   const r128 = run.row(K128);
-  const att = kernelMs(r128?.full.kernels, (n) => n === 'attention_decode' || n === 'attention_reduce');
+  const att = kernelMs(r128?.full.kernels, (n) => isDecodeAttention(n) || n === 'attention_reduce');
   const kv = r128 && r128.full.bytesPerStep - r128.weightBytes;
   targets.push(judged(17, 'full attention reads K/V at >= 3.6 TB/s (128K)', att && kv! / att / 1e6, (v) => v >= 3600,
     (v) => `${fx(v, 0)} GB/s (${fx(att!)} ms for ${fx(kv! / 1e9)} GB)`, () => `attention_decode + attention_reduce, ${fx(att!)} ms of the step`));
@@ -114,7 +114,7 @@ function decodeTargets(run: Run, evals: EvalFidelity[]): Target[] {
   const selection = kernelMs(r128?.csa.kernels, (n) => n.startsWith('csa_'));
   targets.push(judged(17, 'CSA selection <= 0.5 ms a step (128K)', selection, (v) => v <= 0.5, (v) => `${fx(v)} ms`,
     () => breakdown(r128!.csa.kernels!.filter((t) => t.kernel.startsWith('csa_')), r128!.csa.msPerToken, undefined)));
-  const sparse = kernelMs(r128?.csa.kernels, (n) => n === 'attention_decode' || n === 'attention_reduce');
+  const sparse = kernelMs(r128?.csa.kernels, (n) => isDecodeAttention(n) || n === 'attention_reduce');
   targets.push(judged(17, 'CSA sparse attention + reduce <= 0.5 ms a step (128K)', sparse, (v) => v <= 0.5, (v) => `${fx(v)} ms`,
     () => `attention_decode + attention_reduce over ${fx(r128!.csa.bytesPerStep / 1e9 - r128!.weightBytes / 1e9)} GB of scattered K/V rows`));
   for (const [c, goal, times] of [[K128, 5.0, 2.4], [K32, 4.3, 1.5]] as const) {

@@ -56,6 +56,12 @@ describe('issue targets', () => {
       limits: 'ms of the step: matvec 3.80, attention_decode 0.40, csa_score 0.30, csa_topk 0.25; GPU idle 0.50 of 6.00' });
   });
 
+  it('reads the streamed decode kernel as full attention\'s', () => {
+    const streamed = row(130927, { full: decode(8.0, 130927, [['matvec', 3.75], ['attention_decode_stream', 4.0], ['attention_reduce', 0.2]], 7.9) });
+    const t = issueTargets(parseBenchLines([streamed])).find((x) => x.target.startsWith('full attention reads'))!;
+    expect(t).toMatchObject({ measured: `${((130927 * KV) / 4.2 / 1e6).toFixed(0)} GB/s (4.20 ms for ${((130927 * KV) / 1e9).toFixed(2)} GB)`, met: true });
+  });
+
   it('judges fidelity from an eval report: the delta to full and the mean teacher-forced top-1', () => {
     expect(find(17, 'CSA on facts at 0.95 within')).toMatchObject({ measured: '-2.5 points', met: false });
     expect(find(17, 'CSA on facts at 0.95: teacher')).toMatchObject({ measured: '98.0%', met: true });
