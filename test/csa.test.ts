@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { buildTables, initialPicks } from '../src/attention/csa/build.js';
 import { selectDispatches, topKDispatches, type SelectOptions } from '../src/attention/csa/select.js';
+import { csaSelector } from '../src/attention/methods/csa.js';
+import type { Model } from '../src/model/model.js';
 import {
   destroyTables, downloadTables, uploadTables, listsSound, DEFAULT_CSA, TILE_KEYS, type CsaParams, type LayerTables, type TableData,
 } from '../src/attention/csa/tables.js';
@@ -265,6 +267,49 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     }
     expect(want.map((w) => w.filter((k) => k >= N).length)).toEqual(pos.flatMap((at) => new Array(tables.groups).fill(at + 1 - N)));
     await expectSelection(c, batched.selection, want);
+  });
+
+  it('layers that share one scratch select as each alone, replayed in turn; csaSelector shares it across a step\'s layers', async () => {
+    const c = await ctx();
+    const layers = [makeLayer(c, BASE, 71), makeLayer(c, BASE, 73)];
+    const tables = [await build(c, layers[0]), await build(c, layers[1])];
+    const q = upload(c.gpu, Float32Array.from({ length: Hq * d }, prng(79)).map((v) => v * 2 - 1));
+    const step = positions(c.gpu, [N + 1]);
+    const args = (l: number) => ({ q, tables: tables[l], step, Hq, Hkv, d, invFreq: layers[l].invFreq, params: BASE, opts: OPTS });
+    const read = async (x: { sel: GPUBuffer; counts: GPUBuffer; kmax: number }) => {
+      const counts = await readU32(c.gpu, x.counts, tables[0].groups);
+      const keys = await readU32(c.gpu, x.sel, tables[0].groups * x.kmax);
+      return Array.from(counts, (n, g) => Array.from(keys.subarray(g * x.kmax, g * x.kmax + n)));
+    };
+    const alone: number[][][] = [];
+    for (const l of [0, 1]) {
+      const plan = selectDispatches(c.kernels, args(l));
+      runDispatches(c, plan.dispatches);
+      alone.push(await read(plan.selection));
+    }
+    expect(alone[1]).not.toEqual(alone[0]);
+    const first = selectDispatches(c.kernels, args(0));
+    const second = selectDispatches(c.kernels, { ...args(1), scratch: first.scratch });
+    expect(second.selection.sel).toBe(first.selection.sel);
+    for (let round = 0; round < 2; round++) { // as a recorded step replays: each use leaves the scratch ready for the next
+      runDispatches(c, first.dispatches);
+      expect(await read(first.selection)).toEqual(alone[0]);
+      runDispatches(c, second.dispatches);
+      expect(await read(second.selection)).toEqual(alone[1]);
+    }
+    expect(() => selectDispatches(c.kernels, { ...args(1), seqs: 2, scratch: first.scratch })).toThrow(/scratch for 2 lists/);
+
+    // csaSelector: layer 0 makes the scratch, later layers with the same query and positions reuse it,
+    // another query (a batch's other sequence) gets its own, and layer 0 again (a new recording) a new one.
+    const model = { cfg: { heads: Hq, kvHeads: Hkv, headDim: d }, kernels: c.kernels, invFreq: layers[0].invFreq, step } as unknown as Model;
+    const select = csaSelector(model, [tables[0], tables[1], tables[0]], BASE, OPTS);
+    const other = upload(c.gpu, new Float32Array(Hq * d));
+    const s0 = select(0, q).selection.sel, o0 = select(0, other).selection.sel;
+    expect(select(1, q).selection.sel).toBe(s0);
+    expect(select(2, q).selection.sel).toBe(s0);
+    expect(select(1, other).selection.sel).toBe(o0);
+    expect(o0).not.toBe(s0);
+    expect(select(0, q).selection.sel).not.toBe(s0);
   });
 
   it('queries larger than one binding are read a slice of tokens at a time: the same tables', async () => {

@@ -6,7 +6,7 @@
  */
 import { check } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
-import { readBuffer, storage } from '../gpu/kernels.js';
+import { readBuffer, storage, type Op } from '../gpu/kernels.js';
 import type { DecodeAttention } from '../model/model.js';
 import { ropeInvFreq } from '../model/config.js';
 import { contextBudget, type Selection } from '../attention/csa/select.js';
@@ -137,15 +137,26 @@ export class RecallProbe {
     const probe: Probe = {
       plans: [],
       attention: (l, q, out) => {
-        const got = select(l, q);
-        const oracle = best(l, q);
+        const got = kept(s.model.gpu, select(l, q));
+        const oracle = kept(s.model.gpu, best(l, q));
         probe.plans[l] = { got: got.selection, oracle: oracle.selection };
         // Made while the step is recorded, as the selections' buffers are: the recorded step keeps it.
         probe.queries ??= storage(s.model.gpu, layers * Hq * d * 4, 'probe step queries');
         const keep = { copy: { src: q, srcOffset: 0, dst: probe.queries, dstOffset: l * Hq * d * 4, size: Hq * d * 4 } };
-        return [...got.dispatches, ...oracle.dispatches, keep, ...s.model.fullAttention(l, q, out)];
+        return [...got.ops, ...oracle.ops, keep, ...s.model.fullAttention(l, q, out)];
       },
     };
     return probe;
   }
+}
+
+/** A layer's selection copied out as the step runs: a selector may write the same buffers in the next layer (CSA's do). */
+function kept(gpu: Gpu, plan: { dispatches: Op[]; selection: Selection }): { ops: Op[]; selection: Selection } {
+  const { sel, counts } = plan.selection;
+  const copy = { sel: storage(gpu, sel.size, 'probe selection'), counts: storage(gpu, counts.size, 'probe selection counts') };
+  return {
+    ops: [...plan.dispatches, { copy: { src: sel, srcOffset: 0, dst: copy.sel, dstOffset: 0, size: sel.size } },
+      { copy: { src: counts, srcOffset: 0, dst: copy.counts, dstOffset: 0, size: counts.size } }],
+    selection: { ...plan.selection, ...copy },
+  };
 }

@@ -13,7 +13,7 @@
  * selection reads (it cost 0.8 ms a step at 128K on the H100).
  */
 import { check } from '../../errors.js';
-import { fitBinding } from '../../gpu/device.js';
+import { fitBinding, type Gpu } from '../../gpu/device.js';
 import { ceilDiv, dispatchOf, storage, uniform, type Dispatch, type Grid, type Kernels } from '../../gpu/kernels.js';
 import { checkTables, ropeBuffer, shapeOf, type CsaParams, type LayerTables } from './tables.js';
 
@@ -63,6 +63,50 @@ export interface SelectArgs {
   Hq: number; Hkv: number; d: number; invFreq?: GPUBuffer; params: CsaParams; opts: SelectOptions;
   /** Sequences selecting together (default 1): their lists follow each other, seqs × groups of them. */
   seqs?: number;
+  /** The buffers it writes, shared with other layers of the step (selectScratch); made here if absent. */
+  scratch?: SelectScratch;
+}
+
+/** What csa_topk writes for `lists` lists over N keys: its histograms and the selection (kmax a list). */
+export interface TopKScratch {
+  lists: number; N: number; kmax: number;
+  hist: GPUBuffer; state: GPUBuffer; chunkCounts: GPUBuffer; chunkLow: GPUBuffer;
+  sel: GPUBuffer; counts: GPUBuffer;
+}
+
+/**
+ * What a layer's selection writes: the chosen lists and the per-key scores (perGroup lists chosen a
+ * group), then csa_topk's. The layers of a step can share one: a layer's selection is attended
+ * before the next layer selects (at 128K, 16 sequences: 105 MB a layer, 3.4 GB over 32 layers).
+ */
+export interface SelectScratch extends TopKScratch { perGroup: number; choice: GPUBuffer; mults: GPUBuffer; scores: GPUBuffer }
+
+function topKScratch(gpu: Gpu, a: { lists: number; N: number; kmax: number }): TopKScratch {
+  const chunks = ceilDiv(a.N, TOPK_CHUNK);
+  return {
+    lists: a.lists, N: a.N, kmax: a.kmax,
+    hist: storage(gpu, a.lists * 2 * 2048 * 4, 'csa top-k histograms'),
+    state: storage(gpu, a.lists * 8, 'csa top-k high digits'),
+    chunkCounts: storage(gpu, a.lists * chunks * 4, 'csa top-k chunk counts'),
+    chunkLow: storage(gpu, fitBinding(gpu, a.lists * chunks * 2048 * 4, 'the top-k chunk histograms'), 'csa top-k chunk histograms'),
+    sel: storage(gpu, fitBinding(gpu, a.lists * a.kmax * 4, 'the selection'), 'csa selection'),
+    counts: storage(gpu, a.lists * 4, 'csa selection counts'),
+  };
+}
+
+export function selectScratch(gpu: Gpu, a: { lists: number; N: number; kmax: number; perGroup: number }): SelectScratch {
+  return {
+    ...topKScratch(gpu, a),
+    perGroup: a.perGroup,
+    choice: storage(gpu, a.lists * a.perGroup * 16, 'csa chosen lists'),
+    mults: storage(gpu, a.lists * a.perGroup * 4, 'csa list multipliers'),
+    scores: storage(gpu, fitBinding(gpu, a.lists * a.N * 4, 'the per-key scores'), 'csa per-key scores'),
+  };
+}
+
+function checkScratch(x: SelectScratch, want: { lists: number; N: number; kmax: number; perGroup: number }): void {
+  check(x.lists === want.lists && x.N === want.N && x.kmax === want.kmax && x.perGroup === want.perGroup,
+    `csa: selection scratch for ${x.lists} lists over ${x.N} keys (kmax ${x.kmax}), asked for ${want.lists} over ${want.N} (kmax ${want.kmax})`);
 }
 
 export interface SelectPlan {
@@ -78,6 +122,8 @@ export interface SelectPlan {
   mults: GPUBuffer;
   /** i32 [seqs, groups, N]: summed fixed-point scores. */
   scores: GPUBuffer;
+  /** Every buffer it writes (those above among them), for the next layers of the step. */
+  scratch: SelectScratch;
 }
 
 /**
@@ -96,18 +142,17 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const perGroup = s.choosers * s.m;
   const b = contextBudget(a.opts);
   const seqs = a.seqs ?? 1;
-  const lists = seqs * s.G;
-  const choice = storage(gpu, lists * perGroup * 16, 'csa chosen lists');
-  const mults = storage(gpu, lists * perGroup * 4, 'csa list multipliers');
-  const scores = storage(gpu, fitBinding(gpu, lists * t.N * 4, 'the per-key scores'), 'csa per-key scores');
-  const top = topKStages(k, { scores, lists, seqs, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' });
-  const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, choice, a.step,
+  const dims = { lists: seqs * s.G, N: t.N, kmax: b.kmax, perGroup };
+  const x = a.scratch ?? selectScratch(gpu, dims);
+  checkScratch(x, dims);
+  const top = topKStages(k, { scores: x.scores, lists: dims.lists, seqs, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' }, x);
+  const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, x.choice, a.step,
     uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)])], [perGroup, s.G, seqs]);
-  const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, choice, mults, scores, top.hist,
+  const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, x.choice, x.mults, x.scores, x.hist,
     uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [seqs, t.tiles, s.G]);
   const topK = top.stages.slice(1);
   const scoring = [choose, score];
-  return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice, mults, scores };
+  return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice: x.choice, mults: x.mults, scores: x.scores, scratch: x };
 }
 
 export interface TopKArgs {
@@ -119,29 +164,22 @@ export interface TopKArgs {
 
 /** The csa_topk stages over `scores`: the selection of each list, in ascending key order. */
 export function topKDispatches(k: Kernels, a: TopKArgs): { dispatches: Dispatch[]; selection: Selection } {
-  const top = topKStages(k, a);
+  const top = topKStages(k, a, topKScratch(k.gpu, { lists: a.lists, N: a.opts.N, kmax: contextBudget(a.opts).kmax }));
   return { dispatches: top.stages, selection: top.selection };
 }
 
-/** All three csa_topk stages (HIST, REFINE, COMPACT), and the histograms that HIST fills. */
-function topKStages(k: Kernels, a: TopKArgs): { stages: Dispatch[]; selection: Selection; hist: GPUBuffer } {
-  const gpu = k.gpu;
+/** All three csa_topk stages (HIST, REFINE, COMPACT), into x. */
+function topKStages(k: Kernels, a: TopKArgs, x: TopKScratch): { stages: Dispatch[]; selection: Selection } {
   const b = contextBudget(a.opts);
   const { N, maxNewTokens } = a.opts;
   const chunks = ceilDiv(N, TOPK_CHUNK);
-  const hist = storage(gpu, a.lists * 2 * 2048 * 4, 'csa top-k histograms');
-  const state = storage(gpu, a.lists * 8, 'csa top-k high digits');
-  const chunkCounts = storage(gpu, a.lists * chunks * 4, 'csa top-k chunk counts');
-  const chunkLow = storage(gpu, fitBinding(gpu, a.lists * chunks * 2048 * 4, 'the top-k chunk histograms'), 'csa top-k chunk histograms');
-  const sel = storage(gpu, fitBinding(gpu, a.lists * b.kmax * 4, 'the selection'), 'csa selection');
-  const counts = storage(gpu, a.lists * 4, 'csa selection counts');
-  const params = uniform(gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, a.lists / (a.seqs ?? 1)]);
+  const params = uniform(k.gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, a.lists / (a.seqs ?? 1)]);
   // By binding number (csa_topk.wgsl).
-  const buffers: Record<number, GPUBuffer> = { 0: a.scores, 1: hist, 2: state, 3: chunkCounts, 4: sel, 5: counts, 6: a.step, 7: params, 8: chunkLow };
+  const buffers: Record<number, GPUBuffer> = { 0: a.scores, 1: x.hist, 2: x.state, 3: x.chunkCounts, 4: x.sel, 5: x.counts, 6: a.step, 7: params, 8: x.chunkLow };
   const stages: [string, number[]][] = [
     ['HIST', [0, 1, 7]], ['REFINE', [0, 1, 2, 3, 7, 8]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6, 7, 8]],
   ];
   const dispatches = stages.map(([variant, used]) =>
     variantDispatch(k, 'csa_topk', variant, used.map((i): [number, GPUBuffer] => [i, buffers[i]]), [chunks, a.lists]));
-  return { stages: dispatches, selection: { sel, counts, kmax: b.kmax, perQueryHead: a.perQueryHead }, hist };
+  return { stages: dispatches, selection: { sel: x.sel, counts: x.counts, kmax: b.kmax, perQueryHead: a.perQueryHead } };
 }
