@@ -15,7 +15,6 @@ struct Params {
   src_heads: u32,
   capacity: u32,
   d: u32,
-  m: u32,
   unrope: u32,
   normalize: u32,
 }
@@ -31,6 +30,9 @@ struct Params {
 @group(0) @binding(4) var<uniform> p: Params;
 
 override WG: u32 = 64;
+// The sub-vector length (d / m) as a pipeline constant: loops of constant length keep v in
+// registers and issue the row's loads together (with a run-time length v lands in local memory).
+override DS: u32 = 1u;
 const MAX_DS = 64u;
 
 fn elem(t: u32, h: u32, i: u32) -> f32 {
@@ -67,18 +69,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #else
   let t = tt;
 #endif
-  let ds = p.d / p.m;
   let out_row = j * p.out_rows + p.row0 + r;
-  let o = out_row * ds;
+  let o = out_row * DS;
   // Values first, then stores: the loads do not wait behind the stores.
   var v: array<f32, MAX_DS>;
   var ss = 0.0;
-  for (var i = 0u; i < ds; i++) {
-    v[i] = value(t, h, pos, j * ds + i);
+  for (var i = 0u; i < DS; i++) {
+    v[i] = value(t, h, pos, j * DS + i);
     ss += v[i] * v[i];
   }
   let norm = sqrt(ss);
   norms[out_row] = norm;
   let inv = select(1.0, 1.0 / norm, p.normalize == 1u && norm > 0.0);
-  for (var i = 0u; i < ds; i++) { sub[o + i] = v[i] * inv; }
+  for (var i = 0u; i < DS; i++) { sub[o + i] = v[i] * inv; }
 }

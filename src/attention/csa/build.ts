@@ -16,6 +16,8 @@ import {
 
 /** Workgroup sizes of the kernels, as in their WGSL defaults. */
 const WG_SMALL = 64;
+/** Points per thread of csa_kmeans_assign (its PPT). */
+const ASSIGN_POINTS = 4;
 /** Most points csa_kmeans_sum adds per workgroup: its fixed point (2^18) stays below 2^30. */
 const MAX_KMEANS_CHUNK = 4096;
 
@@ -55,9 +57,9 @@ interface Rows {
 
 function rowsDispatch(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuffer, r: Rows,
   slice: { src: Binding; tok0: number; tokens: number } = { src: r.src, tok0: 0, tokens: r.tokens }): Dispatch {
-  const kernel = k.get('csa_rows', { defines: r.keys ? ['KEYS'] : [] });
+  const kernel = k.get('csa_rows', { defines: r.keys ? ['KEYS'] : [], constants: { DS: s.ds } });
   const params = uniform(k.gpu, [slice.tokens, slice.tok0, slice.tok0 * r.heads, r.tokens * r.heads, r.heads, r.head0, r.srcHeads,
-    r.capacity, s.d, s.m, +(p.rope === 'pre'), +r.normalize]);
+    r.capacity, s.d, +(p.rope === 'pre'), +r.normalize]);
   return dispatchOf(kernel, [slice.src, invFreq, r.out, r.norms, params], [ceilDiv(slice.tokens * r.heads, WG_SMALL), s.m]);
 }
 
@@ -168,7 +170,7 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
     uniform(gpu, [P, s.C, s.ds, g, s.m])], [ceilDiv(s.C * s.ds, WG_SMALL), s.m]);
   const DS4 = { constants: { DS4: ds4 } };
   const assign = dispatchOf(k.get('csa_kmeans_assign', DS4), [x.points, t.centroids, x.assign,
-    uniform(gpu, [P, s.C, g, s.m])], [ceilDiv(P, WG_SMALL), s.m]);
+    uniform(gpu, [P, s.C, g, s.m])], [ceilDiv(P, WG_SMALL * ASSIGN_POINTS), s.m]);
   const sum = dispatchOf(k.get('csa_kmeans_sum', { constants: { CAP: s.C * s.ds } }), [x.points, x.assign, x.part,
     uniform(gpu, [P, s.C, s.ds, j.chunk, j.chunks])], [j.chunks, s.m]);
   const update = dispatchOf(k.get('csa_kmeans_update', DS4), [x.part, t.centroids,
