@@ -16,9 +16,7 @@ import {
 
 /** Workgroup sizes of the kernels, as in their WGSL defaults. */
 const WG_SMALL = 64;
-/** Points per thread of csa_kmeans_assign (its PPT). */
-const ASSIGN_POINTS = 4;
-/** Most points csa_kmeans_sum adds per workgroup: its fixed point (2^18) stays below 2^30. */
+/** Most points csa_kmeans_assign sums per workgroup: its fixed point (2^18) stays below 2^30. */
 const MAX_KMEANS_CHUNK = 4096;
 
 /**
@@ -128,7 +126,6 @@ export async function tableBuild(k: Kernels, a: BuildArgs): Promise<TableBuild> 
     keys: await allocate(gpu, fitBinding(gpu, N * s.d * 4, 'the key sub-vectors'), 'csa key sub-vectors'),
     listKeys: await allocate(gpu, t.listEntry.size, 'csa list keys'),
     keyNorms: await allocate(gpu, s.m * N * 4, 'csa key norms'),
-    assign: await allocate(gpu, fitBinding(gpu, s.m * P * 4, 'the k-means assignment'), 'csa k-means assignment'),
     part: await allocate(gpu, fitBinding(gpu, s.m * chunks * s.C * s.ds * 4, 'the k-means partial sums'), 'csa k-means sums'),
     scores: await allocate(gpu, fitBinding(gpu, s.m * s.C * words * 4, 'the partial scores'), 'csa partial scores'),
   };
@@ -143,7 +140,7 @@ export async function tableBuild(k: Kernels, a: BuildArgs): Promise<TableBuild> 
 
 interface BuildScratch {
   points: GPUBuffer; pointNorms: GPUBuffer; keys: GPUBuffer; keyNorms: GPUBuffer;
-  assign: GPUBuffer; part: GPUBuffer; scores: GPUBuffer;
+  part: GPUBuffer; scores: GPUBuffer;
   /** u32 [groups, m, C, L]: the lists' keys, until the index packs them into listEntry. */
   listKeys: GPUBuffer;
 }
@@ -169,10 +166,8 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
   const init = dispatchOf(k.get('csa_kmeans_init'), [x.points, upload(gpu, picks), t.centroids,
     uniform(gpu, [P, s.C, s.ds, g, s.m])], [ceilDiv(s.C * s.ds, WG_SMALL), s.m]);
   const DS4 = { constants: { DS4: ds4 } };
-  const assign = dispatchOf(k.get('csa_kmeans_assign', DS4), [x.points, t.centroids, x.assign,
-    uniform(gpu, [P, s.C, g, s.m])], [ceilDiv(P, WG_SMALL * ASSIGN_POINTS), s.m]);
-  const sum = dispatchOf(k.get('csa_kmeans_sum', { constants: { CAP: s.C * s.ds } }), [x.points, x.assign, x.part,
-    uniform(gpu, [P, s.C, s.ds, j.chunk, j.chunks])], [j.chunks, s.m]);
+  const assign = dispatchOf(k.get('csa_kmeans_assign', { constants: { DS4: ds4, CAP: s.C * s.ds } }), [x.points, t.centroids, x.part,
+    uniform(gpu, [P, s.C, g, s.m, j.chunk, j.chunks])], [j.chunks, s.m]);
   const update = dispatchOf(k.get('csa_kmeans_update', DS4), [x.part, t.centroids,
     uniform(gpu, [s.C, j.chunks, g, s.m])], [ceilDiv(s.C, WG_SMALL), s.m]);
   const scores = dispatchOf(k.get('csa_partial_scores', DS4), [x.keys, t.centroids, x.scores,
@@ -180,6 +175,6 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
   const rows = s.m * s.C;
   const topl = dispatchOf(k.get('csa_topl'), [x.scores, x.listKeys, t.listEntry, t.listLen,
     uniform(gpu, [a.N, j.words, t.L, g * rows])], [rows]);
-  const kmeans = Array.from({ length: p.kmeansIters }, () => [assign, sum, update]).flat();
+  const kmeans = Array.from({ length: p.kmeansIters }, () => [assign, update]).flat();
   return [...queries, keys, init, ...kmeans, scores, topl];
 }
