@@ -11,7 +11,7 @@ import type { Model, ModelOptions } from './model/model.js';
 import type { WeightFormat } from './ops/quant.js';
 import type { KvFormat } from './model/kvcache.js';
 import { Tokenizer } from './tokenizer.js';
-import { buildTables } from './attention/csa/build.js';
+import { buildScratch, buildTables, type BuildScratch } from './attention/csa/build.js';
 import { destroyTables, downloadTables, type CsaParams, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { FORMAT_VERSION, modelIdentity, writeBundle, type BundleMeta, type BundleTemplate, type LayerTensors } from './bundle.js';
 import { contextIds, splitTemplate, truncateIds } from './template.js';
@@ -241,6 +241,8 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
   const { heads, kvHeads, headDim: d, layers } = model.cfg;
   const tables: LayerTables[] = [];
   let tablesMs = 0;
+  // Every layer's build has the same sizes: one scratch for all, made with the first.
+  let scratch: BuildScratch | undefined;
   const bar = progress(log, 'prefill', N * layers, 'token-layers');
   const t0 = performance.now();
   try {
@@ -250,10 +252,9 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
       onProgress: (done) => bar.update(done),
       onLayer: async (l, queries) => {
         const s = performance.now();
-        tables.push(await buildTables(model.kernels, {
-          queries, kCache: model.f16Keys(l, N), N, Hq: heads, Hkv: kvHeads, d, capacity: model.capacity,
-          invFreq: model.invFreq, params: csa,
-        }));
+        const args = { queries, kCache: model.f16Keys(l, N), N, Hq: heads, Hkv: kvHeads, d, capacity: model.capacity, invFreq: model.invFreq, params: csa };
+        scratch ??= await buildScratch(model.gpu, args);
+        tables.push(await buildTables(model.kernels, { ...args, scratch }));
         tablesMs += performance.now() - s;
         log.debug({ layer: l, ms: performance.now() - s }, 'tables built');
       },
@@ -262,6 +263,7 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
     for (const t of tables) destroyTables(model.gpu, t);
     throw oomHint(e, model, N, csa);
   } finally {
+    scratch?.release();
     bar.stop();
   }
   return { tables, prefillMs: performance.now() - t0 - tablesMs, tablesMs };

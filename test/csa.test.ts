@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildTables, initialPicks } from '../src/attention/csa/build.js';
+import { buildScratch, buildTables, initialPicks, type BuildArgs, type BuildScratch } from '../src/attention/csa/build.js';
 import { selectDispatches, topKDispatches, type SelectOptions } from '../src/attention/csa/select.js';
 import { csaSelector } from '../src/attention/methods/csa.js';
 import type { Model } from '../src/model/model.js';
@@ -80,12 +80,17 @@ function makeLayer(ctx: Ctx, p: CsaParams, seed: number, mirrored = false): Laye
 /** Tiles of the list index: 64 keys (5 tiles over N, the last partial), or one tile (TILE_KEYS). */
 const SMALL_TILE = 64;
 
-function build(ctx: Ctx, layer: Layer, o: { kmeansChunk?: number; kernels?: Kernels; tile?: number } = {}): Promise<LayerTables> {
-  const r = layer.ref;
-  return buildTables(o.kernels ?? ctx.kernels, {
+type BuildOptions = { kmeansChunk?: number; kernels?: Kernels; tile?: number; scratch?: BuildScratch };
+
+function buildArgs(layer: Layer, o: BuildOptions = {}): BuildArgs {
+  return {
     queries: layer.queries, kCache: layer.kCache, N, Hq, Hkv, d, capacity: CAPACITY,
-    invFreq: layer.invFreq, params: r.params, kmeansChunk: o.kmeansChunk, tile: o.tile ?? SMALL_TILE,
-  });
+    invFreq: layer.invFreq, params: layer.ref.params, kmeansChunk: o.kmeansChunk, tile: o.tile ?? SMALL_TILE, scratch: o.scratch,
+  };
+}
+
+function build(ctx: Ctx, layer: Layer, o: BuildOptions = {}): Promise<LayerTables> {
+  return buildTables(o.kernels ?? ctx.kernels, buildArgs(layer, o));
 }
 
 function toRef(t: TableData): RefTables {
@@ -310,6 +315,17 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     expect(select(1, other).selection.sel).toBe(o0);
     expect(o0).not.toBe(s0);
     expect(select(0, q).selection.sel).not.toBe(s0);
+  });
+
+  it('layers built through one scratch (a prefill\'s) equal those built alone', async () => {
+    const c = await ctx();
+    const layers = [makeLayer(c, BASE, 83), makeLayer(c, BASE, 89)];
+    const alone = [await downloadTables(c.gpu, await build(c, layers[0])), await downloadTables(c.gpu, await build(c, layers[1]))];
+    expect(alone[1].centroids).not.toEqual(alone[0].centroids);
+    const scratch = await buildScratch(c.gpu, buildArgs(layers[0]));
+    for (const l of [0, 1, 0]) expect(await downloadTables(c.gpu, await build(c, layers[l], { scratch }))).toEqual(alone[l]);
+    await expect(build(c, layers[1], { scratch, kmeansChunk: 64 })).rejects.toThrow(/scratch of another shape/);
+    scratch.release();
   });
 
   it('queries larger than one binding are read a slice of tokens at a time: the same tables', async () => {

@@ -6,7 +6,7 @@
  * (csa_topl); the list index is then derived from the lists (tables.ts).
  */
 import { check } from '../../errors.js';
-import { allocate, checkGpu, collecting, fitBinding, release } from '../../gpu/device.js';
+import { allocate, checkGpu, collecting, fitBinding, release, type Gpu } from '../../gpu/device.js';
 import { ceilDiv, dispatchOf, record, submit, upload, uniform, type Binding, type Dispatch, type Kernels } from '../../gpu/kernels.js';
 import { rowParts } from '../../gpu/parts.js';
 import { mulberry32 } from '../../random.js';
@@ -78,6 +78,8 @@ export interface BuildArgs {
   kmeansChunk?: number;
   /** Keys per tile of the list index (at most TILE_KEYS); tests shrink it to cover several tiles. */
   tile?: number;
+  /** Scratch made by buildScratch for these args (the layers of a prefill share one); else made and freed per build. */
+  scratch?: BuildScratch;
 }
 
 /** Builds one layer's tables on the GPU. */
@@ -98,13 +100,12 @@ export interface TableBuild {
   tables: LayerTables;
   /** Per table group its dispatches, then the list index. */
   stages: Dispatch[][];
-  /** Frees the scratch and the dispatches' params (not the tables). */
+  /** Frees the dispatches' params and the scratch it made (not the tables, nor args' scratch). */
   release(): void;
 }
 
-/** The work of buildTables, for it and for profiling (scripts/bench/table-build.mjs). */
-export async function tableBuild(k: Kernels, a: BuildArgs): Promise<TableBuild> {
-  const gpu = k.gpu;
+/** The sizes of one layer's build, checked. */
+function buildShape(gpu: Gpu, a: BuildArgs) {
   const p = a.params;
   const s = shapeOf(p, a.Hq, a.Hkv, a.d);
   const { N } = a;
@@ -114,35 +115,56 @@ export async function tableBuild(k: Kernels, a: BuildArgs): Promise<TableBuild> 
   check(chunk >= 1 && chunk <= MAX_KMEANS_CHUNK, `csa: k-means chunk must be in [1, ${MAX_KMEANS_CHUNK}]`);
   check(s.C * s.ds * 4 <= gpu.device.limits.maxComputeWorkgroupStorageSize,
     `csa: centroids x subspace dims (${s.C} x ${s.ds}) exceed the GPU's workgroup memory for k-means`);
-  const L = listLength(p.listFraction, N);
-  const t = await allocateTables(gpu, s, N, L, a.tile ?? TILE_KEYS);
   const P = s.perGroup * N;
   check(ceilDiv(P, WG_SMALL) <= gpu.device.limits.maxComputeWorkgroupsPerDimension, `csa: ${P} query rows per table group are too many for one dispatch`);
-  const words = ceilDiv(N, 2);
-  const chunks = ceilDiv(P, chunk);
-  const scratch = {
+  return { s, N, L: listLength(p.listFraction, N), P, words: ceilDiv(N, 2), chunk, chunks: ceilDiv(P, chunk) };
+}
+
+/**
+ * What a layer's build works in: the same sizes for every layer of a prefill, which can allocate it
+ * once (buildScratch) and pass it to each layer's build.
+ */
+export interface BuildScratch {
+  /** The sizes it was made for (buildShape's, as a string). */
+  shape: string;
+  points: GPUBuffer; pointNorms: GPUBuffer; keys: GPUBuffer; keyNorms: GPUBuffer;
+  part: GPUBuffer; scores: GPUBuffer;
+  /** u32 [groups, m, C, L]: the lists' keys, until the index packs them into listEntry. */
+  listKeys: GPUBuffer;
+  release(): void;
+}
+
+/** Scratch for the builds of `a`'s shape and context. */
+export async function buildScratch(gpu: Gpu, a: BuildArgs): Promise<BuildScratch> {
+  const { s, N, L, P, words, chunks } = buildShape(gpu, a);
+  const buffers = {
     points: await allocate(gpu, fitBinding(gpu, P * s.d * 4, 'the k-means points'), 'csa k-means points'),
     pointNorms: await allocate(gpu, s.m * P * 4, 'csa k-means point norms'),
     keys: await allocate(gpu, fitBinding(gpu, N * s.d * 4, 'the key sub-vectors'), 'csa key sub-vectors'),
-    listKeys: await allocate(gpu, t.listEntry.size, 'csa list keys'),
+    listKeys: await allocate(gpu, fitBinding(gpu, s.G * s.m * s.C * L * 4, 'a lookup-list table'), 'csa list keys'),
     keyNorms: await allocate(gpu, s.m * N * 4, 'csa key norms'),
     part: await allocate(gpu, fitBinding(gpu, s.m * chunks * s.C * s.ds * 4, 'the k-means partial sums'), 'csa k-means sums'),
     scores: await allocate(gpu, fitBinding(gpu, s.m * s.C * words * 4, 'the partial scores'), 'csa partial scores'),
   };
+  return { ...buffers, shape: JSON.stringify(buildShape(gpu, a)), release: () => { for (const b of Object.values(buffers)) release(gpu, b); } };
+}
+
+/** The work of buildTables, for it and for profiling (scripts/bench/table-build.mjs). */
+export async function tableBuild(k: Kernels, a: BuildArgs): Promise<TableBuild> {
+  const gpu = k.gpu;
+  const p = a.params;
+  const { s, N, L, P, words, chunk, chunks } = buildShape(gpu, a);
+  const own = a.scratch ? null : await buildScratch(gpu, a);
+  const scratch = a.scratch ?? own!;
+  check(scratch.shape === JSON.stringify(buildShape(gpu, a)), 'csa: table-build scratch of another shape or context');
+  const t = await allocateTables(gpu, s, N, L, a.tile ?? TILE_KEYS);
   const made: GPUBuffer[] = [];
   const stages = collecting(gpu, made, () => {
     const invFreq = ropeBuffer(gpu, p, a.invFreq);
     const groups = Array.from({ length: s.G }, (_, g) => groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq }));
     return [...groups, [indexDispatch(k, t, scratch.listKeys)]];
   });
-  return { tables: t, stages, release: () => { for (const b of [...made, ...Object.values(scratch)]) release(gpu, b); } };
-}
-
-interface BuildScratch {
-  points: GPUBuffer; pointNorms: GPUBuffer; keys: GPUBuffer; keyNorms: GPUBuffer;
-  part: GPUBuffer; scores: GPUBuffer;
-  /** u32 [groups, m, C, L]: the lists' keys, until the index packs them into listEntry. */
-  listKeys: GPUBuffer;
+  return { tables: t, stages, release: () => { for (const b of made) release(gpu, b); own?.release(); } };
 }
 
 interface GroupJob { g: number; P: number; words: number; chunk: number; chunks: number; invFreq: GPUBuffer }
