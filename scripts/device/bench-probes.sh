@@ -8,7 +8,7 @@
 #                    read-back) against one per step, in the part of a token the GPU is idle
 #   skip-validation  Dawn's per-command validation off: what it costs of recording and submitting a step
 #   table-build      one layer's table build at 128K, kernel by kernel (scripts/bench/table-build.mjs),
-#                    and with the kernels before the session-13 rework where $AB_OLD (.ab/old) holds them
+#                    and with another build's where $AB_OLD (.ab/old) holds one
 # Not for the joined report (report.mjs): these rows repeat the suite's default ones.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -23,9 +23,9 @@ step "Dawn's validation off"
 J="$OUT/probe-skip-validation.jsonl" run env CSATTN_DAWN_TOGGLES=skip_validation $B --profile
 step "the table build of one layer at 128K"
 J="$OUT/probe-table-build.jsonl" run node scripts/bench/table-build.mjs --contexts 131072 --json
-# The A/B of the table-build kernels: a build of the kernels before 78c8d08 and cd51112 in $AB_OLD
-# (docs/perf-notes.md, Pending, says how to make it; carry it along).
+# An A/B of the table build: another commit's build (bin, dist, wgsl, package.json, scripts/bench)
+# in $AB_OLD, carried along.
 if [[ -d ${AB_OLD:-.ab/old} ]]; then
-  step "the same with the table-build kernels before 78c8d08 and cd51112"
+  step "the same with the build in ${AB_OLD:-.ab/old}"
   J="$OUT/probe-table-build-old.jsonl" run node "${AB_OLD:-.ab/old}/scripts/bench/table-build.mjs" --contexts 131072 --json
 fi
