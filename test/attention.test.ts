@@ -288,6 +288,8 @@ describe.each([...f16Paths, noSubgroups])('batched attention decode ($name)', (m
     const out = storage(c.gpu, B * Hq * d * 4);
     const positions = uploadU32(c.gpu, new Array(B).fill(rows.ctx));
     const ds = attentionDecodeBatch(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, k), vCache: uploadF16(c.gpu, v), out, B, rows, positions });
+    // A batch of one reads its context as one sequence does: streamed where subgroups allow.
+    if (B === 1) expect(ds[0].kernel.name).toBe(c.gpu.subgroupSize >= 8 ? 'attention_decode_stream' : 'attention_decode');
     for (const step of [0, 1, 17]) {
       // Sequences at different lengths: b's own keys [ctx, pos_b], the last one the whole room.
       const pos = Array.from({ length: B }, (_, b) => (b === B - 1 ? rows.ctx + rows.room - 1 : rows.ctx + ((step * (b + 3)) % rows.room)));

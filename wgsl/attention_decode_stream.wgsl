@@ -12,7 +12,8 @@
 // prescaled by scale·log2 e). Assumes subgroups hold consecutive local_invocation_index values
 // (attention_decode.wgsl says why that is safe) of at least P lanes.
 
-struct Params { Hq: u32, Hkv: u32, capacity: u32, splits: u32, scale: f32, kmax: u32 }
+// splits: this dispatch's; stride: the partials' splits a row (more where a batch's own keys follow in later splits).
+struct Params { Hq: u32, Hkv: u32, capacity: u32, splits: u32, scale: f32, kmax: u32, stride: u32 }
 struct Step { pos: u32 }
 
 override WG: u32 = 128;
@@ -206,7 +207,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   merge(g, lane);
   if (g == 0u) {
     for (var h = 0u; h < HPW; h++) {
-      let out = (head0 + h) * p.splits + split;
+      let out = (head0 + h) * p.stride + split;
       for (var i = 0u; i < LW; i++) { part_acc[out * L + lane + i * P] = acc[h * LW + i]; }
       if (lane == 0u) { part_ml[out] = vec2(m[h], l[h]); }
     }

@@ -209,10 +209,13 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: nu
         reduceOf(k, parts, a.out),
       ];
     }
-    const context = decodeCut({ ...a, Hq: a.B * a.Hq, capacity: a.rows.ctx, sparse: undefined });
+    // A batch of one attends its context as one sequence does (streamed, where the shape allows).
+    const context = a.B === 1 ? sequenceCut(k, { ...a, capacity: a.rows.ctx, sparse: undefined })
+      : decodeCut({ ...a, Hq: a.B * a.Hq, capacity: a.rows.ctx, sparse: undefined });
     const parts = partials(a.B * a.Hq, context.splits + own.splits, a.d, k);
     return [
-      decodePart(k, shape, context, { keys: { step: contextStep() }, parts, ...batch, seqs: a.B, seq0: 0, split0: 0 }),
+      context.stream ? streamPart(k, { ...a, step: contextStep(), sparse: undefined }, context, context.stream, parts)
+        : decodePart(k, shape, context, { keys: { step: contextStep() }, parts, ...batch, seqs: a.B, seq0: 0, split0: 0 }),
       decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seqs: a.B, seq0: 0, split0: context.splits }),
       reduceOf(k, parts, a.out),
     ];
@@ -293,13 +296,13 @@ function decodePart(k: Kernels, a: AttentionShape, cut: DecodeCut, part: Part): 
   return dispatchOf(decode, bindings, [part.workgroups ?? splits, (part.seqs * a.Hq) / hpw], scales);
 }
 
-/** attention_decode_stream: one sequence's decode over f16 rows (dense, or a list a KV head), into all of `parts`' splits. */
+/** attention_decode_stream: one sequence's decode over f16 rows (dense, or a list a KV head), into `parts`' first cut.splits splits. */
 function streamPart(k: Kernels, a: DecodeArgs, cut: DecodeCut, stream: StreamCut, parts: Partials): Dispatch {
   const sp = a.sparse;
   check(!sp?.perQueryHead && !a.scales && streams(a.d, cut.hpw, stream, k.gpu.subgroupSize), `no streamed decode for d=${a.d}, ${cut.hpw} heads a workgroup, ${JSON.stringify(stream)}`);
   const constants = { WG: cut.wg, HPW: cut.hpw, D: a.d, P: stream.lanes, KI: stream.keys };
   const kernel = k.get('attention_decode_stream', { defines: [...(sp ? ['SPARSE'] : []), ...(cut.defines ?? [])], constants });
-  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, cut.splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0], 'attention decode stream params');
+  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, cut.splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0, parts.splits], 'attention decode stream params');
   const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, parts.acc, parts.ml, params] : [a.q, a.kCache, a.vCache, parts.acc, parts.ml, a.step, params];
   return dispatchOf(kernel, bindings, [cut.splits, a.Hq / cut.hpw]);
 }
