@@ -43,7 +43,7 @@ export interface BaselinePlan {
   /** The two halves of `dispatches` (for tests and profiling); streaming has no scoring. */
   scoring: Dispatch[];
   topK: Dispatch[];
-  /** i32 [lists, N]: what topK ranks (all zero for streaming); topK clears it. */
+  /** i32 [lists, N]: what topK ranks (all zero for streaming), every key's written by each step's scoring. */
   scores: GPUBuffer;
 }
 

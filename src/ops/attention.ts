@@ -377,8 +377,7 @@ const STREAM_MAX_SCORES = 16;
  */
 export function decodeCut(a: CutArgs): DecodeCut {
   const sp = a.sparse;
-  const words = a.d % 8 === 0 ? a.d / 8 : a.d / 2; // per K/V row: the kernel's L
-  const hpw = sp?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv, Math.floor(DECODE_WG / words));
+  const hpw = decodeHeads(a);
   if (sp) {
     const splits = ceilDiv(sp.kmax, SPARSE_SPLIT_KEYS);
     // A short list (32K at 0.95) fills the GPU in 64-key splits of 16-key tiles instead.
@@ -397,11 +396,16 @@ export function decodeCut(a: CutArgs): DecodeCut {
  * other at 128K, so sparse decodes keep decodeCut's.
  */
 export function sequenceCut(k: Kernels, a: CutArgs & Pick<DecodeArgs, 'scales'>): DecodeCut {
-  const cut = decodeCut(a);
-  if (a.sparse || a.scales || !streams(a.d, cut.hpw, STREAM_CUT, k.gpu.subgroupSize)) return cut;
-  const groups = a.Hq / cut.hpw;
-  const splits = Math.max(1, Math.min(Math.floor(STREAM_TARGET_WORKGROUPS / groups), ceilDiv(a.capacity, DECODE_MIN_SPLIT)));
-  return { hpw: cut.hpw, wg: DECODE_WG, splits, stream: STREAM_CUT, defines: ['PIPE'] };
+  const hpw = decodeHeads(a);
+  if (a.sparse || a.scales || !streams(a.d, hpw, STREAM_CUT, k.gpu.subgroupSize)) return decodeCut(a);
+  const splits = Math.max(1, Math.min(Math.floor(STREAM_TARGET_WORKGROUPS / (a.Hq / hpw)), ceilDiv(a.capacity, DECODE_MIN_SPLIT)));
+  return { hpw, wg: DECODE_WG, splits, stream: STREAM_CUT, defines: ['PIPE'] };
+}
+
+/** Query heads a decode workgroup serves: one for per-query-head lists, else as many of a GQA group as its rows' words allow. */
+function decodeHeads(a: CutArgs): number {
+  const words = a.d % 8 === 0 ? a.d / 8 : a.d / 2; // per K/V row: the kernel's L
+  return a.sparse?.perQueryHead ? 1 : headsPerWorkgroup(a.Hq / a.Hkv, Math.floor(DECODE_WG / words));
 }
 
 /** Whether attention_decode_stream takes this shape: eight f16 a word, its lanes within a subgroup and a row, its registers enough. */

@@ -136,7 +136,8 @@ export interface BuildScratch {
 
 /** Scratch for the builds of `a`'s shape and context. */
 export async function buildScratch(gpu: Gpu, a: BuildArgs): Promise<BuildScratch> {
-  const { s, N, L, P, words, chunks } = buildShape(gpu, a);
+  const shape = buildShape(gpu, a);
+  const { s, N, L, P, words, chunks } = shape;
   const buffers = {
     points: await allocate(gpu, fitBinding(gpu, P * s.d * 4, 'the k-means points'), 'csa k-means points'),
     pointNorms: await allocate(gpu, s.m * P * 4, 'csa k-means point norms'),
@@ -146,17 +147,18 @@ export async function buildScratch(gpu: Gpu, a: BuildArgs): Promise<BuildScratch
     part: await allocate(gpu, fitBinding(gpu, s.m * chunks * s.C * s.ds * 4, 'the k-means partial sums'), 'csa k-means sums'),
     scores: await allocate(gpu, fitBinding(gpu, s.m * s.C * words * 4, 'the partial scores'), 'csa partial scores'),
   };
-  return { ...buffers, shape: JSON.stringify(buildShape(gpu, a)), release: () => { for (const b of Object.values(buffers)) release(gpu, b); } };
+  return { ...buffers, shape: JSON.stringify(shape), release: () => { for (const b of Object.values(buffers)) release(gpu, b); } };
 }
 
 /** The work of buildTables, for it and for profiling (scripts/bench/table-build.mjs). */
 export async function tableBuild(k: Kernels, a: BuildArgs): Promise<TableBuild> {
   const gpu = k.gpu;
   const p = a.params;
-  const { s, N, L, P, words, chunk, chunks } = buildShape(gpu, a);
+  const shape = buildShape(gpu, a);
+  const { s, N, L, P, words, chunk, chunks } = shape;
   const own = a.scratch ? null : await buildScratch(gpu, a);
   const scratch = a.scratch ?? own!;
-  check(scratch.shape === JSON.stringify(buildShape(gpu, a)), 'csa: table-build scratch of another shape or context');
+  check(scratch.shape === JSON.stringify(shape), 'csa: table-build scratch of another shape or context');
   const t = await allocateTables(gpu, s, N, L, a.tile ?? TILE_KEYS);
   const made: GPUBuffer[] = [];
   const stages = collecting(gpu, made, () => {

@@ -145,12 +145,13 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const dims = { lists: seqs * s.G, N: t.N, kmax: b.kmax, perGroup };
   const x = a.scratch ?? selectScratch(gpu, dims);
   checkScratch(x, dims);
-  const top = topKStages(k, { scores: x.scores, lists: dims.lists, seqs, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' }, x);
+  // csa_score fills the first digit's histogram: csa_topk's HIST stage is not needed.
+  const top = topKStages(k, { scores: x.scores, lists: dims.lists, seqs, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' }, x, false);
   const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, x.choice, a.step,
     uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)])], [perGroup, s.G, seqs]);
   const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, x.choice, x.mults, x.scores, x.hist,
     uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [seqs, t.tiles, s.G]);
-  const topK = top.stages.slice(1);
+  const topK = top.stages;
   const scoring = [choose, score];
   return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice: x.choice, mults: x.mults, scores: x.scores, scratch: x };
 }
@@ -168,8 +169,8 @@ export function topKDispatches(k: Kernels, a: TopKArgs): { dispatches: Dispatch[
   return { dispatches: top.stages, selection: top.selection };
 }
 
-/** All three csa_topk stages (HIST, REFINE, COMPACT), into x. */
-function topKStages(k: Kernels, a: TopKArgs, x: TopKScratch): { stages: Dispatch[]; selection: Selection } {
+/** The csa_topk stages (HIST unless `hist` is false, then REFINE and COMPACT), into x. */
+function topKStages(k: Kernels, a: TopKArgs, x: TopKScratch, hist = true): { stages: Dispatch[]; selection: Selection } {
   const b = contextBudget(a.opts);
   const { N, maxNewTokens } = a.opts;
   const chunks = ceilDiv(N, TOPK_CHUNK);
@@ -177,7 +178,7 @@ function topKStages(k: Kernels, a: TopKArgs, x: TopKScratch): { stages: Dispatch
   // By binding number (csa_topk.wgsl).
   const buffers: Record<number, GPUBuffer> = { 0: a.scores, 1: x.hist, 2: x.state, 3: x.chunkCounts, 4: x.sel, 5: x.counts, 6: a.step, 7: params, 8: x.chunkLow };
   const stages: [string, number[]][] = [
-    ['HIST', [0, 1, 7]], ['REFINE', [0, 1, 2, 3, 7, 8]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6, 7, 8]],
+    ...(hist ? [['HIST', [0, 1, 7]] as [string, number[]]] : []), ['REFINE', [0, 1, 2, 3, 7, 8]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6, 7, 8]],
   ];
   const dispatches = stages.map(([variant, used]) =>
     variantDispatch(k, 'csa_topk', variant, used.map((i): [number, GPUBuffer] => [i, buffers[i]]), [chunks, a.lists]));
