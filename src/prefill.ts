@@ -5,13 +5,14 @@
  */
 import { CsattnError, check } from './errors.js';
 import { createGpu, fmtBytes } from './gpu/device.js';
+import { GpuStopwatch } from './gpu/profile.js';
 import { loadConfig } from './model/config.js';
 import { loadModel } from './model/load.js';
 import type { Model, ModelOptions } from './model/model.js';
 import type { WeightFormat } from './ops/quant.js';
 import type { KvFormat } from './model/kvcache.js';
 import { Tokenizer } from './tokenizer.js';
-import { buildScratch, buildTables, type BuildScratch } from './attention/csa/build.js';
+import { buildScratch, queueBuild, tableBuild, type BuildScratch } from './attention/csa/build.js';
 import { destroyTables, downloadTables, type CsaParams, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { FORMAT_VERSION, modelIdentity, writeBundle, type BundleMeta, type BundleTemplate, type LayerTensors } from './bundle.js';
 import { contextIds, splitTemplate, truncateIds } from './template.js';
@@ -234,31 +235,36 @@ export async function writeContextBundle(out: string, meta: BundleMeta, model: M
 
 /**
  * Prefills `ids` into the model's cache (from position 0) and builds every layer's CSA tables from
- * that layer's queries while they exist. Times exclude each other.
+ * that layer's queries while they exist, each build queued behind its layer (its setup on the CPU
+ * while the GPU runs the layer). tablesMs is the builds' GPU time (timestamps; 0 on a GPU without
+ * them, whose prefillMs then holds it), prefillMs the rest of the wall time.
  */
 export async function prefillWithTables(model: Model, ids: number[], csa: CsaParams, log: Logger): Promise<{ tables: LayerTables[]; prefillMs: number; tablesMs: number }> {
   const N = ids.length;
   const { heads, kvHeads, headDim: d, layers } = model.cfg;
   const tables: LayerTables[] = [];
-  let tablesMs = 0;
   // Every layer's build has the same sizes: one scratch for all, made with the first.
   let scratch: BuildScratch | undefined;
+  const watch = model.gpu.timestamps ? new GpuStopwatch(model.gpu, layers) : null;
+  if (!watch) log.warn('this GPU has no timestamp queries: the table build is timed as part of the prefill');
   const bar = progress(log, 'prefill', N * layers, 'token-layers');
   const t0 = performance.now();
+  let buildsMs: number[] = [];
   try {
     await model.prefill(ids, 0, {
       logits: 'none',
       keepQueries: true,
       onProgress: (done) => bar.update(done),
       onLayer: async (l, queries) => {
-        const s = performance.now();
         const args = { queries, kCache: model.f16Keys(l, N), N, Hq: heads, Hkv: kvHeads, d, capacity: model.capacity, invFreq: model.invFreq, params: csa };
         scratch ??= await buildScratch(model.gpu, args);
-        tables.push(await buildTables(model.kernels, { ...args, scratch }));
-        tablesMs += performance.now() - s;
-        log.debug({ layer: l, ms: performance.now() - s }, 'tables built');
+        const build = await tableBuild(model.kernels, { ...args, scratch });
+        watch?.start();
+        tables.push(queueBuild(model.kernels, build));
+        watch?.stop();
       },
     });
+    buildsMs = (await watch?.spansMs()) ?? [];
   } catch (e) {
     for (const t of tables) destroyTables(model.gpu, t);
     throw oomHint(e, model, N, csa);
@@ -266,6 +272,8 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
     scratch?.release();
     bar.stop();
   }
+  const tablesMs = buildsMs.reduce((a, b) => a + b, 0);
+  log.debug({ ms: buildsMs.map((ms) => +ms.toFixed(1)) }, 'table builds (GPU ms a layer)');
   return { tables, prefillMs: performance.now() - t0 - tablesMs, tablesMs };
 }
 

@@ -328,6 +328,21 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     scratch.release();
   });
 
+  it('builds queued back to back, as a prefill queues them, each behind its layer: one scratch, one query buffer rewritten between', async () => {
+    const c = await ctx();
+    const layers = [makeLayer(c, BASE, 83), makeLayer(c, BASE, 89)];
+    const alone = [await downloadTables(c.gpu, await build(c, layers[0])), await downloadTables(c.gpu, await build(c, layers[1]))];
+    const scratch = await buildScratch(c.gpu, buildArgs(layers[0]));
+    // The prefill's queries buffer: the next layer's queries land in it once this layer's build is queued.
+    const queries = upload(c.gpu, layers[0].ref.queries);
+    const first = await build(c, { ...layers[0], queries }, { scratch });
+    c.gpu.device.queue.writeBuffer(queries, 0, layers[1].ref.queries);
+    const second = await build(c, { ...layers[1], queries }, { scratch });
+    expect(await downloadTables(c.gpu, first)).toEqual(alone[0]);
+    expect(await downloadTables(c.gpu, second)).toEqual(alone[1]);
+    scratch.release();
+  });
+
   it('queries larger than one binding are read a slice of tokens at a time: the same tables', async () => {
     const c = await ctx();
     const layer = makeLayer(c, BASE, 33);

@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs';
 import { create } from 'webgpu';
 import { SUBGROUP_MATRIX } from '../src/gpu/device.js';
 import { expandSource, kernelSource, preprocess, readRanges } from '../src/gpu/kernels.js';
+import { GpuStopwatch } from '../src/gpu/profile.js';
 import { gpuContext, uploadU32 } from './helpers/gpu.js';
 
 describe('kernel preprocessor', () => {
@@ -58,6 +59,25 @@ describe('readRanges', () => {
     const got = new Uint8Array(await readRanges(gpu, src, ranges));
     const want = ranges.flatMap((r) => [...bytes.subarray(r.offset, r.offset + r.size)]);
     expect([...got]).toEqual(want);
+  });
+});
+
+describe('GpuStopwatch', () => {
+  it('times spans of queued work in order, and refuses marks out of order or past its spans', async () => {
+    const { gpu } = await gpuContext(true);
+    const watch = new GpuStopwatch(gpu, 2);
+    expect(() => watch.stop()).toThrow(/out of order/);
+    watch.start();
+    expect(() => watch.start()).toThrow(/out of order/);
+    const buf = uploadU32(gpu, Array.from({ length: 1 << 16 }, (_, i) => i));
+    gpu.device.queue.writeBuffer(buf, 0, new Uint32Array(1 << 16));
+    watch.stop();
+    watch.start();
+    watch.stop();
+    expect(() => watch.start()).toThrow(/past 2 spans/);
+    const spans = await watch.spansMs();
+    expect(spans).toHaveLength(2);
+    for (const ms of spans) expect(ms >= 0 && ms < 10_000).toBe(true);
   });
 });
 

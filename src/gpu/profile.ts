@@ -102,3 +102,46 @@ async function timeSome(gpu: Gpu, ops: Op[], start: number): Promise<{ times: [s
   release(gpu, resolve);
   return { times: names.map((n, j) => [n, Number(stamps[2 * j + 1] - stamps[2 * j]) / 1e6]), next: i };
 }
+
+/**
+ * GPU time of spans of queued work, without waiting between them: start() and stop() each submit an
+ * empty pass that stamps the time at its point of the queue (after the work before it), and
+ * spansMs() reads the spans once they have run. For work overlapped with the CPU (a prefill's table
+ * builds), where wall-clock time would count what the CPU did meanwhile.
+ */
+export class GpuStopwatch {
+  private readonly set: GPUQuerySet;
+  private marks = 0;
+
+  constructor(private readonly gpu: Gpu, private readonly spans: number) {
+    if (!gpu.timestamps) throw new CsattnError('this GPU offers no timestamp queries: GPU spans are not available', 'gpu');
+    this.set = gpu.device.createQuerySet({ type: 'timestamp', count: 2 * spans });
+  }
+
+  start(): void { this.mark(0); }
+  stop(): void { this.mark(1); }
+
+  private mark(parity: number): void {
+    if (this.marks % 2 !== parity || this.marks >= 2 * this.spans) throw new Error(`GpuStopwatch: mark ${this.marks} out of order or past ${this.spans} spans`);
+    const enc = this.gpu.device.createCommandEncoder();
+    enc.beginComputePass({ timestampWrites: { querySet: this.set, beginningOfPassWriteIndex: this.marks++ } }).end();
+    this.gpu.device.queue.submit([enc.finish()]);
+  }
+
+  /** The ms of each span stopped so far (waits for the GPU); frees the queries. */
+  async spansMs(): Promise<number[]> {
+    const n = Math.floor(this.marks / 2);
+    if (n === 0) { this.set.destroy(); return []; }
+    const resolve = createBuffer(this.gpu, { size: n * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    try {
+      const enc = this.gpu.device.createCommandEncoder();
+      enc.resolveQuerySet(this.set, 0, 2 * n, resolve, 0);
+      this.gpu.device.queue.submit([enc.finish()]);
+      const stamps = new BigInt64Array(await readBuffer(this.gpu, resolve, n * 16));
+      return Array.from({ length: n }, (_, i) => Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6);
+    } finally {
+      release(this.gpu, resolve);
+      this.set.destroy();
+    }
+  }
+}

@@ -98,7 +98,10 @@ export interface Batch {
 }
 
 export interface PrefillOptions {
-  /** Called after each layer with that layer's post-RoPE queries f32 [n, Hq, d] (only if keepQueries). */
+  /**
+   * Called once each layer's work is queued, with that layer's post-RoPE queries f32 [n, Hq, d]
+   * (only if keepQueries): work it queues runs before the next layer's, which overwrites them.
+   */
   onLayer?: (layer: number, queries: GPUBuffer) => Promise<void>;
   keepQueries?: boolean;
   /** 'last': logits of the last token; 'all': every position; 'keep': the last token's left on the GPU in logitsOf(scratchFor(1)); 'none'. */
@@ -187,6 +190,7 @@ export class Model {
     }
     const queries = opts.keepQueries ? await allocate(this.gpu, n * heads * d * 4, `queries of ${n} tokens`) : null;
     const total = n * this.cfg.layers;
+    let behind: Promise<void> = Promise.resolve();
     try {
       // x = embed(tokens), chunk by chunk into each chunk's own hidden states.
       for (const c of chunks) {
@@ -203,9 +207,14 @@ export class Model {
           this.execute([copy(c.x, s.x, c.T * H * 4), ...this.layerPrefillOps(l, c.T), ...keep, copy(s.x, c.x, c.T * H * 4)], pos0 + c.start);
           opts.onProgress?.(l * n + c.start + c.T, total);
         }
-        await this.sync();
         if (queries && opts.onLayer) await opts.onLayer(l, queries);
+        // The CPU records a layer while the GPU runs the one before, never further ahead: the GPU
+        // does not wait on recording, and a failure surfaces a layer late.
+        await behind;
+        behind = this.sync();
+        behind.catch(() => {}); // awaited next layer
       }
+      await behind;
       this.cache.wrote(pos0, n);
       return await this.prefillLogits(chunks, opts.logits ?? 'last');
     } finally {

@@ -82,12 +82,18 @@ export interface BuildArgs {
   scratch?: BuildScratch;
 }
 
-/** Builds one layer's tables on the GPU. */
+/**
+ * Queues the build of one layer's tables on the GPU and returns them: later work on the queue sees
+ * them built.
+ */
 export async function buildTables(k: Kernels, a: BuildArgs): Promise<LayerTables> {
-  const b = await tableBuild(k, a);
+  return queueBuild(k, await tableBuild(k, a));
+}
+
+/** Queues a build made by tableBuild, once, and frees its dispatches (Dawn frees a buffer destroyed in use once it has run). */
+export function queueBuild(k: Kernels, b: TableBuild): LayerTables {
   try {
     for (const ds of b.stages) submit(k.gpu, (pass) => record(pass, ds));
-    await k.gpu.device.queue.onSubmittedWorkDone();
     checkGpu(k.gpu);
   } finally {
     b.release();
