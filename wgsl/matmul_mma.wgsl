@@ -3,25 +3,29 @@
 // with BIAS); with SWIGLU, y = silu(x·Gᵀ) ⊙ (x·Uᵀ) for G = w, U = w2. x is rounded to f16 on its way
 // into workgroup memory (as an f16 model's activations are); products and sums stay f32.
 //
-// A workgroup of 4 subgroups computes a 64-token × TN-row tile of y: subgroup s takes tokens
-// 32·(s % 2) .. +31 and rows SN·(s / 2) .. +SN-1. BK-wide stages of x and W go through workgroup
-// memory, rows padded to XS f16 so that the rows of a matrix load fall on different banks.
-// Accumulators are named variables, never arrays: an array of subgroup matrices indexed in a loop
-// lands in local memory (measured on an H100: 26 against 231 TFLOP/s).
+// A workgroup computes a 128-token × 128-row tile of y; each subgroup 64 tokens of it, and 64 rows
+// (4 subgroups), or with SWIGLU 32 rows of G and the same 32 of U (8 subgroups). BK-wide stages of
+// x and W go through workgroup memory, rows padded to XS f16 so that the rows of a matrix load fall
+// on different banks. Accumulators are named variables, never arrays: an array of subgroup matrices
+// indexed in a loop lands in local memory (measured on an H100: 26 against 231 TFLOP/s). The cut
+// was chosen by scripts/bench/prefill-products.mjs (docs/perf-notes.md, session 27): subgroups of 64 x
+// 64 outputs read 8 matrices from workgroup memory for 16 products, against 6 for 8 before.
 
 struct Params { T: u32, K: u32, N: u32, row0: u32, rows: u32 }
 
 #include weight_product
 
-const SG = 4u;
-const WG = 32u * SG;
-const TM = 64u;          // tokens per workgroup
 #if SWIGLU
+const SG = 8u;
 const SN = 32u;          // rows per subgroup: gate and up side by side
 #else
+const SG = 4u;
 const SN = 64u;
 #endif
-const TN = 2u * SN;      // rows per workgroup
+const SGM = 2u;          // subgroups along tokens (the rest along rows)
+const WG = 32u * SG;
+const TM = 128u;         // tokens per workgroup: 64 a subgroup
+const TN = SN * SG / SGM; // rows per workgroup
 const BK = 32u;          // k per stage
 const XS = BK + 8u;      // padded row stride: 80 bytes put 8 consecutive rows on 8 bank groups
 
@@ -42,6 +46,7 @@ var<workgroup> out_u: array<f32, SG * 256u>;
 // A stage is fetched into registers (XR vec4s of x, WR words of W per thread, all loads issued
 // back to back) while the previous one is multiplied, then put into workgroup memory: loads that
 // wait for each other in turn left the tensor cores idle (14 against 111 TFLOP/s, measured).
+// Loads of 8 halves of W (a vec4 of words) instead of 2 ran from 4% faster to 19% slower (session 27).
 const XR = TM * BK / 4u / WG;
 const WR = TN * BK / 2u / WG;
 alias XRegs = array<vec4<f32>, XR>;
@@ -133,14 +138,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let n0 = wid.x * TN;
   let m0 = wid.y * TM;
-  let sm = (sg % 2u) * 32u;
-  let sn = (sg / 2u) * SN;
+  let sm = (sg % SGM) * 64u;
+  let sn = (sg / SGM) * SN;
   // cIJ: tokens sm + 16·I, rows sn + 16·J (with SWIGLU, dIJ the same for U).
   var c00 = Acc(); var c01 = Acc(); var c10 = Acc(); var c11 = Acc();
+  var c20 = Acc(); var c21 = Acc(); var c30 = Acc(); var c31 = Acc();
 #if SWIGLU
   var d00 = Acc(); var d01 = Acc(); var d10 = Acc(); var d11 = Acc();
+  var d20 = Acc(); var d21 = Acc(); var d30 = Acc(); var d31 = Acc();
 #else
   var c02 = Acc(); var c03 = Acc(); var c12 = Acc(); var c13 = Acc();
+  var c22 = Acc(); var c23 = Acc(); var c32 = Acc(); var c33 = Acc();
 #endif
   var xr: XRegs;
   var gr: WRegs;
@@ -153,17 +161,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var kk = 0u; kk < BK; kk += 16u) {
       let a0 = left(sm, kk);
       let a1 = left(sm + 16u, kk);
+      let a2 = left(sm + 32u, kk);
+      let a3 = left(sm + 48u, kk);
       let b0 = right_g(sn, kk);
       let b1 = right_g(sn + 16u, kk);
       c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01); c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11);
+      c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21); c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31);
 #if SWIGLU
       let e0 = right_u(sn, kk);
       let e1 = right_u(sn + 16u, kk);
       d00 = mma(a0, e0, d00); d01 = mma(a0, e1, d01); d10 = mma(a1, e0, d10); d11 = mma(a1, e1, d11);
+      d20 = mma(a2, e0, d20); d21 = mma(a2, e1, d21); d30 = mma(a3, e0, d30); d31 = mma(a3, e1, d31);
 #else
       let b2 = right_g(sn + 32u, kk);
       let b3 = right_g(sn + 48u, kk);
       c02 = mma(a0, b2, c02); c03 = mma(a0, b3, c03); c12 = mma(a1, b2, c12); c13 = mma(a1, b3, c13);
+      c22 = mma(a2, b2, c22); c23 = mma(a2, b3, c23); c32 = mma(a3, b2, c32); c33 = mma(a3, b3, c33);
 #endif
     }
     workgroupBarrier();
@@ -174,10 +187,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #if SWIGLU
   emit(c00, d00, t0, r0, sg, lane); emit(c01, d01, t0, r0 + 16u, sg, lane);
   emit(c10, d10, t0 + 16u, r0, sg, lane); emit(c11, d11, t0 + 16u, r0 + 16u, sg, lane);
+  emit(c20, d20, t0 + 32u, r0, sg, lane); emit(c21, d21, t0 + 32u, r0 + 16u, sg, lane);
+  emit(c30, d30, t0 + 48u, r0, sg, lane); emit(c31, d31, t0 + 48u, r0 + 16u, sg, lane);
 #else
   emit(c00, c00, t0, r0, sg, lane); emit(c01, c01, t0, r0 + 16u, sg, lane);
   emit(c02, c02, t0, r0 + 32u, sg, lane); emit(c03, c03, t0, r0 + 48u, sg, lane);
   emit(c10, c10, t0 + 16u, r0, sg, lane); emit(c11, c11, t0 + 16u, r0 + 16u, sg, lane);
   emit(c12, c12, t0 + 16u, r0 + 32u, sg, lane); emit(c13, c13, t0 + 16u, r0 + 48u, sg, lane);
+  emit(c20, c20, t0 + 32u, r0, sg, lane); emit(c21, c21, t0 + 32u, r0 + 16u, sg, lane);
+  emit(c22, c22, t0 + 32u, r0 + 32u, sg, lane); emit(c23, c23, t0 + 32u, r0 + 48u, sg, lane);
+  emit(c30, c30, t0 + 48u, r0, sg, lane); emit(c31, c31, t0 + 48u, r0 + 16u, sg, lane);
+  emit(c32, c32, t0 + 48u, r0 + 32u, sg, lane); emit(c33, c33, t0 + 48u, r0 + 48u, sg, lane);
 #endif
 }

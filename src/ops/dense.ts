@@ -21,8 +21,8 @@ import type { BatchRows, KvScales } from './attention.js';
 export const MATVEC_MAX_T = 8;
 /** Tokens and rows of y per workgroup of matmul.wgsl. */
 const TILE = 64;
-/** Tokens, and rows (half with SwiGLU), of y per workgroup of matmul_mma.wgsl (TM, TN). */
-const MMA_TOKENS = 64;
+/** Tokens and rows of y per workgroup of matmul_mma.wgsl (TM, TN; with SwiGLU, rows of G and of U). */
+const MMA_TOKENS = 128;
 const MMA_ROWS = 128;
 /** Most tokens of matmul_batch_mma.wgsl (a decode batch's), and its rows of W per workgroup (TM, TN: also the fewest it takes). */
 export const BATCH_MMA_TOKENS = 16;
@@ -302,7 +302,7 @@ function batchPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], 
 function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], w: Binding, w2?: Binding): Dispatch {
   const mma = k.gpu.tensorCores;
   const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows]);
-  const [tokens, rows] = mma ? [MMA_TOKENS, a.swiglu ? MMA_ROWS / 2 : MMA_ROWS] : [TILE, TILE];
+  const [tokens, rows] = mma ? [MMA_TOKENS, MMA_ROWS] : [TILE, TILE];
   const grid: Grid = [ceilDiv(part.rows, rows), ceilDiv(a.T, tokens)];
   check(Math.max(grid[0], grid[1]!) <= maxGroups(k.gpu), `matmul: ${a.T} x ${part.rows} exceeds one dispatch`);
   const kernel = mma ? k.get('matmul_mma', { defines: [...defines, 'MMA'] }) : k.get('matmul', { defines });
