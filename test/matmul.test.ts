@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Kernels } from '../src/gpu/kernels.js';
 import { storage, upload } from '../src/gpu/kernels.js';
-import { batchHalvesBytes, batchMatmul, batchRow, halves, matmul, matvecHolds, matvecShape, MATVEC_MAX_T, type MatvecShape } from '../src/ops/dense.js';
+import { batchHalvesBytes, batchMatmul, batchRow, halves, matmul, matvecHolds, matvecShape, MATVEC_MAX_T, MMA_LONG_FROM, type MatvecShape } from '../src/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, type Matrix, type QuantFormat } from '../src/ops/quant.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
@@ -269,12 +269,13 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
 // there the plain tiled kernel must be chosen), and so do a decode batch's of 9 to 16 tokens, in
 // tiles of their own where K is a multiple of 16 and there are at least 32 rows, x through
 // halves.wgsl (with the RMSNorm fused). Partial tiles of 64 tokens x 128 (64 with SwiGLU) rows x 32
-// k (batches: 16 tokens x 32 (16) rows x 256 k, the last tile moved back over the one before), and
+// k, from MMA_LONG_FROM tokens 128 x 128 (batches: 16 tokens x 32 (16) rows x 256 k, the last tile
+// moved back over the one before), and
 // weights split by rows, as above (a batch's last range of too few rows widened over the one before).
 const native = await gpuContext(false);
 describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'tensor cores' : 'no tensor cores on this device: the plain kernel'})`, () => {
   const kernel = ({ T, K }: { T: number; K: number }) => (!native.gpu.tensorCores ? 'matmul' : T <= 16 && K % 16 === 0 ? 'matmul_batch_mma' : 'matmul_mma');
-  it.each([MATVEC_MAX_T + 1, 16, 37, 130])('T = %i: plain, bias, accumulate, swiglu (+ accumulate)', async (T) => {
+  it.each([MATVEC_MAX_T + 1, 16, 37, 130, MMA_LONG_FROM + 3])('T = %i: plain, bias, accumulate, swiglu (+ accumulate)', async (T) => {
     for (const K of [200, 208]) {
       for (const c of [{}, { bias: true }, { accumulate: true }, { swiglu: true }, { swiglu: true, accumulate: true }]) {
         expect(await checkOn(native, { T, K, N: 77, ...c })).toBe(kernel({ T, K }));

@@ -9,23 +9,30 @@
 // on different banks. Accumulators are named variables, never arrays: an array of subgroup matrices
 // indexed in a loop lands in local memory (measured on an H100: 26 against 231 TFLOP/s). The cut
 // was chosen by scripts/bench/prefill-products.mjs (docs/perf-notes.md, session 27): subgroups of 64 x
-// 64 outputs read 8 matrices from workgroup memory for 16 products, against 6 for 8 before.
+// 64 outputs read 8 matrices from workgroup memory for 16 products, against 6 for 8 with 32 x 64.
+// Few tokens (a decode batch, a question) leave most of such tiles empty and too few workgroups to
+// fill the GPU: there the host takes the short cut, TI = 2 (32 tokens a subgroup, 64 a workgroup)
+// and with SWIGLU 4 subgroups (64 rows), through the same code (the TI > 2 parts fold away).
 
 struct Params { T: u32, K: u32, N: u32, row0: u32, rows: u32 }
 
 #include weight_product
 
+override TI: u32 = 4u;   // 16-token blocks a subgroup: 4, or 2 for the short cut
 #if SWIGLU
-const SG = 8u;
+override SG: u32 = 8u;   // subgroups: 8, or 4 for the short cut
+const MAX_SG = 8u;
 const SN = 32u;          // rows per subgroup: gate and up side by side
 #else
-const SG = 4u;
+override SG: u32 = 4u;
+const MAX_SG = 4u;
 const SN = 64u;
 #endif
 const SGM = 2u;          // subgroups along tokens (the rest along rows)
-const WG = 32u * SG;
-const TM = 128u;         // tokens per workgroup: 64 a subgroup
-const TN = SN * SG / SGM; // rows per workgroup
+override WG: u32 = 32u * SG;
+override TM: u32 = SGM * 16u * TI;   // tokens per workgroup
+override TN: u32 = SN * SG / SGM;    // rows per workgroup
+const MAX_T = 128u;      // most of either
 const BK = 32u;          // k per stage
 const XS = BK + 8u;      // padded row stride: 80 bytes put 8 consecutive rows on 8 bank groups
 
@@ -33,24 +40,24 @@ alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
 
-var<workgroup> xs: array<f16, TM * XS>;   // [token][k]
-var<workgroup> gs: array<f16, TN * XS>;   // [row][k]: read column-major, it is Wᵀ
+var<workgroup> xs: array<f16, MAX_T * XS>;   // [token][k]
+var<workgroup> gs: array<f16, MAX_T * XS>;   // [row][k]: read column-major, it is Wᵀ
 #if SWIGLU
-var<workgroup> us: array<f16, TN * XS>;
+var<workgroup> us: array<f16, MAX_T * XS>;
 #endif
-var<workgroup> out_g: array<f32, SG * 256u>;  // one 16 × 16 result per subgroup on its way out
+var<workgroup> out_g: array<f32, MAX_SG * 256u>;  // one 16 × 16 result per subgroup on its way out
 #if SWIGLU
-var<workgroup> out_u: array<f32, SG * 256u>;
+var<workgroup> out_u: array<f32, MAX_SG * 256u>;
 #endif
 
 // A stage is fetched into registers (XR vec4s of x, WR words of W per thread, all loads issued
 // back to back) while the previous one is multiplied, then put into workgroup memory: loads that
 // wait for each other in turn left the tensor cores idle (14 against 111 TFLOP/s, measured).
 // Loads of 8 halves of W (a vec4 of words) instead of 2 ran from 4% faster to 19% slower (session 27).
-const XR = TM * BK / 4u / WG;
-const WR = TN * BK / 2u / WG;
-alias XRegs = array<vec4<f32>, XR>;
-alias WRegs = array<u32, WR>;
+override XR: u32 = TM * BK / 4u / WG;
+override WR: u32 = TN * BK / 2u / WG;
+alias XRegs = array<vec4<f32>, 8u>;   // XR at most
+alias WRegs = array<u32, 16u>;        // WR at most
 
 // x[m0 .., k0 .. k0+BK) and W[n0 .., k0 .. k0+BK) (U too with SWIGLU), zero past the edges (K is
 // a multiple of 8). Consecutive threads take consecutive vec4s of x and words of W.
@@ -80,7 +87,7 @@ fn fetch(m0: u32, n0: u32, k0: u32, lid: u32, xr: ptr<function, XRegs>, gr: ptr<
   }
 }
 
-fn put2(tile: ptr<workgroup, array<f16, TN * XS>>, at: u32, v: u32) {
+fn put2(tile: ptr<workgroup, array<f16, MAX_T * XS>>, at: u32, v: u32) {
   let h = bitcast<vec2<f16>>(v);
   (*tile)[at] = h.x;
   (*tile)[at + 1u] = h.y;
@@ -133,23 +140,29 @@ fn emit(g: Acc, u: Acc, t0: u32, r0: u32, sg: u32, lane: u32) {
   workgroupBarrier();
 }
 
+// Row block t0 of a subgroup's results: cI0 .. cI3 are rows r0 + 16·J (with SWIGLU, cI0 and cI1 are
+// G's rows r0 and r0 + 16, cI2 and cI3 U's same rows).
+fn emit_row(c0: Acc, c1: Acc, c2: Acc, c3: Acc, t0: u32, r0: u32, sg: u32, lane: u32) {
+#if SWIGLU
+  emit(c0, c2, t0, r0, sg, lane); emit(c1, c3, t0, r0 + 16u, sg, lane);
+#else
+  emit(c0, c0, t0, r0, sg, lane); emit(c1, c1, t0, r0 + 16u, sg, lane);
+  emit(c2, c2, t0, r0 + 32u, sg, lane); emit(c3, c3, t0, r0 + 48u, sg, lane);
+#endif
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let n0 = wid.x * TN;
   let m0 = wid.y * TM;
-  let sm = (sg % SGM) * 64u;
+  let sm = (sg % SGM) * 16u * TI;
   let sn = (sg / SGM) * SN;
-  // cIJ: tokens sm + 16·I, rows sn + 16·J (with SWIGLU, dIJ the same for U).
-  var c00 = Acc(); var c01 = Acc(); var c10 = Acc(); var c11 = Acc();
-  var c20 = Acc(); var c21 = Acc(); var c30 = Acc(); var c31 = Acc();
-#if SWIGLU
-  var d00 = Acc(); var d01 = Acc(); var d10 = Acc(); var d11 = Acc();
-  var d20 = Acc(); var d21 = Acc(); var d30 = Acc(); var d31 = Acc();
-#else
-  var c02 = Acc(); var c03 = Acc(); var c12 = Acc(); var c13 = Acc();
-  var c22 = Acc(); var c23 = Acc(); var c32 = Acc(); var c33 = Acc();
-#endif
+  // cIJ: tokens sm + 16·I, and rows sn + 16·J (with SWIGLU: J = 0, 1 G's rows sn, sn + 16; 2, 3 U's).
+  var c00 = Acc(); var c01 = Acc(); var c02 = Acc(); var c03 = Acc();
+  var c10 = Acc(); var c11 = Acc(); var c12 = Acc(); var c13 = Acc();
+  var c20 = Acc(); var c21 = Acc(); var c22 = Acc(); var c23 = Acc();
+  var c30 = Acc(); var c31 = Acc(); var c32 = Acc(); var c33 = Acc();
   var xr: XRegs;
   var gr: WRegs;
   var ur: WRegs;
@@ -161,42 +174,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var kk = 0u; kk < BK; kk += 16u) {
       let a0 = left(sm, kk);
       let a1 = left(sm + 16u, kk);
-      let a2 = left(sm + 32u, kk);
-      let a3 = left(sm + 48u, kk);
       let b0 = right_g(sn, kk);
       let b1 = right_g(sn + 16u, kk);
-      c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01); c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11);
-      c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21); c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31);
 #if SWIGLU
-      let e0 = right_u(sn, kk);
-      let e1 = right_u(sn + 16u, kk);
-      d00 = mma(a0, e0, d00); d01 = mma(a0, e1, d01); d10 = mma(a1, e0, d10); d11 = mma(a1, e1, d11);
-      d20 = mma(a2, e0, d20); d21 = mma(a2, e1, d21); d30 = mma(a3, e0, d30); d31 = mma(a3, e1, d31);
+      let b2 = right_u(sn, kk);
+      let b3 = right_u(sn + 16u, kk);
 #else
       let b2 = right_g(sn + 32u, kk);
       let b3 = right_g(sn + 48u, kk);
-      c02 = mma(a0, b2, c02); c03 = mma(a0, b3, c03); c12 = mma(a1, b2, c12); c13 = mma(a1, b3, c13);
-      c22 = mma(a2, b2, c22); c23 = mma(a2, b3, c23); c32 = mma(a3, b2, c32); c33 = mma(a3, b3, c33);
 #endif
+      c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01); c02 = mma(a0, b2, c02); c03 = mma(a0, b3, c03);
+      c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11); c12 = mma(a1, b2, c12); c13 = mma(a1, b3, c13);
+      if (TI > 2u) {
+        let a2 = left(sm + 32u, kk);
+        let a3 = left(sm + 48u, kk);
+        c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21); c22 = mma(a2, b2, c22); c23 = mma(a2, b3, c23);
+        c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31); c32 = mma(a3, b2, c32); c33 = mma(a3, b3, c33);
+      }
     }
     workgroupBarrier();
   }
 
   let t0 = m0 + sm;
   let r0 = n0 + sn;
-#if SWIGLU
-  emit(c00, d00, t0, r0, sg, lane); emit(c01, d01, t0, r0 + 16u, sg, lane);
-  emit(c10, d10, t0 + 16u, r0, sg, lane); emit(c11, d11, t0 + 16u, r0 + 16u, sg, lane);
-  emit(c20, d20, t0 + 32u, r0, sg, lane); emit(c21, d21, t0 + 32u, r0 + 16u, sg, lane);
-  emit(c30, d30, t0 + 48u, r0, sg, lane); emit(c31, d31, t0 + 48u, r0 + 16u, sg, lane);
-#else
-  emit(c00, c00, t0, r0, sg, lane); emit(c01, c01, t0, r0 + 16u, sg, lane);
-  emit(c02, c02, t0, r0 + 32u, sg, lane); emit(c03, c03, t0, r0 + 48u, sg, lane);
-  emit(c10, c10, t0 + 16u, r0, sg, lane); emit(c11, c11, t0 + 16u, r0 + 16u, sg, lane);
-  emit(c12, c12, t0 + 16u, r0 + 32u, sg, lane); emit(c13, c13, t0 + 16u, r0 + 48u, sg, lane);
-  emit(c20, c20, t0 + 32u, r0, sg, lane); emit(c21, c21, t0 + 32u, r0 + 16u, sg, lane);
-  emit(c22, c22, t0 + 32u, r0 + 32u, sg, lane); emit(c23, c23, t0 + 32u, r0 + 48u, sg, lane);
-  emit(c30, c30, t0 + 48u, r0, sg, lane); emit(c31, c31, t0 + 48u, r0 + 16u, sg, lane);
-  emit(c32, c32, t0 + 48u, r0 + 32u, sg, lane); emit(c33, c33, t0 + 48u, r0 + 48u, sg, lane);
-#endif
+  emit_row(c00, c01, c02, c03, t0, r0, sg, lane);
+  emit_row(c10, c11, c12, c13, t0 + 16u, r0, sg, lane);
+  if (TI > 2u) {
+    emit_row(c20, c21, c22, c23, t0 + 32u, r0, sg, lane);
+    emit_row(c30, c31, c32, c33, t0 + 48u, r0, sg, lane);
+  }
 }

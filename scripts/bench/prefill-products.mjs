@@ -6,8 +6,8 @@
 //   node scripts/bench/prefill-products.mjs --compile-only [--variants a,b]   (Dawn's null backend: no GPU)
 // A variant is `s<M>x<N>-i<I>j<J>-k<BK>[-v]`: M x N subgroups a workgroup, each I x J blocks of 16
 // tokens x 16 rows (with SwiGLU J blocks of G and J of U), stages of BK, `-v` W fetched 8 halves a
-// load (else 2). The shipped cut is s2x2-i4j4-k32 (SwiGLU: s2x4-i4j2-k32-v); until session 27 it
-// was s2x2-i2j4-k32 (SwiGLU: s2x2-i2j2-k32).
+// load (else 2). The shipped kernel's long cut is s2x2-i4j4-k32 (SwiGLU: s2x4-i4j2-k32), its short
+// one s2x2-i2j4-k32 (SwiGLU: s2x2-i2j2-k32, the only cut before session 27); both are timed first.
 import { rmSync, writeFileSync } from 'node:fs';
 import { create } from 'webgpu';
 import { createGpu, SUBGROUP_MATRIX } from '../../dist/gpu/device.js';
@@ -23,7 +23,8 @@ const json = args.includes('--json');
 const T = Number(opt('--chunk', 2048));
 const reps = Number(opt('--reps', 7)); // rounds
 const DEFAULT = 's2x2-i2j4-k32,s2x2-i4j4-k32-v,s2x4-i4j2-k32,s4x2-i4j2-k32-v,s4x2-i2j2-k32-v,s2x4-i2j4-k32-v';
-const variants = opt('--variants', DEFAULT).split(',');
+const variants = opt('--variants', DEFAULT).split(',').filter(Boolean);
+const SHIPPED = ['shipped', 'shipped-short']; // matmul_mma's long and short cuts
 const c = PRESETS[opt('--preset', 'llama-3.1-8b')].config;
 const H = c.hidden_size, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads, d = c.head_dim ?? H / Hq;
 const products = [
@@ -194,17 +195,18 @@ try {
     const params = uniform(gpu, [T, p.K, p.N, 0, p.N]);
     const bindings = [x, w, ...(w2 ? [w2] : []), y, params];
     const flop = 2 * T * p.N * p.K * (p.swiglu ? 2 : 1);
-    const shippedKernel = k.get('matmul_mma', { defines: ['MMA', ...(p.swiglu ? ['SWIGLU', 'EXTRA'] : [])] });
+    // The shipped kernel's two cuts (ops/dense.ts picks by the tokens), then the generated ones.
+    const shipped = (short) => dispatchOf(k.get('matmul_mma', { defines: ['MMA', ...(p.swiglu ? ['SWIGLU', 'EXTRA'] : [])], constants: short ? { TI: 2, SG: 4 } : {} }),
+      bindings, short ? [ceilDiv(p.N, p.swiglu ? 64 : 128), ceilDiv(T, 64)] : [ceilDiv(p.N, 128), ceilDiv(T, 128)]);
     // Each cut compiled and run once, its output kept (one at a time: a compile error reaches the
     // next read-back), then timed in rounds that alternate the cuts on a GPU kept busy: a cut timed
     // right after its compile ran on idle clocks (2-4x slow, session 27).
     const cuts = [];
-    for (const v of ['shipped', ...variants]) {
+    for (const v of SHIPPED.concat(variants)) {
       let c;
       try {
-        const cut = v === 'shipped' ? null : parse(v);
-        c = { name: v, op: cut ? dispatchOf(kernelOf(v, !!p.swiglu), bindings, [ceilDiv(p.N, cut.sgn * 16 * cut.J), ceilDiv(T, cut.sgm * 16 * cut.I)])
-          : dispatchOf(k.get('matmul_mma', { defines: ['MMA', ...(p.swiglu ? ['SWIGLU', 'EXTRA'] : [])] }), bindings, [ceilDiv(p.N, 128), ceilDiv(T, 128)]) };
+        const cut = SHIPPED.includes(v) ? null : parse(v);
+        c = { name: v, op: cut ? dispatchOf(kernelOf(v, !!p.swiglu), bindings, [ceilDiv(p.N, cut.sgn * 16 * cut.J), ceilDiv(T, cut.sgm * 16 * cut.I)]) : shipped(v === 'shipped-short') };
         const r = await timeAndRead(gpu, c.op, y, 1);
         if (r.error) c.error = r.error; else c.got = r.got;
       } catch (e) {
@@ -230,7 +232,7 @@ try {
   for (const f of written) rmSync(new URL(`${f}.wgsl`, dir), { force: true });
 }
 if (!json) {
-  for (const v of ['shipped', ...variants]) {
+  for (const v of SHIPPED.concat(variants)) {
     const rs = results.filter((r) => r.variant === v && r.ms !== undefined);
     if (rs.length === products.length) console.log(`${v}: the four products ${rs.reduce((s, r) => s + r.ms, 0).toFixed(2)} ms a layer-chunk`);
   }

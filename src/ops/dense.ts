@@ -21,9 +21,13 @@ import type { BatchRows, KvScales } from './attention.js';
 export const MATVEC_MAX_T = 8;
 /** Tokens and rows of y per workgroup of matmul.wgsl. */
 const TILE = 64;
-/** Tokens and rows of y per workgroup of matmul_mma.wgsl (TM, TN; with SwiGLU, rows of G and of U). */
-const MMA_TOKENS = 128;
-const MMA_ROWS = 128;
+/**
+ * Fewest tokens for matmul_mma's long cut (128-token x 128-row tiles); fewer take its short cut
+ * (64 tokens, and 64 rows with SwiGLU): twice the workgroups, which few tokens need to fill the GPU.
+ * A layer's four products on an H100 (session 27), long / short: 1.24 / 1.22 ms at 64 tokens, 1.37 /
+ * 1.55 at 128, 5.55 / 12.69 at 2048.
+ */
+export const MMA_LONG_FROM = 128;
 /** Most tokens of matmul_batch_mma.wgsl (a decode batch's), and its rows of W per workgroup (TM, TN: also the fewest it takes). */
 export const BATCH_MMA_TOKENS = 16;
 const BATCH_MMA_ROWS = 32;
@@ -301,11 +305,12 @@ function batchPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], 
  */
 function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], w: Binding, w2?: Binding): Dispatch {
   const mma = k.gpu.tensorCores;
+  const long = a.T >= MMA_LONG_FROM;
   const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows]);
-  const [tokens, rows] = mma ? [MMA_TOKENS, MMA_ROWS] : [TILE, TILE];
+  const [tokens, rows] = !mma ? [TILE, TILE] : long ? [128, 128] : [64, a.swiglu ? 64 : 128]; // matmul_mma's TM, TN
   const grid: Grid = [ceilDiv(part.rows, rows), ceilDiv(a.T, tokens)];
   check(Math.max(grid[0], grid[1]!) <= maxGroups(k.gpu), `matmul: ${a.T} x ${part.rows} exceeds one dispatch`);
-  const kernel = mma ? k.get('matmul_mma', { defines: [...defines, 'MMA'] }) : k.get('matmul', { defines });
+  const kernel = mma ? k.get('matmul_mma', { defines: [...defines, 'MMA'], constants: long ? {} : { TI: 2, SG: 4 } }) : k.get('matmul', { defines });
   return dispatchOf(kernel, [...productBindings(a, w, w2), params], grid);
 }
 
