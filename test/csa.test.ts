@@ -336,7 +336,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     // The prefill's queries buffer: the next layer's queries land in it once this layer's build is queued.
     const queries = upload(c.gpu, layers[0].ref.queries);
     const first = await build(c, { ...layers[0], queries }, { scratch });
-    c.gpu.device.queue.writeBuffer(queries, 0, layers[1].ref.queries);
+    c.gpu.device.queue.writeBuffer(queries, 0, new Float32Array(layers[1].ref.queries));
     const second = await build(c, { ...layers[1], queries }, { scratch });
     expect(await downloadTables(c.gpu, first)).toEqual(alone[0]);
     expect(await downloadTables(c.gpu, second)).toEqual(alone[1]);
