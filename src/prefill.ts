@@ -270,6 +270,7 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
     throw oomHint(e, model, N, csa);
   } finally {
     scratch?.release();
+    watch?.destroy();
     bar.stop();
   }
   const tablesMs = buildsMs.reduce((a, b) => a + b, 0);

@@ -78,6 +78,7 @@ describe('GpuStopwatch', () => {
     const spans = await watch.spansMs();
     expect(spans).toHaveLength(2);
     for (const ms of spans) expect(ms >= 0 && ms < 10_000).toBe(true);
+    watch.destroy();
   });
 });
 

@@ -128,10 +128,10 @@ export class GpuStopwatch {
     this.gpu.device.queue.submit([enc.finish()]);
   }
 
-  /** The ms of each span stopped so far (waits for the GPU); frees the queries. */
+  /** The ms of each span stopped so far (waits for the GPU). */
   async spansMs(): Promise<number[]> {
     const n = Math.floor(this.marks / 2);
-    if (n === 0) { this.set.destroy(); return []; }
+    if (n === 0) return [];
     const resolve = createBuffer(this.gpu, { size: n * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
     try {
       const enc = this.gpu.device.createCommandEncoder();
@@ -141,7 +141,11 @@ export class GpuStopwatch {
       return Array.from({ length: n }, (_, i) => Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6);
     } finally {
       release(this.gpu, resolve);
-      this.set.destroy();
     }
+  }
+
+  /** Frees the queries. */
+  destroy(): void {
+    this.set.destroy();
   }
 }
