@@ -249,6 +249,7 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
   if (!watch) log.warn('this GPU has no timestamp queries: the table build is timed as part of the prefill');
   const bar = progress(log, 'prefill', N * layers, 'token-layers');
   const t0 = performance.now();
+  let layerStart = t0;
   let buildsMs: number[] = [];
   try {
     await model.prefill(ids, 0, {
@@ -256,6 +257,9 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
       keepQueries: true,
       onProgress: (done) => bar.update(done),
       onLayer: async (l, queries) => {
+        // The CPU runs a layer ahead of the GPU: from layer 2 on, this is about a layer's GPU time.
+        log.debug({ layer: l, ms: +(performance.now() - layerStart).toFixed(1) }, 'layer queued');
+        layerStart = performance.now();
         const args = { queries, kCache: model.f16Keys(l, N), N, Hq: heads, Hkv: kvHeads, d, capacity: model.capacity, invFreq: model.invFreq, params: csa };
         scratch ??= await buildScratch(model.gpu, args);
         const build = await tableBuild(model.kernels, { ...args, scratch });
