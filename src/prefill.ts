@@ -246,7 +246,7 @@ export async function prefillWithTables(model: Model, ids: number[], csa: CsaPar
   // Every layer's build has the same sizes: one scratch for all, made with the first.
   let scratch: BuildScratch | undefined;
   const watch = model.gpu.timestamps ? new GpuStopwatch(model.gpu, layers) : null;
-  if (!watch) log.warn('this GPU has no timestamp queries: the table build is timed as part of the prefill');
+  if (!watch) log.debug('this GPU has no timestamp queries: the table build is timed as part of the prefill');
   const bar = progress(log, 'prefill', N * layers, 'token-layers');
   const t0 = performance.now();
   let layerStart = t0;
