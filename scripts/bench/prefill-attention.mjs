@@ -1,12 +1,12 @@
 // The tensor-core prefill attention (wgsl/attention_prefill_mma.wgsl) of one layer over a late
 // chunk: T queries at positions N - T .. N - 1 of a context of N keys, Llama-3.1-8B heads, f16 K/V,
 // TFLOP/s of causal attention (4·d FLOP a visible (query, key) pair and head) by GPU timestamps.
-// Each variant (the kernel's defines joined by +) is timed in turn, the empty one being the kernel
-// as it ships; every variant's output is checked against a CPU reference on sample rows.
+// Each variant (the kernel's defines joined by +; the empty one is the kernel as it ships) is checked
+// against a CPU reference on sample rows, then all are timed in alternating rounds.
 // With --batch B, the same kernel's BATCH form too: the context part of B sequences' decode step
 // (attentionDecodeBatch's tensor-core path, its reduce and own rows included) at each count of
 // context splits per KV head in --splits (the first, 0, is the count it takes on its own).
-//   node scripts/bench/prefill-attention.mjs [--contexts 32768,131072] [--chunk 2048] [--variants ,A,A+B] [--reps 5]
+//   node scripts/bench/prefill-attention.mjs [--contexts 32768,131072] [--chunk 2048] [--variants ,A,A+B] [--reps 7]
 //     [--batch 16 --splits 0,132,264] [--json]
 import { collecting, createGpu, release } from '../../dist/gpu/device.js';
 import { Kernels, ceilDiv, dispatchOf, storage, uniform, upload } from '../../dist/gpu/kernels.js';
@@ -15,14 +15,14 @@ import { CACHE_PAD, attentionDecodeBatch } from '../../dist/ops/attention.js';
 import { PRESETS } from '../../dist/model/synth.js';
 import { mulberry32 } from '../../dist/random.js';
 import { f16ToF32, f32ToF16 } from '../../dist/weights/f16.js';
-import { parseVariants, timeAndRead } from './variants.mjs';
+import { parseVariants, timeAndRead, timeInRounds } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => (args.includes(name) ? args[args.indexOf(name) + 1] : def);
 const json = args.includes('--json');
 const contexts = opt('--contexts', '32768,131072').split(',').map(Number);
 const T = Number(opt('--chunk', 2048));
-const reps = Number(opt('--reps', 5));
+const reps = Number(opt('--reps', 7)); // rounds (and the batch form's timed runs)
 const B = Number(opt('--batch', 0));
 const splitCounts = opt('--splits', '0').split(',').map(Number);
 const variants = parseVariants(opt('--variants', ''));
@@ -53,20 +53,31 @@ for (const N of contexts) {
   const want = SAMPLE_ROWS.flatMap((t) => Array.from({ length: Hq }, (_, h) => ({ t, h, o: reference(qf, kf, vf, t, h, pos, N) })));
   // Visible (query, key) pairs: query t sees keys 0 .. pos + t.
   const flop = 4 * d * Hq * (T * (pos + 1) + (T * (T - 1)) / 2);
+  // Each variant compiled, run and checked in turn, then all timed in rounds.
+  const cuts = [];
   for (const v of variants) {
-    const kernel = k.get('attention_prefill_mma', { defines: ['MMA', ...v.defines], constants: { HPW, D: d } });
-    const op = dispatchOf(kernel, [q, kc, vc, out, step, params], [ceilDiv(T, 64 / HPW), Hq / HPW]);
-    const { ms, got, error } = await timeAndRead(gpu, op, out, reps);
-    if (error) {
-      results.push({ context: N, chunk: T, variant: v.name, error });
-      if (!json) console.log(`${N} keys, ${v.name}: ${error}`);
+    const cut = { name: v.name };
+    try {
+      const kernel = k.get('attention_prefill_mma', { defines: ['MMA', ...v.defines], constants: { HPW, D: d } });
+      cut.op = dispatchOf(kernel, [q, kc, vc, out, step, params], [ceilDiv(T, 64 / HPW), Hq / HPW]);
+      const { got, error } = await timeAndRead(gpu, cut.op, out, 1);
+      if (error) cut.error = error;
+      else cut.maxErr = Math.max(...want.map((w) => Math.max(...w.o.map((o, i) => Math.abs(got[(w.t * Hq + w.h) * d + i] - o)))));
+    } catch (e) {
+      cut.error = String(e.message ?? e).split('\n')[0];
+    }
+    cuts.push(cut);
+  }
+  await timeInRounds(gpu, cuts, reps);
+  for (const cut of cuts) {
+    if (cut.error) {
+      results.push({ context: N, chunk: T, variant: cut.name, error: cut.error });
+      if (!json) console.log(`${N} keys, ${cut.name}: ${cut.error}`);
       continue;
     }
-    let err = 0;
-    for (const w of want) for (let i = 0; i < d; i++) err = Math.max(err, Math.abs(got[(w.t * Hq + w.h) * d + i] - w.o[i]));
-    const r = { context: N, chunk: T, variant: v.name, ms, tflops: flop / ms / 1e9, maxErr: err };
+    const r = { context: N, chunk: T, variant: cut.name, ms: cut.ms, tflops: flop / cut.ms / 1e9, maxErr: cut.maxErr };
     results.push(r);
-    if (!json) console.log(`${N} keys, chunk ${T}, ${r.variant}: ${ms.toFixed(2)} ms, ${r.tflops.toFixed(1)} TFLOP/s, max |err| ${err.toExponential(2)} (x${c.num_hidden_layers} layers: ${(ms * c.num_hidden_layers).toFixed(0)} ms)`);
+    if (!json) console.log(`${N} keys, chunk ${T}, ${r.variant}: ${r.ms.toFixed(2)} ms, ${r.tflops.toFixed(1)} TFLOP/s, max |err| ${r.maxErr.toExponential(2)} (x${c.num_hidden_layers} layers: ${(r.ms * c.num_hidden_layers).toFixed(0)} ms)`);
   }
   if (B) await batchContext(N, kc, vc);
   for (const b of [kc, vc, q, out, step, params]) b.destroy();

@@ -14,8 +14,7 @@ import { createGpu, SUBGROUP_MATRIX } from '../../dist/gpu/device.js';
 import { Kernels, ceilDiv, dispatchOf, kernelSource, record, storage, submit, uniform } from '../../dist/gpu/kernels.js';
 import { fillUniform } from '../../dist/ops/dense.js';
 import { PRESETS } from '../../dist/model/synth.js';
-import { gpuTimeMs } from '../../dist/gpu/profile.js';
-import { relativeDiff, timeAndRead } from './variants.mjs';
+import { relativeDiff, timeAndRead, timeInRounds } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => (args.includes(name) ? args[args.indexOf(name) + 1] : def);
@@ -199,8 +198,7 @@ try {
     const shipped = (short) => dispatchOf(k.get('matmul_mma', { defines: ['MMA', ...(p.swiglu ? ['SWIGLU', 'EXTRA'] : [])], constants: short ? { TI: 2, SG: 4 } : {} }),
       bindings, short ? [ceilDiv(p.N, p.swiglu ? 64 : 128), ceilDiv(T, 64)] : [ceilDiv(p.N, 128), ceilDiv(T, 128)]);
     // Each cut compiled and run once, its output kept (one at a time: a compile error reaches the
-    // next read-back), then timed in rounds that alternate the cuts on a GPU kept busy: a cut timed
-    // right after its compile ran on idle clocks (2-4x slow, session 27).
+    // next read-back), then all timed in rounds.
     const cuts = [];
     for (const v of SHIPPED.concat(variants)) {
       let c;
@@ -214,15 +212,10 @@ try {
       }
       cuts.push(c);
     }
-    const live = cuts.filter((c) => !c.error);
-    await gpuTimeMs(gpu, Array(100).fill(live[0].op), 1);
-    for (let round = 0; round < reps; round++) {
-      for (const c of live) (c.times ??= []).push((await gpuTimeMs(gpu, [c.op, c.op, c.op], 1)) / 3);
-    }
+    await timeInRounds(gpu, cuts, reps);
     for (const c of cuts) {
-      const ms = c.times && c.times.sort((a, b) => a - b)[Math.floor(c.times.length / 2)];
       const out = c.error ? { product: p.name, variant: c.name, error: c.error }
-        : { product: p.name, T, K: p.K, N: p.N, variant: c.name, ms, tflops: flop / ms / 1e9, relDiff: relativeDiff(c.got, cuts[0].got) };
+        : { product: p.name, T, K: p.K, N: p.N, variant: c.name, ms: c.ms, tflops: flop / c.ms / 1e9, relDiff: relativeDiff(c.got, cuts[0].got) };
       results.push(out);
       if (!json) console.log(out.error ? `${p.name}, ${c.name}: ${out.error}` : `${p.name} (${T} x ${p.K} -> ${p.N}${p.swiglu ? ' x2' : ''}), ${c.name}: ${out.ms.toFixed(3)} ms, ${out.tflops.toFixed(1)} TFLOP/s, Δ ${out.relDiff.toExponential(1)} of max |y|`);
     }

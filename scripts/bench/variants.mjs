@@ -8,9 +8,26 @@ export function parseVariants(arg) {
 }
 
 /**
+ * Times the cuts ({ op }, those without an `error`) in `rounds` rounds that alternate them, after
+ * `warmMs` of the first one's op, and sets each one's `ms` (the median of its rounds, an op three
+ * times in a row a round): a cut timed right after its compile ran on idle clocks, 2-4x slow and in
+ * no order (H100, session 27).
+ */
+export async function timeInRounds(gpu, cuts, rounds, warmMs = 300) {
+  const live = cuts.filter((c) => !c.error);
+  if (!live.length) return;
+  for (const t0 = performance.now(); performance.now() - t0 < warmMs;) await gpuTimeMs(gpu, Array(10).fill(live[0].op), 1);
+  for (let round = 0; round < rounds; round++) {
+    for (const c of live) (c.times ??= []).push((await gpuTimeMs(gpu, [c.op, c.op, c.op], 1)) / 3);
+  }
+  for (const c of live) c.ms = c.times.sort((a, b) => a - b)[Math.floor(rounds / 2)];
+}
+
+/**
  * The GPU ms of one `op` (three in a row, the median of `reps` runs, after two to compile and warm
  * the clocks) and `out` read back after it; or the first line of the error that stopped it (a
- * variant that does not compile, or needs more workgroup memory than the GPU has).
+ * variant that does not compile, or needs more workgroup memory than the GPU has). Right after a
+ * compile the clocks may be idle: timeInRounds times several cuts fairly.
  */
 export async function timeAndRead(gpu, op, out, reps) {
   try {
