@@ -12,7 +12,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { create } from 'webgpu';
 import { createGpu, SUBGROUP_MATRIX } from '../../dist/gpu/device.js';
 import { Kernels, ceilDiv, dispatchOf, kernelSource, record, storage, submit, uniform } from '../../dist/gpu/kernels.js';
-import { fillUniform } from '../../dist/ops/dense.js';
+import { MMA_LONG_FROM, fillUniform, mmaCut } from '../../dist/ops/dense.js';
 import { PRESETS } from '../../dist/model/synth.js';
 import { relativeDiff, timeAndRead, timeInRounds } from './variants.mjs';
 
@@ -195,8 +195,11 @@ try {
     const bindings = [x, w, ...(w2 ? [w2] : []), y, params];
     const flop = 2 * T * p.N * p.K * (p.swiglu ? 2 : 1);
     // The shipped kernel's two cuts (ops/dense.ts picks by the tokens), then the generated ones.
-    const shipped = (short) => dispatchOf(k.get('matmul_mma', { defines: ['MMA', ...(p.swiglu ? ['SWIGLU', 'EXTRA'] : [])], constants: short ? { TI: 2, SG: 4 } : {} }),
-      bindings, short ? [ceilDiv(p.N, p.swiglu ? 64 : 128), ceilDiv(T, 64)] : [ceilDiv(p.N, 128), ceilDiv(T, 128)]);
+    const shipped = (short) => {
+      const cut = mmaCut(short ? MMA_LONG_FROM - 1 : MMA_LONG_FROM, !!p.swiglu);
+      return dispatchOf(k.get('matmul_mma', { defines: ['MMA', ...(p.swiglu ? ['SWIGLU', 'EXTRA'] : [])], constants: cut.constants }),
+        bindings, [ceilDiv(p.N, cut.rows), ceilDiv(T, cut.tokens)]);
+    };
     // Each cut compiled and run once, its output kept (one at a time: a compile error reaches the
     // next read-back), then all timed in rounds.
     const cuts = [];

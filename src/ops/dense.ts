@@ -28,6 +28,11 @@ const TILE = 64;
  * 1.55 at 128, 5.55 / 12.69 at 2048.
  */
 export const MMA_LONG_FROM = 128;
+
+/** matmul_mma's cut for T tokens: tokens and rows of y a workgroup (TM, TN), and the override constants that make it. */
+export function mmaCut(T: number, swiglu: boolean): { tokens: number; rows: number; constants: Record<string, number> } {
+  return T >= MMA_LONG_FROM ? { tokens: 128, rows: 128, constants: {} } : { tokens: 64, rows: swiglu ? 64 : 128, constants: { TI: 2, SG: 4 } };
+}
 /** Most tokens of matmul_batch_mma.wgsl (a decode batch's), and its rows of W per workgroup (TM, TN: also the fewest it takes). */
 export const BATCH_MMA_TOKENS = 16;
 const BATCH_MMA_ROWS = 32;
@@ -304,13 +309,11 @@ function batchPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], 
  * them (x rounded to f16 there).
  */
 function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], w: Binding, w2?: Binding): Dispatch {
-  const mma = k.gpu.tensorCores;
-  const long = a.T >= MMA_LONG_FROM;
+  const cut = k.gpu.tensorCores ? mmaCut(a.T, !!a.swiglu) : null;
   const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows]);
-  const [tokens, rows] = !mma ? [TILE, TILE] : long ? [128, 128] : [64, a.swiglu ? 64 : 128]; // matmul_mma's TM, TN
-  const grid: Grid = [ceilDiv(part.rows, rows), ceilDiv(a.T, tokens)];
+  const grid: Grid = [ceilDiv(part.rows, cut?.rows ?? TILE), ceilDiv(a.T, cut?.tokens ?? TILE)];
   check(Math.max(grid[0], grid[1]!) <= maxGroups(k.gpu), `matmul: ${a.T} x ${part.rows} exceeds one dispatch`);
-  const kernel = mma ? k.get('matmul_mma', { defines: [...defines, 'MMA'], constants: long ? {} : { TI: 2, SG: 4 } }) : k.get('matmul', { defines });
+  const kernel = cut ? k.get('matmul_mma', { defines: [...defines, 'MMA'], constants: cut.constants }) : k.get('matmul', { defines });
   return dispatchOf(kernel, [...productBindings(a, w, w2), params], grid);
 }
 
