@@ -21,18 +21,15 @@ struct Params { T: u32, K: u32, N: u32, row0: u32, rows: u32 }
 override TI: u32 = 4u;   // 16-token blocks a subgroup: 4, or 2 for the short cut
 #if SWIGLU
 override SG: u32 = 8u;   // subgroups: 8, or 4 for the short cut
-const MAX_SG = 8u;
 const SN = 32u;          // rows per subgroup: gate and up side by side
 #else
 override SG: u32 = 4u;
-const MAX_SG = 4u;
 const SN = 64u;
 #endif
 const SGM = 2u;          // subgroups along tokens (the rest along rows)
 override WG: u32 = 32u * SG;
 override TM: u32 = SGM * 16u * TI;   // tokens per workgroup
 override TN: u32 = SN * SG / SGM;    // rows per workgroup
-const MAX_T = 128u;      // most of either
 const BK = 32u;          // k per stage
 const XS = BK + 8u;      // padded row stride: 80 bytes put 8 consecutive rows on 8 bank groups
 
@@ -40,14 +37,16 @@ alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
 
-var<workgroup> xs: array<f16, MAX_T * XS>;   // [token][k]
-var<workgroup> gs: array<f16, MAX_T * XS>;   // [row][k]: read column-major, it is Wᵀ
+// Sized by the cut (override-sized workgroup arrays): the short cut's footprint decides how many
+// of its workgroups share an SM.
+var<workgroup> xs: array<f16, TM * XS>;   // [token][k]
+var<workgroup> gs: array<f16, TN * XS>;   // [row][k]: read column-major, it is Wᵀ
 #if SWIGLU
-var<workgroup> us: array<f16, MAX_T * XS>;
+var<workgroup> us: array<f16, TN * XS>;
 #endif
-var<workgroup> out_g: array<f32, MAX_SG * 256u>;  // one 16 × 16 result per subgroup on its way out
+var<workgroup> out_g: array<f32, SG * 256u>;  // one 16 × 16 result per subgroup on its way out
 #if SWIGLU
-var<workgroup> out_u: array<f32, MAX_SG * 256u>;
+var<workgroup> out_u: array<f32, SG * 256u>;
 #endif
 
 // A stage is fetched into registers (XR vec4s of x, WR words of W per thread, all loads issued
@@ -87,12 +86,6 @@ fn fetch(m0: u32, n0: u32, k0: u32, lid: u32, xr: ptr<function, XRegs>, gr: ptr<
   }
 }
 
-fn put2(tile: ptr<workgroup, array<f16, MAX_T * XS>>, at: u32, v: u32) {
-  let h = bitcast<vec2<f16>>(v);
-  (*tile)[at] = h.x;
-  (*tile)[at + 1u] = h.y;
-}
-
 fn put(lid: u32, xr: ptr<function, XRegs>, gr: ptr<function, WRegs>, ur: ptr<function, WRegs>) {
   for (var j = 0u; j < XR; j++) {
     let i = lid + j * WG;
@@ -103,9 +96,13 @@ fn put(lid: u32, xr: ptr<function, XRegs>, gr: ptr<function, WRegs>, ur: ptr<fun
   for (var j = 0u; j < WR; j++) {
     let i = lid + j * WG;
     let at = i / (BK / 2u) * XS + 2u * (i % (BK / 2u));
-    put2(&gs, at, (*gr)[j]);
+    let g = bitcast<vec2<f16>>((*gr)[j]);
+    gs[at] = g.x;
+    gs[at + 1u] = g.y;
 #if SWIGLU
-    put2(&us, at, (*ur)[j]);
+    let u = bitcast<vec2<f16>>((*ur)[j]);
+    us[at] = u.x;
+    us[at + 1u] = u.y;
 #endif
   }
 }
