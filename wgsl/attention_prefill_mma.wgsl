@@ -39,8 +39,13 @@ override HPW: u32 = 1;   // query heads per workgroup
 override D: u32 = 128;   // head dim, a multiple of 16, at most MAX_D
 
 const SG = 4u;           // subgroups per workgroup
+#if R2
+const RB = 2u;           // 16-row blocks a subgroup: each K and V matrix loaded serves both
+#else
+const RB = 1u;
+#endif
 const WG = 32u * SG;
-const ROWS = 16u * SG;
+const ROWS = 16u * RB * SG;
 const BK = 16u;          // keys per tile (see above)
 const HALF = BK / 2u;    // S values of a tile a lane holds
 const NEG = -3.0e38;
@@ -146,8 +151,8 @@ fn qk(acc: Acc, qm: Left, n: u32, kk: u32) -> Acc {
   return mma(qm, subgroupMatrixLoad<Right, col_major>(&kv, n * 16u * KS + kk * 16u, KS), acc);
 }
 
-// S of subgroup sg's rows against the staged keys, into its rows of st.
-fn scores(sg: u32, q0: Left, q1: Left, q2: Left, q3: Left, q4: Left, q5: Left, q6: Left, q7: Left) {
+// S of the 16 rows from row `base` against the staged keys, into those rows of st.
+fn scores(base: u32, q0: Left, q1: Left, q2: Left, q3: Left, q4: Left, q5: Left, q6: Left, q7: Left) {
   for (var n = 0u; n < BK / 16u; n++) {
     var acc = qk(Acc(), q0, n, 0u);
     if (DT > 1u) { acc = qk(acc, q1, n, 1u); }
@@ -157,9 +162,42 @@ fn scores(sg: u32, q0: Left, q1: Left, q2: Left, q3: Left, q4: Left, q5: Left, q
     if (DT > 5u) { acc = qk(acc, q5, n, 5u); }
     if (DT > 6u) { acc = qk(acc, q6, n, 6u); }
     if (DT > 7u) { acc = qk(acc, q7, n, 7u); }
-    subgroupMatrixStore<row_major>(&st, sg * 16u * SS + n * 16u, acc, SS);
+    subgroupMatrixStore<row_major>(&st, base * SS + n * 16u, acc, SS);
   }
 }
+
+#if R2
+// S of two 16-row blocks (from rows base and base + 16), each K matrix loaded once for both.
+fn kk2(a: ptr<function, Acc>, b: ptr<function, Acc>, qa: Left, qb: Left, n: u32, kk: u32) {
+  let km = subgroupMatrixLoad<Right, col_major>(&kv, n * 16u * KS + kk * 16u, KS);
+  *a = mma(qa, km, *a);
+  *b = mma(qb, km, *b);
+}
+fn scores2(base: u32, q0: Left, q1: Left, q2: Left, q3: Left, q4: Left, q5: Left, q6: Left, q7: Left,
+           r0: Left, r1: Left, r2: Left, r3: Left, r4: Left, r5: Left, r6: Left, r7: Left) {
+  for (var n = 0u; n < BK / 16u; n++) {
+    var a = Acc();
+    var b = Acc();
+    kk2(&a, &b, q0, r0, n, 0u);
+    if (DT > 1u) { kk2(&a, &b, q1, r1, n, 1u); }
+    if (DT > 2u) { kk2(&a, &b, q2, r2, n, 2u); }
+    if (DT > 3u) { kk2(&a, &b, q3, r3, n, 3u); }
+    if (DT > 4u) { kk2(&a, &b, q4, r4, n, 4u); }
+    if (DT > 5u) { kk2(&a, &b, q5, r5, n, 5u); }
+    if (DT > 6u) { kk2(&a, &b, q6, r6, n, 6u); }
+    if (DT > 7u) { kk2(&a, &b, q7, r7, n, 7u); }
+    subgroupMatrixStore<row_major>(&st, base * SS + n * 16u, a, SS);
+    subgroupMatrixStore<row_major>(&st, (base + 16u) * SS + n * 16u, b, SS);
+  }
+}
+
+// P·V for both blocks: oa += pa · V's head-dim tile n of keys 16kk .., ob += pb · the same.
+fn pv2(oa: ptr<function, Acc>, ob: ptr<function, Acc>, pa: Left, pb: Left, kk: u32, n: u32) {
+  let vm = subgroupMatrixLoad<Right, row_major>(&kv, kk * 16u * KS + n * 16u, KS);
+  *oa = mma(pa, vm, *oa);
+  *ob = mma(pb, vm, *ob);
+}
+#endif
 
 // o + P's keys 16kk .. 16kk+15 · head-dim tile n of the V tile
 fn pv(o: Acc, pm: Left, kk: u32, n: u32) -> Acc {
@@ -175,14 +213,15 @@ fn out_at(row: Row, w: Work) -> u32 {
 #endif
 }
 
-// Head-dim tile n of O · inv through st to the row's place in out: lane l takes row l / 2, 8 dims.
-fn emit(o: Acc, n: u32, sg: u32, lane: u32, row: Row, at: u32, inv: f32) {
+// Head-dim tile n of O (the 16 rows from `base`) · inv through st to the row's place in out: lane
+// l takes row l / 2, 8 dims.
+fn emit(o: Acc, n: u32, base: u32, lane: u32, row: Row, at: u32, inv: f32) {
   workgroupBarrier();
-  subgroupMatrixStore<row_major>(&st, sg * 16u * SS, o, SS);
+  subgroupMatrixStore<row_major>(&st, base * SS, o, SS);
   workgroupBarrier();
   let c0 = (lane % 2u) * 8u;
   for (var c = c0; c < c0 + 8u; c++) {
-    if (row.valid) { out[at + n * 16u + c] = st[(sg * 16u + lane / 2u) * SS + c] * inv; }
+    if (row.valid) { out[at + n * 16u + c] = st[(base + lane / 2u) * SS + c] * inv; }
   }
 }
 
@@ -192,15 +231,16 @@ fn any_raised(r: array<u32, SG>) -> bool {
   return n > 0u;
 }
 
-// O's head-dim tile o with each row scaled by its lane's alpha, through the subgroup's rows of st.
-fn rescaled(o: Acc, sg: u32, lane: u32, alpha: f32) -> Acc {
+// O's head-dim tile o (the 16 rows from `base`) with each row scaled by its lane's alpha, through
+// those rows of st.
+fn rescaled(o: Acc, base: u32, lane: u32, alpha: f32) -> Acc {
   workgroupBarrier();
-  subgroupMatrixStore<row_major>(&st, sg * 16u * SS, o, SS);
+  subgroupMatrixStore<row_major>(&st, base * SS, o, SS);
   workgroupBarrier();
-  let at = (sg * 16u + lane / 2u) * SS + (lane % 2u) * 8u;
+  let at = (base + lane / 2u) * SS + (lane % 2u) * 8u;
   for (var c = at; c < at + 8u; c++) { st[c] *= alpha; }
   workgroupBarrier();
-  return subgroupMatrixLoad<Acc, row_major>(&st, sg * 16u * SS, SS);
+  return subgroupMatrixLoad<Acc, row_major>(&st, base * SS, SS);
 }
 
 // The row's reference max after this tile (raised to the tile's max where that exceeds m by more
@@ -223,50 +263,101 @@ fn softmax(t0: u32, row: Row, w: Work, so: u32, po: u32, h: u32, m: f32) -> Soft
   return Soft(mn, l);
 }
 
+// A block's end: l summed over the row's two lanes, then O / l to out (BATCH: O and (m, l) as split
+// partials).
+fn finish(o0: Acc, o1: Acc, o2: Acc, o3: Acc, o4: Acc, o5: Acc, o6: Acc, o7: Acc,
+          base: u32, lane: u32, row: Row, w: Work, m: f32, l_lane: f32) {
+  let l = l_lane + subgroupShuffleXor(l_lane, 1u);
+  let at = out_at(row, w);
+#if BATCH
+  let inv = 1.0;
+  if (row.valid && lane % 2u == 0u) { part_ml[at / D] = vec2(m, l); }
+#else
+  let inv = 1.0 / l;
+#endif
+  emit(o0, 0u, base, lane, row, at, inv);
+  if (DT > 1u) { emit(o1, 1u, base, lane, row, at, inv); }
+  if (DT > 2u) { emit(o2, 2u, base, lane, row, at, inv); }
+  if (DT > 3u) { emit(o3, 3u, base, lane, row, at, inv); }
+  if (DT > 4u) { emit(o4, 4u, base, lane, row, at, inv); }
+  if (DT > 5u) { emit(o5, 5u, base, lane, row, at, inv); }
+  if (DT > 6u) { emit(o6, 6u, base, lane, row, at, inv); }
+  if (DT > 7u) { emit(o7, 7u, base, lane, row, at, inv); }
+}
+
+fn q_tile(i: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&kv, 16u * i, D); }
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let w = work_of(wg);
-  // Q into matrix registers, one subgroup's 16 rows at a time through kv (which holds BK rows).
+  let base = sg * 16u * RB;   // the subgroup's first row
+  // Q into matrix registers, 16 rows at a time through kv (which holds BK rows); qb: the second block's.
   var q0 = Left(); var q1 = Left(); var q2 = Left(); var q3 = Left(); var q4 = Left(); var q5 = Left(); var q6 = Left(); var q7 = Left();
-  for (var s = 0u; s < SG; s++) {
+#if R2
+  var qb0 = Left(); var qb1 = Left(); var qb2 = Left(); var qb3 = Left(); var qb4 = Left(); var qb5 = Left(); var qb6 = Left(); var qb7 = Left();
+#endif
+  for (var b = 0u; b < SG * RB; b++) {
     for (var e = lid; e < 16u * D; e += WG) {
-      let row = row_of(16u * s + e / D, w);
+      let row = row_of(16u * b + e / D, w);
       var x = 0.0;
       if (row.valid) { x = q[(row.query * p.Hq + row.head) * D + e % D] * p.scale; }
       kv[e] = f16(x);
     }
     workgroupBarrier();
-    if (sg == s) {
-      q0 = subgroupMatrixLoad<Left, row_major>(&kv, 0u, D);
-      if (DT > 1u) { q1 = subgroupMatrixLoad<Left, row_major>(&kv, 16u, D); }
-      if (DT > 2u) { q2 = subgroupMatrixLoad<Left, row_major>(&kv, 32u, D); }
-      if (DT > 3u) { q3 = subgroupMatrixLoad<Left, row_major>(&kv, 48u, D); }
-      if (DT > 4u) { q4 = subgroupMatrixLoad<Left, row_major>(&kv, 64u, D); }
-      if (DT > 5u) { q5 = subgroupMatrixLoad<Left, row_major>(&kv, 80u, D); }
-      if (DT > 6u) { q6 = subgroupMatrixLoad<Left, row_major>(&kv, 96u, D); }
-      if (DT > 7u) { q7 = subgroupMatrixLoad<Left, row_major>(&kv, 112u, D); }
+    if (sg == b / RB && b % RB == 0u) {
+      q0 = q_tile(0u);
+      if (DT > 1u) { q1 = q_tile(1u); }
+      if (DT > 2u) { q2 = q_tile(2u); }
+      if (DT > 3u) { q3 = q_tile(3u); }
+      if (DT > 4u) { q4 = q_tile(4u); }
+      if (DT > 5u) { q5 = q_tile(5u); }
+      if (DT > 6u) { q6 = q_tile(6u); }
+      if (DT > 7u) { q7 = q_tile(7u); }
     }
+#if R2
+    if (sg == b / RB && b % RB == 1u) {
+      qb0 = q_tile(0u);
+      if (DT > 1u) { qb1 = q_tile(1u); }
+      if (DT > 2u) { qb2 = q_tile(2u); }
+      if (DT > 3u) { qb3 = q_tile(3u); }
+      if (DT > 4u) { qb4 = q_tile(4u); }
+      if (DT > 5u) { qb5 = q_tile(5u); }
+      if (DT > 6u) { qb6 = q_tile(6u); }
+      if (DT > 7u) { qb7 = q_tile(7u); }
+    }
+#endif
     workgroupBarrier();
   }
 
-  // Lane `lane` covers row r of its subgroup, columns 2c + h (c < HALF) of each 16 x BK tile.
+  // Lane `lane` covers row r of its subgroup's block (of each block), columns 2c + h (c < HALF) of
+  // each 16 x BK tile.
   let r = lane / 2u;
   let h = lane % 2u;
-  let row = row_of(sg * 16u + r, w);
-  let so = (sg * 16u + r) * SS + h;
-  let po = (sg * 16u + r) * PS + h;
+  let row = row_of(base + r, w);
+  let so = (base + r) * SS + h;
+  let po = (base + r) * PS + h;
 
   var m = NEG;   // the row's reference max (both lanes of a row hold the same m and l)
   var l = 0.0;
   var o0 = Acc(); var o1 = Acc(); var o2 = Acc(); var o3 = Acc(); var o4 = Acc(); var o5 = Acc(); var o6 = Acc(); var o7 = Acc();
+#if R2
+  let row_b = row_of(base + 16u + r, w);
+  var m_b = NEG;
+  var l_b = 0.0;
+  var ob0 = Acc(); var ob1 = Acc(); var ob2 = Acc(); var ob3 = Acc(); var ob4 = Acc(); var ob5 = Acc(); var ob6 = Acc(); var ob7 = Acc();
+#endif
   var kw = fetch(w.row0 + w.begin, lid, false);
   for (var t0 = w.begin; t0 < w.end; t0 += BK) {
     let vw = fetch(w.row0 + t0, lid, true);
     workgroupBarrier();                   // everyone is done with the last V tile and P
     put(kw, lid);
     workgroupBarrier();
-    scores(sg, q0, q1, q2, q3, q4, q5, q6, q7);
+#if R2
+    scores2(base, q0, q1, q2, q3, q4, q5, q6, q7, qb0, qb1, qb2, qb3, qb4, qb5, qb6, qb7);
+#else
+    scores(base, q0, q1, q2, q3, q4, q5, q6, q7);
+#endif
     workgroupBarrier();
 
     let soft = softmax(t0, row, w, so, po, h, m);
@@ -274,22 +365,52 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     let alpha = select(1.0, exp2(m - soft.m), up);
     m = soft.m;
     l = l * alpha + soft.l;
+#if R2
+    let soft_b = softmax(t0, row_b, w, so + 16u * SS, po + 16u * PS, h, m_b);
+    let up_b = soft_b.m > m_b;
+    let alpha_b = select(1.0, exp2(m_b - soft_b.m), up_b);
+    m_b = soft_b.m;
+    l_b = l_b * alpha_b + soft_b.l;
+    raised[sg] = u32(subgroupAny(up || up_b));
+#else
     raised[sg] = u32(subgroupAny(up));
+#endif
     if (any_raised(workgroupUniformLoad(&raised)) && t0 > w.begin) {   // a barrier too: S and K are spent
-      o0 = rescaled(o0, sg, lane, alpha);
-      if (DT > 1u) { o1 = rescaled(o1, sg, lane, alpha); }
-      if (DT > 2u) { o2 = rescaled(o2, sg, lane, alpha); }
-      if (DT > 3u) { o3 = rescaled(o3, sg, lane, alpha); }
-      if (DT > 4u) { o4 = rescaled(o4, sg, lane, alpha); }
-      if (DT > 5u) { o5 = rescaled(o5, sg, lane, alpha); }
-      if (DT > 6u) { o6 = rescaled(o6, sg, lane, alpha); }
-      if (DT > 7u) { o7 = rescaled(o7, sg, lane, alpha); }
+      o0 = rescaled(o0, base, lane, alpha);
+      if (DT > 1u) { o1 = rescaled(o1, base, lane, alpha); }
+      if (DT > 2u) { o2 = rescaled(o2, base, lane, alpha); }
+      if (DT > 3u) { o3 = rescaled(o3, base, lane, alpha); }
+      if (DT > 4u) { o4 = rescaled(o4, base, lane, alpha); }
+      if (DT > 5u) { o5 = rescaled(o5, base, lane, alpha); }
+      if (DT > 6u) { o6 = rescaled(o6, base, lane, alpha); }
+      if (DT > 7u) { o7 = rescaled(o7, base, lane, alpha); }
+#if R2
+      ob0 = rescaled(ob0, base + 16u, lane, alpha_b);
+      if (DT > 1u) { ob1 = rescaled(ob1, base + 16u, lane, alpha_b); }
+      if (DT > 2u) { ob2 = rescaled(ob2, base + 16u, lane, alpha_b); }
+      if (DT > 3u) { ob3 = rescaled(ob3, base + 16u, lane, alpha_b); }
+      if (DT > 4u) { ob4 = rescaled(ob4, base + 16u, lane, alpha_b); }
+      if (DT > 5u) { ob5 = rescaled(ob5, base + 16u, lane, alpha_b); }
+      if (DT > 6u) { ob6 = rescaled(ob6, base + 16u, lane, alpha_b); }
+      if (DT > 7u) { ob7 = rescaled(ob7, base + 16u, lane, alpha_b); }
+#endif
     }
     put(vw, lid);
     if (t0 + BK < w.end) { kw = fetch(w.row0 + t0 + BK, lid, false); }  // in flight during P·V
     workgroupBarrier();
     for (var kk = 0u; kk < BK / 16u; kk++) {
-      let pm = subgroupMatrixLoad<Left, row_major>(&pt, sg * 16u * PS + kk * 16u, PS);
+      let pm = subgroupMatrixLoad<Left, row_major>(&pt, base * PS + kk * 16u, PS);
+#if R2
+      let pm_b = subgroupMatrixLoad<Left, row_major>(&pt, (base + 16u) * PS + kk * 16u, PS);
+      pv2(&o0, &ob0, pm, pm_b, kk, 0u);
+      if (DT > 1u) { pv2(&o1, &ob1, pm, pm_b, kk, 1u); }
+      if (DT > 2u) { pv2(&o2, &ob2, pm, pm_b, kk, 2u); }
+      if (DT > 3u) { pv2(&o3, &ob3, pm, pm_b, kk, 3u); }
+      if (DT > 4u) { pv2(&o4, &ob4, pm, pm_b, kk, 4u); }
+      if (DT > 5u) { pv2(&o5, &ob5, pm, pm_b, kk, 5u); }
+      if (DT > 6u) { pv2(&o6, &ob6, pm, pm_b, kk, 6u); }
+      if (DT > 7u) { pv2(&o7, &ob7, pm, pm_b, kk, 7u); }
+#else
       o0 = pv(o0, pm, kk, 0u);
       if (DT > 1u) { o1 = pv(o1, pm, kk, 1u); }
       if (DT > 2u) { o2 = pv(o2, pm, kk, 2u); }
@@ -298,22 +419,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
       if (DT > 5u) { o5 = pv(o5, pm, kk, 5u); }
       if (DT > 6u) { o6 = pv(o6, pm, kk, 6u); }
       if (DT > 7u) { o7 = pv(o7, pm, kk, 7u); }
+#endif
     }
   }
-  l += subgroupShuffleXor(l, 1u);
-#if BATCH
-  let inv = 1.0;
-  if (row.valid && h == 0u) { part_ml[out_at(row, w) / D] = vec2(m, l); }
-#else
-  let inv = 1.0 / l;
+  finish(o0, o1, o2, o3, o4, o5, o6, o7, base, lane, row, w, m, l);
+#if R2
+  finish(ob0, ob1, ob2, ob3, ob4, ob5, ob6, ob7, base + 16u, lane, row_b, w, m_b, l_b);
 #endif
-  let at = out_at(row, w);
-  emit(o0, 0u, sg, lane, row, at, inv);
-  if (DT > 1u) { emit(o1, 1u, sg, lane, row, at, inv); }
-  if (DT > 2u) { emit(o2, 2u, sg, lane, row, at, inv); }
-  if (DT > 3u) { emit(o3, 3u, sg, lane, row, at, inv); }
-  if (DT > 4u) { emit(o4, 4u, sg, lane, row, at, inv); }
-  if (DT > 5u) { emit(o5, 5u, sg, lane, row, at, inv); }
-  if (DT > 6u) { emit(o6, 6u, sg, lane, row, at, inv); }
-  if (DT > 7u) { emit(o7, 7u, sg, lane, row, at, inv); }
 }

@@ -12,7 +12,8 @@
 // 64 outputs read 8 matrices from workgroup memory for 16 products, against 6 for 8 with 32 x 64.
 // Few tokens (a decode batch, a question) leave most of such tiles empty and too few workgroups to
 // fill the GPU: there the host takes the short cut, TI = 2 (32 tokens a subgroup, 64 a workgroup)
-// and with SWIGLU 4 subgroups (64 rows), through the same code (the TI > 2 parts fold away).
+// and 64 rows a workgroup: without SWIGLU TJ = 2 (32 rows a subgroup), with it 4 subgroups, through
+// the same code (the TI > 2 and TJ > 2 parts fold away).
 
 struct Params { T: u32, K: u32, N: u32, row0: u32, rows: u32 }
 
@@ -21,10 +22,12 @@ struct Params { T: u32, K: u32, N: u32, row0: u32, rows: u32 }
 override TI: u32 = 4u;   // 16-token blocks a subgroup: 4, or 2 for the short cut
 #if SWIGLU
 override SG: u32 = 8u;   // subgroups: 8, or 4 for the short cut
+const TJ = 4u;           // 16-row blocks of W a subgroup: two of G and the same two of U
 const SN = 32u;          // rows per subgroup: gate and up side by side
 #else
 override SG: u32 = 4u;
-const SN = 64u;
+override TJ: u32 = 4u;   // 16-row blocks a subgroup: 4, or 2 for the short cut
+override SN: u32 = 16u * TJ;
 #endif
 const SGM = 2u;          // subgroups along tokens (the rest along rows)
 override WG: u32 = 32u * SG;
@@ -144,7 +147,7 @@ fn emit_row(c0: Acc, c1: Acc, c2: Acc, c3: Acc, t0: u32, r0: u32, sg: u32, lane:
   emit(c0, c2, t0, r0, sg, lane); emit(c1, c3, t0, r0 + 16u, sg, lane);
 #else
   emit(c0, c0, t0, r0, sg, lane); emit(c1, c1, t0, r0 + 16u, sg, lane);
-  emit(c2, c2, t0, r0 + 32u, sg, lane); emit(c3, c3, t0, r0 + 48u, sg, lane);
+  if (TJ > 2u) { emit(c2, c2, t0, r0 + 32u, sg, lane); emit(c3, c3, t0, r0 + 48u, sg, lane); }
 #endif
 }
 
@@ -177,16 +180,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let b2 = right_u(sn, kk);
       let b3 = right_u(sn + 16u, kk);
 #else
-      let b2 = right_g(sn + 32u, kk);
-      let b3 = right_g(sn + 48u, kk);
+      var b2 = Right();
+      var b3 = Right();
+      if (TJ > 2u) { b2 = right_g(sn + 32u, kk); b3 = right_g(sn + 48u, kk); }
 #endif
-      c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01); c02 = mma(a0, b2, c02); c03 = mma(a0, b3, c03);
-      c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11); c12 = mma(a1, b2, c12); c13 = mma(a1, b3, c13);
+      c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01);
+      c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11);
+      if (TJ > 2u) { c02 = mma(a0, b2, c02); c03 = mma(a0, b3, c03); c12 = mma(a1, b2, c12); c13 = mma(a1, b3, c13); }
       if (TI > 2u) {
         let a2 = left(sm + 32u, kk);
         let a3 = left(sm + 48u, kk);
-        c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21); c22 = mma(a2, b2, c22); c23 = mma(a2, b3, c23);
-        c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31); c32 = mma(a3, b2, c32); c33 = mma(a3, b3, c33);
+        c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21);
+        c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31);
+        if (TJ > 2u) { c22 = mma(a2, b2, c22); c23 = mma(a2, b3, c23); c32 = mma(a3, b2, c32); c33 = mma(a3, b3, c33); }
       }
     }
     workgroupBarrier();

@@ -59,7 +59,8 @@ for (const N of contexts) {
     const cut = { name: v.name };
     try {
       const kernel = k.get('attention_prefill_mma', { defines: ['MMA', ...v.defines], constants: { HPW, D: d } });
-      cut.op = dispatchOf(kernel, [q, kc, vc, out, step, params], [ceilDiv(T, 64 / HPW), Hq / HPW]);
+      const rows = v.defines.includes('R2') ? 128 : 64; // the workgroup's query rows (ROWS)
+      cut.op = dispatchOf(kernel, [q, kc, vc, out, step, params], [ceilDiv(T, rows / HPW), Hq / HPW]);
       const { got, error } = await timeAndRead(gpu, cut.op, out, 1);
       if (error) cut.error = error;
       else cut.maxErr = Math.max(...want.map((w) => Math.max(...w.o.map((o, i) => Math.abs(got[(w.t * Hq + w.h) * d + i] - o)))));

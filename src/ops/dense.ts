@@ -23,15 +23,17 @@ export const MATVEC_MAX_T = 8;
 const TILE = 64;
 /**
  * Fewest tokens for matmul_mma's long cut (128-token x 128-row tiles); fewer take its short cut
- * (64 tokens, and 64 rows with SwiGLU): twice the workgroups, which few tokens need to fill the GPU.
+ * (64-token x 64-row tiles): four times the workgroups, which few tokens need to fill the GPU.
  * A layer's four products on an H100 (session 27), long / short: 1.24 / 1.22 ms at 64 tokens, 1.37 /
- * 1.55 at 128, 5.55 / 12.69 at 2048.
+ * 1.55 at 128, 5.55 / 12.69 at 2048; session 28, the short cut with its own footprint and 32 rows a
+ * subgroup without SwiGLU (its generated twin): 0.89 ms at 64 tokens.
  */
 export const MMA_LONG_FROM = 128;
 
 /** matmul_mma's cut for T tokens: tokens and rows of y a workgroup (TM, TN), and the override constants that make it. */
 export function mmaCut(T: number, swiglu: boolean): { tokens: number; rows: number; constants: Record<string, number> } {
-  return T >= MMA_LONG_FROM ? { tokens: 128, rows: 128, constants: {} } : { tokens: 64, rows: swiglu ? 64 : 128, constants: { TI: 2, SG: 4 } };
+  if (T >= MMA_LONG_FROM) return { tokens: 128, rows: 128, constants: {} };
+  return { tokens: 64, rows: 64, constants: swiglu ? { TI: 2, SG: 4 } : { TI: 2, TJ: 2 } };
 }
 /** Most tokens of matmul_batch_mma.wgsl (a decode batch's), and its rows of W per workgroup (TM, TN: also the fewest it takes). */
 export const BATCH_MMA_TOKENS = 16;
