@@ -1,8 +1,10 @@
 // Causal attention for a prefill chunk on tensor cores (subgroup matrices, f16 x f16 -> f32 at
 // 16x16x16, subgroups of 32; needs the MMA and F16 defines). A workgroup of SG subgroups takes
-// ROWS = 16·SG rows: BQ queries x HPW heads of one KV group, so each K/V tile serves them all.
-// Subgroup s owns rows 16s .. 16s+15 and keeps their Q (f16, prescaled by scale·log2 e) in matrix
-// registers.
+// ROWS = 16·RB·SG rows: BQ queries x HPW heads of one KV group, so each K/V tile serves them all.
+// Subgroup s owns RB blocks of 16 rows from row 16·RB·s and keeps their Q (f16, prescaled by
+// scale·log2 e) in matrix registers; each K or V matrix it loads serves both of its blocks (RB = 2:
+// a late 2048-token chunk at 128K 28.6 -> 24.7 ms on an H100, session 28), and the BATCH form,
+// whose rows are few, takes RB = 1.
 //
 // One pass over the visible keys, in tiles of BK = 16 staged in workgroup memory once for all
 // subgroups: S = Q·Kᵀ, P = exp2(S - m) as f16, l += Σ P, O += P·V; then O / l goes out. The
@@ -17,7 +19,7 @@
 // in tiles of 64 keys, 32 in tiles of 32 and 29 in tiles of 16 (session 21, docs/perf-notes.md): a
 // smaller tile takes less workgroup memory (12 KB against 44) and fewer registers (the S values, K
 // and V words a thread holds), so more workgroups share an SM, which more than pays for four times
-// the barriers.
+// the barriers (those figures with RB = 1).
 // Key tiles may run past the visible keys (the cache buffer has BK spare rows past its last head;
 // keys past the visible ones get P = 0).
 //
@@ -39,13 +41,9 @@ override HPW: u32 = 1;   // query heads per workgroup
 override D: u32 = 128;   // head dim, a multiple of 16, at most MAX_D
 
 const SG = 4u;           // subgroups per workgroup
-#if R2
-const RB = 2u;           // 16-row blocks a subgroup: each K and V matrix loaded serves both
-#else
-const RB = 1u;
-#endif
+override RB: u32 = 2u;   // 16-row blocks a subgroup (1 or 2): each K and V matrix loaded serves both
 const WG = 32u * SG;
-const ROWS = 16u * RB * SG;
+override ROWS: u32 = 16u * RB * SG;
 const BK = 16u;          // keys per tile (see above)
 const HALF = BK / 2u;    // S values of a tile a lane holds
 const NEG = -3.0e38;
@@ -73,9 +71,9 @@ alias Acc = subgroup_matrix_result<f32, 16, 16>;
 #endif
 @group(0) @binding(5) var<uniform> p: Params;
 
-var<workgroup> kv: array<f16, BK * (MAX_D + 8u)>;  // first Q, a subgroup's rows at a time; then a K tile, or a V tile, [BK][KS]
-var<workgroup> pt: array<f16, ROWS * PS>;          // P of subgroup s at rows 16s ..
-var<workgroup> st: array<f32, ROWS * SS>;          // S of subgroup s at rows 16s ..; O when rescaled and at the end
+var<workgroup> kv: array<f16, BK * (MAX_D + 8u)>;  // first Q, 16 rows at a time; then a K tile, or a V tile, [BK][KS]
+var<workgroup> pt: array<f16, ROWS * PS>;          // P of subgroup s at rows 16·RB·s ..
+var<workgroup> st: array<f32, ROWS * SS>;          // S of subgroup s at rows 16·RB·s ..; O when rescaled and at the end
 var<workgroup> raised: array<u32, SG>;             // 1 where a row of subgroup s raised its max in this tile
 
 // What workgroup (x, y) computes: x is its block of queries (BATCH: its split of the keys); first, its
@@ -146,62 +144,36 @@ fn put(words: Words, lid: u32) {
 
 fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
 
-// acc + Q's head-dim tile kk · (keys 16n .. 16n+15 of the K tile)ᵀ
-fn qk(acc: Acc, qm: Left, n: u32, kk: u32) -> Acc {
-  return mma(qm, subgroupMatrixLoad<Right, col_major>(&kv, n * 16u * KS + kk * 16u, KS), acc);
-}
-
-// S of the 16 rows from row `base` against the staged keys, into those rows of st.
-fn scores(base: u32, q0: Left, q1: Left, q2: Left, q3: Left, q4: Left, q5: Left, q6: Left, q7: Left) {
-  for (var n = 0u; n < BK / 16u; n++) {
-    var acc = qk(Acc(), q0, n, 0u);
-    if (DT > 1u) { acc = qk(acc, q1, n, 1u); }
-    if (DT > 2u) { acc = qk(acc, q2, n, 2u); }
-    if (DT > 3u) { acc = qk(acc, q3, n, 3u); }
-    if (DT > 4u) { acc = qk(acc, q4, n, 4u); }
-    if (DT > 5u) { acc = qk(acc, q5, n, 5u); }
-    if (DT > 6u) { acc = qk(acc, q6, n, 6u); }
-    if (DT > 7u) { acc = qk(acc, q7, n, 7u); }
-    subgroupMatrixStore<row_major>(&st, base * SS + n * 16u, acc, SS);
-  }
-}
-
-#if R2
-// S of two 16-row blocks (from rows base and base + 16), each K matrix loaded once for both.
-fn kk2(a: ptr<function, Acc>, b: ptr<function, Acc>, qa: Left, qb: Left, n: u32, kk: u32) {
+// S of the subgroup's blocks (the 16 rows from `base`, and with RB = 2 the next 16) against the
+// staged keys, into those rows of st; each K matrix loaded once for both blocks.
+fn qk(a: ptr<function, Acc>, b: ptr<function, Acc>, qa: Left, qb: Left, n: u32, kk: u32) {
   let km = subgroupMatrixLoad<Right, col_major>(&kv, n * 16u * KS + kk * 16u, KS);
   *a = mma(qa, km, *a);
-  *b = mma(qb, km, *b);
+  if (RB > 1u) { *b = mma(qb, km, *b); }
 }
-fn scores2(base: u32, q0: Left, q1: Left, q2: Left, q3: Left, q4: Left, q5: Left, q6: Left, q7: Left,
-           r0: Left, r1: Left, r2: Left, r3: Left, r4: Left, r5: Left, r6: Left, r7: Left) {
+fn scores(base: u32, q0: Left, q1: Left, q2: Left, q3: Left, q4: Left, q5: Left, q6: Left, q7: Left,
+          r0: Left, r1: Left, r2: Left, r3: Left, r4: Left, r5: Left, r6: Left, r7: Left) {
   for (var n = 0u; n < BK / 16u; n++) {
     var a = Acc();
     var b = Acc();
-    kk2(&a, &b, q0, r0, n, 0u);
-    if (DT > 1u) { kk2(&a, &b, q1, r1, n, 1u); }
-    if (DT > 2u) { kk2(&a, &b, q2, r2, n, 2u); }
-    if (DT > 3u) { kk2(&a, &b, q3, r3, n, 3u); }
-    if (DT > 4u) { kk2(&a, &b, q4, r4, n, 4u); }
-    if (DT > 5u) { kk2(&a, &b, q5, r5, n, 5u); }
-    if (DT > 6u) { kk2(&a, &b, q6, r6, n, 6u); }
-    if (DT > 7u) { kk2(&a, &b, q7, r7, n, 7u); }
+    qk(&a, &b, q0, r0, n, 0u);
+    if (DT > 1u) { qk(&a, &b, q1, r1, n, 1u); }
+    if (DT > 2u) { qk(&a, &b, q2, r2, n, 2u); }
+    if (DT > 3u) { qk(&a, &b, q3, r3, n, 3u); }
+    if (DT > 4u) { qk(&a, &b, q4, r4, n, 4u); }
+    if (DT > 5u) { qk(&a, &b, q5, r5, n, 5u); }
+    if (DT > 6u) { qk(&a, &b, q6, r6, n, 6u); }
+    if (DT > 7u) { qk(&a, &b, q7, r7, n, 7u); }
     subgroupMatrixStore<row_major>(&st, base * SS + n * 16u, a, SS);
-    subgroupMatrixStore<row_major>(&st, (base + 16u) * SS + n * 16u, b, SS);
+    if (RB > 1u) { subgroupMatrixStore<row_major>(&st, (base + 16u) * SS + n * 16u, b, SS); }
   }
 }
 
-// P·V for both blocks: oa += pa · V's head-dim tile n of keys 16kk .., ob += pb · the same.
-fn pv2(oa: ptr<function, Acc>, ob: ptr<function, Acc>, pa: Left, pb: Left, kk: u32, n: u32) {
+// oa += pa · (head-dim tile n of V's keys 16kk .. 16kk+15), and ob += pb · the same with RB = 2.
+fn pv(oa: ptr<function, Acc>, ob: ptr<function, Acc>, pa: Left, pb: Left, kk: u32, n: u32) {
   let vm = subgroupMatrixLoad<Right, row_major>(&kv, kk * 16u * KS + n * 16u, KS);
   *oa = mma(pa, vm, *oa);
-  *ob = mma(pb, vm, *ob);
-}
-#endif
-
-// o + P's keys 16kk .. 16kk+15 · head-dim tile n of the V tile
-fn pv(o: Acc, pm: Left, kk: u32, n: u32) -> Acc {
-  return mma(pm, subgroupMatrixLoad<Right, row_major>(&kv, kk * 16u * KS + n * 16u, KS), o);
+  if (RB > 1u) { *ob = mma(pb, vm, *ob); }
 }
 
 // Where a row's output starts in out (BATCH: its partial of split x).
@@ -292,11 +264,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let w = work_of(wg);
   let base = sg * 16u * RB;   // the subgroup's first row
-  // Q into matrix registers, 16 rows at a time through kv (which holds BK rows); qb: the second block's.
+  // Q into matrix registers, 16 rows at a time through kv (which holds BK rows): q of the
+  // subgroup's first block, qb of its second.
   var q0 = Left(); var q1 = Left(); var q2 = Left(); var q3 = Left(); var q4 = Left(); var q5 = Left(); var q6 = Left(); var q7 = Left();
-#if R2
   var qb0 = Left(); var qb1 = Left(); var qb2 = Left(); var qb3 = Left(); var qb4 = Left(); var qb5 = Left(); var qb6 = Left(); var qb7 = Left();
-#endif
   for (var b = 0u; b < SG * RB; b++) {
     for (var e = lid; e < 16u * D; e += WG) {
       let row = row_of(16u * b + e / D, w);
@@ -315,7 +286,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
       if (DT > 6u) { q6 = q_tile(6u); }
       if (DT > 7u) { q7 = q_tile(7u); }
     }
-#if R2
     if (sg == b / RB && b % RB == 1u) {
       qb0 = q_tile(0u);
       if (DT > 1u) { qb1 = q_tile(1u); }
@@ -326,38 +296,31 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
       if (DT > 6u) { qb6 = q_tile(6u); }
       if (DT > 7u) { qb7 = q_tile(7u); }
     }
-#endif
     workgroupBarrier();
   }
 
-  // Lane `lane` covers row r of its subgroup's block (of each block), columns 2c + h (c < HALF) of
-  // each 16 x BK tile.
+  // Lane `lane` covers row r of each of its subgroup's blocks, columns 2c + h (c < HALF) of each
+  // 16 x BK tile; m and l: the row's reference max and sum (both lanes of a row hold the same),
+  // o and m, l of the first block, ob and mb, lb of the second.
   let r = lane / 2u;
   let h = lane % 2u;
   let row = row_of(base + r, w);
+  let row_b = row_of(base + 16u + r, w);
   let so = (base + r) * SS + h;
   let po = (base + r) * PS + h;
-
-  var m = NEG;   // the row's reference max (both lanes of a row hold the same m and l)
+  var m = NEG;
   var l = 0.0;
+  var mb = NEG;
+  var lb = 0.0;
   var o0 = Acc(); var o1 = Acc(); var o2 = Acc(); var o3 = Acc(); var o4 = Acc(); var o5 = Acc(); var o6 = Acc(); var o7 = Acc();
-#if R2
-  let row_b = row_of(base + 16u + r, w);
-  var m_b = NEG;
-  var l_b = 0.0;
   var ob0 = Acc(); var ob1 = Acc(); var ob2 = Acc(); var ob3 = Acc(); var ob4 = Acc(); var ob5 = Acc(); var ob6 = Acc(); var ob7 = Acc();
-#endif
   var kw = fetch(w.row0 + w.begin, lid, false);
   for (var t0 = w.begin; t0 < w.end; t0 += BK) {
     let vw = fetch(w.row0 + t0, lid, true);
     workgroupBarrier();                   // everyone is done with the last V tile and P
     put(kw, lid);
     workgroupBarrier();
-#if R2
-    scores2(base, q0, q1, q2, q3, q4, q5, q6, q7, qb0, qb1, qb2, qb3, qb4, qb5, qb6, qb7);
-#else
-    scores(base, q0, q1, q2, q3, q4, q5, q6, q7);
-#endif
+    scores(base, q0, q1, q2, q3, q4, q5, q6, q7, qb0, qb1, qb2, qb3, qb4, qb5, qb6, qb7);
     workgroupBarrier();
 
     let soft = softmax(t0, row, w, so, po, h, m);
@@ -365,16 +328,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     let alpha = select(1.0, exp2(m - soft.m), up);
     m = soft.m;
     l = l * alpha + soft.l;
-#if R2
-    let soft_b = softmax(t0, row_b, w, so + 16u * SS, po + 16u * PS, h, m_b);
-    let up_b = soft_b.m > m_b;
-    let alpha_b = select(1.0, exp2(m_b - soft_b.m), up_b);
-    m_b = soft_b.m;
-    l_b = l_b * alpha_b + soft_b.l;
+    var up_b = false;
+    var alpha_b = 1.0;
+    if (RB > 1u) {
+      let soft_b = softmax(t0, row_b, w, so + 16u * SS, po + 16u * PS, h, mb);
+      up_b = soft_b.m > mb;
+      alpha_b = select(1.0, exp2(mb - soft_b.m), up_b);
+      mb = soft_b.m;
+      lb = lb * alpha_b + soft_b.l;
+    }
     raised[sg] = u32(subgroupAny(up || up_b));
-#else
-    raised[sg] = u32(subgroupAny(up));
-#endif
     if (any_raised(workgroupUniformLoad(&raised)) && t0 > w.begin) {   // a barrier too: S and K are spent
       o0 = rescaled(o0, base, lane, alpha);
       if (DT > 1u) { o1 = rescaled(o1, base, lane, alpha); }
@@ -384,46 +347,34 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
       if (DT > 5u) { o5 = rescaled(o5, base, lane, alpha); }
       if (DT > 6u) { o6 = rescaled(o6, base, lane, alpha); }
       if (DT > 7u) { o7 = rescaled(o7, base, lane, alpha); }
-#if R2
-      ob0 = rescaled(ob0, base + 16u, lane, alpha_b);
-      if (DT > 1u) { ob1 = rescaled(ob1, base + 16u, lane, alpha_b); }
-      if (DT > 2u) { ob2 = rescaled(ob2, base + 16u, lane, alpha_b); }
-      if (DT > 3u) { ob3 = rescaled(ob3, base + 16u, lane, alpha_b); }
-      if (DT > 4u) { ob4 = rescaled(ob4, base + 16u, lane, alpha_b); }
-      if (DT > 5u) { ob5 = rescaled(ob5, base + 16u, lane, alpha_b); }
-      if (DT > 6u) { ob6 = rescaled(ob6, base + 16u, lane, alpha_b); }
-      if (DT > 7u) { ob7 = rescaled(ob7, base + 16u, lane, alpha_b); }
-#endif
+      if (RB > 1u) {
+        ob0 = rescaled(ob0, base + 16u, lane, alpha_b);
+        if (DT > 1u) { ob1 = rescaled(ob1, base + 16u, lane, alpha_b); }
+        if (DT > 2u) { ob2 = rescaled(ob2, base + 16u, lane, alpha_b); }
+        if (DT > 3u) { ob3 = rescaled(ob3, base + 16u, lane, alpha_b); }
+        if (DT > 4u) { ob4 = rescaled(ob4, base + 16u, lane, alpha_b); }
+        if (DT > 5u) { ob5 = rescaled(ob5, base + 16u, lane, alpha_b); }
+        if (DT > 6u) { ob6 = rescaled(ob6, base + 16u, lane, alpha_b); }
+        if (DT > 7u) { ob7 = rescaled(ob7, base + 16u, lane, alpha_b); }
+      }
     }
     put(vw, lid);
     if (t0 + BK < w.end) { kw = fetch(w.row0 + t0 + BK, lid, false); }  // in flight during P·V
     workgroupBarrier();
     for (var kk = 0u; kk < BK / 16u; kk++) {
-      let pm = subgroupMatrixLoad<Left, row_major>(&pt, base * PS + kk * 16u, PS);
-#if R2
-      let pm_b = subgroupMatrixLoad<Left, row_major>(&pt, (base + 16u) * PS + kk * 16u, PS);
-      pv2(&o0, &ob0, pm, pm_b, kk, 0u);
-      if (DT > 1u) { pv2(&o1, &ob1, pm, pm_b, kk, 1u); }
-      if (DT > 2u) { pv2(&o2, &ob2, pm, pm_b, kk, 2u); }
-      if (DT > 3u) { pv2(&o3, &ob3, pm, pm_b, kk, 3u); }
-      if (DT > 4u) { pv2(&o4, &ob4, pm, pm_b, kk, 4u); }
-      if (DT > 5u) { pv2(&o5, &ob5, pm, pm_b, kk, 5u); }
-      if (DT > 6u) { pv2(&o6, &ob6, pm, pm_b, kk, 6u); }
-      if (DT > 7u) { pv2(&o7, &ob7, pm, pm_b, kk, 7u); }
-#else
-      o0 = pv(o0, pm, kk, 0u);
-      if (DT > 1u) { o1 = pv(o1, pm, kk, 1u); }
-      if (DT > 2u) { o2 = pv(o2, pm, kk, 2u); }
-      if (DT > 3u) { o3 = pv(o3, pm, kk, 3u); }
-      if (DT > 4u) { o4 = pv(o4, pm, kk, 4u); }
-      if (DT > 5u) { o5 = pv(o5, pm, kk, 5u); }
-      if (DT > 6u) { o6 = pv(o6, pm, kk, 6u); }
-      if (DT > 7u) { o7 = pv(o7, pm, kk, 7u); }
-#endif
+      let pa = subgroupMatrixLoad<Left, row_major>(&pt, base * PS + kk * 16u, PS);
+      var pb = Left();
+      if (RB > 1u) { pb = subgroupMatrixLoad<Left, row_major>(&pt, (base + 16u) * PS + kk * 16u, PS); }
+      pv(&o0, &ob0, pa, pb, kk, 0u);
+      if (DT > 1u) { pv(&o1, &ob1, pa, pb, kk, 1u); }
+      if (DT > 2u) { pv(&o2, &ob2, pa, pb, kk, 2u); }
+      if (DT > 3u) { pv(&o3, &ob3, pa, pb, kk, 3u); }
+      if (DT > 4u) { pv(&o4, &ob4, pa, pb, kk, 4u); }
+      if (DT > 5u) { pv(&o5, &ob5, pa, pb, kk, 5u); }
+      if (DT > 6u) { pv(&o6, &ob6, pa, pb, kk, 6u); }
+      if (DT > 7u) { pv(&o7, &ob7, pa, pb, kk, 7u); }
     }
   }
   finish(o0, o1, o2, o3, o4, o5, o6, o7, base, lane, row, w, m, l);
-#if R2
-  finish(ob0, ob1, ob2, ob3, ob4, ob5, ob6, ob7, base + 16u, lane, row_b, w, m_b, l_b);
-#endif
+  if (RB > 1u) { finish(ob0, ob1, ob2, ob3, ob4, ob5, ob6, ob7, base + 16u, lane, row_b, w, mb, lb); }
 }

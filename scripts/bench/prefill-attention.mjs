@@ -11,7 +11,7 @@
 import { collecting, createGpu, release } from '../../dist/gpu/device.js';
 import { Kernels, ceilDiv, dispatchOf, storage, uniform, upload } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
-import { CACHE_PAD, attentionDecodeBatch } from '../../dist/ops/attention.js';
+import { CACHE_PAD, MMA_ROWS, attentionDecodeBatch } from '../../dist/ops/attention.js';
 import { PRESETS } from '../../dist/model/synth.js';
 import { mulberry32 } from '../../dist/random.js';
 import { f16ToF32, f32ToF16 } from '../../dist/weights/f16.js';
@@ -59,8 +59,7 @@ for (const N of contexts) {
     const cut = { name: v.name };
     try {
       const kernel = k.get('attention_prefill_mma', { defines: ['MMA', ...v.defines], constants: { HPW, D: d } });
-      const rows = v.defines.includes('R2') ? 128 : 64; // the workgroup's query rows (ROWS)
-      cut.op = dispatchOf(kernel, [q, kc, vc, out, step, params], [ceilDiv(T, rows / HPW), Hq / HPW]);
+      cut.op = dispatchOf(kernel, [q, kc, vc, out, step, params], [ceilDiv(T, Math.floor(MMA_ROWS / HPW)), Hq / HPW]);
       const { got, error } = await timeAndRead(gpu, cut.op, out, 1);
       if (error) cut.error = error;
       else cut.maxErr = Math.max(...want.map((w) => Math.max(...w.o.map((o, i) => Math.abs(got[(w.t * Hq + w.h) * d + i] - o)))));

@@ -16,8 +16,9 @@ import { ceilDiv, dispatchOf, storage, uniform, type Binding, type Dispatch, typ
 const MAX_HEADS_PER_WORKGROUP = 8;
 /** Query rows (queries × heads) of a prefill workgroup: ROWS in attention_prefill.wgsl. */
 const PREFILL_ROWS = 16;
-/** ROWS and BK of attention_prefill_mma.wgsl; its largest head dim (16 · MAX_DT). */
-const MMA_ROWS = 64;
+/** ROWS of attention_prefill_mma.wgsl for a prefill chunk (RB = 2) and a batch's context (BATCH, RB = 1); its BK. */
+export const MMA_ROWS = 128;
+const MMA_BATCH_ROWS = 64;
 const MMA_KEY_TILE = 16;
 const MMA_MAX_D = 128;
 /**
@@ -200,7 +201,7 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: nu
     // product where there are enough of them); its own: one sequence a workgroup.
     const rowsPerKvHead = (a.B * a.Hq) / a.Hkv;
     if (usesTensorCores(k, shape) && !a.scales && rowsPerKvHead >= MMA_MIN_BATCH_ROWS) {
-      const tiles = ceilDiv(rowsPerKvHead, MMA_ROWS);
+      const tiles = ceilDiv(rowsPerKvHead, MMA_BATCH_ROWS);
       const ctxSplits = splits ?? contextSplits(a.rows.ctx, a.Hkv * tiles);
       const parts = partials(a.B * a.Hq, ctxSplits + own.splits, a.d, k);
       return [
@@ -243,12 +244,12 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: nu
 }
 
 /**
- * The context part of a batch on tensor cores (attention_prefill_mma, BATCH): workgroups of MMA_ROWS
+ * The context part of a batch on tensor cores (attention_prefill_mma, BATCH): workgroups of MMA_BATCH_ROWS
  * (sequence, head) rows of a KV head (`tiles` of them a KV head), each over a split of the context,
  * write splits [0, splits) of each row's partials.
  */
 function contextMma(k: Kernels, a: BatchDecodeArgs, parts: Partials, splits: number, tiles: number): Dispatch {
-  const kernel = k.get('attention_prefill_mma', { defines: ['MMA', 'BATCH'], constants: { D: a.d } });
+  const kernel = k.get('attention_prefill_mma', { defines: ['MMA', 'BATCH'], constants: { D: a.d, RB: 1 } });
   const params = uniform(k.gpu, [0, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }, a.B, a.rows.ctx, splits, parts.splits], 'batch context params');
   return dispatchOf(kernel, [a.q, a.kCache, a.vCache, parts.acc, parts.ml, params], [splits, a.Hkv * tiles]);
 }
