@@ -268,8 +268,8 @@ describe.each(await f16Modes())('matmul (packedF16=%s)', (packed) => {
 // Prefill products run on tensor cores where the device has them (an H100 does, lavapipe does not:
 // there the plain tiled kernel must be chosen), and so do a decode batch's of 9 to 16 tokens, in
 // tiles of their own where K is a multiple of 16 and there are at least 32 rows, x through
-// halves.wgsl (with the RMSNorm fused). Partial tiles of 64 tokens x 128 (64 with SwiGLU) rows x 32
-// k, from MMA_LONG_FROM tokens 128 x 128 (batches: 16 tokens x 32 (16) rows x 256 k, the last tile
+// halves.wgsl (with the RMSNorm fused). Partial tiles of 64 tokens x 64 rows x 32 k, from
+// MMA_LONG_FROM tokens 128 x 128 (batches: 16 tokens x 32 (16) rows x 256 k, the last tile
 // moved back over the one before), and
 // weights split by rows, as above (a batch's last range of too few rows widened over the one before).
 const native = await gpuContext(false);

@@ -48,23 +48,28 @@ export function relativeDiff(got, ref) {
 }
 
 /**
- * Runs `measure(v)` (its { ms, got, ... }) for each variant in turn and checks each output against
- * the first variant's: rows of { variant, ms, err, ... }, or { variant, error } for one that failed.
+ * Runs `measure(v)` (its { ms, got, ... }) for each variant, in `rounds` rounds that alternate them
+ * (a variant timed right after its compile ran on idle clocks), and checks each output against the
+ * first variant's: rows of { variant, ms, err, ... } (each its median round), or { variant, error }
+ * for one that failed.
  */
-export async function compareVariants(gpu, variants, measure) {
-  const rows = [];
+export async function compareVariants(gpu, variants, measure, rounds = 3) {
+  const runs = variants.map((v) => ({ variant: v.name, rows: [] }));
   let first;
-  for (const v of variants) {
-    try {
-      const { got, ...r } = await measure(v);
-      first ??= got;
-      rows.push({ variant: v.name, ...r, err: relativeDiff(got, first) });
-    } catch (e) {
-      await forgetFailure(gpu);
-      rows.push({ variant: v.name, error: String(e.message ?? e).split('\n')[0] });
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, v] of variants.entries()) {
+      if (runs[i].error) continue;
+      try {
+        const { got, ...r } = await measure(v);
+        first ??= got;
+        runs[i].rows.push({ variant: v.name, ...r, err: relativeDiff(got, first) });
+      } catch (e) {
+        await forgetFailure(gpu);
+        runs[i] = { variant: v.name, error: String(e.message ?? e).split('\n')[0] };
+      }
     }
   }
-  return rows;
+  return runs.map((r) => r.error ? r : r.rows.sort((a, b) => a.ms - b.ms)[Math.floor(r.rows.length / 2)]);
 }
 
 /** Lets the next variant run after one failed: its queued work drains, then csattn's sticky GPU failure is cleared. */

@@ -24,11 +24,11 @@ const TILE = 64;
 /**
  * Fewest tokens for matmul_mma's long cut (128-token x 128-row tiles); fewer take its short cut
  * (64-token x 64-row tiles): four times the workgroups, which few tokens need to fill the GPU.
- * A layer's four products on an H100 (session 27), long / short: 1.24 / 1.22 ms at 64 tokens, 1.37 /
- * 1.55 at 128, 5.55 / 12.69 at 2048; session 28, the short cut with its own footprint and 32 rows a
- * subgroup without SwiGLU (its generated twin): 0.89 ms at 64 tokens.
+ * A layer's four products on an H100 (session 28, the short cut with its own footprint and 32 rows a
+ * subgroup without SwiGLU), long / short: 1.22 / 0.89 ms at 64 tokens, 1.33 / 1.07 at 128, 1.58 /
+ * 1.47 at 256, 1.77 / 1.92 at 384, 2.00 / 2.70 at 512.
  */
-export const MMA_LONG_FROM = 128;
+export const MMA_LONG_FROM = 320;
 
 /** matmul_mma's cut for T tokens: tokens and rows of y a workgroup (TM, TN), and the override constants that make it. */
 export function mmaCut(T: number, swiglu: boolean): { tokens: number; rows: number; constants: Record<string, number> } {
