@@ -40,9 +40,10 @@ struct Step { pos: u32 }
 override HPW: u32 = 1;   // query heads per workgroup
 override D: u32 = 128;   // head dim, a multiple of 16, at most MAX_D
 
-const SG = 4u;           // subgroups per workgroup
+override SG: u32 = 4u;   // subgroups per workgroup (2 to MAX_SG; 8 and 2 were slower, session 28)
+const MAX_SG = 8u;
 override RB: u32 = 2u;   // 16-row blocks a subgroup (1 or 2): each K and V matrix loaded serves both
-const WG = 32u * SG;
+override WG: u32 = 32u * SG;
 override ROWS: u32 = 16u * RB * SG;
 const BK = 16u;          // keys per tile (see above)
 const HALF = BK / 2u;    // S values of a tile a lane holds
@@ -74,7 +75,7 @@ alias Acc = subgroup_matrix_result<f32, 16, 16>;
 var<workgroup> kv: array<f16, BK * (MAX_D + 8u)>;  // first Q, 16 rows at a time; then a K tile, or a V tile, [BK][KS]
 var<workgroup> pt: array<f16, ROWS * PS>;          // P of subgroup s at rows 16·RB·s ..
 var<workgroup> st: array<f32, ROWS * SS>;          // S of subgroup s at rows 16·RB·s ..; O when rescaled and at the end
-var<workgroup> raised: array<u32, SG>;             // 1 where a row of subgroup s raised its max in this tile
+var<workgroup> raised: array<u32, MAX_SG>;             // 1 where a row of subgroup s raised its max in this tile
 
 // What workgroup (x, y) computes: x is its block of queries (BATCH: its split of the keys); first, its
 // first head (BATCH: its first row among its KV head's (sequence, head) rows); the keys [begin, end)
@@ -119,7 +120,7 @@ fn visible(t: u32, row: Row, w: Work) -> bool { return row.valid && t <= step.po
 // loads, put stores them once kv is free. Staging whose loads waited for each other in turn took 5/6
 // of the time (measured); V is fetched before the scores and the next K before P·V, so that their
 // loads run under the multiplies.
-const WORDS = BK * MAX_D / 2u / WG;     // words (f16 pairs) per thread at the largest D
+const WORDS = BK * MAX_D / 2u / 64u;    // words (f16 pairs) per thread at the largest D and fewest threads
 override PER: u32 = BK * D / 2u / WG;   // ... at this D
 alias Words = array<u32, WORDS>;
 fn fetch(row0: u32, lid: u32, values: bool) -> Words {
@@ -197,7 +198,7 @@ fn emit(o: Acc, n: u32, base: u32, lane: u32, row: Row, at: u32, inv: f32) {
   }
 }
 
-fn any_raised(r: array<u32, SG>) -> bool {
+fn any_raised(r: array<u32, MAX_SG>) -> bool {
   var n = 0u;
   for (var s = 0u; s < SG; s++) { n += r[s]; }
   return n > 0u;

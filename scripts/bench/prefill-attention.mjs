@@ -1,12 +1,13 @@
 // The tensor-core prefill attention (wgsl/attention_prefill_mma.wgsl) of one layer over a late
 // chunk: T queries at positions N - T .. N - 1 of a context of N keys, Llama-3.1-8B heads, f16 K/V,
 // TFLOP/s of causal attention (4·d FLOP a visible (query, key) pair and head) by GPU timestamps.
-// Each variant (the kernel's defines joined by +; the empty one is the kernel as it ships) is checked
+// Each variant (the kernel's defines and override constants, NAME=value, joined by +; the empty one
+// is the kernel as it ships; a variant's SG and RB size its grid) is checked
 // against a CPU reference on sample rows, then all are timed in alternating rounds.
 // With --batch B, the same kernel's BATCH form too: the context part of B sequences' decode step
 // (attentionDecodeBatch's tensor-core path, its reduce and own rows included) at each count of
 // context splits per KV head in --splits (the first, 0, is the count it takes on its own).
-//   node scripts/bench/prefill-attention.mjs [--contexts 32768,131072] [--chunk 2048] [--variants ,A,A+B] [--reps 7]
+//   node scripts/bench/prefill-attention.mjs [--contexts 32768,131072] [--chunk 2048] [--variants ,A,A+B,SG=8] [--reps 7]
 //     [--batch 16 --splits 0,132,264] [--json]
 import { collecting, createGpu, release } from '../../dist/gpu/device.js';
 import { Kernels, ceilDiv, dispatchOf, storage, uniform, upload } from '../../dist/gpu/kernels.js';
@@ -58,8 +59,10 @@ for (const N of contexts) {
   for (const v of variants) {
     const cut = { name: v.name };
     try {
-      const kernel = k.get('attention_prefill_mma', { defines: ['MMA', ...v.defines], constants: { HPW, D: d } });
-      cut.op = dispatchOf(kernel, [q, kc, vc, out, step, params], [ceilDiv(T, Math.floor(MMA_ROWS / HPW)), Hq / HPW]);
+      const kernel = k.get('attention_prefill_mma', { defines: ['MMA', ...v.defines], constants: { HPW, D: d, ...v.constants } });
+      // The workgroup's rows, ROWS = 16·RB·SG: MMA_ROWS at the kernel's own RB and SG.
+      const rows = v.constants.RB || v.constants.SG ? 16 * (v.constants.RB ?? 2) * (v.constants.SG ?? 4) : MMA_ROWS;
+      cut.op = dispatchOf(kernel, [q, kc, vc, out, step, params], [ceilDiv(T, Math.floor(rows / HPW)), Hq / HPW]);
       const { got, error } = await timeAndRead(gpu, cut.op, out, 1);
       if (error) cut.error = error;
       else cut.maxErr = Math.max(...want.map((w) => Math.max(...w.o.map((o, i) => Math.abs(got[(w.t * Hq + w.h) * d + i] - o)))));

@@ -2,9 +2,16 @@
 import { readBuffer } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
 
-/** --variants ",A,A+B": each a set of a kernel's defines, the empty one the kernel as it ships. */
+/**
+ * --variants ",A,A+B,N=8+A": each a set of a kernel's defines and override constants (NAME=value),
+ * the empty one the kernel as it ships.
+ */
 export function parseVariants(arg) {
-  return arg.split(',').map((v) => ({ name: v || 'shipped', defines: v ? v.split('+') : [] }));
+  return arg.split(',').map((v) => {
+    const parts = v ? v.split('+') : [];
+    const constants = Object.fromEntries(parts.filter((x) => x.includes('=')).map((x) => [x.split('=')[0], Number(x.split('=')[1])]));
+    return { name: v || 'shipped', defines: parts.filter((x) => !x.includes('=')), constants };
+  });
 }
 
 /**
