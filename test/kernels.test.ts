@@ -5,6 +5,8 @@ import { create } from 'webgpu';
 import { SUBGROUP_MATRIX } from '../src/gpu/device.js';
 import { expandSource, kernelSource, preprocess, readRanges } from '../src/gpu/kernels.js';
 import { GpuStopwatch } from '../src/gpu/profile.js';
+import { MMA_BATCH_CUT, MMA_CUT } from '../src/ops/attention.js';
+import { mmaCut } from '../src/ops/dense.js';
 import { gpuContext, uploadU32 } from './helpers/gpu.js';
 
 describe('kernel preprocessor', () => {
@@ -87,10 +89,13 @@ describe('GpuStopwatch', () => {
 const nullBackend = create(['backend=null', 'enable-dawn-features=allow_unsafe_apis']);
 let nullDevice: Promise<GPUDevice> | undefined;
 
+function openNull(): Promise<GPUDevice> {
+  return nullBackend.requestAdapter().then((a) => a!.requestDevice({ requiredFeatures: ['shader-f16', 'subgroups', SUBGROUP_MATRIX as GPUFeatureName] }));
+}
+
 /** Compiles kernel `name` for `defines` on Dawn's null backend; its compiler's messages. */
 async function nullCompile(name: string, defines: string[]): Promise<string[]> {
-  nullDevice ??= nullBackend.requestAdapter().then((a) => a!.requestDevice({ requiredFeatures: ['shader-f16', 'subgroups', SUBGROUP_MATRIX as GPUFeatureName] }));
-  const module = (await nullDevice).createShaderModule({ code: kernelSource(name, new Set(defines)) });
+  const module = (await (nullDevice ??= openNull())).createShaderModule({ code: kernelSource(name, new Set(defines)) });
   const { messages } = await module.getCompilationInfo();
   return messages.map((m) => `${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`);
 }
@@ -118,5 +123,20 @@ describe("tensor-core kernels on Dawn's null backend", () => {
   // No message at all: a deprecated builtin is a warning, which Dawn prints to stdout.
   it.each(variants)('%s %j compiles without a message', async (name, defines) => {
     expect(await nullCompile(name, ['F16', 'SUBGROUPS', 'MMA', ...defines])).toEqual([]);
+  });
+  // The cuts' override constants as the host passes them: each must be one the kernel declares
+  // (the null adapter's 16 KB of workgroup memory may refuse the larger cuts, which is no error here).
+  const cuts: [string, string[], Record<string, number>][] = [
+    ['attention_prefill_mma', [], { HPW: 4, D: 128, ...MMA_CUT }], ['attention_prefill_mma', ['BATCH'], { D: 128, ...MMA_BATCH_CUT }],
+    ...[64, 2048].flatMap((T): [string, string[], Record<string, number>][] => [
+      ['matmul_mma', [], mmaCut(T, false).constants], ['matmul_mma', ['SWIGLU', 'EXTRA'], mmaCut(T, true).constants]]),
+  ];
+  it.each(cuts)('%s %j takes the constants %j', async (name, defines, constants) => {
+    const device = await (nullDevice ??= openNull());
+    const module = device.createShaderModule({ code: kernelSource(name, new Set(['F16', 'SUBGROUPS', 'MMA', ...defines])) });
+    device.pushErrorScope('validation');
+    device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main', constants } });
+    const error = await device.popErrorScope();
+    expect(error?.message ?? '').toMatch(/^$|workgroup storage/);
   });
 });

@@ -12,7 +12,7 @@
 import { collecting, createGpu, release } from '../../dist/gpu/device.js';
 import { Kernels, ceilDiv, dispatchOf, storage, uniform, upload } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
-import { CACHE_PAD, MMA_ROWS, attentionDecodeBatch } from '../../dist/ops/attention.js';
+import { CACHE_PAD, MMA_CUT, attentionDecodeBatch } from '../../dist/ops/attention.js';
 import { PRESETS } from '../../dist/model/synth.js';
 import { mulberry32 } from '../../dist/random.js';
 import { f16ToF32, f32ToF16 } from '../../dist/weights/f16.js';
@@ -59,9 +59,9 @@ for (const N of contexts) {
   for (const v of variants) {
     const cut = { name: v.name };
     try {
-      const kernel = k.get('attention_prefill_mma', { defines: ['MMA', ...v.defines], constants: { HPW, D: d, ...v.constants } });
-      // The workgroup's rows, ROWS = 16·RB·SG: MMA_ROWS at the kernel's own RB and SG.
-      const rows = v.constants.RB || v.constants.SG ? 16 * (v.constants.RB ?? 2) * (v.constants.SG ?? 4) : MMA_ROWS;
+      const constants = { HPW, D: d, ...MMA_CUT, ...v.constants };
+      const kernel = k.get('attention_prefill_mma', { defines: ['MMA', ...v.defines], constants });
+      const rows = 16 * constants.RB * constants.SG; // the workgroup's ROWS
       cut.op = dispatchOf(kernel, [q, kc, vc, out, step, params], [ceilDiv(T, Math.floor(rows / HPW)), Hq / HPW]);
       const { got, error } = await timeAndRead(gpu, cut.op, out, 1);
       if (error) cut.error = error;

@@ -16,9 +16,15 @@ import { ceilDiv, dispatchOf, storage, uniform, type Binding, type Dispatch, typ
 const MAX_HEADS_PER_WORKGROUP = 8;
 /** Query rows (queries × heads) of a prefill workgroup: ROWS in attention_prefill.wgsl. */
 const PREFILL_ROWS = 16;
-/** ROWS of attention_prefill_mma.wgsl for a prefill chunk (RB = 2) and a batch's context (BATCH, RB = 1); its BK. */
-export const MMA_ROWS = 128;
-const MMA_BATCH_ROWS = 64;
+/**
+ * attention_prefill_mma.wgsl's cut for a prefill chunk: 16-row blocks a subgroup (RB) and subgroups
+ * (SG), so ROWS query rows a workgroup; a batch's context (BATCH, 16-64 rows a KV head) takes RB = 1.
+ */
+export const MMA_CUT = { RB: 2, SG: 4 };
+export const MMA_BATCH_CUT = { RB: 1, SG: 4 };
+const MMA_ROWS = 16 * MMA_CUT.RB * MMA_CUT.SG;
+const MMA_BATCH_ROWS = 16 * MMA_BATCH_CUT.RB * MMA_BATCH_CUT.SG;
+/** BK of attention_prefill_mma.wgsl; its largest head dim (16 · MAX_DT). */
 const MMA_KEY_TILE = 16;
 const MMA_MAX_D = 128;
 /**
@@ -124,7 +130,7 @@ export function attentionPrefill(k: Kernels, a: AttentionShape & { T: number }):
   const params = uniform(k.gpu, [a.T, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }, 0, 0, 0, 0], 'attention prefill params');
   const bindings = [a.q, a.kCache, a.vCache, a.out, a.step, params];
   if (usesTensorCores(k, a)) {
-    const kernel = k.get('attention_prefill_mma', { defines: ['MMA'], constants: { HPW: hpw, D: a.d } });
+    const kernel = k.get('attention_prefill_mma', { defines: ['MMA'], constants: { HPW: hpw, D: a.d, ...MMA_CUT } });
     return dispatchOf(kernel, bindings, [ceilDiv(a.T, Math.floor(MMA_ROWS / hpw)), a.Hq / hpw]);
   }
   const kernel = k.get('attention_prefill', { constants: { HPW: hpw, D: a.d, BK: a.d > 128 ? 16 : 32 } });
@@ -249,7 +255,7 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: nu
  * write splits [0, splits) of each row's partials.
  */
 function contextMma(k: Kernels, a: BatchDecodeArgs, parts: Partials, splits: number, tiles: number): Dispatch {
-  const kernel = k.get('attention_prefill_mma', { defines: ['MMA', 'BATCH'], constants: { D: a.d, RB: 1 } });
+  const kernel = k.get('attention_prefill_mma', { defines: ['MMA', 'BATCH'], constants: { D: a.d, ...MMA_BATCH_CUT } });
   const params = uniform(k.gpu, [0, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }, a.B, a.rows.ctx, splits, parts.splits], 'batch context params');
   return dispatchOf(kernel, [a.q, a.kCache, a.vCache, parts.acc, parts.ml, params], [splits, a.Hkv * tiles]);
 }
