@@ -59,28 +59,41 @@ export async function profileInStep(gpu: Gpu, ops: Op[], reps = 3, before?: (rep
 /** The median GPU time of `ops` run as they are in use. */
 export async function gpuTimeMs(gpu: Gpu, ops: Op[], reps: number, before?: (rep: number) => void): Promise<number> {
   const querySet = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolve = createBuffer(gpu, { size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   const runs: number[] = [];
   for (let rep = 0; rep < reps; rep++) {
     before?.(rep);
     const enc = gpu.device.createCommandEncoder();
     encodeOps(enc, ops, querySet);
-    enc.resolveQuerySet(querySet, 0, 2, resolve, 0);
-    gpu.device.queue.submit([enc.finish()]);
-    const stamps = new BigInt64Array(await readBuffer(gpu, resolve, 16));
-    runs.push(Number(stamps[1] - stamps[0]) / 1e6);
+    runs.push((await spansOf(gpu, enc, querySet, 1))[0]!);
   }
   querySet.destroy();
-  release(gpu, resolve);
   return runs.sort((a, b) => a - b)[Math.floor(reps / 2)];
+}
+
+/**
+ * Submits `enc` with the first `spans` timestamp pairs of `set` resolved at its end, and returns the
+ * ms between each pair's stamps once they have run.
+ */
+async function spansOf(gpu: Gpu, enc: GPUCommandEncoder, set: GPUQuerySet, spans: number): Promise<number[]> {
+  if (spans === 0) {
+    gpu.device.queue.submit([enc.finish()]);
+    return [];
+  }
+  const resolve = createBuffer(gpu, { size: spans * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  try {
+    enc.resolveQuerySet(set, 0, 2 * spans, resolve, 0);
+    gpu.device.queue.submit([enc.finish()]);
+    const stamps = new BigInt64Array(await readBuffer(gpu, resolve, spans * 16));
+    return Array.from({ length: spans }, (_, i) => Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6);
+  } finally {
+    release(gpu, resolve);
+  }
 }
 
 /** Times ops from `start` until the query set is full; returns (kernel, ms) per dispatch. */
 async function timeSome(gpu: Gpu, ops: Op[], start: number): Promise<{ times: [string, number][]; next: number }> {
-  const device = gpu.device;
-  const querySet = device.createQuerySet({ type: 'timestamp', count: MAX_QUERIES });
-  const resolve = createBuffer(gpu, { size: MAX_QUERIES * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const enc = device.createCommandEncoder();
+  const querySet = gpu.device.createQuerySet({ type: 'timestamp', count: MAX_QUERIES });
+  const enc = gpu.device.createCommandEncoder();
   const names: string[] = [];
   let i = start;
   for (; i < ops.length && names.length * 2 < MAX_QUERIES; i++) {
@@ -95,12 +108,9 @@ async function timeSome(gpu: Gpu, ops: Op[], start: number): Promise<{ times: [s
     pass.end();
     names.push(op.kernel.name);
   }
-  if (names.length) enc.resolveQuerySet(querySet, 0, names.length * 2, resolve, 0);
-  device.queue.submit([enc.finish()]);
-  const stamps = names.length ? new BigInt64Array(await readBuffer(gpu, resolve, names.length * 16)) : new BigInt64Array();
+  const ms = await spansOf(gpu, enc, querySet, names.length);
   querySet.destroy();
-  release(gpu, resolve);
-  return { times: names.map((n, j) => [n, Number(stamps[2 * j + 1] - stamps[2 * j]) / 1e6]), next: i };
+  return { times: names.map((n, j) => [n, ms[j]!]), next: i };
 }
 
 /**
@@ -130,18 +140,7 @@ export class GpuStopwatch {
 
   /** The ms of each span stopped so far (waits for the GPU). */
   async spansMs(): Promise<number[]> {
-    const n = Math.floor(this.marks / 2);
-    if (n === 0) return [];
-    const resolve = createBuffer(this.gpu, { size: n * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    try {
-      const enc = this.gpu.device.createCommandEncoder();
-      enc.resolveQuerySet(this.set, 0, 2 * n, resolve, 0);
-      this.gpu.device.queue.submit([enc.finish()]);
-      const stamps = new BigInt64Array(await readBuffer(this.gpu, resolve, n * 16));
-      return Array.from({ length: n }, (_, i) => Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6);
-    } finally {
-      release(this.gpu, resolve);
-    }
+    return spansOf(this.gpu, this.gpu.device.createCommandEncoder(), this.set, Math.floor(this.marks / 2));
   }
 
   /** Frees the queries. */
