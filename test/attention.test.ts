@@ -358,6 +358,7 @@ describe(`batched attention over padded caches (${native.gpu.tensorCores ? 'tens
   const rows = { ctx: 700, room: 24 };
   it.each([
     { Hq: 32, Hkv: 8, d: 128, B: 4, ramp: 0 }, { Hq: 32, Hkv: 8, d: 128, B: 17, ramp: 8 }, { Hq: 8, Hkv: 2, d: 64, B: 8, ramp: 8 }, { Hq: 8, Hkv: 2, d: 64, B: 2, ramp: 0 },
+    { Hq: 8, Hkv: 2, d: 64, B: 33, ramp: 8 }, // 132 rows a KV head: more than one 128-row workgroup
   ])('full Hq=$Hq Hkv=$Hkv d=$d B=$B ramp=$ramp', async ({ Hq, Hkv, d, B, ramp }) => {
     const c = native;
     const s = shape(Hq, Hkv, d, rows.ctx + (B + 1) * rows.room);
