@@ -1,4 +1,4 @@
-# Session 28 call C: attention_prefill_mma with RB = 2 as the kernel (override): its sweep beside .ab/r2's R2 define, GPU tests, prefill A/B against .ab/r2 (0904376), products' crossover.
+# Session 28 call C: attention_prefill_mma with RB = 2 as the kernel (override): its sweep beside .ab/r2's R2 define, GPU tests, prefill A/B against .ab/r2 (69d2a18), products' crossover.
 source .device/setup.sh >/dev/null
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 timeout 100 node scripts/bench/prefill-attention.mjs --batch 16 2>&1 | grep -v "^validation\|^ - \|^\[" | sed 's/^/rb2 /'

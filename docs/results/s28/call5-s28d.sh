@@ -1,4 +1,4 @@
-# Session 28 call D: the batch product's probes (patch) and X_WG (x through workgroup memory), in alternating rounds; products' crossover at 384/512; 32K prefill A/B (HEAD e0ed91b, RB = 2, against .ab/r2 = 0904376).
+# Session 28 call D: the batch product's probes (patch) and X_WG (x through workgroup memory), in alternating rounds; products' crossover at 384/512; 32K prefill A/B (HEAD e0ed91b, RB = 2, against .ab/r2 = 69d2a18).
 source .device/setup.sh >/dev/null
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 timeout 240 node scripts/bench/matvec.mjs --tokens 16 --batch-variants ",PUT_ROT,X_WG,ABL_NO_MMA,ABL_NO_PUT,ABL_NO_FETCH,ABL_NO_MMA+ABL_NO_PUT" 2>&1 | grep -v "^validation\|^ - \|^\[" | tail -12
