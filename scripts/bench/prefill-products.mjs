@@ -7,7 +7,8 @@
 // A variant is `s<M>x<N>-i<I>j<J>-k<BK>[-v]`: M x N subgroups a workgroup, each I x J blocks of 16
 // tokens x 16 rows (with SwiGLU J blocks of G and J of U), stages of BK, `-v` W fetched 8 halves a
 // load (else 2). The shipped kernel's long cut is s2x2-i4j4-k32 (SwiGLU: s2x4-i4j2-k32), its short
-// one s2x2-i2j4-k32 (SwiGLU: s2x2-i2j2-k32, the only cut before session 27); both are timed first.
+// one s2x2-i2j2-k32 (with SwiGLU too; session 28); both are timed first. Generated cuts are written
+// to wgsl/_tiles_*.wgsl for the run (git ignores them) and removed after it.
 import { rmSync, writeFileSync } from 'node:fs';
 import { create } from 'webgpu';
 import { createGpu, SUBGROUP_MATRIX } from '../../dist/gpu/device.js';
