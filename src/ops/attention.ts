@@ -28,10 +28,12 @@ const MMA_BATCH_ROWS = 16 * MMA_BATCH_CUT.RB * MMA_BATCH_CUT.SG;
 const MMA_KEY_TILE = 16;
 const MMA_MAX_D = 128;
 /**
- * A batch's context attention goes to tensor cores from this many (sequence, head) rows per KV head
- * (4 sequences of Llama-3.1-8B): there every workgroup's rows are at least a quarter used.
+ * A batch of at least two sequences attends its context on tensor cores from this many (sequence,
+ * head) rows per KV head (2 sequences of Llama-3.1-8B). Below it attention_decode takes them: a
+ * B = 2 step at 128K took 26.4 ms on an H100, attention_decode 17.8 of it (2.4x one sequence's
+ * 7.4), against 24.1 for the whole B = 4 step with tensor cores (2026-12-05, docs/perf-notes.md).
  */
-const MMA_MIN_BATCH_ROWS = 16;
+const MMA_MIN_BATCH_ROWS = 8;
 /**
  * Most workgroups of a batch's context attention on tensor cores: one wave at 3 per SM of an
  * H100/H200 (132 SMs). B = 16 at 128K on the H100 (scripts/bench/prefill-attention.mjs --batch 16,
@@ -206,7 +208,7 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: nu
     // The context's keys: every sequence's heads of a KV head in its workgroups (as a tensor-core
     // product where there are enough of them); its own: one sequence a workgroup.
     const rowsPerKvHead = (a.B * a.Hq) / a.Hkv;
-    if (usesTensorCores(k, shape) && !a.scales && rowsPerKvHead >= MMA_MIN_BATCH_ROWS) {
+    if (usesTensorCores(k, shape) && !a.scales && a.B >= 2 && rowsPerKvHead >= MMA_MIN_BATCH_ROWS) {
       const tiles = ceilDiv(rowsPerKvHead, MMA_BATCH_ROWS);
       const ctxSplits = splits ?? contextSplits(a.rows.ctx, a.Hkv * tiles);
       const parts = partials(a.B * a.Hq, ctxSplits + own.splits, a.d, k);
