@@ -7,15 +7,20 @@
 // x comes as halves.wgsl left it (f16, 16 rows of KP values, zero past T and K) straight from
 // storage into matrix registers. A workgroup owns TN = 32 rows of W (with SWIGLU: 16 rows of G and
 // the same 16 of U), which go through workgroup memory a stage of SK values of k at a time: 16-byte
-// loads from storage (consecutive threads along a row), the next stage's in registers while this one
-// is multiplied; each of the SG subgroups multiplies 2 of a stage's 16 k-tiles into its own sums
-// (their x tiles loaded before the stage is stored), and the subgroups' sums meet in workgroup memory
-// at the end, one accumulator at a time. Dropped forms, a step's products at 16 tokens
-// (docs/perf-notes.md, sessions 19 and 22): on an H100, W's tiles loaded straight from storage 15.33
+// loads from storage (consecutive threads along a row), two stages ahead in registers; stages take
+// the two halves of `ws` in turn, so one barrier a stage keeps them apart. Each of the SG subgroups
+// multiplies 2 of a stage's 16 k-tiles into its own sums (x's tiles loaded a stage ahead), and the
+// subgroups' sums meet in workgroup memory at the end, one accumulator at a time.
+// Where the time goes (session 29, H100, a step's products at 16 tokens 11.45 ms, by builds with a
+// part removed): without x's loads 9.32, without W's 8.38, without both 3.71, without barriers 9.17:
+// the loads' latencies, not their bytes (W at 1.3 TB/s). Kept: W two stages ahead and x one (11.25),
+// then two stages of workgroup memory with one barrier a stage (11.03 against 11.50). Dropped forms
+// (docs/perf-notes.md, sessions 19, 22, 29): on an H100, W's tiles loaded straight from storage 15.33
 // ms, the same with the next turn's tiles loaded first 17.24; on the H200, with x loaded after the
-// barrier 12.69 ms (11.04 loaded first), two stages of W in registers +7%, 4 subgroups +46%, stages
-// of 128 k +38%; on an H100, against this form's 11.44, stages of 512 k +57%, the next stage's x
-// loaded at the end of this one +17%.
+// barrier 12.69 ms (11.04 loaded first), 4 subgroups +46%, stages of 128 k +38%; on an H100, stages
+// of 512 k +57%, x staged through workgroup memory 2x; 64 rows a workgroup 12.65 against 11.45
+// (x's tiles serve twice the rows, half the workgroups), 20.5 with stages of 256 k; x one stage
+// ahead alone 11.56; 23 KB more workgroup memory (48 KB) unchanged.
 // The host guarantees K % 16 == 0, KP a multiple of SK, and at least TN rows (a last, partial tile
 // is moved back to end at the last row, its rows before the tile's own left to the tile before; the
 // first `skip` rows of the binding belong to the row range before, which writes them).
@@ -42,7 +47,8 @@ alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
 alias WRegs = array<vec4<u32>, VPT>;
 
-var<workgroup> ws: array<f16, 32u * WS>;    // a stage of W: [row][k], rows 0-15 for c0, 16-31 for c1
+const HALF = 32u * WS;         // where the odd stages go in ws
+var<workgroup> ws: array<f16, 2u * HALF>; // two stages of W: [row][k], rows 0-15 for c0, 16-31 for c1
 var<workgroup> part: array<f32, SG * 256u>; // [subgroup][token][row]: one accumulator at a time
 
 // A thread's words of W's stage at k0 (zero past K): word i of the stage is row i / VPR, k0 + 8 (i % VPR).
@@ -65,10 +71,10 @@ fn fetch_w(rb: u32, k0: u32, lid: u32) -> WRegs {
   return r;
 }
 
-fn put_w(lid: u32, r: WRegs) {
+fn put_w(lid: u32, r: WRegs, at0: u32) {
   for (var j = 0u; j < VPT; j++) {
     let i = lid + j * WG;
-    let at = (i / VPR) * WS + 8u * (i % VPR);
+    let at = at0 + (i / VPR) * WS + 8u * (i % VPR);
     for (var c = 0u; c < 4u; c++) {
       let h = bitcast<vec2<f16>>(r[j][c]);
       ws[at + 2u * c] = h.x;
@@ -98,18 +104,29 @@ fn multiply(c0: Sums, a: XTiles, kt: u32) -> Sums {
   return c;
 }
 
+// The two halves of ws take even and odd stages: a half is stored again only after every subgroup
+// passed the next stage's barrier, so after it multiplied the half's last stage. W's registers: r0
+// even stages, r1 odd (fetch_w gives zeros past K without loading); x past the end: the last stage's.
 fn sums(rb: u32, sg: u32, lid: u32) -> Sums {
   var c = Sums(Acc(), Acc());
-  var r = fetch_w(rb, 0u, lid);
   let kt = sg * (SK / SG);
-  for (var k0 = 0u; k0 < p.KP; k0 += SK) {  // uniform bounds: subgroup matrices need uniform control flow
-    // x's tiles are loaded before W's stage is stored: their latency overlaps the store and barrier.
-    let a = x_tiles(k0 + kt);
-    put_w(lid, r);
+  let last = p.KP - SK;
+  var r0 = fetch_w(rb, 0u, lid);
+  var r1 = fetch_w(rb, SK, lid);
+  var a = x_tiles(kt);
+  for (var k0 = 0u; k0 < p.KP; k0 += 2u * SK) {  // uniform bounds: subgroup matrices need uniform control flow
+    put_w(lid, r0, 0u);
     workgroupBarrier();
-    if (k0 + SK < p.KP) { r = fetch_w(rb, k0 + SK, lid); }
+    r0 = fetch_w(rb, k0 + 2u * SK, lid);
+    let odd = x_tiles(min(k0 + SK, last) + kt);
     c = multiply(c, a, kt);
-    workgroupBarrier();
+    if (k0 + SK < p.KP) {
+      put_w(lid, r1, HALF);
+      workgroupBarrier();
+      r1 = fetch_w(rb, k0 + 3u * SK, lid);
+      a = x_tiles(min(k0 + 2u * SK, last) + kt);
+      c = multiply(c, odd, HALF + kt);
+    }
   }
   return c;
 }
