@@ -4,25 +4,26 @@
 // hold random values as the benchmark model's do (never-written buffers timed 2-3x slow on the H200);
 // each timed run reads at least 2 GB, long enough for the GPU's clocks.
 //   node scripts/bench/matvec.mjs [--preset llama-3.1-8b] [--weights f16|q8|q4] [--no-int8-dot] [--run-mb 2000] [--json]
-//                                 [--sweep-tokens T | --tokens 1,2,4,8,9,16 [--batch-variants ,A,A+B]]
+//                                 [--sweep-tokens T | --tokens 1,2,4,8,9,16]
 // (after the build; --no-int8-dot: quantized products in f32 rather than dot4I8Packed). The sweep
 // runs T = 1 token, or T of --sweep-tokens (the cuts matvec.wgsl holds: at most 40 sums). With
 // --tokens, no sweep: each shape's product of T tokens as matmul() runs it (the matvec up to
 // BATCH_MMA_FROM - 1 tokens), and on tensor cores as a batch product (batchMatmul) too: where the
 // second is faster, BATCH_MMA_FROM should come down.
-// With --batch-variants ",A,A+B" (and --tokens), each batch product is also timed with those
-// defines of matmul_batch_mma.wgsl, its output checked against the shipped kernel's (max |Δ| over max |y|).
+// A kernel's variants (a part removed, another form) are builds of their own, each timed by a plain
+// run (docs/results/s29/: a copy of bin, dist, wgsl and scripts/bench per variant): the
+// --batch-variants mode that timed defines in one process measured every product ~3x slow, the
+// shipped form included, and was removed (session 29).
 // Its figures rank cuts; only an A/B of the whole step (csattn bench) decides a default: on the H200
 // (2026-12-04) this sweep's best cuts (two blocks, 64 threads for gate/up) summed to 10.44 ms against
 // 11.31 for src/ops/dense.ts:matvecShape, yet made decode 0.1-0.6 ms a token slower in the step, and
 // its absolute times are ~2.6x the matvecs' share of the step (docs/perf-notes.md).
 import { createGpu } from '../../dist/gpu/device.js';
-import { Kernels, readBuffer, record, storage, submit } from '../../dist/gpu/kernels.js';
+import { Kernels, record, storage, submit } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
 import { batchHalvesBytes, batchMatmul, fillUniform, fusesNorm, matmul, matvecHolds, matvecShape } from '../../dist/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, quantize } from '../../dist/ops/quant.js';
 import { PRESETS } from '../../dist/model/synth.js';
-import { compareVariants, parseVariants } from './variants.mjs';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -55,7 +56,6 @@ const filled = (n) => {
   return b;
 };
 const tokens = arg('--tokens', null)?.split(',').map(Number);
-const batchVariants = args.includes('--batch-variants') ? parseVariants(arg('--batch-variants', '')) : [];
 const rows = [];
 for (const s of SHAPES) {
   const wBytes = s.N * s.K * BYTES_PER_WEIGHT[format] * (s.swiglu ? 2 : 1);
@@ -100,7 +100,7 @@ async function timeTokens(s, weights, runs, copies) {
   const out = [];
   const maxT = Math.max(...tokens);
   const x = filled(2 * s.K * maxT), y = filled(2 * s.N * maxT);
-  gpu.device.queue.writeBuffer(x, 0, new Float32Array(s.K * maxT).map((_, i) => Math.sin(i) * 0.5)); // finite, for the variants' check
+  gpu.device.queue.writeBuffer(x, 0, new Float32Array(s.K * maxT).map((_, i) => Math.sin(i) * 0.5)); // finite: random bits read as f32 may not be
   const halves = storage(gpu, batchHalvesBytes(s.K));
   const expandInto = format === 'f16' ? undefined : [0, 1].map(() => storage(gpu, s.N * s.K * 2));
   const norm = s.norm ? { weight: filled(s.K), eps: 1e-5 } : undefined;
@@ -115,23 +115,10 @@ async function timeTokens(s, weights, runs, copies) {
     const row = { T, ms: await time((m) => matmul(k, { ...args(m), norm: fused(m) })) };
     const batchArgs = (m) => ({ ...args(m), norm: format === 'f16' ? norm : undefined });
     if (gpu.tensorCores && T <= 16) row.batchMs = await time((m) => batchMatmul(k, batchArgs(m)));
-    if (gpu.tensorCores && T <= 16 && batchVariants.length) row.variants = await timeVariants(s, T, (m, v) => batchMatmul(k, batchArgs(m), v), time, y, weights[0]);
     out.push(row);
   }
   for (const b of [x, y, halves, norm?.weight, ...(expandInto ?? [])]) b?.destroy();
   return out;
-}
-
-// Each batch variant's ms, and its y after one product from zero against the shipped kernel's.
-async function timeVariants(s, T, product, time, y, m) {
-  const defines = [s.swiglu && 'SWIGLU', s.swiglu && 'EXTRA', s.accumulate && 'ACCUMULATE', s.norm && 'NORM'].filter(Boolean);
-  return compareVariants(gpu, batchVariants, async (v) => {
-    const run = (w) => product(w, [...defines, ...v.defines]);
-    const ms = await time(run);
-    gpu.device.queue.writeBuffer(y, 0, new Float32Array(T * s.N));
-    submit(gpu, (pass) => record(pass, run(m)));
-    return { ms, got: new Float32Array(await readBuffer(gpu, y)).subarray(0, T * s.N) };
-  });
 }
 
 const layers = c.num_hidden_layers;
@@ -141,12 +128,6 @@ if (tokens) {
   const result = { probe: 'products', adapter: gpu.adapterName, preset, weights: format, steps, shapes: rows };
   if (json) process.stdout.write(JSON.stringify(result) + '\n');
   else for (const st of steps) console.log(`T = ${st.T}: products of one step ${st.stepMs.toFixed(2)} ms as run now, ${Number.isNaN(st.batchStepMs) ? 'no' : st.batchStepMs.toFixed(2) + ' ms as'} batch products (${gpu.adapterName})`);
-  if (!json) for (const T of tokens) for (const v of batchVariants) {
-    const of = rows.map((r) => ({ r, at: r.byTokens.find((b) => b.T === T)?.variants?.find((x) => x.variant === v.name) })).filter((x) => x.at);
-    if (!of.length) continue;
-    const step = of.reduce((t, { r, at }) => t + (at.ms ?? NaN) * (r.shape === 'lm_head' ? 1 : layers), 0);
-    console.log(`T = ${T}, ${v.name}: step ${step.toFixed(2)} ms; ` + of.map(({ r, at }) => `${r.shape} ${at.error ?? `${at.ms.toFixed(4)} (err ${at.err.toExponential(1)})`}`).join(', '));
-  }
   process.exit(0);
 }
 const stepMs = (pick) => rows.reduce((t, r) => t + pick(r).ms * (r.shape === 'lm_head' ? 1 : layers), 0);

@@ -1,4 +1,4 @@
-// What the kernel-variant sweeps share (prefill-attention.mjs, prefill-products.mjs, matvec.mjs --batch-variants, attention.mjs --variants).
+// What the kernel-variant sweeps share (prefill-attention.mjs, prefill-products.mjs, attention.mjs --variants).
 import { readBuffer } from '../../dist/gpu/kernels.js';
 import { gpuTimeMs } from '../../dist/gpu/profile.js';
 
