@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { DAWN_FLAGS, createGpu, dawnFlags, tensorCoreGap, type Gpu } from '../src/gpu/device.js';
+import { DAWN_FLAGS, SUBGROUP_MATRIX, TENSOR_CORE_WORKGROUP_BYTES, createGpu, dawnFlags, tensorCoreGap, type Gpu } from '../src/gpu/device.js';
 import { checkF16, checkInt8Dot, doctor, formatDoctor, type DoctorReport } from '../src/doctor.js';
 import { f16Modes, gpuContext } from './helpers/gpu.js';
 import { Kernels } from '../src/gpu/kernels.js';
@@ -43,6 +43,14 @@ describe('csattn doctor', () => {
     expect(report.tensorCores.chosen).toBe(gpu.tensorCores ? 'on' : 'off');
     if (gpu.tensorCores) expect(report.tensorCores.ok).toBe(true);
     else expect(report.tensorCores.detail).toBe(tensorCoreGap(gpu.adapter));
+  });
+  it('tensor cores want 16x16x16 f16 matrices, subgroups of 32 and the workgroup memory their kernels take', () => {
+    const adapter = (memory: number, features = [SUBGROUP_MATRIX, 'shader-f16'], size = 32) =>
+      ({ features: new Set(features), limits: { maxComputeWorkgroupStorageSize: memory }, info: { subgroupMinSize: size, subgroupMaxSize: size } }) as unknown as GPUAdapter;
+    expect(tensorCoreGap(adapter(TENSOR_CORE_WORKGROUP_BYTES))).toBeNull();
+    expect(tensorCoreGap(adapter(32768))).toBe(`32768 bytes of workgroup memory, not ${TENSOR_CORE_WORKGROUP_BYTES}`);
+    expect(tensorCoreGap(adapter(65536, ['shader-f16']))).toBe(`no ${SUBGROUP_MATRIX}`);
+    expect(tensorCoreGap(adapter(65536, undefined, 16))).toBe('subgroups of 16-16, not 32');
   });
   it('reports packed int8 products as createGpu chose them, checked by a kernel', async () => {
     expect(report.int8Dot.chosen).toBe(gpu.int8Dot ? 'on' : 'off');

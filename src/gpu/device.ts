@@ -86,13 +86,22 @@ export const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix';
 interface MatrixConfig { componentType: string; resultComponentType: string; M: number; N: number; K: number }
 
 /**
+ * Workgroup memory the tensor-core kernels may take (matmul_batch_mma's two stages 42 KB; the
+ * prefill products' 128 x 128 tiles): what Hopper gives a workgroup through Vulkan, where they run.
+ */
+export const TENSOR_CORE_WORKGROUP_BYTES = 48 * 1024;
+
+/**
  * Why the kernels' one tensor-core shape is missing, or null when the adapter has it: f16 x f16 ->
- * f32 at 16x16x16, in subgroups of exactly 32 (their thread layout assumes it). Adapters that do
- * not list their configurations are taken at their word for the feature.
+ * f32 at 16x16x16, in subgroups of exactly 32 (their thread layout assumes it), with
+ * TENSOR_CORE_WORKGROUP_BYTES of workgroup memory. Adapters that do not list their configurations
+ * are taken at their word for the feature.
  */
 export function tensorCoreGap(adapter: GPUAdapter): string | null {
   if (!adapter.features.has(SUBGROUP_MATRIX)) return `no ${SUBGROUP_MATRIX}`;
   if (!adapter.features.has('shader-f16')) return 'no shader-f16';
+  const memory = adapter.limits.maxComputeWorkgroupStorageSize;
+  if (memory < TENSOR_CORE_WORKGROUP_BYTES) return `${memory} bytes of workgroup memory, not ${TENSOR_CORE_WORKGROUP_BYTES}`;
   const info = adapter.info as GPUAdapterInfo & { subgroupMatrixConfigs?: MatrixConfig[] };
   if (info.subgroupMinSize !== 32 || info.subgroupMaxSize !== 32) return `subgroups of ${info.subgroupMinSize}-${info.subgroupMaxSize}, not 32`;
   const configs = info.subgroupMatrixConfigs;
