@@ -18,7 +18,7 @@ const MAX_HEADS_PER_WORKGROUP = 8;
 const PREFILL_ROWS = 16;
 /**
  * attention_prefill_mma.wgsl's cut for a prefill chunk: 16-row blocks a subgroup (RB) and subgroups
- * (SG), so ROWS query rows a workgroup; a batch's context (BATCH, 16-64 rows a KV head) takes RB = 1.
+ * (SG), so ROWS query rows a workgroup; a batch's context (BATCH, 8-64 rows a KV head) takes RB = 1.
  */
 export const MMA_CUT = { RB: 2, SG: 4 };
 export const MMA_BATCH_CUT = { RB: 1, SG: 4 };
