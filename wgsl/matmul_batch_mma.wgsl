@@ -16,7 +16,8 @@
 // the loads' latencies, not their bytes (W at 1.3 TB/s). Kept: W two stages ahead and x one (11.25),
 // then two stages of workgroup memory with one barrier a stage (11.03 against 11.50). Dropped forms
 // (docs/perf-notes.md, sessions 19, 22, 29): on an H100, W's tiles loaded straight from storage 15.33
-// ms, the same with the next turn's tiles loaded first 17.24; on the H200, with x loaded after the
+// ms, the same with the next turn's tiles loaded first 17.24; on the H200 (session 22, timed by a
+// sweep mode since found ~3x slow and removed: worth a second look), with x loaded after the
 // barrier 12.69 ms (11.04 loaded first), 4 subgroups +46%, stages of 128 k +38%; on an H100, stages
 // of 512 k +57%, x staged through workgroup memory 2x; 64 rows a workgroup 12.65 against 11.45
 // (x's tiles serve twice the rows, half the workgroups), 20.5 with stages of 256 k; x one stage
