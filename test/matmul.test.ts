@@ -316,10 +316,11 @@ describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'ten
 });
 
 // A decode batch's x on its way to the tensor cores (halves.wgsl): f16 of x, or of RMSNorm(x) · w,
-// in 16 rows padded with zeros to a multiple of 256 values. Within an f16 step of the exact value
+// in 16 rows padded with zeros to a multiple of 256 values (K = 2600: three workgroups a row, the
+// last one partly past the padding). Within an f16 step of the exact value
 // (the GPU rounds an f32 value, which may sit across a rounding boundary from the double).
 describe.each(await f16Modes())('halves (packedF16=%s)', (packed) => {
-  it.each([{ T: 3, K: 40 }, { T: 16, K: 520 }])('T = $T, K = $K, with and without the RMSNorm', async ({ T, K }) => {
+  it.each([{ T: 3, K: 40 }, { T: 16, K: 520 }, { T: 5, K: 2600 }])('T = $T, K = $K, with and without the RMSNorm', async ({ T, K }) => {
     const ctx = await gpuContext(packed);
     const { gpu, kernels } = ctx;
     const x = rand(T * K, 11, 3);

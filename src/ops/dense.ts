@@ -277,6 +277,9 @@ export function batchRow(K: number): number {
   return ceilDiv(K, BATCH_MMA_STAGE) * BATCH_MMA_STAGE;
 }
 
+/** Pairs of x a workgroup of halves.wgsl converts (its SLICE: 256 threads x 2). */
+const HALVES_SLICE = 512;
+
 /** Bytes of the f16 x a batch product of K columns needs (MatmulArgs.halves). */
 export function batchHalvesBytes(K: number): number {
   return BATCH_MMA_TOKENS * batchRow(K) * 2;
@@ -295,7 +298,7 @@ export function halves(k: Kernels, a: HalvesArgs): Dispatch {
   check(a.T <= BATCH_MMA_TOKENS && a.K % 2 === 0, `halves: ${a.T} rows of ${a.K}: at most ${BATCH_MMA_TOKENS} rows of an even length`);
   const kernel = k.get('halves', { defines: a.norm ? ['NORM'] : [] });
   const params = uniform(k.gpu, [a.T, a.K, batchRow(a.K), { f32: a.norm?.eps ?? 0 }]);
-  return dispatchOf(kernel, [a.x, a.out, params], BATCH_MMA_TOKENS, a.norm ? [[3, a.norm.weight]] : []);
+  return dispatchOf(kernel, [a.x, a.out, params], [ceilDiv(batchRow(a.K) / 2, HALVES_SLICE), BATCH_MMA_TOKENS], a.norm ? [[3, a.norm.weight]] : []);
 }
 
 /** matmul_batch_mma over a row range of W (at least BATCH_MMA_ROWS rows, the first part.skip of them the range before's), x from a.halves. */
