@@ -152,19 +152,18 @@ fn qk(a: ptr<function, Acc>, b: ptr<function, Acc>, qa: Left, qb: Left, n: u32, 
   *a = mma(qa, km, *a);
   if (RB > 1u) { *b = mma(qb, km, *b); }
 }
-fn scores(base: u32, q0: Left, q1: Left, q2: Left, q3: Left, q4: Left, q5: Left, q6: Left, q7: Left,
-          r0: Left, r1: Left, r2: Left, r3: Left, r4: Left, r5: Left, r6: Left, r7: Left) {
+fn scores(base: u32, qa: QTiles, qb: QTiles) {
   for (var n = 0u; n < BK / 16u; n++) {
     var a = Acc();
     var b = Acc();
-    qk(&a, &b, q0, r0, n, 0u);
-    if (DT > 1u) { qk(&a, &b, q1, r1, n, 1u); }
-    if (DT > 2u) { qk(&a, &b, q2, r2, n, 2u); }
-    if (DT > 3u) { qk(&a, &b, q3, r3, n, 3u); }
-    if (DT > 4u) { qk(&a, &b, q4, r4, n, 4u); }
-    if (DT > 5u) { qk(&a, &b, q5, r5, n, 5u); }
-    if (DT > 6u) { qk(&a, &b, q6, r6, n, 6u); }
-    if (DT > 7u) { qk(&a, &b, q7, r7, n, 7u); }
+    qk(&a, &b, qa.t0, qb.t0, n, 0u);
+    if (DT > 1u) { qk(&a, &b, qa.t1, qb.t1, n, 1u); }
+    if (DT > 2u) { qk(&a, &b, qa.t2, qb.t2, n, 2u); }
+    if (DT > 3u) { qk(&a, &b, qa.t3, qb.t3, n, 3u); }
+    if (DT > 4u) { qk(&a, &b, qa.t4, qb.t4, n, 4u); }
+    if (DT > 5u) { qk(&a, &b, qa.t5, qb.t5, n, 5u); }
+    if (DT > 6u) { qk(&a, &b, qa.t6, qb.t6, n, 6u); }
+    if (DT > 7u) { qk(&a, &b, qa.t7, qb.t7, n, 7u); }
     subgroupMatrixStore<row_major>(&st, base * SS + n * 16u, a, SS);
     if (RB > 1u) { subgroupMatrixStore<row_major>(&st, (base + 16u) * SS + n * 16u, b, SS); }
   }
@@ -258,7 +257,22 @@ fn finish(o0: Acc, o1: Acc, o2: Acc, o3: Acc, o4: Acc, o5: Acc, o6: Acc, o7: Acc
   if (DT > 7u) { emit(o7, 7u, base, lane, row, at, inv); }
 }
 
+// A 16-row block of Q as DT named matrices (named, not an array: they stay in registers).
+struct QTiles { t0: Left, t1: Left, t2: Left, t3: Left, t4: Left, t5: Left, t6: Left, t7: Left }
 fn q_tile(i: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&kv, 16u * i, D); }
+// The block staged in kv.
+fn q_tiles() -> QTiles {
+  var q = QTiles(Left(), Left(), Left(), Left(), Left(), Left(), Left(), Left());
+  q.t0 = q_tile(0u);
+  if (DT > 1u) { q.t1 = q_tile(1u); }
+  if (DT > 2u) { q.t2 = q_tile(2u); }
+  if (DT > 3u) { q.t3 = q_tile(3u); }
+  if (DT > 4u) { q.t4 = q_tile(4u); }
+  if (DT > 5u) { q.t5 = q_tile(5u); }
+  if (DT > 6u) { q.t6 = q_tile(6u); }
+  if (DT > 7u) { q.t7 = q_tile(7u); }
+  return q;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>,
@@ -266,9 +280,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let w = work_of(wg);
   let base = sg * 16u * RB;   // the subgroup's first row
   // Q into matrix registers, 16 rows at a time through kv (which holds BK rows): q of the
-  // subgroup's first block, qb of its second.
-  var q0 = Left(); var q1 = Left(); var q2 = Left(); var q3 = Left(); var q4 = Left(); var q5 = Left(); var q6 = Left(); var q7 = Left();
-  var qb0 = Left(); var qb1 = Left(); var qb2 = Left(); var qb3 = Left(); var qb4 = Left(); var qb5 = Left(); var qb6 = Left(); var qb7 = Left();
+  // subgroup's first block (qa), and with RB = 2 its second (qb).
+  var qa = QTiles(Left(), Left(), Left(), Left(), Left(), Left(), Left(), Left());
+  var qb = qa;
   for (var b = 0u; b < SG * RB; b++) {
     for (var e = lid; e < 16u * D; e += WG) {
       let row = row_of(16u * b + e / D, w);
@@ -277,26 +291,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
       kv[e] = f16(x);
     }
     workgroupBarrier();
-    if (sg == b / RB && b % RB == 0u) {
-      q0 = q_tile(0u);
-      if (DT > 1u) { q1 = q_tile(1u); }
-      if (DT > 2u) { q2 = q_tile(2u); }
-      if (DT > 3u) { q3 = q_tile(3u); }
-      if (DT > 4u) { q4 = q_tile(4u); }
-      if (DT > 5u) { q5 = q_tile(5u); }
-      if (DT > 6u) { q6 = q_tile(6u); }
-      if (DT > 7u) { q7 = q_tile(7u); }
-    }
-    if (sg == b / RB && b % RB == 1u) {
-      qb0 = q_tile(0u);
-      if (DT > 1u) { qb1 = q_tile(1u); }
-      if (DT > 2u) { qb2 = q_tile(2u); }
-      if (DT > 3u) { qb3 = q_tile(3u); }
-      if (DT > 4u) { qb4 = q_tile(4u); }
-      if (DT > 5u) { qb5 = q_tile(5u); }
-      if (DT > 6u) { qb6 = q_tile(6u); }
-      if (DT > 7u) { qb7 = q_tile(7u); }
-    }
+    if (sg == b / RB && b % RB == 0u) { qa = q_tiles(); }
+    if (sg == b / RB && b % RB == 1u) { qb = q_tiles(); }
     workgroupBarrier();
   }
 
@@ -321,7 +317,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     workgroupBarrier();                   // everyone is done with the last V tile and P
     put(kw, lid);
     workgroupBarrier();
-    scores(base, q0, q1, q2, q3, q4, q5, q6, q7, qb0, qb1, qb2, qb3, qb4, qb5, qb6, qb7);
+    scores(base, qa, qb);
     workgroupBarrier();
 
     let soft = softmax(t0, row, w, so, po, h, m);
