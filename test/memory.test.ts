@@ -4,9 +4,14 @@
  * the high-water mark included, and a repeated job must leave `current` where it found it.
  */
 import { describe, expect, it } from 'vitest';
-import { createGpu, type Gpu } from '../src/gpu/device.js';
+import { collecting, createGpu, release, type Gpu } from '../src/gpu/device.js';
+import { kernelParams } from '../src/gpu/kernels.js';
 import { loadModel } from '../src/model/load.js';
 import { Generator } from '../src/generate.js';
+import { rmsnorm } from '../src/ops/dense.js';
+import { roundF16 } from '../src/weights/f16.js';
+import * as ref from './ref/dense.js';
+import { gpuContext, rand, readF32, runDispatches, uploadF16, uploadF32 } from './helpers/gpu.js';
 
 const MODEL = 'fixtures/models/tinylm';
 
@@ -54,5 +59,41 @@ describe('GPU memory accounting', () => {
     expect(gpu.memory.peak).toBeGreaterThan(kv + model.weightBytesPerToken());
     model.destroy();
     expect(gpu.memory.current).toBe(0);
+  });
+});
+
+describe('kernel parameters in shared chunks (kernelParams)', () => {
+  it("each dispatch reads its own; a scope's chunks go with its buffers, and a later scope gets fresh ones", async () => {
+    const ctx = await gpuContext(true);
+    const { gpu, kernels } = ctx;
+    const seen = watchBuffers(gpu);
+    const rows = 2, n = 96;
+    const weight = uploadF16(gpu, roundF16(rand(n, 2)));
+    const made: GPUBuffer[] = []; // one scope list for both jobs, emptied between them
+    const job = async (seed: number) => {
+      // 40 rmsnorms, each with its own width m (rows of m <= 86 from the same x): more than a first chunk holds.
+      const x = rand(rows * n, seed, 3);
+      const sizes = Array.from({ length: 40 }, (_, i) => 8 + 2 * i);
+      const outs = sizes.map(() => uploadF32(gpu, new Float32Array(rows * n)));
+      const ds = collecting(gpu, made, () => sizes.map((m, i) => rmsnorm(kernels, { x: uploadF32(gpu, x), weight, out: outs[i], rows, n: m, eps: 1e-5 })));
+      const chunks = made.filter((b) => b.usage & GPUBufferUsage.UNIFORM);
+      expect(chunks.length).toBe(2); // 16 in the first (4 KiB at 256-byte offsets), the rest in the second
+      runDispatches(ctx, ds);
+      for (const [i, m] of sizes.entries()) {
+        const got = await readF32(gpu, outs[i], rows * m);
+        const want = ref.rmsnorm(x.subarray(0, rows * m), roundF16(rand(n, 2)).subarray(0, m), m, 1e-5);
+        // Row r of a dispatch starts at r * m of x (its own n): the reference over the same prefix.
+        got.forEach((v, j) => expect(Math.abs(v - want[j])).toBeLessThanOrEqual(1e-5 * Math.abs(want[j]) + 1e-6));
+      }
+      for (const b of [...made.splice(0), ...outs]) release(gpu, b);
+    };
+    await job(3);
+    const start = gpu.memory.current;
+    await job(4); // the same scope list's chunks were released: new ones, not writes into destroyed ones
+    expect(gpu.memory.current).toBe(start);
+    expect(gpu.memory.current).toBe(seen.now);
+    // Outside any scope: the device's chunk, one binding after the other at the offset alignment.
+    const [a, b] = [kernelParams(gpu, [7, { f32: 0.5 }]), kernelParams(gpu, [1, 2, 3, 4, 5])];
+    expect(b).toEqual({ buffer: a.buffer, offset: a.offset! + gpu.device.limits.minUniformBufferOffsetAlignment, size: 32 });
   });
 });

@@ -17,7 +17,7 @@
  */
 import { check } from '../errors.js';
 import { allocate, checkGpu, fitBinding, release, type Gpu } from '../gpu/device.js';
-import { ceilDiv, dispatchOf, run, storage, uniform, type Dispatch, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, run, storage, kernelParams, type Dispatch, type Kernels } from '../gpu/kernels.js';
 import { buildTables } from './csa/build.js';
 import { contextBudget, topKDispatches, type SelectOptions, type Selection } from './csa/select.js';
 import type { CsaParams, LayerTables } from './csa/tables.js';
@@ -62,7 +62,7 @@ export function oracleDispatches(k: Kernels, a: OracleArgs): BaselinePlan {
   checkHeads(Hq, Hkv, d);
   checkContext(opts.N, a.capacity);
   const scores = scoreBuffer(k.gpu, Hq, opts.N);
-  const params = uniform(k.gpu, [opts.N, Hq, Hkv, a.capacity, d, ...fixed(ORACLE_FIXED)]);
+  const params = kernelParams(k.gpu, [opts.N, Hq, Hkv, a.capacity, d, ...fixed(ORACLE_FIXED)]);
   const score = dispatchOf(k.get('oracle_scores'), [a.q, a.kCache, scores, params], [groupsOf(k.gpu, opts.N), Hq]);
   return ranked(k, [score], scores, { lists: Hq, step: a.step, opts, perQueryHead: true });
 }
@@ -99,7 +99,7 @@ export async function questPages(k: Kernels, a: QuestPagesArgs): Promise<QuestPa
   const pages = ceilDiv(a.N, pageSize);
   const words = a.d / 2;
   const bounds = await allocate(gpu, fitBinding(gpu, a.Hkv * pages * 2 * words * 4, 'the Quest page bounds'), 'quest page bounds');
-  run(k.get('quest_pages'), [a.kCache, bounds, uniform(gpu, [a.N, pages, pageSize, a.capacity, words])],
+  run(k.get('quest_pages'), [a.kCache, bounds, kernelParams(gpu, [a.N, pages, pageSize, a.capacity, words])],
     [groupsOf(gpu, pages * words), a.Hkv]);
   await gpu.device.queue.onSubmittedWorkDone();
   checkGpu(gpu);
@@ -124,7 +124,7 @@ export function questDispatches(k: Kernels, a: QuestArgs): BaselinePlan {
   check(p.Hkv === Hkv && p.d === d && p.N === opts.N,
     `quest: pages of ${p.Hkv} KV heads x ${p.d} dims over ${p.N} keys do not match the selection (${Hkv} x ${d} over ${opts.N})`);
   const scores = scoreBuffer(k.gpu, Hq, opts.N);
-  const params = uniform(k.gpu, [opts.N, p.pages, p.pageSize, Hq, Hkv, d / 2, ...fixed(QUEST_FIXED)]);
+  const params = kernelParams(k.gpu, [opts.N, p.pages, p.pageSize, Hq, Hkv, d / 2, ...fixed(QUEST_FIXED)]);
   const score = dispatchOf(k.get('quest_scores'), [a.q, p.bounds, scores, params], [groupsOf(k.gpu, p.pages), Hq]);
   return ranked(k, [score], scores, { lists: Hq, step: a.step, opts, perQueryHead: true });
 }
@@ -150,7 +150,7 @@ export async function buildKeyTables(k: Kernels, a: KeyTablesArgs): Promise<Laye
   checkContext(N, a.capacity);
   const rows = await allocate(gpu, fitBinding(gpu, N * Hkv * d * 4, 'the key rows to cluster'), 'keypq key rows');
   try {
-    run(k.get('kv_rows'), [a.kCache, rows, uniform(gpu, [N, Hkv, a.capacity, d / 2])], [groupsOf(gpu, N), Hkv]);
+    run(k.get('kv_rows'), [a.kCache, rows, kernelParams(gpu, [N, Hkv, a.capacity, d / 2])], [groupsOf(gpu, N), Hkv]);
     // The keys stand in for the prefill queries of a model with one query head per KV head.
     return await buildTables(k, {
       queries: rows, kCache: a.kCache, N, Hq: Hkv, Hkv, d, capacity: a.capacity,

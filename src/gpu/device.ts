@@ -213,6 +213,11 @@ export class GpuMemory {
     if (this.live.delete(buffer)) this.current -= buffer.size;
   }
 
+  /** Whether `buffer` is counted and not yet released. */
+  holds(buffer: GPUBuffer): boolean {
+    return this.live.has(buffer);
+  }
+
   /** The device is gone, and its buffers with it. */
   clear(): void {
     this.live = new WeakSet();

@@ -226,6 +226,45 @@ export function uniform(gpu: Gpu, fields: Field[], label?: string): GPUBuffer {
 }
 
 /**
+ * A kernel's fixed parameters (fields as uniform()'s) as a binding into a shared chunk of uniform
+ * memory, never written again: recording a step binds hundreds of them, and a buffer each took
+ * ~50 µs to create, with a staged copy at the next submit (session 30, H100: the batched eval of
+ * fixtures/facts.jsonl took 30 s with a buffer each, 12 s with chunks). A chunk belongs to the collecting() scope it was made in (released
+ * with that scope's buffers) or, outside any, to the device; a scope's first chunk is small.
+ */
+export function kernelParams(gpu: Gpu, fields: Field[]): Binding {
+  const data = packFields(fields);
+  const chunk = paramChunk(gpu, data.byteLength);
+  const offset = chunk.used;
+  gpu.device.queue.writeBuffer(chunk.buffer, offset, data.buffer, data.byteOffset, data.byteLength);
+  chunk.used = offset + data.byteLength;
+  return { buffer: chunk.buffer, offset, size: data.byteLength };
+}
+
+interface ParamChunk { buffer: GPUBuffer; used: number }
+const FIRST_PARAM_CHUNK_BYTES = 4096;
+const PARAM_CHUNK_BYTES = 65536; // the most one uniform binding may span, at least
+const paramChunks = new WeakMap<object, ParamChunk>();
+
+/** The current scope's chunk, `used` moved to the next aligned offset, with room for `bytes`: a new one when full or released. */
+function paramChunk(gpu: Gpu, bytes: number): ParamChunk {
+  const owner = gpu.memory.collect ?? gpu.memory;
+  const chunk = paramChunks.get(owner);
+  const live = chunk !== undefined && gpu.memory.holds(chunk.buffer); // a scope's list may be released and filled again
+  if (live) {
+    const at = align(chunk.used, gpu.device.limits.minUniformBufferOffsetAlignment);
+    if (at + bytes <= chunk.buffer.size) {
+      chunk.used = at;
+      return chunk;
+    }
+  }
+  const size = live ? PARAM_CHUNK_BYTES : FIRST_PARAM_CHUNK_BYTES;
+  const fresh = { buffer: createBuffer(gpu, { size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'kernel params' }), used: 0 };
+  paramChunks.set(owner, fresh);
+  return fresh;
+}
+
+/**
  * Decode positions, u32 [n]: a step's position (the first) bound as a uniform `Step`, or every
  * sequence's of a batch bound as a storage array (CSA's selection of several sequences at once).
  */

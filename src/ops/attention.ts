@@ -10,7 +10,7 @@
  * the recorded dispatches stay valid as the context grows.
  */
 import { check } from '../errors.js';
-import { ceilDiv, dispatchOf, storage, uniform, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, storage, kernelParams, uniform, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
 
 /** Largest number of query heads one workgroup serves. */
 const MAX_HEADS_PER_WORKGROUP = 8;
@@ -129,7 +129,7 @@ export function attentionPrefill(k: Kernels, a: AttentionShape & { T: number }):
   check(!a.scales, 'prefill attention reads f16 rows: expand a q8 layer first (expandKv)');
   check(Number.isInteger(a.T) && a.T >= 1, `attention prefill needs at least one query, got T=${a.T}`);
   const hpw = headsPerWorkgroup(a.Hq / a.Hkv, MAX_HEADS_PER_WORKGROUP);
-  const params = uniform(k.gpu, [a.T, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }, 0, 0, 0, 0], 'attention prefill params');
+  const params = kernelParams(k.gpu, [a.T, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }, 0, 0, 0, 0]);
   const bindings = [a.q, a.kCache, a.vCache, a.out, a.step, params];
   if (usesTensorCores(k, a)) {
     const kernel = k.get('attention_prefill_mma', { defines: ['MMA'], constants: { HPW: hpw, D: a.d, ...MMA_CUT } });
@@ -258,7 +258,7 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: nu
  */
 function contextMma(k: Kernels, a: BatchDecodeArgs, parts: Partials, splits: number, tiles: number): Dispatch {
   const kernel = k.get('attention_prefill_mma', { defines: ['MMA', 'BATCH'], constants: { D: a.d, ...MMA_BATCH_CUT } });
-  const params = uniform(k.gpu, [0, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }, a.B, a.rows.ctx, splits, parts.splits], 'batch context params');
+  const params = kernelParams(k.gpu, [0, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }, a.B, a.rows.ctx, splits, parts.splits]);
   return dispatchOf(kernel, [a.q, a.kCache, a.vCache, parts.acc, parts.ml, params], [splits, a.Hkv * tiles]);
 }
 
@@ -296,8 +296,8 @@ function decodePart(k: Kernels, a: AttentionShape, cut: DecodeCut, part: Part): 
   const constants: Record<string, number> = { WG: cut.wg, HPW: hpw, D: a.d };
   if (cut.tk) constants.TK = cut.tk;
   const decode = k.get('attention_decode', { defines: [...wordOf(a), variant, ...(cut.defines ?? [])], constants });
-  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0, sp?.perQueryHead ? 1 : 0,
-    part.seqs, part.seq0, part.split0, part.parts.splits, part.ctx ?? a.capacity, part.room ?? 0], 'attention decode params');
+  const params = kernelParams(k.gpu, [a.Hq, a.Hkv, a.capacity, splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0, sp?.perQueryHead ? 1 : 0,
+    part.seqs, part.seq0, part.split0, part.parts.splits, part.ctx ?? a.capacity, part.room ?? 0]);
   // Sparse lists carry their own lengths (counts): the kernel has no use for step there.
   const { acc, ml } = part.parts;
   const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, acc, ml, params] : [a.q, a.kCache, a.vCache, acc, ml, 'own' in keys ? keys.own : (keys as { step: GPUBuffer }).step, params];
@@ -311,7 +311,7 @@ function streamPart(k: Kernels, a: DecodeArgs, cut: DecodeCut, stream: StreamCut
   check(!sp?.perQueryHead && !a.scales && streams(a.d, cut.hpw, stream, k.gpu.subgroupSize), `no streamed decode for d=${a.d}, ${cut.hpw} heads a workgroup, ${JSON.stringify(stream)}`);
   const constants = { WG: cut.wg, HPW: cut.hpw, D: a.d, P: stream.lanes, KI: stream.keys };
   const kernel = k.get('attention_decode_stream', { defines: [...(sp ? ['SPARSE'] : []), ...(cut.defines ?? [])], constants });
-  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.capacity, cut.splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0, parts.splits], 'attention decode stream params');
+  const params = kernelParams(k.gpu, [a.Hq, a.Hkv, a.capacity, cut.splits, { f32: a.scale * Math.LOG2E }, sp?.kmax ?? 0, parts.splits]);
   const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, parts.acc, parts.ml, params] : [a.q, a.kCache, a.vCache, parts.acc, parts.ml, a.step, params];
   return dispatchOf(kernel, bindings, [cut.splits, a.Hq / cut.hpw]);
 }
@@ -353,7 +353,7 @@ export interface ExpandKvArgs {
 /** A q8 layer's rows back to f16, for the kernels that read f16 rows. */
 export function expandKv(k: Kernels, a: ExpandKvArgs): Dispatch {
   const words = a.d / 4;
-  const params = uniform(k.gpu, [a.Hkv, a.capacity, words, a.T, a.rows ?? 0]);
+  const params = kernelParams(k.gpu, [a.Hkv, a.capacity, words, a.T, a.rows ?? 0]);
   const grid: [number, number] = [Math.min(ceilDiv(a.capacity * words, 256), EXPAND_GROUPS), a.Hkv];
   return dispatchOf(k.get('dequantize_kv'), [a.kCache, a.vCache, a.scales.k, a.scales.v, a.out.k, a.out.v, a.step, params], grid);
 }

@@ -7,7 +7,7 @@
  */
 import { check } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
-import { ceilDiv, dispatchOf, uniform, type Binding, type Dispatch, type Grid, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, kernelParams, type Binding, type Dispatch, type Field, type Grid, type Kernels } from '../gpu/kernels.js';
 import { flatGrid, maxGroups, partOf, rowParts, widened, type RowPart } from '../gpu/parts.js';
 import { dequantize, matrixParts, partBindings, type Matrix, type WeightFormat } from './quant.js';
 import type { BatchRows, KvScales } from './attention.js';
@@ -63,7 +63,7 @@ export function embedding(k: Kernels, a: EmbeddingArgs): Dispatch[] {
   const vocab = Math.floor(a.table.size / (a.H * 2));
   const kernel = k.get('embedding', { constants: { WG: EMBEDDING_WG } });
   return rowParts(k.gpu, vocab, a.H * 2, 'embedding table').map((part) =>
-    dispatchOf(kernel, [a.ids, partOf(a.table, part), a.out, uniform(k.gpu, [a.H, part.row0, part.rows])], [ceilDiv(a.H / 2, EMBEDDING_WG), a.T]),
+    dispatchOf(kernel, [a.ids, partOf(a.table, part), a.out, kernelParams(k.gpu, [a.H, part.row0, part.rows])], [ceilDiv(a.H / 2, EMBEDDING_WG), a.T]),
   );
 }
 
@@ -79,7 +79,7 @@ export interface RmsnormArgs {
 export function rmsnorm(k: Kernels, a: RmsnormArgs): Dispatch {
   check(a.n % 2 === 0, `rmsnorm: width ${a.n} is odd`);
   check(a.rows <= maxGroups(k.gpu), `rmsnorm: ${a.rows} rows exceed one dispatch`);
-  return dispatchOf(k.get('rmsnorm'), [a.x, a.weight, a.out, uniform(k.gpu, [a.n, { f32: a.eps }])], a.rows);
+  return dispatchOf(k.get('rmsnorm'), [a.x, a.weight, a.out, kernelParams(k.gpu, [a.n, { f32: a.eps }])], a.rows);
 }
 
 export interface MatmulArgs {
@@ -234,7 +234,7 @@ function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[],
     defines: [...defines, MATVEC_FORMAT[format], ...(quant ? ['QUANT', ...(a.swiglu ? ['QUANT_SWIGLU'] : []), ...(k.gpu.int8Dot ? ['DOT4'] : [])] : [])],
     constants: { TOKENS: a.T, ROWS: shape.rows, WG: shape.wg, UNROLL: shape.unroll },
   });
-  const params = uniform(k.gpu, [a.K / COLUMN_BLOCK[format], a.N, part.row0, part.rows, { f32: a.norm?.eps ?? 0 }]);
+  const params = kernelParams(k.gpu, [a.K / COLUMN_BLOCK[format], a.N, part.row0, part.rows, { f32: a.norm?.eps ?? 0 }]);
   const w = partBindings(a.w, part, a.K);
   const w2 = a.w2 && partBindings(a.w2, part, a.K);
   // The norm weight is binding 5 and the scales 6 and 7, whether or not an extra binding before y moved p to 4.
@@ -297,14 +297,14 @@ export interface HalvesArgs {
 export function halves(k: Kernels, a: HalvesArgs): Dispatch {
   check(a.T <= BATCH_MMA_TOKENS && a.K % 2 === 0, `halves: ${a.T} rows of ${a.K}: at most ${BATCH_MMA_TOKENS} rows of an even length`);
   const kernel = k.get('halves', { defines: a.norm ? ['NORM'] : [] });
-  const params = uniform(k.gpu, [a.T, a.K, batchRow(a.K), { f32: a.norm?.eps ?? 0 }]);
+  const params = kernelParams(k.gpu, [a.T, a.K, batchRow(a.K), { f32: a.norm?.eps ?? 0 }]);
   return dispatchOf(kernel, [a.x, a.out, params], [ceilDiv(batchRow(a.K) / 2, HALVES_SLICE), BATCH_MMA_TOKENS], a.norm ? [[3, a.norm.weight]] : []);
 }
 
 /** matmul_batch_mma over a row range of W (at least BATCH_MMA_ROWS rows, the first part.skip of them the range before's), x from a.halves. */
 function batchPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], w: Binding, w2?: Binding): Dispatch {
   const kernel = k.get('matmul_batch_mma', { defines: [...defines.filter((d) => d !== 'NORM'), 'MMA', 'X_HALVES'] });
-  const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows, batchRow(a.K), part.skip ?? 0]);
+  const params = kernelParams(k.gpu, [a.T, a.K, a.N, part.row0, part.rows, batchRow(a.K), part.skip ?? 0]);
   const grid = flatGrid(k.gpu, ceilDiv(part.rows, a.swiglu ? BATCH_MMA_ROWS / 2 : BATCH_MMA_ROWS));
   return dispatchOf(kernel, [...productBindings({ ...a, x: a.halves! }, w, w2), params], grid);
 }
@@ -315,7 +315,7 @@ function batchPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], 
  */
 function tiledPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[], w: Binding, w2?: Binding): Dispatch {
   const cut = k.gpu.tensorCores ? mmaCut(a.T, !!a.swiglu) : null;
-  const params = uniform(k.gpu, [a.T, a.K, a.N, part.row0, part.rows]);
+  const params = kernelParams(k.gpu, [a.T, a.K, a.N, part.row0, part.rows]);
   const grid: Grid = [ceilDiv(part.rows, cut?.rows ?? TILE), ceilDiv(a.T, cut?.tokens ?? TILE)];
   check(Math.max(grid[0], grid[1]!) <= maxGroups(k.gpu), `matmul: ${a.T} x ${part.rows} exceeds one dispatch`);
   const kernel = cut ? k.get('matmul_mma', { defines: [...defines, 'MMA'], constants: cut.constants }) : k.get('matmul', { defines });
@@ -352,7 +352,7 @@ export function ropeKv(k: Kernels, a: RopeKvArgs): Dispatch {
   const norm = a.qkNorm ? [a.qkNorm.q, a.qkNorm.k] : [];
   check(!a.scales || a.d % 4 === 0, `rope: a q8 KV cache needs a head dimension divisible by 4, got ${a.d}`);
   const rows = a.batch?.rows ?? { ctx: 0, room: 0 };
-  const params = uniform(k.gpu, [a.Hq, a.Hkv, a.d, a.capacity, { f32: a.qkNorm?.eps ?? 0 }, 0, rows.ctx, rows.room]);
+  const params = kernelParams(k.gpu, [a.Hq, a.Hkv, a.d, a.capacity, { f32: a.qkNorm?.eps ?? 0 }, 0, rows.ctx, rows.room]);
   const kernel = k.get('rope_kv', { defines: [...(a.qkNorm ? ['QK_NORM'] : []), ...(a.scales ? ['KV_Q8'] : []), ...(a.batch ? ['BATCH'] : [])] });
   const scales: [number, Binding][] = a.scales ? [[9, a.scales.k], [10, a.scales.v]] : [];
   return dispatchOf(kernel, [a.qkv, a.q, a.kCache, a.vCache, a.invFreq, a.batch?.positions ?? a.step, ...norm, params], [a.Hq + a.Hkv, a.T], scales);
@@ -378,9 +378,9 @@ export function argmax(k: Kernels, a: ArgmaxArgs): Dispatch {
 }
 
 /** A token chooser's dispatch: one workgroup, or one per row of a batch. */
-function tokenChoice(k: Kernels, name: string, a: ArgmaxArgs, params: Parameters<typeof uniform>[1]): Dispatch {
+function tokenChoice(k: Kernels, name: string, a: ArgmaxArgs, params: Field[]): Dispatch {
   const kernel = k.get(name, { defines: a.batch ? ['BATCH'] : [], constants: { WG: selectWorkgroup(k.gpu) } });
-  return dispatchOf(kernel, [a.logits, a.next, a.history, a.batch?.positions ?? a.step, uniform(k.gpu, params)], a.batch?.B ?? 1);
+  return dispatchOf(kernel, [a.logits, a.next, a.history, a.batch?.positions ?? a.step, kernelParams(k.gpu, params)], a.batch?.B ?? 1);
 }
 
 export interface SampleArgs extends ArgmaxArgs {
@@ -430,12 +430,12 @@ export function fillUniform(k: Kernels, a: FillArgs): Dispatch[] {
   check(a.n % 2 === 0, `fill: ${a.n} values is odd`);
   const kernel = k.get('fill_uniform');
   return rowParts(k.gpu, a.n / 2, 4, 'fill').map((part, i) =>
-    dispatchOf(kernel, [partOf(a.out, part), uniform(k.gpu, [part.rows, (a.seed + i * 0x9e3779b9) >>> 0, { f32: a.center }, { f32: a.half }])], flatGrid(k.gpu, ceilDiv(part.rows, 256))));
+    dispatchOf(kernel, [partOf(a.out, part), kernelParams(k.gpu, [part.rows, (a.seed + i * 0x9e3779b9) >>> 0, { f32: a.center }, { f32: a.half }])], flatGrid(k.gpu, ceilDiv(part.rows, 256))));
 }
 
 /** bf16 values to f16 in place (a bf16 checkpoint's weights, uploaded as stored); n may be odd. */
 export function convertBf16(k: Kernels, a: { data: GPUBuffer; n: number }): Dispatch[] {
   const kernel = k.get('convert_bf16');
   return rowParts(k.gpu, Math.ceil(a.n / 2), 4, 'bf16 conversion').map((part) =>
-    dispatchOf(kernel, [partOf(a.data, part), uniform(k.gpu, [part.rows])], flatGrid(k.gpu, ceilDiv(part.rows, 256))));
+    dispatchOf(kernel, [partOf(a.data, part), kernelParams(k.gpu, [part.rows])], flatGrid(k.gpu, ceilDiv(part.rows, 256))));
 }

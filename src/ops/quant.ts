@@ -7,7 +7,7 @@
  */
 import { check } from '../errors.js';
 import { align, allocate } from '../gpu/device.js';
-import { ceilDiv, dispatchOf, record, submit, uniform, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, record, submit, kernelParams, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
 import { flatGrid, partOf, rowParts, type RowPart } from '../gpu/parts.js';
 
 export const WEIGHT_FORMATS = ['f16', 'q8', 'q4'] as const;
@@ -85,7 +85,7 @@ export async function quantize(k: Kernels, format: QuantFormat, src: GPUBuffer, 
     const blocks = (part.rows * cols) / QUANT_BLOCK;
     // quantize_q8 takes two blocks a thread (a u32 of scales), quantize_q4 one.
     const threads = format === 'q8' ? ceilDiv(blocks, 2) : blocks;
-    return dispatchOf(kernel, [partOf(src, part), q.data, q.scales!, uniform(gpu, [blocks, 0])], flatGrid(gpu, ceilDiv(threads, 256)));
+    return dispatchOf(kernel, [partOf(src, part), q.data, q.scales!, kernelParams(gpu, [blocks, 0])], flatGrid(gpu, ceilDiv(threads, 256)));
   });
   submit(gpu, (pass) => record(pass, ds));
   return m;
@@ -102,5 +102,5 @@ export interface DequantizeArgs {
 /** out = the f16 values of quantized data (a row range of a matrix, for the tiled products). */
 export function dequantize(k: Kernels, a: DequantizeArgs): Dispatch {
   const words = (a.values * BITS[a.format]) / 32;
-  return dispatchOf(k.get(`dequantize_${a.format}`), [a.data, a.scales, a.out, uniform(k.gpu, [words])], flatGrid(k.gpu, ceilDiv(words, 256)));
+  return dispatchOf(k.get(`dequantize_${a.format}`), [a.data, a.scales, a.out, kernelParams(k.gpu, [words])], flatGrid(k.gpu, ceilDiv(words, 256)));
 }

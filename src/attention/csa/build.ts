@@ -7,7 +7,7 @@
  */
 import { check } from '../../errors.js';
 import { allocate, checkGpu, collecting, fitBinding, release, type Gpu } from '../../gpu/device.js';
-import { ceilDiv, dispatchOf, record, submit, upload, uniform, type Binding, type Dispatch, type Kernels } from '../../gpu/kernels.js';
+import { ceilDiv, dispatchOf, record, submit, upload, kernelParams, type Binding, type Dispatch, type Kernels } from '../../gpu/kernels.js';
 import { rowParts } from '../../gpu/parts.js';
 import { mulberry32 } from '../../random.js';
 import {
@@ -56,7 +56,7 @@ interface Rows {
 function rowsDispatch(k: Kernels, s: Shape, p: CsaParams, invFreq: GPUBuffer, r: Rows,
   slice: { src: Binding; tok0: number; tokens: number } = { src: r.src, tok0: 0, tokens: r.tokens }): Dispatch {
   const kernel = k.get('csa_rows', { defines: r.keys ? ['KEYS'] : [], constants: { DS: s.ds } });
-  const params = uniform(k.gpu, [slice.tokens, slice.tok0, slice.tok0 * r.heads, r.tokens * r.heads, r.heads, r.head0, r.srcHeads,
+  const params = kernelParams(k.gpu, [slice.tokens, slice.tok0, slice.tok0 * r.heads, r.tokens * r.heads, r.heads, r.head0, r.srcHeads,
     r.capacity, s.d, +(p.rope === 'pre'), +r.normalize]);
   return dispatchOf(kernel, [slice.src, invFreq, r.out, r.norms, params], [ceilDiv(slice.tokens * r.heads, WG_SMALL), s.m]);
 }
@@ -194,17 +194,17 @@ function groupBuild(k: Kernels, s: Shape, p: CsaParams, a: BuildArgs, t: LayerTa
     capacity: a.capacity, normalize: false, out: x.keys, norms: x.keyNorms,
   });
   const init = dispatchOf(k.get('csa_kmeans_init'), [x.points, upload(gpu, picks), t.centroids,
-    uniform(gpu, [P, s.C, s.ds, g, s.m])], [ceilDiv(s.C * s.ds, WG_SMALL), s.m]);
+    kernelParams(gpu, [P, s.C, s.ds, g, s.m])], [ceilDiv(s.C * s.ds, WG_SMALL), s.m]);
   const DS4 = { constants: { DS4: ds4 } };
   const assign = dispatchOf(k.get('csa_kmeans_assign', { constants: { DS4: ds4, CAP: s.C * s.ds } }), [x.points, t.centroids, x.part,
-    uniform(gpu, [P, s.C, g, s.m, j.chunk, j.chunks])], [j.chunks, s.m]);
+    kernelParams(gpu, [P, s.C, g, s.m, j.chunk, j.chunks])], [j.chunks, s.m]);
   const update = dispatchOf(k.get('csa_kmeans_update', DS4), [x.part, t.centroids,
-    uniform(gpu, [s.C, j.chunks, g, s.m])], [ceilDiv(s.C, WG_SMALL), s.m]);
+    kernelParams(gpu, [s.C, j.chunks, g, s.m])], [ceilDiv(s.C, WG_SMALL), s.m]);
   const scores = dispatchOf(k.get('csa_partial_scores', DS4), [x.keys, t.centroids, x.scores,
-    uniform(gpu, [a.N, j.words, s.C, g, s.m])], [ceilDiv(j.words, WG_SMALL), s.C, s.m]);
+    kernelParams(gpu, [a.N, j.words, s.C, g, s.m])], [ceilDiv(j.words, WG_SMALL), s.C, s.m]);
   const rows = s.m * s.C;
   const topl = dispatchOf(k.get('csa_topl'), [x.scores, x.listKeys, t.listEntry, t.listLen,
-    uniform(gpu, [a.N, j.words, t.L, g * rows])], [rows]);
+    kernelParams(gpu, [a.N, j.words, t.L, g * rows])], [rows]);
   const kmeans = Array.from({ length: p.kmeansIters }, () => [assign, update]).flat();
   return [...queries, keys, init, ...kmeans, scores, topl];
 }

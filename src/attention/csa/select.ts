@@ -14,7 +14,7 @@
  */
 import { check } from '../../errors.js';
 import { fitBinding, type Gpu } from '../../gpu/device.js';
-import { ceilDiv, dispatchOf, storage, uniform, type Dispatch, type Grid, type Kernels } from '../../gpu/kernels.js';
+import { ceilDiv, dispatchOf, kernelParams, storage, type Binding, type Dispatch, type Grid, type Kernels } from '../../gpu/kernels.js';
 import { checkTables, ropeBuffer, shapeOf, type CsaParams, type LayerTables } from './tables.js';
 
 /** The SparseSelection contract of src/ops/attention.ts: sel u32 [lists, kmax], counts u32 [lists]. */
@@ -52,7 +52,7 @@ export function contextBudget(o: SelectOptions): Budget {
  * A dispatch of a kernel variant (built with `define`) that uses only some of its file's bindings:
  * with layout 'auto' the bind group must hold exactly those, by binding number.
  */
-function variantDispatch(k: Kernels, name: string, define: string, bindings: [number, GPUBuffer][], grid: Grid): Dispatch {
+function variantDispatch(k: Kernels, name: string, define: string, bindings: [number, Binding][], grid: Grid): Dispatch {
   const kernel = k.get(name, { defines: [define] });
   return { kernel, group: kernel.bindAt(bindings), grid };
 }
@@ -148,9 +148,9 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   // csa_score fills the first digit's histogram: csa_topk's HIST stage is not needed.
   const top = topKStages(k, { scores: x.scores, lists: dims.lists, seqs, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' }, x, false);
   const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, x.choice, a.step,
-    uniform(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)])], [perGroup, s.G, seqs]);
+    kernelParams(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)])], [perGroup, s.G, seqs]);
   const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, x.choice, x.mults, x.scores, x.hist,
-    uniform(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [seqs, t.tiles, s.G]);
+    kernelParams(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [seqs, t.tiles, s.G]);
   const topK = top.stages;
   const scoring = [choose, score];
   return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice: x.choice, mults: x.mults, scores: x.scores, scratch: x };
@@ -174,13 +174,13 @@ function topKStages(k: Kernels, a: TopKArgs, x: TopKScratch, hist = true): { sta
   const b = contextBudget(a.opts);
   const { N, maxNewTokens } = a.opts;
   const chunks = ceilDiv(N, TOPK_CHUNK);
-  const params = uniform(k.gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, a.lists / (a.seqs ?? 1)]);
+  const params = kernelParams(k.gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, a.lists / (a.seqs ?? 1)]);
   // By binding number (csa_topk.wgsl).
-  const buffers: Record<number, GPUBuffer> = { 0: a.scores, 1: x.hist, 2: x.state, 3: x.chunkCounts, 4: x.sel, 5: x.counts, 6: a.step, 7: params, 8: x.chunkLow };
+  const buffers: Record<number, Binding> = { 0: a.scores, 1: x.hist, 2: x.state, 3: x.chunkCounts, 4: x.sel, 5: x.counts, 6: a.step, 7: params, 8: x.chunkLow };
   const stages: [string, number[]][] = [
     ...(hist ? [['HIST', [0, 1, 7]] as [string, number[]]] : []), ['REFINE', [0, 1, 2, 3, 7, 8]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6, 7, 8]],
   ];
   const dispatches = stages.map(([variant, used]) =>
-    variantDispatch(k, 'csa_topk', variant, used.map((i): [number, GPUBuffer] => [i, buffers[i]]), [chunks, a.lists]));
+    variantDispatch(k, 'csa_topk', variant, used.map((i): [number, Binding] => [i, buffers[i]]), [chunks, a.lists]));
   return { stages: dispatches, selection: { sel: x.sel, counts: x.counts, kmax: b.kmax, perQueryHead: a.perQueryHead } };
 }

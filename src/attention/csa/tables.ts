@@ -16,7 +16,7 @@
  */
 import { check } from '../../errors.js';
 import { allocate, fitBinding, oneShot, release, type Gpu } from '../../gpu/device.js';
-import { ceilDiv, dispatchOf, readBuffer, record, storage, submit, upload, uniform, type Dispatch, type Kernels } from '../../gpu/kernels.js';
+import { ceilDiv, dispatchOf, readBuffer, record, storage, submit, upload, kernelParams, type Dispatch, type Kernels } from '../../gpu/kernels.js';
 import { uploader } from '../../gpu/uploader.js';
 
 export interface CsaParams {
@@ -161,7 +161,7 @@ export function indexDispatch(k: Kernels, t: LayerTables, keys: GPUBuffer): Disp
   const lists = t.groups * t.m * t.C;
   const nx = Math.min(lists, k.gpu.device.limits.maxComputeWorkgroupsPerDimension);
   return dispatchOf(k.get('csa_list_index'), [keys, t.listEntry, t.listLen, t.listTiles, t.listBound, t.listFaults,
-    uniform(k.gpu, [lists, t.L, t.tiles, t.tile, nx, t.N])], [nx, ceilDiv(lists, nx)]);
+    kernelParams(k.gpu, [lists, t.L, t.tiles, t.tile, nx, t.N])], [nx, ceilDiv(lists, nx)]);
 }
 
 /** Whether uploaded tables hold lists in ascending key order, of context keys only (waits for the GPU). */
