@@ -92,19 +92,19 @@ export class Session {
   /**
    * Opens `bundlePath` for `modelDir`: checks that the bundle was made with this model, then
    * streams the KV cache and the tables into GPU buffers. `room` = question + answer positions;
-   * `opts.loaded` a model to use instead of loading one, `opts.gpu` the GPU to load it on (else one
+   * `opts.loaded` a model (and its tokenizer) to use instead of loading them, `opts.gpu` the GPU to load it on (else one
    * is made), `opts.log` a logger for the GPU's start-up.
    */
   /**
    * `weights`: the format to run the matrices in, and `choice`: CSA's centroid choice (a decode-time
    * setting); by default the bundle's.
    */
-  static async open(bundlePath: string, modelDir: string, room: number, opts: { loaded?: { model: Model; identity: ModelIdentity }; weights?: WeightFormat; choice?: Choice; log?: Logger; gpu?: Gpu } = {}): Promise<Session> {
+  static async open(bundlePath: string, modelDir: string, room: number, opts: { loaded?: { model: Model; identity: ModelIdentity; tok: Tokenizer }; weights?: WeightFormat; choice?: Choice; log?: Logger; gpu?: Gpu } = {}): Promise<Session> {
     const { loaded, log } = opts;
     const t0 = performance.now();
     const bundle = await Bundle.open(bundlePath);
     try {
-      const tok = await Tokenizer.load(modelDir);
+      const tok = loaded?.tok ?? (await Tokenizer.load(modelDir));
       const N = bundle.tokens;
       // Refuse a bundle of another model before loading any weights.
       const weights = opts.weights ?? weightFormatOf(bundle.meta.model);

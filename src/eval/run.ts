@@ -281,7 +281,7 @@ interface Context { ids: number[]; template: BundleTemplate; room: number; log: 
  */
 async function cachedSession(o: EvalOptions, x: Loaded, c: Context): Promise<Session> {
   const path = join(o.cacheDir, `${cacheKey(x.identity, c.ids, c.template, o.csa, x.model.cache.format)}.csa`);
-  const open = () => Session.open(path, o.modelDir, c.room, { loaded: { model: x.model, identity: x.identity }, choice: o.csa.choice, log: c.log });
+  const open = () => Session.open(path, o.modelDir, c.room, { loaded: { model: x.model, identity: x.identity, tok: x.tok }, choice: o.csa.choice, log: c.log });
   if (existsSync(path)) {
     const session = await open().catch((e: unknown) => {
       if (!(e instanceof CsattnError && REPAIRABLE.has(e.kind))) throw e;
