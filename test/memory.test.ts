@@ -94,6 +94,6 @@ describe('kernel parameters in shared chunks (kernelParams)', () => {
     expect(gpu.memory.current).toBe(seen.now);
     // Outside any scope: the device's chunk, one binding after the other at the offset alignment.
     const [a, b] = [kernelParams(gpu, [7, { f32: 0.5 }]), kernelParams(gpu, [1, 2, 3, 4, 5])];
-    expect(b).toEqual({ buffer: a.buffer, offset: a.offset! + gpu.device.limits.minUniformBufferOffsetAlignment, size: 32 });
+    expect(b).toEqual({ buffer: a.buffer, offset: a.offset + gpu.device.limits.minUniformBufferOffsetAlignment, size: 32 });
   });
 });

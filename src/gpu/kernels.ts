@@ -232,7 +232,7 @@ export function uniform(gpu: Gpu, fields: Field[], label?: string): GPUBuffer {
  * fixtures/facts.jsonl took 30 s with a buffer each, 12 s with chunks). A chunk belongs to the collecting() scope it was made in (released
  * with that scope's buffers) or, outside any, to the device; a scope's first chunk is small.
  */
-export function kernelParams(gpu: Gpu, fields: Field[]): Binding {
+export function kernelParams(gpu: Gpu, fields: Field[]): { buffer: GPUBuffer; offset: number; size: number } {
   const data = packFields(fields);
   const chunk = paramChunk(gpu, data.byteLength);
   const offset = chunk.used;
