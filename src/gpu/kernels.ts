@@ -216,8 +216,9 @@ export function storage(gpu: Gpu, size: number, label?: string): GPUBuffer {
 }
 
 /**
- * A uniform buffer from a list of fields, each 4 bytes: numbers are written as u32 unless
- * wrapped as {f32: x} or {i32: x}. Field order must match the kernel's params struct.
+ * A uniform buffer of its own from a list of fields, each 4 bytes: numbers are written as u32 unless
+ * wrapped as {f32: x} or {i32: x}. Field order must match the kernel's params struct. For what is
+ * written again later (a step's position); a kernel's fixed parameters go to kernelParams().
  */
 export type Field = number | { f32: number } | { i32: number };
 export function uniform(gpu: Gpu, fields: Field[], label?: string): GPUBuffer {
@@ -229,8 +230,9 @@ export function uniform(gpu: Gpu, fields: Field[], label?: string): GPUBuffer {
  * A kernel's fixed parameters (fields as uniform()'s) as a binding into a shared chunk of uniform
  * memory, never written again: recording a step binds hundreds of them, and a buffer each took
  * ~50 µs to create, with a staged copy at the next submit (session 30, H100: the batched eval of
- * fixtures/facts.jsonl took 30 s with a buffer each, 12 s with chunks). A chunk belongs to the collecting() scope it was made in (released
- * with that scope's buffers) or, outside any, to the device; a scope's first chunk is small.
+ * fixtures/facts.jsonl took 30 s with a buffer each, 12 s with chunks). A chunk belongs to the
+ * collecting() scope it was made in (released with that scope's buffers) or, outside any, to the
+ * device; a scope's first chunk is small.
  */
 export function kernelParams(gpu: Gpu, fields: Field[]): { buffer: GPUBuffer; offset: number; size: number } {
   const data = packFields(fields);
