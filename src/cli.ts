@@ -360,7 +360,7 @@ function evalCommand(): Command {
     .option('--shards <n>', 'with --shard auto in a Kubernetes Indexed Job: the number of shards (the Job\'s completions)', intArg(1))
     .option('--no-recall', 'skip the probe step (one per method): recall@K of the oracle keys, and for csa and keypq the query\'s cosine to their centroids')
     .addOption(questionAttentionOption('each sparse method (the strict setting: the question arrives after the offline prefill)'))
-    .option('--no-batch', 'answer a record\'s runs (full attention, each method at each sparsity) one after another, not decoding together as one batch (the report is the same)')
+    .option('--no-batch', 'answer a record\'s runs (full attention, each method at each sparsity) one after another, not decoding together as one batch with those of the next records of its context (the report is the same)')
     .addOption(chunkSizeOption())
     .addOption(logLevelOption('info')))
     .action(async (files: string[], o: EvalFlags) => {

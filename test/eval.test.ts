@@ -3,7 +3,7 @@
  * streaming, through the real model; the table, report.json and report.html come out, and an
  * interrupted run resumed with --resume gives the same report as one run.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -11,6 +11,7 @@ import { runEval, loadRecords, fileLabels, agreement, kl, formatSummary, type Ev
 import { buildReport, loadReport, mergeReports, pendingRecords, type RecordTimings, type Report } from '../src/eval/report.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { createLogger } from '../src/log.js';
+import { Session } from '../src/decode.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'csattn-eval-'));
 const base: EvalOptions = {
@@ -79,6 +80,31 @@ describe('csattn eval', () => {
     const batched: Report = (globalThis as any).oneRun;
     expect(withoutKl(report)).toEqual(withoutKl(batched));
     kls(report).forEach((k, i) => expect(k).toBeCloseTo(kls(batched)[i], 4));
+  });
+
+  // Two questions over one context (facts.tiny's first record asked for two of its facts), then
+  // another context: the first two share one session and one batch of 2 x 3 runs.
+  it('records of one context share a session and a batch, with the report of runs one after another', async () => {
+    const [first, second] = readFileSync('fixtures/facts.tiny.jsonl', 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const file = join(dir, 'shared.jsonl');
+    const twin = { ...first, _id: `${first._id}-b`, input: "What is Yarri's middle name?", answers: ['Nofe'], outputs: ['Nofe'] };
+    writeFileSync(file, [first, twin, second].map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const opens = vi.spyOn(Session, 'open');
+    const batches = vi.spyOn(Session.prototype, 'batch');
+    const run = (batch: boolean) => runEval({ ...base, files: [file], limit: undefined, recall: false, batch, out: join(dir, `shared-${batch}.json`) });
+    const { report } = await run(true);
+    expect(opens).toHaveBeenCalledTimes(2);
+    expect(batches.mock.calls.map(([slots]) => slots.length)).toEqual([6, 3]);
+    expect(report.records.map((r) => r.id)).toEqual([first._id, twin._id, second._id]);
+    expect(report.records[1].results[0].prediction).toContain('Nofe');
+    const [a, b] = report.records.map((r) => r.timings!);
+    expect(a).toEqual(b); // each its share of the context's
+    const { report: inTurn } = await run(false);
+    expect(opens).toHaveBeenCalledTimes(4);
+    const withoutKl = (r: Report) => answers(r).map((rec) => rec.results.map(({ agreement, ...rest }) => ({ ...rest, agreement: agreement && { ...agreement, meanKl: 0 } })));
+    expect(withoutKl(report)).toEqual(withoutKl(inTurn));
+    opens.mockRestore();
+    batches.mockRestore();
   });
 
   it('a run resumed after an interruption gives the same report as one run', async () => {

@@ -158,10 +158,11 @@ export async function runEval(o: EvalOptions): Promise<{ report: Report; exitCod
       const model = await loadModel(await createGpu({ log: o.log }), o.modelDir, { capacity: window, chunkSize: o.chunkSize, weights: options.weights, kv: options.kv });
       mkdirSync(o.cacheDir, { recursive: true });
       const bar = progress(o.log, 'eval', todo.length, 'records');
-      for (const [i, job] of todo.entries()) {
-        results.push(await evalRecord(o, job, { tok, model, identity, templates, metrics, window }));
-        bar.update(i + 1);
-        if (o.out) await save(); // every finished record is on disk: --resume continues from here
+      const x = { tok, model, identity, templates, metrics, window };
+      for (const plans of sameContextRuns(todo.map((job) => planRecord(o, job, x)))) {
+        pushAll(results, await evalContext(o, plans, x));
+        bar.update(results.length);
+        if (o.out) await save(); // every finished context's records are on disk: --resume continues from here
       }
       bar.stop();
       model.destroy();
@@ -183,7 +184,10 @@ interface Loaded {
   window: number;
 }
 
-async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordResult> {
+/** A record's prompt, tokenized: the context it shares with a bundle, its question, and the room they need. */
+interface RecordPlan { job: Job; questionText: string; ids: number[]; template: BundleTemplate; maxNew: number; room: number }
+
+function planRecord(o: EvalOptions, job: Job, x: Loaded): RecordPlan {
   const { rec } = job;
   const { contextText, questionText } = splitPrompt(rec, x.templates, o.defaultTemplate);
   // LongBench skips the chat template for some tasks; base models have none.
@@ -197,73 +201,123 @@ async function evalRecord(o: EvalOptions, job: Job, x: Loaded): Promise<RecordRe
   const limit = x.window - room;
   check(limit >= 2, `${job.key}: the question and answer alone need ${room} of the model's ${x.window} positions`, 'too-long');
   if (ids.length > limit) ids = truncateMiddle(ids, limit);
+  return { job, questionText, ids, template, maxNew, room };
+}
 
+/** Runs of consecutive records over one context (the same ids and template): they share a session, and a batch where they fit. */
+export function sameContextRuns<T extends { ids: number[]; template: BundleTemplate }>(plans: T[]): T[][] {
+  const same = (a: T, b: T) => a.ids.length === b.ids.length && a.ids.every((id, i) => id === b.ids[i]) && JSON.stringify(a.template) === JSON.stringify(b.template);
+  const runs: T[][] = [];
+  for (const p of plans) {
+    const last = runs[runs.length - 1];
+    if (last && same(last[0], p)) last.push(p);
+    else runs.push([p]);
+  }
+  return runs;
+}
+
+/**
+ * The records of one context from one session on its bundle: every record's runs (full, each method
+ * at each sparsity) as one batch, as many records together as fit beside the context; one after
+ * another when none fit or the questions go through the sparse step. A record's timings are its
+ * share of the context's.
+ */
+async function evalContext(o: EvalOptions, plans: RecordPlan[], x: Loaded): Promise<RecordResult[]> {
+  const [first] = plans;
+  const room = Math.max(...plans.map((p) => p.room));
   const t0 = performance.now();
-  const session = await cachedSession(o, x, { ids, template, room, log: o.log.child({ record: job.key }) });
+  const session = await cachedSession(o, x, { ids: first.ids, template: first.template, room, log: o.log.child({ record: first.job.key }) });
   const t1 = performance.now();
   const probe = o.recall ? new RecallProbe(session) : undefined;
   try {
-    const greedy = { maxTokens: maxNew, temperature: 0, topP: 1, seed: 0, stopIds: x.tok.eosIds };
-    const truth = references(rec);
-    const score = (prediction: string) => scoreRecord(rec.dataset, prediction, truth, rec.all_classes, x.metrics[rec.dataset]);
     const none = { sparsity: 0, sink: 0, window: 0 };
     const runs: SlotAttention[] = [{ attention: 'full', sparse: none }, ...o.methods.flatMap((method) => o.sparsities.map((sparsity) => ({ attention: method, sparse: { sparsity, sink: o.sink, window: o.window } })))];
-    // One batch when the record's runs fit beside its context (and take the question by prefill).
-    const batched = o.batch !== false && o.questionAttention !== 'sparse' && ids.length + (runs.length + 1) * room <= x.model.capacity;
-    const { full, sparse } = batched ? await answerBatched(session, runs, questionText, greedy, room) : await answerInTurn(session, runs, questionText, greedy, o.questionAttention);
-    const fullText = x.tok.decode(full.ids, { skipSpecialTokens: true });
-    const results: MethodResult[] = [{
-      method: 'full', sparsity: null, prediction: fullText, score: score(fullText), msPerToken: full.timings.msPerToken, tokens: full.ids.length,
-    }];
-    for (const [i, { attention, sparse: budget }] of runs.slice(1).entries()) {
-      const { r, forced } = sparse[i];
-      const method = attention as Method;
-      const text = x.tok.decode(r.ids, { skipSpecialTokens: true });
-      const recall = await probe?.recall(questionText, method, budget);
-      results.push({
-        method, sparsity: budget.sparsity, prediction: text, score: score(text), msPerToken: r.timings.msPerToken, tokens: r.ids.length,
-        agreement: agreement(full.ids, r.ids, fullText === text, full.logits, forced?.logits, x.model.cfg.vocab),
-        recall: recall?.all, chosenRecall: recall?.chosen,
-        centroidCosine: recall?.centroidCosine?.layers, centroidCosineGroups: recall?.centroidCosine?.groups,
-      });
+    const asks = plans.map((p) => ({ question: p.questionText, maxTokens: p.maxNew }));
+    // Records a batch: every record's runs and the prompt's own rows beside the context.
+    const together = o.batch !== false && o.questionAttention !== 'sparse' ? Math.floor(((x.model.capacity - first.ids.length) / room - 1) / runs.length) : 0;
+    const answers: RecordAnswers[] = [];
+    for (let r = 0; r < asks.length; r += Math.max(together, 1)) {
+      const part = asks.slice(r, r + Math.max(together, 1));
+      pushAll(answers, together >= 1 ? await answerBatched(session, runs, part, x.tok.eosIds, room)
+        : [await answerInTurn(session, runs, part[0], x.tok.eosIds, o.questionAttention)]);
     }
-    const timings = { openMs: t1 - t0, runsMs: performance.now() - t1 };
-    return { key: job.key, file: job.label, line: job.line, id: rec._id, dataset: rec.dataset, contextTokens: ids.length, answers: truth, results, timings };
+    const results: RecordResult[] = [];
+    for (const [i, plan] of plans.entries()) results.push(await recordResult(plan, runs, answers[i], x, probe));
+    const timings = { openMs: (t1 - t0) / plans.length, runsMs: (performance.now() - t1) / plans.length };
+    return results.map((r) => ({ ...r, timings }));
   } finally {
     await session.close();
   }
 }
 
+/** A record's results: each run's answer scored and, for the sparse runs, compared with full attention's. */
+async function recordResult(plan: RecordPlan, runs: SlotAttention[], a: RecordAnswers, x: Loaded, probe: RecallProbe | undefined): Promise<Omit<RecordResult, 'timings'>> {
+  const { job: { rec, key, label, line }, questionText } = plan;
+  const truth = references(rec);
+  const score = (prediction: string) => scoreRecord(rec.dataset, prediction, truth, rec.all_classes, x.metrics[rec.dataset]);
+  const { full, sparse } = a;
+  const fullText = x.tok.decode(full.ids, { skipSpecialTokens: true });
+  const results: MethodResult[] = [{
+    method: 'full', sparsity: null, prediction: fullText, score: score(fullText), msPerToken: full.timings.msPerToken, tokens: full.ids.length,
+  }];
+  for (const [i, { attention, sparse: budget }] of runs.slice(1).entries()) {
+    const { r, forced } = sparse[i];
+    const method = attention as Method;
+    const text = x.tok.decode(r.ids, { skipSpecialTokens: true });
+    const recall = await probe?.recall(questionText, method, budget);
+    results.push({
+      method, sparsity: budget.sparsity, prediction: text, score: score(text), msPerToken: r.timings.msPerToken, tokens: r.ids.length,
+      agreement: agreement(full.ids, r.ids, fullText === text, full.logits, forced?.logits, x.model.cfg.vocab),
+      recall: recall?.all, chosenRecall: recall?.chosen,
+      centroidCosine: recall?.centroidCosine?.layers, centroidCosineGroups: recall?.centroidCosine?.groups,
+    });
+  }
+  return { key, file: label, line, id: rec._id, dataset: rec.dataset, contextTokens: plan.ids.length, answers: truth, results };
+}
+
 /** A record's answers: full attention's (with its logits), and each sparse run's with its answer teacher-forced on full's (with logits; none when full's is empty). */
 interface RecordAnswers { full: Answer; sparse: { r: Answer; forced: Answer | null }[] }
 
+/** A question for every run: its text and how many tokens its answers may take. */
+interface Ask { question: string; maxTokens: number }
+
+const GREEDY = { temperature: 0, topP: 1, seed: 0 };
+
 /** The runs one after another (full first: the sparse runs are forced on its answer). */
-async function answerInTurn(session: Session, runs: SlotAttention[], question: string, greedy: SamplingOptions, questionAttention: EvalOptions['questionAttention']): Promise<RecordAnswers> {
+async function answerInTurn(session: Session, runs: SlotAttention[], ask: Ask, stopIds: number[], questionAttention: EvalOptions['questionAttention']): Promise<RecordAnswers> {
+  const greedy: SamplingOptions = { ...GREEDY, maxTokens: ask.maxTokens, stopIds };
   const asked = { ...greedy, promptAttention: questionAttention }; // how the sparse methods take the question
-  const full = await session.answer(question, 'full', runs[0].sparse, { ...greedy, keepLogits: true });
+  const full = await session.answer(ask.question, 'full', runs[0].sparse, { ...greedy, keepLogits: true });
   const sparse = await mapInOrder(runs.length - 1, async (i) => {
     const { attention, sparse: budget } = runs[i + 1];
-    const r = await session.answer(question, attention, budget, asked);
-    const forced = full.ids.length > 0 ? await session.answer(question, attention, budget, { ...asked, maxTokens: full.ids.length, forced: full.ids, keepLogits: true }) : null;
+    const r = await session.answer(ask.question, attention, budget, asked);
+    const forced = full.ids.length > 0 ? await session.answer(ask.question, attention, budget, { ...asked, maxTokens: full.ids.length, forced: full.ids, keepLogits: true }) : null;
     return { r, forced };
   });
   return { full, sparse };
 }
 
-/** The runs as one batch, run r in slot r (its attention); then every sparse run forced on full's answer, again together. */
-async function answerBatched(session: Session, runs: SlotAttention[], question: string, greedy: SamplingOptions, room: number): Promise<RecordAnswers> {
-  const batch = await session.batch(runs, greedy, room);
+/**
+ * The runs of several records as one batch, record r's run i in slot r * runs + i (its attention);
+ * then every sparse run forced on its record's full answer, again together.
+ */
+async function answerBatched(session: Session, runs: SlotAttention[], asks: Ask[], stopIds: number[], room: number): Promise<RecordAnswers[]> {
+  const slot = (r: number, i: number) => r * runs.length + i;
+  const batch = await session.batch(asks.flatMap(() => runs), GREEDY, room);
   try {
     const answers: Answer[] = [];
-    const ask = { question, stopIds: greedy.stopIds };
-    await batch.answer(runs.map((_, slot) => ({ ...ask, slot, maxTokens: greedy.maxTokens, keepLogits: slot === 0 })), (i, a) => { answers[i] = a; });
-    const full = answers[0];
+    await batch.answer(asks.flatMap((a, r) => runs.map((_, i) => ({ question: a.question, stopIds, slot: slot(r, i), maxTokens: a.maxTokens, keepLogits: i === 0 }))),
+      (j, answer) => { answers[j] = answer; });
+    const teach = asks.flatMap((a, r) => {
+      const full = answers[slot(r, 0)].ids;
+      return full.length > 0 ? runs.slice(1).map((_, i) => ({ question: a.question, stopIds, slot: slot(r, i + 1), maxTokens: full.length, forced: full, keepLogits: true })) : [];
+    });
     const forced: Answer[] = [];
-    if (full.ids.length > 0) {
-      const teach = { ...ask, maxTokens: full.ids.length, forced: full.ids, keepLogits: true };
-      await batch.answer(runs.slice(1).map((_, i) => ({ ...teach, slot: i + 1 })), (i, a) => { forced[i] = a; });
-    }
-    return { full, sparse: answers.slice(1).map((r, i) => ({ r, forced: full.ids.length > 0 ? forced[i] : null })) };
+    if (teach.length > 0) await batch.answer(teach, (j, answer) => { forced[teach[j].slot] = answer; });
+    return asks.map((_, r) => {
+      const full = answers[slot(r, 0)];
+      return { full, sparse: runs.slice(1).map((_, i) => ({ r: answers[slot(r, i + 1)], forced: forced[slot(r, i + 1)] ?? null })) };
+    });
   } finally {
     batch.close();
   }
