@@ -205,9 +205,9 @@ function planRecord(o: EvalOptions, job: Job, x: Loaded): RecordPlan {
 }
 
 /** Runs of consecutive records over one context (the same ids and template): they share a session, and a batch where they fit. */
-export function sameContextRuns<T extends { ids: number[]; template: BundleTemplate }>(plans: T[]): T[][] {
-  const same = (a: T, b: T) => a.ids.length === b.ids.length && a.ids.every((id, i) => id === b.ids[i]) && JSON.stringify(a.template) === JSON.stringify(b.template);
-  const runs: T[][] = [];
+function sameContextRuns(plans: RecordPlan[]): RecordPlan[][] {
+  const same = (a: RecordPlan, b: RecordPlan) => a.ids.length === b.ids.length && a.ids.every((id, i) => id === b.ids[i]) && JSON.stringify(a.template) === JSON.stringify(b.template);
+  const runs: RecordPlan[][] = [];
   for (const p of plans) {
     const last = runs[runs.length - 1];
     if (last && same(last[0], p)) last.push(p);
