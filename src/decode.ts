@@ -241,6 +241,7 @@ export class Session {
 
   async close(): Promise<void> {
     await this.bundle.close();
+    this.generator.destroy(); // its token history and recorded steps: a loaded model outlives the session
     for (const t of this.tables) destroyTables(this.model.gpu, t);
     for (const p of this.prepared.values()) p.destroy();
     if (this.ownsModel) this.model.destroy();

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Bundle, FORMAT_VERSION, writeBundle, type BundleMeta } from '../src/bundle.js';
+import { Bundle, FORMAT_VERSION, modelIdentity, writeBundle, type BundleMeta } from '../src/bundle.js';
 import { prefillDocument } from '../src/prefill.js';
 import { Session } from '../src/decode.js';
 import { loadModel } from '../src/model/load.js';
@@ -15,6 +15,7 @@ import { Generator } from '../src/generate.js';
 import { Tokenizer } from '../src/tokenizer.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { readBuffer } from '../src/gpu/kernels.js';
+import { createGpu } from '../src/gpu/device.js';
 import { createLogger } from '../src/log.js';
 import { contextIds, questionIds, splitTemplate } from '../src/template.js';
 import { gpuContext } from './helpers/gpu.js';
@@ -158,6 +159,29 @@ describe('decode from a bundle', () => {
     expect(other.ids).not.toEqual(a.ids);
     expect(again.ids).toEqual(a.ids);
     expect(await tables()).toEqual(loaded); // answers leave the lists as the bundle had them
+  });
+});
+
+describe('sessions over a loaded model (as eval opens one a record)', () => {
+  it("a closed session gives back every buffer it made: the model's GPU memory stays where it was", async () => {
+    const gpu = await createGpu();
+    const model = await loadModel(gpu, MODEL, { capacity: 2048 });
+    const loaded = { model, identity: await modelIdentity(MODEL, model.cfg, 'f16'), tok: await Tokenizer.load(MODEL) };
+    const sparse = { sparsity: 0.9, sink: 4, window: 16 };
+    const after: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = await Session.open(out, MODEL, 64, { loaded });
+      await s.answer(question, 'full', { sparsity: 0, sink: 0, window: 0 }, { ...greedy, maxTokens: 2 }); // recorded steps, one a method
+      await s.answer(question, 'csa', sparse, { ...greedy, maxTokens: 2 });
+      const batch = await s.batch([{ attention: 'full', sparse }, { attention: 'csa', sparse }], greedy, 24);
+      await batch.answer([0, 1].map((slot) => ({ question, stopIds: greedy.stopIds, slot, maxTokens: 2 })), () => {});
+      batch.close();
+      await s.close();
+      after.push(gpu.memory.current);
+    }
+    // The first session leaves what the model keeps for good (its prefill recording of the question); the others none.
+    expect(after[2]).toBe(after[1]);
+    model.destroy();
   });
 });
 
