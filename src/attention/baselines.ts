@@ -17,7 +17,7 @@
  */
 import { check } from '../errors.js';
 import { allocate, checkGpu, fitBinding, release, type Gpu } from '../gpu/device.js';
-import { ceilDiv, dispatchOf, run, storage, kernelParams, type Dispatch, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, kernelParams, run, storage, type Dispatch, type Kernels } from '../gpu/kernels.js';
 import { buildTables } from './csa/build.js';
 import { contextBudget, topKDispatches, type SelectOptions, type Selection } from './csa/select.js';
 import type { CsaParams, LayerTables } from './csa/tables.js';

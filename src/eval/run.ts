@@ -236,10 +236,10 @@ async function evalContext(o: EvalOptions, plans: RecordPlan[], x: Loaded): Prom
     // Records a batch: every record's runs and the prompt's own rows beside the context.
     const together = o.batch !== false && o.questionAttention !== 'sparse' ? Math.floor(((x.model.capacity - first.ids.length) / room - 1) / runs.length) : 0;
     const answers: RecordAnswers[] = [];
-    for (let r = 0; r < asks.length; r += Math.max(together, 1)) {
-      const part = asks.slice(r, r + Math.max(together, 1));
-      pushAll(answers, together >= 1 ? await answerBatched(session, runs, part, x.tok.eosIds, room)
-        : [await answerInTurn(session, runs, part[0], x.tok.eosIds, o.questionAttention)]);
+    if (together === 0) {
+      for (const ask of asks) answers.push(await answerInTurn(session, runs, ask, x.tok.eosIds, o.questionAttention));
+    } else {
+      for (let r = 0; r < asks.length; r += together) pushAll(answers, await answerBatched(session, runs, asks.slice(r, r + together), x.tok.eosIds, room));
     }
     const results: RecordResult[] = [];
     for (const [i, plan] of plans.entries()) results.push(await recordResult(plan, runs, answers[i], x, probe));

@@ -10,7 +10,7 @@
  * the recorded dispatches stay valid as the context grows.
  */
 import { check } from '../errors.js';
-import { ceilDiv, dispatchOf, storage, kernelParams, uniform, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, kernelParams, storage, uniform, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
 
 /** Largest number of query heads one workgroup serves. */
 const MAX_HEADS_PER_WORKGROUP = 8;

@@ -7,7 +7,7 @@
  */
 import { check } from '../errors.js';
 import { align, allocate } from '../gpu/device.js';
-import { ceilDiv, dispatchOf, record, submit, kernelParams, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, kernelParams, record, submit, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
 import { flatGrid, partOf, rowParts, type RowPart } from '../gpu/parts.js';
 
 export const WEIGHT_FORMATS = ['f16', 'q8', 'q4'] as const;

@@ -7,7 +7,7 @@
  */
 import { check } from '../../errors.js';
 import { allocate, checkGpu, collecting, fitBinding, release, type Gpu } from '../../gpu/device.js';
-import { ceilDiv, dispatchOf, record, submit, upload, kernelParams, type Binding, type Dispatch, type Kernels } from '../../gpu/kernels.js';
+import { ceilDiv, dispatchOf, kernelParams, record, submit, upload, type Binding, type Dispatch, type Kernels } from '../../gpu/kernels.js';
 import { rowParts } from '../../gpu/parts.js';
 import { mulberry32 } from '../../random.js';
 import {

@@ -16,7 +16,7 @@
  */
 import { check } from '../../errors.js';
 import { allocate, fitBinding, oneShot, release, type Gpu } from '../../gpu/device.js';
-import { ceilDiv, dispatchOf, readBuffer, record, storage, submit, upload, kernelParams, type Dispatch, type Kernels } from '../../gpu/kernels.js';
+import { ceilDiv, dispatchOf, kernelParams, readBuffer, record, storage, submit, upload, type Dispatch, type Kernels } from '../../gpu/kernels.js';
 import { uploader } from '../../gpu/uploader.js';
 
 export interface CsaParams {
