@@ -95,6 +95,7 @@ export class BatchGenerator {
    */
   async run(prompts: BatchPrompt[], onDone: (index: number, g: Generation) => void): Promise<BatchRun> {
     const t0 = performance.now();
+    await this.model.kernels.ready();
     let prefillMs = 0;
     let tokens = 0; // sampled by steps for a prompt that wanted them
     const { B, rows } = this.batch;

@@ -104,6 +104,7 @@ export class Generator {
     const opsKey = `${key}|${o.temperature}|${o.topP}|${o.seed}`;
     let step = this.cachedOps.get(opsKey);
     if (!step) this.cachedOps.set(opsKey, (step = collecting(m.gpu, this.made, () => m.decodeOps(attention, sample))));
+    await m.kernels.ready();
     const first = pos + promptIds.length - 1; // the last prompt token's position
     if (o.promptAttention === 'sparse') {
       // The prompt's tokens through the decode step in turn; the last step samples the first new

@@ -1,12 +1,13 @@
-/** The kernel source preprocessor: #include pastes shared helpers, #if picks a variant. */
+/** Kernels: the source preprocessor (#include pastes shared helpers, #if picks a variant), read-backs, compiles ahead of use. */
 import { describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { create } from 'webgpu';
-import { SUBGROUP_MATRIX } from '../src/gpu/device.js';
-import { expandSource, kernelSource, preprocess, readRanges } from '../src/gpu/kernels.js';
+import { createGpu, SUBGROUP_MATRIX, type Gpu } from '../src/gpu/device.js';
+import { expandSource, kernelSource, Kernels, preprocess, readBuffer, readRanges, record, submit, upload } from '../src/gpu/kernels.js';
 import { GpuStopwatch } from '../src/gpu/profile.js';
 import { MMA_BATCH_CUT, MMA_CUT } from '../src/ops/attention.js';
-import { mmaCut } from '../src/ops/dense.js';
+import { convertBf16, mmaCut } from '../src/ops/dense.js';
+import { bf16ToF16 } from '../src/weights/f16.js';
 import { gpuContext, uploadU32 } from './helpers/gpu.js';
 
 describe('kernel preprocessor', () => {
@@ -138,5 +139,47 @@ describe("tensor-core kernels on Dawn's null backend", () => {
     device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main', constants } });
     const error = await device.popErrorScope();
     expect(error?.message ?? '').toMatch(/^$|workgroup storage/);
+  });
+});
+
+describe('Kernels.ready', () => {
+  /** A device of its own whose pipeline creations are counted. */
+  async function counted() {
+    const gpu = await createGpu({ packedF16: true });
+    const calls = { sync: 0, async: 0 };
+    const device = gpu.device;
+    const now = device.createComputePipeline.bind(device);
+    const later = device.createComputePipelineAsync.bind(device);
+    device.createComputePipeline = (d: GPUComputePipelineDescriptor) => (calls.sync++, now(d));
+    device.createComputePipelineAsync = (d: GPUComputePipelineDescriptor) => (calls.async++, later(d));
+    return { gpu, k: new Kernels(gpu), calls };
+  }
+  const bf16 = Uint16Array.from({ length: 2048 }, (_, i) => (i * 37) & 0xffff);
+
+  /** The bf16 -> f16 conversion's dispatches over a buffer of `bf16`, and a run of them that reads the result. */
+  function conversion(gpu: Gpu, k: Kernels) {
+    const data = upload(gpu, bf16);
+    const ds = convertBf16(k, { data, n: bf16.length });
+    return async () => {
+      submit(gpu, (pass) => record(pass, ds));
+      return [...new Uint16Array(await readBuffer(gpu, data, bf16.byteLength))];
+    };
+  }
+
+  it('compiles the kernels asked for since in the background; their dispatches bind when first encoded', async () => {
+    const { gpu, k, calls } = await counted();
+    const run = conversion(gpu, k);
+    expect(calls).toEqual({ sync: 0, async: 0 }); // nothing compiled or bound while recording
+    await k.ready();
+    expect(calls).toEqual({ sync: 0, async: 1 });
+    expect(await run()).toEqual([...bf16ToF16(bf16)]);
+    await k.ready(); // nothing new
+    expect(calls).toEqual({ sync: 0, async: 1 });
+  });
+
+  it('compiles a kernel at its first encoding when nobody awaited ready()', async () => {
+    const { gpu, k, calls } = await counted();
+    expect(await conversion(gpu, k)()).toEqual([...bf16ToF16(bf16)]);
+    expect(calls).toEqual({ sync: 1, async: 0 });
   });
 });

@@ -10,7 +10,8 @@ import { evalFidelity, issueTargets, targetsMarkdown } from '../../dist/benchTar
 
 const dirs = process.argv.slice(2);
 if (!dirs.length) { console.error('usage: node scripts/bench/report.mjs DIR [DIR...]'); process.exit(2); }
-const files = (ext) => dirs.flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith(ext)).map((f) => readFileSync(join(dir, f), 'utf8')));
+// bench.json is this script's own output (large, no eval report): not read back.
+const files = (ext) => dirs.flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith(ext) && f !== 'bench.json').map((f) => readFileSync(join(dir, f), 'utf8')));
 const lines = files('.jsonl').flatMap((text) => text.split('\n').filter((l) => l.startsWith('{')).flatMap((l) => {
   try { return [JSON.parse(l)]; } catch { return []; } // a line cut by a timeout
 }));

@@ -1,5 +1,6 @@
 /**
- * Kernels: WGSL files in wgsl/ (one kernel each), compiled on first use and cached.
+ * Kernels: WGSL files in wgsl/ (one kernel each), compiled on first use, or together ahead of it
+ * (Kernels.ready), and cached.
  *
  * A kernel source may use a tiny preprocessor (lines starting with `#if NAME`, `#else`, `#endif`,
  * no nesting; `#include NAME` pastes wgsl/include/NAME.wgsl, whose `#requires` line lists what the
@@ -29,8 +30,28 @@ export interface KernelOptions {
   constants?: Record<string, number>;
 }
 
+/**
+ * A compute pipeline, compiled when first needed: synchronously where a bind group or a dispatch
+ * asks for it, or in the background by Kernels.ready(), which compiles every kernel requested since
+ * in parallel (Dawn compiles async pipelines on worker threads) before the caller encodes them.
+ */
 export class Kernel {
-  constructor(readonly gpu: Gpu, readonly name: string, readonly pipeline: GPUComputePipeline) {}
+  private compiled?: GPUComputePipeline;
+  private compiling?: Promise<void>;
+  constructor(readonly gpu: Gpu, readonly name: string, private readonly descriptor: GPUComputePipelineDescriptor) {}
+
+  get pipeline(): GPUComputePipeline {
+    return (this.compiled ??= compileNow(this.gpu, this.name, this.descriptor));
+  }
+
+  /** Compiles the pipeline in the background, once; a failure is recorded (the next read-back throws). */
+  compile(): Promise<void> {
+    this.compiling ??= this.compiled ? Promise.resolve() : this.gpu.device.createComputePipelineAsync(this.descriptor).then(
+      (pipeline) => { this.compiled ??= pipeline; },
+      (err: Error) => recordFailure(this.gpu, compileFailure(this.name, err.message)),
+    );
+    return this.compiling;
+  }
 
   /** A bind group over `bindings`, in @binding order 0, 1, 2, … of @group(0). */
   bind(bindings: Binding[]): GPUBindGroup {
@@ -55,42 +76,63 @@ export class Kernel {
   }
 }
 
+function compileFailure(name: string, message: string): CsattnError {
+  return new CsattnError(`kernel ${name} failed to compile: ${oneLine(message)}`, 'gpu');
+}
+
+/** Compiles a pipeline now. */
+function compileNow(gpu: Gpu, name: string, descriptor: GPUComputePipelineDescriptor): GPUComputePipeline {
+  return inErrorScopes(gpu, name, () => gpu.device.createComputePipeline(descriptor));
+}
+
+/** Runs `create`, whose errors surface asynchronously: they are recorded, so that the next read-back throws. */
+function inErrorScopes<T>(gpu: Gpu, name: string, create: () => T): T {
+  const device = gpu.device;
+  device.pushErrorScope('internal'); // a driver that rejects the shader is an internal error
+  device.pushErrorScope('validation');
+  const made = create();
+  const report = (err: GPUError | null) => {
+    if (err) recordFailure(gpu, compileFailure(name, err.message));
+  };
+  device.popErrorScope().then(report);
+  device.popErrorScope().then(report);
+  return made;
+}
+
 export class Kernels {
   private cache = new Map<string, Kernel>();
+  /** Kernels made since the last ready(). */
+  private fresh: Kernel[] = [];
   constructor(readonly gpu: Gpu) {}
 
   get(name: string, opts: KernelOptions = {}): Kernel {
     const key = `${name}|${(opts.defines ?? []).join(',')}|${JSON.stringify(opts.constants ?? {})}`;
     let k = this.cache.get(key);
     if (!k) {
-      k = new Kernel(this.gpu, name, this.compile(name, opts));
+      k = new Kernel(this.gpu, name, this.descriptor(name, opts));
       this.cache.set(key, k);
+      this.fresh.push(k);
     }
     return k;
   }
 
-  private compile(name: string, opts: KernelOptions): GPUComputePipeline {
+  /**
+   * Compiles every kernel requested since the last call, in parallel: awaited before the first
+   * encoding of a new recording, it turns a cold process's compiles (seconds on a GPU machine, one
+   * after another) into the longest one.
+   */
+  async ready(): Promise<void> {
+    const fresh = this.fresh;
+    this.fresh = [];
+    await Promise.all(fresh.map((k) => k.compile()));
+  }
+
+  private descriptor(name: string, opts: KernelOptions): GPUComputePipelineDescriptor {
     const defines = new Set(opts.defines ?? []);
     if (this.gpu.f16) defines.add('F16');
     if (this.gpu.subgroups) defines.add('SUBGROUPS');
-    const code = kernelSource(name, defines);
-    const device = this.gpu.device;
-    device.pushErrorScope('internal');
-    device.pushErrorScope('validation');
-    const module = device.createShaderModule({ code, label: name });
-    const pipeline = device.createComputePipeline({
-      layout: 'auto',
-      compute: { module, entryPoint: 'main', constants: opts.constants },
-      label: name,
-    });
-    // Errors surface asynchronously (a driver that rejects the shader is an internal error); record
-    // them so that the next read-back throws.
-    const report = (err: GPUError | null) => {
-      if (err) recordFailure(this.gpu, new CsattnError(`kernel ${name} failed to compile: ${oneLine(err.message)}`, 'gpu'));
-    };
-    device.popErrorScope().then(report);
-    device.popErrorScope().then(report);
-    return pipeline;
+    const module = inErrorScopes(this.gpu, name, () => this.gpu.device.createShaderModule({ code: kernelSource(name, defines), label: name }));
+    return { layout: 'auto', compute: { module, entryPoint: 'main', constants: opts.constants }, label: name };
   }
 }
 
@@ -343,11 +385,17 @@ export function ceilDiv(a: number, b: number): number {
   return Math.ceil(a / b);
 }
 
-/** One recorded kernel launch: built once, replayed every step. */
-export interface Dispatch {
-  kernel: Kernel;
-  group: GPUBindGroup;
-  grid: Grid;
+/**
+ * One recorded kernel launch: built once, replayed every step. Its bind group is made at its first
+ * encoding, so that the kernels of a recording can compile together first (Kernels.ready).
+ */
+export class Dispatch {
+  private group?: GPUBindGroup;
+  constructor(readonly kernel: Kernel, private readonly entries: [number, Binding][], readonly grid: Grid) {}
+
+  encode(pass: GPUComputePassEncoder): void {
+    this.kernel.dispatch(pass, (this.group ??= this.kernel.bindAt(this.entries)), this.grid);
+  }
 }
 
 /** A copy between buffers, recorded between compute passes. */
@@ -357,11 +405,11 @@ export type Op = Dispatch | { copy: Copy };
 
 /** `bindings` at binding numbers 0, 1, ...; `at`: more at numbers of their own (a variant's extra bindings). */
 export function dispatchOf(kernel: Kernel, bindings: Binding[], grid: Grid, at: [number, Binding][] = []): Dispatch {
-  return { kernel, group: kernel.bindAt([...bindings.map((b, i): [number, Binding] => [i, b]), ...at]), grid };
+  return new Dispatch(kernel, [...bindings.map((b, i): [number, Binding] => [i, b]), ...at], grid);
 }
 
 export function record(pass: GPUComputePassEncoder, dispatches: Dispatch[]): void {
-  for (const d of dispatches) d.kernel.dispatch(pass, d.group, d.grid);
+  for (const d of dispatches) d.encode(pass);
 }
 
 /**

@@ -204,7 +204,9 @@ export class Model {
           // its K/V into the cache rows, its queries kept for onLayer.
           const s = this.scratchFor(c.T);
           const keep: Op[] = queries ? [{ copy: { src: s.q, srcOffset: 0, dst: queries, dstOffset: c.start * heads * d * 4, size: c.T * heads * d * 4 } }] : [];
-          this.execute([copy(c.x, s.x, c.T * H * 4), ...this.layerPrefillOps(l, c.T), ...keep, copy(s.x, c.x, c.T * H * 4)], pos0 + c.start);
+          const ops = [copy(c.x, s.x, c.T * H * 4), ...this.layerPrefillOps(l, c.T), ...keep, copy(s.x, c.x, c.T * H * 4)];
+          await this.kernels.ready();
+          this.execute(ops, pos0 + c.start);
           opts.onProgress?.(l * n + c.start + c.T, total);
         }
         if (queries && opts.onLayer) await opts.onLayer(l, queries);

@@ -242,7 +242,7 @@ function matvecPart(k: Kernels, a: MatmulArgs, part: RowPart, defines: string[],
   if (a.norm) entries.push([5, a.norm.weight]);
   if (w.scales) entries.push([6, w.scales]);
   if (w2?.scales) entries.push([7, w2.scales]);
-  return { kernel, group: kernel.bindAt(entries), grid: flatGrid(k.gpu, ceilDiv(part.rows, shape.rows)) };
+  return dispatchOf(kernel, [], flatGrid(k.gpu, ceilDiv(part.rows, shape.rows)), entries);
 }
 
 type ProductShape = Pick<MatmulArgs, 'T' | 'K' | 'N'> & { w: Pick<Matrix, 'format'> };

@@ -172,6 +172,7 @@ export async function tableBuild(k: Kernels, a: BuildArgs): Promise<TableBuild> 
     const groups = Array.from({ length: s.G }, (_, g) => groupBuild(k, s, p, a, t, scratch, { g, P, words, chunk, chunks, invFreq }));
     return [...groups, [indexDispatch(k, t, scratch.listKeys)]];
   });
+  await k.ready();
   return { tables: t, stages, release: () => { for (const b of made) release(gpu, b); own?.release(); } };
 }
 

@@ -53,8 +53,7 @@ export function contextBudget(o: SelectOptions): Budget {
  * with layout 'auto' the bind group must hold exactly those, by binding number.
  */
 function variantDispatch(k: Kernels, name: string, define: string, bindings: [number, Binding][], grid: Grid): Dispatch {
-  const kernel = k.get(name, { defines: [define] });
-  return { kernel, group: kernel.bindAt(bindings), grid };
+  return dispatchOf(k.get(name, { defines: [define] }), [], grid, bindings);
 }
 
 export interface SelectArgs {
