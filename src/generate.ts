@@ -104,15 +104,17 @@ export class Generator {
     const opsKey = `${key}|${o.temperature}|${o.topP}|${o.seed}`;
     let step = this.cachedOps.get(opsKey);
     if (!step) this.cachedOps.set(opsKey, (step = collecting(m.gpu, this.made, () => m.decodeOps(attention, sample))));
-    await m.kernels.ready();
+    const compiled = m.kernels.ready(); // the step's kernels compile while the prompt prefills
     const first = pos + promptIds.length - 1; // the last prompt token's position
     if (o.promptAttention === 'sparse') {
       // The prompt's tokens through the decode step in turn; the last step samples the first new
       // token, as the prefill path's sampler does.
+      await compiled;
       for (const [i, id] of promptIds.entries()) m.decode(step, pos + i, id);
       m.execute(keep(0));
     } else {
       await m.prefill(promptIds, pos, { logits: 'keep' });
+      await compiled;
       const logits = m.logitsOf(m.scratchFor(1));
       oneShot(m.gpu, () => sample(logits), (d) => m.execute([d, ...keep(0)], first));
     }
