@@ -175,11 +175,13 @@ describe('Kernels.ready', () => {
     expect(await run()).toEqual([...bf16ToF16(bf16)]);
     await k.ready(); // nothing new
     expect(calls).toEqual({ sync: 0, async: 1 });
+    gpu.device.destroy();
   });
 
   it('compiles a kernel at its first encoding when nobody awaited ready()', async () => {
     const { gpu, k, calls } = await counted();
     expect(await conversion(gpu, k)()).toEqual([...bf16ToF16(bf16)]);
     expect(calls).toEqual({ sync: 1, async: 0 });
+    gpu.device.destroy();
   });
 });
