@@ -1,7 +1,7 @@
 /** How the process waits for the GPU: the binding's ticks on a timer, everything else as before (src/gpu/polling.ts). */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readBuffer, storage, upload } from '../src/gpu/kernels.js';
-import { SPIN_MS, gentleImmediate, isBindingTick, pollGently } from '../src/gpu/polling.js';
+import { SPIN_MS, gentleImmediate, isBindingTick, pollGently, pollMode } from '../src/gpu/polling.js';
 import { gpuContext } from './helpers/gpu.js';
 
 // An anonymous native function, as the binding's tick is: Function.prototype is one.
@@ -25,6 +25,12 @@ describe('gentleImmediate', () => {
     expect(calls).toEqual(['immediate  a', 'timer  0,b', 'immediate job 1,2']);
   });
 
+  it("waits on the timer where the GPU is the CPU's (a fallback adapter), spinning on a GPU, unless CSATTN_DAWN_POLL says", () => {
+    const adapter = (isFallbackAdapter: boolean) => ({ info: { isFallbackAdapter } }) as unknown as GPUAdapter;
+    expect([pollMode(adapter(true), undefined), pollMode(adapter(false), undefined)]).toEqual(['timer', 'spin']);
+    expect([pollMode(adapter(true), 'spin'), pollMode(adapter(false), 'timer')]).toEqual(['spin', 'timer']);
+  });
+
   it('names a bad CSATTN_DAWN_POLL in one line', () => {
     expect(() => pollGently('sometimes')).toThrow(/^CSATTN_DAWN_POLL must be timer or spin, not "sometimes"$/);
   });
@@ -35,6 +41,7 @@ describe('waiting for the GPU', () => {
 
   it("runs the binding's ticks on a timer during a long read-back, about one a millisecond at most", async () => {
     const { gpu } = await gpuContext(true);
+    pollGently('timer'); // lavapipe's choice already; on a GPU, installed here
     const data = Float32Array.from({ length: 1 << 24 }, (_, i) => i); // 64 MB: its copy and map take milliseconds
     const src = upload(gpu, data);
     const dst = storage(gpu, data.byteLength);

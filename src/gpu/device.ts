@@ -4,7 +4,7 @@
  */
 import { create, globals } from 'webgpu';
 import { CsattnError } from '../errors.js';
-import { pollGently } from './polling.js';
+import { pollGently, pollMode } from './polling.js';
 import type { Logger } from '../log.js';
 import { captureStderr } from './stderr.js';
 
@@ -117,7 +117,6 @@ const ADAPTER_OPTIONS: GPURequestAdapterOptions = { powerPreference: 'high-perfo
  */
 async function requestAdapter(log?: Logger): Promise<GPUAdapter | null> {
   if (instance) return instance.requestAdapter(ADAPTER_OPTIONS);
-  pollGently();
   const { value, text } = captureStderr(() => {
     instance = create(dawnFlags(process.env.CSATTN_DAWN_TOGGLES));
     return instance.requestAdapter(ADAPTER_OPTIONS);
@@ -129,6 +128,7 @@ async function requestAdapter(log?: Logger): Promise<GPUAdapter | null> {
 export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   const adapter = await requestAdapter(opts.log);
   if (!adapter) throw new CsattnError(NO_ADAPTER, 'no-adapter');
+  pollGently(pollMode(adapter));
   const wanted = ['shader-f16', 'subgroups', 'timestamp-query', ...(tensorCoreGap(adapter) ? [] : [SUBGROUP_MATRIX])] as GPUFeatureName[];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const l = adapter.limits;

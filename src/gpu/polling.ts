@@ -6,7 +6,7 @@
  * a wait's first SPIN_MS come back at once (an error scope or an idle queue answers within tens of
  * µs) and runs the rest on node's shortest timer, about 1 ms apart: on lavapipe, where the loop took
  * a core from the GPU's own threads, `csattn eval` on two records ran in 11.9 s against 21.2
- * (docs/perf-notes.md, session 21). CSATTN_DAWN_POLL=spin keeps the binding's loop.
+ * (docs/perf-notes.md, session 21). On a GPU the loop stays (pollMode).
  */
 import { CsattnError } from '../errors.js';
 
@@ -37,8 +37,18 @@ export function gentleImmediate(immediate: Schedule, timer: Schedule, sinceWait:
   return (fn, ...args) => (sinceWait() >= SPIN_MS && isBindingTick(fn) ? timer(fn, 0, ...args) : immediate(fn, ...args));
 }
 
+/**
+ * How to wait on `adapter`: on the timer where the GPU's work runs on the CPU (a fallback adapter:
+ * lavapipe, whose threads the busy loop slows), the binding's loop on a GPU (an H100, session 31:
+ * `csattn eval` of fixtures/facts.multi.jsonl 11.0-11.6 s spinning against 13.4-14.6 on the timer,
+ * whose 1 ms ticks delay every short wait); CSATTN_DAWN_POLL chooses otherwise.
+ */
+export function pollMode(adapter: GPUAdapter, chosen = process.env.CSATTN_DAWN_POLL): string {
+  return chosen ?? (adapter.info.isFallbackAdapter ? 'timer' : 'spin');
+}
+
 /** Installs gentleImmediate as the global setImmediate, once, unless `mode` is 'spin'. */
-export function pollGently(mode = process.env.CSATTN_DAWN_POLL ?? 'timer'): void {
+export function pollGently(mode: string): void {
   if (mode !== 'timer' && mode !== 'spin') throw new CsattnError(`CSATTN_DAWN_POLL must be timer or spin, not ${JSON.stringify(mode)}`);
   const current = globalThis.setImmediate as typeof setImmediate & { [INSTALLED]?: true };
   if (mode === 'spin' || current[INSTALLED]) return;
