@@ -62,6 +62,20 @@ describe('GPU memory accounting', () => {
   });
 });
 
+describe('prefill scratch', () => {
+  it("a length borrows its power of two's buffers (at most the chunk's): prefills of 12 lengths keep 5 sets", async () => {
+    const gpu = await createGpu();
+    const model = await loadModel(gpu, MODEL, { capacity: 64, chunkSize: 12 });
+    const lengths = Array.from({ length: 12 }, (_, i) => i + 1);
+    for (const T of lengths) await model.prefill(Array.from({ length: T }, (_, i) => (i * 37 + T) % 8000), 0, { logits: 'none' });
+    const sets = new Map(lengths.map((T) => [model.scratchFor(T).x, T]));
+    expect([...sets.values()]).toEqual([1, 2, 4, 8, 12]); // the last length of each set: 3-4, 5-8, 9-12
+    expect(model.scratchFor(9).x.size).toBe(12 * model.cfg.hidden * 4);
+    expect(model.scratchFor(9).T).toBe(9);
+    model.destroy();
+  });
+});
+
 describe('kernel parameters in shared chunks (kernelParams)', () => {
   it("each dispatch reads its own; a scope's chunks go with its buffers, and a later scope gets fresh ones", async () => {
     const ctx = await gpuContext(true);
