@@ -11,7 +11,7 @@ patch -s -p1 < docs/patches/scratch-buckets.patch && tests 200 tests-buckets-tin
 ev() { local s=$(date +%s.%N); timeout 150 node .ab/$1/bin/csattn.js eval fixtures/facts.multi.jsonl --templates fixtures/facts.templates.json --methods csa,oracle,streaming,quest,keypq \
     --sparsity 0.95 --no-recall --cache-dir /tmp/cache-${1/async/main} --out $OUT/eval-$2.json --log-level warn > /tmp/eval-$2.log 2>&1; echo "eval $2 rc $? $(awk "BEGIN{print $(date +%s.%N) - $s}") s: $(grep -E "record's wall" /tmp/eval-$2.log)"; }
 ev pre pre-cold; ev main main-cold
-for i in 1 2; do for b in pre main async; do (( $(date +%s) - t0 < 500 )) && ev $b $b-$i; done; done
+for i in 1 2; do for b in pre main async; do (( $(date +%s) - t0 < ${BUDGET:-500} )) && ev $b $b-$i; done; done
 el evals
 for f in $OUT/eval-*.json; do node -e "const r = JSON.parse(require('fs').readFileSync(process.argv[1],'utf8')); console.log(process.argv[1].split('/').pop(), JSON.stringify(r.aggregates).slice(0, 300))" $f; done > $OUT/aggregates.txt
 rm -f $OUT/eval-*-cold.json $OUT/eval-*-1.json
