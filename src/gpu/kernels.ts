@@ -118,8 +118,8 @@ export class Kernels {
 
   /**
    * Compiles every kernel requested since the last call, in parallel: awaited before the first
-   * encoding of a new recording, it turns a cold process's compiles (seconds on a GPU machine, one
-   * after another) into the longest one.
+   * encoding of a new recording, it spreads a cold process's compiles over Dawn's threads (the 32K
+   * prefill's first layer on an H100: 3.1 / 2.2 s one after another, 1.6 s together, session 31).
    */
   async ready(): Promise<void> {
     const fresh = this.fresh;
