@@ -95,7 +95,7 @@ export class BatchGenerator {
    */
   async run(prompts: BatchPrompt[], onDone: (index: number, g: Generation) => void): Promise<BatchRun> {
     const t0 = performance.now();
-    await this.model.kernels.ready();
+    const compiled = this.model.kernels.ready(); // the step's kernels compile beside the first prompt's prefill
     let prefillMs = 0;
     let tokens = 0; // sampled by steps for a prompt that wanted them
     const { B, rows } = this.batch;
@@ -132,7 +132,7 @@ export class BatchGenerator {
           if (i < 0) continue;
           started[i] = true;
           const ts = performance.now();
-          const l = await this.start(i, prompts[i], s, sameIds(prefilled, prompts[i].ids));
+          const l = await this.start(i, prompts[i], s, sameIds(prefilled, prompts[i].ids), compiled);
           prefilled = prompts[i].ids;
           prefillMs += performance.now() - ts;
           slots[s] = l;
@@ -180,14 +180,16 @@ export class BatchGenerator {
    * Prefills prompt `index` after the context, moves its rows to slot s's and seeds the slot's next
    * token with its first token (read back: returned as firstToken). `again`: the last start's prompt
    * had the same tokens, and its rows and logits are still there (batch steps write neither), so the
-   * prefill is skipped (eval asks one question of every slot).
+   * prefill is skipped (eval asks one question of every slot). `compiled`: the generator's kernels
+   * compiled (its prompt sampler runs here).
    */
-  private async start(index: number, prompt: BatchPrompt, s: number, again: boolean): Promise<Live & { firstToken: number }> {
+  private async start(index: number, prompt: BatchPrompt, s: number, again: boolean, compiled: Promise<void>): Promise<Live & { firstToken: number }> {
     const m = this.model;
     const { ctx, room } = this.batch.rows;
     const t0 = performance.now();
     const n = prompt.ids.length;
     if (!again) await m.prefill(prompt.ids, ctx, { logits: 'keep' }); // rows [ctx, ctx + n): a single sequence's
+    await compiled;
     const first = ctx + n - 1;
     const seed: Op = { copy: { src: m.nextToken, srcOffset: 0, dst: this.batch.next, dstOffset: s * 4, size: 4 } };
     const V = m.cfg.vocab;
