@@ -398,8 +398,8 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
   });
 
   it('sums many long lists exactly: 96 lists a step, up to 1,400 entries of a list in one tile', async () => {
-    // 12 query heads x 8 subspaces chosen per step (more lists than the teams hold at once), lists
-    // of 1,400 keys over 3,000: some lie wholly in the first 2048-key tile, others spread evenly.
+    // 12 query heads x 8 subspaces chosen per step (many rounds of a thread's loads), lists of 1,400
+    // keys over 3,000: some lie wholly in the first 2048-key tile, others spread evenly.
     const c = await ctx();
     const n = 3000, width = 1400, hq = 12, m = 8, C = 3, dd = 32;
     const p = { ...BASE, subspaces: m, centroids: C };
