@@ -8,8 +8,9 @@
 // (w and the bounds from csa_choose; every workgroup of the group sums them in the same order), so a
 // key's total stays below 2^20 + (rounding) in size: the top-K works on 22 bits.
 // Writes every key's score (0 for keys in no chosen list) and, when r > 0, the histogram of the high
-// digit of the candidates' order keys (csa_topk's first radix pass), clearing the low digit's; the
-// tile-0 workgroup writes the multipliers out.
+// digit of the candidates' order keys (csa_topk's first radix pass; csa_choose cleared it) and the
+// tile's candidates by that digit (by_bin, for csa_topk's CUT); the tile-0 workgroup writes the
+// multipliers out.
 struct Params { keys: u32, L: u32, n: u32, tiles: u32, sink_end: u32, win_start: u32, r: u32 }
 @group(0) @binding(0) var<storage, read> list_entry: array<u32>;         // [lists, L]
 @group(0) @binding(1) var<storage, read> list_tiles: array<u32>;         // [lists, tiles + 1]
@@ -18,11 +19,13 @@ struct Params { keys: u32, L: u32, n: u32, tiles: u32, sink_end: u32, win_start:
 @group(0) @binding(4) var<storage, read_write> scores: array<i32>;       // [seqs, groups, keys]
 @group(0) @binding(5) var<storage, read_write> hist: array<atomic<u32>>; // [seqs, groups, 2, BINS]
 @group(0) @binding(6) var<uniform> p: Params;
+@group(0) @binding(7) var<storage, read_write> by_bin: array<u32>;       // [seqs, groups, tiles, BINS + TILE]
 
 const WG = 256u; // n <= 256 chosen lists per group
 override TILE: u32 = 2048u; // keys per tile of the tables' index
 
 #include order_key
+#include scan_u32x2
 
 // The chosen lists' entries of the tile, end to end, are the workgroup's flat entries [0, total):
 // list i's are [start[i], start[i + 1]), entry e of them is list_entry[base[i] + e]. Each thread
@@ -62,6 +65,33 @@ fn add4(e: u32, total: u32, x: vec4<u32>, f: Four) {
   for (var i = 0u; i < 4u; i++) {
     let v = i32(round(unpack_h2(x[i]).y * mult[f.list[i]]));
     if (e + i * WG < total && v != 0) { atomicAdd(&acc[x[i] & 0xffffu], v); }
+  }
+}
+
+// The tile's candidates by the high digit of their order keys (a counting sort on the histogram),
+// at by_bin[rec ..]: [0, BINS) how many have a high digit >= b; then their low digits, the highest
+// high digit first (bin b's at [ge(b + 1), ge(b)), in no particular order). csa_topk's CUT finds the
+// keys above the threshold's bin in the tiles before its own and the low digits in that bin there.
+fn sort_tile(t: u32, rec: u32, k0: u32) {
+  workgroupBarrier(); // flush_hist has read local_hist
+  let top = BINS - 8u * t; // thread t's bins: top - 8 .. top - 1
+  var h: array<u32, 8>;
+  var c = 0u;
+  for (var i = 0u; i < 8u; i++) { h[i] = atomicLoad(&local_hist[top - 1u - i]); c += h[i]; }
+  var above = scan(t, vec2<u32>(c, 0u)).before.x;
+  for (var i = 0u; i < 8u; i++) {
+    let b = top - 1u - i;
+    atomicStore(&local_hist[b], above); // bin b's next free slot
+    above += h[i];
+    by_bin[rec + b] = above;
+  }
+  workgroupBarrier();
+  for (var i = t; i < TILE; i += WG) {
+    let k = k0 + i;
+    if (k < p.keys && k >= p.sink_end && k < p.win_start) {
+      let u = order_of(atomicLoad(&acc[i]));
+      by_bin[rec + BINS + atomicAdd(&local_hist[u >> 11u], 1u)] = u & 2047u;
+    }
   }
 }
 
@@ -128,5 +158,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
   }
   workgroupBarrier();
   flush_hist(t, grp * 2u * BINS);
-  clear_hist(t, (grp * 2u + 1u) * BINS, tile, p.tiles);
+  if (p.r > 0u) { sort_tile(t, (grp * p.tiles + tile) * (BINS + TILE), k0); }
 }
