@@ -4,8 +4,7 @@
 // workgroup per subspace (the sum of their dot products with a key is the sum's). The sub-vector is
 // read from the query, rotated back by -pos for the pre-RoPE option. Writes (list, w, w * max|score|
 // of the list): w = ||q^(j)|| ('qnorm') or 1; csa_score turns the group's bounds into the
-// fixed-point multipliers. It also clears the histogram csa_score fills (every workgroup of csa_topk's
-// CUT read it, up to the previous selection).
+// fixed-point multipliers.
 
 struct Params { per_group: u32, m: u32, centroids: u32, ds4: u32, qnorm: u32, d: u32, unrope: u32, pooled: u32 }
 @group(0) @binding(0) var<storage, read> q: array<f32>;                  // [seqs, heads, d] this step's queries
@@ -15,10 +14,8 @@ struct Params { per_group: u32, m: u32, centroids: u32, ds4: u32, qnorm: u32, d:
 @group(0) @binding(4) var<storage, read_write> choice: array<vec4<u32>>; // [seqs, groups, per_group * m]
 @group(0) @binding(5) var<storage, read> positions: array<u32>;          // [seqs] this step's
 @group(0) @binding(6) var<uniform> p: Params;
-@group(0) @binding(7) var<storage, read_write> hist: array<u32>;          // [seqs, groups, 2, BINS]: the first BINS a list
 
 const WG = 64u;
-const BINS = 2048u; // order_key.wgsl's
 var<workgroup> best: array<vec2<f32>, WG>; // score, centroid (as f32: exact below 2^24)
 
 #include unrope
@@ -58,8 +55,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) num_work
   let head = Head((seq * num_workgroups.y + grp) * p.per_group + select(pair / p.m, 0u, p.pooled == 1u), positions[seq]);
   let j = pair % p.m;
   let co = (grp * p.m + j) * p.centroids;
-  let list_at = (seq * num_workgroups.y + grp) * 2u * BINS;
-  for (var b = pair * WG + t; b < BINS; b += num_workgroups.x * WG) { hist[list_at + b] = 0u; }
   var top = vec2<f32>(-3.0e38, 0.0);
   for (var c = t; c < p.centroids; c += WG) {
     var s = 0.0;

@@ -12,10 +12,6 @@
 //            chunk's offset from the earlier chunks' counts at T (so the result is deterministic);
 //            the selection in ascending key order; clears the high digit's histogram for the
 //            next step; appends the generated keys [keys, pos] (pos: the list's sequence's position)
-//   CUT      COMPACT in one pass after csa_score (CSA's selection): the high digit's bin from the
-//            histogram csa_score made, the low digit's from the candidates in that bin, which
-//            csa_score's tiles sorted by high digit (by_bin), and the earlier chunks' counts from
-//            those tiles; csa_choose clears the histogram for the next step
 // The scores are only read: every scoring kernel writes all of a list's keys each step.
 // Candidates are the context keys outside the sinks [0, sink_end) and the window [win_start, keys),
 // which are always taken; R of the candidates are picked. A workgroup's chunk holds WG * KPT keys;
@@ -23,8 +19,7 @@
 // and COMPACT, whose threads own KPT consecutive keys each (for the key order), passes them through
 // workgroup memory.
 // per_seq: lists of one sequence (a batch's sequences' lists follow each other).
-// tiles, tile: csa_score's tiles of keys (CUT only; CHUNK is a multiple of tile).
-struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32, per_seq: u32, tiles: u32, tile: u32 }
+struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, kctx: u32, kmax: u32, max_new: u32, per_seq: u32 }
 @group(0) @binding(0) var<storage, read> acc: array<i32>;               // [lists, keys]
 @group(0) @binding(1) var<storage, read_write> hist: array<atomic<u32>>; // [lists, 2, BINS]
 @group(0) @binding(2) var<storage, read_write> state: array<vec2<u32>>;  // [lists] (high bin, count above it)
@@ -34,9 +29,6 @@ struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, k
 @group(0) @binding(5) var<storage, read_write> counts: array<u32>;       // [lists]
 @group(0) @binding(6) var<storage, read> positions: array<u32>;         // [seqs] this step's
 @group(0) @binding(7) var<uniform> p: Params;
-#if CUT
-@group(0) @binding(9) var<storage, read> by_bin: array<u32>;            // [lists, tiles, BINS + tile]
-#endif
 
 // 2048 bins / 256 threads = 8 bins per thread in resolve().
 const WG = 256u;
@@ -75,10 +67,11 @@ fn okey4(list: u32, k: u32) -> vec4<u32> {
 
 #include scan_u32x2
 
-// The bin holding the r-th largest key (r >= 1) of a histogram, and the count above that bin; this
-// thread holds its bins BINS - 8 lid - 1 - i in h[i].
-fn pick(lid: u32, h: array<u32, 8>, r: u32) -> vec2<u32> {
+// The bin holding the r-th largest key (r >= 1) of histogram `at`, and the count above that bin.
+fn resolve(lid: u32, at: u32, r: u32) -> vec2<u32> {
   let top = BINS - 8u * lid;
+  var h: array<u32, 8>;
+  for (var i = 0u; i < 8u; i++) { h[i] = atomicLoad(&hist[at + top - 1u - i]); }
   var c = 0u;
   for (var i = 0u; i < 8u; i++) { c += h[i]; }
   var above = scan(lid, vec2<u32>(c, 0u)).before.x;
@@ -89,18 +82,6 @@ fn pick(lid: u32, h: array<u32, 8>, r: u32) -> vec2<u32> {
     }
   }
   return workgroupUniformLoad(&found);
-}
-
-// pick over histogram `at` of hist, and over local_hist.
-fn resolve(lid: u32, at: u32, r: u32) -> vec2<u32> {
-  var h: array<u32, 8>;
-  for (var i = 0u; i < 8u; i++) { h[i] = atomicLoad(&hist[at + BINS - 8u * lid - 1u - i]); }
-  return pick(lid, h, r);
-}
-fn resolve_local(lid: u32, r: u32) -> vec2<u32> {
-  var h: array<u32, 8>;
-  for (var i = 0u; i < 8u; i++) { h[i] = atomicLoad(&local_hist[BINS - 8u * lid - 1u - i]); }
-  return pick(lid, h, r);
 }
 
 // This thread's 16 order keys of the chunk (keys k + i WG, i < KPT), all loads in flight together:
@@ -193,9 +174,12 @@ fn stage4(j: u32, u: vec4<u32>) {
   }
 }
 
-// The chunk's selection (order keys u), given the threshold and ties taken (cut) and the earlier
-// chunks' keys taken for sure and candidates equal to the threshold; chunk 0 adds the generated keys.
-fn compact(lid: u32, list: u32, chunk: u32, u: Owned, cut: vec2<u32>, earlier: vec2<u32>) {
+fn compact(lid: u32, list: u32, chunk: u32) {
+  let u = owned(list, chunk * CHUNK + lid);
+  let cut = threshold(lid, list);
+  var before = vec2<u32>(0u, 0u);
+  for (var c = lid; c < chunk; c += WG) { before += taken_at(list, c, cut.x); }
+  let earlier = total(lid, before);
   // This thread's keys into its slots of stage.
   stage4(lid, u.a);
   stage4(lid + 4u * WG, u.b);
@@ -219,6 +203,7 @@ fn compact(lid: u32, list: u32, chunk: u32, u: Owned, cut: vec2<u32>, earlier: v
     }
     if (take) { sel[list * p.kmax + out] = k; out++; }
   }
+  clear_hist(lid, list * 2u * BINS, chunk, p.chunks);
   if (chunk == 0u) {
     let pos = positions[list / p.per_seq];
     var gen = 0u;
@@ -227,62 +212,6 @@ fn compact(lid: u32, list: u32, chunk: u32, u: Owned, cut: vec2<u32>, earlier: v
     if (lid == 0u) { counts[list] = p.kctx + gen; }
   }
 }
-
-#if CUT
-// Tile j's record in by_bin (csa_score's sort_tile), and how many candidates of tile j have a high
-// digit >= b there.
-fn rec_of(list: u32, j: u32) -> u32 { return (list * p.tiles + j) * (BINS + p.tile); }
-fn ge(list: u32, j: u32, b: u32) -> u32 { return select(0u, by_bin[rec_of(list, j) + min(b, BINS - 1u)], b < BINS); }
-
-// The candidates in high bin b of tiles [0, tiles) are the flat entries [seg_start[i], seg_start[i +
-// 1]) of the WG tiles i taken at a time; entry e is by_bin[seg_at[i] + e].
-var<workgroup> seg_start: array<u32, WG + 1u>;
-var<workgroup> seg_at: array<u32, WG>;
-
-// Over the candidates in high bin b of tiles [0, tiles): with low NONE, adds their low digits to
-// local_hist; else counts (this thread's share) those with a low digit above low and equal to it.
-fn boundary(lid: u32, list: u32, b: u32, low: u32, tiles: u32) -> vec2<u32> {
-  var n = vec2<u32>(0u);
-  for (var j0 = 0u; j0 < tiles; j0 += WG) {
-    let j = j0 + lid;
-    var off = 0u;
-    var len = 0u;
-    if (j < tiles) { off = ge(list, j, b + 1u); len = ge(list, j, b) - off; }
-    let s = scan(lid, vec2<u32>(len, 0u));
-    seg_start[lid] = s.before.x;
-    seg_at[lid] = rec_of(list, j) + BINS + off - s.before.x; // u32 arithmetic wraps: seg_at + e is the entry
-    if (lid == 0u) { seg_start[WG] = s.total.x; }
-    workgroupBarrier();
-    var c = 0u;
-    for (var e = lid; e < s.total.x; e += WG) {
-      while (seg_start[c + 1u] <= e) { c++; }
-      let d = by_bin[seg_at[c] + e];
-      if (low == NONE) { atomicAdd(&local_hist[d], 1u); } else { n += vec2<u32>(u32(d > low), u32(d == low)); }
-    }
-    workgroupBarrier();
-  }
-  return n;
-}
-
-// CUT's threshold and ties (as COMPACT's), and the earlier chunks' keys taken for sure and
-// candidates equal to the threshold (as COMPACT's sums of taken_at).
-struct Cut { cut: vec2<u32>, earlier: vec2<u32> }
-fn cut_of(lid: u32, list: u32, chunk: u32) -> Cut {
-  let s = chunk * CHUNK;
-  let forced_before = min(p.sink_end, s) + max(s, p.win_start) - p.win_start;
-  if (p.r == 0u) { return Cut(vec2<u32>(NONE, 0u), vec2<u32>(forced_before, 0u)); }
-  let high = resolve(lid, list * 2u * BINS, p.r);
-  let tiles_before = s / p.tile;
-  var sure = 0u;
-  for (var j = lid; j < tiles_before; j += WG) { sure += ge(list, j, high.x + 1u); }
-  boundary(lid, list, high.x, NONE, p.tiles);
-  let r = p.r - high.y;
-  let low = resolve_local(lid, r);
-  let n = boundary(lid, list, high.x, low.x, tiles_before);
-  let e = total(lid, vec2<u32>(sure + n.x, n.y));
-  return Cut(vec2<u32>((high.x << 11u) | low.x, r - low.y), vec2<u32>(forced_before + e.x, e.y));
-}
-#endif
 
 // Each variant loads its thread's keys of the chunk first: those loads are in flight while it resolves
 // the previous stage's histogram.
@@ -310,16 +239,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 #endif
 #if COMPACT
-  let u = owned(list, k);
-  let cut = threshold(lid, list);
-  var before = vec2<u32>(0u, 0u);
-  for (var c = lid; c < chunk; c += WG) { before += taken_at(list, c, cut.x); }
-  compact(lid, list, chunk, u, cut, total(lid, before));
-  clear_hist(lid, list * 2u * BINS, chunk, p.chunks);
-#endif
-#if CUT
-  let u = owned(list, k);
-  let c = cut_of(lid, list, chunk);
-  compact(lid, list, chunk, u, c.cut, c.earlier);
+  compact(lid, list, chunk);
 #endif
 }

@@ -6,9 +6,9 @@ fn order_of(v: i32) -> u32 {
   return u32(clamp(v + (1 << 21u), 0, (1 << 22u) - 1));
 }
 
-// Clears histogram `at`, workgroup w of n taking its share. A histogram read by every workgroup of
-// csa_topk's last pass (COMPACT's low digit's, CUT's high digit's) is cleared by the dispatch that
-// starts the next selection (HIST, csa_choose).
+// Clears histogram `at`, workgroup w of n taking its share. The low digit's histogram is read by
+// every workgroup of csa_topk's last pass, so the dispatch that starts the next selection (csa_score
+// or HIST) clears it.
 fn clear_hist(lid: u32, at: u32, w: u32, n: u32) {
   for (var b = w * WG + lid; b < BINS; b += n * WG) { atomicStore(&hist[at + b], 0u); }
 }

@@ -17,9 +17,6 @@ import { fitBinding, type Gpu } from '../../gpu/device.js';
 import { ceilDiv, dispatchOf, kernelParams, storage, type Binding, type Dispatch, type Grid, type Kernels } from '../../gpu/kernels.js';
 import { checkTables, ropeBuffer, shapeOf, type CsaParams, type LayerTables } from './tables.js';
 
-/** Bins of a digit of csa_topk's order keys (wgsl/include/order_key.wgsl). */
-const BINS = 2048;
-
 /** The SparseSelection contract of src/ops/attention.ts: sel u32 [lists, kmax], counts u32 [lists]. */
 export interface Selection { sel: GPUBuffer; counts: GPUBuffer; kmax: number; perQueryHead: boolean }
 
@@ -70,55 +67,45 @@ export interface SelectArgs {
 }
 
 /** What csa_topk writes for `lists` lists over N keys: its histograms and the selection (kmax a list). */
-interface TopKScratch {
+export interface TopKScratch {
   lists: number; N: number; kmax: number;
   hist: GPUBuffer; state: GPUBuffer; chunkCounts: GPUBuffer; chunkLow: GPUBuffer;
   sel: GPUBuffer; counts: GPUBuffer;
 }
 
 /**
- * What a layer's selection writes: the chosen lists (perGroup a group), the per-key scores, each
- * tile's keys by high digit (byBin: csa_score's sort_tile) and the high digit's histogram, then
- * the selection. The layers of a step can share one: a layer's selection is attended before the
- * next layer selects (at 128K, 16 sequences: ~200 MB a layer, 6.4 GB over 32 layers).
+ * What a layer's selection writes: the chosen lists and the per-key scores (perGroup lists chosen a
+ * group), then csa_topk's. The layers of a step can share one: a layer's selection is attended
+ * before the next layer selects (at 128K, 16 sequences: 105 MB a layer, 3.4 GB over 32 layers).
  */
-export interface SelectScratch {
-  lists: number; N: number; kmax: number; perGroup: number; tiles: number; tile: number;
-  choice: GPUBuffer; mults: GPUBuffer; scores: GPUBuffer; byBin: GPUBuffer; hist: GPUBuffer; sel: GPUBuffer; counts: GPUBuffer;
-}
+export interface SelectScratch extends TopKScratch { perGroup: number; choice: GPUBuffer; mults: GPUBuffer; scores: GPUBuffer }
 
 function topKScratch(gpu: Gpu, a: { lists: number; N: number; kmax: number }): TopKScratch {
   const chunks = ceilDiv(a.N, TOPK_CHUNK);
   return {
     lists: a.lists, N: a.N, kmax: a.kmax,
-    hist: storage(gpu, a.lists * 2 * BINS * 4, 'csa top-k histograms'),
+    hist: storage(gpu, a.lists * 2 * 2048 * 4, 'csa top-k histograms'),
     state: storage(gpu, a.lists * 8, 'csa top-k high digits'),
     chunkCounts: storage(gpu, a.lists * chunks * 4, 'csa top-k chunk counts'),
-    chunkLow: storage(gpu, fitBinding(gpu, a.lists * chunks * BINS * 4, 'the top-k chunk histograms'), 'csa top-k chunk histograms'),
+    chunkLow: storage(gpu, fitBinding(gpu, a.lists * chunks * 2048 * 4, 'the top-k chunk histograms'), 'csa top-k chunk histograms'),
     sel: storage(gpu, fitBinding(gpu, a.lists * a.kmax * 4, 'the selection'), 'csa selection'),
     counts: storage(gpu, a.lists * 4, 'csa selection counts'),
   };
 }
 
-type ScratchShape = Pick<SelectScratch, 'lists' | 'N' | 'kmax' | 'perGroup' | 'tiles' | 'tile'>;
-
-export function selectScratch(gpu: Gpu, a: ScratchShape): SelectScratch {
+export function selectScratch(gpu: Gpu, a: { lists: number; N: number; kmax: number; perGroup: number }): SelectScratch {
   return {
-    ...a,
+    ...topKScratch(gpu, a),
+    perGroup: a.perGroup,
     choice: storage(gpu, a.lists * a.perGroup * 16, 'csa chosen lists'),
     mults: storage(gpu, a.lists * a.perGroup * 4, 'csa list multipliers'),
     scores: storage(gpu, fitBinding(gpu, a.lists * a.N * 4, 'the per-key scores'), 'csa per-key scores'),
-    byBin: storage(gpu, fitBinding(gpu, a.lists * a.tiles * (BINS + a.tile) * 4, 'the keys by score digit'), 'csa keys by score digit'),
-    hist: storage(gpu, a.lists * 2 * BINS * 4, 'csa score histograms'),
-    sel: storage(gpu, fitBinding(gpu, a.lists * a.kmax * 4, 'the selection'), 'csa selection'),
-    counts: storage(gpu, a.lists * 4, 'csa selection counts'),
   };
 }
 
-function checkScratch(x: SelectScratch, want: ScratchShape): void {
-  const shape = (s: ScratchShape) => `${s.lists} lists over ${s.N} keys (kmax ${s.kmax}, ${s.perGroup} chosen a list, tiles of ${s.tile})`;
-  check(x.lists === want.lists && x.N === want.N && x.kmax === want.kmax && x.perGroup === want.perGroup && x.tile === want.tile,
-    `csa: selection scratch for ${shape(x)}, asked for ${shape(want)}`);
+function checkScratch(x: SelectScratch, want: { lists: number; N: number; kmax: number; perGroup: number }): void {
+  check(x.lists === want.lists && x.N === want.N && x.kmax === want.kmax && x.perGroup === want.perGroup,
+    `csa: selection scratch for ${x.lists} lists over ${x.N} keys (kmax ${x.kmax}), asked for ${want.lists} over ${want.N} (kmax ${want.kmax})`);
 }
 
 export interface SelectPlan {
@@ -154,25 +141,18 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const perGroup = s.choosers * s.m;
   const b = contextBudget(a.opts);
   const seqs = a.seqs ?? 1;
-  check(TOPK_CHUNK % t.tile === 0, `csa: tiles of ${t.tile} keys do not divide csa_topk's chunks of ${TOPK_CHUNK}`);
-  const dims = { lists: seqs * s.G, N: t.N, kmax: b.kmax, perGroup, tiles: t.tiles, tile: t.tile };
+  const dims = { lists: seqs * s.G, N: t.N, kmax: b.kmax, perGroup };
   const x = a.scratch ?? selectScratch(gpu, dims);
   checkScratch(x, dims);
+  // csa_score fills the first digit's histogram: csa_topk's HIST stage is not needed.
+  const top = topKStages(k, { scores: x.scores, lists: dims.lists, seqs, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' }, x, false);
   const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, x.choice, a.step,
-    kernelParams(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)]), x.hist], [perGroup, s.G, seqs]);
+    kernelParams(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)])], [perGroup, s.G, seqs]);
   const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, x.choice, x.mults, x.scores, x.hist,
-    kernelParams(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R]), x.byBin], [seqs, t.tiles, s.G]);
-  const cut = variantDispatch(k, 'csa_topk', 'CUT', [[0, x.scores], [1, x.hist], [4, x.sel], [5, x.counts], [6, a.step],
-    [7, topKParams(k, a.opts, dims.lists, seqs, t)], [9, x.byBin]], [ceilDiv(t.N, TOPK_CHUNK), dims.lists]);
-  const selection = { sel: x.sel, counts: x.counts, kmax: b.kmax, perQueryHead: p.granularity === 'query-head' };
+    kernelParams(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [seqs, t.tiles, s.G]);
+  const topK = top.stages;
   const scoring = [choose, score];
-  return { dispatches: [...scoring, cut], selection, scoring, topK: [cut], choice: x.choice, mults: x.mults, scores: x.scores, scratch: x };
-}
-
-/** csa_topk's params (csa_topk.wgsl); `tiles`: csa_score's, for CUT. */
-function topKParams(k: Kernels, o: SelectOptions, lists: number, seqs: number, tiles = { tiles: 0, tile: 0 }): Binding {
-  const b = contextBudget(o);
-  return kernelParams(k.gpu, [o.N, b.R, b.sinkEnd, b.winStart, ceilDiv(o.N, TOPK_CHUNK), b.kctx, b.kmax, o.maxNewTokens, lists / seqs, tiles.tiles, tiles.tile]);
+  return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice: x.choice, mults: x.mults, scores: x.scores, scratch: x };
 }
 
 export interface TopKArgs {
@@ -182,19 +162,24 @@ export interface TopKArgs {
   lists: number; seqs?: number; step: GPUBuffer; opts: SelectOptions; perQueryHead: boolean;
 }
 
-/**
- * The csa_topk stages over `scores` (HIST, REFINE, COMPACT: the baselines' scores come without
- * csa_score's sorted tiles): the selection of each list, in ascending key order.
- */
+/** The csa_topk stages over `scores`: the selection of each list, in ascending key order. */
 export function topKDispatches(k: Kernels, a: TopKArgs): { dispatches: Dispatch[]; selection: Selection } {
+  const top = topKStages(k, a, topKScratch(k.gpu, { lists: a.lists, N: a.opts.N, kmax: contextBudget(a.opts).kmax }));
+  return { dispatches: top.stages, selection: top.selection };
+}
+
+/** The csa_topk stages (HIST unless `hist` is false, then REFINE and COMPACT), into x. */
+function topKStages(k: Kernels, a: TopKArgs, x: TopKScratch, hist = true): { stages: Dispatch[]; selection: Selection } {
   const b = contextBudget(a.opts);
-  const x = topKScratch(k.gpu, { lists: a.lists, N: a.opts.N, kmax: b.kmax });
+  const { N, maxNewTokens } = a.opts;
+  const chunks = ceilDiv(N, TOPK_CHUNK);
+  const params = kernelParams(k.gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, a.lists / (a.seqs ?? 1)]);
   // By binding number (csa_topk.wgsl).
-  const buffers: Record<number, Binding> = {
-    0: a.scores, 1: x.hist, 2: x.state, 3: x.chunkCounts, 4: x.sel, 5: x.counts, 6: a.step, 7: topKParams(k, a.opts, a.lists, a.seqs ?? 1), 8: x.chunkLow,
-  };
-  const stages: [string, number[]][] = [['HIST', [0, 1, 7]], ['REFINE', [0, 1, 2, 3, 7, 8]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6, 7, 8]]];
+  const buffers: Record<number, Binding> = { 0: a.scores, 1: x.hist, 2: x.state, 3: x.chunkCounts, 4: x.sel, 5: x.counts, 6: a.step, 7: params, 8: x.chunkLow };
+  const stages: [string, number[]][] = [
+    ...(hist ? [['HIST', [0, 1, 7]] as [string, number[]]] : []), ['REFINE', [0, 1, 2, 3, 7, 8]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6, 7, 8]],
+  ];
   const dispatches = stages.map(([variant, used]) =>
-    variantDispatch(k, 'csa_topk', variant, used.map((i): [number, Binding] => [i, buffers[i]]), [ceilDiv(a.opts.N, TOPK_CHUNK), a.lists]));
-  return { dispatches, selection: { sel: x.sel, counts: x.counts, kmax: b.kmax, perQueryHead: a.perQueryHead } };
+    variantDispatch(k, 'csa_topk', variant, used.map((i): [number, Binding] => [i, buffers[i]]), [chunks, a.lists]));
+  return { stages: dispatches, selection: { sel: x.sel, counts: x.counts, kmax: b.kmax, perQueryHead: a.perQueryHead } };
 }
