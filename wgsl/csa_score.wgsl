@@ -22,9 +22,8 @@ struct Params { keys: u32, L: u32, n: u32, tiles: u32, sink_end: u32, win_start:
 const WG = 256u; // n <= 256 chosen lists per group
 override TILE: u32 = 2048u; // keys per tile of the tables' index
 // A team of threads reads one list's tile side by side, 8 entries each in flight (a list holds
-// about L / tiles entries of a tile: 205 for 128K keys at 10% in tiles of 2048): TILE / 64 threads
-// (select.ts), at most 32, a power of two.
-override TEAM: u32 = 32u;
+// about L / tiles entries of a tile: 205 for 128K keys at 10% in tiles of 2048).
+const TEAM = 32u;
 
 #include order_key
 

@@ -11,7 +11,7 @@ import { ceilDiv, dispatchOf, kernelParams, record, submit, upload, type Binding
 import { rowParts } from '../../gpu/parts.js';
 import { mulberry32 } from '../../random.js';
 import {
-  allocateTables, indexDispatch, listLength, ropeBuffer, shapeOf, tileFor, type CsaParams, type LayerTables, type Shape,
+  allocateTables, indexDispatch, listLength, ropeBuffer, shapeOf, TILE_KEYS, type CsaParams, type LayerTables, type Shape,
 } from './tables.js';
 
 /** Workgroup sizes of the kernels, as in their WGSL defaults. */
@@ -76,7 +76,7 @@ export interface BuildArgs {
   invFreq?: GPUBuffer; params: CsaParams;
   /** Points per k-means summing workgroup (at most 4096); tests shrink it to cover several chunks. */
   kmeansChunk?: number;
-  /** Keys per tile of the list index (at most TILE_KEYS; default tileFor(N)); tests shrink it to cover several tiles. */
+  /** Keys per tile of the list index (at most TILE_KEYS); tests shrink it to cover several tiles. */
   tile?: number;
   /** Scratch made by buildScratch for these args (the layers of a prefill share one); else made and freed per build. */
   scratch?: BuildScratch;
@@ -165,7 +165,7 @@ export async function tableBuild(k: Kernels, a: BuildArgs): Promise<TableBuild> 
   const own = a.scratch ? null : await buildScratch(gpu, a);
   const scratch = a.scratch ?? own!;
   check(scratch.shape === JSON.stringify(shape), 'csa: table-build scratch of another shape or context');
-  const t = await allocateTables(gpu, s, N, L, a.tile ?? tileFor(N));
+  const t = await allocateTables(gpu, s, N, L, a.tile ?? TILE_KEYS);
   const made: GPUBuffer[] = [];
   const stages = collecting(gpu, made, () => {
     const invFreq = ropeBuffer(gpu, p, a.invFreq);

@@ -148,16 +148,11 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const top = topKStages(k, { scores: x.scores, lists: dims.lists, seqs, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' }, x, false);
   const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, x.choice, a.step,
     kernelParams(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)])], [perGroup, s.G, seqs]);
-  const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile, TEAM: scoreTeam(t.tile) } }), [t.listEntry, t.listTiles, x.choice, x.mults, x.scores, x.hist,
+  const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, x.choice, x.mults, x.scores, x.hist,
     kernelParams(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [seqs, t.tiles, s.G]);
   const topK = top.stages;
   const scoring = [choose, score];
   return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice: x.choice, mults: x.mults, scores: x.scores, scratch: x };
-}
-
-/** csa_score's threads a list: 8 entries each in flight cover the ~10% of a tile's keys a list holds. */
-function scoreTeam(tile: number): number {
-  return Math.min(32, 2 ** Math.max(0, Math.floor(Math.log2(tile / 64))));
 }
 
 export interface TopKArgs {

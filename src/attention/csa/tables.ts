@@ -85,15 +85,6 @@ export interface LayerTables {
 /** Keys per tile of the list index, at most: csa_score sums a tile in workgroup memory. */
 export const TILE_KEYS = 2048;
 
-/**
- * Keys per tile of the list index over N keys: a power of two that gives csa_score (a workgroup
- * per tile and group) 64 tiles, 512 workgroups at Llama-8B's 8 groups, ~4 an SM of an H100 or H200
- * (one an SM at 32K in tiles of 2048 left it latency bound); 256 to TILE_KEYS keys.
- */
-export function tileFor(N: number): number {
-  return Math.max(256, Math.min(TILE_KEYS, 2 ** Math.ceil(Math.log2(Math.max(1, N / 64)))));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Shapes
 
@@ -235,7 +226,7 @@ export async function downloadTables(gpu: Gpu, t: LayerTables): Promise<TableDat
 }
 
 /** Uploads tables read by downloadTables and indexes them. */
-export async function uploadTables(k: Kernels, data: TableData, tile = tileFor(data.N)): Promise<LayerTables> {
+export async function uploadTables(k: Kernels, data: TableData, tile = TILE_KEYS): Promise<LayerTables> {
   const gpu = k.gpu;
   const lists = data.groups * data.m * data.C;
   check(data.width === data.L, `csa: tables of lists ${data.width} wide, not L = ${data.L}`);
