@@ -21,12 +21,8 @@ struct Params { keys: u32, L: u32, n: u32, tiles: u32, sink_end: u32, win_start:
 
 const WG = 256u; // n <= 256 chosen lists per group
 override TILE: u32 = 2048u; // keys per tile of the tables' index
-// A team of threads reads four lists' tiles side by side, 8 entries a list each, all 32 loads in
-// flight before the atomics (loads after an atomic wait for it: 2.2x slower, measured on the
-// H100). A list holds about L / tiles entries of a tile (205 for 128K keys at 10% in tiles of
-// 2048), one round of a team's loads, so a team waits on a round for four lists: 2 for the 64
-// lists a per-head choice reads where one list at a time waited on 8 (csa_score at 128K on an H100:
-// 1.18-1.19 ms a step; half the entries, 1.06; the pooled choice's 16 lists, 2 rounds, 0.72-0.82).
+// A team of threads reads one list's tile side by side, 8 entries each in flight (a list holds
+// about L / tiles entries of a tile: 205 for 128K keys at 10% in tiles of 2048).
 const TEAM = 32u;
 
 #include order_key
@@ -47,21 +43,16 @@ fn add(entry: u32, mult: f32, live: bool) {
   if (live && v != 0) { atomicAdd(&acc[entry & 0xffffu], v); }
 }
 
-// Entries e + c TEAM (c < 8) of a list: those past its end read its last entry again, and none
-// are read when e is past it (zeros).
-struct Eight { a: vec4<u32>, b: vec4<u32> }
-fn load8(base: u32, e: u32, end: u32) -> Eight {
-  if (e >= end) { return Eight(vec4<u32>(0u), vec4<u32>(0u)); }
+// Adds entries e + c TEAM (c < 8; those before end) of a list to acc: all 8 loads first, then the
+// atomics (loads after an atomic wait for it: 2.2x slower, measured on the H100).
+fn add8(base: u32, e: u32, end: u32, mult: f32) {
   let x = min(vec4<u32>(e, e + TEAM, e + 2u * TEAM, e + 3u * TEAM), vec4<u32>(end - 1u));
   let y = min(x + vec4<u32>(4u * TEAM), vec4<u32>(end - 1u));
-  return Eight(entry4(base, x), entry4(base, y));
-}
-
-// Adds the loaded entries e + c TEAM (those before end) to acc.
-fn add8(x: Eight, e: u32, end: u32, mult: f32) {
+  let a = entry4(base, x);
+  let b = entry4(base, y);
   for (var c = 0u; c < 4u; c++) {
-    add(x.a[c], mult, e + c * TEAM < end);
-    add(x.b[c], mult, e + (c + 4u) * TEAM < end);
+    add(a[c], mult, e + c * TEAM < end);
+    add(b[c], mult, e + (c + 4u) * TEAM < end);
   }
 }
 
@@ -91,25 +82,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
     if (tile == 0u) { mults[grp * p.n + t] = mult; }
   }
   workgroupBarrier();
-  let teams = WG / TEAM;
-  for (var i = t / TEAM; i < p.n; i += 4u * teams) {
-    var l: array<vec4<u32>, 4>; // lists i + k teams (empty past the last)
-    var e: vec4<u32>;
-    for (var k = 0u; k < 4u; k++) {
-      if (i + k * teams < p.n) { l[k] = lists[i + k * teams]; }
-      e[k] = l[k].z + t % TEAM;
-    }
-    while (any(e < vec4<u32>(l[0].w, l[1].w, l[2].w, l[3].w))) {
-      let x0 = load8(l[0].x * p.L, e[0], l[0].w);
-      let x1 = load8(l[1].x * p.L, e[1], l[1].w);
-      let x2 = load8(l[2].x * p.L, e[2], l[2].w);
-      let x3 = load8(l[3].x * p.L, e[3], l[3].w);
-      add8(x0, e[0], l[0].w, bitcast<f32>(l[0].y));
-      add8(x1, e[1], l[1].w, bitcast<f32>(l[1].y));
-      add8(x2, e[2], l[2].w, bitcast<f32>(l[2].y));
-      add8(x3, e[3], l[3].w, bitcast<f32>(l[3].y));
-      e += vec4<u32>(8u * TEAM);
-    }
+  for (var i = t / TEAM; i < p.n; i += WG / TEAM) {
+    let l = lists[i];
+    for (var e = l.z + t % TEAM; e < l.w; e += 8u * TEAM) { add8(l.x * p.L, e, l.w, bitcast<f32>(l.y)); }
   }
   workgroupBarrier();
   for (var i = t; i < TILE; i += WG) {
