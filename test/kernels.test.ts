@@ -178,6 +178,16 @@ describe('Kernels.ready', () => {
     gpu.device.destroy();
   });
 
+  it('reports a failed background compile once, at the first encoding, without compiling again', async () => {
+    const { gpu, k, calls } = await counted();
+    gpu.device.createComputePipelineAsync = () => (calls.async++, Promise.reject(new Error('driver said no\nat line 1')));
+    const run = conversion(gpu, k);
+    await k.ready();
+    await expect(run()).rejects.toThrow(/^kernel convert_bf16 failed to compile: driver said no \| at line 1$/);
+    expect(calls).toEqual({ sync: 0, async: 1 });
+    gpu.device.destroy();
+  });
+
   it('compiles a kernel at its first encoding when nobody awaited ready()', async () => {
     const { gpu, k, calls } = await counted();
     expect(await conversion(gpu, k)()).toEqual([...bf16ToF16(bf16)]);

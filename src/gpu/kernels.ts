@@ -38,9 +38,12 @@ export interface KernelOptions {
 export class Kernel {
   private compiled?: GPUComputePipeline;
   private compiling?: Promise<void>;
+  private failed?: CsattnError;
   constructor(readonly gpu: Gpu, readonly name: string, private readonly descriptor: GPUComputePipelineDescriptor) {}
 
+  /** The pipeline; throws the background compile's failure instead of compiling it again. */
   get pipeline(): GPUComputePipeline {
+    if (this.failed) throw this.failed;
     return (this.compiled ??= compileNow(this.gpu, this.name, this.descriptor));
   }
 
@@ -48,7 +51,10 @@ export class Kernel {
   compile(): Promise<void> {
     this.compiling ??= this.compiled ? Promise.resolve() : this.gpu.device.createComputePipelineAsync(this.descriptor).then(
       (pipeline) => { this.compiled ??= pipeline; },
-      (err: Error) => recordFailure(this.gpu, compileFailure(this.name, err.message)),
+      (err: Error) => {
+        this.failed = compileFailure(this.name, err.message);
+        recordFailure(this.gpu, this.failed);
+      },
     );
     return this.compiling;
   }
