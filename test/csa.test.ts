@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildScratch, buildTables, initialPicks, type BuildArgs, type BuildScratch } from '../src/attention/csa/build.js';
-import { selectDispatches, topKDispatches, type SelectOptions } from '../src/attention/csa/select.js';
+import { selectDispatches, topKDispatches, topKSub, type SelectOptions } from '../src/attention/csa/select.js';
 import { csaSelector } from '../src/attention/methods/csa.js';
 import type { Model } from '../src/model/model.js';
 import {
@@ -454,16 +454,26 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     }
   });
 
+  it('takes 4,096 keys a top-K workgroup unless the lists are many enough to keep 1,024 workgroups with more', () => {
+    expect(topKSub(8, 131072)).toBe(1); // one sequence of Llama-3.1-8B at 128K: 256 workgroups
+    expect(topKSub(128, 32768)).toBe(1); // 16 sequences at 32K: 1,024
+    expect(topKSub(128, 131072)).toBe(4); // 16 sequences at 128K: 4,096 -> 1,024
+    expect(topKSub(64, 131072)).toBe(2); // 8 at 128K: 2,048 -> 1,024
+    expect(topKSub(128, 131072, 1)).toBe(1);
+  });
+
   it.each([
     { sparsity: 0.9, sink: 4, window: 64 },
     { sparsity: 0.5, sink: 0, window: 0 },
     { sparsity: 0.99, sink: 16, window: 32 }, // sinks and window exceed K: nothing picked by score
-  ])('top-K over several chunks with heavy ties matches the reference (%o)', async (o) => {
+  ].flatMap((o) => [{ ...o, n: 9000, sub: 1 }, { ...o, n: 20000, sub: 2 }, { ...o, n: 20000, sub: 4 }]))(
+    'top-K over several chunks with heavy ties matches the reference (%o)', async ({ n, sub, ...o }) => {
     const c = await ctx();
-    const n = 9000, lists = 3, pos = n + 5; // 3 chunks of 4096 keys, the last one partial
+    // Chunks of sub x 4096 keys, the last one partial: 3 of 4096, 3 of 8192, 2 of 16384.
+    const lists = 3, pos = n + 5;
     const opts = { ...o, N: n, maxNewTokens: MAX_NEW };
     const scores = upload(c.gpu, new Int32Array(lists * n));
-    const top = topKDispatches(c.kernels, { scores, lists, step: positions(c.gpu, [pos]), opts, perQueryHead: false });
+    const top = topKDispatches(c.kernels, { scores, lists, step: positions(c.gpu, [pos]), opts, perQueryHead: false, sub });
     const next = prng(81);
     for (let round = 0; round < 2; round++) { // the second round checks that the first cleared its state
       const s = Int32Array.from({ length: lists * n }, () => Math.floor(next() * 40 - 10) * 4099 * (round + 1));

@@ -1,6 +1,6 @@
 // Decode step, 3: top-K keys of each list's summed scores, by radix select on a 22-bit order key
 // (order_key.wgsl) in two 11-bit digits. Three variants of this file, one dispatch each over
-// (chunks of CHUNK keys, lists); each variant first redoes, in every workgroup, the small
+// (chunks of SUB sub-chunks of CHUNK keys, lists); each variant first redoes, in every workgroup, the small
 // resolve step the previous one left (reading a 2048-bin histogram), instead of a dispatch of its own:
 //   HIST     histogram of the high digit over the candidate keys (csa_score makes it for CSA);
 //            clears the low digit's (see clear_hist)
@@ -14,7 +14,7 @@
 //            next step; appends the generated keys [keys, pos] (pos: the list's sequence's position)
 // The scores are only read: every scoring kernel writes all of a list's keys each step.
 // Candidates are the context keys outside the sinks [0, sink_end) and the window [win_start, keys),
-// which are always taken; R of the candidates are picked. A workgroup's chunk holds WG * KPT keys;
+// which are always taken; R of the candidates are picked. A workgroup's chunk holds SUB sub-chunks of WG * KPT keys;
 // loads are coalesced (thread t reads keys t, t + WG, ...), all 16 of a thread in flight together,
 // and COMPACT, whose threads own KPT consecutive keys each (for the key order), passes them through
 // workgroup memory.
@@ -33,7 +33,10 @@ struct Params { keys: u32, r: u32, sink_end: u32, win_start: u32, chunks: u32, k
 // 2048 bins / 256 threads = 8 bins per thread in resolve().
 const WG = 256u;
 const KPT = 16u;
-const CHUNK = WG * KPT;
+const CHUNK = WG * KPT; // keys of a sub-chunk
+// Sub-chunks a workgroup takes one after another: where the lists are many (a batch), fewer
+// workgroups, each resolving the histograms and writing its suffix counts once for more keys.
+override SUB: u32 = 1u;
 const NONE = 0xffffffffu; // also the order key of a key that is no candidate
 
 #include order_key
@@ -99,15 +102,11 @@ fn tally(u: vec4<u32>, want: u32) {
   }
 }
 
-// Local histogram of the chunk's candidates (this thread's: u; with high digit == want, unless want
-// is NONE), added to `at`.
-fn histogram(lid: u32, u: Owned, want: u32, at: u32) {
+fn tally16(u: Owned, want: u32) {
   tally(u.a, want);
   tally(u.b, want);
   tally(u.c, want);
   tally(u.d, want);
-  workgroupBarrier();
-  flush_hist(lid, at);
 }
 
 // (keys taken for sure, candidates equal to the threshold t) among key k of order key u.
@@ -127,9 +126,26 @@ fn sure4(k: u32, u: vec4<u32>, high: u32) -> u32 {
   return n;
 }
 
-// sure4 over this thread's keys of the chunk (k, k + WG, ...; order keys u).
+// sure4 over this thread's keys of a sub-chunk (k, k + WG, ...; order keys u).
 fn sure(k: u32, u: Owned, high: u32) -> u32 {
   return sure4(k, u.a, high) + sure4(k + 4u * WG, u.b, high) + sure4(k + 8u * WG, u.c, high) + sure4(k + 12u * WG, u.d, high);
+}
+
+// This thread's keys of the workgroup's sub-chunks (k + r CHUNK + i WG; `first`: the first one's
+// order keys, loaded): how many are taken for sure above bin `high`, and with `count` their
+// candidates tallied in local_hist (by high digit where high is NONE, else the low digits of those
+// in bin `high`). A sub-chunk's loads are issued before the atomics of the one before.
+fn sweep(list: u32, k: u32, first: Owned, high: u32, count: bool) -> u32 {
+  var u = first;
+  var n = 0u;
+  for (var r = 0u; r < SUB; r++) {
+    var next = u;
+    if (r + 1u < SUB) { next = owned(list, k + (r + 1u) * CHUNK); }
+    n += sure(k + r * CHUNK, u, high);
+    if (count) { tally16(u, high); }
+    u = next;
+  }
+  return n;
 }
 
 // Writes to chunk_low[at + j] how many of the chunk's counted keys (local_hist) have a low digit >= j.
@@ -175,33 +191,40 @@ fn stage4(j: u32, u: vec4<u32>) {
 }
 
 fn compact(lid: u32, list: u32, chunk: u32) {
-  let u = owned(list, chunk * CHUNK + lid);
+  let base = chunk * SUB * CHUNK;
+  var u = owned(list, base + lid);
   let cut = threshold(lid, list);
   var before = vec2<u32>(0u, 0u);
   for (var c = lid; c < chunk; c += WG) { before += taken_at(list, c, cut.x); }
-  let earlier = total(lid, before);
-  // This thread's keys into its slots of stage.
-  stage4(lid, u.a);
-  stage4(lid + 4u * WG, u.b);
-  stage4(lid + 8u * WG, u.c);
-  stage4(lid + 12u * WG, u.d);
-  workgroupBarrier();
-  let first = chunk * CHUNK + lid * KPT;
-  let slot = lid * (KPT + 1u);
-  var mine = vec2<u32>(0u);
-  for (var i = 0u; i < KPT; i++) { mine += classify(first + i, stage[slot + i], cut.x); }
-  let at = scan(lid, mine).before;
-  var eq_seen = earlier.y + at.y;
-  var out = earlier.x + at.x + min(eq_seen, cut.y);
-  for (var i = 0u; i < KPT; i++) {
-    let k = first + i;
-    let u = stage[slot + i];
-    var take = forced(k);
-    if (u != NONE) {
-      take = u > cut.x;
-      if (u == cut.x) { take = eq_seen < cut.y; eq_seen++; }
+  // Keys before this sub-chunk: (above the threshold, equal to it).
+  var earlier = total(lid, before);
+  for (var r = 0u; r < SUB; r++) {
+    // This thread's keys into its slots of stage; the next sub-chunk's loads in flight.
+    stage4(lid, u.a);
+    stage4(lid + 4u * WG, u.b);
+    stage4(lid + 8u * WG, u.c);
+    stage4(lid + 12u * WG, u.d);
+    if (r + 1u < SUB) { u = owned(list, base + (r + 1u) * CHUNK + lid); }
+    workgroupBarrier();
+    let first = base + r * CHUNK + lid * KPT;
+    let slot = lid * (KPT + 1u);
+    var mine = vec2<u32>(0u);
+    for (var i = 0u; i < KPT; i++) { mine += classify(first + i, stage[slot + i], cut.x); }
+    let at = scan(lid, mine);
+    var eq_seen = earlier.y + at.before.y;
+    var out = earlier.x + at.before.x + min(eq_seen, cut.y);
+    for (var i = 0u; i < KPT; i++) {
+      let k = first + i;
+      let o = stage[slot + i];
+      var take = forced(k);
+      if (o != NONE) {
+        take = o > cut.x;
+        if (o == cut.x) { take = eq_seen < cut.y; eq_seen++; }
+      }
+      if (take) { sel[list * p.kmax + out] = k; out++; }
     }
-    if (take) { sel[list * p.kmax + out] = k; out++; }
+    earlier += at.total;
+    workgroupBarrier(); // stage is refilled next
   }
   clear_hist(lid, list * 2u * BINS, chunk, p.chunks);
   if (chunk == 0u) {
@@ -219,18 +242,23 @@ fn compact(lid: u32, list: u32, chunk: u32) {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let chunk = wid.x;
   let list = wid.y;
-  let k = chunk * CHUNK + lid;
+  let k = chunk * SUB * CHUNK + lid;
 #if HIST
   clear_hist(lid, (list * 2u + 1u) * BINS, chunk, p.chunks);
-  if (p.r > 0u) { histogram(lid, owned(list, k), NONE, list * 2u * BINS); }
+  if (p.r > 0u) {
+    sweep(list, k, owned(list, k), NONE, true);
+    workgroupBarrier();
+    flush_hist(lid, list * 2u * BINS);
+  }
 #endif
 #if REFINE
   let u = owned(list, k);
   var high = vec2<u32>(NONE, 0u);
   if (p.r > 0u) { high = resolve(lid, list * 2u * BINS, p.r); }
-  let n = total(lid, vec2<u32>(sure(k, u, high.x), 0u)).x;
+  // total()'s barriers also complete the local histogram.
+  let n = total(lid, vec2<u32>(sweep(list, k, u, high.x, p.r > 0u), 0u)).x;
   if (p.r > 0u) {
-    histogram(lid, u, high.x, (list * 2u + 1u) * BINS);
+    flush_hist(lid, (list * 2u + 1u) * BINS);
     suffix_counts(lid, (list * p.chunks + chunk) * BINS);
   }
   if (lid == 0u) {

@@ -22,8 +22,22 @@ export interface Selection { sel: GPUBuffer; counts: GPUBuffer; kmax: number; pe
 
 export interface SelectOptions { sparsity: number; sink: number; window: number; N: number; maxNewTokens: number }
 
-/** Keys per workgroup of csa_topk (256 threads x KPT = 16 keys). */
-const TOPK_CHUNK = 256 * 16;
+/** Keys of a csa_topk sub-chunk (256 threads x KPT = 16 keys). */
+const TOPK_SUB_CHUNK = 256 * 16;
+/** Workgroups a csa_topk pass needs before its chunks grow (a wave and more of 132 SMs: a guess, untimed). */
+const TOPK_TARGET_WORKGROUPS = 1024;
+
+/**
+ * Sub-chunks a csa_topk workgroup takes (its SUB): 1, or where the lists are many (a batch's) 2 or
+ * 4, as long as a pass keeps TOPK_TARGET_WORKGROUPS: each workgroup resolves the histograms and
+ * writes its suffix counts once for more keys. Unless `sub` is given (tests).
+ */
+export function topKSub(lists: number, N: number, sub?: number): number {
+  if (sub !== undefined) return sub;
+  let s = 1;
+  while (s < 4 && lists * Math.ceil(N / (TOPK_SUB_CHUNK * s * 2)) >= TOPK_TARGET_WORKGROUPS) s *= 2;
+  return s;
+}
 
 export interface Budget {
   /** Total over the context: sinks and window inside it. */
@@ -52,8 +66,8 @@ export function contextBudget(o: SelectOptions): Budget {
  * A dispatch of a kernel variant (built with `define`) that uses only some of its file's bindings:
  * with layout 'auto' the bind group must hold exactly those, by binding number.
  */
-function variantDispatch(k: Kernels, name: string, define: string, bindings: [number, Binding][], grid: Grid): Dispatch {
-  return dispatchOf(k.get(name, { defines: [define] }), [], grid, bindings);
+function variantDispatch(k: Kernels, name: string, define: string, bindings: [number, Binding][], grid: Grid, constants?: Record<string, number>): Dispatch {
+  return dispatchOf(k.get(name, { defines: [define], constants }), [], grid, bindings);
 }
 
 export interface SelectArgs {
@@ -69,6 +83,8 @@ export interface SelectArgs {
 /** What csa_topk writes for `lists` lists over N keys: its histograms and the selection (kmax a list). */
 export interface TopKScratch {
   lists: number; N: number; kmax: number;
+  /** csa_topk's sub-chunks a workgroup (topKSub). */
+  sub: number;
   hist: GPUBuffer; state: GPUBuffer; chunkCounts: GPUBuffer; chunkLow: GPUBuffer;
   sel: GPUBuffer; counts: GPUBuffer;
 }
@@ -80,10 +96,11 @@ export interface TopKScratch {
  */
 export interface SelectScratch extends TopKScratch { perGroup: number; choice: GPUBuffer; mults: GPUBuffer; scores: GPUBuffer }
 
-function topKScratch(gpu: Gpu, a: { lists: number; N: number; kmax: number }): TopKScratch {
-  const chunks = ceilDiv(a.N, TOPK_CHUNK);
+function topKScratch(gpu: Gpu, a: { lists: number; N: number; kmax: number; sub?: number }): TopKScratch {
+  const sub = topKSub(a.lists, a.N, a.sub);
+  const chunks = ceilDiv(a.N, TOPK_SUB_CHUNK * sub);
   return {
-    lists: a.lists, N: a.N, kmax: a.kmax,
+    lists: a.lists, N: a.N, kmax: a.kmax, sub,
     hist: storage(gpu, a.lists * 2 * 2048 * 4, 'csa top-k histograms'),
     state: storage(gpu, a.lists * 8, 'csa top-k high digits'),
     chunkCounts: storage(gpu, a.lists * chunks * 4, 'csa top-k chunk counts'),
@@ -160,11 +177,13 @@ export interface TopKArgs {
   scores: GPUBuffer;
   /** `lists` of `seqs` sequences (default 1), each's after the other's; step: u32 [seqs] their positions. */
   lists: number; seqs?: number; step: GPUBuffer; opts: SelectOptions; perQueryHead: boolean;
+  /** csa_topk's sub-chunks a workgroup (default: topKSub's choice). */
+  sub?: number;
 }
 
 /** The csa_topk stages over `scores`: the selection of each list, in ascending key order. */
 export function topKDispatches(k: Kernels, a: TopKArgs): { dispatches: Dispatch[]; selection: Selection } {
-  const top = topKStages(k, a, topKScratch(k.gpu, { lists: a.lists, N: a.opts.N, kmax: contextBudget(a.opts).kmax }));
+  const top = topKStages(k, a, topKScratch(k.gpu, { lists: a.lists, N: a.opts.N, kmax: contextBudget(a.opts).kmax, sub: a.sub }));
   return { dispatches: top.stages, selection: top.selection };
 }
 
@@ -172,7 +191,7 @@ export function topKDispatches(k: Kernels, a: TopKArgs): { dispatches: Dispatch[
 function topKStages(k: Kernels, a: TopKArgs, x: TopKScratch, hist = true): { stages: Dispatch[]; selection: Selection } {
   const b = contextBudget(a.opts);
   const { N, maxNewTokens } = a.opts;
-  const chunks = ceilDiv(N, TOPK_CHUNK);
+  const chunks = ceilDiv(N, TOPK_SUB_CHUNK * x.sub);
   const params = kernelParams(k.gpu, [N, b.R, b.sinkEnd, b.winStart, chunks, b.kctx, b.kmax, maxNewTokens, a.lists / (a.seqs ?? 1)]);
   // By binding number (csa_topk.wgsl).
   const buffers: Record<number, Binding> = { 0: a.scores, 1: x.hist, 2: x.state, 3: x.chunkCounts, 4: x.sel, 5: x.counts, 6: a.step, 7: params, 8: x.chunkLow };
@@ -180,6 +199,6 @@ function topKStages(k: Kernels, a: TopKArgs, x: TopKScratch, hist = true): { sta
     ...(hist ? [['HIST', [0, 1, 7]] as [string, number[]]] : []), ['REFINE', [0, 1, 2, 3, 7, 8]], ['COMPACT', [0, 1, 2, 3, 4, 5, 6, 7, 8]],
   ];
   const dispatches = stages.map(([variant, used]) =>
-    variantDispatch(k, 'csa_topk', variant, used.map((i): [number, Binding] => [i, buffers[i]]), [chunks, a.lists]));
+    variantDispatch(k, 'csa_topk', variant, used.map((i): [number, Binding] => [i, buffers[i]]), [chunks, a.lists], { SUB: x.sub }));
   return { stages: dispatches, selection: { sel: x.sel, counts: x.counts, kmax: b.kmax, perQueryHead: a.perQueryHead } };
 }
