@@ -454,11 +454,13 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     }
   });
 
-  it('takes 4,096 keys a top-K workgroup unless the lists are many enough to keep 1,024 workgroups with more', () => {
+  it('takes 4,096 keys a top-K workgroup unless the lists are many enough to keep 256 workgroups with more (8 sub-chunks at most)', () => {
     expect(topKSub(8, 131072)).toBe(1); // one sequence of Llama-3.1-8B at 128K: 256 workgroups
-    expect(topKSub(128, 32768)).toBe(1); // 16 sequences at 32K: 1,024
-    expect(topKSub(128, 131072)).toBe(4); // 16 sequences at 128K: 4,096 -> 1,024
-    expect(topKSub(64, 131072)).toBe(2); // 8 at 128K: 2,048 -> 1,024
+    expect(topKSub(8, 1048576)).toBe(8); // at 1M: 2,048 -> 256
+    expect(topKSub(32, 32768)).toBe(1); // 4 sequences at 32K: 256
+    expect(topKSub(32, 131072)).toBe(4); // 4 at 128K: 1,024 -> 256
+    expect(topKSub(128, 32768)).toBe(4); // 16 sequences at 32K: 1,024 -> 256
+    expect(topKSub(128, 131072)).toBe(8); // 16 at 128K: 4,096 -> 512
     expect(topKSub(128, 131072, 1)).toBe(1);
   });
 
@@ -466,10 +468,10 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     { sparsity: 0.9, sink: 4, window: 64 },
     { sparsity: 0.5, sink: 0, window: 0 },
     { sparsity: 0.99, sink: 16, window: 32 }, // sinks and window exceed K: nothing picked by score
-  ].flatMap((o) => [{ ...o, n: 9000, sub: 1 }, { ...o, n: 20000, sub: 2 }, { ...o, n: 20000, sub: 4 }]))(
+  ].flatMap((o, i) => [{ ...o, n: 9000, sub: 1 }, { ...o, n: 20000, sub: 2 }, { ...o, n: 20000, sub: 4 }, ...(i === 0 ? [{ ...o, n: 40000, sub: 8 }] : [])]))(
     'top-K over several chunks with heavy ties matches the reference (%o)', async ({ n, sub, ...o }) => {
     const c = await ctx();
-    // Chunks of sub x 4096 keys, the last one partial: 3 of 4096, 3 of 8192, 2 of 16384.
+    // Chunks of sub x 4096 keys, the last one partial: 3 of 4096, 3 of 8192, 2 of 16384, 2 of 32768.
     const lists = 3, pos = n + 5;
     const opts = { ...o, N: n, maxNewTokens: MAX_NEW };
     const scores = upload(c.gpu, new Int32Array(lists * n));

@@ -24,18 +24,24 @@ export interface SelectOptions { sparsity: number; sink: number; window: number;
 
 /** Keys of a csa_topk sub-chunk (256 threads x KPT = 16 keys). */
 const TOPK_SUB_CHUNK = 256 * 16;
-/** Workgroups a csa_topk pass needs before its chunks grow (a wave and more of 132 SMs: a guess, untimed). */
-const TOPK_TARGET_WORKGROUPS = 1024;
+/**
+ * Workgroups a csa_topk pass keeps as its chunks grow, and the most sub-chunks a workgroup takes.
+ * H100, B = 4 / 16 at 32K and 128K (docs/perf-notes.md, session 34): 256 and 8 against 1,024 and 4
+ * took csa_topk 1.12 / 1.65 / 2.1 / 4.7 ms of the step against 1.12 / 2.4 / 2.9 / 5.2; 512 and 128
+ * did less.
+ */
+const TOPK_TARGET_WORKGROUPS = 256;
+const TOPK_MAX_SUB = 8;
 
 /**
- * Sub-chunks a csa_topk workgroup takes (its SUB): 1, or where the lists are many (a batch's) 2 or
- * 4, as long as a pass keeps TOPK_TARGET_WORKGROUPS: each workgroup resolves the histograms and
- * writes its suffix counts once for more keys. Unless `sub` is given (tests).
+ * Sub-chunks a csa_topk workgroup takes (its SUB): 1, or where the lists are many (a batch's) or
+ * long, 2, 4 or 8, as long as a pass keeps TOPK_TARGET_WORKGROUPS: each workgroup resolves the
+ * histograms and writes its suffix counts once for more keys. Unless `sub` is given (tests).
  */
 export function topKSub(lists: number, N: number, sub?: number): number {
   if (sub !== undefined) return sub;
   let s = 1;
-  while (s < 4 && lists * Math.ceil(N / (TOPK_SUB_CHUNK * s * 2)) >= TOPK_TARGET_WORKGROUPS) s *= 2;
+  while (s < TOPK_MAX_SUB && lists * Math.ceil(N / (TOPK_SUB_CHUNK * s * 2)) >= TOPK_TARGET_WORKGROUPS) s *= 2;
   return s;
 }
 
