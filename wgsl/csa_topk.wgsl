@@ -246,7 +246,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #if HIST
   clear_hist(lid, (list * 2u + 1u) * BINS, chunk, p.chunks);
   if (p.r > 0u) {
-    sweep(list, k, owned(list, k), NONE, true);
+    sweep(list, k, owned(list, k), NONE, true); // its count of keys taken for sure is REFINE's, not needed here
     workgroupBarrier();
     flush_hist(lid, list * 2u * BINS);
   }
