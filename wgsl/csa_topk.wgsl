@@ -224,7 +224,7 @@ fn compact(lid: u32, list: u32, chunk: u32) {
       if (take) { sel[list * p.kmax + out] = k; out++; }
     }
     earlier += at.total;
-    workgroupBarrier(); // stage is refilled next
+    if (r + 1u < SUB) { workgroupBarrier(); } // stage is refilled next (not after the last: one sub-chunk, no barrier)
   }
   clear_hist(lid, list * 2u * BINS, chunk, p.chunks);
   if (chunk == 0u) {
