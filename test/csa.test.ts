@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildScratch, buildTables, initialPicks, type BuildArgs, type BuildScratch } from '../src/attention/csa/build.js';
-import { contextBudget, selectDispatches, topKDispatches, topKSub, type SelectOptions } from '../src/attention/csa/select.js';
+import { selectDispatches, topKDispatches, topKSub, type SelectOptions } from '../src/attention/csa/select.js';
 import { csaSelector } from '../src/attention/methods/csa.js';
 import type { Model } from '../src/model/model.js';
 import {
@@ -11,7 +11,7 @@ import { uploader } from '../src/gpu/uploader.js';
 import { f16ToF32, f32ToF16, roundF16 } from '../src/weights/f16.js';
 import { f16Modes, gpuContext, readU32, runDispatches, uploadF16, type Ctx, prng } from './helpers/gpu.js';
 import {
-  centroidRows, keyRow, kvHeadOf, refBlockMeans, refBuildTables, refChoose, refGatherSum, refTopK, rope, sub, topL,
+  centroidRows, keyRow, kvHeadOf, refBuildTables, refChoose, refGatherSum, refTopK, rope, sub, topL,
   type Choice, type RefLayer, type RefTables,
 } from './ref/csa.js';
 
@@ -246,36 +246,6 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
       expect(Math.max(...wantSums.map((s) => s.reduce((a, b) => Math.max(a, b), 0)))).toBeGreaterThan(2 ** 16); // the fixed-point scale uses its range
       runDispatches(c, plan.topK);
       await expectSelection(c, plan.selection, wantSums.map((s) => refTopK(s, OPTS, pos)));
-    }
-  });
-
-  // 'csa-blocks': 8 keys a block (the last of 300 has 4), and 7 (blocks across the sinks' and window's edges).
-  it.each([8, 7])('selects whole blocks of %i keys by their mean score, as the reference does', async (block) => {
-    const c = await ctx();
-    const layer = makeLayer(c, BASE, 47);
-    const tables = await build(c, layer);
-    const q = upload(c.gpu, Float32Array.from({ length: Hq * d }, prng(53)).map((v) => v * 2 - 1));
-    const args = { q, tables, step: positions(c.gpu, [N + 2]), Hq, Hkv, d, invFreq: layer.invFreq, params: BASE, opts: OPTS };
-    const keys = selectDispatches(c.kernels, args);
-    runDispatches(c, keys.scoring);
-    const sums = new Int32Array(await readBuffer(c.gpu, keys.scores, tables.groups * N * 4));
-    const plan = selectDispatches(c.kernels, { ...args, blockKeys: block });
-    runDispatches(c, plan.dispatches);
-    const means = Array.from({ length: tables.groups }, (_, g) => refBlockMeans(sums.subarray(g * N, (g + 1) * N), block));
-    expect(Array.from(new Int32Array(await readBuffer(c.gpu, plan.scores, tables.groups * N * 4)))).toEqual(means.flatMap((m) => Array.from(m)));
-    const want = means.map((m) => refTopK(m, OPTS, N + 2));
-    await expectSelection(c, plan.selection, want);
-    const perKey = Array.from({ length: tables.groups }, (_, g) => refTopK(sums.subarray(g * N, (g + 1) * N), OPTS, N + 2));
-    expect(want).not.toEqual(perKey);
-    // Whole blocks: among the keys picked by score, those of a block split by the cut are one block's (ties go to the lower keys).
-    const R = contextBudget(OPTS).R;
-    for (const w of want) {
-      const scored = w.filter((k) => k >= OPTS.sink && k < N - OPTS.window);
-      const blocks = new Map<number, number>();
-      for (const k of scored) blocks.set(Math.floor(k / block), (blocks.get(Math.floor(k / block)) ?? 0) + 1);
-      const inner = [...blocks.entries()].filter(([b]) => b * block >= OPTS.sink && (b + 1) * block <= N - OPTS.window);
-      expect(inner.filter(([, n]) => n < block).length).toBeLessThanOrEqual(1);
-      expect(scored.length).toBe(R);
     }
   });
 

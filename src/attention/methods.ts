@@ -7,14 +7,13 @@
  */
 import type { SparseMethod } from './method.js';
 import { csa } from './methods/csa.js';
-import { csaBlocks } from './methods/csa-blocks.js';
 import { keypq } from './methods/keypq.js';
 import { oracle } from './methods/oracle.js';
 import { quest } from './methods/quest.js';
 import { streaming } from './methods/streaming.js';
 
 /** In the order of the help texts and the report. */
-export const METHODS = [csa, oracle, streaming, quest, keypq, csaBlocks] as const;
+export const METHODS = [csa, oracle, streaming, quest, keypq] as const;
 
 export type Method = (typeof METHODS)[number]['name'];
 

@@ -222,18 +222,6 @@ export function refGatherSum(t: RefTables, choice: Choice[][], N: number): Int32
 
 export interface RefSelectOptions { sparsity: number; sink: number; window: number; N: number; maxNewTokens: number }
 
-/** Each key's score replaced by the floored mean of its block of `block` keys (blocks from key 0; the last may be short). */
-export function refBlockMeans(acc: Int32Array, block: number): Int32Array {
-  const out = new Int32Array(acc.length);
-  for (let first = 0; first < acc.length; first += block) {
-    const end = Math.min(first + block, acc.length);
-    let sum = 0;
-    for (let k = first; k < end; k++) sum += acc[k];
-    out.fill(Math.floor(sum / (end - first)), first, end);
-  }
-  return out;
-}
-
 /**
  * Decode step, 3: sinks [0, sink), window [N - window, N) and generated keys [N, pos] always; the
  * rest of K = round((1 - sparsity) N) by score (clamped to 22 bits as the GPU's order key), ties to

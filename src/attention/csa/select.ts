@@ -84,15 +84,7 @@ export interface SelectArgs {
   seqs?: number;
   /** The buffers it writes, shared with other layers of the step (selectScratch); made here if absent. */
   scratch?: SelectScratch;
-  /**
-   * Keys a block (default 1: single keys): with more, each key ranks by the mean score of its block
-   * of consecutive keys (csa_block_scores), so whole blocks are selected ('csa-blocks').
-   */
-  blockKeys?: number;
 }
-
-/** Threads of a csa_block_scores workgroup (its WG). */
-const BLOCK_WG = 64;
 
 /** What csa_topk writes for `lists` lists over N keys: its histograms and the selection (kmax a list). */
 export interface TopKScratch {
@@ -159,9 +151,8 @@ export interface SelectPlan {
 /**
  * Per decode step, all on the GPU: (1) each query head's sub-vectors → nearest centroid (cosine;
  * csa_choose); (2) gather-and-sum the chosen lists into per-key scores over [0, N), by tiles of
- * keys, with the histogram of the top-K's first digit (csa_score); with blockKeys, each key's score
- * becomes its block's mean (csa_block_scores); (3) select the sinks, the window, the generated keys
- * [N, step.pos] and the top-R of the rest (see contextBudget; csa_topk).
+ * keys, with the histogram of the top-K's first digit (csa_score); (3) select the sinks, the window,
+ * the generated keys [N, step.pos] and the top-R of the rest (see contextBudget; csa_topk).
  */
 export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const gpu = k.gpu;
@@ -176,19 +167,14 @@ export function selectDispatches(k: Kernels, a: SelectArgs): SelectPlan {
   const dims = { lists: seqs * s.G, N: t.N, kmax: b.kmax, perGroup };
   const x = a.scratch ?? selectScratch(gpu, dims);
   checkScratch(x, dims);
-  const block = a.blockKeys ?? 1;
-  check(Number.isInteger(block) && block >= 1 && block <= 256, `csa: blocks of 1 to 256 keys, not ${block}`);
-  // csa_score fills the first digit's histogram of its scores: csa_topk's HIST stage is needed only
-  // where the blocks' means replace them.
-  const top = topKStages(k, { scores: x.scores, lists: dims.lists, seqs, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' }, x, block > 1);
+  // csa_score fills the first digit's histogram: csa_topk's HIST stage is not needed.
+  const top = topKStages(k, { scores: x.scores, lists: dims.lists, seqs, step: a.step, opts: a.opts, perQueryHead: p.granularity === 'query-head' }, x, false);
   const choose = dispatchOf(k.get('csa_choose'), [a.q, ropeBuffer(gpu, p, a.invFreq), t.centroids, t.listBound, x.choice, a.step,
     kernelParams(gpu, [s.perGroup, s.m, s.C, s.ds / 4, +(p.scoreScale === 'qnorm'), s.d, +(p.rope === 'pre'), +(s.choosers === 1)])], [perGroup, s.G, seqs]);
   const score = dispatchOf(k.get('csa_score', { constants: { TILE: t.tile } }), [t.listEntry, t.listTiles, x.choice, x.mults, x.scores, x.hist,
-    kernelParams(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, block > 1 ? 0 : b.R])], [seqs, t.tiles, s.G]);
-  const means = block > 1 ? [dispatchOf(k.get('csa_block_scores', { constants: { WG: BLOCK_WG } }), [x.scores, kernelParams(gpu, [t.N, block])],
-    [ceilDiv(ceilDiv(t.N, block), BLOCK_WG), dims.lists])] : [];
+    kernelParams(gpu, [t.N, t.L, perGroup, t.tiles, b.sinkEnd, b.winStart, b.R])], [seqs, t.tiles, s.G]);
   const topK = top.stages;
-  const scoring = [choose, score, ...means];
+  const scoring = [choose, score];
   return { dispatches: [...scoring, ...topK], selection: top.selection, scoring, topK, choice: x.choice, mults: x.mults, scores: x.scores, scratch: x };
 }
 

@@ -19,17 +19,16 @@ export const csa = {
  * CSAttention's selection through each layer's tables: for the model's step, or for `seqs` sequences
  * at once. The layers of a recorded step share their scratch (select.ts, SelectScratch): layer 0
  * makes it, with the step that records it, and the next layers with the same query and positions
- * reuse it, so a batch's per-sequence selectors (distinct queries) keep their own. `blockKeys`:
- * see SelectArgs ('csa-blocks').
+ * reuse it, so a batch's per-sequence selectors (distinct queries) keep their own.
  */
-export function csaSelector(m: Model, tables: LayerTables[], params: CsaParams, opts: SelectOptions, blockKeys = 1): Selector & BatchSelector {
+export function csaSelector(m: Model, tables: LayerTables[], params: CsaParams, opts: SelectOptions): Selector & BatchSelector {
   const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
   const shared: { q: GPUBuffer; step: GPUBuffer; seqs: number; scratch: SelectScratch }[] = [];
   return (l: number, q: GPUBuffer, step: GPUBuffer = m.step, seqs: number = 1) => {
     const at = shared.findIndex((x) => x.q === q && x.step === step && x.seqs === seqs);
     if (l === 0 && at >= 0) shared.splice(at, 1);
     const scratch = l === 0 ? undefined : shared[at]?.scratch;
-    const plan = selectDispatches(m.kernels, { q, tables: tables[l], step, Hq, Hkv, d, invFreq: m.invFreq, params, opts, seqs, scratch, blockKeys });
+    const plan = selectDispatches(m.kernels, { q, tables: tables[l], step, Hq, Hkv, d, invFreq: m.invFreq, params, opts, seqs, scratch });
     if (!scratch) shared.push({ q, step, seqs, scratch: plan.scratch });
     return plan;
   };
