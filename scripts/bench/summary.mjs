@@ -1,4 +1,4 @@
-// One line per context and batch of csattn bench --json files (or the suite's suite.jsonl) (ms/token, tokens/s, the top kernels of a profiled step).
+// One line per context and batch of csattn bench --json files (or the suite's suite.jsonl) (prefill and tables where timed, ms/token, tokens/s, the top kernels of a profiled step).
 //   node scripts/bench/summary.mjs FILE...
 import { readFileSync } from 'node:fs';
 for (const f of process.argv.slice(2)) {
@@ -7,7 +7,8 @@ for (const f of process.argv.slice(2)) {
     const r = JSON.parse(l);
     if (!r.full) continue; // the suite's other lines: probes, PyTorch, the run's metadata
     const k = (ks) => (ks ?? []).slice(0, 7).map((x) => `${x.kernel} ${x.ms.toFixed(2)}`).join(', ');
-    console.log(`${r.context}: full ${r.full?.msPerToken.toFixed(2)} ms/tok (gpu ${r.full?.gpuStepMs?.toFixed(2)}), csa ${r.csa?.msPerToken.toFixed(2)} (gpu ${r.csa?.gpuStepMs?.toFixed(2)}) ${r.adapter.slice(0, 30)}`);
+    const offline = r.prefillMs ? `prefill ${(r.prefillMs / 1000).toFixed(2)} s + tables ${(r.tablesMs / 1000).toFixed(2)} s, ` : '';
+    console.log(`${r.context}: ${offline}full ${r.full?.msPerToken.toFixed(2)} ms/tok (gpu ${r.full?.gpuStepMs?.toFixed(2)}), csa ${r.csa?.msPerToken.toFixed(2)} (gpu ${r.csa?.gpuStepMs?.toFixed(2)}) ${r.adapter.slice(0, 30)}`);
     for (const b of r.batches ?? []) console.log(`  B=${b.batch} ${b.attention}: ${b.tokensPerSecond.toFixed(0)} tok/s, ${b.msPerStep.toFixed(2)} ms/step${b.kernels ? ' | ' + k(b.kernels) : ''}`);
   }
 }
