@@ -36,10 +36,9 @@ const TOPK_MAX_SUB = 8;
 /**
  * Sub-chunks a csa_topk workgroup takes (its SUB): 1, or where the lists are many (a batch's) or
  * long, 2, 4 or 8, as long as a pass keeps TOPK_TARGET_WORKGROUPS: each workgroup resolves the
- * histograms and writes its suffix counts once for more keys. Unless `sub` is given (tests).
+ * histograms and writes its suffix counts once for more keys.
  */
-export function topKSub(lists: number, N: number, sub?: number): number {
-  if (sub !== undefined) return sub;
+export function topKSub(lists: number, N: number): number {
   let s = 1;
   while (s < TOPK_MAX_SUB && lists * Math.ceil(N / (TOPK_SUB_CHUNK * s * 2)) >= TOPK_TARGET_WORKGROUPS) s *= 2;
   return s;
@@ -102,8 +101,9 @@ export interface TopKScratch {
  */
 export interface SelectScratch extends TopKScratch { perGroup: number; choice: GPUBuffer; mults: GPUBuffer; scores: GPUBuffer }
 
+/** `sub` (tests) overrides topKSub's choice. */
 function topKScratch(gpu: Gpu, a: { lists: number; N: number; kmax: number; sub?: number }): TopKScratch {
-  const sub = topKSub(a.lists, a.N, a.sub);
+  const sub = a.sub ?? topKSub(a.lists, a.N);
   const chunks = ceilDiv(a.N, TOPK_SUB_CHUNK * sub);
   return {
     lists: a.lists, N: a.N, kmax: a.kmax, sub,
