@@ -6,9 +6,9 @@
 //
 //   node scripts/bench/selection-overlap.mjs [--json] [--sparsity 0.95] [--cache DIR] [--tokens T] FILE.jsonl...
 //
-// FILEs are eval records (context, input) with the facts template; records of one context (the
-// same text) form a batch. Each context is prefilled once into a bundle in a temporary folder, or
-// in DIR, where a later run finds it (by the context's place in FILEs).
+// FILEs are eval records (context, input) with the facts template; the first 2, 4, ... records of
+// one context (the same text) form batches. Each context is prefilled once into a bundle in a
+// temporary folder, or in DIR, where a later run finds it (by the context's place in FILEs).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,7 +83,8 @@ try {
         }
         picks.push(perLayer);
       }
-      rows.push(overlap(picks, { N, R: b.R, M: b.winStart - b.sinkEnd }));
+      // The context's first B questions as a batch, for B = 2, 4, 8, ... up to all of them.
+      for (let B = 2; B <= picks.length; B *= 2) rows.push(overlap(picks.slice(0, B), { N, R: b.R, M: b.winStart - b.sinkEnd }));
     } finally {
       await session.close();
     }
@@ -118,5 +119,8 @@ if (json) for (const r of rows) console.log(JSON.stringify(r));
 const f = (x) => x.toFixed(3);
 console.log('N\tB\tR\tunion/(B·R)\trandom\tshared');
 for (const r of rows) console.log(`${r.N}\t${r.B}\t${r.R}\t${f(r.union)}\t${f(r.random)}\t${f(r.shared)}`);
-const mean = (k) => rows.reduce((n, r) => n + r[k], 0) / rows.length;
-console.log(`mean over ${rows.length} contexts: union/(B·R) ${f(mean('union'))}, random ${f(mean('random'))}, shared ${f(mean('shared'))}`);
+for (const B of [...new Set(rows.map((r) => r.B))]) {
+  const of = rows.filter((r) => r.B === B);
+  const mean = (k) => of.reduce((n, r) => n + r[k], 0) / of.length;
+  console.log(`B = ${B}, mean over ${of.length} contexts: union/(B·R) ${f(mean('union'))}, random ${f(mean('random'))}, shared ${f(mean('shared'))}`);
+}
