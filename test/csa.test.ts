@@ -475,6 +475,7 @@ describe.each(await f16Modes())('CSA tables and selection (packedF16=%s)', (pack
     const opts = { ...o, N: n, maxNewTokens: MAX_NEW };
     const scores = upload(c.gpu, new Int32Array(lists * n));
     const top = topKDispatches(c.kernels, { scores, lists, step: positions(c.gpu, [pos]), opts, perQueryHead: false, sub });
+    for (const d of top.dispatches) expect(d.grid).toEqual([Math.ceil(n / (4096 * sub)), lists]); // the sub-chunks asked for
     const next = prng(81);
     for (let round = 0; round < 2; round++) { // the second round checks that the first cleared its state
       const s = Int32Array.from({ length: lists * n }, () => Math.floor(next() * 40 - 10) * 4099 * (round + 1));
