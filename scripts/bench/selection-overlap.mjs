@@ -1,8 +1,9 @@
 // How much of a batch's CSA selections its questions share: over one context, each question's
 // selection at an answer step (the first, or with --tokens T the (T - 1)-th; full attention
-// carries the steps, as eval's recall probe does), per layer and KV head, and the union of the questions' picks by score (sinks and window
-// left out). A batch's sparse decode reads each question's rows today; read as a union, a key
-// chosen by several questions would be read once (docs/perf-notes.md, Pending 11).
+// carries the steps, as eval's recall probe does), per layer and KV head, and the union of the
+// questions' picks by score (sinks and window left out). A batch's sparse decode reads each
+// question's rows today; read as a union, a key chosen by several questions would be read once
+// (docs/perf-notes.md, Pending 11).
 //
 //   node scripts/bench/selection-overlap.mjs [--json] [--sparsity 0.95] [--cache DIR] [--tokens T] FILE.jsonl...
 //
@@ -15,8 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Session, DEFAULT_SPARSE, selectOptions } from '../../dist/decode.js';
 import { contextBudget } from '../../dist/attention/csa/select.js';
-import { readSelection } from '../../dist/eval/recall.js';
-import { storage } from '../../dist/gpu/kernels.js';
+import { keepSelection, readSelection } from '../../dist/eval/recall.js';
 
 const TEMPLATE = '{context}\n\nQuestion: {prompt}\nAnswer:'; // fixtures/facts.templates.json's
 const MODEL = 'fixtures/models/tinylm';
@@ -29,7 +29,7 @@ const sparse = { ...DEFAULT_SPARSE, ...(option('--sparsity') ? { sparsity: Numbe
 const cache = option('--cache');
 const tokens = Number(option('--tokens') ?? 2);
 const files = args.filter((a) => a.endsWith('.jsonl'));
-if (files.length === 0) throw new Error('usage: selection-overlap.mjs [--json] [--sparsity S] FILE.jsonl...');
+if (files.length === 0) throw new Error('usage: selection-overlap.mjs [--json] [--sparsity S] [--cache DIR] [--tokens T] FILE.jsonl...');
 
 const contexts = new Map();
 for (const f of files) {
@@ -40,17 +40,12 @@ for (const f of files) {
   }
 }
 
-/** Each layer's selection, copied out as the step runs (the selector reuses its buffers layer after layer). */
+/** Each layer's selection, copied out as the step runs (eval's recall probe's copy); full attention carries the step. */
 function probeAttention(session, select, kept) {
-  const gpu = session.model.gpu;
   return (l, q, out) => {
-    const s = select(l, q);
-    const { sel, counts } = s.selection;
-    kept[l] ??= { ...s.selection, sel: storage(gpu, sel.size, 'overlap sel'), counts: storage(gpu, counts.size, 'overlap counts') };
-    return [...s.dispatches,
-      { copy: { src: sel, srcOffset: 0, dst: kept[l].sel, dstOffset: 0, size: sel.size } },
-      { copy: { src: counts, srcOffset: 0, dst: kept[l].counts, dstOffset: 0, size: counts.size } },
-      ...session.model.fullAttention(l, q, out)];
+    const k = keepSelection(session.model.gpu, select(l, q));
+    kept[l] = k.selection;
+    return [...k.ops, ...session.model.fullAttention(l, q, out)];
   };
 }
 

@@ -137,8 +137,8 @@ export class RecallProbe {
     const probe: Probe = {
       plans: [],
       attention: (l, q, out) => {
-        const got = kept(s.model.gpu, select(l, q));
-        const oracle = kept(s.model.gpu, best(l, q));
+        const got = keepSelection(s.model.gpu, select(l, q));
+        const oracle = keepSelection(s.model.gpu, best(l, q));
         probe.plans[l] = { got: got.selection, oracle: oracle.selection };
         // Made while the step is recorded, as the selections' buffers are: the recorded step keeps it.
         probe.queries ??= storage(s.model.gpu, layers * Hq * d * 4, 'probe step queries');
@@ -151,7 +151,7 @@ export class RecallProbe {
 }
 
 /** A layer's selection copied out as the step runs: a selector may write the same buffers in the next layer (CSA's do). */
-function kept(gpu: Gpu, plan: { dispatches: Op[]; selection: Selection }): { ops: Op[]; selection: Selection } {
+export function keepSelection(gpu: Gpu, plan: { dispatches: Op[]; selection: Selection }): { ops: Op[]; selection: Selection } {
   const { sel, counts } = plan.selection;
   const copy = { sel: storage(gpu, sel.size, 'probe selection'), counts: storage(gpu, counts.size, 'probe selection counts') };
   return {
