@@ -57,8 +57,10 @@ try {
   for (const [context, questions] of contexts) {
     const doc = join(dir, `c${i}.txt`);
     const bundle = join(dir, `c${i++}.csa`);
-    writeFileSync(doc, context);
-    if (!existsSync(bundle)) execFileSync('node', ['bin/csattn.js', 'prefill', doc, '-o', bundle, '--template', TEMPLATE, '--log-level', 'warn', '--reserve', String(ROOM)], { stdio: 'inherit' });
+    if (!existsSync(bundle)) {
+      writeFileSync(doc, context);
+      execFileSync('node', ['bin/csattn.js', 'prefill', doc, '-o', bundle, '--template', TEMPLATE, '--log-level', 'warn', '--reserve', String(ROOM)], { stdio: 'inherit' });
+    }
     const session = await Session.open(bundle, MODEL, ROOM);
     try {
       const N = session.contextTokens;
