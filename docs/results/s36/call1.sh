@@ -10,7 +10,7 @@ if [[ ${1:-} == short ]]; then gpu_tests 100 tests-csa test/csa.test.ts; else
 gpu_tests 240 tests test/attention.test.ts test/matmul.test.ts test/dense.test.ts test/csa.test.ts test/baselines.test.ts \
   test/kernels.test.ts test/kvcache.test.ts test/reference.test.ts test/doctor.test.ts test/batch.test.ts -t '^(?!transformers.reference:.tinylm)'
 fi
-b() { local n=$1; shift; timeout ${T:-200} node .ab/head/bin/csattn.js bench --json --log-level warn "$@" > $OUT/bench-$n.jsonl 2>>$OUT/bench.err || step "$n rc $?"; node scripts/bench/summary.mjs $OUT/bench-$n.jsonl 2>&1 | tee -a "$LOG"; }
+b() { ab_bench head "$@"; }
 cache=$(mktemp -d)
 for run in cold warm; do __GL_SHADER_DISK_CACHE_PATH=$cache T=60 b prefill-$run --contexts 32768 --decode-tokens 8; done
 T=150 b b64 --random-context --contexts 32768,131072 --decode-tokens 16 --batch 16,64 --profile

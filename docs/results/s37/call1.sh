@@ -13,7 +13,7 @@ step "$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head 
 # `short`: the batched attention's and the union's tests only.
 if [[ ${1:-} == short ]]; then gpu_tests 150 tests test/union.test.ts test/attention.test.ts -t 'batch|union'
 else gpu_tests 220 tests test/union.test.ts test/attention.test.ts test/kernels.test.ts; fi
-b() { local x=$1 n=$2; shift 2; timeout ${T:-150} node .ab/$x/bin/csattn.js bench --json --random-context --log-level warn --contexts 32768,131072 "$@" > $OUT/bench-$n.jsonl 2>>$OUT/bench.err || step "$n rc $?"; node scripts/bench/summary.mjs $OUT/bench-$n.jsonl 2>&1 | tee -a "$LOG"; }
+b() { local x=$1 n=$2; shift 2; ab_bench "$x" "$n" --random-context --contexts 32768,131072 "$@"; }
 if [[ ${1:-} == short ]]; then
   # One run each at B = 16 (the first run of a fresh machine is a warm-up, so head first: its figure is the one to doubt).
   for x in head new; do (( $(date +%s) - t0 < ${BUDGET:-420} )) && b $x $x-short --decode-tokens 32 --batch 16 --profile; done; step done; exit 0
