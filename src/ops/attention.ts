@@ -10,7 +10,7 @@
  * the recorded dispatches stay valid as the context grows.
  */
 import { check } from '../errors.js';
-import { ceilDiv, dispatchOf, kernelParams, storage, uniform, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
+import { ceilDiv, dispatchOf, kernelParams, storage, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
 
 /** Largest number of query heads one workgroup serves. */
 const MAX_HEADS_PER_WORKGROUP = 8;
@@ -100,7 +100,7 @@ export interface AttentionShape {
   vCache: GPUBuffer;
   scales?: KvScales;
   out: GPUBuffer;
-  step: GPUBuffer;
+  step: Binding;
   Hq: number;
   Hkv: number;
   d: number;
@@ -200,9 +200,10 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: nu
   check(a.rows.ctx >= 1 && a.rows.room >= 1 && a.rows.ctx + (a.B + 1) * a.rows.room <= a.capacity, `a batch of ${a.B} with ${a.rows.room} rows each after ${a.rows.ctx} does not fit a cache of ${a.capacity}`);
   check(!Array.isArray(a.sparse) || a.sparse.length === a.B, 'batched sparse attention needs a selection (or null) per sequence');
   const batch = { room: a.rows.room, ctx: a.rows.ctx };
-  // The context's last position, made where a kernel attends the context as a whole (not on the tensor-core path).
-  let step: GPUBuffer | undefined;
-  const contextStep = () => (step ??= uniform(k.gpu, [a.rows.ctx - 1], 'batch context step'));
+  // The context's last position, made where a kernel attends the context as a whole (not on the
+  // tensor-core path): a fixed parameter, in a shared chunk as kernels' are.
+  let step: Binding | undefined;
+  const contextStep = () => (step ??= kernelParams(k.gpu, [a.rows.ctx - 1]));
   const own = decodeCut({ ...a, capacity: a.rows.room, sparse: undefined });
   if (!a.sparse) {
     // The context's keys: every sequence's heads of a KV head in its workgroups (as a tensor-core
@@ -275,7 +276,7 @@ function partials(rows: number, splits: number, d: number, k: Kernels): Partials
 }
 
 /** The keys of a decode part: every position up to step.pos, a sparse selection, or each sequence's own positions. */
-type PartKeys = { step: GPUBuffer } | { sparse: SparseSelection } | { own: GPUBuffer };
+type PartKeys = { step: Binding } | { sparse: SparseSelection } | { own: GPUBuffer };
 
 interface Part {
   keys: PartKeys;
@@ -300,7 +301,7 @@ function decodePart(k: Kernels, a: AttentionShape, cut: DecodeCut, part: Part): 
     part.seqs, part.seq0, part.split0, part.parts.splits, part.ctx ?? a.capacity, part.room ?? 0]);
   // Sparse lists carry their own lengths (counts): the kernel has no use for step there.
   const { acc, ml } = part.parts;
-  const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, acc, ml, params] : [a.q, a.kCache, a.vCache, acc, ml, 'own' in keys ? keys.own : (keys as { step: GPUBuffer }).step, params];
+  const bindings = sp ? [a.q, a.kCache, a.vCache, sp.sel, sp.counts, acc, ml, params] : [a.q, a.kCache, a.vCache, acc, ml, 'own' in keys ? keys.own : (keys as { step: Binding }).step, params];
   const scales: [number, Binding][] = a.scales ? [[8, a.scales.k], [9, a.scales.v]] : [];
   return dispatchOf(decode, bindings, [part.workgroups ?? splits, (part.seqs * a.Hq) / hpw], scales);
 }
