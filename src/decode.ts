@@ -19,6 +19,7 @@ import { destroyTables, listsSound, uploadTables, type Choice, type CsaParams, t
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
 import type { BatchSelector, LoadedContext, PreparedMethod, Selector } from './attention/method.js';
 import { CACHE_PAD, attentionDecode, attentionDecodeBatch, type BatchDecodeArgs } from './ops/attention.js';
+import { UNION_MIN_CONTEXT, unionScratch, type UnionScratch } from './ops/union.js';
 import { BATCH_MMA_TOKENS, MATVEC_MAX_T } from './ops/dense.js';
 import { collecting, createGpu, release, type Gpu } from './gpu/device.js';
 import { positions, storage } from './gpu/kernels.js';
@@ -294,20 +295,30 @@ function sameBudget(a: SparseOptions, b: SparseOptions): boolean {
   return a.sparsity === b.sparsity && a.sink === b.sink && a.window === b.window;
 }
 
-/** Sparse attention for a batch whose sequences select in one pass (each at its position), then attend their selections in one dispatch. */
+/**
+ * Sparse attention for a batch whose sequences select in one pass (each at its position), then
+ * attend their selections together: on tensor cores and from UNION_MIN_CONTEXT keys the union of
+ * their context keys, each row read once for the batch (ops/union.ts, its scratch shared by the
+ * layers), and each one's own rows.
+ */
 export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelector): DecodeAttention {
+  // Made with the step that first asks (so the step's owner collects it); only tensor cores attend
+  // unions, and only over long contexts.
+  let union: UnionScratch | undefined;
+  const unions = m.gpu.tensorCores && batch.rows.ctx >= UNION_MIN_CONTEXT;
   return (l, q, out) => {
+    if (unions) union ??= unionScratch(m.gpu, m.cfg.kvHeads, batch.rows.ctx);
     const s = select(l, q, batch.positions, batch.B);
-    return [...s.dispatches, ...attendSelected(m, batch, l, q, out, s.selection)];
+    return [...s.dispatches, ...attendSelected(m, batch, l, q, out, s.selection, union)];
   };
 }
 
 /** Layer l's attention of a batch over its selections (batchSelectAttention's, or one per sequence). */
-function attendSelected(m: Model, batch: Batch, l: number, q: GPUBuffer, out: GPUBuffer, sparse: BatchDecodeArgs['sparse']): Op[] {
+function attendSelected(m: Model, batch: Batch, l: number, q: GPUBuffer, out: GPUBuffer, sparse: BatchDecodeArgs['sparse'], union?: UnionScratch): Op[] {
   const { heads: Hq, kvHeads: Hkv, headDim: d } = m.cfg;
   return attentionDecodeBatch(m.kernels, {
     q, ...m.cache.layer(l), out, B: batch.B, rows: batch.rows, positions: batch.positions, Hq, Hkv, d,
-    capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse,
+    capacity: m.capacity, scale: 1 / Math.sqrt(d), sparse, union,
   });
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createGpu } from '../src/gpu/device.js';
 import { Kernels, storage, uniform, upload, type Dispatch } from '../src/gpu/kernels.js';
 import { CACHE_PAD, attentionDecode, attentionDecodeBatch, attentionPrefill, decodeCut, expandKv, type DecodeCut, type SparseSelection } from '../src/ops/attention.js';
+import { unionScratch } from '../src/ops/union.js';
 import { roundF16 } from '../src/weights/f16.js';
 import { f16Modes, gpuContext, maxAbsDiff, rand, readF16, readF32, runDispatches, uploadF16, uploadF32, uploadU32, type Ctx } from './helpers/gpu.js';
 import { perf } from './helpers/perf.js';
@@ -376,6 +377,37 @@ describe(`batched attention over padded caches (${native.gpu.tensorCores ? 'tens
     expect(ds[0].kernel.name).toBe(mma ? 'attention_prefill_mma' : 'attention_decode');
     expect(maxAbsDiff(got, want)).toBeLessThan(mma ? TOL_MMA : TOL);
   });
+
+  // One selection for the batch, with a union scratch: on tensor cores, unions of up to 16 sequences
+  // (G = 4: B = 17 makes two) or 32 (G = 1: B = 35 makes two), whose rows are chosen by one to all of
+  // them (a core every sequence takes, and each one's picks); elsewhere each selection alone. Every
+  // list holds all of its sequence's own positions, as the union path requires. Run twice over one
+  // scratch: the first run's unions must leave nothing behind.
+  it.each([{ Hq: 32, Hkv: 8, d: 128, B: 17 }, { Hq: 8, Hkv: 8, d: 64, B: 35 }, { Hq: 8, Hkv: 2, d: 64, B: 2 }])(
+    'sparse, one selection for the batch as unions: Hq=$Hq Hkv=$Hkv d=$d B=$B', async ({ Hq, Hkv, d, B }) => {
+      const c = native;
+      const s = shape(Hq, Hkv, d, rows.ctx + (B + 1) * rows.room);
+      const log2Scale = Math.fround(s.scale * Math.LOG2E);
+      const q = Float32Array.from(roundF16(queries(B * Hq * d, 120).map((x) => x * log2Scale)), (x) => x / log2Scale);
+      const k = cache(s, 121), v = cache(s, 122);
+      const padded = (x: Float32Array) => roundF16(Float32Array.from([...x, ...rand(CACHE_PAD * d, 123)]));
+      const pos = Array.from({ length: B }, (_, b) => rows.ctx + ((7 * b) % rows.room));
+      const lists = Array.from({ length: B * Hkv }, (_, i) => {
+        const b = Math.floor(i / Hkv), h = i % Hkv;
+        const core = shuffled(allKeys(rows.ctx), 500 + h).slice(0, 40);
+        const picks = shuffled(allKeys(rows.ctx), 600 + i).slice(0, 20 + ((13 * i) % 90));
+        return shuffled([...new Set([...core, ...picks]), ...Array.from({ length: pos[b] - rows.ctx + 1 }, (_, j) => rows.ctx + j)], 700 + i);
+      });
+      const kmax = Math.max(...lists.map((l) => l.length)) + 5;
+      const sparse: SparseSelection = { sel: uploadU32(c.gpu, packLists(lists, kmax)), counts: uploadU32(c.gpu, lists.map((l) => l.length)), kmax, perQueryHead: false };
+      const out = storage(c.gpu, B * Hq * d * 4);
+      const union = unionScratch(c.gpu, Hkv, rows.ctx);
+      const ds = attentionDecodeBatch(c.kernels, { ...s, q: uploadF32(c.gpu, q), kCache: uploadF16(c.gpu, padded(k)), vCache: uploadF16(c.gpu, padded(v)), out, B, rows, positions: uploadU32(c.gpu, pos), sparse, union });
+      const want = batchDecodeAttentionRef(q, k, v, s, rows, B, (b, h) => lists[b * Hkv + Math.floor(h / (Hq / Hkv))]);
+      const unions = ds.filter((x) => x.kernel.name === 'attention_prefill_mma').length;
+      expect(unions).toBe(c.gpu.tensorCores ? Math.ceil(B / Math.min(32, 64 / (Hq / Hkv), B)) : 0);
+      for (const run of [1, 2]) expect(maxAbsDiff(await runAndRead(c, ds, out, B * Hq * d), want), `run ${run}`).toBeLessThan(c.gpu.tensorCores ? TOL_MMA : TOL);
+    });
 });
 
 describe('expandKv: a q8 layer back to f16 rows', () => {

@@ -118,7 +118,7 @@ describe("kernels of the shared reduction on Dawn's null backend", () => {
 describe("tensor-core kernels on Dawn's null backend", () => {
   const variants: [string, string[]][] = [
     ['matmul_mma', []], ['matmul_mma', ['SWIGLU', 'EXTRA']], ['matmul_mma', ['BIAS', 'EXTRA', 'ACCUMULATE']],
-    ['attention_prefill_mma', []], ['attention_prefill_mma', ['BATCH']], ['doctor_mma', []],
+    ['attention_prefill_mma', []], ['attention_prefill_mma', ['BATCH']], ['attention_prefill_mma', ['BATCH', 'UNION']], ['doctor_mma', []],
     ['matmul_batch_mma', ['X_HALVES']], ['matmul_batch_mma', ['X_HALVES', 'SWIGLU', 'EXTRA']], ['matmul_batch_mma', ['X_HALVES', 'BIAS', 'EXTRA', 'ACCUMULATE']],
   ];
   // No message at all: a deprecated builtin is a warning, which Dawn prints to stdout.
@@ -129,6 +129,7 @@ describe("tensor-core kernels on Dawn's null backend", () => {
   // (the null adapter's 16 KB of workgroup memory may refuse the larger cuts, which is no error here).
   const cuts: [string, string[], Record<string, number>][] = [
     ['attention_prefill_mma', [], { HPW: 4, D: 128, ...MMA_CUT }], ['attention_prefill_mma', ['BATCH'], { D: 128, ...MMA_BATCH_CUT }],
+    ['attention_prefill_mma', ['BATCH', 'UNION'], { D: 128, ...MMA_BATCH_CUT }],
     ...[64, 2048].flatMap((T): [string, string[], Record<string, number>][] => [
       ['matmul_mma', [], mmaCut(T, false).constants], ['matmul_mma', ['SWIGLU', 'EXTRA'], mmaCut(T, true).constants]]),
   ];

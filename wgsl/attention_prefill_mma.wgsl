@@ -29,12 +29,23 @@
 // unnormalised as split partials for attention_reduce (as attention_decode's do), so that every
 // context K/V row is read once per tile of ROWS rows however many sequences there are.
 //
+// UNION (with BATCH): the keys are a union of the sequences' selections (wgsl/csa_union.wgsl),
+// entries [0, union_n[kvh]) of union_keys, each with the bits of the sequences (seq0 + bit) that
+// selected it; a row sees a key only where its sequence's bit is set, so that every selected row is
+// read once per tile of ROWS rows, however many of the sequences selected it.
+//
 // Matrices are named variables, never arrays (an array of subgroup matrices indexed in a loop lands
 // in local memory: 26 against 231 TFLOP/s measured on an H100); the DT > i guards fold away once D
 // is fixed. Row strides are padded so that a warp's accesses spread over the banks.
 
 // T: queries of the chunk; seqs, ctx, splits, total: BATCH's (its partials are [seqs·Hq, total, D]).
-struct Params { T: u32, Hq: u32, Hkv: u32, capacity: u32, scale: f32, seqs: u32, ctx: u32, splits: u32, total: u32 }
+// UNION: seq0, the first sequence of the union's (and ctx, the stride of its keys and bits).
+struct Params {
+  T: u32, Hq: u32, Hkv: u32, capacity: u32, scale: f32, seqs: u32, ctx: u32, splits: u32, total: u32,
+#if UNION
+  seq0: u32,
+#endif
+}
 struct Step { pos: u32 }
 
 override HPW: u32 = 1;   // query heads per workgroup
@@ -71,6 +82,11 @@ alias Acc = subgroup_matrix_result<f32, 16, 16>;
 @group(0) @binding(4) var<uniform> step: Step;
 #endif
 @group(0) @binding(5) var<uniform> p: Params;
+#if UNION
+@group(0) @binding(6) var<storage, read> union_keys: array<u32>;  // [Hkv, ctx]: the union's keys, ascending
+@group(0) @binding(7) var<storage, read> union_bits: array<u32>;  // [Hkv, ctx]: which sequences selected each
+@group(0) @binding(8) var<storage, read> union_n: array<u32>;     // [Hkv]: how many
+#endif
 
 var<workgroup> kv: array<f16, BK * (MAX_D + 8u)>;  // first Q, 16 rows at a time; then a K tile, or a V tile, [BK][KS]
 var<workgroup> pt: array<f16, ROWS * PS>;          // P of subgroup s at rows 16·RB·s ..
@@ -79,7 +95,7 @@ var<workgroup> raised: array<u32, MAX_SG>;             // 1 where a row of subgr
 
 // What workgroup (x, y) computes: x is its block of queries (BATCH: its split of the keys); first, its
 // first head (BATCH: its first row among its KV head's (sequence, head) rows); the keys [begin, end)
-// of its KV head's cache rows, from row row0.
+// of its KV head's cache rows, from row row0 (UNION: entries [begin, end) of its union).
 struct Work { x: u32, first: u32, kvh: u32, row0: u32, begin: u32, end: u32 }
 
 // A query row: query (BATCH: sequence) `query` of head `head`; q and out hold it at query·Hq + head.
@@ -89,18 +105,32 @@ struct Row { valid: bool, query: u32, head: u32 }
 fn work_of(wg: vec3<u32>) -> Work {
   let tiles = (p.seqs * (p.Hq / p.Hkv) + ROWS - 1u) / ROWS;
   let kvh = wg.y / tiles;
-  let chunk = ((p.ctx + p.splits - 1u) / p.splits + BK - 1u) / BK * BK;
-  let begin = min(wg.x * chunk, p.ctx);
-  return Work(wg.x, (wg.y % tiles) * ROWS, kvh, kvh * p.capacity, begin, min(begin + chunk, p.ctx));
+  let span = keys_of(kvh);
+  let chunk = ((span + p.splits - 1u) / p.splits + BK - 1u) / BK * BK;
+  let begin = min(wg.x * chunk, span);
+  return Work(wg.x, (wg.y % tiles) * ROWS, kvh, kvh * p.capacity, begin, min(begin + chunk, span));
 }
-// Row r of the workgroup is its KV head's row i = first + r: sequence i / G, head kvh·G + i % G.
+// Row r of the workgroup is its KV head's row i = first + r: sequence seq0 + i / G, head kvh·G + i % G.
 fn row_of(r: u32, w: Work) -> Row {
   let G = p.Hq / p.Hkv;
   let i = w.first + r;
-  return Row(i < p.seqs * G, i / G, w.kvh * G + i % G);
+  return Row(i < p.seqs * G, first_seq() + i / G, w.kvh * G + i % G);
 }
-fn visible(t: u32, row: Row, w: Work) -> bool { return row.valid && t < w.end; }
+// chosen's load outside the && chain: no lane-divergent branch around a load (see softmax).
+fn visible(t: u32, row: Row, w: Work) -> bool { let c = chosen(t, row, w); return row.valid && t < w.end && c; }
+#endif
+// BATCH's keys: the context's, or (UNION) a union's entries, each seen by the rows of the sequences that chose it.
+#if UNION
+fn keys_of(kvh: u32) -> u32 { return union_n[kvh]; }
+fn first_seq() -> u32 { return p.seq0; }
+// t may run past the union (a tile's tail): the load stays in the buffer (no robustness checks).
+fn chosen(t: u32, row: Row, w: Work) -> bool { return ((union_bits[w.kvh * p.ctx + min(t, p.ctx - 1u)] >> (row.query - p.seq0)) & 1u) != 0u; }
 #else
+fn keys_of(kvh: u32) -> u32 { return p.ctx; }
+fn first_seq() -> u32 { return 0u; }
+fn chosen(t: u32, row: Row, w: Work) -> bool { return true; }
+#endif
+#if !BATCH
 fn work_of(wg: vec3<u32>) -> Work {
   let h0 = wg.y * HPW;
   let kvh = h0 / (p.Hq / p.Hkv);
@@ -133,6 +163,22 @@ fn fetch(row0: u32, lid: u32, values: bool) -> Words {
   }
   return words;
 }
+// The tile of keys t0 .. t0+BK-1 of w: cache rows from w.row0 + t0, or (UNION) the rows of those
+// union entries (clamped to the last one: finite values that P = 0 ignores).
+#if UNION
+fn fetch_tile(w: Work, t0: u32, lid: u32, values: bool) -> Words {
+  var words: Words;
+  let last = max(w.end, 1u) - 1u;
+  for (var i = 0u; i < PER; i++) {
+    let e = lid + i * WG;
+    let at = (w.row0 + union_keys[w.kvh * p.ctx + min(t0 + e / (D / 2u), last)]) * (D / 2u) + e % (D / 2u);
+    if (values) { words[i] = vc[at]; } else { words[i] = kc[at]; }
+  }
+  return words;
+}
+#else
+fn fetch_tile(w: Work, t0: u32, lid: u32, values: bool) -> Words { return fetch(w.row0 + t0, lid, values); }
+#endif
 fn put(words: Words, lid: u32) {
   for (var i = 0u; i < PER; i++) {
     let e = lid + i * WG;
@@ -218,6 +264,12 @@ fn rescaled(o: Acc, base: u32, lane: u32, alpha: f32) -> Acc {
 // The row's reference max after this tile (raised to the tile's max where that exceeds m by more
 // than LAZY), and Σ P of the tile's keys, P = exp2(S - that max) written to pt as f16.
 struct Soft { m: f32, l: f32 }
+#if UNION
+// A row may see no key of a tile (its sequence chose none of them) while its m is still NEG: P = 0 there.
+fn weight(s: f32, m: f32) -> f32 { return select(0.0, exp2(s - m), s > NEG); }
+#else
+fn weight(s: f32, m: f32) -> f32 { return exp2(s - m); }
+#endif
 // Branch-free: with a lane-divergent branch here the multiplies after it came out wrong on an
 // H100 (Vulkan promises no reconvergence after a branch; subgroup matrices need the whole subgroup).
 fn softmax(t0: u32, row: Row, w: Work, so: u32, po: u32, h: u32, m: f32) -> Soft {
@@ -228,7 +280,7 @@ fn softmax(t0: u32, row: Row, w: Work, so: u32, po: u32, h: u32, m: f32) -> Soft
   let mn = select(m, mt, mt > m + LAZY);
   var l = 0.0;
   for (var c = 0u; c < HALF; c++) {
-    let x = exp2(sv[c] - mn);
+    let x = weight(sv[c], mn);
     l += x;
     pt[po + 2u * c] = f16(x);
   }
@@ -311,9 +363,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   var lb = 0.0;
   var o0 = Acc(); var o1 = Acc(); var o2 = Acc(); var o3 = Acc(); var o4 = Acc(); var o5 = Acc(); var o6 = Acc(); var o7 = Acc();
   var ob0 = Acc(); var ob1 = Acc(); var ob2 = Acc(); var ob3 = Acc(); var ob4 = Acc(); var ob5 = Acc(); var ob6 = Acc(); var ob7 = Acc();
-  var kw = fetch(w.row0 + w.begin, lid, false);
+  var kw = fetch_tile(w, w.begin, lid, false);
   for (var t0 = w.begin; t0 < w.end; t0 += BK) {
-    let vw = fetch(w.row0 + t0, lid, true);
+    let vw = fetch_tile(w, t0, lid, true);
     workgroupBarrier();                   // everyone is done with the last V tile and P
     put(kw, lid);
     workgroupBarrier();
@@ -356,7 +408,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
       }
     }
     put(vw, lid);
-    if (t0 + BK < w.end) { kw = fetch(w.row0 + t0 + BK, lid, false); }  // in flight during P·V
+    if (t0 + BK < w.end) { kw = fetch_tile(w, t0 + BK, lid, false); }  // in flight during P·V
     workgroupBarrier();
     for (var kk = 0u; kk < BK / 16u; kk++) {
       let pa = subgroupMatrixLoad<Left, row_major>(&pt, base * PS + kk * 16u, PS);

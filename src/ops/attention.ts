@@ -3,7 +3,7 @@
  * split-K flash-decoding for one token (over f16 or q8 rows), over all cached keys or over a sparse
  * selection of them; and the expansion of a q8 layer's rows to f16 for the readers of f16 rows.
  * Kernels: wgsl/attention_prefill.wgsl, wgsl/attention_prefill_mma.wgsl (+ BATCH: a decode batch's
- * shared context), wgsl/attention_decode.wgsl (+ SPARSE, KV_Q8, OWN), wgsl/attention_reduce.wgsl,
+ * shared context; + UNION: the union of its selections, ops/union.ts), wgsl/attention_decode.wgsl (+ SPARSE, KV_Q8, OWN), wgsl/attention_reduce.wgsl,
  * wgsl/dequantize_kv.wgsl.
  *
  * Both read `step` (`struct Step { pos: u32 }`, rewritten by the caller every step) on the GPU, so
@@ -11,6 +11,7 @@
  */
 import { check } from '../errors.js';
 import { ceilDiv, dispatchOf, kernelParams, storage, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
+import { UNION_MAX_SEQS, unionDispatches, type UnionScratch } from './union.js';
 
 /** Largest number of query heads one workgroup serves. */
 const MAX_HEADS_PER_WORKGROUP = 8;
@@ -181,6 +182,14 @@ export interface BatchDecodeArgs extends Omit<AttentionShape, 'step'> {
    * the context's rows read once for every sequence.
    */
   sparse?: SparseSelection | (SparseSelection | null)[];
+  /**
+   * With one selection for the batch, of lists per KV head that each hold all of their sequence's own
+   * positions (CSA's: generated keys are always attended), on tensor cores: the sequences attend the
+   * union of their selections' context keys, each of its rows read once for every sequence of a
+   * tile (ops/union.ts; built here, shared by the layers of a step), and their own rows in full.
+   * Elsewhere the selections are attended one by one, as without it.
+   */
+  union?: UnionScratch;
 }
 
 /**
@@ -205,6 +214,8 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: nu
   let step: Binding | undefined;
   const contextStep = () => (step ??= kernelParams(k.gpu, [a.rows.ctx - 1]));
   const own = decodeCut({ ...a, capacity: a.rows.room, sparse: undefined });
+  // Every sequence's own rows, into the splits of `parts` from split0 (after the context's).
+  const ownPart = (parts: Partials, split0: number) => decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seqs: a.B, seq0: 0, split0 });
   if (!a.sparse) {
     // The context's keys: every sequence's heads of a KV head in its workgroups (as a tensor-core
     // product where there are enough of them); its own: one sequence a workgroup.
@@ -215,7 +226,7 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: nu
       const parts = partials(a.B * a.Hq, ctxSplits + own.splits, a.d, k);
       return [
         contextMma(k, a, parts, ctxSplits, tiles),
-        decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seqs: a.B, seq0: 0, split0: ctxSplits }),
+        ownPart(parts, ctxSplits),
         reduceOf(k, parts, a.out),
       ];
     }
@@ -226,11 +237,15 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: nu
     return [
       context.stream ? streamPart(k, { ...a, step: contextStep(), sparse: undefined }, context, context.stream, parts)
         : decodePart(k, shape, context, { keys: { step: contextStep() }, parts, ...batch, seqs: a.B, seq0: 0, split0: 0 }),
-      decodePart(k, shape, own, { keys: { own: a.positions }, parts, ...batch, seqs: a.B, seq0: 0, split0: context.splits }),
+      ownPart(parts, context.splits),
       reduceOf(k, parts, a.out),
     ];
   }
   if (!Array.isArray(a.sparse)) {
+    if (a.union && usesTensorCores(k, shape) && !a.scales && !a.sparse.perQueryHead && a.B >= 2) {
+      const u = unionContext(k, a, a.sparse, a.union, own.splits, splits);
+      return [...u.dispatches, ownPart(u.parts, u.splits), reduceOf(k, u.parts, a.out)];
+    }
     const cut = decodeCut({ ...a, sparse: a.sparse });
     const parts = partials(a.B * a.Hq, cut.splits, a.d, k);
     return [decodePart(k, shape, cut, { keys: { sparse: a.sparse }, parts, ...batch, seqs: a.B, seq0: 0, split0: 0 }), reduceOf(k, parts, a.out)];
@@ -261,6 +276,29 @@ function contextMma(k: Kernels, a: BatchDecodeArgs, parts: Partials, splits: num
   const kernel = k.get('attention_prefill_mma', { defines: ['MMA', 'BATCH'], constants: { D: a.d, ...MMA_BATCH_CUT } });
   const params = kernelParams(k.gpu, [0, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }, a.B, a.rows.ctx, splits, parts.splits]);
   return dispatchOf(kernel, [a.q, a.kCache, a.vCache, parts.acc, parts.ml, params], [splits, a.Hkv * tiles]);
+}
+
+/**
+ * A batch selection's context keys as unions (ops/union.ts) of groups of sequences, as many as one
+ * tile of a KV head's rows holds (16 of Llama-3.1-8B's GQA groups of 4), each union attended on tensor
+ * cores (attention_prefill_mma, UNION) into splits [0, splits) of each row's partials, which it
+ * allocates with ownSplits more for the sequences' own rows.
+ */
+function unionContext(k: Kernels, a: BatchDecodeArgs, sp: SparseSelection, x: UnionScratch, ownSplits: number, splits?: number): { dispatches: Dispatch[]; parts: Partials; splits: number } {
+  check(x.Hkv === a.Hkv && x.ctx === a.rows.ctx, `a union built for ${x.Hkv} KV heads over ${x.ctx} keys, asked for ${a.Hkv} over ${a.rows.ctx}`);
+  const G = a.Hq / a.Hkv;
+  const per = Math.max(1, Math.min(UNION_MAX_SEQS, Math.floor(MMA_BATCH_ROWS / G), a.B));
+  const ctxSplits = splits ?? contextSplits(Math.min(a.rows.ctx, per * sp.kmax), a.Hkv * ceilDiv(per * G, MMA_BATCH_ROWS));
+  const parts = partials(a.B * a.Hq, ctxSplits + ownSplits, a.d, k);
+  const kernel = k.get('attention_prefill_mma', { defines: ['MMA', 'BATCH', 'UNION'], constants: { D: a.d, ...MMA_BATCH_CUT } });
+  const groups: Dispatch[] = [];
+  for (let seq0 = 0; seq0 < a.B; seq0 += per) {
+    const seqs = Math.min(per, a.B - seq0);
+    const params = kernelParams(k.gpu, [0, a.Hq, a.Hkv, a.capacity, { f32: a.scale * Math.LOG2E }, seqs, a.rows.ctx, ctxSplits, parts.splits, seq0]);
+    groups.push(...unionDispatches(k, sp, x, seq0, seqs),
+      dispatchOf(kernel, [a.q, a.kCache, a.vCache, parts.acc, parts.ml, params, x.keys, x.bits, x.n], [ctxSplits, a.Hkv * ceilDiv(seqs * G, MMA_BATCH_ROWS)]));
+  }
+  return { dispatches: groups, parts, splits: ctxSplits };
 }
 
 /** Splits of a batch's context on tensor cores: as many as one wave holds, at least MMA_MIN_SPLIT keys each. */

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { UNION_MAX_SEQS, unionDispatches, unionScratch } from '../src/ops/union.js';
+import { gpuContext, prng, readU32, runDispatches, uploadU32 } from './helpers/gpu.js';
+
+// The union of a batch's selections (wgsl/csa_union.wgsl) against a CPU reference: per KV head, the
+// context keys any sequence of the group selected, ascending, with the bits of those sequences.
+
+/**
+ * Lists (sequence, KV head) of distinct keys, in no order: a core every sequence of a KV head shares,
+ * its own picks, and its own positions past ctx; never ctx - 1 (packed's garbage).
+ */
+function selections(B: number, Hkv: number, ctx: number, seed: number): number[][] {
+  const r = prng(seed);
+  const pick = (n: number) => Array.from({ length: n }, () => Math.floor(r() * (ctx - 1)));
+  return Array.from({ length: B * Hkv }, (_, list) => {
+    const core = Array.from({ length: 40 }, (_, i) => (i * 97 + (list % Hkv) * 13) % (ctx - 1));
+    const own = Array.from({ length: 1 + (list % 5) }, (_, i) => ctx + 3 + i);
+    return [...new Set([...core, ...pick(30 + (list % 7) * 20), ...own])].sort(() => r() - 0.5);
+  });
+}
+
+/** The lists padded to kmax with a context key no list holds (read past a count, it would join the union). */
+function packed(lists: number[][], kmax: number, ctx: number): Uint32Array {
+  const out = new Uint32Array(lists.length * kmax).fill(ctx - 1);
+  lists.forEach((l, i) => out.set(l, i * kmax));
+  return out;
+}
+
+/** The reference: per KV head, [key, bits] of the keys < ctx selected by sequences [seq0, seq0 + seqs). */
+function unionRef(lists: number[][], Hkv: number, ctx: number, seq0: number, seqs: number): [number, number][][] {
+  return Array.from({ length: Hkv }, (_, h) => {
+    const bits = new Map<number, number>();
+    for (let s = 0; s < seqs; s++) {
+      for (const key of lists[(seq0 + s) * Hkv + h]) if (key < ctx) bits.set(key, ((bits.get(key) ?? 0) | (1 << s)) >>> 0);
+    }
+    return [...bits.entries()].sort((a, b) => a[0] - b[0]);
+  });
+}
+
+describe('the union of a batch selection (csa_union: mark, count, scatter)', () => {
+  it.each([
+    { Hkv: 2, ctx: 300, B: 3, seq0: 0, seqs: 3 },
+    { Hkv: 3, ctx: 9000, B: 6, seq0: 2, seqs: 4 }, // three chunks of 4096 keys
+    { Hkv: 1, ctx: 5000, B: 33, seq0: 1, seqs: UNION_MAX_SEQS }, // the last bit
+  ])('Hkv=$Hkv ctx=$ctx: $seqs sequences of $B from $seq0, twice over one scratch', async ({ Hkv, ctx, B, seq0, seqs }) => {
+    const c = await gpuContext(true);
+    const x = unionScratch(c.gpu, Hkv, ctx);
+    for (const seed of [1, 2]) {
+      const lists = selections(B, Hkv, ctx, seed);
+      const kmax = Math.max(...lists.map((l) => l.length)) + 3;
+      const sel = { sel: uploadU32(c.gpu, packed(lists, kmax, ctx)), counts: uploadU32(c.gpu, lists.map((l) => l.length)), kmax };
+      runDispatches(c, unionDispatches(c.kernels, sel, x, seq0, seqs));
+      const want = unionRef(lists, Hkv, ctx, seq0, seqs);
+      const n = await readU32(c.gpu, x.n, Hkv);
+      const keys = await readU32(c.gpu, x.keys, Hkv * ctx), bits = await readU32(c.gpu, x.bits, Hkv * ctx);
+      for (let h = 0; h < Hkv; h++) {
+        const got = Array.from({ length: n[h] }, (_, i): [number, number] => [keys[h * ctx + i], bits[h * ctx + i]]);
+        expect(got, `KV head ${h}, lists of seed ${seed}`).toEqual(want[h]);
+      }
+      expect((await readU32(c.gpu, x.mask, Hkv * ctx)).every((m) => m === 0), 'the mask is clear again').toBe(true);
+    }
+  });
+
+  it('refuses more sequences than a u32 has bits', async () => {
+    const c = await gpuContext(true);
+    const x = unionScratch(c.gpu, 1, 100);
+    const sel = { sel: uploadU32(c.gpu, [0]), counts: uploadU32(c.gpu, [1]), kmax: 1 };
+    expect(() => unionDispatches(c.kernels, sel, x, 0, UNION_MAX_SEQS + 1)).toThrow(/a union of 1 to 32 sequences, not 33/);
+  });
+});
