@@ -2,7 +2,7 @@
 # UNION) on this GPU: the GPU tests of the changed kernels, then B = 4 / 16 CSA at 32K and 128K with
 # the union build (new) against main (head), after a warm run, alternated twice.
 # Before the call, in the tree: git apply docs/results/s37/patches/union.patch (the code under test,
-# uncommitted); npm run build && bash scripts/device/pack.sh --tests; bash scripts/device/ab-build.sh new
+# uncommitted; landed in session 38, the patch is at git show dc98431:docs/results/s37/patches/union.patch); npm run build && bash scripts/device/pack.sh --tests; bash scripts/device/ab-build.sh new
 # (the patched tree); bash scripts/device/ab-build.sh head HEAD (main); fixtures/models out of the tree;
 # carry .device, .ab. `bash call1.sh short` (a short budget: the batch and union tests, one B = 16 run each).
 # BUDGET: seconds after which no further benchmark run starts (default 420).
