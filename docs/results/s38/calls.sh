@@ -1,6 +1,7 @@
 # Session 38's four calls on one warm H100 (NVIDIA H100 80GB HBM3, driver 580.159.04), 07:17-07:20 UTC,
-# carry .device (pack.sh --tests) and .ab (ab-build.sh new: main dc98431 + the union patch; ab-build.sh head HEAD:
-# dc98431), tinylm out of the tree. Outputs: callN-*.
+# carry .device (pack.sh --tests) and .ab (made at the session's start: ab-build.sh new = 71fa4ea + session 37's
+# union patch; ab-build.sh head HEAD = 71fa4ea), the tree at dc98431 + the re-made patch, tinylm out of the tree.
+# Outputs: callN-*.
 # 1: the union's GPU tests
 BUDGET=0 bash docs/results/s37/call1.sh short
 # 2-4: the union build (new) against main (head), CSA and full at B = 16 / 4
