@@ -302,10 +302,10 @@ function sameBudget(a: SparseOptions, b: SparseOptions): boolean {
  * layers), and each one's own rows.
  */
 export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelector): DecodeAttention {
-  // Made with the step that first asks (so the step's owner collects it); only tensor cores attend
-  // unions, and only over long contexts.
+  // Made with the step that first asks (so the step's owner collects it), only where a union is
+  // attended (ops/attention.ts: on tensor cores, over f16 rows, for two sequences or more) and pays.
   let union: UnionScratch | undefined;
-  const unions = m.gpu.tensorCores && batch.rows.ctx >= UNION_MIN_CONTEXT;
+  const unions = m.gpu.tensorCores && m.cache.format === 'f16' && batch.B >= 2 && batch.rows.ctx >= UNION_MIN_CONTEXT;
   return (l, q, out) => {
     if (unions) union ??= unionScratch(m.gpu, m.cfg.kvHeads, batch.rows.ctx);
     const s = select(l, q, batch.positions, batch.B);
