@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Kernels } from '../src/gpu/kernels.js';
 import { storage, upload } from '../src/gpu/kernels.js';
-import { batchHalvesBytes, batchMatmul, batchRow, halves, matmul, matvecHolds, matvecShape, MATVEC_MAX_T, MMA_LONG_FROM, type MatvecShape } from '../src/ops/dense.js';
+import { BATCH_MMA_FROM, batchHalvesBytes, batchMatmul, batchRow, halves, matmul, matvecHolds, matvecShape, MATVEC_MAX_T, MMA_LONG_FROM, type MatvecShape } from '../src/ops/dense.js';
 import { BYTES_PER_WEIGHT, f16Matrix, type Matrix, type QuantFormat } from '../src/ops/quant.js';
 import { roundF16 } from '../src/weights/f16.js';
 import * as ref from './ref/dense.js';
@@ -285,6 +285,15 @@ describe(`matmul for prefill and decode batches (${native.gpu.tensorCores ? 'ten
     if (kernel({ T, K: 208 }) === 'matmul_batch_mma') {
       expect(await checkOn(native, { T, K: 208, N: 77, norm: true })).toBe('matmul_batch_mma');
       expect(await checkOn(native, { T, K: 1040, N: 300, swiglu: true, norm: true })).toBe('matmul_batch_mma');
+    }
+  });
+  // Products of f16 weights go to tensor cores from BATCH_MMA_FROM tokens, below the matvec's
+  // MATVEC_MAX_T; one token fewer stays on the matvec.
+  it('T = BATCH_MMA_FROM - 1 and BATCH_MMA_FROM: the matvec, then the batch product', async () => {
+    const tc = native.gpu.tensorCores;
+    for (const c of [{ K: 1040, N: 300, swiglu: true, norm: true }, { K: 208, N: 77, bias: true, accumulate: true }]) {
+      expect(await checkOn(native, { T: BATCH_MMA_FROM - 1, ...c })).toMatch(/^matvec/);
+      expect(await checkOn(native, { T: BATCH_MMA_FROM, ...c })).toMatch(tc ? /^matmul_batch_mma/ : /^matvec/);
     }
   });
   it.each([12, 70])('T = %i: weights larger than a binding are split by rows', async (T) => {

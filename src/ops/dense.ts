@@ -38,8 +38,14 @@ export function mmaCut(T: number, swiglu: boolean): { tokens: number; rows: numb
 /** Most tokens of matmul_batch_mma.wgsl (a decode batch's), and its rows of W per workgroup (TM, TN: also the fewest it takes). */
 export const BATCH_MMA_TOKENS = 16;
 const BATCH_MMA_ROWS = 32;
-/** Fewest tokens a product of f16 weights takes to matmul_batch_mma on tensor cores (fewer: the matvec). */
-export const BATCH_MMA_FROM = MATVEC_MAX_T + 1;
+/**
+ * Fewest tokens a product of f16 weights takes to matmul_batch_mma on tensor cores (fewer: the
+ * matvec). H100, Llama-3.1-8B shape, a decode step's products (session 39): the matvec 5.5 ms at 1
+ * token, 8.75 at 4, 12.6 at 5, 13.9 at 6, 17.0 at 8; the batch product 10.7-11.1 at 5 to 16 (+ 1.3 of
+ * halves): B = 5 / 6 / 8 tokens/s 326 / 334 / 384-395 with the matvec, 354 / 424 / 552-555 here (32K,
+ * full attention).
+ */
+export const BATCH_MMA_FROM = 5;
 /** Values of k in a stage of matmul_batch_mma (SK): x's rows are padded to a multiple. */
 const BATCH_MMA_STAGE = 256;
 /** Workgroup size of the single-workgroup kernels (argmax, sample). */
