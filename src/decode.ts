@@ -18,8 +18,8 @@ import type { SelectOptions } from './attention/csa/select.js';
 import { destroyTables, listsSound, uploadTables, type Choice, type CsaParams, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
 import type { BatchSelector, LoadedContext, PreparedMethod, Selector } from './attention/method.js';
-import { CACHE_PAD, attentionDecode, attentionDecodeBatch, type BatchDecodeArgs } from './ops/attention.js';
-import { UNION_MIN_CONTEXT, unionScratch, type UnionScratch } from './ops/union.js';
+import { CACHE_PAD, attentionDecode, attentionDecodeBatch, unionPays, type BatchDecodeArgs } from './ops/attention.js';
+import { unionScratch, type UnionScratch } from './ops/union.js';
 import { BATCH_MMA_TOKENS, MATVEC_MAX_T } from './ops/dense.js';
 import { collecting, createGpu, release, type Gpu } from './gpu/device.js';
 import { positions, storage } from './gpu/kernels.js';
@@ -297,15 +297,15 @@ function sameBudget(a: SparseOptions, b: SparseOptions): boolean {
 
 /**
  * Sparse attention for a batch whose sequences select in one pass (each at its position), then
- * attend their selections together: on tensor cores and from UNION_MIN_CONTEXT keys the union of
+ * attend their selections together: on tensor cores and where it pays (unionPays) the union of
  * their context keys, each row read once for the batch (ops/union.ts, its scratch shared by the
  * layers), and each one's own rows.
  */
 export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelector): DecodeAttention {
-  // Made with the step that first asks (so the step's owner collects it), only where a union is
-  // attended (ops/attention.ts: on tensor cores, over f16 rows, for two sequences or more) and pays.
+  // Made with the step that first asks (so the step's owner collects it), only where a union can be
+  // attended (ops/attention.ts: on tensor cores, over f16 rows) and pays.
   let union: UnionScratch | undefined;
-  const unions = m.gpu.tensorCores && m.cache.format === 'f16' && batch.B >= 2 && batch.rows.ctx >= UNION_MIN_CONTEXT;
+  const unions = m.gpu.tensorCores && m.cache.format === 'f16' && unionPays(m.cfg.heads, m.cfg.kvHeads, batch.B, batch.rows.ctx);
   return (l, q, out) => {
     if (unions) union ??= unionScratch(m.gpu, m.cfg.kvHeads, batch.rows.ctx);
     const s = select(l, q, batch.positions, batch.B);

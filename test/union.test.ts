@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UNION_MAX_SEQS, unionDispatches, unionScratch } from '../src/ops/union.js';
+import { unionPays } from '../src/ops/attention.js';
 import { gpuContext, prng, readU32, runDispatches, uploadU32 } from './helpers/gpu.js';
 
 // The union of a batch's selections (wgsl/csa_union.wgsl) against a CPU reference: per KV head, the
@@ -66,5 +67,19 @@ describe('the union of a batch selection (csa_union: mark, count, scatter)', () 
     const x = unionScratch(c.gpu, 1, 100);
     const sel = { sel: uploadU32(c.gpu, [0]), counts: uploadU32(c.gpu, [1]), kmax: 1 };
     expect(() => unionDispatches(c.kernels, sel, x, 0, UNION_MAX_SEQS + 1)).toThrow(/a union of 1 to 32 sequences, not 33/);
+  });
+});
+
+// Where a batch takes unions: the measured points of UNION_MIN_KEYS (H100, Llama-3.1-8B's 32 query
+// heads on 8 KV heads, 16 sequences a union at most), and a GQA group of 1 (32 a union).
+describe('unionPays', () => {
+  it.each([
+    [16, 98304, true], [16, 131072, true], [16, 65536, false], [64, 32768, false], [8, 130775, false], [4, 131072, false], [1, 1 << 22, false],
+  ])('Hq 32, Hkv 8: B = %i over %i keys: %s', (B, ctx, pays) => {
+    expect(unionPays(32, 8, B, ctx)).toBe(pays);
+  });
+  it('a GQA group of 1 puts 32 sequences in a union', () => {
+    expect(unionPays(8, 8, 32, 32769)).toBe(true);
+    expect(unionPays(8, 8, 16, 65536)).toBe(false);
   });
 });

@@ -11,7 +11,7 @@
  */
 import { check } from '../errors.js';
 import { ceilDiv, dispatchOf, kernelParams, storage, type Binding, type Dispatch, type Kernels } from '../gpu/kernels.js';
-import { UNION_MAX_SEQS, unionDispatches, type UnionScratch } from './union.js';
+import { UNION_MAX_SEQS, UNION_MIN_KEYS, unionDispatches, type UnionScratch } from './union.js';
 
 /** Largest number of query heads one workgroup serves. */
 const MAX_HEADS_PER_WORKGROUP = 8;
@@ -278,6 +278,19 @@ function contextMma(k: Kernels, a: BatchDecodeArgs, parts: Partials, splits: num
   return dispatchOf(kernel, [a.q, a.kCache, a.vCache, parts.acc, parts.ml, params], [splits, a.Hkv * tiles]);
 }
 
+/** Sequences a union serves for GQA groups of G query heads: as many as one tile of a KV head's rows holds (at most B). */
+function unionSeqs(G: number, B: number): number {
+  return Math.max(1, Math.min(UNION_MAX_SEQS, Math.floor(MMA_BATCH_ROWS / G), B));
+}
+
+/**
+ * Whether a batch of B sequences over ctx context keys gains by attending its selections as unions
+ * (where attentionDecodeBatch can: on tensor cores, over f16 rows): past UNION_MIN_KEYS keys a union.
+ */
+export function unionPays(Hq: number, Hkv: number, B: number, ctx: number): boolean {
+  return B >= 2 && unionSeqs(Hq / Hkv, B) * ctx > UNION_MIN_KEYS;
+}
+
 /**
  * A batch selection's context keys as unions (ops/union.ts) of groups of sequences, as many as one
  * tile of a KV head's rows holds (16 of Llama-3.1-8B's GQA groups of 4), each union attended on tensor
@@ -287,7 +300,7 @@ function contextMma(k: Kernels, a: BatchDecodeArgs, parts: Partials, splits: num
 function unionContext(k: Kernels, a: BatchDecodeArgs, sp: SparseSelection, x: UnionScratch, ownSplits: number, splits?: number): { dispatches: Dispatch[]; parts: Partials; splits: number } {
   check(x.Hkv === a.Hkv && x.ctx === a.rows.ctx, `a union built for ${x.Hkv} KV heads over ${x.ctx} keys, asked for ${a.Hkv} over ${a.rows.ctx}`);
   const G = a.Hq / a.Hkv;
-  const per = Math.max(1, Math.min(UNION_MAX_SEQS, Math.floor(MMA_BATCH_ROWS / G), a.B));
+  const per = unionSeqs(G, a.B);
   const ctxSplits = splits ?? contextSplits(Math.min(a.rows.ctx, per * sp.kmax), a.Hkv * ceilDiv(per * G, MMA_BATCH_ROWS));
   const parts = partials(a.B * a.Hq, ctxSplits + ownSplits, a.d, k);
   const kernel = k.get('attention_prefill_mma', { defines: ['MMA', 'BATCH', 'UNION'], constants: { D: a.d, ...MMA_BATCH_CUT } });

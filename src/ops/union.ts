@@ -13,13 +13,16 @@ import type { Gpu } from '../gpu/device.js';
 /** Sequences one union serves: a bit each in a u32. */
 export const UNION_MAX_SEQS = 32;
 /**
- * Shortest context a batch attends as unions. The build's three dispatches a layer cost ~1.1 ms a
- * step whatever the context, and at 32K the union's attention is no faster than each selection's
- * (H100, random context, B = 16: 2.79 against 2.70 ms; 820 against 871 tokens/s, B = 4 297 against
- * 304); at 128K it is (B = 16: 3.74 + 1.38 against 8.67 ms, 510 against 459 tokens/s; B = 4: 246
- * against 233). 64K is between, not measured (docs/perf-notes.md, session 38).
+ * Fewest context keys, summed over the sequences of one union, from which a batch attends as unions
+ * (more, not equal): the build's three dispatches a layer cost ~1.1-1.3 ms a step whatever the
+ * context, and a union's attention gains on each selection's only where its sequences' selections
+ * are many keys. H100, random contexts (the union's worst case: near-independent selections), CSA
+ * tokens/s as unions / one by one (docs/perf-notes.md, sessions 38-39): 16 sequences a union at 32K
+ * 820 / 871, at 64K 670-675 / 673-674, at 96K 573-575 / 536-539, at 128K 510 / 459; 8 at 96K 282-295
+ * / 283-289, at 128K 262-268 / 260-265; 4 at 64K 240-289 / 305-307, at 96K 231-261 / 268-269, at
+ * 128K 233-246 / 244-245.
  */
-export const UNION_MIN_CONTEXT = 65536;
+export const UNION_MIN_KEYS = 1 << 20;
 /** csa_union.wgsl's workgroup and the keys a COUNT or SCATTER workgroup takes (WG · PER). */
 const UNION_WG = 256;
 const UNION_CHUNK = UNION_WG * 16;
