@@ -189,6 +189,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   const rand = mulberry32(job.seed + N);
   const ids = Array.from({ length: N }, () => Math.floor(rand() * model.cfg.vocab));
   const question = Array.from({ length: job.questionTokens }, () => Math.floor(rand() * model.cfg.vocab));
+  const questions = batchQuestions(question, Math.max(1, rooms - 1), job.seed + N, model.cfg.vocab);
   log.info({ model: modelName(job), context: N, random: job.randomContext }, 'context');
   let { tables, prefillMs, tablesMs } = job.randomContext ? { ...(await randomContext(model, N, job)), prefillMs: null } : await prefillWithTables(model, ids, job.csa, log);
 
@@ -229,7 +230,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
     for (const name of ['full', 'csa'] as const) {
       log.info({ context: N, attention: name, batch: B }, 'batched decode');
       const attention = (batch: Batch) => (name === 'full' ? model.batchAttention(batch) : batchSelectAttention(model, batch, csaSelector(model, tables, job.csa, selectOptions(job.sparse, N, N + room))));
-      batches.push({ batch: B, attention: name, ...(await batchFigures(model, N, B, room, attention, question, job.decodeTokens, !!job.profile)) });
+      batches.push({ batch: B, attention: name, ...(await batchFigures(model, N, B, room, attention, questions.slice(0, B), job.decodeTokens, !!job.profile)) });
     }
   }
   // Last: it rewrites layer 0's cache of that chunk from whatever the scratch holds.
@@ -246,16 +247,26 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
   return row;
 }
 
-/** Decode speed of B sequences together, each after the context with `question`, greedy. */
-async function batchFigures(model: Model, N: number, B: number, room: number, attention: (b: Batch) => DecodeAttention, question: number[], tokens: number, profile: boolean) {
+/**
+ * The questions of a batch of up to B sequences: the single sequence's first, then questions of the
+ * same length of their own (random tokens), so that CSA selects for each what its question asks
+ * (one question B times would select the same keys B times: one union, lists read from cache).
+ */
+export function batchQuestions(first: number[], B: number, seed: number, vocab: number): number[][] {
+  const rand = mulberry32(seed ^ 0x5eed);
+  return [first, ...Array.from({ length: B - 1 }, () => first.map(() => Math.floor(rand() * vocab)))];
+}
+
+/** Decode speed of B sequences together, each after the context with its question, greedy. */
+async function batchFigures(model: Model, N: number, B: number, room: number, attention: (b: Batch) => DecodeAttention, questions: number[][], tokens: number, profile: boolean) {
   const made: GPUBuffer[] = [];
   const batch = collecting(model.gpu, made, () => model.batch(N, B, room));
   const generator = collecting(model.gpu, made, () => new BatchGenerator(model, batch, { temperature: 0, topP: 1, seed: 0 }, attention(batch)));
-  const prompts = (maxTokens: number) => Array.from({ length: B }, () => ({ ids: question, maxTokens, stopIds: [] }));
+  const prompts = (maxTokens: number) => questions.map((ids) => ({ ids, maxTokens, stopIds: [] }));
   try {
     await generator.run(prompts(2), () => {}); // compiles the step's kernels
     const r = await generator.run(prompts(tokens), () => {});
-    const kernels = profile ? await collecting(model.gpu, made, () => profileBatchStep(model, batch, attention(batch), question.length)) : undefined;
+    const kernels = profile ? await collecting(model.gpu, made, () => profileBatchStep(model, batch, attention(batch), questions[0]!.length)) : undefined;
     return { msPerStep: r.decodeMs / r.steps, tokensPerSecond: (r.tokens * 1000) / r.decodeMs, perSequenceTokensPerSecond: (r.steps * 1000) / r.decodeMs, ...kernels };
   } finally {
     generator.destroy();

@@ -3,7 +3,7 @@
  * must read, the floor at the given bandwidth, % of floor), with a prefilled and a random context.
  */
 import { describe, expect, it } from 'vitest';
-import { batchTable, bench, benchTable, formatBench, type BenchJob } from '../src/bench.js';
+import { batchQuestions, batchTable, bench, benchTable, formatBench, type BenchJob } from '../src/bench.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { PRESETS } from '../src/model/synth.js';
 import { createLogger } from '../src/log.js';
@@ -76,6 +76,16 @@ describe('csattn bench', () => {
 });
 
 describe('csattn bench --batch', () => {
+  it('asks each sequence its own question: the single sequence\'s first, the rest of its length, distinct', () => {
+    const first = [5, 9, 2, 7];
+    const qs = batchQuestions(first, 16, 3, 1000);
+    expect(qs).toHaveLength(16);
+    expect(qs[0]).toBe(first);
+    expect(qs.every((q) => q.length === 4 && q.every((t) => Number.isInteger(t) && t >= 0 && t < 1000))).toBe(true);
+    expect(new Set(qs.map((q) => q.join(','))).size).toBe(16);
+    expect(batchQuestions(first, 16, 3, 1000)).toEqual(qs);
+    expect(batchQuestions(first, 1, 3, 1000)).toEqual([first]);
+  });
   it('decodes each batch size with both attentions: a token a step for every sequence', async () => {
     // 9: past MATVEC_MAX_T, the products take the tiled kernel.
     const [r] = await bench({ ...job, randomContext: true, bundleIo: false, profile: true, contexts: [cfg.max_position_embeddings], batches: [1, 3, 9] }, () => {});
