@@ -141,6 +141,8 @@ export interface BenchRow {
   prefillChunk?: PrefillChunk;
   /** With batches: each batch size's decode, full and csa. */
   batches?: BatchFigures[];
+  /** 'own': each sequence of a batch asked its own question (batchQuestions); rows without it (before 2026-12-07) asked one question B times. */
+  batchQuestions?: 'own';
 }
 
 export async function bench(job: BenchJob, onRow: (r: BenchRow) => void): Promise<BenchRow[]> {
@@ -241,7 +243,7 @@ async function benchContext(gpu: Gpu, job: BenchJob, context: number): Promise<B
     prefillMs, prefillTokensPerSecond: prefillMs === null ? null : (N * 1000) / prefillMs, tablesMs, bundle, full, csa: sparse,
     csaSpeedup: full.msPerToken / sparse.msPerToken, sparsity: job.sparse.sparsity, weightBytes: model.weightBytesPerToken(), kvRowBytes, peakGpuBytes: gpu.memory.peak, prefillKernels,
     ...(prefillKernels ? { prefillChunk: prefillChunk(model.cfg, T, N) } : {}),
-    ...(job.batches?.length ? { batches } : {}),
+    ...(job.batches?.length ? { batches, batchQuestions: 'own' as const } : {}),
   };
   for (const t of tables) destroyTables(gpu, t);
   return row;

@@ -216,6 +216,7 @@ export function benchReport(x: BenchInputs, model = 'llama-3.1-8b', lead: string
   const batched = batchEntries(x, model);
   if (batched.length) {
     out.push('### Many sequences over one shared prompt (aggregate decode tokens/s; ratios: csattn / llama.cpp)', '');
+    if (x.csattn.some((r) => r.batches?.length && r.batchQuestions !== 'own')) out.push('csattn\'s batches here asked every sequence the same question: its CSA selections were one, which flatters CSA.', '');
     out.push(...table(['context', 'B', 'llama.cpp F16', 'csattn full', 'csattn CSA', 'full vs llama.cpp', 'CSA vs llama.cpp'], batched.map((b) =>
       [k(b.context), String(b.batch), f(b.llama, 0), f(b.full, 0), f(b.csa, 0), ratio(b.full, b.llama), ratio(b.csa, b.llama)])), '');
   }

@@ -92,6 +92,7 @@ describe('csattn bench --batch', () => {
     // The window keeps the largest batch's rooms: its sequences and the prefill's.
     expect(r.context).toBe(cfg.max_position_embeddings - 10 * (5 + 6 + 1));
     expect(r.batches!.map((b) => [b.batch, b.attention])).toEqual([[1, 'full'], [1, 'csa'], [3, 'full'], [3, 'csa'], [9, 'full'], [9, 'csa']]);
+    expect(r.batchQuestions).toBe('own');
     for (const b of r.batches!) {
       expect(b.tokensPerSecond).toBeCloseTo(b.batch * b.perSequenceTokensPerSecond, 6);
       expect(b.msPerStep * b.perSequenceTokensPerSecond).toBeCloseTo(1000, 6);

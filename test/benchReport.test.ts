@@ -92,6 +92,11 @@ describe('bench report', () => {
     const { markdown } = benchReport(y);
     expect(markdown).toContain(`| 32K | 16 | 1635 | 1600 | 2400 | ${(1600 / 1635).toFixed(2)}x | ${(2400 / 1635).toFixed(2)}x |`);
     expect(markdown).toContain('| 32K | 1 | 147 | 100 | 150 |');
+    // Rows from before each sequence asked its own question are marked as such; the newer are not.
+    expect(markdown).toContain('asked every sequence the same question');
+    const own = benchReport(parseBenchLines([...LINES, { ...csattn(32768, 6.0, 4.0, null), batches, batchQuestions: 'own' }])).markdown;
+    expect(own).toContain('| 32K | 16 | 1635 | 1600 | 2400 |');
+    expect(own).not.toContain('asked every sequence the same question');
   });
 
   it('sets each quantized or pooled row beside llama.cpp at its precision, apart from the f16 rows', () => {
