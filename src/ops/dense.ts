@@ -14,7 +14,7 @@ import type { BatchRows, KvScales } from './attention.js';
 
 /**
  * Chunks of at most this many tokens use the matvec kernel (weights streamed once, as in decode);
- * longer ones the tiled matmul. K = N = 1024 on lavapipe, matvec vs tiled: 2.5 vs 72 ms at T = 1,
+ * longer ones the tiled matmul (on tensor cores, f16 weights from BATCH_MMA_FROM tokens). K = N = 1024 on lavapipe, matvec vs tiled: 2.5 vs 72 ms at T = 1,
  * 18 vs 54 ms at T = 8, 41 vs 52 ms at T = 9, 60 vs 48 ms at T = 12. (On an H100, K = N = 4096:
  * matvec 56 us at T = 8, tiled 250 us at T = 9 to 64: too few 64-token tiles to fill the GPU.)
  */
@@ -42,8 +42,8 @@ const BATCH_MMA_ROWS = 32;
  * Fewest tokens a product of f16 weights takes to matmul_batch_mma on tensor cores (fewer: the
  * matvec). H100, Llama-3.1-8B shape, a decode step's products (session 39): the matvec 5.5 ms at 1
  * token, 8.75 at 4, 12.6 at 5, 13.9 at 6, 17.0 at 8; the batch product 10.7-11.1 at 5 to 16 (+ 1.3 of
- * halves): B = 5 / 6 / 8 tokens/s 326 / 334 / 384-395 with the matvec, 354 / 424 / 552-555 here (32K,
- * full attention).
+ * halves): B = 5 / 6 / 8 tokens/s 325-326 / 310-334 / 384-395 with the matvec, 265-354 / 424-425 /
+ * 552-555 here (32K, full attention, two runs each).
  */
 export const BATCH_MMA_FROM = 5;
 /** Values of k in a stage of matmul_batch_mma (SK): x's rows are padded to a multiple. */

@@ -17,10 +17,10 @@ export const UNION_MAX_SEQS = 32;
  * (more, not equal): the build's three dispatches a layer cost ~1.1-1.3 ms a step whatever the
  * context, and a union's attention gains on each selection's only where its sequences' selections
  * are many keys. H100, random contexts, every sequence the same question (as `csattn bench` asked
- * until session 39: the union's best case, one selection's keys), CSA tokens/s as unions / one by one (docs/perf-notes.md, sessions 38-39): 16 sequences a union at 32K
- * 820 / 871, at 64K 670-675 / 673-674, at 96K 573-575 / 536-539, at 128K 510 / 459; 8 at 96K 282-295
- * / 283-289, at 128K 262-268 / 260-265; 4 at 64K 240-289 / 305-307, at 96K 231-261 / 268-269, at
- * 128K 233-246 / 244-245.
+ * until session 39: the union's best case, one selection's keys), CSA tokens/s as unions / one by
+ * one (docs/perf-notes.md, sessions 38-39): 16 sequences a union at 32K 820 / 871, at 64K 670-675 /
+ * 673-674, at 96K 573-575 / 536-539, at 128K 510 / 459; 8 at 96K 282-295 / 283-289, at 128K 262-268
+ * / 260-265; 4 at 64K 240-289 / 305-307, at 96K 231-261 / 268-269, at 128K 233-246 / 244-245.
  */
 export const UNION_MIN_KEYS = 1 << 20;
 /** csa_union.wgsl's workgroup and the keys a COUNT or SCATTER workgroup takes (WG · PER). */
