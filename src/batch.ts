@@ -31,6 +31,22 @@ export interface BatchPrompt {
   keepLogits?: boolean;
 }
 
+/**
+ * A batch's attention: one form, or several forms of it, each recorded as a step of its own, between
+ * which the steps' probe chooses as they run (decode.ts: unions where the questions share keys).
+ */
+export type BatchAttention = DecodeAttention | SwitchedAttention;
+
+export interface SwitchedAttention {
+  forms: DecodeAttention[];
+  /** A word for each form (benchmarks report the one a run ended with). */
+  names: string[];
+  /** What every form's step writes for the choice (made when the first form is recorded), read back with the tokens. */
+  probe(): GPUBuffer;
+  /** The form for the steps not yet submitted, from the latest probe read back and the form in use. */
+  choose(probe: ArrayBuffer, form: number): number;
+}
+
 /** How every sequence of a batch samples (one recorded sampler serves them all). */
 export type BatchSampling = Pick<SamplingOptions, 'temperature' | 'topP' | 'seed'>;
 
@@ -64,7 +80,10 @@ interface Live {
 
 export class BatchGenerator {
   private readonly history: GPUBuffer;
-  private readonly step: Op[];
+  /** The recorded step of each form of the attention, and the form the next steps take (kept from run to run). */
+  private readonly recorded: Op[][];
+  private form = 0;
+  private readonly switched: SwitchedAttention | null;
   /** Samples a prefilled prompt's first token (into model.nextToken) at the step's position. */
   private readonly promptSampler: Dispatch;
   private made: GPUBuffer[] = [];
@@ -72,15 +91,22 @@ export class BatchGenerator {
   private steps = 0;
 
   /** `attention`: the batch's decode attention (model.batchAttention, or a sparse method's). */
-  constructor(readonly model: Model, readonly batch: Batch, sampling: BatchSampling, attention: DecodeAttention) {
+  constructor(readonly model: Model, readonly batch: Batch, sampling: BatchSampling, attention: BatchAttention) {
     const m = model;
     const chooser = (a: ops.ArgmaxArgs) => (sampling.temperature > 0 ? ops.sample(m.kernels, { ...a, ...sampling }) : ops.argmax(m.kernels, a));
     this.history = collecting(m.gpu, this.made, () => storage(m.gpu, HISTORY_ROWS * batch.B * 4, 'batch token history'));
-    this.step = collecting(m.gpu, this.made, () => m.batchOps(batch, attention, (logits) =>
-      chooser({ logits, next: batch.next, history: this.history, step: batch.positions, V: m.cfg.vocab, batch: { B: batch.B, positions: batch.positions } })));
+    this.switched = typeof attention === 'function' ? null : attention;
+    const forms = this.switched?.forms ?? [attention as DecodeAttention];
+    this.recorded = forms.map((form) => collecting(m.gpu, this.made, () => m.batchOps(batch, form, (logits) =>
+      chooser({ logits, next: batch.next, history: this.history, step: batch.positions, V: m.cfg.vocab, batch: { B: batch.B, positions: batch.positions } }))));
     this.promptSampler = collecting(m.gpu, this.made, () => chooser({
       logits: m.logitsOf(m.scratchFor(1)), next: m.nextToken, history: storage(m.gpu, (m.capacity + 1) * 4, 'prompt token history'), step: m.step, V: m.cfg.vocab,
     }));
+  }
+
+  /** The form of a switched attention the next steps take (0 for one of a single form). */
+  get currentForm(): number {
+    return this.form;
   }
 
   /** Frees what the generator made (the batch itself belongs to its maker). */
@@ -117,10 +143,11 @@ export class BatchGenerator {
     const served: (Live | null)[][] = [];
     let queued = 0; // steps whose read-back is queued
     let read = 0; // steps read back
-    const reads: { from: number; data: Promise<ArrayBuffer> }[] = [];
+    const reads: { from: number; data: Promise<ArrayBuffer>; probe?: Promise<ArrayBuffer> }[] = [];
     const queueRead = () => {
       const from = queued, n = served.length - queued;
-      reads.push({ from, data: readBuffer(this.model.gpu, this.history, n * B * 4, (from % HISTORY_ROWS) * B * 4) });
+      const probe = this.switched?.probe();
+      reads.push({ from, data: readBuffer(this.model.gpu, this.history, n * B * 4, (from % HISTORY_ROWS) * B * 4), probe: probe && readBuffer(this.model.gpu, probe) });
       queued = served.length;
     };
     try {
@@ -146,7 +173,7 @@ export class BatchGenerator {
           const live = slots.map((l) => (needs(l) ? l : null));
           const keep = live.flatMap((l, b): Op[] => (l?.logits ? [this.keepLogits(b, l.logits, l.submitted)] : []));
           const forced = live.map((l) => l?.prompt.forced?.[l.submitted - 1]);
-          this.model.decodeBatch(this.batch, [...this.step, ...keep], live.map((l) => (l ? l.first + l.submitted : rows.ctx)), at, forced);
+          this.model.decodeBatch(this.batch, [...this.recorded[this.form], ...keep], live.map((l) => (l ? l.first + l.submitted : rows.ctx)), at, forced);
           this.submitMs += performance.now() - ts;
           this.steps++;
           served.push(live);
@@ -166,10 +193,11 @@ export class BatchGenerator {
           for (const [s, l] of served[r.from + j].entries()) if (l && !l.done && this.accept(l, ids[j * B + s])) finish(l);
         }
         read = r.from + ids.length / B;
+        if (r.probe) this.form = this.switched!.choose(await r.probe, this.form);
       }
       await Promise.all(ends);
     } finally {
-      await Promise.allSettled([...reads.map((r) => r.data), ...ends]);
+      await Promise.allSettled([...reads.flatMap((r) => [r.data, r.probe]), ...ends]);
       for (const l of slots) if (l?.logits && !l.done) release(this.model.gpu, l.logits);
     }
     await this.model.sync();

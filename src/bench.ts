@@ -14,7 +14,8 @@ import { peakBandwidth, type Peak } from './gpu/peaks.js';
 import { profileInStep, profileOps, type KernelTime } from './gpu/profile.js';
 import { loadModel } from './model/load.js';
 import type { Batch, DecodeAttention, Model } from './model/model.js';
-import { BatchGenerator } from './batch.js';
+import { BatchGenerator, type BatchAttention } from './batch.js';
+import { unionShare } from './ops/union.js';
 import { presetConfig, syntheticModel } from './model/synth.js';
 import { mulberry32 } from './random.js';
 import { DEFAULT_CSA, destroyTables, type CsaParams, type LayerTables } from './attention/csa/tables.js';
@@ -26,7 +27,7 @@ import { prefillWithTables, writeContextBundle } from './prefill.js';
 import { loadConfig, parseConfig, type ModelConfig } from './model/config.js';
 import * as ops from './ops/dense.js';
 import { buildKeyTables } from './attention/baselines.js';
-import { record, storage, submit } from './gpu/kernels.js';
+import { readBuffer, record, storage, submit } from './gpu/kernels.js';
 import type { Logger } from './log.js';
 import { VERSION } from './version.js';
 import type { WeightFormat } from './ops/quant.js';
@@ -105,6 +106,12 @@ export interface BatchFigures {
   /** With profile: GPU time per kernel of one step (all sequences), and of the whole step. */
   kernels?: KernelTime[];
   gpuStepMs?: number;
+  /**
+   * A batch that switches between forms of its attention (CSA's unions, decode.ts): the form its
+   * steps ended in, and the share its union probe last read (ops/union.ts, unionShare).
+   */
+  form?: string;
+  unionShare?: number | null;
 }
 
 export interface BenchRow {
@@ -260,16 +267,21 @@ export function batchQuestions(first: number[], B: number, seed: number, vocab: 
 }
 
 /** Decode speed of B sequences together, each after the context with its question, greedy. */
-async function batchFigures(model: Model, N: number, B: number, room: number, attention: (b: Batch) => DecodeAttention, questions: number[][], tokens: number, profile: boolean) {
+async function batchFigures(model: Model, N: number, B: number, room: number, attention: (b: Batch) => BatchAttention, questions: number[][], tokens: number, profile: boolean) {
   const made: GPUBuffer[] = [];
   const batch = collecting(model.gpu, made, () => model.batch(N, B, room));
-  const generator = collecting(model.gpu, made, () => new BatchGenerator(model, batch, { temperature: 0, topP: 1, seed: 0 }, attention(batch)));
+  let att: BatchAttention | undefined;
+  const generator = collecting(model.gpu, made, () => new BatchGenerator(model, batch, { temperature: 0, topP: 1, seed: 0 }, (att = attention(batch))));
   const prompts = (maxTokens: number) => questions.map((ids) => ({ ids, maxTokens, stopIds: [] }));
   try {
-    await generator.run(prompts(2), () => {}); // compiles the step's kernels
+    // Compiles the step's kernels (and reads a switched attention's first probe: the timed run starts in its form).
+    await generator.run(prompts(2), () => {});
     const r = await generator.run(prompts(tokens), () => {});
-    const kernels = profile ? await collecting(model.gpu, made, () => profileBatchStep(model, batch, attention(batch), questions[0]!.length)) : undefined;
-    return { msPerStep: r.decodeMs / r.steps, tokensPerSecond: (r.tokens * 1000) / r.decodeMs, perSequenceTokensPerSecond: (r.steps * 1000) / r.decodeMs, ...kernels };
+    const switched = typeof att === 'function' ? null : att!;
+    const form = switched ? { form: switched.names[generator.currentForm], unionShare: unionShare(new Uint32Array(await readBuffer(model.gpu, switched.probe())), model.cfg.kvHeads) } : {};
+    const ended = switched ? switched.forms[generator.currentForm] : (att as DecodeAttention);
+    const kernels = profile ? await collecting(model.gpu, made, () => profileBatchStep(model, batch, ended, questions[0]!.length)) : undefined;
+    return { msPerStep: r.decodeMs / r.steps, tokensPerSecond: (r.tokens * 1000) / r.decodeMs, perSequenceTokensPerSecond: (r.steps * 1000) / r.decodeMs, ...form, ...kernels };
   } finally {
     generator.destroy();
     for (const b of made) release(model.gpu, b);

@@ -18,12 +18,12 @@ import type { SelectOptions } from './attention/csa/select.js';
 import { destroyTables, listsSound, uploadTables, type Choice, type CsaParams, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
 import type { BatchSelector, LoadedContext, PreparedMethod, Selector } from './attention/method.js';
-import { CACHE_PAD, attentionDecode, attentionDecodeBatch, unionPays, type BatchDecodeArgs } from './ops/attention.js';
-import { unionScratch, type UnionScratch } from './ops/union.js';
+import { CACHE_PAD, attentionDecode, attentionDecodeBatch, unionPays, unionSeqs, type BatchDecodeArgs } from './ops/attention.js';
+import { UNION_MAX_SHARE, unionProbe, unionProbeBytes, unionScratch, unionShare, type UnionScratch } from './ops/union.js';
 import { BATCH_MMA_TOKENS, MATVEC_MAX_T } from './ops/dense.js';
 import { collecting, createGpu, release, type Gpu } from './gpu/device.js';
 import { positions, storage } from './gpu/kernels.js';
-import { BatchGenerator, type BatchPrompt, type BatchRun, type BatchSampling } from './batch.js';
+import { BatchGenerator, type BatchAttention, type BatchPrompt, type BatchRun, type BatchSampling } from './batch.js';
 import { questionIds } from './template.js';
 import type { Logger } from './log.js';
 import type { Question } from './questions.js';
@@ -167,7 +167,7 @@ export class Session {
    * How a batch attends: full attention for all; one selection pass for all when they share a
    * method and budget and the method selects batches (CSA's tables); else each sequence its own.
    */
-  private async batchAttention(batch: Batch, slots: SlotAttention[], room: number): Promise<DecodeAttention> {
+  private async batchAttention(batch: Batch, slots: SlotAttention[], room: number): Promise<BatchAttention> {
     const m = this.model;
     const [first] = slots;
     if (first.attention !== 'full' && slots.every((s) => s.attention === first.attention && sameBudget(s.sparse, first.sparse))) {
@@ -297,19 +297,44 @@ function sameBudget(a: SparseOptions, b: SparseOptions): boolean {
 
 /**
  * Sparse attention for a batch whose sequences select in one pass (each at its position), then
- * attend their selections together: on tensor cores and where it pays (unionPays) the union of
- * their context keys, each row read once for the batch (ops/union.ts, its scratch shared by the
- * layers), and each one's own rows.
+ * attend their selections together. On tensor cores and where a union can pay (unionPays), in two
+ * forms between which the batch switches as it runs: the union of their context keys, each row read
+ * once for the batch (ops/union.ts, its scratch shared by the layers), and each one's own rows; or
+ * each selection by itself. The middle layer's union of the first sequences is built in both forms
+ * as a probe: the batch attends as unions while that union holds at most UNION_MAX_SHARE of the
+ * keys its selections chose (questions about one text pick mostly the same keys; unrelated ones do not).
  */
-export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelector): DecodeAttention {
-  // Made with the step that first asks (so the step's owner collects it), only where a union can be
-  // attended (ops/attention.ts: on tensor cores, over f16 rows) and pays.
+export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelector): BatchAttention {
+  const { heads: Hq, kvHeads: Hkv } = m.cfg;
+  const selected = (l: number, q: GPUBuffer) => select(l, q, batch.positions, batch.B);
+  if (!(m.gpu.tensorCores && m.cache.format === 'f16' && unionPays(Hq, Hkv, batch.B, batch.rows.ctx))) {
+    return (l, q, out) => {
+      const s = selected(l, q);
+      return [...s.dispatches, ...attendSelected(m, batch, l, q, out, s.selection)];
+    };
+  }
+  // Made with the first form's step (so the step's owner collects them); the second reuses them.
   let union: UnionScratch | undefined;
-  const unions = m.gpu.tensorCores && m.cache.format === 'f16' && unionPays(m.cfg.heads, m.cfg.kvHeads, batch.B, batch.rows.ctx);
-  return (l, q, out) => {
-    if (unions) union ??= unionScratch(m.gpu, m.cfg.kvHeads, batch.rows.ctx);
-    const s = select(l, q, batch.positions, batch.B);
-    return [...s.dispatches, ...attendSelected(m, batch, l, q, out, s.selection, union)];
+  let probe: GPUBuffer | undefined;
+  const selections: ReturnType<BatchSelector>[] = [];
+  const seqs = unionSeqs(Hq / Hkv, batch.B);
+  const probed = m.cfg.layers >> 1;
+  const form = (unions: boolean): DecodeAttention => (l, q, out) => {
+    union ??= unionScratch(m.gpu, Hkv, batch.rows.ctx);
+    probe ??= storage(m.gpu, unionProbeBytes(Hkv, seqs), 'union probe');
+    const s = (selections[l] ??= selected(l, q));
+    const ops = [...s.dispatches, ...attendSelected(m, batch, l, q, out, s.selection, unions ? union : undefined)];
+    // A selection per query head is never attended as unions (ops/attention.ts): no probe, no switch.
+    return l === probed && !s.selection.perQueryHead ? [...ops, ...unionProbe(m.kernels, s.selection, union, seqs, probe)] : ops;
+  };
+  return {
+    forms: [form(true), form(false)],
+    names: ['unions', 'each'],
+    probe: () => probe!,
+    choose: (data, current) => {
+      const share = unionShare(new Uint32Array(data), Hkv);
+      return share === null ? current : share <= UNION_MAX_SHARE ? 0 : 1;
+    },
   };
 }
 

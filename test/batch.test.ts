@@ -16,6 +16,11 @@ import { createLogger } from '../src/log.js';
 import { runCsattn } from './helpers/cli.js';
 import { KV_FORMATS, type KvFormat } from '../src/model/kvcache.js';
 import { CACHE_PAD } from '../src/ops/attention.js';
+import { BatchGenerator, type BatchAttention, type SwitchedAttention } from '../src/batch.js';
+import { collecting, release } from '../src/gpu/device.js';
+import { storage } from '../src/gpu/kernels.js';
+import type { Batch, DecodeAttention } from '../src/model/model.js';
+import { uploadU32 } from './helpers/gpu.js';
 
 const MODEL = 'fixtures/models/tinylm';
 const record = JSON.parse(readFileSync('fixtures/facts.tiny.jsonl', 'utf8').trim().split('\n')[0]);
@@ -86,6 +91,49 @@ describe.each<[AttentionKind, SparseOptions, KvFormat]>([
     expect(want.some((a) => a.ids.length < greedy.maxTokens)).toBe(true);
     const got = await batched(attention, sparse, stops);
     expect(got).toEqual(want);
+  }, 600_000);
+});
+
+// A batch whose attention has two forms (decode.ts: unions or each selection, on tensor cores) runs
+// the form its probe chose at each read-back. Here both forms are full attention, each writing its
+// number into the probe, and the choice alternates: the answers stay those of one form, and the
+// probes read back show both forms ran.
+describe('a batch switching between forms of its attention (SwitchedAttention)', () => {
+  it('takes the chosen form from the next step on and answers as a single form does', async () => {
+    session = sessions.f16!;
+    const m = session.model;
+    const answer = async (attention: (batch: Batch) => BatchAttention) => {
+      const made: GPUBuffer[] = [];
+      const batch = collecting(m.gpu, made, () => m.batch(session.contextTokens, B, ROOM));
+      const generator = collecting(m.gpu, made, () => new BatchGenerator(m, batch, greedy, attention(batch)));
+      const ids: number[][] = [];
+      try {
+        const prompts = questions.map((q) => ({ ids: session.questionIds(q, greedy.maxTokens, ROOM), maxTokens: greedy.maxTokens, stopIds: [] }));
+        await generator.run(prompts, (i, g) => { ids[i] = g.ids; });
+      } finally {
+        generator.destroy();
+        for (const b of made) release(m.gpu, b);
+      }
+      return ids;
+    };
+    const seen: number[] = [];
+    const switched = (batch: Batch): SwitchedAttention => {
+      const probe = storage(m.gpu, 4, 'probe');
+      const full = m.batchAttention(batch);
+      const form = (i: number): DecodeAttention => {
+        const mark = uploadU32(m.gpu, [i + 1]);
+        return (l, q, out) => [...full(l, q, out), ...(l === 0 ? [{ copy: { src: mark, srcOffset: 0, dst: probe, dstOffset: 0, size: 4 } }] : [])];
+      };
+      return {
+        forms: [form(0), form(1)], names: ['first', 'second'], probe: () => probe,
+        choose: (data, current) => { seen.push(new Uint32Array(data)[0]); return 1 - current; },
+      };
+    };
+    const want = await answer((batch) => m.batchAttention(batch));
+    expect(await answer(switched)).toEqual(want);
+    // Each read-back saw the form of the last step before it: 1 (form 0) first, then both.
+    expect(seen[0]).toBe(1);
+    expect(new Set(seen)).toEqual(new Set([1, 2]));
   }, 600_000);
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { UNION_MAX_SEQS, unionDispatches, unionScratch } from '../src/ops/union.js';
+import { UNION_MAX_SEQS, unionDispatches, unionProbe, unionProbeBytes, unionScratch, unionShare } from '../src/ops/union.js';
+import { encodeOps, storage } from '../src/gpu/kernels.js';
 import { unionPays } from '../src/ops/attention.js';
 import { gpuContext, prng, readU32, runDispatches, uploadU32 } from './helpers/gpu.js';
 
@@ -67,6 +68,36 @@ describe('the union of a batch selection (csa_union: mark, count, scatter)', () 
     const x = unionScratch(c.gpu, 1, 100);
     const sel = { sel: uploadU32(c.gpu, [0]), counts: uploadU32(c.gpu, [1]), kmax: 1 };
     expect(() => unionDispatches(c.kernels, sel, x, 0, UNION_MAX_SEQS + 1)).toThrow(/a union of 1 to 32 sequences, not 33/);
+  });
+});
+
+// The probe a batch reads back to choose between unions and each selection (decode.ts): the union's
+// sizes and the selections' counts, copied after the build.
+describe('unionProbe and unionShare', () => {
+  it('Hkv=2 ctx=300: 3 sequences of 4, the union built and copied with their counts', async () => {
+    const c = await gpuContext(true);
+    const [Hkv, ctx, B, seqs] = [2, 300, 4, 3];
+    const x = unionScratch(c.gpu, Hkv, ctx);
+    const lists = selections(B, Hkv, ctx, 3);
+    const kmax = Math.max(...lists.map((l) => l.length));
+    const sel = { sel: uploadU32(c.gpu, packed(lists, kmax, ctx)), counts: uploadU32(c.gpu, lists.map((l) => l.length)), kmax };
+    const probe = storage(c.gpu, unionProbeBytes(Hkv, seqs), 'probe');
+    const enc = c.gpu.device.createCommandEncoder();
+    encodeOps(enc, unionProbe(c.kernels, sel, x, seqs, probe));
+    c.gpu.device.queue.submit([enc.finish()]);
+    const got = await readU32(c.gpu, probe, Hkv * (1 + seqs));
+    const sizes = unionRef(lists, Hkv, ctx, 0, seqs).map((u) => u.length);
+    const counts = lists.slice(0, seqs * Hkv).map((l) => l.length);
+    expect([...got]).toEqual([...sizes, ...counts]);
+    const sum = (a: number[]) => a.reduce((s, v) => s + v, 0);
+    expect(unionShare(got, Hkv)).toBeCloseTo(sum(sizes) / sum(counts), 12);
+  });
+
+  it('a share of 1/seqs for one selection, 1 for selections apart, none before a probe is written', () => {
+    // Hkv = 2: sizes, then counts of (sequence, KV head).
+    expect(unionShare(Uint32Array.from([10, 6, 10, 6, 10, 6, 10, 6]), 2)).toBeCloseTo(1 / 3, 12);
+    expect(unionShare(Uint32Array.from([30, 18, 10, 6, 10, 6, 10, 6]), 2)).toBe(1);
+    expect(unionShare(new Uint32Array(8), 2)).toBeNull();
   });
 });
 

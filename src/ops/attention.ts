@@ -279,7 +279,7 @@ function contextMma(k: Kernels, a: BatchDecodeArgs, parts: Partials, splits: num
 }
 
 /** Sequences a union serves for GQA groups of G query heads: as many as one tile of a KV head's rows holds (at most B). */
-function unionSeqs(G: number, B: number): number {
+export function unionSeqs(G: number, B: number): number {
   return Math.max(1, Math.min(UNION_MAX_SEQS, Math.floor(MMA_BATCH_ROWS / G), B));
 }
 
