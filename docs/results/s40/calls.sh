@@ -1,7 +1,7 @@
 # Session 40's device calls (2026-12-07, one NVIDIA H100 80GB HBM3, driver 580.159.04, asked for
 # nvidia-h200), in order; each run from the project root with the device tool's `run`.
 # 1 (carry .device .peers .ab, tinylm out; an H200 would have run the suite's call 1 instead):
-X
+#     bash docs/results/s39/next-call.sh      -> call1/ (cut at 600 s in nounion-2's 128K)
 # 2 (carry .device .ab; builds: ab-build.sh switch (working tree), switch-same and head-same (one
 #    question B times: batchQuestions returning `first` B times), nounion (session 39's)):
 #     bash docs/results/s40/call2.sh          -> call2/
