@@ -41,8 +41,8 @@ export interface SwitchedAttention {
   forms: DecodeAttention[];
   /** A word for each form (benchmarks report the one a run ended with). */
   names: string[];
-  /** What every form's step writes for the choice (made when the first form is recorded), read back with the tokens. */
-  probe(): GPUBuffer;
+  /** What every form's step writes for the choice (made when the first form is recorded; none: the forms do not differ), read back with the tokens. */
+  probe(): GPUBuffer | undefined;
   /** The form for the steps not yet submitted, from the latest probe read back and the form in use. */
   choose(probe: ArrayBuffer, form: number): number;
 }

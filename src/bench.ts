@@ -278,7 +278,8 @@ async function batchFigures(model: Model, N: number, B: number, room: number, at
     await generator.run(prompts(2), () => {});
     const r = await generator.run(prompts(tokens), () => {});
     const switched = typeof att === 'function' ? null : att!;
-    const form = switched ? { form: switched.names[generator.currentForm], unionShare: unionShare(new Uint32Array(await readBuffer(model.gpu, switched.probe())), model.cfg.kvHeads) } : {};
+    const probe = switched?.probe();
+    const form = switched ? { form: switched.names[generator.currentForm], unionShare: probe ? unionShare(new Uint32Array(await readBuffer(model.gpu, probe)), model.cfg.kvHeads) : null } : {};
     const ended = switched ? switched.forms[generator.currentForm] : (att as DecodeAttention);
     const kernels = profile ? await collecting(model.gpu, made, () => profileBatchStep(model, batch, ended, questions[0]!.length)) : undefined;
     return { msPerStep: r.decodeMs / r.steps, tokensPerSecond: (r.tokens * 1000) / r.decodeMs, perSequenceTokensPerSecond: (r.steps * 1000) / r.decodeMs, ...form, ...kernels };

@@ -18,7 +18,7 @@ import type { SelectOptions } from './attention/csa/select.js';
 import { destroyTables, listsSound, uploadTables, type Choice, type CsaParams, type LayerTables, type TableData } from './attention/csa/tables.js';
 import { methodOf, type AttentionKind, type Method } from './attention/methods.js';
 import type { BatchSelector, LoadedContext, PreparedMethod, Selector } from './attention/method.js';
-import { CACHE_PAD, attentionDecode, attentionDecodeBatch, unionPays, unionSeqs, type BatchDecodeArgs } from './ops/attention.js';
+import { CACHE_PAD, attentionDecode, attentionDecodeBatch, unionPays, unionSeqs, unionsRun, type BatchDecodeArgs } from './ops/attention.js';
 import { UNION_MAX_SHARE, unionProbe, unionProbeBytes, unionScratch, unionShare, type UnionScratch } from './ops/union.js';
 import { BATCH_MMA_TOKENS, MATVEC_MAX_T } from './ops/dense.js';
 import { collecting, createGpu, release, type Gpu } from './gpu/device.js';
@@ -307,7 +307,8 @@ function sameBudget(a: SparseOptions, b: SparseOptions): boolean {
 export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelector): BatchAttention {
   const { heads: Hq, kvHeads: Hkv } = m.cfg;
   const selected = (l: number, q: GPUBuffer) => select(l, q, batch.positions, batch.B);
-  if (!(m.gpu.tensorCores && m.cache.format === 'f16' && unionPays(Hq, Hkv, batch.B, batch.rows.ctx))) {
+  const unites = (l: number, sp: { perQueryHead: boolean }) => unionsRun(m.kernels, { ...m.cache.layer(l), Hkv, d: m.cfg.headDim, capacity: m.capacity, B: batch.B }, sp);
+  if (!(unionPays(Hq, Hkv, batch.B, batch.rows.ctx) && unites(0, { perQueryHead: false }))) {
     return (l, q, out) => {
       const s = selected(l, q);
       return [...s.dispatches, ...attendSelected(m, batch, l, q, out, s.selection)];
@@ -320,17 +321,18 @@ export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelect
   const seqs = unionSeqs(Hq / Hkv, batch.B);
   const probed = m.cfg.layers >> 1;
   const form = (unions: boolean): DecodeAttention => (l, q, out) => {
+    const s = (selections[l] ??= selected(l, q));
+    // A selection per query head is never attended as unions: both forms are then the same, unprobed.
+    if (!unites(l, s.selection)) return [...s.dispatches, ...attendSelected(m, batch, l, q, out, s.selection)];
     union ??= unionScratch(m.gpu, Hkv, batch.rows.ctx);
     probe ??= storage(m.gpu, unionProbeBytes(Hkv, seqs), 'union probe');
-    const s = (selections[l] ??= selected(l, q));
     const ops = [...s.dispatches, ...attendSelected(m, batch, l, q, out, s.selection, unions ? union : undefined)];
-    // A selection per query head is never attended as unions (ops/attention.ts): no probe, no switch.
-    return l === probed && !s.selection.perQueryHead ? [...ops, ...unionProbe(m.kernels, s.selection, union, seqs, probe)] : ops;
+    return l === probed ? [...ops, ...unionProbe(m.kernels, s.selection, union, seqs, probe)] : ops;
   };
   return {
     forms: [form(true), form(false)],
     names: ['unions', 'each'],
-    probe: () => probe!,
+    probe: () => probe,
     choose: (data, current) => {
       const share = unionShare(new Uint32Array(data), Hkv);
       return share === null ? current : share <= UNION_MAX_SHARE ? 0 : 1;

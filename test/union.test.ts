@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { UNION_MAX_SEQS, unionDispatches, unionProbe, unionProbeBytes, unionScratch, unionShare } from '../src/ops/union.js';
 import { encodeOps, storage } from '../src/gpu/kernels.js';
-import { unionPays } from '../src/ops/attention.js';
+import { CACHE_PAD, unionPays, unionsRun } from '../src/ops/attention.js';
+import type { Kernels } from '../src/gpu/kernels.js';
 import { gpuContext, prng, readU32, runDispatches, uploadU32 } from './helpers/gpu.js';
 
 // The union of a batch's selections (wgsl/csa_union.wgsl) against a CPU reference: per KV head, the
@@ -98,6 +99,24 @@ describe('unionProbe and unionShare', () => {
     expect(unionShare(Uint32Array.from([10, 6, 10, 6, 10, 6, 10, 6]), 2)).toBeCloseTo(1 / 3, 12);
     expect(unionShare(Uint32Array.from([30, 18, 10, 6, 10, 6, 10, 6]), 2)).toBe(1);
     expect(unionShare(new Uint32Array(8), 2)).toBeNull();
+  });
+});
+
+// Where unions can run at all (decode.ts records its two forms only there; attentionDecodeBatch
+// attends unions only there): tensor cores, f16 rows, lists per KV head, two sequences or more.
+describe('unionsRun', () => {
+  const [Hkv, d, capacity] = [8, 128, 4096];
+  const rows = { size: (Hkv * capacity + CACHE_PAD) * d * 2 } as GPUBuffer;
+  const shape = { kCache: rows, vCache: rows, Hkv, d, capacity, B: 16 };
+  const on = (tensorCores: boolean) => ({ gpu: { tensorCores } }) as unknown as Kernels;
+  const pooled = { perQueryHead: false };
+  it('on tensor cores over f16 rows with lists per KV head, from two sequences', () => {
+    expect(unionsRun(on(true), shape, pooled)).toBe(true);
+    expect(unionsRun(on(false), shape, pooled)).toBe(false);
+    expect(unionsRun(on(true), shape, { perQueryHead: true })).toBe(false);
+    expect(unionsRun(on(true), { ...shape, scales: {} as never }, pooled)).toBe(false);
+    expect(unionsRun(on(true), { ...shape, B: 1 }, pooled)).toBe(false);
+    expect(unionsRun(on(true), { ...shape, d: 72 }, pooled)).toBe(false);
   });
 });
 

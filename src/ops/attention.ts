@@ -141,9 +141,19 @@ export function attentionPrefill(k: Kernels, a: AttentionShape & { T: number }):
 }
 
 /** Tensor cores where the device has them, the head dim fits, and the caches carry CACHE_PAD spare rows. */
-function usesTensorCores(k: Kernels, a: AttentionShape): boolean {
+function usesTensorCores(k: Kernels, a: TensorCoreShape): boolean {
   const padded = (a.Hkv * a.capacity + CACHE_PAD) * a.d * 2;
   return k.gpu.tensorCores && a.d % 16 === 0 && a.d <= MMA_MAX_D && a.kCache.size >= padded && a.vCache.size >= padded;
+}
+
+type TensorCoreShape = Pick<AttentionShape, 'kCache' | 'vCache' | 'Hkv' | 'd' | 'capacity'>;
+
+/**
+ * Whether a batch of B sequences can attend one batch selection as unions (given a UnionScratch):
+ * on tensor cores, over f16 rows, with lists per KV head. Where it gains, unionPays says.
+ */
+export function unionsRun(k: Kernels, a: TensorCoreShape & { scales?: KvScales; B: number }, sp: Pick<SparseSelection, 'perQueryHead'>): boolean {
+  return usesTensorCores(k, a) && !a.scales && !sp.perQueryHead && a.B >= 2;
 }
 
 /**
@@ -242,7 +252,7 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: nu
     ];
   }
   if (!Array.isArray(a.sparse)) {
-    if (a.union && usesTensorCores(k, shape) && !a.scales && !a.sparse.perQueryHead && a.B >= 2) {
+    if (a.union && unionsRun(k, a, a.sparse)) {
       const u = unionContext(k, a, a.sparse, a.union, own.splits, splits);
       return [...u.dispatches, ownPart(u.parts, u.splits), reduceOf(k, u.parts, a.out)];
     }
