@@ -10,3 +10,5 @@
 #     -> 21 passed
 # 4 (warm, carry .ab, tinylm out):
 #     bash docs/results/s40/call4.sh          -> call4/
+# 5 (fresh machine, carry .device .ab, tinylm out; after unionsRun, 10:45 UTC):
+#     bash docs/results/s40/call5.sh          -> call5/ (tests: 53 passed, 142 skipped by the filter)
