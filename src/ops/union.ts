@@ -4,7 +4,8 @@
  * bits of those sequences. The batch's context attention on tensor cores reads each of those rows
  * once for all the sequences' query rows (ops/attention.ts), where attending each selection reads
  * the keys that several questions chose once per question (docs/design.md: a batch's questions pick
- * mostly the same keys).
+ * mostly the same keys). That gains only where they do: a probe of one layer's union (unionProbe,
+ * unionShare) tells a running batch which way to attend (decode.ts).
  */
 import { check } from '../errors.js';
 import { ceilDiv, dispatchOf, kernelParams, storage, type Binding, type Dispatch, type Grid, type Kernels, type Op } from '../gpu/kernels.js';
