@@ -402,9 +402,11 @@ export function batchTable(rows: BenchRow[]): string[] {
       const b = r.batches!.find((x) => x.batch === B && x.attention === a)!;
       return `${b.msPerStep.toFixed(2)} | ${b.tokensPerSecond.toFixed(1)} | ${b.perSequenceTokensPerSecond.toFixed(1)}`;
     };
-    return `| ${r.model}${r.weights && r.weights !== 'f16' ? ` (${r.weights})` : ''} | ${r.context} | ${B} | ${of('full')} | ${of('csa')} |`;
+    const csa = r.batches!.find((x) => x.batch === B && x.attention === 'csa')!;
+    const form = csa.form ? `${csa.form}${typeof csa.unionShare === 'number' ? ` (union share ${csa.unionShare.toFixed(2)})` : ''}` : '-';
+    return `| ${r.model}${r.weights && r.weights !== 'f16' ? ` (${r.weights})` : ''} | ${r.context} | ${B} | ${of('full')} | ${of('csa')} | ${form} |`;
   }));
   if (!lines.length) return [];
-  const head = '| model | context | batch | full ms/step | full tok/s | full tok/s a sequence | csa ms/step | csa tok/s | csa tok/s a sequence |';
+  const head = '| model | context | batch | full ms/step | full tok/s | full tok/s a sequence | csa ms/step | csa tok/s | csa tok/s a sequence | csa attends |';
   return [head, head.replace(/[^|]+/g, '---'), ...lines];
 }

@@ -3,7 +3,7 @@
  * must read, the floor at the given bandwidth, % of floor), with a prefilled and a random context.
  */
 import { describe, expect, it } from 'vitest';
-import { batchQuestions, batchTable, bench, benchTable, formatBench, type BenchJob } from '../src/bench.js';
+import { batchQuestions, batchTable, bench, benchTable, formatBench, type BenchJob, type BenchRow } from '../src/bench.js';
 import { DEFAULT_CSA } from '../src/attention/csa/tables.js';
 import { PRESETS } from '../src/model/synth.js';
 import { createLogger } from '../src/log.js';
@@ -100,6 +100,7 @@ describe('csattn bench --batch', () => {
     const table = batchTable([r]);
     expect(table[2].split('|').slice(1, 4).map((c) => c.trim())).toEqual(['tiny-llama', String(r.context), '1']);
     expect(table).toHaveLength(5);
+    expect(table[2].split('|').at(-2)!.trim()).toBe('-'); // no unions without tensor cores: one form
     expect(formatBench([r])).toContain('| full tok/s a sequence |');
     // --profile profiles a step of each batch: one token chosen for all its sequences.
     expect(r.batches!.every((b) => b.kernels)).toBe(true);
@@ -109,6 +110,14 @@ describe('csattn bench --batch', () => {
     }
     expect(r.batches!.find((b) => b.batch === 9 && b.attention === 'csa')!.kernels!.map((k) => k.kernel)).toContain('csa_topk');
     expect(formatBench([r])).toContain('csa batch 9 step (');
+  });
+});
+
+describe('batchTable', () => {
+  it('names the form a switching batch ended in, with its union share', () => {
+    const figures = (attention: 'full' | 'csa', extra = {}) => ({ batch: 16, attention, msPerStep: 20, tokensPerSecond: 800, perSequenceTokensPerSecond: 50, ...extra });
+    const row = { model: 'llama-3.1-8b', context: 131072, batches: [figures('full'), figures('csa', { form: 'unions', unionShare: 0.0625 })] } as unknown as BenchRow;
+    expect(batchTable([row])[2].split('|').at(-2)!.trim()).toBe('unions (union share 0.06)');
   });
 });
 
