@@ -270,17 +270,17 @@ export function batchQuestions(first: number[], B: number, seed: number, vocab: 
 async function batchFigures(model: Model, N: number, B: number, room: number, attention: (b: Batch) => BatchAttention, questions: number[][], tokens: number, profile: boolean) {
   const made: GPUBuffer[] = [];
   const batch = collecting(model.gpu, made, () => model.batch(N, B, room));
-  let att: BatchAttention | undefined;
-  const generator = collecting(model.gpu, made, () => new BatchGenerator(model, batch, { temperature: 0, topP: 1, seed: 0 }, (att = attention(batch))));
+  const att = collecting(model.gpu, made, () => attention(batch));
+  const generator = collecting(model.gpu, made, () => new BatchGenerator(model, batch, { temperature: 0, topP: 1, seed: 0 }, att));
   const prompts = (maxTokens: number) => questions.map((ids) => ({ ids, maxTokens, stopIds: [] }));
   try {
     // Compiles the step's kernels (and reads a switched attention's first probe: the timed run starts in its form).
     await generator.run(prompts(2), () => {});
     const r = await generator.run(prompts(tokens), () => {});
-    const switched = typeof att === 'function' ? null : att!;
+    const switched = typeof att === 'function' ? null : att;
     const probe = switched?.probe();
     const form = switched ? { form: switched.names[generator.currentForm], unionShare: probe ? unionShare(new Uint32Array(await readBuffer(model.gpu, probe)), model.cfg.kvHeads) : null } : {};
-    const ended = switched ? switched.forms[generator.currentForm] : (att as DecodeAttention);
+    const ended = typeof att === 'function' ? att : att.forms[generator.currentForm];
     const kernels = profile ? await collecting(model.gpu, made, () => profileBatchStep(model, batch, ended, questions[0]!.length)) : undefined;
     return { msPerStep: r.decodeMs / r.steps, tokensPerSecond: (r.tokens * 1000) / r.decodeMs, perSequenceTokensPerSecond: (r.steps * 1000) / r.decodeMs, ...form, ...kernels };
   } finally {

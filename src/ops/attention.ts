@@ -294,8 +294,9 @@ export function unionSeqs(G: number, B: number): number {
 }
 
 /**
- * Whether a batch of B sequences over ctx context keys gains by attending its selections as unions
- * (where attentionDecodeBatch can: on tensor cores, over f16 rows): past UNION_MIN_KEYS keys a union.
+ * Whether a batch of B sequences over ctx context keys can gain by attending its selections as
+ * unions (where they run: unionsRun): past UNION_MIN_KEYS keys a union. Whether it does, the
+ * batch's probe says as it runs (decode.ts, UNION_MAX_SHARE).
  */
 export function unionPays(Hq: number, Hkv: number, B: number, ctx: number): boolean {
   return B >= 2 && unionSeqs(Hq / Hkv, B) * ctx > UNION_MIN_KEYS;

@@ -14,8 +14,9 @@ import type { BatchRows, KvScales } from './attention.js';
 
 /**
  * Chunks of at most this many tokens use the matvec kernel (weights streamed once, as in decode);
- * longer ones the tiled matmul (on tensor cores, f16 weights from BATCH_MMA_FROM tokens). K = N = 1024 on lavapipe, matvec vs tiled: 2.5 vs 72 ms at T = 1,
- * 18 vs 54 ms at T = 8, 41 vs 52 ms at T = 9, 60 vs 48 ms at T = 12. (On an H100, K = N = 4096:
+ * longer ones the tiled matmul. On tensor cores, f16 weights go to the batch product from
+ * BATCH_MMA_FROM tokens, below this. K = N = 1024 on lavapipe, matvec vs tiled: 2.5 vs 72 ms at T =
+ * 1, 18 vs 54 ms at T = 8, 41 vs 52 ms at T = 9, 60 vs 48 ms at T = 12. (On an H100, K = N = 4096:
  * matvec 56 us at T = 8, tiled 250 us at T = 9 to 64: too few 64-token tiles to fill the GPU.)
  */
 export const MATVEC_MAX_T = 8;
