@@ -10,7 +10,7 @@ for r in 1 2; do
   for c in per-head pooled; do
     step "$c $r"
     timeout 200 node bin/csattn.js bench --json --log-level warn --random-context --contexts 32768,131072 \
-      --batch 4,16 --decode-tokens 32 --profile --choice $c > "$OUT/bench-$c-$r.jsonl" 2>> "$OUT/bench.err" || step "rc $?"
+      --batch ${BATCHES:-4,16} --decode-tokens 32 --profile --choice $c > "$OUT/bench-$c-$r.jsonl" 2>> "$OUT/bench.err" || step "rc $?"
     node scripts/bench/summary.mjs "$OUT/bench-$c-$r.jsonl" 2>&1 | tee -a "$LOG"
   done
 done
