@@ -43,8 +43,10 @@ export interface SwitchedAttention {
   names: string[];
   /** What every form's step writes for the choice (made when the first form is recorded; none: the forms do not differ), read back with the tokens. */
   probe(): GPUBuffer | undefined;
-  /** The form for the steps not yet submitted, from the latest probe read back and the form in use. */
-  choose(probe: ArrayBuffer, form: number): number;
+  /** What a probe read back says (decode.ts: the union's share of the keys selected); null: nothing yet. */
+  measure(probe: ArrayBuffer): number | null;
+  /** The form for the steps not yet submitted, from the latest measure and the form in use. */
+  choose(measured: number | null, form: number): number;
 }
 
 /** How every sequence of a batch samples (one recorded sampler serves them all). */
@@ -82,8 +84,10 @@ export class BatchGenerator {
   private readonly history: GPUBuffer;
   /** The recorded step of each form of the attention, and the form the next steps take (kept from run to run). */
   private readonly recorded: Op[][];
+  private readonly forms: DecodeAttention[];
   private form = 0;
   private readonly switched: SwitchedAttention | null;
+  private lastMeasure: number | null = null;
   /** Samples a prefilled prompt's first token (into model.nextToken) at the step's position. */
   private readonly promptSampler: Dispatch;
   private made: GPUBuffer[] = [];
@@ -96,17 +100,22 @@ export class BatchGenerator {
     const chooser = (a: ops.ArgmaxArgs) => (sampling.temperature > 0 ? ops.sample(m.kernels, { ...a, ...sampling }) : ops.argmax(m.kernels, a));
     this.history = collecting(m.gpu, this.made, () => storage(m.gpu, HISTORY_ROWS * batch.B * 4, 'batch token history'));
     this.switched = typeof attention === 'function' ? null : attention;
-    const forms = this.switched?.forms ?? [attention as DecodeAttention];
-    this.recorded = forms.map((form) => collecting(m.gpu, this.made, () => m.batchOps(batch, form, (logits) =>
+    this.forms = this.switched?.forms ?? [attention as DecodeAttention];
+    this.recorded = this.forms.map((form) => collecting(m.gpu, this.made, () => m.batchOps(batch, form, (logits) =>
       chooser({ logits, next: batch.next, history: this.history, step: batch.positions, V: m.cfg.vocab, batch: { B: batch.B, positions: batch.positions } }))));
     this.promptSampler = collecting(m.gpu, this.made, () => chooser({
       logits: m.logitsOf(m.scratchFor(1)), next: m.nextToken, history: storage(m.gpu, (m.capacity + 1) * 4, 'prompt token history'), step: m.step, V: m.cfg.vocab,
     }));
   }
 
-  /** The form of a switched attention the next steps take (0 for one of a single form). */
-  get currentForm(): number {
-    return this.form;
+  /** The attention the next steps take: a switched attention's current form. */
+  get attention(): DecodeAttention {
+    return this.forms[this.form];
+  }
+
+  /** A switched attention: the name of its current form, and what its last probe read back measured. */
+  get switchState(): { form: string; measured: number | null } | null {
+    return this.switched && { form: this.switched.names[this.form], measured: this.lastMeasure };
   }
 
   /** Frees what the generator made (the batch itself belongs to its maker). */
@@ -193,7 +202,10 @@ export class BatchGenerator {
           for (const [s, l] of served[r.from + j].entries()) if (l && !l.done && this.accept(l, ids[j * B + s])) finish(l);
         }
         read = r.from + ids.length / B;
-        if (r.probe) this.form = this.switched!.choose(await r.probe, this.form);
+        if (r.probe) {
+          this.lastMeasure = this.switched!.measure(await r.probe);
+          this.form = this.switched!.choose(this.lastMeasure, this.form);
+        }
       }
       await Promise.all(ends);
     } finally {

@@ -15,7 +15,6 @@ import { profileInStep, profileOps, type KernelTime } from './gpu/profile.js';
 import { loadModel } from './model/load.js';
 import type { Batch, DecodeAttention, Model } from './model/model.js';
 import { BatchGenerator, type BatchAttention } from './batch.js';
-import { unionShare } from './ops/union.js';
 import { presetConfig, syntheticModel } from './model/synth.js';
 import { mulberry32 } from './random.js';
 import { DEFAULT_CSA, destroyTables, type CsaParams, type LayerTables } from './attention/csa/tables.js';
@@ -27,7 +26,7 @@ import { prefillWithTables, writeContextBundle } from './prefill.js';
 import { loadConfig, parseConfig, type ModelConfig } from './model/config.js';
 import * as ops from './ops/dense.js';
 import { buildKeyTables } from './attention/baselines.js';
-import { readBuffer, record, storage, submit } from './gpu/kernels.js';
+import { record, storage, submit } from './gpu/kernels.js';
 import type { Logger } from './log.js';
 import { VERSION } from './version.js';
 import type { WeightFormat } from './ops/quant.js';
@@ -108,7 +107,7 @@ export interface BatchFigures {
   gpuStepMs?: number;
   /**
    * A batch that switches between forms of its attention (CSA's unions, decode.ts): the form its
-   * steps ended in, and the share its union probe last read (ops/union.ts, unionShare).
+   * steps ended in, and the share its union probe measured at the last read-back (ops/union.ts, unionShare).
    */
   form?: string;
   unionShare?: number | null;
@@ -270,18 +269,15 @@ export function batchQuestions(first: number[], B: number, seed: number, vocab: 
 async function batchFigures(model: Model, N: number, B: number, room: number, attention: (b: Batch) => BatchAttention, questions: number[][], tokens: number, profile: boolean) {
   const made: GPUBuffer[] = [];
   const batch = collecting(model.gpu, made, () => model.batch(N, B, room));
-  const att = collecting(model.gpu, made, () => attention(batch));
-  const generator = collecting(model.gpu, made, () => new BatchGenerator(model, batch, { temperature: 0, topP: 1, seed: 0 }, att));
+  const generator = collecting(model.gpu, made, () => new BatchGenerator(model, batch, { temperature: 0, topP: 1, seed: 0 }, attention(batch)));
   const prompts = (maxTokens: number) => questions.map((ids) => ({ ids, maxTokens, stopIds: [] }));
   try {
     // Compiles the step's kernels (and reads a switched attention's first probe: the timed run starts in its form).
     await generator.run(prompts(2), () => {});
     const r = await generator.run(prompts(tokens), () => {});
-    const switched = typeof att === 'function' ? null : att;
-    const probe = switched?.probe();
-    const form = switched ? { form: switched.names[generator.currentForm], unionShare: probe ? unionShare(new Uint32Array(await readBuffer(model.gpu, probe)), model.cfg.kvHeads) : null } : {};
-    const ended = typeof att === 'function' ? att : att.forms[generator.currentForm];
-    const kernels = profile ? await collecting(model.gpu, made, () => profileBatchStep(model, batch, ended, questions[0]!.length)) : undefined;
+    const state = generator.switchState;
+    const form = state ? { form: state.form, unionShare: state.measured } : {};
+    const kernels = profile ? await collecting(model.gpu, made, () => profileBatchStep(model, batch, generator.attention, questions[0]!.length)) : undefined;
     return { msPerStep: r.decodeMs / r.steps, tokensPerSecond: (r.tokens * 1000) / r.decodeMs, perSequenceTokensPerSecond: (r.steps * 1000) / r.decodeMs, ...form, ...kernels };
   } finally {
     generator.destroy();

@@ -329,10 +329,8 @@ export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelect
     forms: [form(true), form(false)],
     names: ['unions', 'each'],
     probe: () => probe,
-    choose: (data, current) => {
-      const share = unionShare(new Uint32Array(data), Hkv);
-      return share === null ? current : share <= UNION_MAX_SHARE ? 0 : 1;
-    },
+    measure: (data) => unionShare(new Uint32Array(data), Hkv),
+    choose: (share, current) => (share === null ? current : share <= UNION_MAX_SHARE ? 0 : 1),
   };
 }
 

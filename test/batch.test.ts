@@ -126,7 +126,8 @@ describe('a batch switching between forms of its attention (SwitchedAttention)',
       };
       return {
         forms: [form(0), form(1)], names: ['first', 'second'], probe: () => probe,
-        choose: (data, current) => { seen.push(new Uint32Array(data)[0]); return 1 - current; },
+        measure: (data) => new Uint32Array(data)[0],
+        choose: (mark, current) => { seen.push(mark!); return 1 - current; },
       };
     };
     const want = await answer((batch) => m.batchAttention(batch));
