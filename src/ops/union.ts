@@ -35,7 +35,11 @@ export const UNION_MIN_KEYS = 1 << 20;
  * batch's questions share most of their picks (session 36, tinylm: 8 questions 0.33).
  */
 export const UNION_MAX_SHARE = 0.3;
-/** csa_union.wgsl's workgroup and the keys a COUNT or SCATTER workgroup takes (WG · PER). */
+/**
+ * csa_union.wgsl's workgroup and the keys a COUNT or SCATTER workgroup takes (WG · PER): consts there
+ * (PER sizes a thread's array, which an override cannot), so mirrored here; test/union.test.ts's
+ * union over three chunks fails if the two part.
+ */
 const UNION_WG = 256;
 const UNION_CHUNK = UNION_WG * 16;
 
