@@ -308,8 +308,8 @@ export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelect
   const { heads: Hq, kvHeads: Hkv } = m.cfg;
   const selected = (l: number, q: GPUBuffer) => select(l, q, batch.positions, batch.B);
   const each = (s: ReturnType<BatchSelector>, l: number, q: GPUBuffer, out: GPUBuffer) => [...s.dispatches, ...attendSelected(m, batch, l, q, out, s.selection)];
-  const cache = { ...m.cache.layer(0), Hkv, d: m.cfg.headDim, capacity: m.capacity, B: batch.B }; // every layer's alike
-  if (!(unionsRun(m.kernels, cache) && unionPays(Hq, Hkv, batch.B, batch.rows.ctx))) return (l, q, out) => each(selected(l, q), l, q, out);
+  const unites = (l: number, sp: { perQueryHead: boolean }) => unionsRun(m.kernels, { ...m.cache.layer(l), Hkv, d: m.cfg.headDim, capacity: m.capacity, B: batch.B }, sp);
+  if (!(unionPays(Hq, Hkv, batch.B, batch.rows.ctx) && unites(0, { perQueryHead: false }))) return (l, q, out) => each(selected(l, q), l, q, out);
   // Made with the first form's step (so the step's owner collects them); the second reuses them.
   let union: UnionScratch | undefined;
   let probe: GPUBuffer | undefined;
@@ -319,7 +319,7 @@ export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelect
   const form = (unions: boolean): DecodeAttention => (l, q, out) => {
     const s = (selections[l] ??= selected(l, q));
     // A selection per query head is never attended as unions: both forms are then the same, unprobed.
-    if (s.selection.perQueryHead) return each(s, l, q, out);
+    if (!unites(l, s.selection)) return each(s, l, q, out);
     union ??= unionScratch(m.gpu, Hkv, batch.rows.ctx);
     probe ??= storage(m.gpu, unionProbeBytes(Hkv, seqs), 'union probe');
     const ops = [...s.dispatches, ...attendSelected(m, batch, l, q, out, s.selection, unions ? union : undefined)];

@@ -408,17 +408,6 @@ describe(`batched attention over padded caches (${native.gpu.tensorCores ? 'tens
       expect(unions).toBe(c.gpu.tensorCores ? Math.ceil(B / Math.min(32, 64 / (Hq / Hkv), B)) : 0);
       for (const run of [1, 2]) expect(maxAbsDiff(await runAndRead(c, ds, out, B * Hq * d), want), `run ${run}`).toBeLessThan(c.gpu.tensorCores ? TOL_MMA : TOL);
     });
-
-  it('refuses a union for a selection per query head (a union holds a KV head\'s keys)', () => {
-    const c = native;
-    const [Hq, Hkv, d, B] = [8, 2, 64, 2];
-    const s = shape(Hq, Hkv, d, rows.ctx + (B + 1) * rows.room);
-    const sparse: SparseSelection = { sel: storage(c.gpu, B * Hq * 16 * 4), counts: storage(c.gpu, B * Hq * 4), kmax: 16, perQueryHead: true };
-    const cache = storage(c.gpu, (Hkv * s.capacity + CACHE_PAD) * d * 2);
-    const args = { ...s, q: storage(c.gpu, B * Hq * d * 4), kCache: cache, vCache: cache, out: storage(c.gpu, B * Hq * d * 4), B, rows, positions: storage(c.gpu, B * 4), sparse };
-    expect(() => attentionDecodeBatch(c.kernels, { ...args, union: unionScratch(c.gpu, Hkv, rows.ctx) })).toThrow(/lists per KV head, not per query head/);
-    expect(attentionDecodeBatch(c.kernels, args).length).toBeGreaterThan(0);
-  });
 });
 
 describe('expandKv: a q8 layer back to f16 rows', () => {

@@ -103,19 +103,20 @@ describe('unionProbe and unionShare', () => {
 });
 
 // Where unions can run at all (decode.ts records its two forms only there; attentionDecodeBatch
-// attends unions only there): tensor cores, f16 rows, two sequences or more (and lists per KV head,
-// which attentionDecodeBatch asks of a union's selection: test/attention.test.ts).
+// attends unions only there): tensor cores, f16 rows, lists per KV head, two sequences or more.
 describe('unionsRun', () => {
   const [Hkv, d, capacity] = [8, 128, 4096];
   const rows = { size: (Hkv * capacity + CACHE_PAD) * d * 2 } as GPUBuffer;
   const shape = { kCache: rows, vCache: rows, Hkv, d, capacity, B: 16 };
   const on = (tensorCores: boolean) => ({ gpu: { tensorCores } }) as unknown as Kernels;
-  it('on tensor cores over f16 rows, from two sequences', () => {
-    expect(unionsRun(on(true), shape)).toBe(true);
-    expect(unionsRun(on(false), shape)).toBe(false);
-    expect(unionsRun(on(true), { ...shape, scales: {} as never })).toBe(false);
-    expect(unionsRun(on(true), { ...shape, B: 1 })).toBe(false);
-    expect(unionsRun(on(true), { ...shape, d: 72 })).toBe(false);
+  const pooled = { perQueryHead: false };
+  it('on tensor cores over f16 rows with lists per KV head, from two sequences', () => {
+    expect(unionsRun(on(true), shape, pooled)).toBe(true);
+    expect(unionsRun(on(false), shape, pooled)).toBe(false);
+    expect(unionsRun(on(true), shape, { perQueryHead: true })).toBe(false);
+    expect(unionsRun(on(true), { ...shape, scales: {} as never }, pooled)).toBe(false);
+    expect(unionsRun(on(true), { ...shape, B: 1 }, pooled)).toBe(false);
+    expect(unionsRun(on(true), { ...shape, d: 72 }, pooled)).toBe(false);
   });
 });
 
@@ -123,7 +124,7 @@ describe('unionsRun', () => {
 // heads on 8 KV heads, 16 sequences a union at most), and a GQA group of 1 (32 a union).
 describe('unionPays', () => {
   it.each([
-    [16, 98304, true], [16, 131072, true], [16, 65536, false], [64, 32768, false], [8, 130775, false], [4, 131072, false],
+    [16, 98304, true], [16, 131072, true], [16, 65536, false], [64, 32768, false], [8, 130775, false], [4, 131072, false], [1, 1 << 22, false],
   ])('Hq 32, Hkv 8: B = %i over %i keys: %s', (B, ctx, pays) => {
     expect(unionPays(32, 8, B, ctx)).toBe(pays);
   });

@@ -149,12 +149,11 @@ function usesTensorCores(k: Kernels, a: TensorCoreShape): boolean {
 type TensorCoreShape = Pick<AttentionShape, 'kCache' | 'vCache' | 'Hkv' | 'd' | 'capacity'>;
 
 /**
- * Whether a batch of B sequences over this cache can attend a batch selection with lists per KV head
- * as unions (given a UnionScratch): two sequences or more, on tensor cores, over f16 rows. Where it
- * gains, unionPays says.
+ * Whether a batch of B sequences can attend one batch selection as unions (given a UnionScratch):
+ * on tensor cores, over f16 rows, with lists per KV head. Where it gains, unionPays says.
  */
-export function unionsRun(k: Kernels, a: TensorCoreShape & { scales?: KvScales; B: number }): boolean {
-  return usesTensorCores(k, a) && !a.scales && a.B >= 2;
+export function unionsRun(k: Kernels, a: TensorCoreShape & { scales?: KvScales; B: number }, sp: Pick<SparseSelection, 'perQueryHead'>): boolean {
+  return usesTensorCores(k, a) && !a.scales && !sp.perQueryHead && a.B >= 2;
 }
 
 /**
@@ -253,8 +252,7 @@ export function attentionDecodeBatch(k: Kernels, a: BatchDecodeArgs, splits?: nu
     ];
   }
   if (!Array.isArray(a.sparse)) {
-    check(!(a.union && a.sparse.perQueryHead), 'a union attends a selection with lists per KV head, not per query head');
-    if (a.union && unionsRun(k, a)) {
+    if (a.union && unionsRun(k, a, a.sparse)) {
       const u = unionContext(k, a, a.sparse, a.union, own.splits, splits);
       return [...u.dispatches, ownPart(u.parts, u.splits), reduceOf(k, u.parts, a.out)];
     }
@@ -301,7 +299,7 @@ export function unionSeqs(G: number, B: number): number {
  * batch's probe says as it runs (decode.ts, UNION_MAX_SHARE).
  */
 export function unionPays(Hq: number, Hkv: number, B: number, ctx: number): boolean {
-  return unionSeqs(Hq / Hkv, B) * ctx > UNION_MIN_KEYS;
+  return B >= 2 && unionSeqs(Hq / Hkv, B) * ctx > UNION_MIN_KEYS;
 }
 
 /**
