@@ -309,6 +309,8 @@ export function batchSelectAttention(m: Model, batch: Batch, select: BatchSelect
   const selected = (l: number, q: GPUBuffer) => select(l, q, batch.positions, batch.B);
   const each = (s: ReturnType<BatchSelector>, l: number, q: GPUBuffer, out: GPUBuffer) => [...s.dispatches, ...attendSelected(m, batch, l, q, out, s.selection)];
   const unites = (l: number, sp: { perQueryHead: boolean }) => unionsRun(m.kernels, { ...m.cache.layer(l), Hkv, d: m.cfg.headDim, capacity: m.capacity, B: batch.B }, sp);
+  // Asked before any selection, of lists per KV head: whether this batch's cache could take unions at
+  // all (each layer asks again of its own selection).
   if (!(unionPays(Hq, Hkv, batch.B, batch.rows.ctx) && unites(0, { perQueryHead: false }))) return (l, q, out) => each(selected(l, q), l, q, out);
   // Made with the first form's step (so the step's owner collects them); the second reuses them.
   let union: UnionScratch | undefined;
